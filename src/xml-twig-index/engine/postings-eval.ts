@@ -1,0 +1,239 @@
+import type { Expr, PathExpr, Query, Step } from '../query/ast.ts'
+import { EMPTY_LIST, type PostingList } from '../postings/codec.ts'
+import {
+  VALUE_MAX, attributeLongTerm, attributeNumberPrefix, attributeTerm, attributeValuePrefix,
+  attributeWordTerm, elementLongTerm, elementNumberPrefix, elementTerm, elementValuePrefix,
+  sortableNumber, textTerm, wordTerm
+} from '../postings/terms.ts'
+import { tokenize } from '../tokens.ts'
+import type { DocFilter, PostingSource, TermRange } from './source.ts'
+import { ancestorsIn, atLevel, descendantsIn, difference, intersect, union, type StructuralAxis } from './structural.ts'
+
+/** Thrown when a part of the pattern cannot be decided from postings: the evaluator falls back to the documents. */
+export class NeedsDocuments extends Error {
+  constructor (readonly reason: string) { super(reason); this.name = 'NeedsDocuments' }
+}
+
+/** What a list read cost, for explain. */
+export interface ListRead { term: string, postings: number, ms: number }
+
+/**
+ * Evaluates a pattern on posting lists only, list-at-a-time: each step is a
+ * structural semi-join (structural.ts) and predicates are evaluated
+ * bottom-up on whole lists, so every query node is matched holistically in
+ * one pass per edge rather than doc by doc. Value comparisons read the
+ * value terms (`v:`, `N:`), contains-word the word terms. Nodes whose
+ * value is too long to be a term (`L:`) make their documents "uncertain":
+ * those are re-evaluated on the documents by the caller.
+ */
+export class PostingsEvaluator {
+  readonly uncertain = new Set<number>()
+  readonly reads: ListRead[] = []
+  private readonly cache = new Map<string, Promise<PostingList>>()
+
+  constructor (private readonly source: PostingSource, private readonly filter?: DocFilter) {}
+
+  async evaluate (query: Query): Promise<PostingList> {
+    return await this.forward(query.path, 'document', undefined)
+  }
+
+  private async list (term: string): Promise<PostingList> {
+    let p = this.cache.get(term)
+    if (p === undefined) {
+      p = this.timed(term, async () => await this.source.fetch(term, this.filter))
+      this.cache.set(term, p)
+    }
+    return await p
+  }
+
+  private async scanned (range: TermRange, label: string): Promise<PostingList> {
+    return await this.timed(label, async () => await this.source.scan(range, this.filter))
+  }
+
+  private async timed (term: string, read: () => Promise<PostingList>): Promise<PostingList> {
+    const t0 = performance.now()
+    const l = await read()
+    this.reads.push({ term, postings: l.length, ms: performance.now() - t0 })
+    return l
+  }
+
+  private markUncertain (l: PostingList): void {
+    for (let i = 0; i < l.length; i++) this.uncertain.add(l.docs[i])
+  }
+
+  /** Nodes a step's test selects, anywhere (the joins relate them to the context). */
+  private async stepNodes (step: Step, contextTag: string | undefined): Promise<PostingList> {
+    const t = step.test
+    if (t.kind === 'element') {
+      if (t.name === '*') throw new NeedsDocuments('element wildcard')
+      return await this.list(elementTerm(t.name))
+    }
+    if (t.kind === 'attribute') {
+      if (t.name === '*') throw new NeedsDocuments('attribute wildcard')
+      return await this.list(attributeTerm(t.name))
+    }
+    if (t.kind === 'text') {
+      if (step.axis !== 'child' || contextTag === undefined || contextTag.startsWith('@')) throw new NeedsDocuments('text() below an unnamed or descendant step')
+      return await this.list(textTerm(contextTag))
+    }
+    throw new NeedsDocuments('node() step')
+  }
+
+  /** The name a step's nodes are known to have: `tag` for elements, `@name` for attributes. */
+  private static tagOf (step: Step, contextTag: string | undefined): string | undefined {
+    if (step.axis === 'self') return contextTag
+    if (step.test.kind === 'element' && step.test.name !== '*') return step.test.name
+    if (step.test.kind === 'attribute' && step.test.name !== '*') return `@${step.test.name}`
+    return undefined
+  }
+
+  /** Forward evaluation of a path from a context list (or the document node). */
+  private async forward (path: PathExpr, context: PostingList | 'document', contextTag: string | undefined): Promise<PostingList> {
+    let current: PostingList | 'document' = path.absolute ? 'document' : context
+    let tag = path.absolute ? undefined : contextTag
+    for (const step of path.steps) {
+      if (step.axis === 'self') {
+        if (current === 'document') throw new NeedsDocuments("'.' on the document node")
+      } else {
+        const nodes = await this.stepNodes(step, tag)
+        if (current === 'document') {
+          current = step.axis === 'child' ? (step.test.kind === 'element' ? atLevel(nodes, 1) : EMPTY_LIST) : nodes
+        } else {
+          current = descendantsIn(current, nodes, step.axis as StructuralAxis)
+        }
+      }
+      tag = PostingsEvaluator.tagOf(step, tag)
+      for (const p of step.predicates) current = await this.filter_(current, p, step, tag)
+    }
+    if (current === 'document') throw new NeedsDocuments('a pattern selecting the document node')
+    return current
+  }
+
+  /** The nodes of `context` (all matching `step`) for which `expr` holds. */
+  private async filter_ (context: PostingList, expr: Expr, step: Step, tag: string | undefined): Promise<PostingList> {
+    if (context.length === 0) return context
+    switch (expr.type) {
+      case 'and': return await this.filter_(await this.filter_(context, expr.left, step, tag), expr.right, step, tag)
+      case 'or': return union(await this.filter_(context, expr.left, step, tag), await this.filter_(context, expr.right, step, tag))
+      case 'not': return difference(context, await this.filter_(context, expr.arg, step, tag))
+      case 'path': return await this.existing(context, expr, tag, undefined)
+      case 'compare':
+        return await this.existing(context, expr.path, tag, async (last, lastTag, isSelf) => await this.compared(last, lastTag, isSelf, expr.op, expr.value))
+      case 'function':
+        return await this.existing(context, expr.path, tag, async (last, lastTag, isSelf) => await this.functioned(last, lastTag, isSelf, expr.name, expr.arg))
+    }
+  }
+
+  /**
+   * Nodes of `context` from which the relative path reaches a node (of the
+   * last step, restricted by `lastFilter` when given): evaluated from the
+   * last step back to the context with ancestor semi-joins.
+   */
+  private async existing (context: PostingList, path: PathExpr, contextTag: string | undefined, lastFilter?: (last: Step, tag: string | undefined, isSelf: boolean) => Promise<PostingList>): Promise<PostingList> {
+    if (path.absolute) {
+      const reached = await this.forward(path, 'document', undefined)
+      const hit = lastFilter === undefined ? reached : intersect(reached, await lastFilter(path.steps[path.steps.length - 1], undefined, false))
+      const docs = new Set<number>()
+      for (let i = 0; i < hit.length; i++) docs.add(hit.docs[i])
+      const out = []
+      for (let i = 0; i < context.length; i++) if (docs.has(context.docs[i])) out.push(i)
+      return sliceOf(context, out)
+    }
+    return await this.back(context, path.steps, 0, contextTag, lastFilter)
+  }
+
+  private async back (context: PostingList, steps: Step[], k: number, contextTag: string | undefined, lastFilter?: (last: Step, tag: string | undefined, isSelf: boolean) => Promise<PostingList>): Promise<PostingList> {
+    if (k === steps.length) return context
+    const step = steps[k]
+    const tag = PostingsEvaluator.tagOf(step, contextTag)
+    const isLast = k === steps.length - 1
+    let nodes: PostingList
+    if (step.axis === 'self') {
+      nodes = context
+    } else {
+      nodes = await this.stepNodes(step, contextTag)
+      // Keep only nodes that are below some context node before filtering them further: cheaper predicates.
+      nodes = descendantsIn(context, nodes, step.axis)
+    }
+    for (const p of step.predicates) nodes = await this.filter_(nodes, p, step, tag)
+    if (isLast && lastFilter !== undefined) nodes = intersect(nodes, await lastFilter(step, tag, step.axis === 'self'))
+    nodes = await this.back(nodes, steps, k + 1, tag, lastFilter)
+    return step.axis === 'self' ? nodes : ancestorsIn(context, nodes, step.axis)
+  }
+
+  /** Nodes of the last step's kind whose value satisfies `op value`. */
+  private async compared (last: Step, tag: string | undefined, isSelf: boolean, op: string, value: string | number): Promise<PostingList> {
+    const names = valueNames(last, tag, isSelf)
+    if (typeof value === 'number' || (op !== '=' && op !== '!=')) {
+      const n = typeof value === 'number' ? value : NaN
+      if (Number.isNaN(n)) return EMPTY_LIST // a comparison with NaN never holds
+      this.markUncertain(await this.list(names.long))
+      const key = names.number + sortableNumber(n)
+      const all: TermRange = { prefix: names.number }
+      switch (op) {
+        case '=': return await this.list(key)
+        case '!=': return await this.scanned({ ...all, match: (t) => t !== key }, `${names.number}* != ${n}`)
+        case '<': return await this.scanned({ ...all, lt: key }, `${names.number}* < ${n}`)
+        case '<=': return await this.scanned({ ...all, lte: key }, `${names.number}* <= ${n}`)
+        case '>': return await this.scanned({ ...all, gt: key }, `${names.number}* > ${n}`)
+        default: return await this.scanned({ ...all, gte: key }, `${names.number}* >= ${n}`)
+      }
+    }
+    const s = value
+    if (s === '' || s.length > VALUE_MAX) throw new NeedsDocuments(`comparison with ${s === '' ? 'an empty' : 'a long'} string`)
+    const exact = await this.list(names.value + s)
+    if (op === '=') return exact
+    // Long values differ from any short literal, so they are certain members of `!=`.
+    return difference(await this.list(names.node), exact)
+  }
+
+  private async functioned (last: Step, tag: string | undefined, isSelf: boolean, name: string, arg: string): Promise<PostingList> {
+    if (name === 'contains-word') {
+      const token = tokenize(arg)[0] ?? ''
+      if (last.test.kind === 'text' && !isSelf) return await this.list(wordTerm(token))
+      const words = await this.list(wordTerm(token))
+      const names = valueNames(last, tag, isSelf)
+      if (names.node.startsWith('a:')) return intersect(await this.list(names.node), await this.list(attributeWordTerm(token)))
+      return ancestorsIn(await this.list(names.node), words, 'descendant')
+    }
+    const names = valueNames(last, tag, isSelf)
+    if (arg === '') return await this.list(names.node)
+    this.markUncertain(await this.list(names.long))
+    if (name === 'starts-with') {
+      return await this.scanned({ prefix: names.value + arg }, `${names.value}${arg}*`)
+    }
+    return await this.scanned({ prefix: names.value, match: (t) => t.slice(names.value.length).includes(arg) }, `${names.value}*${arg}*`)
+  }
+}
+
+function requireTag (tag: string | undefined): string {
+  if (tag === undefined) throw new NeedsDocuments('a value test on an unnamed node')
+  return tag
+}
+
+/** The terms that hold the values of the nodes a comparison's last step selects. */
+function valueNames (last: Step, tag: string | undefined, isSelf: boolean): { node: string, value: string, number: string, long: string } {
+  if (!isSelf && last.test.kind === 'attribute') {
+    if (last.test.name === '*') throw new NeedsDocuments('a value test on @*')
+    const a = last.test.name
+    return { node: attributeTerm(a), value: attributeValuePrefix(a), number: attributeNumberPrefix(a), long: attributeLongTerm(a) }
+  }
+  if (!isSelf && last.test.kind === 'text') throw new NeedsDocuments('a value test on text()')
+  const t = requireTag(isSelf ? tag : (last.test.kind === 'element' && last.test.name !== '*' ? last.test.name : undefined))
+  if (t.startsWith('@')) {
+    const a = t.slice(1)
+    return { node: attributeTerm(a), value: attributeValuePrefix(a), number: attributeNumberPrefix(a), long: attributeLongTerm(a) }
+  }
+  return { node: elementTerm(t), value: elementValuePrefix(t), number: elementNumberPrefix(t), long: elementLongTerm(t) }
+}
+
+function sliceOf (l: PostingList, idx: number[]): PostingList {
+  return {
+    length: idx.length,
+    docs: Uint32Array.from(idx, (i) => l.docs[i]),
+    starts: Uint32Array.from(idx, (i) => l.starts[i]),
+    ends: Uint32Array.from(idx, (i) => l.ends[i]),
+    levels: Uint16Array.from(idx, (i) => l.levels[i])
+  }
+}
+

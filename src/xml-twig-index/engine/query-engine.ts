@@ -1,0 +1,221 @@
+import { EdosError } from '../errors.ts'
+import { PostingBuffer, type PostingList } from '../postings/codec.ts'
+import { parseQuery, evaluateOnDocument } from '../query/index.ts'
+import type { Query } from '../query/ast.ts'
+import { canonicalPath } from '../xml/canonical-path.ts'
+import { parseXml } from '../xml/parse.ts'
+import { serialize } from '../xml/serialize.ts'
+import { nodeAt } from '../xml/tree.ts'
+import { mandatoryTerms } from './mandatory.ts'
+import { NeedsDocuments, PostingsEvaluator, type ListRead } from './postings-eval.ts'
+import { SortedDocSet, docsOf, type DocFilter, type PostingSource, type TermStats } from './source.ts'
+
+/** Where the evaluator reads documents (to verify and to materialise answers). */
+export interface DocumentSource {
+  getDocuments: (docIds: number[]) => Promise<Array<{ docId: number, id: string, xml: string } | undefined>>
+  /** Every live docId, in order (for patterns that no term narrows). */
+  allDocIds: () => AsyncIterable<number>
+}
+
+/** One answer: the document, the node's canonical path and its XML. */
+export interface Match {
+  docId: number
+  doc: string
+  path: string
+  xml: string
+}
+
+export interface QueryPage {
+  matches: Match[]
+  total: number
+  endCursor: string | null
+  hasNextPage: boolean
+}
+
+export interface QueryOptions {
+  /** Page size. Default 20; 0 counts without materialising. */
+  first?: number
+  /** Cursor of the last answer of the previous page. */
+  after?: string
+  signal?: AbortSignal
+}
+
+export type Strategy = 'postings' | 'postings+verify' | 'documents'
+
+export interface QueryPlan {
+  pattern: string
+  strategy: Strategy
+  reason?: string
+  /** Mandatory terms with their sizes, in the order they were intersected (rarest first). */
+  terms: TermStats[]
+  candidateDocs: number | null
+  verifiedDocs: number
+  reads: ListRead[]
+  answers: number
+  ms: { plan: number, candidates: number, join: number, verify: number, total: number }
+}
+
+export class InvalidCursorError extends EdosError {
+  constructor (cursor: string) { super(`invalid cursor '${cursor}'`, 'ERR_INVALID_CURSOR'); this.name = 'InvalidCursorError' }
+}
+
+export function encodeCursor (docId: number, start: number): string {
+  return Buffer.from(`${docId}:${start}`).toString('base64url')
+}
+export function decodeCursor (cursor: string): { docId: number, start: number } {
+  const m = /^(\d+):(\d+)$/.exec(Buffer.from(cursor, 'base64url').toString())
+  if (m == null) throw new InvalidCursorError(cursor)
+  return { docId: Number(m[1]), start: Number(m[2]) }
+}
+
+const VERIFY_BATCH = 256
+
+/**
+ * Answers tree patterns: plan (mandatory terms, rarest first), candidate
+ * documents by docId intersection (each list fetched with the candidates
+ * so far as a semi-join reducer), the holistic structural join over the
+ * lists, then the documents only where postings cannot decide.
+ */
+export class QueryEngine {
+  constructor (private readonly postings: PostingSource, private readonly documents: DocumentSource) {}
+
+  /** All answers as (docId, start) in document order, with the plan that produced them. */
+  async answers (pattern: string | Query, signal?: AbortSignal): Promise<{ nodes: PostingList, plan: QueryPlan }> {
+    const t0 = performance.now()
+    const query = typeof pattern === 'string' ? parseQuery(pattern) : pattern
+    const terms = mandatoryTerms(query)
+    const stats = await Promise.all(terms.map(async (t) => await this.postings.termStats(t)))
+    stats.sort((a, b) => a.docs - b.docs || a.postings - b.postings)
+    const tPlan = performance.now()
+    let filter: SortedDocSet | undefined
+    for (const s of stats) {
+      signal?.throwIfAborted()
+      if (filter !== undefined && filter.size === 0) break
+      const list = await this.postings.fetch(s.term, filter)
+      filter = new SortedDocSet(docsOf(list))
+    }
+    const tCand = performance.now()
+    const plan: QueryPlan = {
+      pattern: query.source, strategy: 'postings', terms: stats, candidateDocs: filter?.size ?? null, verifiedDocs: 0, reads: [], answers: 0,
+      ms: { plan: tPlan - t0, candidates: tCand - tPlan, join: 0, verify: 0, total: 0 }
+    }
+    let nodes: PostingList
+    if (filter !== undefined && filter.size === 0) {
+      nodes = new PostingBuffer(0)
+    } else {
+      const evaluator = new PostingsEvaluator(this.postings, filter)
+      try {
+        nodes = await evaluator.evaluate(query)
+        plan.reads = evaluator.reads
+        plan.ms.join = performance.now() - tCand
+        if (evaluator.uncertain.size > 0) {
+          plan.strategy = 'postings+verify'
+          const docs = [...evaluator.uncertain].sort((a, b) => a - b)
+          const verified = await this.verify(query, docs, signal)
+          plan.verifiedDocs = docs.length
+          nodes = mergeVerified(nodes, evaluator.uncertain, verified)
+        }
+      } catch (err) {
+        if (!(err instanceof NeedsDocuments)) throw err
+        plan.strategy = 'documents'
+        plan.reason = err.reason
+        plan.reads = evaluator.reads
+        const tJoin = performance.now()
+        plan.ms.join = tJoin - tCand
+        const docs = filter !== undefined ? Array.from(filter.docs) : await collect(this.documents.allDocIds())
+        nodes = await this.verify(query, docs, signal)
+        plan.verifiedDocs = docs.length
+      }
+    }
+    plan.answers = nodes.length
+    plan.ms.total = performance.now() - t0
+    plan.ms.verify = plan.ms.total - tCand - plan.ms.join
+    return { nodes, plan }
+  }
+
+  /** Evaluates the pattern on each document (exact), returning its answers as postings. */
+  private async verify (query: Query, docIds: number[], signal?: AbortSignal): Promise<PostingList> {
+    const out = new PostingBuffer(64)
+    for (let i = 0; i < docIds.length; i += VERIFY_BATCH) {
+      signal?.throwIfAborted()
+      const batch = await this.documents.getDocuments(docIds.slice(i, i + VERIFY_BATCH))
+      for (const d of batch) {
+        if (d === undefined) continue
+        const root = parseXml(d.xml, { where: d.id })
+        for (const n of evaluateOnDocument(query, root)) out.push(d.docId, n.start, n.end, n.level)
+      }
+    }
+    return out
+  }
+
+  /** A page of answers, materialised (canonical path and XML of each node). */
+  async query (pattern: string | Query, options: QueryOptions = {}): Promise<QueryPage & { plan: QueryPlan }> {
+    const { nodes, plan } = await this.answers(pattern, options.signal)
+    const first = options.first ?? 20
+    const from = indexAfter(nodes, options.after)
+    const to = Math.min(nodes.length, from + first)
+    const matches = await this.materialize(nodes, from, to)
+    return {
+      matches,
+      total: nodes.length,
+      endCursor: to > from ? encodeCursor(nodes.docs[to - 1], nodes.starts[to - 1]) : null,
+      hasNextPage: to < nodes.length,
+      plan
+    }
+  }
+
+  async materialize (nodes: PostingList, from: number, to: number): Promise<Match[]> {
+    const docIds: number[] = []
+    for (let i = from; i < to; i++) if (docIds[docIds.length - 1] !== nodes.docs[i]) docIds.push(nodes.docs[i])
+    const docs = new Map<number, { id: string, xml: string }>()
+    for (const d of await this.documents.getDocuments(docIds)) if (d !== undefined) docs.set(d.docId, d)
+    const out: Match[] = []
+    let parsed: { docId: number, root: ReturnType<typeof parseXml> } | undefined
+    for (let i = from; i < to; i++) {
+      const docId = nodes.docs[i]
+      const d = docs.get(docId)
+      if (d === undefined) continue
+      if (parsed?.docId !== docId) parsed = { docId, root: parseXml(d.xml, { where: d.id }) }
+      const node = nodeAt(parsed.root, nodes.starts[i])
+      if (node === undefined) continue
+      out.push({ docId, doc: d.id, path: canonicalPath(node), xml: serialize(node) })
+    }
+    return out
+  }
+
+  async explain (pattern: string): Promise<QueryPlan> {
+    return (await this.answers(pattern)).plan
+  }
+}
+
+/** Index of the first answer after a cursor (0 without one). */
+export function indexAfter (nodes: PostingList, after?: string | null): number {
+  if (after == null) return 0
+  const c = decodeCursor(after)
+  let lo = 0; let hi = nodes.length
+  while (lo < hi) {
+    const m = (lo + hi) >>> 1
+    if (nodes.docs[m] < c.docId || (nodes.docs[m] === c.docId && nodes.starts[m] <= c.start)) lo = m + 1
+    else hi = m
+  }
+  return lo
+}
+
+function mergeVerified (nodes: PostingList, uncertain: Set<number>, verified: PostingList): PostingList {
+  const out = new PostingBuffer(nodes.length + verified.length)
+  let i = 0; let j = 0
+  while (i < nodes.length || j < verified.length) {
+    if (i < nodes.length && uncertain.has(nodes.docs[i])) { i++; continue }
+    const takeLeft = j >= verified.length || (i < nodes.length && (nodes.docs[i] < verified.docs[j] || (nodes.docs[i] === verified.docs[j] && nodes.starts[i] < verified.starts[j])))
+    if (takeLeft) { out.push(nodes.docs[i], nodes.starts[i], nodes.ends[i], nodes.levels[i]); i++ } else { out.push(verified.docs[j], verified.starts[j], verified.ends[j], verified.levels[j]); j++ }
+  }
+  return out
+}
+
+async function collect (it: AsyncIterable<number>): Promise<number[]> {
+  const out: number[] = []
+  for await (const x of it) out.push(x)
+  return out
+}
+
+export type { DocFilter }

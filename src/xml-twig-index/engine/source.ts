@@ -1,0 +1,73 @@
+import type { PostingList } from '../postings/codec.ts'
+
+/** Sizes of one term's posting list, for planning (most selective first). */
+export interface TermStats {
+  term: string
+  postings: number
+  docs: number
+  blocks: number
+}
+
+/**
+ * A set of docIds pushed to a posting source as a semi-join reducer: the
+ * source returns only postings of these docs and may skip whole blocks.
+ * Exact sets here; a Bloom filter is another implementation (false
+ * positives are removed by the join).
+ */
+export interface DocFilter {
+  has: (doc: number) => boolean
+  /** True when some doc in [from, to] may be in the set. */
+  intersects: (from: number, to: number) => boolean
+  readonly size: number
+}
+
+/**
+ * Where the evaluator reads postings: the local LevelDB store in the
+ * embedded default, remote index peers in the distributed index. The join
+ * never knows which.
+ */
+export interface PostingSource {
+  termStats: (term: string) => Promise<TermStats>
+  /** The live postings of a term, sorted by (doc, start), restricted to `filter` when given. */
+  fetch: (term: string, filter?: DocFilter) => Promise<PostingList>
+  /** Terms that start with `prefix`, in byte order. */
+  terms: (prefix: string) => AsyncIterable<string>
+  /**
+   * The union of the postings of every term in a term range, sorted by
+   * (doc, start): value ranges (`N:size=` numbers), prefixes (`starts-with`)
+   * and value filters (`contains`) in one pass instead of one fetch per term.
+   */
+  scan: (range: TermRange, filter?: DocFilter) => Promise<PostingList>
+}
+
+/** Terms starting with `prefix`, optionally bounded (bounds are whole terms) and filtered. */
+export interface TermRange {
+  prefix: string
+  gt?: string
+  gte?: string
+  lt?: string
+  lte?: string
+  match?: (term: string) => boolean
+}
+
+/** An exact DocFilter over a sorted array of docIds. */
+export class SortedDocSet implements DocFilter {
+  constructor (readonly docs: Uint32Array) {}
+  get size (): number { return this.docs.length }
+  private lowerBound (x: number): number {
+    let lo = 0; let hi = this.docs.length
+    while (lo < hi) { const m = (lo + hi) >>> 1; if (this.docs[m] < x) lo = m + 1; else hi = m }
+    return lo
+  }
+
+  has (doc: number): boolean { const i = this.lowerBound(doc); return i < this.docs.length && this.docs[i] === doc }
+  intersects (from: number, to: number): boolean { const i = this.lowerBound(from); return i < this.docs.length && this.docs[i] <= to }
+}
+
+/** Distinct docIds of a posting list, in order. */
+export function docsOf (list: PostingList): Uint32Array {
+  const out: number[] = []
+  let last = -1
+  for (let i = 0; i < list.length; i++) { const d = list.docs[i]; if (d !== last) { out.push(d); last = d } }
+  return Uint32Array.from(out)
+}

@@ -1,0 +1,121 @@
+import { PostingBuffer, type PostingList } from '../postings/codec.ts'
+
+/**
+ * Structural semi-joins over node lists sorted by (doc, start), the building
+ * blocks of the twig evaluation. Each runs in one merge pass with a stack of
+ * open ancestors (Al-Khalifa et al.'s stack-tree join, reduced to semi-joins):
+ * O(|A| + |B|) for both the ancestor-descendant and the parent-child axis.
+ *
+ * Containment: `a` contains `b` when same doc and a.start < b.start < a.end.
+ * Parent-child additionally needs b.level = a.level + 1 (attributes are
+ * "children" structurally; the term of the list already says which kind).
+ */
+export type StructuralAxis = 'child' | 'descendant' | 'self'
+
+/** Nodes of `b` that have a parent (axis child) / an ancestor (descendant) / themselves (self) in `a`. */
+export function descendantsIn (a: PostingList, b: PostingList, axis: StructuralAxis): PostingList {
+  if (axis === 'self') return intersect(a, b)
+  const out = new PostingBuffer(Math.min(b.length, 1024))
+  const stack: number[] = [] // indexes into a
+  let i = 0
+  for (let j = 0; j < b.length; j++) {
+    const bd = b.docs[j]; const bs = b.starts[j]
+    // open every a-node that starts before b (same or earlier doc), keeping only a chain of nested nodes
+    while (i < a.length && (a.docs[i] < bd || (a.docs[i] === bd && a.starts[i] < bs))) {
+      while (stack.length > 0 && !contains(a, stack[stack.length - 1], a.docs[i], a.starts[i])) stack.pop()
+      stack.push(i++)
+    }
+    while (stack.length > 0 && !contains(a, stack[stack.length - 1], bd, bs)) stack.pop()
+    if (stack.length === 0) continue
+    if (axis === 'descendant' || a.levels[stack[stack.length - 1]] === b.levels[j] - 1) out.push(bd, bs, b.ends[j], b.levels[j])
+  }
+  return out
+}
+
+/** Nodes of `a` that have a child (axis child) / a descendant (descendant) / themselves (self) in `b`. */
+export function ancestorsIn (a: PostingList, b: PostingList, axis: StructuralAxis): PostingList {
+  if (axis === 'self') return intersect(a, b)
+  const marked = new Uint8Array(a.length)
+  const stack: number[] = []
+  let i = 0
+  for (let j = 0; j < b.length; j++) {
+    const bd = b.docs[j]; const bs = b.starts[j]
+    while (i < a.length && (a.docs[i] < bd || (a.docs[i] === bd && a.starts[i] < bs))) {
+      while (stack.length > 0 && !contains(a, stack[stack.length - 1], a.docs[i], a.starts[i])) stack.pop()
+      stack.push(i++)
+    }
+    while (stack.length > 0 && !contains(a, stack[stack.length - 1], bd, bs)) stack.pop()
+    if (stack.length === 0) continue
+    if (axis === 'child') {
+      const top = stack[stack.length - 1]
+      if (a.levels[top] === b.levels[j] - 1) marked[top] = 1
+    } else {
+      // Every entry below a marked one was marked with it (it contains the same node), so stop there.
+      for (let k = stack.length - 1; k >= 0 && marked[stack[k]] === 0; k--) marked[stack[k]] = 1
+    }
+  }
+  return select(a, marked, 1)
+}
+
+function contains (a: PostingList, k: number, doc: number, start: number): boolean {
+  return a.docs[k] === doc && a.starts[k] < start && start < a.ends[k]
+}
+
+function select (a: PostingList, marks: Uint8Array, want: number): PostingList {
+  const out = new PostingBuffer(64)
+  for (let k = 0; k < a.length; k++) if (marks[k] === want) out.push(a.docs[k], a.starts[k], a.ends[k], a.levels[k])
+  return out
+}
+
+const before = (a: PostingList, i: number, b: PostingList, j: number): boolean =>
+  a.docs[i] < b.docs[j] || (a.docs[i] === b.docs[j] && a.starts[i] < b.starts[j])
+
+/** Nodes in both lists (same doc and start). */
+export function intersect (a: PostingList, b: PostingList): PostingList {
+  const out = new PostingBuffer(Math.min(a.length, b.length, 1024))
+  let i = 0; let j = 0
+  while (i < a.length && j < b.length) {
+    if (before(a, i, b, j)) i++
+    else if (before(b, j, a, i)) j++
+    else { out.push(a.docs[i], a.starts[i], a.ends[i], a.levels[i]); i++; j++ }
+  }
+  return out
+}
+
+/** Nodes in either list, without duplicates. */
+export function union (a: PostingList, b: PostingList): PostingList {
+  if (a.length === 0) return b
+  if (b.length === 0) return a
+  const out = new PostingBuffer(a.length + b.length)
+  let i = 0; let j = 0
+  while (i < a.length || j < b.length) {
+    if (j >= b.length || (i < a.length && before(a, i, b, j))) { out.push(a.docs[i], a.starts[i], a.ends[i], a.levels[i]); i++ } else if (i >= a.length || before(b, j, a, i)) { out.push(b.docs[j], b.starts[j], b.ends[j], b.levels[j]); j++ } else { out.push(a.docs[i], a.starts[i], a.ends[i], a.levels[i]); i++; j++ }
+  }
+  return out
+}
+
+/** Nodes of `a` not in `b`. */
+export function difference (a: PostingList, b: PostingList): PostingList {
+  const marks = new Uint8Array(a.length)
+  let i = 0; let j = 0
+  while (i < a.length && j < b.length) {
+    if (before(a, i, b, j)) i++
+    else if (before(b, j, a, i)) j++
+    else { marks[i] = 1; i++; j++ }
+  }
+  return select(a, marks, 0)
+}
+
+/** Nodes at a given level (absolute child steps from the document node). */
+export function atLevel (a: PostingList, level: number): PostingList {
+  const out = new PostingBuffer(64)
+  for (let k = 0; k < a.length; k++) if (a.levels[k] === level) out.push(a.docs[k], a.starts[k], a.ends[k], a.levels[k])
+  return out
+}
+
+/** Nodes whose doc satisfies `keep`. */
+export function inDocs (a: PostingList, keep: (doc: number) => boolean): PostingList {
+  const out = new PostingBuffer(64)
+  for (let k = 0; k < a.length; k++) if (keep(a.docs[k])) out.push(a.docs[k], a.starts[k], a.ends[k], a.levels[k])
+  return out
+}

@@ -1,0 +1,75 @@
+/**
+ * LevelDB key layout of a twig store (all keys binary):
+ *   M                      manifest (JSON): format, nextDocId (the commit point), counters
+ *   J                      an import in progress: {fromDocId}; present only between begin and commit
+ *   S term 00 docId        per-import summary of one term's postings: the import's first docId in the key;
+ *                          value: lastDoc, count, docs, blocks, and the postings inline when they fit one block
+ *   P term 00 lastDoc      one posting block; value: u32 firstDoc + encoded block (codec.ts). Keyed by the
+ *                          block's last doc so that a seek to a doc lands on the block that may hold it
+ *   D docId                a document: id 00 xml (utf-8)
+ *   I id                   docId of the live document with this id
+ *   X docId                a replaced (dead) document
+ *   R name                 a release: JSON {name, docId, version, date, units}
+ * docIds only grow, so postings of later imports sort after earlier ones and
+ * every key written past the manifest's nextDocId is an unfinished import.
+ */
+const enc = new TextEncoder()
+const dec = new TextDecoder()
+
+export const MANIFEST_KEY = Uint8Array.of(0x4d) // M
+export const IMPORT_KEY = Uint8Array.of(0x4a) // J
+
+export function u32be (n: number): Uint8Array {
+  return Uint8Array.of(n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff)
+}
+export function readU32be (b: Uint8Array, at: number): number {
+  return ((b[at] << 24) >>> 0) + (b[at + 1] << 16) + (b[at + 2] << 8) + b[at + 3]
+}
+
+function concat (...parts: Uint8Array[]): Uint8Array {
+  let n = 0
+  for (const p of parts) n += p.length
+  const out = new Uint8Array(n)
+  let o = 0
+  for (const p of parts) { out.set(p, o); o += p.length }
+  return out
+}
+
+const termPart = (prefix: number, term: string): Uint8Array => concat(Uint8Array.of(prefix), enc.encode(term), Uint8Array.of(0))
+
+export const summaryKey = (term: string, firstDoc: number): Uint8Array => concat(termPart(0x53, term), u32be(firstDoc))
+export const blockKey = (term: string, lastDoc: number): Uint8Array => concat(termPart(0x50, term), u32be(lastDoc))
+/** Range covering every summary (or block) key of exactly this term. */
+export function termRange (kind: 'S' | 'P', term: string): { gte: Uint8Array, lt: Uint8Array } {
+  const base = termPart(kind === 'S' ? 0x53 : 0x50, term)
+  const lt = base.slice(); lt[lt.length - 1] = 1
+  return { gte: base, lt }
+}
+/** Range covering the summary keys of every term starting with `prefix`. */
+export function termPrefixRange (prefix: string): { gte: Uint8Array, lt: Uint8Array } {
+  const base = concat(Uint8Array.of(0x53), enc.encode(prefix))
+  return { gte: base, lt: concat(base, Uint8Array.of(0xff)) }
+}
+/** Splits a summary or block key into its term and doc number. */
+export function parseTermKey (key: Uint8Array): { term: string, doc: number } {
+  return { term: dec.decode(key.subarray(1, key.length - 5)), doc: readU32be(key, key.length - 4) }
+}
+
+export const docKey = (docId: number): Uint8Array => concat(Uint8Array.of(0x44), u32be(docId))
+export const docRange = { gte: Uint8Array.of(0x44), lt: Uint8Array.of(0x45) }
+export const idKey = (id: string): Uint8Array => concat(Uint8Array.of(0x49), enc.encode(id))
+export const tombstoneKey = (docId: number): Uint8Array => concat(Uint8Array.of(0x58), u32be(docId))
+export const tombstoneRange = { gte: Uint8Array.of(0x58), lt: Uint8Array.of(0x59) }
+export const releaseKey = (name: string): Uint8Array => concat(Uint8Array.of(0x52), enc.encode(name))
+export const releaseRange = { gte: Uint8Array.of(0x52), lt: Uint8Array.of(0x53) }
+export const blockRangeAll = { gte: Uint8Array.of(0x50), lt: Uint8Array.of(0x51) }
+export const summaryRangeAll = { gte: Uint8Array.of(0x53), lt: Uint8Array.of(0x54) }
+
+export function encodeDocRecord (id: string, xml: string): Uint8Array {
+  return enc.encode(`${id}\u0000${xml}`)
+}
+export function decodeDocRecord (b: Uint8Array): { id: string, xml: string } {
+  const s = dec.decode(b)
+  const z = s.indexOf('\u0000')
+  return { id: s.slice(0, z), xml: s.slice(z + 1) }
+}

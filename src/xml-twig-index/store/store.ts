@@ -1,0 +1,366 @@
+import { mkdir, readdir, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { ClassicLevel } from 'classic-level'
+import { StoreError } from '../errors.ts'
+import { PostingBuffer, decodeBlock, EMPTY_LIST, type PostingList } from '../postings/codec.ts'
+import type { DocFilter, PostingSource, TermRange, TermStats } from '../engine/source.ts'
+import {
+  IMPORT_KEY, MANIFEST_KEY, blockKey, blockRangeAll, decodeDocRecord, docKey, docRange, idKey, parseTermKey,
+  readU32be, releaseKey, releaseRange, summaryRangeAll, termPrefixRange, termRange, tombstoneKey, tombstoneRange, u32be
+} from './keys.ts'
+import { ImportWriter } from './writer.ts'
+import type { XElement } from '../xml/tree.ts'
+
+type Db = ClassicLevel<Uint8Array, Uint8Array>
+
+export interface TwigStoreInit {
+  /** Folder of the LevelDB store; created when missing. */
+  path: string
+  /** Postings per block. Default 512. */
+  blockSize?: number
+  /** Pending write bytes before an import flushes a batch. Default 8 MiB. */
+  batchBytes?: number
+}
+
+interface Manifest { format: 1, nextDocId: number, live: number, postings: number, imports: number }
+
+export interface StoredDocument { docId: number, id: string, xml: string }
+
+export interface ReleaseInfo {
+  name: string
+  docId: number
+  version: string
+  date: string
+  units: number
+}
+
+export interface StoreStats {
+  documents: number
+  releases: ReleaseInfo[]
+  postings: number
+  imports: number
+  terms: number
+  bytes: number
+}
+
+/** A document to add inside a transaction; replaces any live document with the same id. */
+export interface NewDocument { id: string, root: XElement, xml?: string }
+
+const dec = new TextDecoder()
+const enc = new TextEncoder()
+
+/**
+ * The local posting and document store (LevelDB): the embedded default's
+ * storage and, later, each index peer's share of the DHT index. Imports are
+ * atomic: everything is written under fresh docIds and becomes visible in
+ * one small batch that moves the commit point (manifest.nextDocId).
+ */
+export class TwigStore implements PostingSource {
+  private manifest: Manifest = { format: 1, nextDocId: 1, live: 0, postings: 0, imports: 0 }
+  private dead = new Uint8Array(0)
+  private busy = false
+
+  private constructor (readonly path: string, private readonly db: Db, private readonly init: Required<Omit<TwigStoreInit, 'path'>>) {}
+
+  static async open (init: TwigStoreInit): Promise<TwigStore> {
+    await mkdir(init.path, { recursive: true })
+    const db: Db = new ClassicLevel<Uint8Array, Uint8Array>(join(init.path, 'index'), { keyEncoding: 'view', valueEncoding: 'view' })
+    try {
+      await db.open()
+    } catch (err) {
+      const code = (err as { cause?: { code?: string } }).cause?.code ?? (err as { code?: string }).code
+      if (code === 'LEVEL_LOCKED') {
+        throw new StoreError(`store ${init.path} is held by another process (a running peer owns its folder: talk to it with --peer URL)`, 'ERR_STORE_LOCKED', { cause: err })
+      }
+      throw new StoreError(`cannot open store ${init.path}: ${(err as Error).message}`, 'ERR_STORE', { cause: err })
+    }
+    const store = new TwigStore(init.path, db, { blockSize: init.blockSize ?? 512, batchBytes: init.batchBytes ?? 8 * 1024 * 1024 })
+    await store.load()
+    return store
+  }
+
+  private async load (): Promise<void> {
+    const m = await this.db.get(MANIFEST_KEY)
+    if (m !== undefined) {
+      const parsed = JSON.parse(dec.decode(m)) as Manifest
+      if (parsed.format !== 1) throw new StoreError(`store ${this.path} has format ${String(parsed.format)}, this edos reads format 1`, 'ERR_STORE_FORMAT')
+      this.manifest = parsed
+    }
+    if (await this.db.get(IMPORT_KEY) !== undefined) await this.removeUnfinishedImport()
+    this.dead = new Uint8Array(this.manifest.nextDocId + 1)
+    for await (const key of this.db.keys(tombstoneRange)) this.dead[readU32be(key, 1)] = 1
+  }
+
+  /** Deletes what an interrupted import wrote past the commit point. */
+  private async removeUnfinishedImport (): Promise<void> {
+    const limit = this.manifest.nextDocId
+    const ops: Array<{ type: 'del', key: Uint8Array }> = []
+    const sweep = async (range: { gte: Uint8Array, lt: Uint8Array }, docOf: (k: Uint8Array) => number): Promise<void> => {
+      for await (const key of this.db.keys(range)) {
+        if (docOf(key) >= limit) ops.push({ type: 'del', key })
+        if (ops.length >= 10000) await this.db.batch(ops.splice(0))
+      }
+    }
+    await sweep(docRange, (k) => readU32be(k, 1))
+    await sweep(blockRangeAll, (k) => parseTermKey(k).doc)
+    await sweep(summaryRangeAll, (k) => parseTermKey(k).doc)
+    ops.push({ type: 'del', key: IMPORT_KEY })
+    await this.db.batch(ops)
+  }
+
+  get documentCount (): number { return this.manifest.live }
+  get nextDocId (): number { return this.manifest.nextDocId }
+
+  /** True for a committed document that has not been replaced. */
+  isLive (docId: number): boolean {
+    return docId > 0 && docId < this.manifest.nextDocId && this.dead[docId] !== 1
+  }
+
+  /**
+   * Runs `fill` as one atomic import: documents added through the writer
+   * become visible together when it resolves, or not at all.
+   */
+  async transaction<T> (fill: (tx: StoreTransaction) => Promise<T>): Promise<T> {
+    if (this.busy) throw new StoreError('another import is running on this store', 'ERR_STORE_BUSY')
+    this.busy = true
+    try {
+      const firstDoc = this.manifest.nextDocId
+      await this.db.put(IMPORT_KEY, enc.encode(JSON.stringify({ fromDocId: firstDoc })))
+      const tx = new StoreTransaction(this, this.db, new ImportWriter(this.db, firstDoc, this.init))
+      let result: T
+      try {
+        result = await fill(tx)
+        await tx.commit()
+      } catch (err) {
+        await this.removeUnfinishedImport()
+        throw err
+      }
+      return result
+    } finally {
+      this.busy = false
+    }
+  }
+
+  /** @internal called by StoreTransaction.commit */
+  async applyCommit (ops: Array<{ type: 'put' | 'del', key: Uint8Array, value?: Uint8Array }>, next: Manifest, dead: number[]): Promise<void> {
+    ops.push({ type: 'put', key: MANIFEST_KEY, value: enc.encode(JSON.stringify(next)) })
+    ops.push({ type: 'del', key: IMPORT_KEY })
+    await this.db.batch(ops as never)
+    this.manifest = next
+    const grown = new Uint8Array(next.nextDocId + 1)
+    grown.set(this.dead.subarray(0, Math.min(this.dead.length, grown.length)))
+    for (const d of dead) grown[d] = 1
+    this.dead = grown
+  }
+
+  /** @internal */
+  currentManifest (): Manifest { return { ...this.manifest } }
+
+  async docIdOf (id: string): Promise<number | undefined> {
+    const v = await this.db.get(idKey(id))
+    return v === undefined ? undefined : readU32be(v, 0)
+  }
+
+  async getDocument (docId: number): Promise<StoredDocument | undefined> {
+    if (!this.isLive(docId)) return undefined
+    const v = await this.db.get(docKey(docId))
+    return v === undefined ? undefined : { docId, ...decodeDocRecord(v) }
+  }
+
+  async getDocuments (docIds: number[]): Promise<Array<StoredDocument | undefined>> {
+    const values = await this.db.getMany(docIds.map(docKey))
+    return values.map((v, i) => v === undefined || !this.isLive(docIds[i]) ? undefined : { docId: docIds[i], ...decodeDocRecord(v) })
+  }
+
+  /** Every live document in docId order. */
+  async * documents (): AsyncGenerator<StoredDocument> {
+    for await (const [k, v] of this.db.iterator(docRange)) {
+      const docId = readU32be(k, 1)
+      if (this.isLive(docId)) yield { docId, ...decodeDocRecord(v) }
+    }
+  }
+
+  /** Every live docId in order. */
+  async * allDocIds (): AsyncGenerator<number> {
+    for await (const k of this.db.keys(docRange)) {
+      const docId = readU32be(k, 1)
+      if (this.isLive(docId)) yield docId
+    }
+  }
+
+  async release (name: string): Promise<ReleaseInfo | undefined> {
+    const v = await this.db.get(releaseKey(name))
+    return v === undefined ? undefined : JSON.parse(dec.decode(v)) as ReleaseInfo
+  }
+
+  async releases (): Promise<ReleaseInfo[]> {
+    const out: ReleaseInfo[] = []
+    for await (const v of this.db.values(releaseRange)) out.push(JSON.parse(dec.decode(v)) as ReleaseInfo)
+    return out
+  }
+
+  // PostingSource
+
+  async termStats (term: string): Promise<TermStats> {
+    let postings = 0; let docs = 0; let blocks = 0
+    for await (const [k, v] of this.db.iterator(termRange('S', term))) {
+      if (readU32be(k, k.length - 4) >= this.manifest.nextDocId) continue
+      const s = readSummary(v)
+      postings += s.count; docs += s.docs; blocks += Math.max(1, s.blocks)
+    }
+    return { term, postings, docs, blocks }
+  }
+
+  async * terms (prefix: string): AsyncGenerator<string> {
+    let last: string | undefined
+    for await (const k of this.db.keys(termPrefixRange(prefix))) {
+      const { term, doc } = parseTermKey(k)
+      if (term !== last && doc < this.manifest.nextDocId) { last = term; yield term }
+    }
+  }
+
+  async fetch (term: string, filter?: DocFilter): Promise<PostingList> {
+    const out = new PostingBuffer(64)
+    await this.readSummaries(termRange('S', term), out, filter)
+    return out.length === 0 ? EMPTY_LIST : out
+  }
+
+  async scan (range: TermRange, filter?: DocFilter): Promise<PostingList> {
+    const all = termPrefixRange(range.prefix)
+    const bound = (t: string | undefined, last: number): Uint8Array | undefined => {
+      if (t === undefined) return undefined
+      const k = termRange('S', t)
+      return last === 0 ? k.gte : k.lt // gte side: before the term's keys; lt side: after them
+    }
+    const keyRange = {
+      gte: bound(range.gte, 0) ?? bound(range.gt, 1) ?? all.gte,
+      lt: bound(range.lt, 0) ?? bound(range.lte, 1) ?? all.lt
+    }
+    const out = new PostingBuffer(256)
+    let terms = 0
+    await this.readSummaries(keyRange, out, filter, (term) => {
+      if (!term.startsWith(range.prefix)) return false
+      if (range.match != null && !range.match(term)) return false
+      terms++
+      return true
+    })
+    return terms <= 1 ? out : sortPostings(out)
+  }
+
+  /** Decodes the postings of every summary in a key range (one term or many) into `out`. */
+  private async readSummaries (range: { gte: Uint8Array, lt: Uint8Array }, out: PostingBuffer, filter?: DocFilter, accept?: (term: string) => boolean): Promise<void> {
+    const live = (doc: number): boolean => this.isLive(doc) && (filter == null || filter.has(doc))
+    for await (const [k, v] of this.db.iterator(range)) {
+      const importFirst = readU32be(k, k.length - 4)
+      if (importFirst >= this.manifest.nextDocId) continue
+      const s = readSummary(v)
+      if (filter != null && !filter.intersects(importFirst, s.lastDoc)) continue
+      const term = accept != null || s.blocks > 0 ? parseTermKey(k).term : ''
+      if (accept != null && !accept(term)) continue
+      if (s.blocks === 0) decodeBlock(v, s.offset, importFirst, out, live)
+      else await this.fetchBlocks(term, importFirst, s.lastDoc, out, live, filter)
+    }
+  }
+
+  private async fetchBlocks (term: string, firstDoc: number, lastDoc: number, out: PostingBuffer, live: (doc: number) => boolean, filter?: DocFilter): Promise<void> {
+    const range = { gte: blockKey(term, firstDoc), lte: blockKey(term, lastDoc) }
+    if (filter == null) {
+      for await (const v of this.db.values(range)) decodeBlock(v, 4, readU32be(v, 0), out, live)
+      return
+    }
+    // With a filter, look at keys only (each names its block's last doc) and read just the blocks that may hold a wanted doc.
+    const wanted: Uint8Array[] = []
+    let prevLast = firstDoc - 1
+    for await (const k of this.db.keys(range)) {
+      const last = readU32be(k, k.length - 4)
+      if (filter.intersects(prevLast + 1, last)) wanted.push(k)
+      prevLast = last
+    }
+    if (wanted.length === 0) return
+    for (const v of await this.db.getMany(wanted)) if (v !== undefined) decodeBlock(v, 4, readU32be(v, 0), out, live)
+  }
+
+  async stats (): Promise<StoreStats> {
+    let terms = 0
+    let last = ''
+    for await (const k of this.db.keys(summaryRangeAll)) {
+      const { term } = parseTermKey(k)
+      if (term !== last) { terms++; last = term }
+    }
+    return { documents: this.manifest.live, releases: await this.releases(), postings: this.manifest.postings, imports: this.manifest.imports, terms, bytes: await folderBytes(join(this.path, 'index')) }
+  }
+
+  async close (): Promise<void> { await this.db.close() }
+}
+
+/**
+ * The open side of an atomic import. Documents go to the writer (invisible
+ * until commit); ids, replacements and releases are decided at commit.
+ */
+export class StoreTransaction {
+  private readonly ids = new Map<string, number>()
+  private readonly replaced: number[] = []
+  private readonly releaseInfos: ReleaseInfo[] = []
+
+  constructor (private readonly store: TwigStore, private readonly db: Db, private readonly writer: ImportWriter) {}
+
+  /** Adds (or replaces) a document; returns its new docId. */
+  async add (doc: NewDocument): Promise<number> {
+    const earlier = this.ids.get(doc.id) ?? await this.store.docIdOf(doc.id)
+    if (earlier !== undefined && (this.ids.has(doc.id) || this.store.isLive(earlier))) this.replaced.push(earlier)
+    const docId = await this.writer.add(doc.id, doc.root, doc.xml)
+    this.ids.set(doc.id, docId)
+    return docId
+  }
+
+  setRelease (info: ReleaseInfo): void { this.releaseInfos.push(info) }
+
+  get postings (): number { return this.writer.postings }
+  get documents (): number { return this.ids.size }
+
+  /** @internal */
+  async commit (): Promise<void> {
+    await this.writer.finish()
+    const m = this.store.currentManifest()
+    const ops: Array<{ type: 'put' | 'del', key: Uint8Array, value?: Uint8Array }> = []
+    for (const [id, docId] of this.ids) ops.push({ type: 'put', key: idKey(id), value: u32be(docId) })
+    for (const d of this.replaced) ops.push({ type: 'put', key: tombstoneKey(d), value: new Uint8Array(0) })
+    for (const r of this.releaseInfos) ops.push({ type: 'put', key: releaseKey(r.name), value: enc.encode(JSON.stringify(r)) })
+    const next: Manifest = {
+      format: 1,
+      nextDocId: this.writer.nextDoc,
+      live: m.live + this.ids.size - this.replaced.filter((d) => d < m.nextDocId).length,
+      postings: m.postings + this.writer.postings,
+      imports: m.imports + 1
+    }
+    await this.store.applyCommit(ops, next, this.replaced)
+    void this.db
+  }
+}
+
+/** Sorts postings gathered from several terms by (doc, start). */
+function sortPostings (list: PostingBuffer): PostingBuffer {
+  const order = Array.from({ length: list.length }, (_, i) => i)
+  order.sort((x, y) => (list.docs[x] - list.docs[y]) || (list.starts[x] - list.starts[y]))
+  const out = new PostingBuffer(list.length)
+  for (const i of order) out.push(list.docs[i], list.starts[i], list.ends[i], list.levels[i])
+  return out
+}
+
+function readSummary (v: Uint8Array): { lastDoc: number, count: number, docs: number, blocks: number, offset: number } {
+  let p = 4
+  const varint = (): number => {
+    let x = 0; let shift = 0; let b: number
+    do { b = v[p++]; x += (b & 0x7f) * 2 ** shift; shift += 7 } while (b >= 0x80)
+    return x
+  }
+  const lastDoc = readU32be(v, 0)
+  const count = varint(); const docs = varint(); const blocks = varint()
+  return { lastDoc, count, docs, blocks, offset: p }
+}
+
+async function folderBytes (dir: string): Promise<number> {
+  let total = 0
+  for (const name of await readdir(dir)) total += (await stat(join(dir, name))).size
+  return total
+}

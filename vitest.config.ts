@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config'
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    exclude: ['test/e2e/**', 'node_modules/**'],
+    setupFiles: ['src/shims/index.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    pool: 'forks'
+  }
+})
