@@ -8,6 +8,7 @@
  * Decoding fills columnar typed arrays (PostingList), which is what the
  * joins read.
  */
+/** Columnar postings. The arrays may be longer than `length` (spare capacity): only the first `length` entries count. */
 export interface PostingList {
   readonly length: number
   readonly docs: Uint32Array

@@ -1,0 +1,107 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { TwigStore } from '../../../src/xml-twig-index/store/store.ts'
+import { QueryEngine } from '../../../src/xml-twig-index/engine/query-engine.ts'
+import { parseXml } from '../../../src/xml-twig-index/xml/parse.ts'
+import { canonicalPath } from '../../../src/xml-twig-index/xml/canonical-path.ts'
+import { evaluateOnDocument, parseQuery } from '../../../src/xml-twig-index/query/index.ts'
+
+const long = 'A very long description that goes on and on about the editor and its many features, more than a hundred characters for sure.'
+const DOCS = [
+  `<package><name>vim</name><version>2:9.0</version><arch>amd64</arch><summary>Vi IMproved - enhanced vi editor</summary><description>${long}</description><section>editors</section><priority>optional</priority><size>1568412</size><depends><dep name="libc6" op="&gt;=" version="2.34"/><anyOf><dep name="vim-common"/><dep name="vim-tiny"/></anyOf></depends><tags><tag>role::program</tag><tag>use::editing</tag></tags></package>`,
+  '<package><name>nano</name><version>7.2</version><arch>amd64</arch><summary>small editor</summary><section>editors</section><priority>important</priority><size>690000</size><depends><dep name="libc6"/><dep name="libncursesw6"/></depends></package>',
+  '<package><name>libc6</name><version>2.36</version><arch>amd64</arch><summary>GNU C Library: Shared libraries</summary><section>libs</section><priority>optional</priority><size>2800000</size><depends><dep name="libgcc-s1"/></depends><tags><tag>role::shared-lib</tag></tags></package>',
+  '<package><name>python3</name><version>3.11.2</version><arch>all</arch><summary>interactive high-level object-oriented language</summary><section>python</section><priority>optional</priority><size>26000</size><depends><dep name="python3.11" op="&gt;=" version="3.11.2"/></depends></package>',
+  `<package><name>weird</name><version>1</version><arch>amd64</arch><summary>  42 </summary><description>${long}</description><section>misc</section><size> 12 </size><note>x<b>y</b>z</note></package>`,
+  '<release name="bookworm" version="1" date="2026-11-25"><collection name="amd64"><collection name="editors"><package name="vim" version="2:9.0" arch="amd64"/><package name="nano" version="7.2" arch="amd64"/></collection><collection name="libs"><package name="libc6" version="2.36" arch="amd64"/></collection></collection></release>'
+]
+
+const PATTERNS = [
+  '//package[section = "editors"][.//dep/@name = "libc6"]/name',
+  '//package[contains-word(description, "editor") and priority = "optional"]',
+  '//release[@name = "bookworm"]//package[@name = "vim"]',
+  '/package[size > 1000000]/checksum',
+  '/package[size > 1000000]/name',
+  '//package[size <= 690000]/name',
+  '//package[size != 690000]/name',
+  '//package[size = 12]/name',
+  '//summary[. = "  42 "]',
+  '//package[summary > 40]/name',
+  '//package[section != "editors"]/name',
+  '//package[not(depends)]/name',
+  '//package[not(.//dep/@op)]/name',
+  '//package[section = "libs" or section = "python"]/name',
+  '//dep/@name',
+  '//dep[@op]/@version',
+  '//anyOf/dep[@name = "vim-common" or @name = "vim-tiny"]',
+  '//package/*',
+  '//package/name/text()',
+  '//note/text()',
+  '//package[contains(name, "im")]/name',
+  '//package[starts-with(name, "lib")]/name',
+  '//package[contains(description, "features")]/name',
+  '//package[starts-with(description, "A very")]/name',
+  '//package[contains-word(summary, "EDITOR")]/name',
+  '//dep[contains-word(@name, "libc6")]',
+  '//package[tags/tag = "role::program"]/name',
+  '//collection[@name = "editors"]/package/@name',
+  '//collection//collection',
+  '//package[.//dep[@name = "libc6"][@op = ">="]]/version',
+  '//note[. = "xyz"]',
+  '//package[note = "xyz"]/name',
+  '//*[@name = "libc6"]',
+  '//package[@*]',
+  '/release/collection/collection/@name',
+  '//package[description]/name',
+  '//package[contains(., "editor")]/name',
+  '//package[name = "vim"]//dep[not(@op)]/@name'
+]
+
+describe('QueryEngine against the reference evaluator', () => {
+  let dir: string
+  let store: TwigStore
+  let engine: QueryEngine
+  const roots = DOCS.map((x) => parseXml(x))
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'edos-engine-'))
+    store = await TwigStore.open({ path: dir, blockSize: 2 })
+    await store.transaction(async (tx) => {
+      for (let i = 0; i < DOCS.length; i++) await tx.add({ id: `doc${i}`, root: parseXml(DOCS[i]) })
+    })
+    engine = new QueryEngine(store, store)
+  })
+  afterAll(async () => { await store.close(); await rm(dir, { recursive: true, force: true }) })
+
+  it.each(PATTERNS)('%s', async (pattern) => {
+    const query = parseQuery(pattern)
+    const expected: string[] = []
+    roots.forEach((r, i) => { for (const n of evaluateOnDocument(query, r)) expected.push(`doc${i} ${canonicalPath(n)}`) })
+    const page = await engine.query(pattern, { first: 1000 })
+    expect(page.matches.map((m) => `${m.doc} ${m.path}`)).toEqual(expected)
+    expect(page.total).toBe(expected.length)
+  })
+
+  it('pages with cursors', async () => {
+    const all = await engine.query('//dep/@name', { first: 100 })
+    const seen: string[] = []
+    let after: string | undefined
+    for (let i = 0; i < 10; i++) {
+      const page = await engine.query('//dep/@name', { first: 2, after })
+      seen.push(...page.matches.map((m) => `${m.doc} ${m.path}`))
+      if (!page.hasNextPage) break
+      after = page.endCursor ?? undefined
+    }
+    expect(seen).toEqual(all.matches.map((m) => `${m.doc} ${m.path}`))
+  })
+
+  it('explains which strategy answered', async () => {
+    expect((await engine.explain('//package[section = "editors"]/name')).strategy).toBe('postings')
+    expect((await engine.explain('//package/*')).strategy).toBe('documents')
+    const plan = await engine.explain('//package[contains(description, "features")]/name')
+    expect(plan.strategy).toBe('postings+verify')
+    expect(plan.terms.map((t) => t.term)).toContain('e:package')
+  })
+})

@@ -1,0 +1,100 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { TwigStore } from '../../../src/xml-twig-index/store/store.ts'
+import { parseXml } from '../../../src/xml-twig-index/xml/parse.ts'
+import { SortedDocSet } from '../../../src/xml-twig-index/engine/source.ts'
+import { StoreError } from '../../../src/xml-twig-index/errors.ts'
+
+const pkg = (name: string, version: string, section = 'editors'): { id: string, root: ReturnType<typeof parseXml> } =>
+  ({ id: `pkg/${name}/${version}/amd64`, root: parseXml(`<package><name>${name}</name><version>${version}</version><section>${section}</section></package>`) })
+
+describe('TwigStore', () => {
+  let dir: string
+  beforeEach(async () => { dir = await mkdtemp(join(tmpdir(), 'edos-store-')) })
+  afterEach(async () => { await rm(dir, { recursive: true, force: true }) })
+
+  it('commits an import atomically and answers term reads', async () => {
+    const store = await TwigStore.open({ path: dir, blockSize: 4 })
+    await store.transaction(async (tx) => {
+      for (let i = 0; i < 20; i++) await tx.add(pkg(`p${i}`, '1.0', i % 2 === 0 ? 'editors' : 'libs'))
+    })
+    expect(store.documentCount).toBe(20)
+    const editors = await store.fetch('v:section=editors')
+    expect(editors.length).toBe(10)
+    expect((await store.termStats('e:package')).postings).toBe(20)
+    // blocks of 4 postings: a filter reads only what it needs and still answers exactly
+    const some = await store.fetch('e:package', new SortedDocSet(Uint32Array.of(3, 17)))
+    expect(Array.from(some.docs.subarray(0, some.length))).toEqual([3, 17])
+    const terms: string[] = []
+    for await (const t of store.terms('v:name=p1')) terms.push(t)
+    expect(terms).toEqual(['v:name=p1', 'v:name=p10', 'v:name=p11', 'v:name=p12', 'v:name=p13', 'v:name=p14', 'v:name=p15', 'v:name=p16', 'v:name=p17', 'v:name=p18', 'v:name=p19'])
+    const scanned = await store.scan({ prefix: 'v:name=p1', match: (t) => t.length === 'v:name=p1'.length + 1 })
+    expect(scanned.length).toBe(10)
+    const d = Array.from(scanned.docs.subarray(0, scanned.length)); expect(d).toEqual([...d].sort((a, b) => a - b))
+    await store.close()
+  })
+
+  it('leaves the store as it was when an import fails midway', async () => {
+    const store = await TwigStore.open({ path: dir, blockSize: 4, batchBytes: 64 })
+    await store.transaction(async (tx) => { await tx.add(pkg('vim', '1')) })
+    await expect(store.transaction(async (tx) => {
+      for (let i = 0; i < 50; i++) await tx.add(pkg(`x${i}`, '1'))
+      await tx.add(pkg('vim', '2'))
+      throw new Error('disk on fire')
+    })).rejects.toThrow('disk on fire')
+    expect(store.documentCount).toBe(1)
+    expect((await store.fetch('e:package')).length).toBe(1)
+    expect(await store.docIdOf('pkg/vim/2/amd64')).toBeUndefined()
+    const docs = []
+    for await (const d of store.documents()) docs.push(d.id)
+    expect(docs).toEqual(['pkg/vim/1/amd64'])
+    await store.close()
+  })
+
+  it('recovers from a crash between writes and commit', async () => {
+    let store = await TwigStore.open({ path: dir, blockSize: 4, batchBytes: 64 })
+    await store.transaction(async (tx) => { await tx.add(pkg('vim', '1')) })
+    // Simulate a crash: the writer flushed data, the process died before commit.
+    const crashed = store.transaction(async (tx) => {
+      for (let i = 0; i < 30; i++) await tx.add(pkg(`y${i}`, '1'))
+      await store.close()
+      throw new Error('killed')
+    })
+    await expect(crashed).rejects.toThrow()
+    store = await TwigStore.open({ path: dir, blockSize: 4 })
+    expect(store.documentCount).toBe(1)
+    expect((await store.fetch('e:package')).length).toBe(1)
+    expect((await store.stats()).terms).toBeGreaterThan(0)
+    await store.transaction(async (tx) => { await tx.add(pkg('emacs', '1')) })
+    expect((await store.fetch('e:package')).length).toBe(2)
+    await store.close()
+  })
+
+  it('replaces a re-imported unit: its old postings go', async () => {
+    const store = await TwigStore.open({ path: dir })
+    await store.transaction(async (tx) => { await tx.add(pkg('vim', '1', 'editors')); await tx.add(pkg('nano', '1')) })
+    await store.transaction(async (tx) => { await tx.add(pkg('vim', '1', 'vcs')) })
+    expect(store.documentCount).toBe(2)
+    expect((await store.fetch('v:section=editors')).length).toBe(1)
+    expect((await store.fetch('v:section=vcs')).length).toBe(1)
+    // a duplicate inside one import: the later one wins
+    await store.transaction(async (tx) => { await tx.add(pkg('joe', '1', 'a')); await tx.add(pkg('joe', '1', 'b')) })
+    expect(store.documentCount).toBe(3)
+    expect((await store.fetch('v:section=a')).length).toBe(0)
+    await store.close()
+    const again = await TwigStore.open({ path: dir })
+    expect(again.documentCount).toBe(3)
+    expect((await again.fetch('v:section=editors')).length).toBe(1)
+    await again.close()
+  })
+
+  it('says clearly that another process holds the folder', async () => {
+    const a = await TwigStore.open({ path: dir })
+    const err = await TwigStore.open({ path: dir }).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(StoreError)
+    expect((err as StoreError).code).toBe('ERR_STORE_LOCKED')
+    await a.close()
+  })
+})
