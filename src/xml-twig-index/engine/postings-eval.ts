@@ -172,7 +172,8 @@ export class PostingsEvaluator {
       const all: TermRange = { prefix: names.number }
       switch (op) {
         case '=': return await this.list(key)
-        case '!=': return await this.scanned({ ...all, match: (t) => t !== key }, `${names.number}* != ${n}`)
+        // NaN (a non-numeric value) satisfies != and nothing else, so every node but the equal ones.
+        case '!=': return difference(await this.list(names.node), await this.list(key))
         case '<': return await this.scanned({ ...all, lt: key }, `${names.number}* < ${n}`)
         case '<=': return await this.scanned({ ...all, lte: key }, `${names.number}* <= ${n}`)
         case '>': return await this.scanned({ ...all, gt: key }, `${names.number}* > ${n}`)

@@ -2,14 +2,18 @@ import { tokenize } from '../tokens.ts'
 import type { XElement } from '../xml/tree.ts'
 import {
   VALUE_MAX, attributeLongTerm, attributeNumberPrefix, attributeTerm, attributeValueTerm, attributeWordTerm,
-  elementLongTerm, elementNumberPrefix, elementTerm, elementValueTerm, sortableNumber, textTerm, wordTerm, xpathNumber
+  elementLongTerm, elementNumberPrefix, elementTerm, elementValueTerm, sortableNumber, textTerm, wordTerm
 } from './terms.ts'
+import { xsNumber } from '../query/evaluate.ts'
 
-/** Sortable key of a value that XPath reads as a number; cheap reject first since most values are words. */
+/**
+ * Sortable key of a value that the language reads as a number (fn:number,
+ * see query/evaluate.ts); a cheap reject first since most values are words.
+ */
 function numeric (value: string): string | undefined {
   const c = value.charCodeAt(value.length - 1)
-  if (!(c >= 48 && c <= 57) && c !== 46 && c !== 32 && c !== 9 && c !== 10 && c !== 13) return undefined
-  const n = xpathNumber(value)
+  if (!(c >= 48 && c <= 57) && c !== 46 && c !== 70 && c !== 32 && c !== 9 && c !== 10 && c !== 13) return undefined
+  const n = xsNumber(value)
   return Number.isNaN(n) ? undefined : sortableNumber(n)
 }
 

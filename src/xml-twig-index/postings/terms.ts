@@ -26,16 +26,6 @@ export const elementLongTerm = (tag: string): string => `L:${tag}`
 export const attributeLongTerm = (name: string): string => `L:@${name}`
 
 /**
- * XPath 1.0 `number()` of a string: optional whitespace, optional '-',
- * digits with an optional fraction (or a fraction alone), whitespace.
- * Anything else is NaN (no exponents, no '+', no Infinity).
- */
-export function xpathNumber (s: string): number {
-  const m = /^[\t\n\r ]*(-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))[\t\n\r ]*$/.exec(s)
-  return m == null ? NaN : Number(m[1])
-}
-
-/**
  * Numeric values get `N:<tag>=<key>` / `N:@<name>=<key>` postings where the
  * key is the IEEE-754 double as 16 hex digits with the sign bit flipped
  * (all bits for negatives), so byte order of terms is numeric order and a

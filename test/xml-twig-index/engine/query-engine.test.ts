@@ -14,7 +14,7 @@ const DOCS = [
   '<package><name>nano</name><version>7.2</version><arch>amd64</arch><summary>small editor</summary><section>editors</section><priority>important</priority><size>690000</size><depends><dep name="libc6"/><dep name="libncursesw6"/></depends></package>',
   '<package><name>libc6</name><version>2.36</version><arch>amd64</arch><summary>GNU C Library: Shared libraries</summary><section>libs</section><priority>optional</priority><size>2800000</size><depends><dep name="libgcc-s1"/></depends><tags><tag>role::shared-lib</tag></tags></package>',
   '<package><name>python3</name><version>3.11.2</version><arch>all</arch><summary>interactive high-level object-oriented language</summary><section>python</section><priority>optional</priority><size>26000</size><depends><dep name="python3.11" op="&gt;=" version="3.11.2"/></depends></package>',
-  `<package><name>weird</name><version>1</version><arch>amd64</arch><summary>  42 </summary><description>${long}</description><section>misc</section><size> 12 </size><note>x<b>y</b>z</note></package>`,
+  `<package><name>weird</name><version>1</version><arch>amd64</arch><summary>  42 </summary><description>${long}</description><section>misc</section><size> 12 </size><installedSize>1e3</installedSize><priority>NaN</priority><note>x<b>y</b>z</note></package>`,
   '<release name="bookworm" version="1" date="2026-11-25"><collection name="amd64"><collection name="editors"><package name="vim" version="2:9.0" arch="amd64"/><package name="nano" version="7.2" arch="amd64"/></collection><collection name="libs"><package name="libc6" version="2.36" arch="amd64"/></collection></collection></release>'
 ]
 
@@ -27,6 +27,9 @@ const PATTERNS = [
   '//package[size <= 690000]/name',
   '//package[size != 690000]/name',
   '//package[size = 12]/name',
+  '//package[installedSize >= 1000]/name',
+  '//package[priority != 3]/name',
+  '//package[priority < 3]/name',
   '//summary[. = "  42 "]',
   '//package[summary > 40]/name',
   '//package[section != "editors"]/name',

@@ -1,0 +1,18 @@
+import '../src/shims/index.ts'
+
+/**
+ * `npm run bench -- NAME [ARGS]`: runs bench/NAME.ts, which prints a table
+ * and writes its figures to bench/results/NAME.json.
+ */
+const BENCHES: Record<string, () => Promise<{ run: (args: string[]) => Promise<void> }>> = {
+  index: async () => await import('./index-bench.ts'),
+  query: async () => await import('./query-bench.ts')
+}
+
+const [name, ...args] = process.argv.slice(2)
+const load = name === undefined ? undefined : BENCHES[name]
+if (load === undefined) {
+  process.stderr.write(`usage: npm run bench -- NAME   (one of: ${Object.keys(BENCHES).join(', ')})\n`)
+  process.exit(2)
+}
+await (await load()).run(args)
