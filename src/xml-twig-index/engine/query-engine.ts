@@ -129,7 +129,7 @@ export class QueryEngine {
     }
     plan.answers = nodes.length
     plan.ms.total = performance.now() - t0
-    plan.ms.verify = plan.ms.total - tCand - plan.ms.join
+    plan.ms.verify = plan.ms.total - (tCand - t0) - plan.ms.join
     return { nodes, plan }
   }
 

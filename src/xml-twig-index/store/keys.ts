@@ -4,8 +4,10 @@
  *   J                      an import in progress: {fromDocId}; present only between begin and commit
  *   S term 00 docId        per-import summary of one term's postings: the import's first docId in the key;
  *                          value: lastDoc, count, docs, blocks, and the postings inline when they fit one block
- *   P term 00 lastDoc      one posting block; value: u32 firstDoc + encoded block (codec.ts). Keyed by the
- *                          block's last doc so that a seek to a doc lands on the block that may hold it
+ *   P term 00 lastDoc lastStart  one posting block; value: u32 firstDoc + encoded block (codec.ts). Keyed by
+ *                          the block's last posting, so that a seek to a doc lands on the first block that
+ *                          may hold it, and a document with more postings than a block (a release) still
+ *                          gets distinct keys
  *   D docId                a document: id 00 xml (utf-8)
  *   I id                   docId of the live document with this id
  *   X docId                a replaced (dead) document
@@ -38,7 +40,9 @@ function concat (...parts: Uint8Array[]): Uint8Array {
 const termPart = (prefix: number, term: string): Uint8Array => concat(Uint8Array.of(prefix), enc.encode(term), Uint8Array.of(0))
 
 export const summaryKey = (term: string, firstDoc: number): Uint8Array => concat(termPart(0x53, term), u32be(firstDoc))
-export const blockKey = (term: string, lastDoc: number): Uint8Array => concat(termPart(0x50, term), u32be(lastDoc))
+export const blockKey = (term: string, lastDoc: number, lastStart: number): Uint8Array => concat(termPart(0x50, term), u32be(lastDoc), u32be(lastStart))
+/** The last doc of a block key. */
+export const blockKeyDoc = (key: Uint8Array): number => readU32be(key, key.length - 8)
 /** Range covering every summary (or block) key of exactly this term. */
 export function termRange (kind: 'S' | 'P', term: string): { gte: Uint8Array, lt: Uint8Array } {
   const base = termPart(kind === 'S' ? 0x53 : 0x50, term)

@@ -5,7 +5,7 @@ import { StoreError } from '../errors.ts'
 import { PostingBuffer, decodeBlock, EMPTY_LIST, type PostingList } from '../postings/codec.ts'
 import type { DocFilter, PostingSource, TermRange, TermStats } from '../engine/source.ts'
 import {
-  IMPORT_KEY, MANIFEST_KEY, blockKey, blockRangeAll, decodeDocRecord, docKey, docRange, idKey, parseTermKey,
+  IMPORT_KEY, MANIFEST_KEY, blockKey, blockKeyDoc, blockRangeAll, decodeDocRecord, docKey, docRange, idKey, parseTermKey,
   readU32be, releaseKey, releaseRange, summaryRangeAll, termPrefixRange, termRange, tombstoneKey, tombstoneRange, u32be
 } from './keys.ts'
 import { ImportWriter } from './writer.ts'
@@ -20,6 +20,8 @@ export interface TwigStoreInit {
   blockSize?: number
   /** Pending write bytes before an import flushes a batch. Default 8 MiB. */
   batchBytes?: number
+  /** Postings an import gathers in memory before writing them sorted by term. Default 2 Mi. */
+  runPostings?: number
 }
 
 interface Manifest { format: 1, nextDocId: number, live: number, postings: number, imports: number }
@@ -74,7 +76,7 @@ export class TwigStore implements PostingSource {
       }
       throw new StoreError(`cannot open store ${init.path}: ${(err as Error).message}`, 'ERR_STORE', { cause: err })
     }
-    const store = new TwigStore(init.path, db, { blockSize: init.blockSize ?? 512, batchBytes: init.batchBytes ?? 8 * 1024 * 1024 })
+    const store = new TwigStore(init.path, db, { blockSize: init.blockSize ?? 512, batchBytes: init.batchBytes ?? 8 * 1024 * 1024, runPostings: init.runPostings ?? 2 * 1024 * 1024 })
     await store.load()
     return store
   }
@@ -102,7 +104,7 @@ export class TwigStore implements PostingSource {
       }
     }
     await sweep(docRange, (k) => readU32be(k, 1))
-    await sweep(blockRangeAll, (k) => parseTermKey(k).doc)
+    await sweep(blockRangeAll, blockKeyDoc)
     await sweep(summaryRangeAll, (k) => parseTermKey(k).doc)
     ops.push({ type: 'del', key: IMPORT_KEY })
     await this.db.batch(ops)
@@ -263,17 +265,18 @@ export class TwigStore implements PostingSource {
   }
 
   private async fetchBlocks (term: string, firstDoc: number, lastDoc: number, out: PostingBuffer, live: (doc: number) => boolean, filter?: DocFilter): Promise<void> {
-    const range = { gte: blockKey(term, firstDoc), lte: blockKey(term, lastDoc) }
+    const range = { gte: blockKey(term, firstDoc, 0), lte: blockKey(term, lastDoc, 0xffffffff) }
     if (filter == null) {
       for await (const v of this.db.values(range)) decodeBlock(v, 4, readU32be(v, 0), out, live)
       return
     }
     // With a filter, look at keys only (each names its block's last doc) and read just the blocks that may hold a wanted doc.
     const wanted: Uint8Array[] = []
-    let prevLast = firstDoc - 1
+    let prevLast = firstDoc
     for await (const k of this.db.keys(range)) {
-      const last = readU32be(k, k.length - 4)
-      if (filter.intersects(prevLast + 1, last)) wanted.push(k)
+      const last = blockKeyDoc(k)
+      // A block starts at or after the previous block's last doc (a doc can span blocks).
+      if (filter.intersects(prevLast, last)) wanted.push(k)
       prevLast = last
     }
     if (wanted.length === 0) return
@@ -304,13 +307,28 @@ export class StoreTransaction {
 
   constructor (private readonly store: TwigStore, private readonly db: Db, private readonly writer: ImportWriter) {}
 
-  /** Adds (or replaces) a document; returns its new docId. */
+  /** Adds (or replaces) a document; returns its new docId. Earlier versions are found at commit, in one batched read. */
   async add (doc: NewDocument): Promise<number> {
-    const earlier = this.ids.get(doc.id) ?? await this.store.docIdOf(doc.id)
-    if (earlier !== undefined && (this.ids.has(doc.id) || this.store.isLive(earlier))) this.replaced.push(earlier)
+    const earlier = this.ids.get(doc.id)
+    if (earlier !== undefined) this.replaced.push(earlier)
     const docId = await this.writer.add(doc.id, doc.root, doc.xml)
     this.ids.set(doc.id, docId)
     return docId
+  }
+
+  /** Live documents of earlier imports that this one replaces. */
+  private async earlierVersions (): Promise<number[]> {
+    const out: number[] = []
+    const ids = [...this.ids.keys()]
+    for (let i = 0; i < ids.length; i += 4096) {
+      const values = await this.db.getMany(ids.slice(i, i + 4096).map(idKey))
+      for (const v of values) {
+        if (v === undefined) continue
+        const d = readU32be(v, 0)
+        if (this.store.isLive(d)) out.push(d)
+      }
+    }
+    return out
   }
 
   setRelease (info: ReleaseInfo): void { this.releaseInfos.push(info) }
@@ -321,6 +339,7 @@ export class StoreTransaction {
   /** @internal */
   async commit (): Promise<void> {
     await this.writer.finish()
+    this.replaced.push(...await this.earlierVersions())
     const m = this.store.currentManifest()
     const ops: Array<{ type: 'put' | 'del', key: Uint8Array, value?: Uint8Array }> = []
     for (const [id, docId] of this.ids) ops.push({ type: 'put', key: idKey(id), value: u32be(docId) })
@@ -334,7 +353,6 @@ export class StoreTransaction {
       imports: m.imports + 1
     }
     await this.store.applyCommit(ops, next, this.replaced)
-    void this.db
   }
 }
 

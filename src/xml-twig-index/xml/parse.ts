@@ -11,6 +11,11 @@ import { numberTree, type XElement, type XText } from './tree.ts'
  * cleanly, not overflow the stack). Measured on a 146 KB package-like
  * document: this parser ~4 ms, fast-xml-parser (preserveOrder) ~10 ms.
  * fast-xml-parser stays the reader of foreign input formats (RPM primary.xml).
+ *
+ * Comments and processing instructions are not part of edos documents: they
+ * are dropped, and text on both sides of a comment becomes one text node
+ * (stored documents are re-serialised, so what is stored, exported and
+ * indexed never holds a comment and any XPath engine agrees on it).
  */
 export interface ParseXmlInit {
   /** Name of the document in error messages (file name, unit id). */

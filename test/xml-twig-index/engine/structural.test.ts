@@ -6,7 +6,8 @@ import { parseXml } from '../../../src/xml-twig-index/xml/parse.ts'
 
 function lists (docs: string[]): Map<string, PostingBuffer> {
   const m = new Map<string, PostingBuffer>()
-  docs.forEach((xml, i) => extractPostings(parseXml(xml), (t, s, e, l) => {
+  docs.forEach((xml, i) => extractPostings(parseXml(xml), (prefix, suffix, s, e, l) => {
+    const t = prefix + suffix
     if (!m.has(t)) m.set(t, new PostingBuffer())
     m.get(t)!.push(i + 1, s, e, l)
   }))

@@ -29,7 +29,7 @@ describe('extractPostings', () => {
   it('emits element, attribute, text, word, value and number terms', () => {
     const root = parseXml('<package><name>vim</name><size>1568412</size><description>Vim is an editor. Vim!</description><depends><dep name="libc6" op="&gt;="/></depends></package>')
     const terms: string[] = []
-    extractPostings(root, (t) => terms.push(t))
+    extractPostings(root, (p, s) => terms.push(p + s))
     expect(terms).toEqual(expect.arrayContaining([
       'e:package', 'e:name', 't:name', 'w:vim', 'v:name=vim', 'v:size=1568412', `N:size=${sortableNumber(1568412)}`,
       'w:editor', 'a:name', 'v:@name=libc6', 'w:@libc6', 'v:@op=>='
@@ -42,7 +42,7 @@ describe('extractPostings', () => {
   it('marks long values instead of indexing them', () => {
     const root = parseXml(`<p><d>${'word '.repeat(30)}</d></p>`)
     const terms: string[] = []
-    extractPostings(root, (t) => terms.push(t))
+    extractPostings(root, (p, s) => terms.push(p + s))
     expect(terms).toContain('L:d')
     expect(terms).toContain('L:p')
     expect(terms.some((t) => t.startsWith('v:d='))).toBe(false)
