@@ -1,6 +1,7 @@
 import type { Expr, PathExpr, Query, Step } from '../query/ast.ts'
 import { VALUE_MAX, attributeTerm, attributeValueTerm, attributeWordTerm, elementTerm, elementValueTerm, textTerm, wordTerm } from '../postings/terms.ts'
 import { tokenize } from '../tokens.ts'
+import { numericRange, prefixRange, type ValueRange } from './value-ranges.ts'
 
 /**
  * Terms every answer's document must contain: the steps of the main path
@@ -10,10 +11,22 @@ import { tokenize } from '../tokens.ts'
  * gives the candidate documents that every other list is restricted to.
  */
 export function mandatoryTerms (query: Query): string[] {
-  const terms = new Set<string>()
-  collectPath(query.path, undefined, terms)
-  return [...terms]
+  return mandatorySelectors(query).terms
 }
+
+/**
+ * Mandatory terms plus mandatory value ranges (`size > N`, `starts-with`):
+ * a document with an answer has a node in each range, or a long value
+ * (`L:` term) that the range cannot see.
+ */
+export function mandatorySelectors (query: Query): { terms: string[], ranges: ValueRange[] } {
+  const terms = new Set<string>()
+  const ranges = new Map<string, ValueRange>()
+  collectPath(query.path, undefined, { terms, ranges })
+  return { terms: [...terms], ranges: [...ranges.values()] }
+}
+
+interface Out { terms: Set<string>, ranges: Map<string, ValueRange> }
 
 function stepTerm (step: Step, contextTag: string | undefined): string | undefined {
   const t = step.test
@@ -31,38 +44,49 @@ function tagOf (step: Step, contextTag: string | undefined): string | undefined 
   return undefined
 }
 
-function collectPath (path: PathExpr, contextTag: string | undefined, out: Set<string>): string | undefined {
+function collectPath (path: PathExpr, contextTag: string | undefined, out: Out): string | undefined {
   let tag = path.absolute ? undefined : contextTag
   for (const step of path.steps) {
     const term = stepTerm(step, tag)
-    if (term !== undefined) out.add(term)
+    if (term !== undefined) out.terms.add(term)
     tag = tagOf(step, tag)
     for (const p of step.predicates) collectExpr(p, tag, out)
   }
   return tag
 }
 
-function collectExpr (expr: Expr, tag: string | undefined, out: Set<string>): void {
+function collectExpr (expr: Expr, tag: string | undefined, out: Out): void {
   switch (expr.type) {
     case 'and': collectExpr(expr.left, tag, out); collectExpr(expr.right, tag, out); return
     case 'or': case 'not': return
     case 'path': collectPath(expr, tag, out); return
     case 'compare': {
       const last = collectPath(expr.path, tag, out)
-      if (expr.op === '=' && typeof expr.value === 'string' && expr.value !== '' && expr.value.length <= VALUE_MAX && last !== undefined) {
-        out.add(last.startsWith('@') ? attributeValueTerm(last.slice(1), expr.value) : elementValueTerm(last, expr.value))
+      if (last === undefined) return
+      if (expr.op === '=' && typeof expr.value === 'string' && expr.value !== '' && expr.value.length <= VALUE_MAX) {
+        // The value term implies the node term of the last step: no need to read both.
+        const lastStep = expr.path.steps[expr.path.steps.length - 1]
+        if (lastStep !== undefined && lastStep.axis !== 'self') out.terms.delete(last.startsWith('@') ? attributeTerm(last.slice(1)) : elementTerm(last))
+        out.terms.add(last.startsWith('@') ? attributeValueTerm(last.slice(1), expr.value) : elementValueTerm(last, expr.value))
+      } else if (typeof expr.value === 'number' && !Number.isNaN(expr.value) && (expr.op === '<' || expr.op === '<=' || expr.op === '>' || expr.op === '>=')) {
+        const r = numericRange(last, expr.op, expr.value)
+        out.ranges.set(r.label, r)
       }
       return
     }
     case 'function': {
       const last = collectPath(expr.path, tag, out)
+      if (expr.name === 'starts-with' && expr.arg !== '' && last !== undefined && expr.path.steps[expr.path.steps.length - 1]?.test.kind !== 'text') {
+        const r = prefixRange(last, expr.arg)
+        out.ranges.set(r.label, r)
+      }
       if (expr.name === 'contains-word') {
         const token = tokenize(expr.arg)[0]
         const lastStep = expr.path.steps[expr.path.steps.length - 1]
         if (token === undefined || lastStep === undefined) return
         const onAttribute = lastStep.test.kind === 'attribute' || last?.startsWith('@') === true
         const known = lastStep.axis !== 'self' || last !== undefined
-        if (known) out.add(onAttribute ? attributeWordTerm(token) : wordTerm(token))
+        if (known) out.terms.add(onAttribute ? attributeWordTerm(token) : wordTerm(token))
       }
     }
   }

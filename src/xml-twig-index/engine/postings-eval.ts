@@ -7,6 +7,7 @@ import {
 } from '../postings/terms.ts'
 import { tokenize } from '../tokens.ts'
 import type { DocFilter, PostingSource, TermRange } from './source.ts'
+import { numericRange, prefixRange } from './value-ranges.ts'
 import { ancestorsIn, atLevel, descendantsIn, difference, intersect, union, type StructuralAxis } from './structural.ts'
 
 /** Thrown when a part of the pattern cannot be decided from postings: the evaluator falls back to the documents. */
@@ -29,9 +30,14 @@ export interface ListRead { term: string, postings: number, ms: number }
 export class PostingsEvaluator {
   readonly uncertain = new Set<number>()
   readonly reads: ListRead[] = []
-  private readonly cache = new Map<string, Promise<PostingList>>()
 
-  constructor (private readonly source: PostingSource, private readonly filter?: DocFilter) {}
+  /**
+   * `lists` and `scans` hold what the planner already read (keyed by term
+   * and by range label); the evaluator reuses them, since a list read for a
+   * larger candidate set still gives exact joins.
+   */
+  constructor (private readonly source: PostingSource, private readonly filter?: DocFilter,
+    private readonly cache = new Map<string, Promise<PostingList>>(), private readonly scans = new Map<string, Promise<PostingList>>()) {}
 
   async evaluate (query: Query): Promise<PostingList> {
     return await this.forward(query.path, 'document', undefined)
@@ -47,7 +53,12 @@ export class PostingsEvaluator {
   }
 
   private async scanned (range: TermRange, label: string): Promise<PostingList> {
-    return await this.timed(label, async () => await this.source.scan(range, this.filter))
+    let p = this.scans.get(label)
+    if (p === undefined) {
+      p = this.timed(label, async () => await this.source.scan(range, this.filter))
+      this.scans.set(label, p)
+    }
+    return await p
   }
 
   private async timed (term: string, read: () => Promise<PostingList>): Promise<PostingList> {
@@ -150,13 +161,15 @@ export class PostingsEvaluator {
     let nodes: PostingList
     if (step.axis === 'self') {
       nodes = context
+      if (isLast && lastFilter !== undefined) nodes = intersect(nodes, await lastFilter(step, tag, true))
+    } else if (isLast && lastFilter !== undefined && step.test.kind !== 'text') {
+      // The value test already names nodes of this step's kind: join those, not the whole element list.
+      nodes = descendantsIn(context, await lastFilter(step, tag, false), step.axis)
     } else {
-      nodes = await this.stepNodes(step, contextTag)
-      // Keep only nodes that are below some context node before filtering them further: cheaper predicates.
-      nodes = descendantsIn(context, nodes, step.axis)
+      nodes = descendantsIn(context, await this.stepNodes(step, contextTag), step.axis)
+      if (isLast && lastFilter !== undefined) nodes = intersect(nodes, await lastFilter(step, tag, false))
     }
     for (const p of step.predicates) nodes = await this.filter_(nodes, p, step, tag)
-    if (isLast && lastFilter !== undefined) nodes = intersect(nodes, await lastFilter(step, tag, step.axis === 'self'))
     nodes = await this.back(nodes, steps, k + 1, tag, lastFilter)
     return step.axis === 'self' ? nodes : ancestorsIn(context, nodes, step.axis)
   }
@@ -169,16 +182,11 @@ export class PostingsEvaluator {
       if (Number.isNaN(n)) return EMPTY_LIST // a comparison with NaN never holds
       this.markUncertain(await this.list(names.long))
       const key = names.number + sortableNumber(n)
-      const all: TermRange = { prefix: names.number }
-      switch (op) {
-        case '=': return await this.list(key)
-        // NaN (a non-numeric value) satisfies != and nothing else, so every node but the equal ones.
-        case '!=': return difference(await this.list(names.node), await this.list(key))
-        case '<': return await this.scanned({ ...all, lt: key }, `${names.number}* < ${n}`)
-        case '<=': return await this.scanned({ ...all, lte: key }, `${names.number}* <= ${n}`)
-        case '>': return await this.scanned({ ...all, gt: key }, `${names.number}* > ${n}`)
-        default: return await this.scanned({ ...all, gte: key }, `${names.number}* >= ${n}`)
-      }
+      if (op === '=') return await this.list(key)
+      // NaN (a non-numeric value) satisfies != and nothing else, so every node but the equal ones.
+      if (op === '!=') return difference(await this.list(names.node), await this.list(key))
+      const r = numericRange(names.name, op as '<' | '<=' | '>' | '>=', n)
+      return await this.scanned(r.range, r.label)
     }
     const s = value
     if (s === '' || s.length > VALUE_MAX) throw new NeedsDocuments(`comparison with ${s === '' ? 'an empty' : 'a long'} string`)
@@ -201,7 +209,8 @@ export class PostingsEvaluator {
     if (arg === '') return await this.list(names.node)
     this.markUncertain(await this.list(names.long))
     if (name === 'starts-with') {
-      return await this.scanned({ prefix: names.value + arg }, `${names.value}${arg}*`)
+      const r = prefixRange(names.name, arg)
+      return await this.scanned(r.range, r.label)
     }
     return await this.scanned({ prefix: names.value, match: (t) => t.slice(names.value.length).includes(arg) }, `${names.value}*${arg}*`)
   }
@@ -213,19 +222,19 @@ function requireTag (tag: string | undefined): string {
 }
 
 /** The terms that hold the values of the nodes a comparison's last step selects. */
-function valueNames (last: Step, tag: string | undefined, isSelf: boolean): { node: string, value: string, number: string, long: string } {
+function valueNames (last: Step, tag: string | undefined, isSelf: boolean): { name: string, node: string, value: string, number: string, long: string } {
   if (!isSelf && last.test.kind === 'attribute') {
     if (last.test.name === '*') throw new NeedsDocuments('a value test on @*')
     const a = last.test.name
-    return { node: attributeTerm(a), value: attributeValuePrefix(a), number: attributeNumberPrefix(a), long: attributeLongTerm(a) }
+    return { name: `@${a}`, node: attributeTerm(a), value: attributeValuePrefix(a), number: attributeNumberPrefix(a), long: attributeLongTerm(a) }
   }
   if (!isSelf && last.test.kind === 'text') throw new NeedsDocuments('a value test on text()')
   const t = requireTag(isSelf ? tag : (last.test.kind === 'element' && last.test.name !== '*' ? last.test.name : undefined))
   if (t.startsWith('@')) {
     const a = t.slice(1)
-    return { node: attributeTerm(a), value: attributeValuePrefix(a), number: attributeNumberPrefix(a), long: attributeLongTerm(a) }
+    return { name: t, node: attributeTerm(a), value: attributeValuePrefix(a), number: attributeNumberPrefix(a), long: attributeLongTerm(a) }
   }
-  return { node: elementTerm(t), value: elementValuePrefix(t), number: elementNumberPrefix(t), long: elementLongTerm(t) }
+  return { name: t, node: elementTerm(t), value: elementValuePrefix(t), number: elementNumberPrefix(t), long: elementLongTerm(t) }
 }
 
 function sliceOf (l: PostingList, idx: number[]): PostingList {

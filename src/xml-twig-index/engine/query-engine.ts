@@ -5,8 +5,9 @@ import type { Query } from '../query/ast.ts'
 import { canonicalPath } from '../xml/canonical-path.ts'
 import { parseXml } from '../xml/parse.ts'
 import { serialize } from '../xml/serialize.ts'
-import { nodeAt } from '../xml/tree.ts'
-import { mandatoryTerms } from './mandatory.ts'
+import { nodeAt, type XElement } from '../xml/tree.ts'
+import { mandatorySelectors } from './mandatory.ts'
+import { inDocs } from './structural.ts'
 import { NeedsDocuments, PostingsEvaluator, type ListRead } from './postings-eval.ts'
 import { SortedDocSet, docsOf, type DocFilter, type PostingSource, type TermStats } from './source.ts'
 
@@ -69,6 +70,32 @@ export function decodeCursor (cursor: string): { docId: number, start: number } 
 }
 
 const VERIFY_BATCH = 256
+/** A mandatory term with at most this many documents is read before any value range. */
+const RARE_DOCS = 1000
+
+function intersectSorted (a: Uint32Array, b: Uint32Array): Uint32Array {
+  const out = new Uint32Array(Math.min(a.length, b.length))
+  let n = 0; let i = 0; let j = 0
+  while (i < a.length && j < b.length) {
+    const x = a[i]; const y = b[j]
+    if (x < y) i++
+    else if (x > y) j++
+    else { out[n++] = x; i++; j++ }
+  }
+  return out.subarray(0, n)
+}
+
+function unionSorted (a: Uint32Array, b: Uint32Array): Uint32Array {
+  if (b.length === 0) return a
+  const out = new Uint32Array(a.length + b.length)
+  let n = 0; let i = 0; let j = 0
+  while (i < a.length || j < b.length) {
+    if (j >= b.length || (i < a.length && a[i] < b[j])) out[n++] = a[i++]
+    else if (i >= a.length || b[j] < a[i]) out[n++] = b[j++]
+    else { out[n++] = a[i]; i++; j++ }
+  }
+  return out.subarray(0, n)
+}
 
 /**
  * Answers tree patterns: plan (mandatory terms, rarest first), candidate
@@ -77,35 +104,78 @@ const VERIFY_BATCH = 256
  * lists, then the documents only where postings cannot decide.
  */
 export class QueryEngine {
-  constructor (private readonly postings: PostingSource, private readonly documents: DocumentSource) {}
+  /** Parsed documents kept for materialising answers (a release document is large and asked often). */
+  private readonly parsed = new Map<number, { root: XElement, chars: number }>()
+  private parsedChars = 0
+
+  constructor (private readonly postings: PostingSource, private readonly documents: DocumentSource, private readonly parsedBudget = 32 * 1024 * 1024) {}
+
+  private parsedDoc (d: { docId: number, id: string, xml: string }): XElement {
+    const hit = this.parsed.get(d.docId)
+    if (hit !== undefined) {
+      this.parsed.delete(d.docId)
+      this.parsed.set(d.docId, hit)
+      return hit.root
+    }
+    const root = parseXml(d.xml, { where: d.id })
+    if (d.xml.length <= this.parsedBudget / 2) {
+      this.parsed.set(d.docId, { root, chars: d.xml.length })
+      this.parsedChars += d.xml.length
+      for (const [id, r] of this.parsed) {
+        if (this.parsedChars <= this.parsedBudget) break
+        this.parsed.delete(id)
+        this.parsedChars -= r.chars
+      }
+    }
+    return root
+  }
 
   /** All answers as (docId, start) in document order, with the plan that produced them. */
   async answers (pattern: string | Query, signal?: AbortSignal): Promise<{ nodes: PostingList, plan: QueryPlan }> {
     const t0 = performance.now()
     const query = typeof pattern === 'string' ? parseQuery(pattern) : pattern
-    const terms = mandatoryTerms(query)
-    const stats = await Promise.all(terms.map(async (t) => await this.postings.termStats(t)))
+    const selectors = mandatorySelectors(query)
+    const stats = await Promise.all(selectors.terms.map(async (t) => await this.postings.termStats(t)))
     stats.sort((a, b) => a.docs - b.docs || a.postings - b.postings)
     const tPlan = performance.now()
-    let filter: SortedDocSet | undefined
+    const lists = new Map<string, Promise<PostingList>>()
+    const scans = new Map<string, Promise<PostingList>>()
+    let docs: Uint32Array | undefined
+    const narrow = (found: Uint32Array): void => { docs = docs === undefined ? found : intersectSorted(docs, found) }
+    // Value ranges first when no term is rare: a range read whole is cheaper than joining whole lists.
+    if (selectors.ranges.length > 0 && (stats.length === 0 || stats[0].docs > RARE_DOCS)) {
+      for (const r of selectors.ranges) {
+        signal?.throwIfAborted()
+        const [inRange, long] = await Promise.all([this.postings.scan(r.range), this.postings.fetch(r.long)])
+        scans.set(r.label, Promise.resolve(inRange))
+        lists.set(r.long, Promise.resolve(long))
+        narrow(unionSorted(docsOf(inRange), docsOf(long)))
+      }
+    }
     for (const s of stats) {
       signal?.throwIfAborted()
-      if (filter !== undefined && filter.size === 0) break
+      if (docs !== undefined && docs.length === 0) break
+      // A filter pays when the candidates are far fewer than the list's documents.
+      const filter = docs !== undefined && docs.length * 4 < s.docs ? new SortedDocSet(docs) : undefined
       const list = await this.postings.fetch(s.term, filter)
-      filter = new SortedDocSet(docsOf(list))
+      lists.set(s.term, Promise.resolve(list))
+      narrow(docsOf(list))
     }
+    const candidates = docs
     const tCand = performance.now()
     const plan: QueryPlan = {
-      pattern: query.source, strategy: 'postings', terms: stats, candidateDocs: filter?.size ?? null, verifiedDocs: 0, reads: [], answers: 0,
+      pattern: query.source, strategy: 'postings', terms: stats, candidateDocs: candidates?.length ?? null, verifiedDocs: 0, reads: [], answers: 0,
       ms: { plan: tPlan - t0, candidates: tCand - tPlan, join: 0, verify: 0, total: 0 }
     }
+    const filter = candidates !== undefined ? new SortedDocSet(candidates) : undefined
     let nodes: PostingList
     if (filter !== undefined && filter.size === 0) {
       nodes = new PostingBuffer(0)
     } else {
-      const evaluator = new PostingsEvaluator(this.postings, filter)
+      const evaluator = new PostingsEvaluator(this.postings, filter, lists, scans)
       try {
         nodes = await evaluator.evaluate(query)
+        if (filter !== undefined) nodes = inDocs(nodes, filter.sequential())
         plan.reads = evaluator.reads
         plan.ms.join = performance.now() - tCand
         if (evaluator.uncertain.size > 0) {
@@ -167,16 +237,14 @@ export class QueryEngine {
   async materialize (nodes: PostingList, from: number, to: number): Promise<Match[]> {
     const docIds: number[] = []
     for (let i = from; i < to; i++) if (docIds[docIds.length - 1] !== nodes.docs[i]) docIds.push(nodes.docs[i])
-    const docs = new Map<number, { id: string, xml: string }>()
+    const docs = new Map<number, { docId: number, id: string, xml: string }>()
     for (const d of await this.documents.getDocuments(docIds)) if (d !== undefined) docs.set(d.docId, d)
     const out: Match[] = []
-    let parsed: { docId: number, root: ReturnType<typeof parseXml> } | undefined
     for (let i = from; i < to; i++) {
       const docId = nodes.docs[i]
       const d = docs.get(docId)
       if (d === undefined) continue
-      if (parsed?.docId !== docId) parsed = { docId, root: parseXml(d.xml, { where: d.id }) }
-      const node = nodeAt(parsed.root, nodes.starts[i])
+      const node = nodeAt(this.parsedDoc(d), nodes.starts[i])
       if (node === undefined) continue
       out.push({ docId, doc: d.id, path: canonicalPath(node), xml: serialize(node) })
     }

@@ -18,6 +18,8 @@ export interface DocFilter {
   has: (doc: number) => boolean
   /** True when some doc in [from, to] may be in the set. */
   intersects: (from: number, to: number) => boolean
+  /** A membership test for docs asked in non-decreasing order (decoding a sorted list): O(1) amortised. */
+  sequential: () => (doc: number) => boolean
   readonly size: number
 }
 
@@ -61,13 +63,23 @@ export class SortedDocSet implements DocFilter {
   }
 
   has (doc: number): boolean { const i = this.lowerBound(doc); return i < this.docs.length && this.docs[i] === doc }
+  sequential (): (doc: number) => boolean {
+    const docs = this.docs
+    let i = 0
+    return (doc) => {
+      while (i < docs.length && docs[i] < doc) i++
+      return i < docs.length && docs[i] === doc
+    }
+  }
   intersects (from: number, to: number): boolean { const i = this.lowerBound(from); return i < this.docs.length && this.docs[i] <= to }
 }
 
 /** Distinct docIds of a posting list, in order. */
 export function docsOf (list: PostingList): Uint32Array {
-  const out: number[] = []
+  const out = new Uint32Array(list.length)
+  const docs = list.docs
+  let n = 0
   let last = -1
-  for (let i = 0; i < list.length; i++) { const d = list.docs[i]; if (d !== last) { out.push(d); last = d } }
-  return Uint32Array.from(out)
+  for (let i = 0; i < list.length; i++) { const d = docs[i]; if (d !== last) { out[n++] = d; last = d } }
+  return out.subarray(0, n)
 }

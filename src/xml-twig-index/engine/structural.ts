@@ -15,6 +15,7 @@ export type StructuralAxis = 'child' | 'descendant' | 'self'
 /** Nodes of `b` that have a parent (axis child) / an ancestor (descendant) / themselves (self) in `a`. */
 export function descendantsIn (a: PostingList, b: PostingList, axis: StructuralAxis): PostingList {
   if (axis === 'self') return intersect(a, b)
+  if (a.length * 32 < b.length) return descendantsBySearch(a, b, axis)
   const out = new PostingBuffer(Math.min(b.length, 1024))
   const stack: number[] = [] // indexes into a
   let i = 0
@@ -30,6 +31,55 @@ export function descendantsIn (a: PostingList, b: PostingList, axis: StructuralA
     if (axis === 'descendant' || a.levels[stack[stack.length - 1]] === b.levels[j] - 1) out.push(bd, bs, b.ends[j], b.levels[j])
   }
   return out
+}
+
+/**
+ * The same join when `a` is much smaller than `b` (a few collections of a
+ * release, many packages): each a-node binary-searches its region in `b`
+ * instead of the merge walking all of `b`. Nested a-nodes are skipped
+ * (their region is inside their ancestor's) so no b-node is emitted twice.
+ */
+function descendantsBySearch (a: PostingList, b: PostingList, axis: StructuralAxis): PostingList {
+  const out = new PostingBuffer(64)
+  let coveredDoc = -1; let coveredEnd = -1
+  for (let i = 0; i < a.length; i++) {
+    const doc = a.docs[i]; const start = a.starts[i]; const end = a.ends[i]
+    if (axis === 'descendant' && doc === coveredDoc && start < coveredEnd) continue
+    let lo = lowerBound(b, doc, start + 1)
+    for (; lo < b.length && b.docs[lo] === doc && b.starts[lo] < end; lo++) {
+      if (axis === 'child' && b.levels[lo] !== a.levels[i] + 1) continue
+      if (axis === 'child' && lastEmitted(out, doc, b.starts[lo])) continue
+      out.push(doc, b.starts[lo], b.ends[lo], b.levels[lo])
+    }
+    if (axis === 'descendant') { coveredDoc = doc; coveredEnd = end }
+  }
+  // Child joins from nested a-nodes can interleave: restore (doc, start) order.
+  return axis === 'child' ? sortedUnique(out) : out
+}
+
+function lastEmitted (out: PostingBuffer, doc: number, start: number): boolean {
+  return out.length > 0 && out.docs[out.length - 1] === doc && out.starts[out.length - 1] === start
+}
+
+function sortedUnique (l: PostingBuffer): PostingList {
+  let ordered = true
+  for (let i = 1; i < l.length && ordered; i++) if (l.docs[i] < l.docs[i - 1] || (l.docs[i] === l.docs[i - 1] && l.starts[i] <= l.starts[i - 1])) ordered = false
+  if (ordered) return l
+  const idx = Array.from({ length: l.length }, (_, i) => i).sort((x, y) => (l.docs[x] - l.docs[y]) || (l.starts[x] - l.starts[y]))
+  const out = new PostingBuffer(l.length)
+  for (const i of idx) if (!lastEmitted(out, l.docs[i], l.starts[i])) out.push(l.docs[i], l.starts[i], l.ends[i], l.levels[i])
+  return out
+}
+
+/** First index of `b` at or after (doc, start). */
+function lowerBound (b: PostingList, doc: number, start: number): number {
+  let lo = 0; let hi = b.length
+  while (lo < hi) {
+    const m = (lo + hi) >>> 1
+    if (b.docs[m] < doc || (b.docs[m] === doc && b.starts[m] < start)) lo = m + 1
+    else hi = m
+  }
+  return lo
 }
 
 /** Nodes of `a` that have a child (axis child) / a descendant (descendant) / themselves (self) in `b`. */

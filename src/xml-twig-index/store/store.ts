@@ -2,13 +2,14 @@ import { mkdir, readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ClassicLevel } from 'classic-level'
 import { StoreError } from '../errors.ts'
-import { PostingBuffer, decodeBlock, EMPTY_LIST, type PostingList } from '../postings/codec.ts'
+import { PostingBuffer, decodeBlock, type PostingList } from '../postings/codec.ts'
 import type { DocFilter, PostingSource, TermRange, TermStats } from '../engine/source.ts'
 import {
   IMPORT_KEY, MANIFEST_KEY, blockKey, blockKeyDoc, blockRangeAll, decodeDocRecord, docKey, docRange, idKey, parseTermKey,
   readU32be, releaseKey, releaseRange, summaryRangeAll, termPrefixRange, termRange, tombstoneKey, tombstoneRange, u32be
 } from './keys.ts'
 import { ImportWriter } from './writer.ts'
+import { PostingReader, readSummary } from './reader.ts'
 import type { XElement } from '../xml/tree.ts'
 
 type Db = ClassicLevel<Uint8Array, Uint8Array>
@@ -60,9 +61,13 @@ const enc = new TextEncoder()
 export class TwigStore implements PostingSource {
   private manifest: Manifest = { format: 1, nextDocId: 1, live: 0, postings: 0, imports: 0 }
   private dead = new Uint8Array(0)
+  private deadCount = 0
   private busy = false
+  private readonly reader: PostingReader
 
-  private constructor (readonly path: string, private readonly db: Db, private readonly init: Required<Omit<TwigStoreInit, 'path'>>) {}
+  private constructor (readonly path: string, private readonly db: Db, private readonly init: Required<Omit<TwigStoreInit, 'path'>>) {
+    this.reader = new PostingReader(db, () => this.manifest.nextDocId, (doc) => this.isLive(doc), () => this.deadCount > 0)
+  }
 
   static async open (init: TwigStoreInit): Promise<TwigStore> {
     await mkdir(init.path, { recursive: true })
@@ -90,7 +95,7 @@ export class TwigStore implements PostingSource {
     }
     if (await this.db.get(IMPORT_KEY) !== undefined) await this.removeUnfinishedImport()
     this.dead = new Uint8Array(this.manifest.nextDocId + 1)
-    for await (const key of this.db.keys(tombstoneRange)) this.dead[readU32be(key, 1)] = 1
+    for await (const key of this.db.keys(tombstoneRange)) { this.dead[readU32be(key, 1)] = 1; this.deadCount++ }
   }
 
   /** Deletes what an interrupted import wrote past the commit point. */
@@ -151,8 +156,9 @@ export class TwigStore implements PostingSource {
     this.manifest = next
     const grown = new Uint8Array(next.nextDocId + 1)
     grown.set(this.dead.subarray(0, Math.min(this.dead.length, grown.length)))
-    for (const d of dead) grown[d] = 1
+    for (const d of dead) { if (grown[d] !== 1) this.deadCount++; grown[d] = 1 }
     this.dead = grown
+    this.reader.invalidate()
   }
 
   /** @internal */
@@ -204,13 +210,7 @@ export class TwigStore implements PostingSource {
   // PostingSource
 
   async termStats (term: string): Promise<TermStats> {
-    let postings = 0; let docs = 0; let blocks = 0
-    for await (const [k, v] of this.db.iterator(termRange('S', term))) {
-      if (readU32be(k, k.length - 4) >= this.manifest.nextDocId) continue
-      const s = readSummary(v)
-      postings += s.count; docs += s.docs; blocks += Math.max(1, s.blocks)
-    }
-    return { term, postings, docs, blocks }
+    return await this.reader.stats(term)
   }
 
   async * terms (prefix: string): AsyncGenerator<string> {
@@ -222,9 +222,7 @@ export class TwigStore implements PostingSource {
   }
 
   async fetch (term: string, filter?: DocFilter): Promise<PostingList> {
-    const out = new PostingBuffer(64)
-    await this.readSummaries(termRange('S', term), out, filter)
-    return out.length === 0 ? EMPTY_LIST : out
+    return await this.reader.fetch(term, filter)
   }
 
   async scan (range: TermRange, filter?: DocFilter): Promise<PostingList> {
@@ -363,18 +361,6 @@ function sortPostings (list: PostingBuffer): PostingBuffer {
   const out = new PostingBuffer(list.length)
   for (const i of order) out.push(list.docs[i], list.starts[i], list.ends[i], list.levels[i])
   return out
-}
-
-function readSummary (v: Uint8Array): { lastDoc: number, count: number, docs: number, blocks: number, offset: number } {
-  let p = 4
-  const varint = (): number => {
-    let x = 0; let shift = 0; let b: number
-    do { b = v[p++]; x += (b & 0x7f) * 2 ** shift; shift += 7 } while (b >= 0x80)
-    return x
-  }
-  const lastDoc = readU32be(v, 0)
-  const count = varint(); const docs = varint(); const blocks = varint()
-  return { lastDoc, count, docs, blocks, offset: p }
 }
 
 async function folderBytes (dir: string): Promise<number> {

@@ -42,3 +42,17 @@ describe('structural semi-joins', () => {
     expect(rows(difference(u, c))).toEqual(rows(a))
   })
 })
+
+describe('structural joins with a small context', () => {
+  it('agree with the merge join when the context is tiny', () => {
+    const xml = '<r>' + Array.from({ length: 200 }, (_, i) => `<c n="${i}"><p/><c><p/></c></c>`).join('') + '</r>'
+    const m = lists([xml])
+    const c = m.get('e:c')!; const p = m.get('e:p')!; const r = m.get('e:r')!
+    // one context node against 400 p nodes: the search path
+    const first = { length: 1, docs: c.docs.subarray(0, 1), starts: c.starts.subarray(0, 1), ends: c.ends.subarray(0, 1), levels: c.levels.subarray(0, 1) }
+    expect(rows(descendantsIn(first, p, 'descendant'))).toEqual([[1, 3], [1, 6]])
+    expect(rows(descendantsIn(first, p, 'child'))).toEqual([[1, 3]])
+    expect(rows(descendantsIn(r, p, 'descendant')).length).toBe(400)
+    expect(rows(descendantsIn(r, c, 'child')).length).toBe(200)
+  })
+})
