@@ -1,0 +1,172 @@
+import { isUtf8 } from 'node:buffer'
+import { ImportError } from '../errors.ts'
+import { detach } from '../documents/index.ts'
+
+/**
+ * deb822 (Debian control file syntax) read line by line from a byte stream:
+ * stanzas separated by blank lines, `Field: value` lines, continuation lines
+ * starting with a space or tab. Field names are case-insensitive; values of
+ * multi-line fields keep their continuation lines (with their leading
+ * space) joined by '\n', so each field's consumer decides how to fold them
+ * (Description keeps lines; relations and tags split on commas and trim).
+ */
+export interface Stanza {
+  /** Lower-cased field name -> raw value. */
+  fields: Map<string, string>
+  /** 1-based line of the stanza's first field. */
+  line: number
+  /** Set when a field appears twice: the unit is rejected, the file goes on. */
+  duplicate?: string
+}
+
+// Few distinct field names exist; caching their lower-case form saves a string allocation per line.
+// Cached strings are detached copies: the cache outlives the stanzas they were cut from.
+const lowerCache = new Map<string, string>()
+function lower (name: string): string {
+  let l = lowerCache.get(name)
+  if (l == null) {
+    l = detach(name.toLowerCase())
+    if (lowerCache.size < 4096) lowerCache.set(detach(name), l)
+  }
+  return l
+}
+
+/** Longest stanza accepted: a Packages stanza is a few KB; many MB without a blank line means the file is not deb822. */
+const MAX_STANZA = 16 << 20
+
+function isBlank (c: number): boolean {
+  return c === 0x20 || c === 0x09
+}
+
+/**
+ * Parses complete stanzas out of `text[0, end)`. Works on offsets and slices
+ * each value once (a multi-line value is one slice spanning its lines). This
+ * loop runs over every byte of a release's metadata, so it is written flat:
+ * no closures over mutable locals (V8 would move them to a heap context).
+ */
+function parseRegion (text: string, end: number, firstLine: number, file: string, out: Stanza[]): number {
+  let lineNo = firstLine
+  let fields: Map<string, string> | null = null
+  let duplicate: string | undefined
+  let stanzaLine = 0
+  let key = ''
+  let vs = -1 // value start of the open field, -1 when none
+  let ve = 0 // value end (exclusive) of the open field
+  let pos = 0
+  for (;;) {
+    let nl = pos < end ? text.indexOf('\n', pos) : end
+    if (nl < 0 || nl > end) nl = end
+    const atEnd = pos >= end
+    lineNo++
+    const c = atEnd ? 0 : text.charCodeAt(pos)
+    let blank = atEnd || pos === nl
+    if (!blank && (c === 0x20 || c === 0x09)) {
+      let i = pos + 1
+      while (i < nl && isBlank(text.charCodeAt(i))) i++
+      if (i < nl) {
+        if (vs < 0) throw new ImportError(`line ${lineNo}: continuation line outside any field`, file)
+        ve = nl // the value grows by this line
+        pos = nl + 1
+        continue
+      }
+      blank = true // whitespace-only lines separate stanzas, as dpkg and python-debian read them
+    }
+    if (vs >= 0 && (blank || c !== 0x23)) {
+      // The open field ends here: store it.
+      while (ve > vs && isBlank(text.charCodeAt(ve - 1))) ve--
+      // A repeated field keeps its first value (the stanza is rejected anyway; its label stays stable).
+      if (duplicate == null || !fields!.has(key)) fields!.set(key, text.slice(vs, ve))
+      vs = -1
+    }
+    if (blank) {
+      if (fields != null) {
+        const s: Stanza = { fields, line: stanzaLine }
+        if (duplicate != null) s.duplicate = duplicate
+        out.push(s)
+        fields = null
+      }
+      if (atEnd) return lineNo - 1
+    } else if (c !== 0x23) { // '#' starts a comment line in deb822
+      const colon = text.indexOf(':', pos)
+      if (colon < 0 || colon >= nl || colon === pos) {
+        throw new ImportError(`line ${lineNo}: expected "Field: value", got ${JSON.stringify(text.slice(pos, Math.min(nl, pos + 60)))}`, file)
+      }
+      if (fields == null) {
+        fields = new Map()
+        stanzaLine = lineNo
+        duplicate = undefined
+      }
+      key = lower(text.slice(pos, colon))
+      if (duplicate == null && fields.has(key)) duplicate = key
+      vs = colon + 1
+      while (vs < nl && isBlank(text.charCodeAt(vs))) vs++
+      ve = nl
+    }
+    pos = nl + 1
+  }
+}
+
+const LF2 = Buffer.from('\n\n')
+const CRLF2 = Buffer.from('\r\n\r\n')
+
+/**
+ * Reads deb822 stanzas from decompressed chunks. Stanza boundaries (blank
+ * lines) are found in the bytes and each stanza is decoded on its own, so
+ * that every string a document keeps is a slice of its own stanza's text,
+ * never of a shared chunk: keeping one document (or just its id) must not
+ * keep megabytes of the index alive. It is also ~10x faster than decoding
+ * large chunks (V8 puts strings over ~128 KB in its slow large-object
+ * space). The incomplete stanza at a chunk's end is carried over, so memory
+ * holds one chunk plus one stanza. Yields one batch of stanzas per chunk.
+ */
+export async function * readStanzas (chunks: AsyncIterable<Uint8Array>, file: string): AsyncGenerator<Stanza[]> {
+  let carry: Buffer | undefined
+  let lineNo = 0
+  let first = true
+  let sep = LF2
+  const parse = (buf: Buffer, from: number, to: number, out: Stanza[]): void => {
+    const bytes = buf.subarray(from, to)
+    if (!isUtf8(bytes)) throw new ImportError(`line ${lineNo + 1}: invalid UTF-8 in the stanza starting here`, file)
+    let text = buf.toString('utf8', from, to)
+    // CRLF files (written on other systems): the CR is not part of any value.
+    if (text.indexOf('\r') >= 0) text = text.replace(/\r\n/g, '\n')
+    lineNo = parseRegion(text, text.length, lineNo, file, out)
+  }
+  for await (const chunk of chunks) {
+    let buf = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+    if (carry != null && carry.length > 0) buf = Buffer.concat([carry, buf])
+    let pos = 0
+    if (first && buf.length > 0) {
+      first = false
+      if (buf[0] === 0xEF && buf[1] === 0xBB && buf[2] === 0xBF) pos = 3 // BOM
+      const nl = buf.indexOf(0x0A)
+      if (nl > 0 && buf[nl - 1] === 0x0D) sep = CRLF2
+    }
+    const out: Stanza[] = []
+    const half = sep.length >> 1
+    for (;;) {
+      const idx = buf.indexOf(sep, pos)
+      if (idx < 0) break
+      parse(buf, pos, idx + half, out) // the stanza with its last line's terminator
+      lineNo++ // the blank line after it
+      pos = idx + sep.length
+    }
+    // A copy: the carried bytes are few, and a view would pin the whole chunk.
+    carry = Buffer.from(buf.subarray(pos))
+    if (carry.length > MAX_STANZA) throw new ImportError(`line ${lineNo + 1}: stanza longer than ${MAX_STANZA} bytes (not a deb822 file?)`, file)
+    if (out.length > 0) yield out
+  }
+  if (carry != null && carry.length > 0) {
+    const out: Stanza[] = []
+    parse(carry, 0, carry.length, out)
+    if (out.length > 0) yield out
+  }
+}
+
+/** Parses one in-memory deb822 document (a .deb's control file). */
+export async function parseStanzas (bytes: Uint8Array, file: string): Promise<Stanza[]> {
+  const out: Stanza[] = []
+  async function * one (): AsyncGenerator<Uint8Array> { yield bytes }
+  for await (const batch of readStanzas(one(), file)) out.push(...batch)
+  return out
+}
