@@ -1,0 +1,221 @@
+/**
+ * Channels on the embedded peer: named, optionally filtered streams of
+ * what publishes change, numbered per channel and logged durably in
+ * DATA/state so a subscriber resumes with `since: N` and misses nothing.
+ *
+ * Notifications carry `signature: ''` here: signing by the publisher key
+ * (and gossipsub transport) arrives with the channels issue; the log and
+ * numbering are already the ones mirrors will keep.
+ */
+import type { ChannelRecord, NotificationRecord, NotificationUnit, PeerEvent, PeerRole } from '../actors/types.ts'
+import { PeerError } from '../actors/errors.ts'
+import type { EmbeddedIndex } from '../xml-twig-index/embedded.ts'
+import { QueryParseError } from '../xml-twig-index/errors.ts'
+import { hasAnswer, parseQuery, type Query } from '../xml-twig-index/query/index.ts'
+import { parseXml } from '../xml-twig-index/xml/parse.ts'
+import type { XElement } from '../xml-twig-index/xml/tree.ts'
+import type { EventBus } from './events.ts'
+import type { ReleaseChange, ReleaseUnit } from './publishing.ts'
+import type { PeerState } from './state.ts'
+
+/** The channel that announces every publish and every new release; it always exists. */
+export const RELEASES_CHANNEL = 'releases'
+const CHANNEL_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/
+const DOC_BATCH = 256
+
+/** A channel filter that does not parse: BAD_USER_INPUT, with the parser's position and expectation. */
+export class ChannelFilterError extends PeerError {
+  constructor (readonly filter: string, readonly position: number, readonly expected: string, message: string) {
+    super(`invalid channel filter at position ${position}: ${message}`, 'BAD_USER_INPUT')
+    this.name = 'ChannelFilterError'
+  }
+}
+
+export interface ChannelsInit {
+  state: PeerState
+  bus: EventBus<PeerEvent>
+  index: EmbeddedIndex
+  role: PeerRole
+}
+
+const unitKey = (u: { kind: string, name: string, arch?: string }): string => `${u.kind}\u0000${u.name}\u0000${u.arch ?? ''}`
+
+function checksumOf (xml: string): string | undefined {
+  // The document's own checksum element (a direct child, written once by the builders).
+  const m = /<checksum type="([a-z0-9]+)">([0-9a-f]+)<\/checksum>/.exec(xml)
+  return m == null ? undefined : `${m[1]}:${m[2]}`
+}
+
+export class Channels {
+  private readonly filters = new Map<string, Query>()
+
+  private constructor (private readonly init: ChannelsInit) {}
+
+  static async open (init: ChannelsInit): Promise<Channels> {
+    const c = new Channels(init)
+    if (await init.state.channels.get(RELEASES_CHANNEL) === undefined) {
+      await init.state.channels.put(RELEASES_CHANNEL, { name: RELEASES_CHANNEL, description: 'Every publish and every new release', createdAt: new Date().toISOString(), lastSeq: 0 })
+    }
+    return c
+  }
+
+  async list (): Promise<ChannelRecord[]> {
+    const out: ChannelRecord[] = []
+    for await (const v of this.init.state.channels.values()) out.push(v)
+    return out
+  }
+
+  async get (name: string): Promise<ChannelRecord | undefined> {
+    return await this.init.state.channels.get(name)
+  }
+
+  private filterOf (c: ChannelRecord): Query | undefined {
+    if (c.filter === undefined) return undefined
+    let q = this.filters.get(c.name)
+    if (q === undefined) { q = parseQuery(c.filter); this.filters.set(c.name, q) }
+    return q
+  }
+
+  async create (name: string, description: string, filter?: string): Promise<ChannelRecord> {
+    if (this.init.role !== 'publisher') throw new PeerError(`only a publisher owns channels; this peer is a ${this.init.role}`, 'FORBIDDEN')
+    if (!CHANNEL_NAME.test(name)) throw new PeerError(`invalid channel name ${JSON.stringify(name)}: 1 to 64 of a-z 0-9 . _ - starting with a letter or digit`, 'BAD_USER_INPUT')
+    const f = filter === undefined || filter.trim() === '' ? undefined : filter
+    let parsed: Query | undefined
+    if (f !== undefined) {
+      try { parsed = parseQuery(f) } catch (err) {
+        if (err instanceof QueryParseError) throw new ChannelFilterError(f, err.position, err.expected, err.message)
+        throw err
+      }
+    }
+    if (await this.get(name) !== undefined) throw new PeerError(`channel '${name}' exists already`, 'CONFLICT')
+    const record: ChannelRecord = { name, description, createdAt: new Date().toISOString(), lastSeq: 0 }
+    if (f !== undefined) record.filter = f
+    await this.init.state.channels.put(name, record)
+    if (parsed !== undefined) this.filters.set(name, parsed)
+    return record
+  }
+
+  /** Deletes a channel and its log; false when there was none. */
+  async delete (name: string): Promise<boolean> {
+    if (this.init.role !== 'publisher') throw new PeerError(`only a publisher owns channels; this peer is a ${this.init.role}`, 'FORBIDDEN')
+    if (name === RELEASES_CHANNEL) throw new PeerError(`the '${RELEASES_CHANNEL}' channel always exists and cannot be deleted`, 'BAD_USER_INPUT')
+    if (await this.get(name) === undefined) return false
+    await this.init.state.deleteChannel(name)
+    this.filters.delete(name)
+    return true
+  }
+
+  /**
+   * Turns a release change into one notification per channel: added units
+   * (no unit of that kind, name and arch before) and updated ones (there
+   * was, with another version), restricted to the units the channel's
+   * filter matches. Filtered channels with no matching unit get nothing;
+   * `releases` always gets one. Logged atomically, then emitted live.
+   */
+  async notify (change: ReleaseChange): Promise<NotificationRecord[]> {
+    const before = new Map<string, string>()
+    for (const u of change.before) before.set(unitKey(u), u.version)
+    const added: ReleaseUnit[] = []
+    const updated: ReleaseUnit[] = []
+    for (const u of change.after) {
+      const old = before.get(unitKey(u))
+      if (old === undefined) added.push(u)
+      else if (old !== u.version) updated.push(u)
+    }
+    const channels = await this.list()
+    const filtered = channels.filter((c) => c.filter !== undefined)
+    const changed = [...added, ...updated]
+    const docs = await this.documents(changed.map((u) => u.id))
+    const roots = new Map<string, XElement>()
+    const rootOf = (id: string): XElement | undefined => {
+      const xml = docs.get(id)
+      if (xml === undefined) return undefined
+      let r = roots.get(id)
+      if (r === undefined) { r = parseXml(xml, { where: id }); roots.set(id, r) }
+      return r
+    }
+    const toUnit = (u: ReleaseUnit): NotificationUnit => {
+      const n: NotificationUnit = { kind: u.kind, id: u.id, name: u.name, version: u.version }
+      if (u.arch !== undefined) n.arch = u.arch
+      const sum = docs.get(u.id)
+      const checksum = sum === undefined ? undefined : checksumOf(sum)
+      if (checksum !== undefined) n.checksum = checksum
+      return n
+    }
+    const date = new Date().toISOString()
+    const updates: Array<{ channel: ChannelRecord, notification: NotificationRecord }> = []
+    for (const c of channels) {
+      const q = this.filterOf(c)
+      const keep = (u: ReleaseUnit): boolean => {
+        if (q === undefined) return true
+        const root = rootOf(u.id)
+        return root !== undefined && hasAnswer(q, root)
+      }
+      const a = added.filter(keep)
+      const up = updated.filter(keep)
+      if (c.name !== RELEASES_CHANNEL && filtered.includes(c) && a.length + up.length === 0) continue
+      const seq = c.lastSeq + 1
+      updates.push({
+        channel: { ...c, lastSeq: seq },
+        notification: { channel: c.name, seq, release: change.release.name, date, added: a.map(toUnit), updated: up.map(toUnit), removed: [], signature: '' }
+      })
+    }
+    await this.init.state.appendNotifications(updates)
+    for (const u of updates) this.init.bus.publish({ type: 'notification', notification: u.notification })
+    return updates.map((u) => u.notification)
+  }
+
+  /** XML of the given unit documents, read in batches. */
+  private async documents (ids: string[]): Promise<Map<string, string>> {
+    const store = this.init.index.store
+    const out = new Map<string, string>()
+    for (let i = 0; i < ids.length; i += DOC_BATCH) {
+      const docIds: number[] = []
+      for (const id of ids.slice(i, i + DOC_BATCH)) {
+        const d = await store.docIdOf(id)
+        if (d !== undefined) docIds.push(d)
+      }
+      for (const d of await store.getDocuments(docIds)) if (d !== undefined) out.set(d.id, d.xml)
+    }
+    return out
+  }
+
+  /**
+   * Logged notifications with seq > since, then live ones: no gap, no
+   * duplicate. The live subscription opens before the log is read, so a
+   * publish racing the catch-up is buffered; anything at or below the last
+   * seq sent is skipped, and a gap (events dropped from a full buffer) is
+   * refilled from the log, which always holds a notification before it is
+   * emitted.
+   */
+  async * follow (name: string, since: number, signal: AbortSignal): AsyncGenerator<NotificationRecord> {
+    if (!Number.isSafeInteger(since) || since < 0) throw new PeerError(`since must be a non-negative integer, got ${String(since)}`, 'BAD_USER_INPUT')
+    if (await this.get(name) === undefined) throw new PeerError(`no channel named '${name}'`, 'NOT_FOUND')
+    const live = this.init.bus.subscribe({ signal, filter: (e) => e.type === 'notification' && e.notification.channel === name })
+    try {
+      let last = since
+      for await (const n of this.init.state.readLog(name, last)) {
+        if (signal.aborted) return
+        yield n
+        last = n.seq
+      }
+      for await (const e of live) {
+        if (e.type !== 'notification') continue
+        const n = e.notification
+        if (n.seq <= last) continue
+        if (n.seq > last + 1) {
+          for await (const m of this.init.state.readLog(name, last, n.seq - 1)) {
+            if (signal.aborted) return
+            yield m
+            last = m.seq
+          }
+        }
+        if (signal.aborted) return
+        yield n
+        last = n.seq
+      }
+    } finally {
+      live.close()
+    }
+  }
+}
