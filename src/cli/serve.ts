@@ -1,0 +1,109 @@
+/**
+ * `edos serve`: one peer and its GraphQL endpoint, until SIGINT/SIGTERM.
+ * `npm start` (runStartServing): the same on the default data folder, with
+ * the bundled sample published first when it is missing.
+ */
+import { resolve } from 'node:path'
+import { EmbeddedPeer } from '../actors/index.ts'
+import type { PeerRole } from '../actors/types.ts'
+import { startServer, type EdosServer } from '../server/index.ts'
+import { ProgressBar } from './progress.ts'
+import { DEFAULT_DATA, SAMPLE_RELEASES } from './start.ts'
+
+export interface ServeArgs {
+  /** The peer folder (created when missing). */
+  data: string
+  /** `HOST:PORT` (default '127.0.0.1:4000'; `[::1]:4000` for IPv6; port 0 picks one). */
+  http?: string
+  /** Default 'publisher' (see EmbeddedPeer). */
+  role?: PeerRole
+  /** Resolves when the process should stop (default: SIGINT or SIGTERM). For tests. */
+  until?: Promise<unknown>
+  /** Where the three start lines go (default process.stdout). */
+  out?: NodeJS.WritableStream
+}
+
+export const DEFAULT_HTTP = '127.0.0.1:4000'
+
+/** `HOST:PORT` → parts; a usage error names the bad value. */
+export function parseHttp (value: string): { host: string, port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(value)
+  const port = m === null ? NaN : Number(m[3])
+  if (m === null || port > 65535) {
+    throw Object.assign(new Error(`--http must be HOST:PORT (e.g. ${DEFAULT_HTTP}), got '${value}'`), { code: 'ERR_USAGE' })
+  }
+  return { host: m[1] ?? m[2], port }
+}
+
+/** Resolves on the first SIGINT or SIGTERM; the handlers go away with it. */
+function untilSignal (): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const stop = (signal: NodeJS.Signals): void => {
+      process.off('SIGINT', stop)
+      process.off('SIGTERM', stop)
+      resolve(signal)
+    }
+    process.on('SIGINT', stop)
+    process.on('SIGTERM', stop)
+  })
+}
+
+/**
+ * Starts the peer, then the server (the peer learns its GraphQL URL only
+ * once the port is known, so with port 0 info.graphql stays unset), prints
+ * the three start lines and waits.
+ */
+export async function runServe (args: ServeArgs): Promise<number> {
+  const { host, port } = parseHttp(args.http ?? DEFAULT_HTTP)
+  const out = args.out ?? process.stdout
+  const hostForUrl = host.includes(':') ? `[${host}]` : host
+  const peer = await EmbeddedPeer.start({ data: resolve(args.data), role: args.role, graphqlUrl: port === 0 ? undefined : `http://${hostForUrl}:${port}/graphql` })
+  return await servePeer(peer, { host, port, out, until: args.until })
+}
+
+async function servePeer (peer: EmbeddedPeer, opts: { host: string, port: number, out: NodeJS.WritableStream, until?: Promise<unknown> }): Promise<number> {
+  let server: EdosServer | undefined
+  try {
+    server = await startServer({ peer, host: opts.host, port: opts.port })
+    const addresses = peer.info.addresses
+    opts.out.write(`peer id: ${peer.info.id}\n`)
+    opts.out.write(`multiaddrs: ${addresses.length === 0 ? '(none until the distributed index)' : addresses.join(' ')}\n`)
+    opts.out.write(`graphql: ${server.url}\n`)
+    await (opts.until ?? untilSignal())
+    return 0
+  } finally {
+    // Server first: no request may reach a stopping peer.
+    await server?.close()
+    await peer.stop()
+  }
+}
+
+/**
+ * `npm start`: serve the peer in `.edos/peer` (or `data`), publishing the
+ * bundled sample releases first when the peer lacks them (first start).
+ */
+export async function runStartServing (args: Partial<ServeArgs> = {}): Promise<number> {
+  const { host, port } = parseHttp(args.http ?? DEFAULT_HTTP)
+  const data = resolve(args.data ?? DEFAULT_DATA)
+  const hostForUrl = host.includes(':') ? `[${host}]` : host
+  const peer = await EmbeddedPeer.start({ data, role: args.role ?? 'publisher', graphqlUrl: port === 0 ? undefined : `http://${hostForUrl}:${port}/graphql` })
+  try {
+    for (const s of SAMPLE_RELEASES) {
+      if (await peer.release(s.release) !== undefined) continue
+      const bar = new ProgressBar({ label: `importing sample ${s.release}` })
+      // Through the peer (not the raw index) so channel logs announce it like any publish.
+      const summary = await peer.publish(s.files.map((path) => ({ kind: 'path' as const, path })), {
+        release: s.release,
+        format: 'debian',
+        translations: s.translations.length === 0 ? undefined : s.translations.map((path) => ({ kind: 'path' as const, path })),
+        onProgress: (p) => { bar.update(p.bytesRead, p.bytesTotal, `${p.units} units`) }
+      })
+      bar.done()
+      process.stderr.write(`imported sample release ${s.release}: ${summary.units} units in ${summary.seconds.toFixed(2)} s\n`)
+    }
+  } catch (err) {
+    await peer.stop()
+    throw err
+  }
+  return await servePeer(peer, { host, port, out: args.out ?? process.stdout, until: args.until })
+}

@@ -1,0 +1,94 @@
+/**
+ * A peer's GraphQL endpoint: one node:http server carrying
+ * - yoga at /graphql: POST/GET, GraphQL multipart uploads, SSE subscriptions
+ *   (`Accept: text/event-stream`), GraphiQL for browsers (inlined, no CDN);
+ * - graphql-ws on the same path (WebSocket upgrade), through yoga's envelop;
+ * - a landing page at / and a health check at /healthz.
+ * CORS is off: only same-origin pages (GraphiQL itself) can read answers.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { GraphQLSchema } from 'graphql'
+import type { PeerApi } from '../actors/types.ts'
+import { buildSchema } from '../resolvers/index.ts'
+import { createEdosYoga, DEFAULT_LIMITS, type Limits } from './yoga.ts'
+import { attachGraphQLWs } from './ws.ts'
+import { landingPage } from './pages.ts'
+
+export { DEFAULT_LIMITS, LIMIT_CODE, type Limits } from './yoga.ts'
+export type { EdosContext } from './context.ts'
+
+export const GRAPHQL_PATH = '/graphql'
+
+export interface ServerInit {
+  /** The peer every resolver talks to. */
+  peer: PeerApi
+  /** Default: buildSchema() from src/resolvers. */
+  schema?: GraphQLSchema
+  /** Interface to listen on (default '127.0.0.1': a peer's API is local unless asked). */
+  host?: string
+  /** TCP port (default 4000; 0 picks a free one, see EdosServer.url). */
+  port?: number
+  /** Query limits; each missing field takes DEFAULT_LIMITS' value (12, 5000, 15, 2000). */
+  limits?: Partial<Limits>
+}
+
+export interface EdosServer {
+  /** http://host:port/graphql */
+  url: string
+  /** ws://host:port/graphql */
+  wsUrl: string
+  /** Stops accepting, closes WebSockets and open HTTP streams (SSE), then resolves. */
+  close: () => Promise<void>
+}
+
+/** `[::1]` for IPv6 literals, so the URL parses. */
+function hostForUrl (host: string): string {
+  return host.includes(':') ? `[${host}]` : host
+}
+
+export async function startServer (init: ServerInit): Promise<EdosServer> {
+  const host = init.host ?? '127.0.0.1'
+  const port = init.port ?? 4000
+  const limits: Limits = { ...DEFAULT_LIMITS, ...init.limits }
+  const schema = init.schema ?? buildSchema()
+  const yoga = createEdosYoga({ peer: init.peer, schema, limits, endpoint: GRAPHQL_PATH })
+
+  const handle = (req: IncomingMessage, res: ServerResponse): void => {
+    const path = (req.url ?? '/').split('?')[0]
+    if (path === '/' && (req.method === 'GET' || req.method === 'HEAD')) {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' })
+      res.end(req.method === 'HEAD' ? undefined : landingPage(init.peer.info, GRAPHQL_PATH))
+      return
+    }
+    if (path === '/healthz') {
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' })
+      res.end(JSON.stringify({ status: 'ok', peer: init.peer.info.id, role: init.peer.info.role }))
+      return
+    }
+    void yoga(req, res)
+  }
+  const server = createServer(handle)
+  const ws = attachGraphQLWs({ server, yoga, path: GRAPHQL_PATH })
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => { server.off('error', reject); resolve() })
+  })
+  const address = server.address() as AddressInfo
+  const base = `${hostForUrl(host)}:${address.port}`
+
+  let closing: Promise<void> | undefined
+  const close = async (): Promise<void> => {
+    closing ??= (async () => {
+      await ws.close()
+      const closed = new Promise<void>((resolve) => { server.close(() => { resolve() }) })
+      // SSE streams and keep-alive sockets would hold close() forever.
+      server.closeAllConnections()
+      await closed
+      await yoga.dispose()
+    })()
+    await closing
+  }
+  return { url: `http://${base}${GRAPHQL_PATH}`, wsUrl: `ws://${base}${GRAPHQL_PATH}`, close }
+}

@@ -1,0 +1,40 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Writable } from 'node:stream'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { parseHttp, runServe } from '../../src/cli/serve.ts'
+import { eventually, gql } from './helpers.ts'
+
+describe('edos serve', () => {
+  let data: string
+  beforeAll(async () => { data = await mkdtemp(join(tmpdir(), 'edos-serve-')) })
+  afterAll(async () => { await rm(data, { recursive: true, force: true }) })
+
+  it('parses --http HOST:PORT', () => {
+    expect(parseHttp('127.0.0.1:4000')).toEqual({ host: '127.0.0.1', port: 4000 })
+    expect(parseHttp('[::1]:0')).toEqual({ host: '::1', port: 0 })
+    expect(() => parseHttp('localhost')).toThrow(/HOST:PORT/)
+    expect(() => parseHttp('h:99999')).toThrow(/HOST:PORT/)
+  })
+
+  it('prints three lines, serves GraphQL, and stops cleanly', async () => {
+    let text = ''
+    const out = new Writable({ write (chunk, _enc, done) { text += String(chunk); done() } })
+    let stop!: () => void
+    const until = new Promise<void>((resolve) => { stop = resolve })
+    const running = runServe({ data, http: '127.0.0.1:0', until, out })
+    await eventually(() => text.split('\n').length >= 4, 20_000)
+    const lines = text.trimEnd().split('\n')
+    expect(lines).toHaveLength(3)
+    expect(lines[0]).toMatch(/^peer id: \S+$/)
+    expect(lines[1]).toBe('multiaddrs: (none until the distributed index)')
+    expect(lines[2]).toMatch(/^graphql: http:\/\/127\.0\.0\.1:\d+\/graphql$/)
+    const url = lines[2].slice('graphql: '.length)
+    const r = await gql(url, '{ stats { documents } }')
+    expect(r.body.data.stats.documents).toBe(0)
+    stop()
+    expect(await running).toBe(0)
+    await expect(fetch(url)).rejects.toThrow()
+  })
+})
