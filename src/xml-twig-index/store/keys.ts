@@ -1,9 +1,16 @@
 /**
- * LevelDB key layout of a twig store (all keys binary):
- *   M                      manifest (JSON): format, nextDocId (the commit point), counters
+ * LevelDB key layout of a twig store (all keys binary), format 2:
+ *   M                      manifest (JSON): format, nextDocId (the commit point), counters, and
+ *                          `runs`: the first docId of every committed run (see S)
  *   J                      an import in progress: {fromDocId}; present only between begin and commit
- *   S term 00 docId        per-import summary of one term's postings: the import's first docId in the key;
- *                          value: lastDoc, count, docs, blocks, and the postings inline when they fit one block
+ *   S lastTerm 00 runFirst a group: the summaries of consecutive terms (byte order) of one run (an
+ *                          import writes its postings in one or more runs, each named by its first
+ *                          docId). Value (groups.ts): the terms, prefix-compressed, each with lastDoc,
+ *                          count, docs, blocks and the postings inline when they fit one block. Most of
+ *                          R1's ~850,000 terms have one or two postings: one key per term cost more in
+ *                          LevelDB operations than the postings themselves, so a group holds a few KB.
+ *                          A term's summaries: for each committed run, the run's first group whose
+ *                          lastTerm >= term (one forward scan from `S term 00`)
  *   P term 00 lastDoc lastStart  one posting block; value: u32 firstDoc + encoded block (codec.ts). Keyed by
  *                          the block's last posting, so that a seek to a doc lands on the first block that
  *                          may hold it, and a document with more postings than a block (a release) still
@@ -39,26 +46,25 @@ function concat (...parts: Uint8Array[]): Uint8Array {
 
 const termPart = (prefix: number, term: string): Uint8Array => concat(Uint8Array.of(prefix), enc.encode(term), Uint8Array.of(0))
 
-export const summaryKey = (term: string, firstDoc: number): Uint8Array => concat(termPart(0x53, term), u32be(firstDoc))
+/** Key of a summary group: its last term's UTF-8 bytes, then the run's first doc. */
+export function groupKey (lastTerm: Uint8Array, runFirst: number): Uint8Array {
+  const k = new Uint8Array(lastTerm.length + 6)
+  k[0] = 0x53
+  k.set(lastTerm, 1)
+  const at = lastTerm.length + 2
+  k[at] = runFirst >>> 24; k[at + 1] = (runFirst >>> 16) & 0xff; k[at + 2] = (runFirst >>> 8) & 0xff; k[at + 3] = runFirst & 0xff
+  return k
+}
+/** Where the scan for a term's groups starts: every group whose last term is >= the term. */
+export const groupSeek = (term: Uint8Array): Uint8Array => concat(Uint8Array.of(0x53), term, Uint8Array.of(0))
+/** The run (first doc) of a group key. */
+export const groupRun = (key: Uint8Array): number => readU32be(key, key.length - 4)
+/** The last term of a group key, as UTF-8 bytes. */
+export const groupLastTerm = (key: Uint8Array): Uint8Array => key.subarray(1, key.length - 5)
+export const termBytes = (term: string): Uint8Array => enc.encode(term)
 export const blockKey = (term: string, lastDoc: number, lastStart: number): Uint8Array => concat(termPart(0x50, term), u32be(lastDoc), u32be(lastStart))
 /** The last doc of a block key. */
 export const blockKeyDoc = (key: Uint8Array): number => readU32be(key, key.length - 8)
-/** Range covering every summary (or block) key of exactly this term. */
-export function termRange (kind: 'S' | 'P', term: string): { gte: Uint8Array, lt: Uint8Array } {
-  const base = termPart(kind === 'S' ? 0x53 : 0x50, term)
-  const lt = base.slice(); lt[lt.length - 1] = 1
-  return { gte: base, lt }
-}
-/** Range covering the summary keys of every term starting with `prefix`. */
-export function termPrefixRange (prefix: string): { gte: Uint8Array, lt: Uint8Array } {
-  const base = concat(Uint8Array.of(0x53), enc.encode(prefix))
-  return { gte: base, lt: concat(base, Uint8Array.of(0xff)) }
-}
-/** Splits a summary or block key into its term and doc number. */
-export function parseTermKey (key: Uint8Array): { term: string, doc: number } {
-  return { term: dec.decode(key.subarray(1, key.length - 5)), doc: readU32be(key, key.length - 4) }
-}
-
 export const docKey = (docId: number): Uint8Array => concat(Uint8Array.of(0x44), u32be(docId))
 export const docRange = { gte: Uint8Array.of(0x44), lt: Uint8Array.of(0x45) }
 export const idKey = (id: string): Uint8Array => concat(Uint8Array.of(0x49), enc.encode(id))
@@ -68,6 +74,7 @@ export const releaseKey = (name: string): Uint8Array => concat(Uint8Array.of(0x5
 export const releaseRange = { gte: Uint8Array.of(0x52), lt: Uint8Array.of(0x53) }
 export const blockRangeAll = { gte: Uint8Array.of(0x50), lt: Uint8Array.of(0x51) }
 export const summaryRangeAll = { gte: Uint8Array.of(0x53), lt: Uint8Array.of(0x54) }
+export const SUMMARY_END = summaryRangeAll.lt
 
 export function encodeDocRecord (id: string, xml: string): Uint8Array {
   return enc.encode(`${id}\u0000${xml}`)

@@ -1,9 +1,13 @@
 import type { ClassicLevel } from 'classic-level'
 import { PostingBuffer, decodeBlock, EMPTY_LIST, type PostingList } from '../postings/codec.ts'
 import type { DocFilter, TermStats } from '../engine/source.ts'
-import { blockKey, blockKeyDoc, readU32be, termRange } from './keys.ts'
+import { SUMMARY_END, blockKey, blockKeyDoc, groupLastTerm, groupRun, groupSeek, readU32be, termBytes } from './keys.ts'
+import { compareBytes, findInGroup, readSummary } from './groups.ts'
 
 type Db = ClassicLevel<Uint8Array, Uint8Array>
+
+/** A committed run: its first doc and its last term (UTF-8). */
+export interface RunBounds { first: number, last: Uint8Array }
 
 /** One import run's postings of a term: inline, or a list of blocks. */
 interface Summary {
@@ -41,7 +45,7 @@ export class PostingReader {
   private readonly maxDirectories: number
   private readonly maxBlockBytes: number
 
-  constructor (private readonly db: Db, private readonly committed: () => number, private readonly isLive: (doc: number) => boolean, private readonly hasDead: () => boolean, init: ReaderInit = {}) {
+  constructor (private readonly db: Db, private readonly committed: () => number, private readonly runs: () => readonly RunBounds[], private readonly isLive: (doc: number) => boolean, private readonly hasDead: () => boolean, init: ReaderInit = {}) {
     this.maxDirectories = init.directories ?? 50_000
     this.maxBlockBytes = init.blockBytes ?? 64 * 1024 * 1024
   }
@@ -127,18 +131,19 @@ export class PostingReader {
   }
 
   private async loadDirectory (term: string): Promise<Directory> {
-    const limit = this.committed()
     const summaries: Summary[] = []
     let postings = 0; let docs = 0; let blockCount = 0
-    for await (const [k, v] of this.db.iterator(termRange('S', term))) {
-      const firstDoc = readU32be(k, k.length - 4)
-      if (firstDoc >= limit) continue
-      const s = readSummary(v)
-      const summary: Summary = { firstDoc, lastDoc: s.lastDoc, count: s.count, docs: s.docs }
-      if (s.blocks === 0) summary.inline = { bytes: v, offset: s.offset }
+    const tb = termBytes(term)
+    for await (const { run, value } of groupsFrom(this.db, this.committed(), this.runs(), tb, (last) => compareBytes(last, tb) >= 0)) {
+      const at = findInGroup(value, tb)
+      if (at < 0) continue
+      const s = readSummary(value, at)
+      const summary: Summary = { firstDoc: run, lastDoc: s.lastDoc, count: s.count, docs: s.docs }
+      if (s.blocks === 0) summary.inline = { bytes: value, offset: s.offset }
       summaries.push(summary)
       postings += s.count; docs += s.docs; blockCount += Math.max(1, s.blocks)
     }
+    summaries.sort((a, b) => a.firstDoc - b.firstDoc)
     await Promise.all(summaries.filter((s) => s.inline === undefined).map(async (s) => {
       s.blocks = []
       for await (const k of this.db.keys({ gte: blockKey(term, s.firstDoc, 0), lte: blockKey(term, s.lastDoc, 0xffffffff) })) {
@@ -149,14 +154,24 @@ export class PostingReader {
   }
 }
 
-export function readSummary (v: Uint8Array): { lastDoc: number, count: number, docs: number, blocks: number, offset: number } {
-  let p = 4
-  const varint = (): number => {
-    let x = 0; let shift = 0; let b: number
-    do { b = v[p++]; x += (b & 0x7f) * 2 ** shift; shift += 7 } while (b >= 0x80)
-    return x
+/**
+ * The committed summary groups that may hold terms from `from` on: a scan
+ * from the first group whose last term is >= `from`, which yields each
+ * run's groups until one of them reaches past the range (`done(lastTerm)`)
+ * and ends when every run has.
+ */
+export async function * groupsFrom (db: Db, committed: number, runs: readonly RunBounds[], from: Uint8Array, done: (lastTerm: Uint8Array) => boolean): AsyncGenerator<{ run: number, key: Uint8Array, value: Uint8Array }> {
+  // A run whose terms all sort before `from` has nothing to give: without this, a scan would go on to the end of the groups looking for it.
+  const finished = new Set<number>()
+  for (const r of runs) if (compareBytes(r.last, from) < 0) finished.add(r.first)
+  if (finished.size >= runs.length) return
+  for await (const [key, value] of db.iterator({ gte: groupSeek(from), lt: SUMMARY_END })) {
+    const run = groupRun(key)
+    if (run >= committed || finished.has(run)) continue // runs of an import not yet committed are not in `runs` either
+    yield { run, key, value }
+    if (done(groupLastTerm(key))) {
+      finished.add(run)
+      if (finished.size >= runs.length) return
+    }
   }
-  const lastDoc = readU32be(v, 0)
-  const count = varint(); const docs = varint(); const blocks = varint()
-  return { lastDoc, count, docs, blocks, offset: p }
 }

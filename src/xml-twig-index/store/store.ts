@@ -5,11 +5,12 @@ import { StoreError } from '../errors.ts'
 import { PostingBuffer, decodeBlock, type PostingList } from '../postings/codec.ts'
 import type { DocFilter, PostingSource, TermRange, TermStats } from '../engine/source.ts'
 import {
-  IMPORT_KEY, MANIFEST_KEY, blockKey, blockKeyDoc, blockRangeAll, decodeDocRecord, docKey, docRange, idKey, parseTermKey,
-  readU32be, releaseKey, releaseRange, summaryRangeAll, termPrefixRange, termRange, tombstoneKey, tombstoneRange, u32be
+  IMPORT_KEY, MANIFEST_KEY, blockKey, blockKeyDoc, blockRangeAll, decodeDocRecord, docKey, docRange, groupRun, idKey,
+  readU32be, releaseKey, releaseRange, summaryRangeAll, termBytes, tombstoneKey, tombstoneRange, u32be
 } from './keys.ts'
 import { ImportWriter } from './writer.ts'
-import { PostingReader, readSummary } from './reader.ts'
+import { PostingReader, groupsFrom, type RunBounds } from './reader.ts'
+import { compareBytes, forEachEntry, readSummary } from './groups.ts'
 import type { XElement } from '../xml/tree.ts'
 
 type Db = ClassicLevel<Uint8Array, Uint8Array>
@@ -21,11 +22,14 @@ export interface TwigStoreInit {
   blockSize?: number
   /** Pending write bytes before an import flushes a batch. Default 8 MiB. */
   batchBytes?: number
-  /** Postings an import gathers in memory before writing them sorted by term. Default 2 Mi. */
+  /** Postings an import gathers in memory before writing them sorted by term (a run: 18 bytes a posting, twice while sorted). Default 8 Mi. */
   runPostings?: number
 }
 
-interface Manifest { format: 1, nextDocId: number, live: number, postings: number, imports: number }
+/** `runs`: every committed run (keys.ts, S), with its last term. */
+interface Manifest { format: 2, nextDocId: number, live: number, postings: number, imports: number, runs: Array<{ first: number, last: string }> }
+
+const STORE_FORMAT = 2
 
 export interface StoredDocument { docId: number, id: string, xml: string }
 
@@ -59,14 +63,15 @@ const enc = new TextEncoder()
  * one small batch that moves the commit point (manifest.nextDocId).
  */
 export class TwigStore implements PostingSource {
-  private manifest: Manifest = { format: 1, nextDocId: 1, live: 0, postings: 0, imports: 0 }
+  private manifest: Manifest = { format: STORE_FORMAT, nextDocId: 1, live: 0, postings: 0, imports: 0, runs: [] }
+  private runBounds: RunBounds[] = []
   private dead = new Uint8Array(0)
   private deadCount = 0
   private busy = false
   private readonly reader: PostingReader
 
   private constructor (readonly path: string, private readonly db: Db, private readonly init: Required<Omit<TwigStoreInit, 'path'>>) {
-    this.reader = new PostingReader(db, () => this.manifest.nextDocId, (doc) => this.isLive(doc), () => this.deadCount > 0)
+    this.reader = new PostingReader(db, () => this.manifest.nextDocId, () => this.runBounds, (doc) => this.isLive(doc), () => this.deadCount > 0)
   }
 
   static async open (init: TwigStoreInit): Promise<TwigStore> {
@@ -81,7 +86,7 @@ export class TwigStore implements PostingSource {
       }
       throw new StoreError(`cannot open store ${init.path}: ${(err as Error).message}`, 'ERR_STORE', { cause: err })
     }
-    const store = new TwigStore(init.path, db, { blockSize: init.blockSize ?? 512, batchBytes: init.batchBytes ?? 8 * 1024 * 1024, runPostings: init.runPostings ?? 2 * 1024 * 1024 })
+    const store = new TwigStore(init.path, db, { blockSize: init.blockSize ?? 512, batchBytes: init.batchBytes ?? 8 * 1024 * 1024, runPostings: init.runPostings ?? 8 * 1024 * 1024 })
     await store.load()
     return store
   }
@@ -90,8 +95,8 @@ export class TwigStore implements PostingSource {
     const m = await this.db.get(MANIFEST_KEY)
     if (m !== undefined) {
       const parsed = JSON.parse(dec.decode(m)) as Manifest
-      if (parsed.format !== 1) throw new StoreError(`store ${this.path} has format ${String(parsed.format)}, this edos reads format 1`, 'ERR_STORE_FORMAT')
-      this.manifest = parsed
+      if (parsed.format !== STORE_FORMAT) throw new StoreError(`store ${this.path} has format ${String(parsed.format)}, this edos reads format ${STORE_FORMAT} (import the data again into a new folder)`, 'ERR_STORE_FORMAT')
+      this.setManifest(parsed)
     }
     if (await this.db.get(IMPORT_KEY) !== undefined) await this.removeUnfinishedImport()
     this.dead = new Uint8Array(this.manifest.nextDocId + 1)
@@ -110,7 +115,7 @@ export class TwigStore implements PostingSource {
     }
     await sweep(docRange, (k) => readU32be(k, 1))
     await sweep(blockRangeAll, blockKeyDoc)
-    await sweep(summaryRangeAll, (k) => parseTermKey(k).doc)
+    await sweep(summaryRangeAll, groupRun)
     ops.push({ type: 'del', key: IMPORT_KEY })
     await this.db.batch(ops)
   }
@@ -153,7 +158,7 @@ export class TwigStore implements PostingSource {
     ops.push({ type: 'put', key: MANIFEST_KEY, value: enc.encode(JSON.stringify(next)) })
     ops.push({ type: 'del', key: IMPORT_KEY })
     await this.db.batch(ops as never)
-    this.manifest = next
+    this.setManifest(next)
     const grown = new Uint8Array(next.nextDocId + 1)
     grown.set(this.dead.subarray(0, Math.min(this.dead.length, grown.length)))
     for (const d of dead) { if (grown[d] !== 1) this.deadCount++; grown[d] = 1 }
@@ -163,6 +168,11 @@ export class TwigStore implements PostingSource {
 
   /** @internal */
   currentManifest (): Manifest { return { ...this.manifest } }
+
+  private setManifest (m: Manifest): void {
+    this.manifest = m
+    this.runBounds = m.runs.map((r) => ({ first: r.first, last: termBytes(r.last) }))
+  }
 
   async docIdOf (id: string): Promise<number | undefined> {
     const v = await this.db.get(idKey(id))
@@ -214,11 +224,19 @@ export class TwigStore implements PostingSource {
   }
 
   async * terms (prefix: string): AsyncGenerator<string> {
-    let last: string | undefined
-    for await (const k of this.db.keys(termPrefixRange(prefix))) {
-      const { term, doc } = parseTermKey(k)
-      if (term !== last && doc < this.manifest.nextDocId) { last = term; yield term }
+    const p = termBytes(prefix)
+    const found = new Map<string, Uint8Array>()
+    for await (const { value } of this.groupsFrom(p, (last) => !startsWith(last, p) && compareBytes(last, p) > 0)) {
+      forEachEntry(value, (t) => {
+        if (startsWith(t, p)) { const k = Buffer.from(t).toString('latin1'); if (!found.has(k)) found.set(k, t.slice()) }
+        return undefined
+      })
     }
+    for (const t of [...found.values()].sort(compareBytes)) yield dec.decode(t)
+  }
+
+  private groupsFrom (from: Uint8Array, done: (lastTerm: Uint8Array) => boolean): AsyncGenerator<{ run: number, key: Uint8Array, value: Uint8Array }> {
+    return groupsFrom(this.db, this.manifest.nextDocId, this.runBounds, from, done)
   }
 
   async fetch (term: string, filter?: DocFilter): Promise<PostingList> {
@@ -226,40 +244,43 @@ export class TwigStore implements PostingSource {
   }
 
   async scan (range: TermRange, filter?: DocFilter): Promise<PostingList> {
-    const all = termPrefixRange(range.prefix)
-    const bound = (t: string | undefined, last: number): Uint8Array | undefined => {
-      if (t === undefined) return undefined
-      const k = termRange('S', t)
-      return last === 0 ? k.gte : k.lt // gte side: before the term's keys; lt side: after them
+    const prefix = termBytes(range.prefix)
+    const gte = range.gte === undefined ? undefined : termBytes(range.gte)
+    const gt = range.gt === undefined ? undefined : termBytes(range.gt)
+    const lt = range.lt === undefined ? undefined : termBytes(range.lt)
+    const lte = range.lte === undefined ? undefined : termBytes(range.lte)
+    // Where a term stands: -1 before the range, 0 inside, 1 past it (bounds are whole terms, in byte order).
+    const place = (t: Uint8Array): number => {
+      const c = compareBytes(t, prefix)
+      if (c < 0) return -1
+      if (!startsWith(t, prefix)) return 1
+      if ((gte !== undefined && compareBytes(t, gte) < 0) || (gt !== undefined && compareBytes(t, gt) <= 0)) return -1
+      if ((lt !== undefined && compareBytes(t, lt) >= 0) || (lte !== undefined && compareBytes(t, lte) > 0)) return 1
+      return 0
     }
-    const keyRange = {
-      gte: bound(range.gte, 0) ?? bound(range.gt, 1) ?? all.gte,
-      lt: bound(range.lt, 0) ?? bound(range.lte, 1) ?? all.lt
-    }
+    let from = prefix
+    if (gte !== undefined && compareBytes(gte, from) > 0) from = gte
+    if (gt !== undefined && compareBytes(gt, from) > 0) from = gt
     const out = new PostingBuffer(256)
-    let terms = 0
-    await this.readSummaries(keyRange, out, filter, (term) => {
-      if (!term.startsWith(range.prefix)) return false
-      if (range.match != null && !range.match(term)) return false
-      terms++
-      return true
-    })
-    return terms <= 1 ? out : sortPostings(out)
-  }
-
-  /** Decodes the postings of every summary in a key range (one term or many) into `out`. */
-  private async readSummaries (range: { gte: Uint8Array, lt: Uint8Array }, out: PostingBuffer, filter?: DocFilter, accept?: (term: string) => boolean): Promise<void> {
     const live = (doc: number): boolean => this.isLive(doc) && (filter == null || filter.has(doc))
-    for await (const [k, v] of this.db.iterator(range)) {
-      const importFirst = readU32be(k, k.length - 4)
-      if (importFirst >= this.manifest.nextDocId) continue
-      const s = readSummary(v)
-      if (filter != null && !filter.intersects(importFirst, s.lastDoc)) continue
-      const term = accept != null || s.blocks > 0 ? parseTermKey(k).term : ''
-      if (accept != null && !accept(term)) continue
-      if (s.blocks === 0) decodeBlock(v, s.offset, importFirst, out, live)
-      else await this.fetchBlocks(term, importFirst, s.lastDoc, out, live, filter)
+    const terms = new Set<string>()
+    const withBlocks: Array<{ term: string, run: number, lastDoc: number }> = []
+    for await (const { run, value } of this.groupsFrom(from, (last) => place(last) > 0)) {
+      forEachEntry(value, (t, at) => {
+        if (place(t) !== 0) return undefined
+        const s = readSummary(value, at)
+        if (filter != null && !filter.intersects(run, s.lastDoc)) return undefined
+        const term = dec.decode(t)
+        if (range.match != null && !range.match(term)) return undefined
+        terms.add(term)
+        if (s.blocks === 0) decodeBlock(value, s.offset, run, out, live)
+        else withBlocks.push({ term, run, lastDoc: s.lastDoc })
+        return undefined
+      })
     }
+    for (const b of withBlocks) await this.fetchBlocks(b.term, b.run, b.lastDoc, out, live, filter)
+    // One term's runs come in group order, not doc order; several terms interleave: sort when the order is off.
+    return inOrder(out) ? out : sortPostings(out)
   }
 
   private async fetchBlocks (term: string, firstDoc: number, lastDoc: number, out: PostingBuffer, live: (doc: number) => boolean, filter?: DocFilter): Promise<void> {
@@ -282,13 +303,24 @@ export class TwigStore implements PostingSource {
   }
 
   async stats (): Promise<StoreStats> {
+    return { documents: this.manifest.live, releases: await this.releases(), postings: this.manifest.postings, imports: this.manifest.imports, terms: await this.countTerms(), bytes: await folderBytes(join(this.path, 'index')) }
+  }
+
+  /** Distinct committed terms: each run's terms are distinct, so one run needs no set. */
+  private async countTerms (): Promise<number> {
+    const committed = this.manifest.nextDocId
+    const single = this.manifest.runs.length <= 1
+    const seen = new Set<string>()
     let terms = 0
-    let last = ''
-    for await (const k of this.db.keys(summaryRangeAll)) {
-      const { term } = parseTermKey(k)
-      if (term !== last) { terms++; last = term }
+    for await (const [k, v] of this.db.iterator(summaryRangeAll)) {
+      if (groupRun(k) >= committed) continue
+      forEachEntry(v, (t) => {
+        if (single) terms++
+        else seen.add(Buffer.from(t).toString('latin1'))
+        return undefined
+      })
     }
-    return { documents: this.manifest.live, releases: await this.releases(), postings: this.manifest.postings, imports: this.manifest.imports, terms, bytes: await folderBytes(join(this.path, 'index')) }
+    return single ? terms : seen.size
   }
 
   async close (): Promise<void> { await this.db.close() }
@@ -344,7 +376,8 @@ export class StoreTransaction {
     for (const d of this.replaced) ops.push({ type: 'put', key: tombstoneKey(d), value: new Uint8Array(0) })
     for (const r of this.releaseInfos) ops.push({ type: 'put', key: releaseKey(r.name), value: enc.encode(JSON.stringify(r)) })
     const next: Manifest = {
-      format: 1,
+      format: 2,
+      runs: [...m.runs, ...this.writer.runs],
       nextDocId: this.writer.nextDoc,
       live: m.live + this.ids.size - this.replaced.filter((d) => d < m.nextDocId).length,
       postings: m.postings + this.writer.postings,
@@ -352,6 +385,19 @@ export class StoreTransaction {
     }
     await this.store.applyCommit(ops, next, this.replaced)
   }
+}
+
+function inOrder (list: PostingBuffer): boolean {
+  for (let i = 1; i < list.length; i++) {
+    if (list.docs[i] < list.docs[i - 1] || (list.docs[i] === list.docs[i - 1] && list.starts[i] < list.starts[i - 1])) return false
+  }
+  return true
+}
+
+function startsWith (t: Uint8Array, prefix: Uint8Array): boolean {
+  if (t.length < prefix.length) return false
+  for (let i = 0; i < prefix.length; i++) if (t[i] !== prefix[i]) return false
+  return true
 }
 
 /** Sorts postings gathered from several terms by (doc, start). */

@@ -1,9 +1,11 @@
 import type { ClassicLevel } from 'classic-level'
 import { ByteWriter, encodeBlock, type PostingList } from '../postings/codec.ts'
-import { extractPostings } from '../postings/extract.ts'
+import { extractPostings, type PostingSink } from '../postings/extract.ts'
 import { numberTree, type XElement } from '../xml/tree.ts'
 import { serialize } from '../xml/serialize.ts'
-import { blockKey, docKey, encodeDocRecord, summaryKey } from './keys.ts'
+import { blockKey, docKey } from './keys.ts'
+import { GroupBuilder } from './groups.ts'
+import { sortedTermIds } from './term-order.ts'
 
 type Db = ClassicLevel<Uint8Array, Uint8Array>
 
@@ -15,29 +17,37 @@ export interface WriterInit {
   runPostings: number
 }
 
+const enc = new TextEncoder()
+
 /**
  * Writes the documents and postings of one import under docIds starting at
  * `firstDoc`. Nothing it writes is visible until the store commits the new
- * nextDocId; an abandoned import is garbage the store removes at open.
+ * nextDocId (and the runs' first docs, `runs`); an abandoned import is
+ * garbage the store removes at open.
  *
  * Postings are gathered in runs: one columnar buffer (term id, doc, start,
- * end, level) in typed arrays, appended in document order. A full run is
- * counting-sorted by term id (stable, so each term's postings stay in
- * (doc, start) order) and written as one summary per term (keyed by the
- * run's first doc) plus blocks for long lists. An import of R1 touches
- * ~850,000 terms; per-term arrays would cost more in garbage collection
- * than the postings themselves.
+ * end, level) in typed arrays, appended in document order. Term ids come
+ * from one dictionary for the whole import, so a term is interned (and its
+ * string built) once. A full run is counting-sorted by term id (stable, so
+ * each term's postings stay in (doc, start) order), its terms are put in
+ * byte order, and it is written as summary groups (groups.ts) plus blocks
+ * for long lists.
  */
 export class ImportWriter {
   readonly firstDoc: number
   nextDoc: number
   postings = 0
-  terms = 0
+  /** Each run written so far: its first docId and last term (the store keeps them in its manifest). */
+  readonly runs: Array<{ first: number, last: string }> = []
 
   private runFirstDoc: number
-  private termIds = new Map<string, Map<string, number>>()
-  private termPrefix: string[] = []
-  private termSuffix: string[] = []
+  private readonly termIds = new Map<string, Map<string, number>>()
+  private readonly termText: string[] = []
+  /** Prefixes with a term that holds a UTF-16 surrogate (its string order is not its byte order). */
+  private readonly astral = new Set<string>()
+  private lastPrefix = ''
+  private bySuffix: Map<string, number> | undefined
+  private doc = 0
   private n = 0
   private ids: Uint32Array
   private docs: Uint32Array
@@ -54,39 +64,62 @@ export class ImportWriter {
     this.firstDoc = firstDoc
     this.nextDoc = firstDoc
     this.runFirstDoc = firstDoc
-    const cap = init.runPostings + 65_536
+    const cap = Math.min(init.runPostings, 1 << 20) + 65_536
     this.ids = new Uint32Array(cap); this.docs = new Uint32Array(cap); this.starts = new Uint32Array(cap); this.ends = new Uint32Array(cap); this.levels = new Uint16Array(cap)
+  }
+
+  /** Distinct terms of this import. */
+  get terms (): number { return this.termText.length }
+
+  /** One sink for every document (no closure per document): interns the term, appends the posting. */
+  private readonly sink: PostingSink = (prefix, suffix, start, end, level) => {
+    let bySuffix = this.bySuffix
+    if (prefix !== this.lastPrefix || bySuffix === undefined) {
+      bySuffix = this.termIds.get(prefix)
+      if (bySuffix === undefined) { bySuffix = new Map(); this.termIds.set(prefix, bySuffix) }
+      this.bySuffix = bySuffix
+      this.lastPrefix = prefix
+    }
+    let t = bySuffix.get(suffix)
+    if (t === undefined) t = this.newTerm(bySuffix, prefix, suffix)
+    if (this.n === this.ids.length) this.grow()
+    const i = this.n++
+    this.ids[i] = t; this.docs[i] = this.doc; this.starts[i] = start; this.ends[i] = end; this.levels[i] = level
+  }
+
+  private newTerm (bySuffix: Map<string, number>, prefix: string, suffix: string): number {
+    const t = this.termText.length
+    bySuffix.set(suffix, t)
+    const text = prefix + suffix
+    this.termText.push(text)
+    for (let i = 0; i < suffix.length; i++) {
+      const c = suffix.charCodeAt(i)
+      if (c >= 0xd800 && c <= 0xdfff) { this.astral.add(prefix); break }
+    }
+    return t
   }
 
   /** Numbers the tree, stores its XML, gathers its postings. Returns the new docId. */
   async add (id: string, root: XElement, xml?: string): Promise<number> {
     const doc = this.nextDoc++
     numberTree(root)
-    const text = xml ?? serialize(root)
-    this.put(docKey(doc), encodeDocRecord(id, text))
-    const termIds = this.termIds
-    let lastPrefix = ''
-    let bySuffix: Map<string, number> | undefined
-    this.postings += extractPostings(root, (prefix, suffix, start, end, level) => {
-      if (prefix !== lastPrefix || bySuffix === undefined) {
-        bySuffix = termIds.get(prefix)
-        if (bySuffix === undefined) { bySuffix = new Map(); termIds.set(prefix, bySuffix) }
-        lastPrefix = prefix
-      }
-      let t = bySuffix.get(suffix)
-      if (t === undefined) {
-        t = this.termPrefix.length
-        bySuffix.set(suffix, t)
-        this.termPrefix.push(prefix)
-        this.termSuffix.push(suffix)
-      }
-      if (this.n === this.ids.length) this.grow()
-      const i = this.n++
-      this.ids[i] = t; this.docs[i] = doc; this.starts[i] = start; this.ends[i] = end; this.levels[i] = level
-    })
+    this.putDocument(doc, id, xml ?? serialize(root))
+    this.doc = doc
+    this.postings += extractPostings(root, this.sink)
     if (this.n >= this.init.runPostings) this.writeRun()
     if (this.batchBytes >= this.init.batchBytes) await this.flush()
     return doc
+  }
+
+  /** The document record (id 00 xml, keys.ts), encoded straight into its value. */
+  private putDocument (doc: number, id: string, xml: string): void {
+    const w = this.writer
+    w.pos = 0
+    w.ensure((id.length + xml.length) * 3 + 1)
+    w.pos += enc.encodeInto(id, w.buf.subarray(w.pos)).written
+    w.buf[w.pos++] = 0
+    w.pos += enc.encodeInto(xml, w.buf.subarray(w.pos)).written
+    this.put(docKey(doc), w.result())
   }
 
   private grow (): void {
@@ -96,28 +129,34 @@ export class ImportWriter {
     const l = new Uint16Array(cap); l.set(this.levels); this.levels = l
   }
 
-  /** Sorts the run by term and queues its summaries and blocks. */
+  /** Sorts the run by term and queues its summary groups and blocks. */
   private writeRun (): void {
     const n = this.n
     if (n === 0) return
-    const terms = this.termPrefix.length
+    const terms = this.termText.length
     // Counting sort by term id; stable, so postings of a term keep their (doc, start) order.
     const offsets = new Uint32Array(terms + 1)
-    for (let i = 0; i < n; i++) offsets[this.ids[i] + 1]++
-    for (let t = 0; t < terms; t++) offsets[t + 1] += offsets[t]
+    const ids = this.ids
+    for (let i = 0; i < n; i++) offsets[ids[i] + 1]++
+    let present = 0
+    for (let t = 0; t < terms; t++) { if (offsets[t + 1] !== 0) present++; offsets[t + 1] += offsets[t] }
     const next = offsets.slice(0, terms)
     const docs = new Uint32Array(n); const starts = new Uint32Array(n); const ends = new Uint32Array(n); const levels = new Uint16Array(n)
     for (let i = 0; i < n; i++) {
-      const j = next[this.ids[i]]++
+      const j = next[ids[i]]++
       docs[j] = this.docs[i]; starts[j] = this.starts[i]; ends[j] = this.ends[i]; levels[j] = this.levels[i]
     }
+    const order = sortedTermIds(this.termIds, (t) => offsets[t + 1] !== offsets[t], present, this.astral)
+
     const sorted: PostingList = { length: n, docs, starts, ends, levels }
     const base = this.runFirstDoc
     const blockSize = this.init.blockSize
     const w = this.writer
-    for (let t = 0; t < terms; t++) {
+    const groups = new GroupBuilder(base, (key, value) => { this.put(key, value) })
+    let termBuf = new Uint8Array(1024)
+    for (const t of order) {
       const from = offsets[t]; const to = offsets[t + 1]
-      const term = this.termPrefix[t] + this.termSuffix[t]
+      const text = this.termText[t]
       let distinct = 0
       for (let i = from, last = -1; i < to; i++) if (docs[i] !== last) { distinct++; last = docs[i] }
       let blocks = 0
@@ -127,7 +166,7 @@ export class ImportWriter {
           w.pos = 0
           w.u32(docs[b])
           encodeBlock(sorted, b, e, docs[b], w)
-          this.put(blockKey(term, docs[e - 1], starts[e - 1]), w.result())
+          this.put(blockKey(text, docs[e - 1], starts[e - 1]), w.result())
           blocks++
           b = e
         }
@@ -138,13 +177,13 @@ export class ImportWriter {
       w.varint(distinct)
       w.varint(blocks)
       if (blocks === 0) encodeBlock(sorted, from, to, base, w)
-      this.put(summaryKey(term, base), w.result())
+      if (text.length * 3 > termBuf.length) termBuf = new Uint8Array(text.length * 6)
+      const length = enc.encodeInto(text, termBuf).written
+      groups.add(termBuf, length, w.buf, w.pos)
     }
-    this.terms += terms
+    groups.close()
+    this.runs.push({ first: base, last: this.termText[order[order.length - 1]] })
     this.n = 0
-    this.termIds = new Map()
-    this.termPrefix = []
-    this.termSuffix = []
     this.runFirstDoc = this.nextDoc
   }
 

@@ -97,4 +97,41 @@ describe('TwigStore', () => {
     expect((err as StoreError).code).toBe('ERR_STORE_LOCKED')
     await a.close()
   })
+
+  it('answers the same from many runs and imports as from one run (summary groups)', async () => {
+    // Words outside the BMP sort differently in UTF-16 and UTF-8; U+FF41 sits between them.
+    const doc = (i: number): { id: string, root: ReturnType<typeof parseXml> } => ({
+      id: `pkg/n${i}/1/amd64`,
+      root: parseXml(`<package size="${i % 7}"><name>n${i}</name><description>w${i % 37} common \u{1D49C}x${i % 5} \uFF41${i % 3} z${i}</description><section>s${i % 4}</section></package>`)
+    })
+    const build = async (path: string, runPostings: number, imports: number): Promise<TwigStore> => {
+      const store = await TwigStore.open({ path, blockSize: 4, runPostings })
+      const per = 300 / imports
+      for (let k = 0; k < imports; k++) {
+        await store.transaction(async (tx) => { for (let i = k * per; i < (k + 1) * per; i++) await tx.add(doc(i)) })
+      }
+      return store
+    }
+    const one = await build(join(dir, 'one'), 1 << 20, 1)
+    const many = await build(join(dir, 'many'), 97, 3)
+    const all = async (s: TwigStore, prefix: string): Promise<string[]> => { const out: string[] = []; for await (const t of s.terms(prefix)) out.push(t); return out }
+    const terms = await all(one, '')
+    expect(terms.length).toBeGreaterThan(1000)
+    expect(await all(many, '')).toEqual(terms)
+    const bytes = terms.map((t) => Buffer.from(t))
+    for (let i = 1; i < bytes.length; i++) expect(Buffer.compare(bytes[i - 1], bytes[i])).toBeLessThan(0)
+    expect((await many.stats()).terms).toBe(terms.length)
+    expect((await one.stats()).terms).toBe(terms.length)
+    const list = (l: { length: number, docs: Uint32Array, starts: Uint32Array }): string => Array.from(l.docs.subarray(0, l.length), (d, i) => `${d}:${l.starts[i]}`).join(',')
+    for (const t of terms) {
+      expect(list(await many.fetch(t)), t).toBe(list(await one.fetch(t)))
+      expect((await many.termStats(t)).postings).toBe((await one.termStats(t)).postings)
+    }
+    for (const range of [{ prefix: 'w:' }, { prefix: 'v:section=' }, { prefix: 'N:@size=', gte: 'N:@size=c000000000000000' }, { prefix: 'v:name=n1', lt: 'v:name=n2' }]) {
+      expect(list(await many.scan(range))).toBe(list(await one.scan(range)))
+    }
+    const some = new SortedDocSet(Uint32Array.of(5, 150, 299))
+    expect(list(await many.fetch('w:common', some))).toBe(list(await one.fetch('w:common', some)))
+    await one.close(); await many.close()
+  })
 })
