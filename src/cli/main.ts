@@ -1,8 +1,11 @@
 import '../shims/index.ts'
+import { readFile } from 'node:fs/promises'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { EdosError } from '../xml-twig-index/errors.ts'
 import { runImport, runQuery, runExport, runStats } from './commands.ts'
-import { runStart } from './start.ts'
+import { runPeerExport, runPeerPublish, runPeerQuery, runPeerStats, type PeerArgs } from './peer-commands.ts'
+import { GraphQLResponseError } from './peer-client.ts'
+import { runServe, runStartServing } from './serve.ts'
 
 /** Bad input: printed on stderr, exit code 2. */
 export class UsageError extends EdosError {
@@ -11,22 +14,45 @@ export class UsageError extends EdosError {
 
 const USAGE = `usage: edos COMMAND [OPTIONS]
 
-  edos start [--data DIR]                   one embedded peer with the bundled sample metadata
+  edos start [--data DIR] [--http HOST:PORT]   the sample metadata served over GraphQL (default 127.0.0.1:4000)
+  edos serve --data DIR [--http HOST:PORT] [--role publisher|mirror|client]
   edos import --data DIR --release NAME [--format debian|rpm-md|dir] [--translations FILE] FILE...
-  edos query --data DIR [--limit N] [--after CURSOR] [--explain] 'PATTERN'
-  edos export --data DIR [ID...]
-  edos stats --data DIR
+  edos publish (--data DIR | --peer URL) --release NAME [--format debian|rpm-md|dir] [--translations FILE] FILE...
+  edos query (--data DIR | --peer URL) [--limit N] [--after CURSOR] [--explain] 'PATTERN'
+  edos export (--data DIR | --peer URL) [ID...]
+  edos stats (--data DIR | --peer URL)
 
-Query and export print one JSON object per line. Bad input exits with code 2.
+--data DIR works on a store no process holds; --peer URL (http://HOST:PORT/graphql) talks to a
+running peer (\`edos serve\`). Publishing to a peer needs its API token (DATA/api-token): give
+--token-file FILE or set EDOS_TOKEN.
+Query and export print one JSON object per line. Bad input exits with code 2, other failures 1.
 `
 
 const COMMON: ParseArgsConfig['options'] = { data: { type: 'string' }, help: { type: 'boolean', short: 'h' } }
+const REMOTE: ParseArgsConfig['options'] = { peer: { type: 'string' }, 'token-file': { type: 'string' } }
+const SOURCES: ParseArgsConfig['options'] = { release: { type: 'string' }, format: { type: 'string' }, translations: { type: 'string', multiple: true } }
 const OPTIONS: Record<string, ParseArgsConfig['options']> = {
-  start: { ...COMMON },
-  import: { ...COMMON, release: { type: 'string' }, format: { type: 'string' }, translations: { type: 'string', multiple: true } },
-  query: { ...COMMON, limit: { type: 'string' }, after: { type: 'string' }, explain: { type: 'boolean' } },
-  export: { ...COMMON },
-  stats: { ...COMMON }
+  start: { ...COMMON, http: { type: 'string' } },
+  serve: { ...COMMON, http: { type: 'string' }, role: { type: 'string' } },
+  import: { ...COMMON, ...SOURCES },
+  publish: { ...COMMON, ...REMOTE, ...SOURCES },
+  query: { ...COMMON, ...REMOTE, limit: { type: 'string' }, after: { type: 'string' }, explain: { type: 'boolean' } },
+  export: { ...COMMON, ...REMOTE },
+  stats: { ...COMMON, ...REMOTE }
+}
+
+const ROLES = ['publisher', 'mirror', 'client'] as const
+
+/** The API token: --token-file wins over EDOS_TOKEN; none is fine for read-only commands. */
+async function readToken (file: string | undefined): Promise<string | undefined> {
+  if (file !== undefined) {
+    const text = await readFile(file, 'utf8').catch(() => { throw new UsageError(`cannot read --token-file '${file}'`) })
+    const token = text.trim()
+    if (token === '') throw new UsageError(`--token-file '${file}' is empty`)
+    return token
+  }
+  const env = process.env.EDOS_TOKEN?.trim()
+  return env === undefined || env === '' ? undefined : env
 }
 
 async function main (argv: string[]): Promise<number> {
@@ -46,41 +72,74 @@ async function main (argv: string[]): Promise<number> {
   const values = parsed.values as Record<string, string | boolean | string[] | undefined>
   if (values.help === true) { process.stdout.write(USAGE); return 0 }
   const data = values.data as string | undefined
+  const peerUrl = values.peer as string | undefined
+  if (data !== undefined && peerUrl !== undefined) throw new UsageError(`edos ${command}: give --data DIR or --peer URL, not both`)
+  if (values['token-file'] !== undefined && peerUrl === undefined) throw new UsageError('--token-file goes with --peer URL')
   const needData = (): string => {
-    if (data === undefined || data === '') throw new UsageError(`edos ${command} needs --data DIR`)
+    if (data === undefined || data === '') throw new UsageError(`edos ${command} needs --data DIR${'peer' in (options ?? {}) ? ' or --peer URL' : ''}`)
     return data
   }
+  /** Set when the command runs against a peer. */
+  const remote: PeerArgs | undefined = peerUrl === undefined ? undefined : { peer: peerUrl, token: await readToken(values['token-file'] as string | undefined) }
+  if (remote !== undefined && remote.peer === '') throw new UsageError('--peer needs a URL')
   switch (command) {
-    case 'start': return await runStart({ data })
-    case 'import': {
+    case 'start': return await runStartServing({ data, http: values.http as string | undefined })
+    case 'serve': {
+      const role = values.role as string | undefined
+      if (role !== undefined && !(ROLES as readonly string[]).includes(role)) throw new UsageError(`unknown --role '${role}' (${ROLES.join(', ')})`)
+      return await runServe({ data: needData(), http: values.http as string | undefined, role: role as typeof ROLES[number] | undefined })
+    }
+    case 'import':
+    case 'publish': {
       const release = values.release as string | undefined
-      if (release === undefined || release === '') throw new UsageError('edos import needs --release NAME')
-      if (parsed.positionals.length === 0) throw new UsageError('edos import needs at least one FILE')
+      if (release === undefined || release === '') throw new UsageError(`edos ${command} needs --release NAME`)
+      if (parsed.positionals.length === 0) throw new UsageError(`edos ${command} needs at least one FILE`)
       const format = values.format as string | undefined
       if (format !== undefined && !['debian', 'rpm-md', 'dir'].includes(format)) throw new UsageError(`unknown --format '${format}' (debian, rpm-md or dir)`)
-      return await runImport({ data: needData(), release, format: format as 'debian' | 'rpm-md' | 'dir' | undefined, translations: (values.translations as string[] | undefined) ?? [], files: parsed.positionals })
+      const sources = { release, format: format as 'debian' | 'rpm-md' | 'dir' | undefined, translations: (values.translations as string[] | undefined) ?? [], files: parsed.positionals }
+      // `publish --data` is `import`: the same verb whether or not a peer holds the store.
+      if (remote !== undefined) return await runPeerPublish({ ...remote, ...sources })
+      return await runImport({ data: needData(), ...sources })
     }
     case 'query': {
       if (parsed.positionals.length !== 1) throw new UsageError("edos query needs exactly one 'PATTERN'")
       const limitText = values.limit as string | undefined
       const limit = limitText === undefined ? undefined : Number(limitText)
       if (limit !== undefined && (!Number.isInteger(limit) || limit < 0)) throw new UsageError(`--limit must be a non-negative integer, got '${limitText ?? ''}'`)
-      return await runQuery({ data: needData(), pattern: parsed.positionals[0], limit, after: values.after as string | undefined, explain: values.explain === true })
+      const query = { pattern: parsed.positionals[0], limit, after: values.after as string | undefined, explain: values.explain === true }
+      if (remote !== undefined) return await runPeerQuery({ ...remote, ...query })
+      return await runQuery({ data: needData(), ...query })
     }
-    case 'export': return await runExport({ data: needData(), ids: parsed.positionals })
-    case 'stats': return await runStats({ data: needData() })
+    case 'export':
+      if (remote !== undefined) return await runPeerExport({ ...remote, ids: parsed.positionals })
+      return await runExport({ data: needData(), ids: parsed.positionals })
+    case 'stats':
+      if (remote !== undefined) return await runPeerStats(remote)
+      return await runStats({ data: needData() })
   }
   return 2
 }
 
 /** Errors of the input (pattern, document, arguments) exit 2; everything else 1. */
 const BAD_INPUT = new Set(['ERR_USAGE', 'ERR_QUERY_PARSE', 'ERR_XML_PARSE', 'ERR_INVALID_DOCUMENT', 'ERR_IMPORT', 'ERR_NOT_FOUND', 'ERR_INVALID_CURSOR', 'ERR_STORE_LOCKED'])
+/** The peer's GraphQL error codes that mean the same: the request, not the peer, is at fault. */
+const BAD_REQUEST = new Set(['BAD_USER_INPUT', 'UNAUTHENTICATED', 'FORBIDDEN', 'NOT_FOUND'])
+
+/** The stderr text of a peer's GraphQL error: its message, the pattern position when the message lacks it, a hint for auth. */
+function describePeerError (err: GraphQLResponseError): string {
+  let message = err.message
+  const position = err.extensions.position
+  if (typeof position === 'number' && !/position/.test(message)) message += ` (at position ${position})`
+  if (err.code === 'UNAUTHENTICATED') message += '\n(give --token-file DATA/api-token or set EDOS_TOKEN)'
+  return `${err.code}: ${message}`
+}
 
 try {
   process.exitCode = await main(process.argv.slice(2))
 } catch (err) {
   const code = (err as { code?: string }).code
-  process.stderr.write(`edos: ${(err as Error).message}\n`)
-  if (!(err instanceof EdosError) && process.env.EDOS_DEBUG != null) process.stderr.write(`${(err as Error).stack ?? ''}\n`)
-  process.exitCode = code !== undefined && BAD_INPUT.has(code) ? 2 : 1
+  const text = err instanceof GraphQLResponseError ? describePeerError(err) : (err as Error).message
+  process.stderr.write(`edos: ${text}\n`)
+  if (!(err instanceof EdosError) && !(err instanceof GraphQLResponseError) && process.env.EDOS_DEBUG != null) process.stderr.write(`${(err as Error).stack ?? ''}\n`)
+  process.exitCode = code !== undefined && (BAD_INPUT.has(code) || (err instanceof GraphQLResponseError && BAD_REQUEST.has(code))) ? 2 : 1
 }

@@ -1,0 +1,193 @@
+/**
+ * The CLI commands against a running peer (`--peer URL`): same output lines
+ * as their `--data DIR` twins in commands.ts, through the peer's GraphQL API
+ * (a running peer owns its folder, so the CLI cannot open the store itself).
+ */
+import { stat } from 'node:fs/promises'
+import { PeerClient, type UploadFile } from './peer-client.ts'
+import { ProgressBar } from './progress.ts'
+
+const out = (line: unknown): void => { process.stdout.write(JSON.stringify(line) + '\n') }
+
+/** The server's bound on `first` (src/resolvers/builder.ts MAX_PAGE). */
+const MAX_PAGE = 500
+
+export interface PeerArgs { peer: string, token?: string }
+
+const client = (args: PeerArgs): PeerClient => new PeerClient({ url: args.peer, token: args.token })
+
+interface MatchPage {
+  search: {
+    totalCount: number
+    pageInfo: { hasNextPage: boolean, endCursor: string | null }
+    edges: Array<{ cursor: string, node: { doc: string, path: string, xml: string } }>
+  } | null
+}
+
+const SEARCH = `query EdosSearch($pattern: String!, $first: Int!, $after: String) {
+  search(pattern: $pattern, first: $first, after: $after) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    edges { cursor node { doc path xml } }
+  }
+}`
+
+/** Pages through search, yielding each page as it arrives (so output streams on long answers). */
+async function * searchPages (c: PeerClient, pattern: string, limit: number | undefined, after: string | undefined): AsyncGenerator<NonNullable<MatchPage['search']>> {
+  let cursor = after
+  let left = limit ?? Infinity
+  while (left > 0) {
+    const { search } = await c.request<MatchPage>(SEARCH, { pattern, first: Math.min(MAX_PAGE, left), after: cursor ?? null })
+    if (search === null) return
+    yield search
+    left -= search.edges.length
+    if (!search.pageInfo.hasNextPage || search.edges.length === 0 || search.pageInfo.endCursor === null) return
+    cursor = search.pageInfo.endCursor
+  }
+}
+
+const EXPLAIN = `query EdosExplain($pattern: String!) {
+  explain(pattern: $pattern) {
+    pattern strategy reason
+    terms { term postings docs blocks }
+    candidateDocs verifiedDocs answers
+    ms { plan candidates join verify total }
+    reads { term postings ms }
+  }
+}`
+
+export interface PeerQueryArgs extends PeerArgs { pattern: string, limit?: number, after?: string, explain: boolean }
+
+/** `edos query --peer`: one {"doc","path","xml"} line per answer, as the local query prints them. */
+export async function runPeerQuery (args: PeerQueryArgs): Promise<number> {
+  const c = client(args)
+  if (args.explain) {
+    out((await c.request<{ explain: unknown }>(EXPLAIN, { pattern: args.pattern })).explain)
+    return 0
+  }
+  if (args.limit === 0) return 0
+  let shown = 0
+  let last: NonNullable<MatchPage['search']> | undefined
+  for await (const page of searchPages(c, args.pattern, args.limit, args.after)) {
+    for (const e of page.edges) out({ doc: e.node.doc, path: e.node.path, xml: e.node.xml })
+    shown += page.edges.length
+    last = page
+  }
+  // Same hint as the local query when --limit cut the answers short.
+  if (last !== undefined && last.pageInfo.hasNextPage && args.limit !== undefined && shown >= args.limit && last.pageInfo.endCursor !== null) {
+    process.stderr.write(`edos: ${last.totalCount} answers; more with --after ${last.pageInfo.endCursor}\n`)
+  }
+  return 0
+}
+
+const STATS = `query EdosStats {
+  stats { documents postings terms bytes }
+  releases { name version date units }
+}`
+
+/** `edos stats --peer`: the local stats' fields the API exposes, releases listed as locally. */
+export async function runPeerStats (args: PeerArgs): Promise<number> {
+  const d = await client(args).request<{ stats: { documents: number, postings: number, terms: number, bytes: number } | null, releases: unknown[] | null }>(STATS)
+  if (d.stats === null) throw Object.assign(new Error(`the peer at ${args.peer} gave no stats`), { code: 'ERR_PEER_PROTOCOL' })
+  out({ documents: d.stats.documents, releases: d.releases ?? [], postings: d.stats.postings, terms: d.stats.terms, bytes: d.stats.bytes })
+  return 0
+}
+
+const DOCUMENT = `query EdosDocument($doc: String!) {
+  document(doc: $doc) {
+    __typename
+    ... on Package { doc xml }
+    ... on Utility { doc xml }
+    ... on Release { doc name }
+  }
+}`
+
+/** An XPath string literal (XPath 1.0 has no escapes: pick the quote the value lacks). */
+function literal (s: string): string {
+  if (!s.includes('"')) return `"${s}"`
+  if (!s.includes("'")) return `'${s}'`
+  throw Object.assign(new Error(`cannot export a release whose name has both quote characters: ${s}`), { code: 'ERR_USAGE' })
+}
+
+/**
+ * `edos export --peer [ID...]`: one {"id","xml"} line per document. Packages
+ * and utilities come through Query.document (their `xml` field); Release has
+ * no xml field, so its document is the root match of a search; with no ids,
+ * every document is the root match of `/*`.
+ */
+export async function runPeerExport (args: PeerArgs & { ids: string[] }): Promise<number> {
+  const c = client(args)
+  if (args.ids.length === 0) {
+    for await (const page of searchPages(c, '/*', undefined, undefined)) {
+      for (const e of page.edges) out({ id: e.node.doc, xml: e.node.xml })
+    }
+    return 0
+  }
+  for (const id of args.ids) {
+    const { document } = await c.request<{ document: { __typename: string, doc: string, xml?: string, name?: string } | null }>(DOCUMENT, { doc: id })
+    if (document === null) throw Object.assign(new Error(`no document with id '${id}'`), { code: 'ERR_NOT_FOUND' })
+    if (document.xml !== undefined) { out({ id: document.doc, xml: document.xml }); continue }
+    let xml: string | undefined
+    for await (const page of searchPages(c, `/release[@name = ${literal(document.name ?? '')}]`, undefined, undefined)) {
+      xml ??= page.edges.find((e) => e.node.doc === id)?.node.xml
+    }
+    if (xml === undefined) throw Object.assign(new Error(`no document with id '${id}'`), { code: 'ERR_NOT_FOUND' })
+    out({ id, xml })
+  }
+  return 0
+}
+
+const PUBLISH = `mutation EdosPublish($input: PublishPackagesInput!) {
+  publishPackages(input: $input) {
+    summary { release units rejected replaced postings seconds rejections }
+  }
+}`
+
+const FORMATS = { debian: 'DEBIAN', 'rpm-md': 'RPM_MD', dir: 'DIR' } as const
+
+export interface PeerPublishArgs extends PeerArgs {
+  release: string
+  format?: keyof typeof FORMATS
+  translations: string[]
+  files: string[]
+}
+
+interface PublishSummary { release: string, units: number, rejected: number, replaced: number, postings: number, seconds: number, rejections: string[] }
+
+const mb = (n: number): string => (n / 1e6).toFixed(n < 1e7 ? 2 : 1)
+
+/**
+ * `edos publish --peer`: uploads the files in one multipart request (a bar
+ * of bytes sent on a terminal), then prints each rejection and the summary
+ * line on stderr, as `edos import` does.
+ */
+export async function runPeerPublish (args: PeerPublishArgs): Promise<number> {
+  for (const f of [...args.files, ...args.translations]) {
+    const s = await stat(f).catch(() => undefined)
+    if (s === undefined) throw Object.assign(new Error(`cannot read '${f}'`), { code: 'ERR_IMPORT' })
+    // A directory cannot travel as one upload; the peer's own machine can import it by path.
+    if (!s.isFile()) throw Object.assign(new Error(`'${f}' is not a file: only files can be uploaded (import a directory with edos import --data on the peer's machine)`), { code: 'ERR_USAGE' })
+  }
+  const files: UploadFile[] = [
+    ...args.files.map((path, i) => ({ variable: `input.files.${i}`, path })),
+    ...args.translations.map((path, i) => ({ variable: `input.translations.${i}`, path }))
+  ]
+  const input = {
+    release: args.release,
+    format: args.format === undefined ? null : FORMATS[args.format],
+    files: args.files.map(() => null),
+    translations: args.translations.length === 0 ? null : args.translations.map(() => null)
+  }
+  const bar = new ProgressBar({ label: `upload ${args.release}` })
+  let data: { publishPackages: { summary: PublishSummary } | null }
+  try {
+    data = await client(args).upload(PUBLISH, { input }, files, (p) => { bar.update(p.sent, p.total, `${mb(p.sent)}/${mb(p.total)} MB`) })
+  } finally {
+    bar.done()
+  }
+  const s = data.publishPackages?.summary
+  if (s === undefined) throw Object.assign(new Error(`the peer at ${args.peer} gave no publish summary`), { code: 'ERR_PEER_PROTOCOL' })
+  for (const r of s.rejections) process.stderr.write(`edos: rejected ${r}\n`)
+  process.stderr.write(`published ${s.units} units into ${s.release} (${s.rejected} rejected, ${s.replaced} replaced), ${s.postings} postings, ${s.seconds.toFixed(2)} s\n`)
+  return 0
+}
