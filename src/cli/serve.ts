@@ -8,7 +8,7 @@ import { EmbeddedPeer } from '../actors/index.ts'
 import type { PeerRole } from '../actors/types.ts'
 import { startServer, type EdosServer } from '../server/index.ts'
 import { ProgressBar } from './progress.ts'
-import { DEFAULT_DATA, SAMPLE_RELEASES } from './start.ts'
+import { DEFAULT_DATA, SAMPLE_RELEASES } from './sample.ts'
 
 export interface ServeArgs {
   /** The peer folder (created when missing). */
