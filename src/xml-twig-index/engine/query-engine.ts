@@ -72,6 +72,8 @@ export function decodeCursor (cursor: string): { docId: number, start: number } 
 const VERIFY_BATCH = 256
 /** A mandatory term with at most this many documents is read before any value range. */
 const RARE_DOCS = 1000
+/** A share of all documents above which a term or a candidate set is too dense to narrow anything. */
+const DENSE = 0.5
 
 function intersectSorted (a: Uint32Array, b: Uint32Array): Uint32Array {
   const out = new Uint32Array(Math.min(a.length, b.length))
@@ -152,9 +154,12 @@ export class QueryEngine {
         narrow(unionSorted(docsOf(inRange), docsOf(long)))
       }
     }
+    const all = this.postings.liveDocuments()
     for (const s of stats) {
       signal?.throwIfAborted()
       if (docs !== undefined && docs.length === 0) break
+      // A term in nearly every document cannot narrow the candidates: the join reads it anyway.
+      if (s.docs >= all * DENSE) continue
       // A filter pays when the candidates are far fewer than the list's documents.
       const filter = docs !== undefined && docs.length * 4 < s.docs ? new SortedDocSet(docs) : undefined
       const list = await this.postings.fetch(s.term, filter)
@@ -167,7 +172,8 @@ export class QueryEngine {
       pattern: query.source, strategy: 'postings', terms: stats, candidateDocs: candidates?.length ?? null, verifiedDocs: 0, reads: [], answers: 0,
       ms: { plan: tPlan - t0, candidates: tCand - tPlan, join: 0, verify: 0, total: 0 }
     }
-    const filter = candidates !== undefined ? new SortedDocSet(candidates) : undefined
+    // Restricting lists to candidates pays only when the candidates are a minority of the documents.
+    const filter = candidates !== undefined && (candidates.length === 0 || candidates.length < all * DENSE) ? new SortedDocSet(candidates) : undefined
     let nodes: PostingList
     if (filter !== undefined && filter.size === 0) {
       nodes = new PostingBuffer(0)
@@ -192,7 +198,7 @@ export class QueryEngine {
         plan.reads = evaluator.reads
         const tJoin = performance.now()
         plan.ms.join = tJoin - tCand
-        const docs = filter !== undefined ? Array.from(filter.docs) : await collect(this.documents.allDocIds())
+        const docs = candidates !== undefined ? Array.from(candidates) : await collect(this.documents.allDocIds())
         nodes = await this.verify(query, docs, signal)
         plan.verifiedDocs = docs.length
       }

@@ -29,6 +29,8 @@ export interface DocFilter {
  * never knows which.
  */
 export interface PostingSource {
+  /** Live documents in the index (an estimate is enough: it decides when narrowing pays). */
+  liveDocuments: () => number
   termStats: (term: string) => Promise<TermStats>
   /** The live postings of a term, sorted by (doc, start), restricted to `filter` when given. */
   fetch: (term: string, filter?: DocFilter) => Promise<PostingList>

@@ -55,6 +55,11 @@ export class PostingBuffer implements PostingList {
 
   clear (): void { this.length = 0 }
 
+  /** Makes room for `capacity` postings at once (a whole block) instead of doubling step by step. */
+  reserve (capacity: number): void {
+    if (capacity > this.docs.length) this.grow(Math.max(capacity, this.docs.length * 2))
+  }
+
   private grow (capacity: number): void {
     const d = new Uint32Array(capacity); d.set(this.docs.subarray(0, this.length)); this.docs = d
     const s = new Uint32Array(capacity); s.set(this.starts.subarray(0, this.length)); this.starts = s
@@ -119,7 +124,8 @@ export class CorruptBlockError extends Error {
 export function decodeBlock (bytes: Uint8Array, offset: number, baseDoc: number, out: PostingBuffer, keep?: (doc: number) => boolean): number {
   let p = offset
   const n = bytes.length
-  const varint = (): number => {
+  // Varints are read inline with a one-byte fast path: nearly every delta, span and level fits in 7 bits.
+  const slow = (): number => {
     let v = 0; let shift = 0; let b: number
     do {
       if (p >= n) throw new CorruptBlockError(`posting block truncated at byte ${p}`)
@@ -129,18 +135,28 @@ export function decodeBlock (bytes: Uint8Array, offset: number, baseDoc: number,
     } while (b >= 0x80 && shift < 35)
     return v
   }
-  const count = varint()
+  const count = slow()
   if (count > n) throw new CorruptBlockError(`posting block claims ${count} postings in ${n} bytes`)
+  if (keep == null) out.reserve(out.length + count)
   let doc = baseDoc
   let start = 0
   for (let i = 0; i < count; i++) {
-    const dd = varint()
-    const s = varint()
+    if (p + 4 > n) throw new CorruptBlockError(`posting block truncated at byte ${p}`)
+    let b = bytes[p]
+    let dd: number
+    if (b < 0x80) { dd = b; p++ } else dd = slow()
+    b = bytes[p]
+    let s: number
+    if (b < 0x80) { s = b; p++ } else s = slow()
     doc += dd
     start = dd === 0 && i > 0 ? start + s : s
-    const end = start + varint()
-    const level = varint()
-    if (keep == null || keep(doc)) out.push(doc, start, end, level)
+    b = bytes[p]
+    let span: number
+    if (b < 0x80) { span = b; p++ } else span = slow()
+    b = bytes[p]
+    let level: number
+    if (b < 0x80) { level = b; p++ } else level = slow()
+    if (keep == null || keep(doc)) out.push(doc, start, start + span, level)
   }
   return p
 }

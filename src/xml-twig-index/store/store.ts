@@ -121,6 +121,7 @@ export class TwigStore implements PostingSource {
   }
 
   get documentCount (): number { return this.manifest.live }
+  liveDocuments (): number { return this.manifest.live }
   get nextDocId (): number { return this.manifest.nextDocId }
 
   /** True for a committed document that has not been replaced. */
