@@ -107,7 +107,7 @@ function unionSorted (a: Uint32Array, b: Uint32Array): Uint32Array {
  */
 export class QueryEngine {
   /** Parsed documents kept for materialising answers (a release document is large and asked often). */
-  private readonly parsed = new Map<number, { root: XElement, chars: number }>()
+  private readonly parsed = new Map<number, { id: string, root: XElement, chars: number }>()
   private parsedChars = 0
 
   constructor (private readonly postings: PostingSource, private readonly documents: DocumentSource, private readonly parsedBudget = 32 * 1024 * 1024) {}
@@ -121,7 +121,7 @@ export class QueryEngine {
     }
     const root = parseXml(d.xml, { where: d.id })
     if (d.xml.length <= this.parsedBudget / 2) {
-      this.parsed.set(d.docId, { root, chars: d.xml.length })
+      this.parsed.set(d.docId, { id: d.id, root, chars: d.xml.length })
       this.parsedChars += d.xml.length
       for (const [id, r] of this.parsed) {
         if (this.parsedChars <= this.parsedBudget) break
@@ -241,18 +241,25 @@ export class QueryEngine {
   }
 
   async materialize (nodes: PostingList, from: number, to: number): Promise<Match[]> {
-    const docIds: number[] = []
-    for (let i = from; i < to; i++) if (docIds[docIds.length - 1] !== nodes.docs[i]) docIds.push(nodes.docs[i])
-    const docs = new Map<number, { docId: number, id: string, xml: string }>()
-    for (const d of await this.documents.getDocuments(docIds)) if (d !== undefined) docs.set(d.docId, d)
+    // Documents already parsed (a release, asked page after page) are not read again.
+    const page = new Map<number, { id: string, root: XElement }>()
+    const wanted: number[] = []
+    for (let i = from; i < to; i++) {
+      const d = nodes.docs[i]
+      if (page.has(d) || wanted[wanted.length - 1] === d) continue
+      const hit = this.parsed.get(d)
+      if (hit !== undefined) page.set(d, hit)
+      else wanted.push(d)
+    }
+    for (const d of await this.documents.getDocuments(wanted)) if (d !== undefined) page.set(d.docId, { id: d.id, root: this.parsedDoc(d) })
     const out: Match[] = []
     for (let i = from; i < to; i++) {
       const docId = nodes.docs[i]
-      const d = docs.get(docId)
-      if (d === undefined) continue
-      const node = nodeAt(this.parsedDoc(d), nodes.starts[i])
+      const doc = page.get(docId)
+      if (doc === undefined) continue
+      const node = nodeAt(doc.root, nodes.starts[i])
       if (node === undefined) continue
-      out.push({ docId, doc: d.id, path: canonicalPath(node), xml: serialize(node) })
+      out.push({ docId, doc: doc.id, path: canonicalPath(node), xml: serialize(node) })
     }
     return out
   }
