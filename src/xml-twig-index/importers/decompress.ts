@@ -5,7 +5,7 @@ import { Readable, pipeline } from 'node:stream'
 import { Worker } from 'node:worker_threads'
 import { createGunzip, gunzipSync } from 'node:zlib'
 import xzpkg from 'xz-decompress'
-import { Decompress as ZstdDecompress, decompress as zstdDecompress } from 'fzstd'
+import { Decompress as ZstdDecompress } from 'fzstd'
 import { ImportError } from '../errors.ts'
 
 // xz-decompress is CommonJS: its named export only exists on the default object.
@@ -273,21 +273,43 @@ export async function peek (source: AsyncIterable<Uint8Array>): Promise<Peeked> 
   return { head, chunks: rest(), close: async () => { await it.return?.() } }
 }
 
-/** Decompresses an in-memory member (a .deb's control.tar.*), by magic bytes. `label` names it in errors. */
-export async function decompressBuffer (data: Uint8Array, label: string): Promise<Uint8Array<ArrayBufferLike>> {
+/** Largest decompressed in-memory member (a control archive is a few KiB; 64 MiB is generous). */
+export const MAX_MEMBER_OUTPUT = 64 * 1024 * 1024
+
+/** Decompresses an in-memory member (a .deb's control.tar.*), by magic bytes, up to `maxOutput` bytes. `label` names it in errors. */
+export async function decompressBuffer (data: Uint8Array, label: string, maxOutput = MAX_MEMBER_OUTPUT): Promise<Uint8Array<ArrayBufferLike>> {
   const compression = detectCompression(data)
+  const tooLarge = (): ImportError => new ImportError(`${compression} data expands past ${maxOutput} bytes (a decompression bomb?)`, label)
   try {
     switch (compression) {
       case 'none': return data
-      case 'gzip': return gunzipSync(data)
-      case 'zstd': return zstdDecompress(data)
+      case 'gzip': return gunzipSync(data, { maxOutputLength: maxOutput })
+      case 'zstd': {
+        const parts: Uint8Array[] = []
+        let total = 0
+        const stream = new ZstdDecompress((chunk: Uint8Array) => {
+          total += chunk.length
+          if (total > maxOutput) throw tooLarge()
+          parts.push(chunk)
+        })
+        stream.push(data, true)
+        return Buffer.concat(parts)
+      }
       case 'xz': {
+        // Streamed with a running count, so a bomb stops at the bound instead of filling memory.
         const web = new Blob([data as Uint8Array<ArrayBuffer>]).stream() as unknown as ReadableStream<Uint8Array>
-        const out = Buffer.from(await new Response(new XzReadableStream(web) as unknown as ReadableStream<Uint8Array>).arrayBuffer())
-        return out
+        const parts: Uint8Array[] = []
+        let total = 0
+        for await (const chunk of new XzReadableStream(web) as unknown as AsyncIterable<Uint8Array>) {
+          total += chunk.length
+          if (total > maxOutput) throw tooLarge()
+          parts.push(chunk)
+        }
+        return Buffer.concat(parts)
       }
     }
   } catch (err) {
+    if (err instanceof ImportError) throw err
     throw new ImportError(`corrupt ${compression} data: ${(err as Error).message ?? String(err)}`, label, { cause: err })
   }
 }

@@ -145,6 +145,7 @@ export class TwigStore implements PostingSource {
         result = await fill(tx)
         await tx.commit()
       } catch (err) {
+        await tx.settle()
         await this.removeUnfinishedImport()
         throw err
       }
@@ -366,6 +367,9 @@ export class StoreTransaction {
 
   get postings (): number { return this.writer.postings }
   get documents (): number { return this.ids.size }
+
+  /** @internal waits for the writer's write in flight (an abandoned import) */
+  async settle (): Promise<void> { await this.writer.settle() }
 
   /** @internal */
   async commit (): Promise<void> {

@@ -199,7 +199,17 @@ export class ImportWriter {
     const ops = this.batch
     this.batch = []
     this.batchBytes = 0
-    this.pending = this.db.batch(ops)
+    const pending = this.db.batch(ops)
+    // Handled here so that a failing write of an abandoned import cannot crash the process; flush() and settle() still see it.
+    pending.catch(() => {})
+    this.pending = pending
+  }
+
+  /** Waits for the write in flight, ignoring its outcome: an abandoned import must not race its own clean-up. */
+  async settle (): Promise<void> {
+    const pending = this.pending
+    this.pending = undefined
+    if (pending !== undefined) await pending.catch(() => {})
   }
 
   /** Writes the last run and waits for every write. */
