@@ -14,6 +14,7 @@ import { buildSchema } from '../resolvers/index.ts'
 import { createEdosYoga, DEFAULT_LIMITS, type Limits } from './yoga.ts'
 import { attachGraphQLWs } from './ws.ts'
 import { landingPage } from './pages.ts'
+import { bearerToken } from './context.ts'
 
 export { DEFAULT_LIMITS, LIMIT_CODE, type Limits } from './yoga.ts'
 export type { EdosContext } from './context.ts'
@@ -31,6 +32,30 @@ export interface ServerInit {
   port?: number
   /** Query limits; each missing field takes DEFAULT_LIMITS' value (12, 5000, 15, 2000). */
   limits?: Partial<Limits>
+  /** Largest declared non-multipart request body, in bytes (default 1 MiB). */
+  maxBodyBytes?: number
+}
+
+export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+
+/**
+ * Bodies are refused before yoga reads them: yoga buffers a whole request
+ * (uploads included) before any resolver can check the token. Multipart
+ * requests (only publishing takes files) need the bearer token up front;
+ * other bodies may not declare more than `maxBody` bytes.
+ */
+function refuseBody (req: IncomingMessage, peer: PeerApi, maxBody: number): { status: number, code: string, message: string } | undefined {
+  if (req.method !== 'POST') return undefined
+  const type = String(req.headers['content-type'] ?? '')
+  if (type.startsWith('multipart/form-data')) {
+    if (!peer.authenticate(bearerToken(req.headers.authorization))) {
+      return { status: 401, code: 'UNAUTHENTICATED', message: "Uploads need the peer's API token: send Authorization: Bearer <token from DATA/api-token>" }
+    }
+    return undefined
+  }
+  const length = Number(req.headers['content-length'] ?? 0)
+  if (length > maxBody) return { status: 413, code: 'PAYLOAD_TOO_LARGE', message: `request body of ${length} bytes exceeds the limit of ${maxBody}` }
+  return undefined
 }
 
 export interface EdosServer {
@@ -64,6 +89,13 @@ export async function startServer (init: ServerInit): Promise<EdosServer> {
     if (path === '/healthz') {
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' })
       res.end(JSON.stringify({ status: 'ok', peer: init.peer.info.id, role: init.peer.info.role }))
+      return
+    }
+    const refusal = refuseBody(req, init.peer, init.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES)
+    if (refusal !== undefined) {
+      res.writeHead(refusal.status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' })
+      res.end(JSON.stringify({ errors: [{ message: refusal.message, extensions: { code: refusal.code } }] }))
+      req.resume()
       return
     }
     void yoga(req, res)

@@ -52,6 +52,8 @@ describe('edos server over an embedded peer', () => {
   it('refuses publishPackages without the token', async () => {
     const r = await publish('bookworm-updates')
     expect(r.body.errors[0].extensions.code).toBe('UNAUTHENTICATED')
+    // refused before the body is read: yoga would buffer every upload first
+    expect(r.status).toBe(401)
     const wrong = await publish('bookworm-updates', 'not-the-token')
     expect(wrong.body.errors[0].extensions.code).toBe('UNAUTHENTICATED')
   })
@@ -115,5 +117,12 @@ describe('edos server over an embedded peer', () => {
     const results = await Promise.all(serverAudits({ url: server.url, fetchFn: fetch }).map(async (a) => await a.fn()))
     const failed = results.filter((r) => r.name.startsWith('MUST') && r.status !== 'ok').map((r) => r.name)
     expect(failed).toEqual([])
+  })
+
+  it('refuses an oversized JSON body before reading it', async () => {
+    const big = JSON.stringify({ query: '{ stats { documents } }', variables: { pad: 'x'.repeat(2 * 1024 * 1024) } })
+    const res = await fetch(server.url, { method: 'POST', body: big, headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(30_000) })
+    expect(res.status).toBe(413)
+    expect((await res.json() as { errors: Array<{ extensions: { code: string } }> }).errors[0].extensions.code).toBe('PAYLOAD_TOO_LARGE')
   })
 })
