@@ -7,8 +7,8 @@
  * (and gossipsub transport) arrives with the channels issue; the log and
  * numbering are already the ones mirrors will keep.
  */
-import type { ChannelRecord, NotificationRecord, NotificationUnit, PeerEvent, PeerRole } from '../actors/types.ts'
-import { PeerError } from '../actors/errors.ts'
+import type { ChannelRecord, NotificationRecord, NotificationUnit, PeerEvent, PeerRole } from './types.ts'
+import { PeerError } from './errors.ts'
 import type { EmbeddedIndex } from '../xml-twig-index/embedded.ts'
 import { QueryParseError } from '../xml-twig-index/errors.ts'
 import { hasAnswer, parseQuery, type Query } from '../xml-twig-index/query/index.ts'

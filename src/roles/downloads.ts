@@ -7,8 +7,8 @@
  * they will, only with real transfers missing.
  */
 import { randomUUID } from 'node:crypto'
-import type { DownloadRecord, PeerEvent } from '../actors/types.ts'
-import { PeerError } from '../actors/errors.ts'
+import type { DownloadRecord, PeerEvent } from './types.ts'
+import { PeerError } from './errors.ts'
 import type { EmbeddedIndex } from '../xml-twig-index/embedded.ts'
 import type { EventBus } from './events.ts'
 import type { PeerState } from './state.ts'

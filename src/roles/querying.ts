@@ -3,8 +3,8 @@
  * and releases, all answered by the embedded index (the distributed index
  * issue swaps the engine, not this API).
  */
-import type { MatchRecord, Page, PackageFilter, PackageRecord, ReleaseRecord, UtilityRecord } from '../actors/types.ts'
-import { PeerError } from '../actors/errors.ts'
+import type { MatchRecord, Page, PackageFilter, PackageRecord, ReleaseRecord, UtilityRecord } from './types.ts'
+import { PeerError } from './errors.ts'
 import type { EmbeddedIndex } from '../xml-twig-index/embedded.ts'
 import { encodeCursor, indexAfter, InvalidCursorError, type Match, type QueryPlan } from '../xml-twig-index/engine/query-engine.ts'
 import { PostingBuffer, type PostingList } from '../xml-twig-index/postings/codec.ts'

@@ -3,7 +3,7 @@
  * truth (DESIGN.md: static properties live in the document), so records are
  * always parsed from what the index holds, never from importer-side state.
  */
-import { RELATION_KINDS, type CollectionNode, type PackageRecord, type ReleaseRecord, type RelationClause, type RelationInfo, type RelationKind, type UnitKind, type UtilityRecord } from '../actors/types.ts'
+import { RELATION_KINDS, type CollectionNode, type PackageRecord, type ReleaseRecord, type RelationClause, type RelationInfo, type RelationKind, type UnitKind, type UtilityRecord } from './types.ts'
 import { packageId, utilityId } from '../xml-twig-index/documents/index.ts'
 import { parseXml } from '../xml-twig-index/xml/parse.ts'
 import type { XElement } from '../xml-twig-index/xml/tree.ts'

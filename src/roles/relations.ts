@@ -4,7 +4,7 @@
  * modern form: what a package-manager front end needs to plan an install.
  * Candidates come from the index (by name, by provides), never from a scan.
  */
-import type { PackageRecord, RelationInfo, Satisfier } from '../actors/types.ts'
+import type { PackageRecord, RelationInfo, Satisfier } from './types.ts'
 import { compileFilter, literal, type Querying } from './querying.ts'
 import { compareVersions, satisfies, schemeOf } from './versions.ts'
 

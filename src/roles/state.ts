@@ -4,7 +4,7 @@
  * is replicated metadata, this is what one peer did and promised.
  */
 import { ClassicLevel } from 'classic-level'
-import type { ChannelRecord, DownloadRecord, NotificationRecord, WishListRecord } from '../actors/types.ts'
+import type { ChannelRecord, DownloadRecord, NotificationRecord, WishListRecord } from './types.ts'
 
 /** Zero-padded so that LevelDB's byte order is numeric order. */
 const SEQ_DIGITS = 12

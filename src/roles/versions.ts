@@ -4,7 +4,7 @@
  * (`libc6 (>= 2.34)`) and `package(name)` without a version both need a
  * total order that agrees with the package managers, not a string sort.
  */
-import type { PackageRecord, RelationInfo } from '../actors/types.ts'
+import type { PackageRecord, RelationInfo } from './types.ts'
 
 export type VersionScheme = 'debian' | 'rpm'
 export type VersionOp = NonNullable<RelationInfo['op']>

@@ -5,8 +5,8 @@
  * recorded in DATA/state (one per release, the latest wins) for the
  * publisher-side clustering to read later.
  */
-import type { WishListRecord } from '../actors/types.ts'
-import { PeerError } from '../actors/errors.ts'
+import type { WishListRecord } from './types.ts'
+import { PeerError } from './errors.ts'
 import type { EmbeddedIndex } from '../xml-twig-index/embedded.ts'
 import type { Querying } from './querying.ts'
 import { releaseUnits } from './records.ts'

@@ -1,0 +1,208 @@
+/**
+ * The records and operations a peer offers: the contract between the
+ * GraphQL layer (src/resolvers, src/server) and the peer (src/actors over
+ * src/roles). It lives with the roles that produce the records, so that
+ * dependencies point downward; src/actors re-exports it. Resolvers see only
+ * these types: nothing below resolvers imports GraphQL, and resolvers never
+ * reach past this interface into the store.
+ */
+import type { QueryPlan } from '../xml-twig-index/engine/query-engine.ts'
+
+export type PeerRole = 'publisher' | 'mirror' | 'client'
+
+export type UnitKind = 'package' | 'utility'
+
+export interface RelationInfo {
+  name: string
+  op?: '<<' | '<=' | '=' | '>=' | '>>'
+  version?: string
+  arch?: string
+}
+
+/** One dependency clause: a single relation, or alternatives (`a | b`). */
+export interface RelationClause {
+  alternatives: RelationInfo[]
+}
+
+/** The relation fields of a package, in document order. */
+export const RELATION_KINDS = ['depends', 'preDepends', 'recommends', 'suggests', 'enhances', 'provides', 'conflicts', 'breaks', 'replaces', 'obsoletes'] as const
+export type RelationKind = typeof RELATION_KINDS[number]
+
+/** A package document, as the metadata says (every field of DESIGN.md's package XML). */
+export interface PackageRecord {
+  docId: number
+  id: string
+  name: string
+  version: string
+  arch: string
+  summary?: string
+  description?: string
+  section?: string
+  priority?: string
+  license?: string
+  maintainer?: string
+  homepage?: string
+  source?: string
+  size?: number
+  installedSize?: number
+  checksum?: { type: string, value: string }
+  location?: string
+  group?: string
+  epoch?: string
+  release?: string
+  files: string[]
+  tags: string[]
+  relations: Record<RelationKind, RelationClause[]>
+  xml: string
+}
+
+export interface UtilityRecord {
+  docId: number
+  id: string
+  name: string
+  version: string
+  size?: number
+  checksum?: { type: string, value: string }
+  location?: string
+  summary?: string
+  xml: string
+}
+
+export interface CollectionNode {
+  name: string
+  /** Names from the release down to this collection. */
+  path: string[]
+  collections: CollectionNode[]
+  units: Array<{ kind: UnitKind, name: string, version: string, arch?: string, id: string }>
+}
+
+export interface ReleaseRecord {
+  name: string
+  version: string
+  date: string
+  units: number
+  docId: number
+  id: string
+  root: CollectionNode
+}
+
+/** One answer of a tree pattern: the document, the node's canonical path and its XML. */
+export interface MatchRecord { docId: number, doc: string, path: string, xml: string, cursor: string }
+
+export interface Page<T> {
+  items: Array<{ node: T, cursor: string }>
+  total: number
+  startCursor: string | null
+  endCursor: string | null
+  hasNextPage: boolean
+  hasPreviousPage: boolean
+}
+
+/** The structured filter of `packages(where:)`, compiled to a tree pattern. */
+export interface PackageFilter {
+  name?: string
+  nameStartsWith?: string
+  version?: string
+  arch?: string
+  section?: string
+  license?: string
+  /** Every word must appear in the description or summary (contains-word). */
+  words?: string[]
+  /** Depends (or pre-depends) on a package of this name. */
+  dependsOn?: string
+  minSize?: number
+  maxSize?: number
+  /** Only packages listed in this release. */
+  release?: string
+}
+
+/** A package that satisfies a relation, and how (its own name and version, or one of its provides). */
+export interface Satisfier { package: PackageRecord, via: 'name' | 'provides' }
+
+export interface ChannelRecord { name: string, description: string, filter?: string, createdAt: string, lastSeq: number }
+
+export interface NotificationUnit { kind: UnitKind, id: string, name: string, version: string, arch?: string, checksum?: string }
+
+export interface NotificationRecord {
+  channel: string
+  seq: number
+  release: string
+  date: string
+  added: NotificationUnit[]
+  updated: NotificationUnit[]
+  removed: NotificationUnit[]
+  /** Signature by the publisher key (the channels issue fills it; empty on an embedded peer). */
+  signature: string
+}
+
+export type DownloadState = 'QUEUED' | 'RUNNING' | 'COMPLETED' | 'FAILED' | 'CANCELLED'
+
+export interface DownloadRecord {
+  id: string
+  state: DownloadState
+  units: string[]
+  bytesTotal: number
+  bytesDone: number
+  error?: string
+  startedAt: string
+}
+
+export interface WishListRecord { release: string, units: string[], bytes: number, submittedAt: string, state: 'RECORDED' }
+
+export interface PeerInfo { id: string, role: PeerRole, addresses: string[], graphql?: string }
+export interface NetworkRecord { self: PeerInfo, peers: PeerInfo[], indexPeers: number }
+
+export interface PublishSummary { release: string, units: number, rejected: number, replaced: number, postings: number, seconds: number, rejections: string[] }
+
+/** An input file for publishing: uploaded bytes, or a path on the peer's machine (authenticated callers only). */
+export type PublishSource = { kind: 'upload', name: string, bytes: () => Promise<Uint8Array> } | { kind: 'path', path: string }
+
+export interface PublishProgress { bytesRead: number, bytesTotal: number, units: number }
+
+export type PeerEvent =
+  | { type: 'release-published', release: ReleaseRecord, summary: PublishSummary }
+  | { type: 'notification', notification: NotificationRecord }
+  | { type: 'download-progress', download: DownloadRecord }
+  | { type: 'publish-progress', release: string, progress: PublishProgress }
+
+/** What the GraphQL layer asks of a peer. Errors are PeerError (src/actors/errors.ts) with a `code`. */
+export interface PeerApi {
+  readonly info: PeerInfo
+  /** Checks a bearer token for the publisher-only operations. */
+  authenticate: (token: string | undefined) => boolean
+
+  search: (pattern: string, first: number, after?: string) => Promise<Page<MatchRecord>>
+  explain: (pattern: string) => Promise<QueryPlan>
+  packages: (where: PackageFilter, first: number, after?: string) => Promise<Page<PackageRecord>>
+  /** The pattern a filter compiles to. */
+  compileFilter: (where: PackageFilter) => string
+  package: (name: string, version?: string, arch?: string) => Promise<PackageRecord | undefined>
+  /** Any document by its id (`pkg/...`, `util/...`, `release/...`). */
+  document: (id: string) => Promise<PackageRecord | UtilityRecord | ReleaseRecord | undefined>
+  /** Packages of the same release(s) as `pkg` that satisfy a relation (name or provides, with Debian/RPM version ordering). */
+  satisfiers: (pkg: PackageRecord, relation: RelationInfo) => Promise<Satisfier[]>
+  releases: () => Promise<ReleaseRecord[]>
+  release: (name: string) => Promise<ReleaseRecord | undefined>
+  network: () => Promise<NetworkRecord>
+  stats: () => Promise<{ documents: number, postings: number, terms: number, bytes: number, releases: number }>
+
+  publish: (sources: PublishSource[], options: { release?: string, format?: 'debian' | 'rpm-md' | 'dir', translations?: PublishSource[], onProgress?: (p: PublishProgress) => void }) => Promise<PublishSummary>
+  /** Turns the current state of release `from` (default: the most recent) into a new named release. */
+  cutRelease: (name: string, from?: string) => Promise<ReleaseRecord>
+
+  channels: () => Promise<ChannelRecord[]>
+  channel: (name: string) => Promise<ChannelRecord | undefined>
+  createChannel: (name: string, description: string, filter?: string) => Promise<ChannelRecord>
+  deleteChannel: (name: string) => Promise<boolean>
+  /** Logged notifications after `since`, then live ones, with no gap and no duplicate. Ends when `signal` aborts. */
+  follow: (channel: string, since: number, signal: AbortSignal) => AsyncIterable<NotificationRecord>
+
+  submitWishList: (release: string) => Promise<WishListRecord>
+  download: (input: { units?: string[], pattern?: string }) => Promise<DownloadRecord>
+  cancelDownload: (id: string) => Promise<DownloadRecord>
+  downloads: () => Promise<DownloadRecord[]>
+  downloadProgress: (id: string, signal: AbortSignal) => AsyncIterable<DownloadRecord>
+
+  events: (signal: AbortSignal) => AsyncIterable<PeerEvent>
+  stop: () => Promise<void>
+}
