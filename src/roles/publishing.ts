@@ -102,9 +102,16 @@ export class Publishing {
     const { index, querying, bus } = this.init
     const release = options.release ?? await querying.latestRelease() ?? this.defaultRelease
     const tmp = join(this.init.data, 'tmp', `publish-${Date.now()}-${randomBytes(4).toString('hex')}`)
+    // Messages name an upload by the caller's file name, never by its place under DATA/tmp.
+    const shown = new Map<string, string>()
+    const scrub = (message: string): string => {
+      let out = message
+      for (const [file, name] of shown) out = out.split(file).join(name)
+      return out
+    }
     try {
-      const files = await this.materialise(sources, tmp, 'file')
-      const translations = await this.materialise(options.translations ?? [], tmp, 'translation')
+      const files = await this.materialise(sources, tmp, 'file', shown)
+      const translations = await this.materialise(options.translations ?? [], tmp, 'translation', shown)
       const sizes = new Map<string, { read: number, total: number }>()
       for (const f of [...translations, ...files]) {
         const st = await stat(f)
@@ -133,7 +140,7 @@ export class Publishing {
         onProgress: (p) => { sizes.set(p.file, { read: p.bytesRead, total: p.bytesTotal }); report(false) }
       }), {
         release,
-        onRejected: (r) => { if (rejections.length < this.maxRejections) rejections.push(r.error.message) },
+        onRejected: (r) => { if (rejections.length < this.maxRejections) rejections.push(scrub(r.error.message)) },
         onUnits: (n) => { units = n; report(false) }
       })
       report(true)
@@ -143,6 +150,9 @@ export class Publishing {
       await this.init.onReleaseChanged?.({ release: record, before, after: unitsWithCollections(record) })
       bus.publish({ type: 'release-published', release: record, summary: result })
       return result
+    } catch (err) {
+      if (err instanceof Error && shown.size > 0) err.message = scrub(err.message)
+      throw err
     } finally {
       await rm(tmp, { recursive: true, force: true })
     }
@@ -153,7 +163,7 @@ export class Publishing {
    * not an import failure); uploads are written to DATA/tmp since the
    * importers read files (decompression, format sniffing, .deb/.rpm archives).
    */
-  private async materialise (sources: PublishSource[], tmp: string, label: string): Promise<string[]> {
+  private async materialise (sources: PublishSource[], tmp: string, label: string, shown: Map<string, string>): Promise<string[]> {
     const out: string[] = []
     for (const [i, s] of sources.entries()) {
       if (s.kind === 'path') {
@@ -165,6 +175,7 @@ export class Publishing {
         const safe = basename(s.name).replace(/[^A-Za-z0-9._+~-]/g, '_').slice(-120) || 'upload'
         const file = join(tmp, `${label}-${i}-${safe}`)
         await writeFile(file, await s.bytes(), { mode: 0o600 })
+        shown.set(file, `upload ${safe}`)
         out.push(file)
       }
     }

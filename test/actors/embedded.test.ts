@@ -56,6 +56,15 @@ describe('EmbeddedPeer', () => {
     expect(published.map((e) => e.type === 'release-published' ? [e.release.name, e.summary.units] : [])).toEqual([['main', 2], ['updates', 38], ['updates', 1]])
   })
 
+  it('names a broken upload by its file name, never by its place in the data folder', async () => {
+    peer = await EmbeddedPeer.start({ data: dir })
+    const broken = new Uint8Array([0x1f, 0x8b, 0x08, 0x00, 1, 2, 3, 4, 5, 6, 7, 8])
+    const err = await peer.publish([{ kind: 'upload', name: 'Packages.gz', bytes: async () => broken }], { release: 'r' }).catch((e: unknown) => e as Error)
+    expect(err).toBeInstanceOf(Error)
+    expect((err as Error).message).toMatch(/upload file-0-Packages\.gz/)
+    expect((err as Error).message).not.toContain(dir)
+  })
+
   it('reports rejected units with their messages, and refuses bad input', async () => {
     peer = await EmbeddedPeer.start({ data: dir })
     const bad = stanza('ok', '1.0') + '\nPackage: broken\nVersion: 1.0\nArchitecture: all\nSize: lots\n'
