@@ -61,7 +61,7 @@ describe('EmbeddedPeer', () => {
     const broken = new Uint8Array([0x1f, 0x8b, 0x08, 0x00, 1, 2, 3, 4, 5, 6, 7, 8])
     const err = await peer.publish([{ kind: 'upload', name: 'Packages.gz', bytes: async () => broken }], { release: 'r' }).catch((e: unknown) => e as Error)
     expect(err).toBeInstanceOf(Error)
-    expect((err as Error).message).toMatch(/upload file-0-Packages\.gz/)
+    expect((err as Error).message).toMatch(/^upload Packages\.gz: corrupt gzip/)
     expect((err as Error).message).not.toContain(dir)
   })
 
