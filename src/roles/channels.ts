@@ -7,6 +7,7 @@
  * (and gossipsub transport) arrives with the channels issue; the log and
  * numbering are already the ones mirrors will keep.
  */
+import { SerialQueue } from './serial.ts'
 import type { ChannelRecord, NotificationRecord, NotificationUnit, PeerEvent, PeerRole } from './types.ts'
 import { PeerError } from './errors.ts'
 import type { EmbeddedIndex } from '../xml-twig-index/embedded.ts'
@@ -76,7 +77,26 @@ export class Channels {
     return q
   }
 
+  /**
+   * create, delete and notify run one at a time: a notification reads the
+   * channel list, awaits documents and writes each channel back, so a
+   * channel deleted or re-created in between would otherwise come back.
+   */
+  private readonly queue = new SerialQueue()
+
   async create (name: string, description: string, filter?: string): Promise<ChannelRecord> {
+    return await this.queue.run(async () => await this.createNow(name, description, filter))
+  }
+
+  async delete (name: string): Promise<boolean> {
+    return await this.queue.run(async () => await this.deleteNow(name))
+  }
+
+  async notify (change: ReleaseChange): Promise<NotificationRecord[]> {
+    return await this.queue.run(async () => await this.notifyNow(change))
+  }
+
+  private async createNow (name: string, description: string, filter?: string): Promise<ChannelRecord> {
     if (this.init.role !== 'publisher') throw new PeerError(`only a publisher owns channels; this peer is a ${this.init.role}`, 'FORBIDDEN')
     if (!CHANNEL_NAME.test(name)) throw new PeerError(`invalid channel name ${JSON.stringify(name)}: 1 to 64 of a-z 0-9 . _ - starting with a letter or digit`, 'BAD_USER_INPUT')
     const f = filter === undefined || filter.trim() === '' ? undefined : filter
@@ -96,7 +116,7 @@ export class Channels {
   }
 
   /** Deletes a channel and its log; false when there was none. */
-  async delete (name: string): Promise<boolean> {
+  private async deleteNow (name: string): Promise<boolean> {
     if (this.init.role !== 'publisher') throw new PeerError(`only a publisher owns channels; this peer is a ${this.init.role}`, 'FORBIDDEN')
     if (name === RELEASES_CHANNEL) throw new PeerError(`the '${RELEASES_CHANNEL}' channel always exists and cannot be deleted`, 'BAD_USER_INPUT')
     if (await this.get(name) === undefined) return false
@@ -112,7 +132,7 @@ export class Channels {
    * filter matches. Filtered channels with no matching unit get nothing;
    * `releases` always gets one. Logged atomically, then emitted live.
    */
-  async notify (change: ReleaseChange): Promise<NotificationRecord[]> {
+  private async notifyNow (change: ReleaseChange): Promise<NotificationRecord[]> {
     const before = new Map<string, string>()
     for (const u of change.before) before.set(unitKey(u), u.version)
     const added: ReleaseUnit[] = []

@@ -5,6 +5,7 @@
  * Publishes are serialised: the store takes one import at a time, and
  * channel sequence numbers must follow publication order.
  */
+import { SerialQueue } from './serial.ts'
 import { randomBytes } from 'node:crypto'
 import { mkdir, rm, stat, writeFile } from 'node:fs/promises'
 import { basename, join } from 'node:path'
@@ -66,7 +67,8 @@ export function unitsWithCollections (r: ReleaseRecord | undefined): ReleaseUnit
 }
 
 export class Publishing {
-  private chain: Promise<unknown> = Promise.resolve()
+  /** Publishes and cuts run one at a time, so the store is never busy and channel numbers follow publication order. */
+  private readonly queue = new SerialQueue()
   private readonly maxRejections: number
   private readonly progressIntervalMs: number
   private readonly defaultRelease: string
@@ -77,15 +79,8 @@ export class Publishing {
     this.defaultRelease = init.defaultRelease ?? 'main'
   }
 
-  /** Runs `fn` after every earlier publish or cut has finished (a failure does not block the next one). */
-  private async serialize<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.chain.then(fn, fn)
-    this.chain = run.catch(() => undefined)
-    return await run
-  }
-
   /** Resolves once no publish or cut is running (peer stop). */
-  async idle (): Promise<void> { await this.chain }
+  async idle (): Promise<void> { await this.queue.idle() }
 
   private checkRole (what: string): void {
     if (this.init.role !== 'publisher') throw new PeerError(`only a publisher can ${what}; this peer is a ${this.init.role}`, 'FORBIDDEN')
@@ -95,7 +90,7 @@ export class Publishing {
     this.checkRole('publish')
     if (sources.length === 0) throw new PeerError('nothing to publish: give at least one file', 'BAD_USER_INPUT')
     if (options.release !== undefined) checkReleaseName(options.release)
-    return await this.serialize(async () => await this.publishNow(sources, options))
+    return await this.queue.run(async () => await this.publishNow(sources, options))
   }
 
   private async publishNow (sources: PublishSource[], options: PublishOptions): Promise<PublishSummary> {
@@ -186,7 +181,7 @@ export class Publishing {
   async cutRelease (name: string, from?: string): Promise<ReleaseRecord> {
     this.checkRole('cut a release')
     checkReleaseName(name)
-    return await this.serialize(async () => {
+    return await this.queue.run(async () => {
       const { index, querying, bus } = this.init
       const t0 = performance.now()
       if (await index.store.release(name) !== undefined) throw new PeerError(`release '${name}' exists already`, 'CONFLICT')

@@ -1,0 +1,18 @@
+/**
+ * Runs tasks one at a time in call order; a failed task does not block the
+ * next one. Roles use it where interleaved awaits would break an
+ * invariant (two publishes, a channel deleted while a notification is
+ * being written).
+ */
+export class SerialQueue {
+  private chain: Promise<unknown> = Promise.resolve()
+
+  async run<T> (fn: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(fn, fn)
+    this.chain = run.catch(() => undefined)
+    return await run
+  }
+
+  /** Resolves once every task queued so far has finished. */
+  async idle (): Promise<void> { await this.chain }
+}
