@@ -13,6 +13,10 @@ import { tokenize } from '../xml-twig-index/tokens.ts'
 import { documentRecord, packageRecord, releaseRecord, releaseUnits } from './records.ts'
 import { compareVersions, schemeOf } from './versions.ts'
 
+/** Patterns whose answers are kept for paging, and the most answers kept in all. */
+const ANSWER_CACHE_ENTRIES = 64
+const ANSWER_CACHE_NODES = 4_000_000
+
 export interface QueryingInit {
   /** Largest page a caller may ask for. Default 1000: a page is materialised in memory. */
   maxPageSize?: number
@@ -116,8 +120,40 @@ export class Querying {
     }
   }
 
-  async search (pattern: string, first: number, after?: string): Promise<Page<MatchRecord>> {
+  /**
+   * All answers of a pattern, kept for the next page: a client paging through
+   * a large result (the CLI asks 500 at a time) must not re-run the join for
+   * every page. Entries are valid for one store state (any commit moves
+   * nextDocId) and bounded in count and in answers held.
+   */
+  private readonly answered = new Map<string, { version: number, nodes: PostingList }>()
+  private answeredTotal = 0
+
+  private async answersOf (pattern: string): Promise<PostingList> {
+    const version = this.index.store.nextDocId
+    const hit = this.answered.get(pattern)
+    if (hit !== undefined) {
+      this.answered.delete(pattern)
+      this.answeredTotal -= hit.nodes.length
+      if (hit.version === version) {
+        this.answered.set(pattern, hit)
+        this.answeredTotal += hit.nodes.length
+        return hit.nodes
+      }
+    }
     const { nodes } = await this.index.engine.answers(pattern)
+    this.answered.set(pattern, { version, nodes })
+    this.answeredTotal += nodes.length
+    for (const [key, entry] of this.answered) {
+      if (this.answered.size <= ANSWER_CACHE_ENTRIES && this.answeredTotal <= ANSWER_CACHE_NODES) break
+      this.answered.delete(key)
+      this.answeredTotal -= entry.nodes.length
+    }
+    return nodes
+  }
+
+  async search (pattern: string, first: number, after?: string): Promise<Page<MatchRecord>> {
+    const nodes = await this.answersOf(pattern)
     return this.toPage(await this.page(nodes, first, after), (m, cursor): MatchRecord => ({ ...m, cursor }))
   }
 
@@ -126,7 +162,7 @@ export class Querying {
   }
 
   async packages (where: PackageFilter, first: number, after?: string): Promise<Page<PackageRecord>> {
-    let { nodes } = await this.index.engine.answers(compileFilter(where))
+    let nodes = await this.answersOf(compileFilter(where))
     if (where.release != null) {
       const rel = await this.releaseEntry(where.release)
       if (rel === undefined) throw new PeerError(`no release named '${where.release}'`, 'NOT_FOUND')
@@ -138,7 +174,7 @@ export class Querying {
 
   /** Every package document matching a pattern whose answers are `/package` roots. */
   async packagesMatching (pattern: string): Promise<PackageRecord[]> {
-    const { nodes } = await this.index.engine.answers(pattern)
+    const nodes = await this.answersOf(pattern)
     const docIds = [...new Set(nodes.docs.subarray(0, nodes.length))]
     const docs = await this.index.store.getDocuments(docIds)
     return docs.filter((d) => d !== undefined).map((d) => packageRecord(d))
