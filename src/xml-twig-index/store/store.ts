@@ -6,9 +6,10 @@ import { PostingBuffer, decodeBlock, type PostingList } from '../postings/codec.
 import type { DocFilter, PostingSource, TermRange, TermStats } from '../engine/source.ts'
 import {
   IMPORT_KEY, MANIFEST_KEY, blockKey, blockKeyDoc, blockRangeAll, decodeDocRecord, docKey, docRange, groupRun, idKey,
-  readU32be, releaseKey, releaseRange, summaryRangeAll, termBytes, tombstoneKey, tombstoneRange, u32be
+  readU32be, releaseKey, releaseRange, summaryRangeAll, termBytes, tombstoneRange
 } from './keys.ts'
 import { ImportWriter } from './writer.ts'
+import { StoreTransaction } from './transaction.ts'
 import { PostingReader, groupsFrom, type RunBounds } from './reader.ts'
 import { compareBytes, forEachEntry, readSummary } from './groups.ts'
 import type { XElement } from '../xml/tree.ts'
@@ -27,7 +28,7 @@ export interface TwigStoreInit {
 }
 
 /** `runs`: every committed run (keys.ts, S), with its last term. */
-interface Manifest { format: 2, nextDocId: number, live: number, postings: number, imports: number, runs: Array<{ first: number, last: string }> }
+export interface Manifest { format: 2, nextDocId: number, live: number, postings: number, imports: number, runs: Array<{ first: number, last: string }> }
 
 const STORE_FORMAT = 2
 
@@ -328,70 +329,6 @@ export class TwigStore implements PostingSource {
   async close (): Promise<void> { await this.db.close() }
 }
 
-/**
- * The open side of an atomic import. Documents go to the writer (invisible
- * until commit); ids, replacements and releases are decided at commit.
- */
-export class StoreTransaction {
-  private readonly ids = new Map<string, number>()
-  private readonly replaced: number[] = []
-  private readonly releaseInfos: ReleaseInfo[] = []
-
-  constructor (private readonly store: TwigStore, private readonly db: Db, private readonly writer: ImportWriter) {}
-
-  /** Adds (or replaces) a document; returns its new docId. Earlier versions are found at commit, in one batched read. */
-  async add (doc: NewDocument): Promise<number> {
-    const earlier = this.ids.get(doc.id)
-    if (earlier !== undefined) this.replaced.push(earlier)
-    const docId = await this.writer.add(doc.id, doc.root, doc.xml)
-    this.ids.set(doc.id, docId)
-    return docId
-  }
-
-  /** Live documents of earlier imports that this one replaces. */
-  private async earlierVersions (): Promise<number[]> {
-    const out: number[] = []
-    const ids = [...this.ids.keys()]
-    for (let i = 0; i < ids.length; i += 4096) {
-      const values = await this.db.getMany(ids.slice(i, i + 4096).map(idKey))
-      for (const v of values) {
-        if (v === undefined) continue
-        const d = readU32be(v, 0)
-        if (this.store.isLive(d)) out.push(d)
-      }
-    }
-    return out
-  }
-
-  setRelease (info: ReleaseInfo): void { this.releaseInfos.push(info) }
-
-  get postings (): number { return this.writer.postings }
-  get documents (): number { return this.ids.size }
-
-  /** @internal waits for the writer's write in flight (an abandoned import) */
-  async settle (): Promise<void> { await this.writer.settle() }
-
-  /** @internal */
-  async commit (): Promise<void> {
-    await this.writer.finish()
-    this.replaced.push(...await this.earlierVersions())
-    const m = this.store.currentManifest()
-    const ops: Array<{ type: 'put' | 'del', key: Uint8Array, value?: Uint8Array }> = []
-    for (const [id, docId] of this.ids) ops.push({ type: 'put', key: idKey(id), value: u32be(docId) })
-    for (const d of this.replaced) ops.push({ type: 'put', key: tombstoneKey(d), value: new Uint8Array(0) })
-    for (const r of this.releaseInfos) ops.push({ type: 'put', key: releaseKey(r.name), value: enc.encode(JSON.stringify(r)) })
-    const next: Manifest = {
-      format: 2,
-      runs: [...m.runs, ...this.writer.runs],
-      nextDocId: this.writer.nextDoc,
-      live: m.live + this.ids.size - this.replaced.filter((d) => d < m.nextDocId).length,
-      postings: m.postings + this.writer.postings,
-      imports: m.imports + 1
-    }
-    await this.store.applyCommit(ops, next, this.replaced)
-  }
-}
-
 function inOrder (list: PostingBuffer): boolean {
   for (let i = 1; i < list.length; i++) {
     if (list.docs[i] < list.docs[i - 1] || (list.docs[i] === list.docs[i - 1] && list.starts[i] < list.starts[i - 1])) return false
@@ -419,3 +356,5 @@ async function folderBytes (dir: string): Promise<number> {
   for (const name of await readdir(dir)) total += (await stat(join(dir, name))).size
   return total
 }
+
+export { StoreTransaction }
