@@ -1,5 +1,6 @@
 import { stat } from 'node:fs/promises'
 import { EmbeddedIndex } from '../xml-twig-index/embedded.ts'
+import { ImportError } from '../xml-twig-index/errors.ts'
 import { readUnits, type ImportFormat, type ImportProgress } from '../xml-twig-index/importers/index.ts'
 import { ProgressBar } from './progress.ts'
 import { encodeCursor, indexAfter } from '../xml-twig-index/engine/query-engine.ts'
@@ -15,7 +16,7 @@ export interface ImportArgs { data: string, release: string, format?: ImportForm
 
 /** Imports files into a release; progress bar on a terminal, one summary line at the end. */
 export async function runImport (args: ImportArgs): Promise<number> {
-  for (const f of [...args.files, ...args.translations]) await stat(f).catch(() => { throw Object.assign(new Error(`cannot read '${f}'`), { code: 'ERR_IMPORT' }) })
+  for (const f of [...args.files, ...args.translations]) await stat(f).catch(() => { throw new ImportError('cannot read it', f) })
   const bar = new ProgressBar({ label: `import ${args.release}` })
   const summary = await withIndex(args.data, async (index) => {
     const units = readUnits(args.files, {

@@ -2,15 +2,13 @@ import '../shims/index.ts'
 import { readFile } from 'node:fs/promises'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { EdosError } from '../xml-twig-index/errors.ts'
+import { UsageError } from './errors.ts'
 import { runImport, runQuery, runExport, runStats } from './commands.ts'
 import { runPeerExport, runPeerPublish, runPeerQuery, runPeerStats, type PeerArgs } from './peer-commands.ts'
 import { GraphQLResponseError } from './peer-client.ts'
 import { runServe, runStartServing } from './serve.ts'
 
 /** Bad input: printed on stderr, exit code 2. */
-export class UsageError extends EdosError {
-  constructor (message: string) { super(message, 'ERR_USAGE'); this.name = 'UsageError' }
-}
 
 const USAGE = `usage: edos COMMAND [OPTIONS]
 

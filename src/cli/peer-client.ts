@@ -13,6 +13,7 @@
 import { openAsBlob } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { basename } from 'node:path'
+import { PeerProtocolError, UsageError } from './errors.ts'
 
 export interface GraphQLErrorShape {
   message: string
@@ -47,10 +48,7 @@ export class PeerUnreachableError extends Error {
 }
 
 /** Something answered, but not with GraphQL. */
-export class PeerProtocolError extends Error {
-  readonly code = 'ERR_PEER_PROTOCOL'
-  constructor (message: string) { super(message); this.name = 'PeerProtocolError' }
-}
+export { PeerProtocolError }
 
 /** undici hides the socket error under `cause` ("fetch failed" alone says nothing): its code, else the innermost message. */
 function describeCause (err: unknown): string {
@@ -83,9 +81,9 @@ export interface UploadProgress { sent: number, total: number }
 /** `http://h:p` and `http://h:p/` mean the peer's `/graphql`; bad URLs are usage errors. */
 export function normalisePeerUrl (value: string): string {
   let url: URL
-  try { url = new URL(value) } catch { throw Object.assign(new Error(`--peer must be a URL such as http://127.0.0.1:4000/graphql, got '${value}'`), { code: 'ERR_USAGE' }) }
+  try { url = new URL(value) } catch { throw new UsageError(`--peer must be a URL such as http://127.0.0.1:4000/graphql, got '${value}'`) }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw Object.assign(new Error(`--peer must be an http(s) URL, got '${value}'`), { code: 'ERR_USAGE' })
+    throw new UsageError(`--peer must be an http(s) URL, got '${value}'`)
   }
   if (url.pathname === '/' || url.pathname === '') url.pathname = '/graphql'
   return url.href

@@ -5,6 +5,8 @@
  */
 import { stat } from 'node:fs/promises'
 import { PeerClient, type UploadFile } from './peer-client.ts'
+import { PeerProtocolError, UsageError } from './errors.ts'
+import { ImportError, NotFoundError } from '../xml-twig-index/errors.ts'
 import { ProgressBar } from './progress.ts'
 
 const out = (line: unknown): void => { process.stdout.write(JSON.stringify(line) + '\n') }
@@ -88,7 +90,7 @@ const STATS = `query EdosStats {
 /** `edos stats --peer`: the local stats' fields the API exposes, releases listed as locally. */
 export async function runPeerStats (args: PeerArgs): Promise<number> {
   const d = await client(args).request<{ stats: { documents: number, postings: number, terms: number, bytes: number } | null, releases: unknown[] | null }>(STATS)
-  if (d.stats === null) throw Object.assign(new Error(`the peer at ${args.peer} gave no stats`), { code: 'ERR_PEER_PROTOCOL' })
+  if (d.stats === null) throw new PeerProtocolError(`the peer at ${args.peer} gave no stats`)
   out({ documents: d.stats.documents, releases: d.releases ?? [], postings: d.stats.postings, terms: d.stats.terms, bytes: d.stats.bytes })
   return 0
 }
@@ -106,7 +108,7 @@ const DOCUMENT = `query EdosDocument($doc: String!) {
 function literal (s: string): string {
   if (!s.includes('"')) return `"${s}"`
   if (!s.includes("'")) return `'${s}'`
-  throw Object.assign(new Error(`cannot export a release whose name has both quote characters: ${s}`), { code: 'ERR_USAGE' })
+  throw new UsageError(`cannot export a release whose name has both quote characters: ${s}`)
 }
 
 /**
@@ -125,13 +127,13 @@ export async function runPeerExport (args: PeerArgs & { ids: string[] }): Promis
   }
   for (const id of args.ids) {
     const { document } = await c.request<{ document: { __typename: string, doc: string, xml?: string, name?: string } | null }>(DOCUMENT, { doc: id })
-    if (document === null) throw Object.assign(new Error(`no document with id '${id}'`), { code: 'ERR_NOT_FOUND' })
+    if (document === null) throw new NotFoundError(`no document with id '${id}'`)
     if (document.xml !== undefined) { out({ id: document.doc, xml: document.xml }); continue }
     let xml: string | undefined
     for await (const page of searchPages(c, `/release[@name = ${literal(document.name ?? '')}]`, undefined, undefined)) {
       xml ??= page.edges.find((e) => e.node.doc === id)?.node.xml
     }
-    if (xml === undefined) throw Object.assign(new Error(`no document with id '${id}'`), { code: 'ERR_NOT_FOUND' })
+    if (xml === undefined) throw new NotFoundError(`no document with id '${id}'`)
     out({ id, xml })
   }
   return 0
@@ -164,9 +166,9 @@ const mb = (n: number): string => (n / 1e6).toFixed(n < 1e7 ? 2 : 1)
 export async function runPeerPublish (args: PeerPublishArgs): Promise<number> {
   for (const f of [...args.files, ...args.translations]) {
     const s = await stat(f).catch(() => undefined)
-    if (s === undefined) throw Object.assign(new Error(`cannot read '${f}'`), { code: 'ERR_IMPORT' })
+    if (s === undefined) throw new ImportError(`cannot read '${f}'`)
     // A directory cannot travel as one upload; the peer's own machine can import it by path.
-    if (!s.isFile()) throw Object.assign(new Error(`'${f}' is not a file: only files can be uploaded (import a directory with edos import --data on the peer's machine)`), { code: 'ERR_USAGE' })
+    if (!s.isFile()) throw new UsageError(`'${f}' is not a file: only files can be uploaded (import a directory with edos import --data on the peer's machine)`)
   }
   const files: UploadFile[] = [
     ...args.files.map((path, i) => ({ variable: `input.files.${i}`, path })),
@@ -186,7 +188,7 @@ export async function runPeerPublish (args: PeerPublishArgs): Promise<number> {
     bar.done()
   }
   const s = data.publishPackages?.summary
-  if (s === undefined) throw Object.assign(new Error(`the peer at ${args.peer} gave no publish summary`), { code: 'ERR_PEER_PROTOCOL' })
+  if (s === undefined) throw new PeerProtocolError(`the peer at ${args.peer} gave no publish summary`)
   for (const r of s.rejections) process.stderr.write(`edos: rejected ${r}\n`)
   process.stderr.write(`published ${s.units} units into ${s.release} (${s.rejected} rejected, ${s.replaced} replaced), ${s.postings} postings, ${s.seconds.toFixed(2)} s\n`)
   return 0

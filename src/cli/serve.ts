@@ -6,9 +6,10 @@
 import { resolve } from 'node:path'
 import { EmbeddedPeer } from '../actors/index.ts'
 import type { PeerRole } from '../actors/types.ts'
-import { startServer, type EdosServer } from '../server/index.ts'
+import { graphqlUrl, startServer, type EdosServer } from '../server/index.ts'
 import { ProgressBar } from './progress.ts'
 import { DEFAULT_DATA, SAMPLE_RELEASES } from './sample.ts'
+import { UsageError } from './errors.ts'
 
 export interface ServeArgs {
   /** The peer folder (created when missing). */
@@ -30,7 +31,7 @@ export function parseHttp (value: string): { host: string, port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(value)
   const port = m === null ? NaN : Number(m[3])
   if (m === null || port > 65535) {
-    throw Object.assign(new Error(`--http must be HOST:PORT (e.g. ${DEFAULT_HTTP}), got '${value}'`), { code: 'ERR_USAGE' })
+    throw new UsageError(`--http must be HOST:PORT (e.g. ${DEFAULT_HTTP}), got '${value}'`)
   }
   return { host: m[1] ?? m[2], port }
 }
@@ -55,10 +56,13 @@ function untilSignal (): Promise<NodeJS.Signals> {
  */
 export async function runServe (args: ServeArgs): Promise<number> {
   const { host, port } = parseHttp(args.http ?? DEFAULT_HTTP)
-  const out = args.out ?? process.stdout
-  const hostForUrl = host.includes(':') ? `[${host}]` : host
-  const peer = await EmbeddedPeer.start({ data: resolve(args.data), role: args.role, graphqlUrl: port === 0 ? undefined : `http://${hostForUrl}:${port}/graphql` })
-  return await servePeer(peer, { host, port, out, until: args.until })
+  const peer = await startPeer(args.data, args.role, host, port)
+  return await servePeer(peer, { host, port, out: args.out ?? process.stdout, until: args.until })
+}
+
+/** The peer learns its GraphQL URL up front unless the port is chosen by the OS (port 0). */
+async function startPeer (data: string, role: PeerRole | undefined, host: string, port: number): Promise<EmbeddedPeer> {
+  return await EmbeddedPeer.start({ data: resolve(data), role, graphqlUrl: port === 0 ? undefined : graphqlUrl(host, port) })
 }
 
 async function servePeer (peer: EmbeddedPeer, opts: { host: string, port: number, out: NodeJS.WritableStream, until?: Promise<unknown> }): Promise<number> {
@@ -84,9 +88,7 @@ async function servePeer (peer: EmbeddedPeer, opts: { host: string, port: number
  */
 export async function runStartServing (args: Partial<ServeArgs> = {}): Promise<number> {
   const { host, port } = parseHttp(args.http ?? DEFAULT_HTTP)
-  const data = resolve(args.data ?? DEFAULT_DATA)
-  const hostForUrl = host.includes(':') ? `[${host}]` : host
-  const peer = await EmbeddedPeer.start({ data, role: args.role ?? 'publisher', graphqlUrl: port === 0 ? undefined : `http://${hostForUrl}:${port}/graphql` })
+  const peer = await startPeer(args.data ?? DEFAULT_DATA, args.role ?? 'publisher', host, port)
   try {
     for (const s of SAMPLE_RELEASES) {
       if (await peer.release(s.release) !== undefined) continue

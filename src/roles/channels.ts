@@ -7,6 +7,7 @@
  * (and gossipsub transport) arrives with the channels issue; the log and
  * numbering are already the ones mirrors will keep.
  */
+import { releaseEntryKey } from '../xml-twig-index/documents/index.ts'
 import { SerialQueue } from './serial.ts'
 import type { ChannelRecord, NotificationRecord, NotificationUnit, PeerEvent, PeerRole } from './types.ts'
 import { PeerError } from './errors.ts'
@@ -38,8 +39,6 @@ export interface ChannelsInit {
   index: EmbeddedIndex
   role: PeerRole
 }
-
-const unitKey = (u: { kind: string, name: string, arch?: string }): string => `${u.kind}\u0000${u.name}\u0000${u.arch ?? ''}`
 
 function checksumOf (xml: string): string | undefined {
   // The document's own checksum element (a direct child, written once by the builders).
@@ -134,11 +133,11 @@ export class Channels {
    */
   private async notifyNow (change: ReleaseChange): Promise<NotificationRecord[]> {
     const before = new Map<string, string>()
-    for (const u of change.before) before.set(unitKey(u), u.version)
+    for (const u of change.before) before.set(releaseEntryKey(u), u.version)
     const added: ReleaseUnit[] = []
     const updated: ReleaseUnit[] = []
     for (const u of change.after) {
-      const old = before.get(unitKey(u))
+      const old = before.get(releaseEntryKey(u))
       if (old === undefined) added.push(u)
       else if (old !== u.version) updated.push(u)
     }

@@ -72,6 +72,11 @@ function hostForUrl (host: string): string {
   return host.includes(':') ? `[${host}]` : host
 }
 
+/** The GraphQL URL of a server on host:port. */
+export function graphqlUrl (host: string, port: number): string {
+  return `http://${hostForUrl(host)}:${port}${GRAPHQL_PATH}`
+}
+
 export async function startServer (init: ServerInit): Promise<EdosServer> {
   const host = init.host ?? '127.0.0.1'
   const port = init.port ?? 4000
@@ -122,5 +127,5 @@ export async function startServer (init: ServerInit): Promise<EdosServer> {
     })()
     await closing
   }
-  return { url: `http://${base}${GRAPHQL_PATH}`, wsUrl: `ws://${base}${GRAPHQL_PATH}`, close }
+  return { url: graphqlUrl(host, address.port), wsUrl: `ws://${base}${GRAPHQL_PATH}`, close }
 }

@@ -1,4 +1,4 @@
-import { buildRelease, releaseId, type ImportedUnit, type ReleaseEntry, type UnitRejection } from './documents/index.ts'
+import { buildRelease, releaseEntryKey, releaseId, type ImportedUnit, type ReleaseEntry, type UnitRejection } from './documents/index.ts'
 import { QueryEngine, type QueryOptions, type QueryPage, type QueryPlan } from './engine/query-engine.ts'
 import { TwigStore, type StoreStats, type StoredDocument, type TwigStoreInit } from './store/store.ts'
 import { parseXml } from './xml/parse.ts'
@@ -54,7 +54,7 @@ export class EmbeddedIndex {
     const previous = await this.store.release(options.release)
     if (previous !== undefined) {
       const doc = await this.store.getDocument(previous.docId)
-      if (doc !== undefined) for (const e of releaseEntries(parseXml(doc.xml, { where: doc.id }))) entries.set(entryKey(e), e)
+      if (doc !== undefined) for (const e of releaseEntries(parseXml(doc.xml, { where: doc.id }))) entries.set(releaseEntryKey(e), e)
     }
     const before = this.store.documentCount
     const result = await this.store.transaction(async (tx) => {
@@ -63,7 +63,7 @@ export class EmbeddedIndex {
         options.signal?.throwIfAborted()
         if (u.kind === 'rejected') { rejected++; options.onRejected?.(u); continue }
         await tx.add({ id: u.id, root: u.root })
-        entries.set(entryKey(u), { kind: u.kind, name: u.name, version: u.version, arch: u.arch, collection: u.collection })
+        entries.set(releaseEntryKey(u), { kind: u.kind, name: u.name, version: u.version, arch: u.arch, collection: u.collection })
         if (++n % 1000 === 0) options.onUnits?.(n)
       }
       options.onUnits?.(n)
@@ -114,10 +114,6 @@ export class EmbeddedIndex {
 
   async stats (): Promise<StoreStats> { return await this.store.stats() }
   async close (): Promise<void> { await this.store.close() }
-}
-
-function entryKey (e: { kind: string, name: string, arch?: string }): string {
-  return `${e.kind}\u0000${e.name}\u0000${e.arch ?? ''}`
 }
 
 /** Reads the leaves of a release document back as entries, with their collection path. */

@@ -9,5 +9,5 @@ export type {
 } from './types.ts'
 export { RELATION_FIELDS } from './types.ts'
 export { packageId, utilityId, releaseId, rpmEvr, buildPackage, buildUtility } from './package.ts'
-export { buildRelease } from './release.ts'
+export { buildRelease, releaseEntryKey } from './release.ts'
 export { illegalXmlCharAt, detach, CHECKSUM_HEX_LENGTH, MAX_FIELD_LENGTH } from './validate.ts'

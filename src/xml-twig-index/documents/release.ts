@@ -75,3 +75,11 @@ export function buildRelease (r: ReleaseFields): XElement {
   }
   return root
 }
+
+/**
+ * What a release holds one of: a unit is updated in place when a newer
+ * version with the same kind, name and arch is published.
+ */
+export function releaseEntryKey (e: { kind: string, name: string, arch?: string }): string {
+  return `${e.kind}\u0000${e.name}\u0000${e.arch ?? ''}`
+}
