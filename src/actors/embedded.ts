@@ -1,10 +1,13 @@
 /**
- * The embedded peer: one process, one data folder, every role composed
- * over the local index. It is what `edos serve` runs until the DHT issue
- * adds the network; the GraphQL layer sees only PeerApi.
+ * A peer: one process, one data folder, every role composed over an index
+ * view. Without `network` it is the embedded default (everything local);
+ * with it, the peer joins the distributed index: the publisher keeps its
+ * full local store and disseminates each commit, mirrors and clients
+ * answer from the network. The GraphQL layer sees only PeerApi.
  *
- * DATA/index  the EmbeddedIndex store      DATA/state  channels, logs, downloads, wish lists
- * DATA/api-token  bearer token (0600)      DATA/peer-id  stable id     DATA/tmp  uploads being read
+ * DATA/index  the publisher's (or embedded) store   DATA/state  channels, logs, downloads, wish lists
+ * DATA/api-token  bearer token (0600)   DATA/peer-id  stable id (embedded)   DATA/tmp  uploads being read
+ * DATA/peer-key, DATA/datastore, DATA/shard, DATA/publisher-key, DATA/mirror-certificate.json  (network)
  */
 import { join } from 'node:path'
 import { EmbeddedIndex } from '../xml-twig-index/embedded.ts'
@@ -18,8 +21,13 @@ import { Relations } from '../roles/relations.ts'
 import { PeerState } from '../roles/state.ts'
 import { WishLists } from '../roles/wishlists.ts'
 import { loadApiToken, loadPeerId, tokenMatches } from './identity.ts'
+import type { IndexNode } from '../dht/index.ts'
+import type { IndexView } from '../roles/index-view.ts'
+import { networkView } from './network-view.ts'
+import { startNetwork, type NetworkInit } from './network.ts'
+import { PeerError } from './errors.ts'
 import type {
-  ChannelRecord, DownloadRecord, MatchRecord, NetworkRecord, NotificationRecord, Page, PackageFilter, PackageRecord, PeerApi, PeerEvent,
+  IndexStateRecord, MirrorAdmission, ChannelRecord, DownloadRecord, MatchRecord, NetworkRecord, NotificationRecord, Page, PackageFilter, PackageRecord, PeerApi, PeerEvent,
   PeerInfo, PeerRole, PublishProgress, PublishSource, PublishSummary, ReleaseRecord, RelationInfo, Satisfier, UtilityRecord, WishListRecord
 } from './types.ts'
 
@@ -32,6 +40,8 @@ export interface EmbeddedPeerInit {
   graphqlUrl?: string
   /** Per-subscriber event buffer before drop-oldest. Default 1024. */
   eventCapacity?: number
+  /** Join the distributed index (libp2p). Default: none, the embedded peer. */
+  network?: NetworkInit
 }
 
 export class EmbeddedPeer implements PeerApi {
@@ -45,38 +55,70 @@ export class EmbeddedPeer implements PeerApi {
   private constructor (
     readonly info: PeerInfo,
     private readonly token: string,
-    readonly index: EmbeddedIndex,
+    /** The full local store: the embedded peer's, or the networked publisher's. */
+    readonly local: EmbeddedIndex | undefined,
+    /** What queries read: the local store, or the distributed index. */
+    readonly view: IndexView,
+    readonly node: IndexNode | undefined,
     private readonly state: PeerState,
     private readonly bus: EventBus<PeerEvent>,
     private readonly channelsRole: Channels,
     data: string
   ) {
-    this.querying = new Querying(index)
+    this.querying = new Querying(view)
     this.relations = new Relations(this.querying)
     this.publishing = new Publishing({
-      index, querying: this.querying, bus, data, role: info.role,
+      // Only a publisher publishes, and a publisher always has its local store; others get FORBIDDEN before it is touched.
+      index: local as EmbeddedIndex,
+      querying: this.querying,
+      bus,
+      data,
+      role: info.role,
+      afterCommit: node?.dissemination === undefined
+        ? undefined
+        : async (report) => {
+          report({ phase: 'index', postingsSent: [] })
+          await node.disseminate({
+            onProgress: (p) => report({ phase: p.phase, postingsSent: Object.entries(p.postingsSent).map(([peer, postings]) => ({ peer, postings })) })
+          })
+        },
       onReleaseChanged: async (change) => { await channelsRole.notify(change) }
     })
-    this.downloadsRole = new Downloads({ state, bus, index })
-    this.wishLists = new WishLists({ state, index, querying: this.querying })
+    this.downloadsRole = new Downloads({ state, bus, index: view })
+    this.wishLists = new WishLists({ state, index: view, querying: this.querying })
+  }
+
+  /** @deprecated the local store; use `local` (undefined on a networked mirror or client). */
+  get index (): EmbeddedIndex {
+    if (this.local === undefined) throw new PeerError(`a ${this.info.role} holds no local store`, 'UNAVAILABLE')
+    return this.local
   }
 
   static async start (init: EmbeddedPeerInit): Promise<EmbeddedPeer> {
     const role = init.role ?? 'publisher'
     const token = await loadApiToken(join(init.data, 'api-token'))
-    const id = await loadPeerId(join(init.data, 'peer-id'))
-    const index = await EmbeddedIndex.open({ path: init.data })
+    const local = init.network === undefined || role === 'publisher' ? await EmbeddedIndex.open({ path: init.data }) : undefined
     let state: PeerState | undefined
+    let node: IndexNode | undefined
     try {
+      if (init.network !== undefined) node = await startNetwork(init.data, role, init.network, local?.store)
+      const id = node !== undefined ? node.membership.self : await loadPeerId(join(init.data, 'peer-id'))
+      const view: IndexView = node !== undefined ? networkView(node) : local as EmbeddedIndex
       state = await PeerState.open(join(init.data, 'state'))
       const bus = new EventBus<PeerEvent>({ capacity: init.eventCapacity })
-      const channels = await Channels.open({ state, bus, index, role })
-      const info: PeerInfo = { id, role, addresses: [] }
+      const channels = await Channels.open({ state, bus, index: view, role })
+      const info: PeerInfo = { id, role, addresses: node !== undefined ? node.addresses() : [] }
       if (init.graphqlUrl !== undefined) info.graphql = init.graphqlUrl
-      return new EmbeddedPeer(info, token, index, state, bus, channels, init.data)
+      const peer = new EmbeddedPeer(info, token, local, view, node, state, bus, channels, init.data)
+      // A publisher that stopped between its local commit and the network's catalog sends the rest now.
+      if (node?.dissemination !== undefined && node.dissemination.backlog() > 0) {
+        void peer.publishing.disseminateBacklog(async () => { await node?.disseminate() }).catch((err: Error) => init.network?.log?.(`backlog dissemination failed: ${err.message}`))
+      }
+      return peer
     } catch (err) {
       await state?.close()
-      await index.close()
+      await node?.stop()
+      await local?.close()
       throw err
     }
   }
@@ -94,12 +136,59 @@ export class EmbeddedPeer implements PeerApi {
   async release (name: string): Promise<ReleaseRecord | undefined> { return await this.querying.release(name) }
 
   async network (): Promise<NetworkRecord> {
-    // One peer, no network yet: the index is this peer alone.
-    return { self: { ...this.info, addresses: [...this.info.addresses] }, peers: [], indexPeers: 1 }
+    const node = this.node
+    if (node === undefined) return { self: { ...this.info, addresses: [...this.info.addresses] }, peers: [], indexPeers: 1 }
+    const info = await node.info()
+    const self: PeerInfo = { ...this.info, addresses: node.addresses() }
+    const members = info.members.filter((m) => m.peer !== info.self)
+    const peers: PeerInfo[] = members.map((m) => ({ id: m.peer, role: m.role, addresses: m.addrs }))
+    const known = new Set(members.map((m) => m.peer))
+    for (const p of info.connected) if (!known.has(p)) peers.push({ id: p, role: 'client', addresses: [] })
+    const index: IndexStateRecord = {
+      indexPeer: info.indexPeer,
+      members: info.members.map((m) => ({
+        id: m.peer,
+        role: m.role,
+        addresses: m.addrs,
+        ...(m.certificate !== undefined ? { certificateExpires: m.certificate.expires } : {}),
+        ...(m.held !== undefined ? { held: m.held } : {}),
+        ...(m.repair !== undefined ? { repair: m.repair } : {}),
+        lastSeen: new Date(m.lastSeen).toISOString()
+      })),
+      replicas: node.membership.placement().replicas,
+      catalogSeq: info.catalog?.seq ?? 0,
+      documents: info.catalog?.live ?? 0,
+      postings: info.catalog?.postings ?? 0,
+      refused: (info.server?.refused ?? 0) + info.refusedAnnouncements
+    }
+    if (info.admitted !== undefined) index.admittedUntil = info.admitted.expires
+    if (info.held !== undefined) index.held = info.held
+    if (info.repair !== undefined) index.repair = info.repair
+    return { self, peers, indexPeers: info.members.length, index }
+  }
+
+  async admitMirror (peerId: string): Promise<MirrorAdmission> {
+    if (this.info.role !== 'publisher') throw new PeerError(`only the publisher admits mirrors; this peer is a ${this.info.role}`, 'FORBIDDEN')
+    if (this.node === undefined) throw new PeerError('this publisher runs without a network (embedded): there is no mirror to admit', 'UNAVAILABLE')
+    try {
+      const cert = await this.node.admitMirror(peerId)
+      return { mirror: cert.mirror, publisher: cert.publisher, issued: cert.issued, expires: cert.expires }
+    } catch (err) {
+      const code = (err as { code?: string }).code
+      if (code === 'ERR_PEER_UNAVAILABLE') throw new PeerError(`mirror ${peerId} is not reachable: start it with --bootstrap pointing at this publisher, then admit it (${(err as Error).message})`, 'UNAVAILABLE')
+      if (err instanceof Error && /invalid peer id|Non-base58|multihash/i.test(err.message)) throw new PeerError(`'${peerId}' is not a peer id`, 'BAD_USER_INPUT')
+      throw err
+    }
   }
 
   async stats (): Promise<{ documents: number, postings: number, terms: number, bytes: number, releases: number }> {
-    const s = await this.index.stats()
+    if (this.local === undefined) {
+      // A networked mirror or client: the network's catalog, and what this peer holds of it.
+      const info = await this.node?.info()
+      const c = this.node?.catalog.current()
+      return { documents: c?.live ?? 0, postings: c?.postings ?? 0, terms: info?.held?.heads ?? 0, bytes: info?.held?.bytes ?? 0, releases: c?.releases.length ?? 0 }
+    }
+    const s = await this.local.stats()
     return { documents: s.documents, postings: s.postings, terms: s.terms, bytes: s.bytes, releases: s.releases.length }
   }
 
@@ -128,8 +217,9 @@ export class EmbeddedPeer implements PeerApi {
     this.stopped ??= (async () => {
       await this.publishing.idle()
       this.bus.close()
+      await this.node?.stop()
       await this.state.close()
-      await this.index.close()
+      await this.local?.close()
     })()
     await this.stopped
   }

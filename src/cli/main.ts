@@ -6,19 +6,52 @@ import { UsageError } from './errors.ts'
 import { runImport, runQuery, runExport, runStats } from './commands.ts'
 import { runPeerExport, runPeerPublish, runPeerQuery, runPeerStats, type PeerArgs } from './peer-commands.ts'
 import { GraphQLResponseError } from './peer-client.ts'
-import { runServe, runStartServing } from './serve.ts'
+import { runServe, runStartServing, type ServeNetwork } from './serve.ts'
+import { runMirrorAdmit, runPeerNetwork } from './network-commands.ts'
+
+/** The network options of `edos serve` (undefined with --embedded). */
+function networkOptions (values: Record<string, string | boolean | string[] | undefined>): ServeNetwork | undefined {
+  if (values.embedded === true) {
+    for (const o of ['listen', 'bootstrap', 'publisher-key', 'address-scope', 'replicas']) if (values[o] !== undefined) throw new UsageError(`--${o} makes no sense with --embedded`)
+    return undefined
+  }
+  const scope = values['address-scope'] as string | undefined
+  if (scope !== undefined && scope !== 'private' && scope !== 'public') throw new UsageError(`--address-scope must be private or public, got '${scope}'`)
+  const replicasText = values.replicas as string | undefined
+  const replicas = replicasText === undefined ? undefined : Number(replicasText)
+  if (replicas !== undefined && (!Number.isInteger(replicas) || replicas < 1 || replicas > 16)) throw new UsageError(`--replicas must be an integer from 1 to 16, got '${replicasText ?? ''}'`)
+  const addrs = (name: string): string[] | undefined => {
+    const list = values[name] as string[] | undefined
+    for (const a of list ?? []) if (!a.startsWith('/')) throw new UsageError(`--${name} takes a multiaddr like /ip4/127.0.0.1/tcp/4001, got '${a}'`)
+    return list
+  }
+  return {
+    listen: addrs('listen'),
+    bootstrap: addrs('bootstrap'),
+    publisherKeyFile: values['publisher-key'] as string | undefined,
+    addressScope: scope as 'private' | 'public' | undefined,
+    replicas
+  }
+}
 
 /** Bad input: printed on stderr, exit code 2. */
 
 const USAGE = `usage: edos COMMAND [OPTIONS]
 
   edos start [--data DIR] [--http HOST:PORT]   the sample metadata served over GraphQL (default 127.0.0.1:4000)
-  edos serve --data DIR [--http HOST:PORT] [--role publisher|mirror|client]
+  edos serve --data DIR [--http HOST:PORT] [--role publisher|mirror|client] [--listen MULTIADDR...]
+             [--bootstrap MULTIADDR...] [--publisher-key FILE] [--address-scope private|public] [--embedded]
   edos import --data DIR --release NAME [--format debian|rpm-md|dir] [--translations FILE] FILE...
   edos publish (--data DIR | --peer URL) --release NAME [--format debian|rpm-md|dir] [--translations FILE] FILE...
   edos query (--data DIR | --peer URL) [--limit N] [--after CURSOR] [--explain] 'PATTERN'
   edos export (--data DIR | --peer URL) [ID...]
   edos stats (--data DIR | --peer URL)
+  edos network --peer URL                      index peers, keys held, repair state
+  edos mirror admit --peer PUBLISHER_URL PEER_ID   the publisher admits a running mirror into the index
+
+A peer joins the distributed index (libp2p, kad-dht on /edos/kad/1.0.0) unless --embedded. Mirrors
+and clients need the publisher's key (--publisher-key: the publisher writes DATA/publisher-key) and a
+--bootstrap address (the publisher prints its multiaddrs at start).
 
 --data DIR works on a store no process holds; --peer URL (http://HOST:PORT/graphql) talks to a
 running peer (\`edos serve\`). Publishing to a peer needs its API token (DATA/api-token): give
@@ -31,12 +64,24 @@ const REMOTE: ParseArgsConfig['options'] = { peer: { type: 'string' }, 'token-fi
 const SOURCES: ParseArgsConfig['options'] = { release: { type: 'string' }, format: { type: 'string' }, translations: { type: 'string', multiple: true } }
 const OPTIONS: Record<string, ParseArgsConfig['options']> = {
   start: { ...COMMON, http: { type: 'string' } },
-  serve: { ...COMMON, http: { type: 'string' }, role: { type: 'string' } },
+  serve: {
+    ...COMMON,
+    http: { type: 'string' },
+    role: { type: 'string' },
+    listen: { type: 'string', multiple: true },
+    bootstrap: { type: 'string', multiple: true },
+    'publisher-key': { type: 'string' },
+    'address-scope': { type: 'string' },
+    replicas: { type: 'string' },
+    embedded: { type: 'boolean' }
+  },
   import: { ...COMMON, ...SOURCES },
   publish: { ...COMMON, ...REMOTE, ...SOURCES },
   query: { ...COMMON, ...REMOTE, limit: { type: 'string' }, after: { type: 'string' }, explain: { type: 'boolean' } },
   export: { ...COMMON, ...REMOTE },
-  stats: { ...COMMON, ...REMOTE }
+  stats: { ...COMMON, ...REMOTE },
+  network: { ...COMMON, ...REMOTE },
+  mirror: { ...COMMON, ...REMOTE }
 }
 
 const ROLES = ['publisher', 'mirror', 'client'] as const
@@ -85,7 +130,7 @@ async function main (argv: string[]): Promise<number> {
     case 'serve': {
       const role = values.role as string | undefined
       if (role !== undefined && !(ROLES as readonly string[]).includes(role)) throw new UsageError(`unknown --role '${role}' (${ROLES.join(', ')})`)
-      return await runServe({ data: needData(), http: values.http as string | undefined, role: role as typeof ROLES[number] | undefined })
+      return await runServe({ data: needData(), http: values.http as string | undefined, role: role as typeof ROLES[number] | undefined, network: networkOptions(values) })
     }
     case 'import':
     case 'publish': {
@@ -114,6 +159,14 @@ async function main (argv: string[]): Promise<number> {
     case 'stats':
       if (remote !== undefined) return await runPeerStats(remote)
       return await runStats({ data: needData() })
+    case 'network':
+      if (remote === undefined) throw new UsageError('edos network needs --peer URL (a running peer)')
+      return await runPeerNetwork(remote)
+    case 'mirror': {
+      if (parsed.positionals[0] !== 'admit' || parsed.positionals.length !== 2) throw new UsageError('usage: edos mirror admit --peer PUBLISHER_URL --token-file FILE PEER_ID')
+      if (remote === undefined) throw new UsageError('edos mirror admit needs --peer PUBLISHER_URL')
+      return await runMirrorAdmit({ ...remote, mirror: parsed.positionals[1] })
+    }
   }
   return 2
 }

@@ -55,6 +55,7 @@ const EXPLAIN = `query EdosExplain($pattern: String!) {
     candidateDocs verifiedDocs answers
     ms { plan candidates join verify total }
     reads { term postings ms }
+    network { bytes indexPeers catalogSeq peers { peer requests keys bytes ms failovers } requests { peer op keys items bytes ms failover } }
   }
 }`
 

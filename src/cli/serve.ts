@@ -5,6 +5,7 @@
  */
 import { resolve } from 'node:path'
 import { EmbeddedPeer } from '../actors/index.ts'
+import type { NetworkInit } from '../actors/network.ts'
 import type { PeerRole } from '../actors/types.ts'
 import { graphqlUrl, startServer, type EdosServer } from '../server/index.ts'
 import { ProgressBar } from './progress.ts'
@@ -22,6 +23,35 @@ export interface ServeArgs {
   until?: Promise<unknown>
   /** Where the three start lines go (default process.stdout). */
   out?: NodeJS.WritableStream
+  /** Join the distributed index with these settings; undefined: embedded (no network). */
+  network?: ServeNetwork
+}
+
+export type ServeNetwork = Omit<NetworkInit, 'log'>
+
+/** Network log lines go to stderr, prefixed, so stdout keeps the three start lines. */
+const networkLog = (message: string): void => { process.stderr.write(`edos: ${message}\n`) }
+
+/**
+ * kad-dht can reject an aborted query from a lock listener that nobody
+ * awaits: a slow lookup must never kill the peer. Only abort-like errors
+ * are swallowed; anything else still ends the process.
+ */
+let guarded = false
+function guardProcess (): void {
+  if (guarded) return
+  guarded = true
+  const abortLike = (e: unknown): boolean => e instanceof Error && (e.name === 'AbortError' || e.name === 'TimeoutError' || (e as { code?: string }).code === 'ABORT_ERR')
+  process.on('unhandledRejection', (reason) => {
+    if (abortLike(reason)) { networkLog(`ignored an aborted network operation: ${(reason as Error).message}`); return }
+    networkLog(`unhandled rejection: ${(reason as Error)?.stack ?? String(reason)}`)
+    process.exitCode = 1
+  })
+  process.on('uncaughtException', (err) => {
+    if (abortLike(err)) { networkLog(`ignored an aborted network operation: ${err.message}`); return }
+    networkLog(`fatal: ${err.stack ?? err.message}`)
+    process.exit(1)
+  })
 }
 
 export const DEFAULT_HTTP = '127.0.0.1:4000'
@@ -56,22 +86,28 @@ function untilSignal (): Promise<NodeJS.Signals> {
  */
 export async function runServe (args: ServeArgs): Promise<number> {
   const { host, port } = parseHttp(args.http ?? DEFAULT_HTTP)
-  const peer = await startPeer(args.data, args.role, host, port)
+  const peer = await startPeer(args.data, args.role, host, port, args.network)
   return await servePeer(peer, { host, port, out: args.out ?? process.stdout, until: args.until })
 }
 
 /** The peer learns its GraphQL URL up front unless the port is chosen by the OS (port 0). */
-async function startPeer (data: string, role: PeerRole | undefined, host: string, port: number): Promise<EmbeddedPeer> {
-  return await EmbeddedPeer.start({ data: resolve(data), role, graphqlUrl: port === 0 ? undefined : graphqlUrl(host, port) })
+async function startPeer (data: string, role: PeerRole | undefined, host: string, port: number, network: ServeNetwork | undefined): Promise<EmbeddedPeer> {
+  if (network !== undefined) guardProcess()
+  return await EmbeddedPeer.start({
+    data: resolve(data),
+    role,
+    graphqlUrl: port === 0 ? undefined : graphqlUrl(host, port),
+    network: network === undefined ? undefined : { ...network, log: networkLog }
+  })
 }
 
 async function servePeer (peer: EmbeddedPeer, opts: { host: string, port: number, out: NodeJS.WritableStream, until?: Promise<unknown> }): Promise<number> {
   let server: EdosServer | undefined
   try {
     server = await startServer({ peer, host: opts.host, port: opts.port })
-    const addresses = peer.info.addresses
+    const addresses = peer.node?.addresses() ?? []
     opts.out.write(`peer id: ${peer.info.id}\n`)
-    opts.out.write(`multiaddrs: ${addresses.length === 0 ? '(none until the distributed index)' : addresses.join(' ')}\n`)
+    opts.out.write(`multiaddrs: ${addresses.length === 0 ? '(none: embedded, no network)' : addresses.join(' ')}\n`)
     opts.out.write(`graphql: ${server.url}\n`)
     await (opts.until ?? untilSignal())
     return 0
@@ -88,7 +124,7 @@ async function servePeer (peer: EmbeddedPeer, opts: { host: string, port: number
  */
 export async function runStartServing (args: Partial<ServeArgs> = {}): Promise<number> {
   const { host, port } = parseHttp(args.http ?? DEFAULT_HTTP)
-  const peer = await startPeer(args.data ?? DEFAULT_DATA, args.role ?? 'publisher', host, port)
+  const peer = await startPeer(args.data ?? DEFAULT_DATA, args.role ?? 'publisher', host, port, args.network ?? {})
   try {
     for (const s of SAMPLE_RELEASES) {
       if (await peer.release(s.release) !== undefined) continue

@@ -9,7 +9,7 @@ import { decodeGlobalID } from '@pothos/plugin-relay'
 import { builder, badInput, requireAuth, type EdosContext, type UploadedFile } from './builder.ts'
 import type { PublishSource, PublishSummary } from '../actors/types.ts'
 import { ReleaseType } from './types/release.ts'
-import { ChannelType, DownloadType, PublishSummaryType, WishListType } from './types/peer.ts'
+import { ChannelType, DownloadType, MirrorAdmissionType, PublishSummaryType, WishListType } from './types/peer.ts'
 
 export const ImportFormatType = builder.enumType('ImportFormat', {
   description: 'Input format of published files (autodetected when omitted).',
@@ -125,6 +125,16 @@ builder.mutationFields((t) => ({
     resolve: async (_root, args, ctx) => {
       requireAuth(ctx, 'cutRelease')
       return { release: await ctx.peer.cutRelease(args.name, args.from ?? undefined) }
+    }
+  }),
+  admitMirror: t.field({
+    type: MirrorAdmissionType,
+    nullable: true,
+    description: 'Signs a mirror certificate for a running mirror and delivers it over the network: the mirror becomes an index peer. Publisher only.',
+    args: { peerId: t.arg.string({ required: true, description: 'The mirror\'s libp2p peer id (it prints it at start).' }) },
+    resolve: async (_root, args, ctx) => {
+      requireAuth(ctx, 'admitMirror')
+      return await ctx.peer.admitMirror(args.peerId)
     }
   }),
   createChannel: t.field({

@@ -11,7 +11,7 @@ import { releaseEntryKey } from '../xml-twig-index/documents/index.ts'
 import { SerialQueue } from './serial.ts'
 import type { ChannelRecord, NotificationRecord, NotificationUnit, PeerEvent, PeerRole } from './types.ts'
 import { PeerError } from './errors.ts'
-import type { EmbeddedIndex } from '../xml-twig-index/embedded.ts'
+import type { IndexView } from './index-view.ts'
 import { QueryParseError } from '../xml-twig-index/errors.ts'
 import { hasAnswer, parseQuery, type Query } from '../xml-twig-index/query/index.ts'
 import { parseXml } from '../xml-twig-index/xml/parse.ts'
@@ -36,7 +36,7 @@ export class ChannelFilterError extends PeerError {
 export interface ChannelsInit {
   state: PeerState
   bus: EventBus<PeerEvent>
-  index: EmbeddedIndex
+  index: IndexView
   role: PeerRole
 }
 

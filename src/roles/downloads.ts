@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto'
 import type { DownloadRecord, PeerEvent } from './types.ts'
 import { PeerError } from './errors.ts'
-import type { EmbeddedIndex } from '../xml-twig-index/embedded.ts'
+import type { IndexView } from './index-view.ts'
 import type { EventBus } from './events.ts'
 import type { PeerState } from './state.ts'
 import { unitSizes } from './wishlists.ts'
@@ -17,7 +17,7 @@ import { unitSizes } from './wishlists.ts'
 export interface DownloadsInit {
   state: PeerState
   bus: EventBus<PeerEvent>
-  index: EmbeddedIndex
+  index: IndexView
   /** Most units one download may name (a pattern resolving to more is refused). Default 100,000. */
   maxUnits?: number
 }

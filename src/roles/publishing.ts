@@ -36,6 +36,13 @@ export interface PublishingInit {
   /** The peer folder: uploads are written under DATA/tmp before they are read. */
   data: string
   role: PeerRole
+  /**
+   * Runs after each local commit, before the release is read back and
+   * announced: the networked publisher sends the new postings to the index
+   * peers here. It reports progress and throws when the network did not
+   * take them (the publish then fails loudly).
+   */
+  afterCommit?: (report: (p: Pick<PublishProgress, 'phase' | 'postingsSent'>) => void) => Promise<void>
   /** Runs after each publish or cut, still under the publish lock, so notifications are numbered in publication order. */
   onReleaseChanged?: (change: ReleaseChange) => Promise<void>
   /** Rejection messages kept in a summary (the count is always exact). Default 1000. */
@@ -79,6 +86,9 @@ export class Publishing {
     this.defaultRelease = init.defaultRelease ?? 'main'
   }
 
+  /** Runs `send` (the networked publisher's backlog) under the publish lock, so it never interleaves with a publish. */
+  async disseminateBacklog (send: () => Promise<void>): Promise<void> { await this.queue.run(send) }
+
   /** Resolves once no publish or cut is running (peer stop). */
   async idle (): Promise<void> { await this.queue.idle() }
 
@@ -114,10 +124,11 @@ export class Publishing {
       }
       let units = 0
       let lastEmit = 0
+      let extra: Pick<PublishProgress, 'phase' | 'postingsSent'> = { phase: 'read' }
       const current = (): PublishProgress => {
         let bytesRead = 0; let bytesTotal = 0
         for (const s of sizes.values()) { bytesRead += s.read; bytesTotal += s.total }
-        return { bytesRead, bytesTotal, units }
+        return { bytesRead, bytesTotal, units, ...extra }
       }
       const report = (force: boolean): void => {
         const now = performance.now()
@@ -138,6 +149,9 @@ export class Publishing {
         onRejected: (r) => { if (rejections.length < this.maxRejections) rejections.push(scrub(r.error.message)) },
         onUnits: (n) => { units = n; report(false) }
       })
+      report(true)
+      await this.init.afterCommit?.((p) => { extra = p; report(true) })
+      extra = { phase: 'done', postingsSent: extra.postingsSent }
       report(true)
       const record = await querying.release(release)
       if (record === undefined) throw new Error(`release ${release} vanished after its import`)
@@ -198,6 +212,7 @@ export class Publishing {
         tx.setRelease({ name, docId, version, date, units: entries.length })
         return tx.postings
       })
+      await this.init.afterCommit?.(() => {})
       const record = await querying.release(name)
       if (record === undefined) throw new Error(`release ${name} vanished after it was cut`)
       await this.init.onReleaseChanged?.({ release: record, before: [], after: unitsWithCollections(record) })

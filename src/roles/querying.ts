@@ -5,7 +5,7 @@
  */
 import type { MatchRecord, Page, PackageFilter, PackageRecord, ReleaseRecord, UtilityRecord } from './types.ts'
 import { PeerError } from './errors.ts'
-import type { EmbeddedIndex } from '../xml-twig-index/embedded.ts'
+import type { IndexView } from './index-view.ts'
 import { encodeCursor, indexAfter, InvalidCursorError, type Match, type QueryPlan } from '../xml-twig-index/engine/query-engine.ts'
 import { PostingBuffer, type PostingList } from '../xml-twig-index/postings/codec.ts'
 import { formatString } from '../xml-twig-index/query/format.ts'
@@ -68,7 +68,7 @@ export class Querying {
   /** Parsed release records and their unit docIds, by the release document's docId (a new publish gives a new docId). */
   private readonly releaseCache = new Map<number, { record: ReleaseRecord, docIds?: Set<number>, ids?: Set<string> }>()
 
-  constructor (readonly index: EmbeddedIndex, init: QueryingInit = {}) {
+  constructor (readonly index: IndexView, init: QueryingInit = {}) {
     this.maxPageSize = init.maxPageSize ?? 1000
   }
 

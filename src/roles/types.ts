@@ -150,14 +150,64 @@ export interface DownloadRecord {
 export interface WishListRecord { release: string, units: string[], bytes: number, submittedAt: string, state: 'RECORDED' }
 
 export interface PeerInfo { id: string, role: PeerRole, addresses: string[], graphql?: string }
-export interface NetworkRecord { self: PeerInfo, peers: PeerInfo[], indexPeers: number }
+
+/** An index peer as the membership view shows it. */
+export interface IndexPeerRecord {
+  id: string
+  role: 'publisher' | 'mirror'
+  addresses: string[]
+  /** Expiry of its mirror certificate (mirrors). */
+  certificateExpires?: string
+  held?: { heads: number, blocks: number, docs: number, postings: number }
+  repair?: RepairRecord
+  /** ISO time its latest announcement arrived. */
+  lastSeen: string
+}
+
+export interface RepairRecord { running: boolean, checked: number, sent: number, lastRun?: string, error?: string }
+
+/** This peer's part in the distributed index. */
+export interface IndexStateRecord {
+  /** Holds index data (the publisher, an admitted mirror). */
+  indexPeer: boolean
+  /** Expiry of this mirror's certificate, when admitted. */
+  admittedUntil?: string
+  members: IndexPeerRecord[]
+  replicas: number
+  catalogSeq: number
+  documents: number
+  postings: number
+  held?: { heads: number, blocks: number, chunks: number, postings: number, docs: number, ids: number, bytes: number }
+  repair?: RepairRecord
+  /** Writes and announcements this peer refused (forged, replayed, unauthorised). */
+  refused: number
+}
+
+export interface NetworkRecord {
+  self: PeerInfo
+  /** Index peers, then other connected peers. */
+  peers: PeerInfo[]
+  indexPeers: number
+  /** Absent on the embedded peer (no network). */
+  index?: IndexStateRecord
+}
+
+export interface MirrorAdmission { mirror: string, publisher: string, issued: string, expires: string }
 
 export interface PublishSummary { release: string, units: number, rejected: number, replaced: number, postings: number, seconds: number, rejections: string[] }
 
 /** An input file for publishing: uploaded bytes, or a path on the peer's machine (authenticated callers only). */
 export type PublishSource = { kind: 'upload', name: string, bytes: () => Promise<Uint8Array> } | { kind: 'path', path: string }
 
-export interface PublishProgress { bytesRead: number, bytesTotal: number, units: number }
+export interface PublishProgress {
+  bytesRead: number
+  bytesTotal: number
+  units: number
+  /** 'read': importing locally; 'index': sending postings to the index peers; 'catalog': making it visible; 'done'. */
+  phase?: 'read' | 'index' | 'catalog' | 'done'
+  /** Postings each index peer acknowledged so far (networked publisher). */
+  postingsSent?: Array<{ peer: string, postings: number }>
+}
 
 export type PeerEvent =
   | { type: 'release-published', release: ReleaseRecord, summary: PublishSummary }
@@ -184,6 +234,8 @@ export interface PeerApi {
   releases: () => Promise<ReleaseRecord[]>
   release: (name: string) => Promise<ReleaseRecord | undefined>
   network: () => Promise<NetworkRecord>
+  /** Publisher: signs a mirror certificate and delivers it to the running mirror, which becomes an index peer. */
+  admitMirror: (peerId: string) => Promise<MirrorAdmission>
   stats: () => Promise<{ documents: number, postings: number, terms: number, bytes: number, releases: number }>
 
   publish: (sources: PublishSource[], options: { release?: string, format?: 'debian' | 'rpm-md' | 'dir', translations?: PublishSource[], onProgress?: (p: PublishProgress) => void }) => Promise<PublishSummary>

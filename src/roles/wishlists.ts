@@ -7,7 +7,7 @@
  */
 import type { WishListRecord } from './types.ts'
 import { PeerError } from './errors.ts'
-import type { EmbeddedIndex } from '../xml-twig-index/embedded.ts'
+import type { IndexView } from './index-view.ts'
 import type { Querying } from './querying.ts'
 import { releaseUnits } from './records.ts'
 import type { PeerState } from './state.ts'
@@ -15,7 +15,7 @@ import type { PeerState } from './state.ts'
 const BATCH = 512
 
 /** Sizes of unit documents by id (units the index lacks are absent; a unit without a size counts 0). */
-export async function unitSizes (index: EmbeddedIndex, ids: string[]): Promise<Map<string, number>> {
+export async function unitSizes (index: IndexView, ids: string[]): Promise<Map<string, number>> {
   const out = new Map<string, number>()
   for (let i = 0; i < ids.length; i += BATCH) {
     const docIds: number[] = []
@@ -35,7 +35,7 @@ export async function unitSizes (index: EmbeddedIndex, ids: string[]): Promise<M
 
 export interface WishListsInit {
   state: PeerState
-  index: EmbeddedIndex
+  index: IndexView
   querying: Querying
   /** Unit ids this peer already holds. Default: none (no content store yet). */
   held?: (ids: string[]) => Promise<Set<string>>

@@ -9,6 +9,7 @@
 import { QueryParseError } from '../../src/xml-twig-index/errors.ts'
 import { InvalidCursorError } from '../../src/xml-twig-index/engine/query-engine.ts'
 import type { QueryPlan } from '../../src/xml-twig-index/engine/query-engine.ts'
+import type { MirrorAdmission } from '../../src/actors/types.ts'
 import { PeerError } from '../../src/actors/errors.ts'
 import {
   RELATION_KINDS, type ChannelRecord, type DownloadRecord, type MatchRecord, type NotificationRecord, type PackageFilter, type PackageRecord,
@@ -169,6 +170,10 @@ export class FakePeer implements PeerApi {
   releases = async (): Promise<ReleaseRecord[]> => this.releaseList
   release = async (name: string): Promise<ReleaseRecord | undefined> => this.releaseList.find((r) => r.name === name)
   network = async () => ({ self: this.info, peers: [], indexPeers: 1 })
+  admitMirror = async (peerId: string): Promise<MirrorAdmission> => {
+    this.note('admitMirror', peerId)
+    return { mirror: peerId, publisher: this.info.id, issued: '2026-11-25T00:00:00.000Z', expires: '2027-11-25T00:00:00.000Z' }
+  }
   stats = async () => { this.note('stats'); return { documents: 7, postings: 120, terms: 40, bytes: 3_000_000_000, releases: 1 } }
 
   publish = async (sources: PublishSource[], options: { release?: string, format?: 'debian' | 'rpm-md' | 'dir', translations?: PublishSource[], onProgress?: (p: PublishProgress) => void }): Promise<PublishSummary> => {

@@ -9,7 +9,7 @@ import { eventually, gql } from './helpers.ts'
 describe('edos serve', () => {
   let data: string
   beforeAll(async () => { data = await mkdtemp(join(tmpdir(), 'edos-serve-')) })
-  afterAll(async () => { await rm(data, { recursive: true, force: true }) })
+  afterAll(async () => { await rm(data, { recursive: true, force: true }); await rm(data + '-net', { recursive: true, force: true }) })
 
   it('parses --http HOST:PORT', () => {
     expect(parseHttp('127.0.0.1:4000')).toEqual({ host: '127.0.0.1', port: 4000 })
@@ -17,6 +17,24 @@ describe('edos serve', () => {
     expect(() => parseHttp('localhost')).toThrow(/HOST:PORT/)
     expect(() => parseHttp('h:99999')).toThrow(/HOST:PORT/)
   })
+
+  it('prints peer id, multiaddrs and GraphQL URL for a networked peer, one per line', async () => {
+    let text = ''
+    const out = new Writable({ write (chunk, _enc, done) { text += String(chunk); done() } })
+    let stop!: () => void
+    const until = new Promise<void>((resolve) => { stop = resolve })
+    const running = runServe({ data: data + '-net', http: '127.0.0.1:0', until, out, network: {} })
+    await eventually(() => text.split('\n').length >= 4, 30_000)
+    const lines = text.trimEnd().split('\n')
+    expect(lines).toHaveLength(3)
+    expect(lines[0]).toMatch(/^peer id: 12D3KooW\S+$/)
+    expect(lines[1]).toMatch(/^multiaddrs: \/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/12D3KooW\S+$/)
+    const url = lines[2].slice('graphql: '.length)
+    const r = await gql(url, '{ network { indexPeers index { indexPeer catalogSeq } } }')
+    expect(r.body.data.network).toEqual({ indexPeers: 1, index: { indexPeer: true, catalogSeq: 0 } })
+    stop()
+    expect(await running).toBe(0)
+  }, 60_000)
 
   it('prints three lines, serves GraphQL, and stops cleanly', async () => {
     let text = ''
@@ -28,7 +46,7 @@ describe('edos serve', () => {
     const lines = text.trimEnd().split('\n')
     expect(lines).toHaveLength(3)
     expect(lines[0]).toMatch(/^peer id: \S+$/)
-    expect(lines[1]).toBe('multiaddrs: (none until the distributed index)')
+    expect(lines[1]).toBe('multiaddrs: (none: embedded, no network)')
     expect(lines[2]).toMatch(/^graphql: http:\/\/127\.0\.0\.1:\d+\/graphql$/)
     const url = lines[2].slice('graphql: '.length)
     const r = await gql(url, '{ stats { documents } }')

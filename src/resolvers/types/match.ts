@@ -4,6 +4,8 @@
 import { builder } from '../builder.ts'
 import type { MatchRecord } from '../../actors/types.ts'
 import type { QueryPlan } from '../../xml-twig-index/engine/query-engine.ts'
+import type { NetworkPlan, NetworkQueryPlan, PeerReads } from '../../actors/network-view.ts'
+import type { ReadTrace } from '../../dht/index.ts'
 import { DocumentUnion } from './release.ts'
 
 export const MatchType = builder.objectRef<MatchRecord>('Match').implement({
@@ -54,6 +56,41 @@ const PlanTimesType = builder.objectRef<QueryPlan['ms']>('PlanTimes').implement(
   })
 })
 
+const NetworkReadType = builder.objectRef<ReadTrace>('NetworkRead').implement({
+  description: 'One request to one index peer.',
+  fields: (t) => ({
+    peer: t.exposeString('peer'),
+    op: t.exposeString('op', { description: 'heads | blocks | terms | get | resolve' }),
+    keys: t.exposeInt('keys'),
+    items: t.exposeStringList('items', { description: 'What was asked (terms as term#range for blocks, docIds, ids), the first 16.' }),
+    bytes: t.exposeInt('bytes'),
+    ms: t.exposeFloat('ms'),
+    failover: t.exposeBoolean('failover', { description: 'Sent here because a nearer holder failed.' })
+  })
+})
+
+const PeerReadsType = builder.objectRef<PeerReads>('PeerReads').implement({
+  fields: (t) => ({
+    peer: t.exposeString('peer'),
+    requests: t.exposeInt('requests'),
+    keys: t.exposeInt('keys'),
+    bytes: t.exposeInt('bytes'),
+    ms: t.exposeFloat('ms'),
+    failovers: t.exposeInt('failovers')
+  })
+})
+
+const NetworkPlanType = builder.objectRef<NetworkPlan>('NetworkPlan').implement({
+  description: 'Which peers served which lists and documents, and the bytes moved.',
+  fields: (t) => ({
+    requests: t.field({ type: [NetworkReadType], resolve: (n) => n.requests }),
+    peers: t.field({ type: [PeerReadsType], resolve: (n) => n.peers }),
+    bytes: t.exposeInt('bytes'),
+    indexPeers: t.exposeInt('indexPeers'),
+    catalogSeq: t.exposeInt('catalogSeq')
+  })
+})
+
 export const QueryPlanType = builder.objectRef<QueryPlan>('QueryPlan').implement({
   description: 'How the peer evaluated a pattern (it runs the query to measure it).',
   fields: (t) => ({
@@ -65,6 +102,7 @@ export const QueryPlanType = builder.objectRef<QueryPlan>('QueryPlan').implement
     verifiedDocs: t.exposeInt('verifiedDocs'),
     answers: t.exposeInt('answers'),
     ms: t.field({ type: PlanTimesType, resolve: (p) => p.ms }),
-    reads: t.field({ type: [ListReadType], resolve: (p) => p.reads })
+    reads: t.field({ type: [ListReadType], resolve: (p) => p.reads }),
+    network: t.field({ type: NetworkPlanType, nullable: true, description: 'Null on an embedded peer.', resolve: (p) => (p as NetworkQueryPlan).network ?? null })
   })
 })

@@ -3,7 +3,7 @@
  * statistics, publishing summaries and progress.
  */
 import { builder } from '../builder.ts'
-import type { ChannelRecord, DownloadRecord, NetworkRecord, NotificationRecord, PeerInfo, PublishProgress, PublishSummary, WishListRecord } from '../../actors/types.ts'
+import type { ChannelRecord, DownloadRecord, IndexPeerRecord, IndexStateRecord, MirrorAdmission, NetworkRecord, NotificationRecord, PeerInfo, PublishProgress, PublishSummary, RepairRecord, WishListRecord } from '../../actors/types.ts'
 import { UnitInterface } from './release.ts'
 
 export type StatsRecord = Awaited<ReturnType<import('../../actors/types.ts').PeerApi['stats']>>
@@ -83,12 +83,82 @@ export const PeerType = builder.objectRef<PeerInfo>('Peer').implement({
   })
 })
 
+const RepairStateType = builder.objectRef<RepairRecord>('RepairState').implement({
+  description: 'Churn repair: after index peers join or leave, keys are sent to their new closest peers.',
+  fields: (t) => ({
+    running: t.exposeBoolean('running'),
+    checked: t.exposeInt('checked', { description: 'Keys checked in the last (or current) pass.' }),
+    sent: t.exposeInt('sent', { description: 'Keys sent to new holders in that pass.' }),
+    lastRun: t.exposeString('lastRun', { nullable: true }),
+    error: t.exposeString('error', { nullable: true })
+  })
+})
+
+const HeldType = builder.objectRef<{ heads: number, blocks: number, docs: number, postings: number, bytes?: number }>('HeldIndexData').implement({
+  description: 'What an index peer holds of the distributed index.',
+  fields: (t) => ({
+    heads: t.exposeInt('heads', { description: 'Term heads (one per term placed here).' }),
+    blocks: t.exposeInt('blocks', { description: 'Posting blocks (term, docId range).' }),
+    postings: t.exposeFloat('postings'),
+    docs: t.exposeInt('docs'),
+    bytes: t.field({ type: 'Float', nullable: true, resolve: (h) => h.bytes ?? null })
+  })
+})
+
+const IndexPeerType = builder.objectRef<IndexPeerRecord>('IndexPeer').implement({
+  description: 'A peer holding index data: the publisher or a certified mirror.',
+  fields: (t) => ({
+    peerId: t.exposeString('id'),
+    role: t.field({ type: PeerRoleType, resolve: (p) => p.role }),
+    addresses: t.exposeStringList('addresses'),
+    certificateExpires: t.exposeString('certificateExpires', { nullable: true }),
+    held: t.field({ type: HeldType, nullable: true, resolve: (p) => p.held ?? null }),
+    repair: t.field({ type: RepairStateType, nullable: true, resolve: (p) => p.repair ?? null }),
+    lastSeen: t.exposeString('lastSeen')
+  })
+})
+
+const IndexStateType = builder.objectRef<IndexStateRecord>('IndexState').implement({
+  description: 'This peer\'s part in the distributed index.',
+  fields: (t) => ({
+    indexPeer: t.exposeBoolean('indexPeer', { description: 'Holds index data (the publisher, an admitted mirror).' }),
+    admittedUntil: t.exposeString('admittedUntil', { nullable: true, description: 'Expiry of this mirror\'s certificate.' }),
+    members: t.field({ type: [IndexPeerType], resolve: (s) => s.members }),
+    replicas: t.exposeInt('replicas', { description: 'Copies of each key (r).' }),
+    catalogSeq: t.exposeInt('catalogSeq', { description: 'Publishes visible to this peer.' }),
+    documents: t.exposeInt('documents'),
+    postings: t.exposeFloat('postings'),
+    held: t.field({ type: HeldType, nullable: true, resolve: (s) => s.held ?? null }),
+    repair: t.field({ type: RepairStateType, nullable: true, resolve: (s) => s.repair ?? null }),
+    refused: t.exposeInt('refused', { description: 'Writes and announcements refused (forged, replayed, unauthorised).' })
+  })
+})
+
 export const NetworkType = builder.objectRef<NetworkRecord>('Network').implement({
   fields: (t) => ({
     self: t.field({ type: PeerType, resolve: (n) => n.self }),
     peers: t.field({ type: [PeerType], resolve: (n) => n.peers }),
-    indexPeers: t.exposeInt('indexPeers', { description: 'Peers holding index data (publisher + mirrors).' })
+    indexPeers: t.exposeInt('indexPeers', { description: 'Peers holding index data (publisher + mirrors).' }),
+    index: t.field({ type: IndexStateType, nullable: true, description: 'Null on an embedded peer (no network).', resolve: (n) => n.index ?? null })
   })
+})
+
+export const MirrorAdmissionType = builder.objectRef<MirrorAdmission>('MirrorAdmission').implement({
+  description: 'A mirror certificate the publisher signed and delivered.',
+  fields: (t) => ({
+    mirror: t.exposeString('mirror'),
+    publisher: t.exposeString('publisher'),
+    issued: t.exposeString('issued'),
+    expires: t.exposeString('expires')
+  })
+})
+
+const PostingsSentType = builder.objectRef<{ peer: string, postings: number }>('PostingsSent').implement({
+  fields: (t) => ({ peer: t.exposeString('peer'), postings: t.exposeFloat('postings') })
+})
+
+const PublishPhaseType = builder.enumType('PublishPhase', {
+  values: { READ: { value: 'read' }, INDEX: { value: 'index' }, CATALOG: { value: 'catalog' }, DONE: { value: 'done' } } as const
 })
 
 export const StatsType = builder.objectRef<StatsRecord>('Stats').implement({
@@ -119,6 +189,8 @@ export const PublishProgressType = builder.objectRef<PublishProgressEvent>('Publ
     release: t.exposeString('release'),
     bytesRead: t.exposeFloat('bytesRead'),
     bytesTotal: t.exposeFloat('bytesTotal'),
-    units: t.exposeInt('units')
+    units: t.exposeInt('units'),
+    phase: t.field({ type: PublishPhaseType, nullable: true, resolve: (p) => p.phase ?? null }),
+    postingsSent: t.field({ type: [PostingsSentType], nullable: true, description: 'Postings each index peer acknowledged (networked publisher).', resolve: (p) => p.postingsSent ?? null })
   })
 })

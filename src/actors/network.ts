@@ -1,0 +1,62 @@
+/**
+ * The network part of a peer: its libp2p host and its part of the
+ * distributed index. The publisher's key is the root of trust: the
+ * publisher writes its id to DATA/publisher-key for mirrors and clients to
+ * be started with (`--publisher-key FILE`).
+ */
+import { join } from 'node:path'
+import type { PeerId } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { createPeerHost, IndexNode, readPublisherKey, writePublisherKey, type AddressScope } from '../dht/index.ts'
+import type { TwigStore } from '../xml-twig-index/store/store.ts'
+import { PeerError } from './errors.ts'
+import type { PeerRole } from './types.ts'
+
+export interface NetworkInit {
+  /** Listen multiaddrs. Default ['/ip4/127.0.0.1/tcp/0']. */
+  listen?: string[]
+  /** Peers dialled at start (the publisher's or a mirror's multiaddr). */
+  bootstrap?: string[]
+  /** A file holding the publisher's peer id (its public key). Required for mirrors and clients; the publisher writes DATA/publisher-key. */
+  publisherKeyFile?: string
+  /** Default 'private' (loopback and LAN addresses kept by kad-dht): 'public' for peers on the internet. */
+  addressScope?: AddressScope
+  /** Replication factor r of the index. Default 3. */
+  replicas?: number
+  /** Membership announcement period. Default 2000 ms. */
+  announceMs?: number
+  /** Quiet time before a churn repair pass. Default 3000 ms. */
+  repairSettleMs?: number
+  /** Read timeout before the next replica is asked. Default 4000 ms. */
+  callTimeoutMs?: number
+  log?: (message: string) => void
+}
+
+export async function startNetwork (data: string, role: PeerRole, init: NetworkInit, local: TwigStore | undefined): Promise<IndexNode> {
+  let publisher: PeerId | undefined
+  if (role !== 'publisher') {
+    if (init.publisherKeyFile === undefined) throw new PeerError(`a ${role} needs the publisher's key: --publisher-key FILE (the publisher writes it to its DATA/publisher-key)`, 'BAD_USER_INPUT')
+    try { publisher = await readPublisherKey(init.publisherKeyFile) } catch (err) { throw new PeerError((err as Error).message, 'BAD_USER_INPUT') }
+  }
+  const host = await createPeerHost({ data, role, listen: init.listen, bootstrap: init.bootstrap, addressScope: init.addressScope })
+  try {
+    if (role === 'publisher') {
+      publisher = peerIdFromString(host.peerId)
+      await writePublisherKey(join(data, 'publisher-key'), publisher)
+    }
+    return await IndexNode.start({
+      host,
+      data,
+      publisher: publisher as PeerId,
+      local,
+      replicas: init.replicas,
+      announceMs: init.announceMs,
+      repairSettleMs: init.repairSettleMs,
+      callTimeoutMs: init.callTimeoutMs,
+      log: init.log
+    })
+  } catch (err) {
+    await host.stop().catch(() => {})
+    throw err
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * The libp2p host of one peer: TCP + noise + yamux, identify, ping,
+ * kad-dht on the private protocol /edos/kad/1.0.0 (server mode for the
+ * publisher and mirrors, client mode for clients, which never hold index
+ * data) and gossipsub. Identity (Ed25519) and the datastore (LevelDB) live
+ * in the peer's folder, so a restarted peer keeps its id and routing table.
+ */
+import { join } from 'node:path'
+import { setMaxListeners } from 'node:events'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import { tcp } from '@libp2p/tcp'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@libp2p/yamux'
+import { identify, type Identify } from '@libp2p/identify'
+import { ping, type Ping } from '@libp2p/ping'
+import { kadDHT, passthroughMapper, removePrivateAddressesMapper, removePublicAddressesMapper, type KadDHT } from '@libp2p/kad-dht'
+import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
+import { multiaddr } from '@multiformats/multiaddr'
+import { LevelDatastore } from 'datastore-level'
+import type { PrivateKey } from '@libp2p/interface'
+import { loadOrCreatePrivateKey } from './trust.ts'
+
+export type PeerRoleName = 'publisher' | 'mirror' | 'client'
+
+/** Which addresses kad-dht keeps: 'private' (loopback and LAN: tests, one machine) or 'public' (real use). */
+export type AddressScope = 'private' | 'public' | 'any'
+
+export const KAD_PROTOCOL = '/edos/kad/1.0.0'
+
+export interface PeerHostInit {
+  /** The peer folder: DATA/peer-key (Ed25519, 0600) and DATA/datastore (LevelDB). */
+  data: string
+  role: PeerRoleName
+  /** Listen multiaddrs. Default ['/ip4/127.0.0.1/tcp/0'] (loopback, any port). */
+  listen?: string[]
+  /** Peers dialled at start. Default none. */
+  bootstrap?: string[]
+  /** Default 'private': kad-dht keeps 127.0.0.1 and LAN addresses (it drops them otherwise). */
+  addressScope?: AddressScope
+  /** Networks never throttled by the connection manager. Default loopback when the scope is private. */
+  allow?: string[]
+  /** Open connections before pruning. Default 300. */
+  maxConnections?: number
+}
+
+// A type alias, not an interface: libp2p's ServiceMap needs an index signature.
+export type PeerServices = {
+  identify: Identify
+  ping: Ping
+  dht: KadDHT
+  pubsub: GossipSub
+}
+
+export type EdosLibp2p = Libp2p<PeerServices>
+
+export interface PeerHost {
+  readonly libp2p: EdosLibp2p
+  readonly privateKey: PrivateKey
+  readonly role: PeerRoleName
+  readonly peerId: string
+  multiaddrs: () => string[]
+  stop: () => Promise<void>
+}
+
+function mapperFor (scope: AddressScope): typeof passthroughMapper {
+  if (scope === 'public') return removePrivateAddressesMapper
+  if (scope === 'private') return removePublicAddressesMapper
+  return passthroughMapper
+}
+
+export async function createPeerHost (init: PeerHostInit): Promise<PeerHost> {
+  const scope = init.addressScope ?? 'private'
+  const privateKey = await loadOrCreatePrivateKey(join(init.data, 'peer-key'))
+  const datastore = new LevelDatastore(join(init.data, 'datastore'))
+  await datastore.open()
+  let libp2p: EdosLibp2p
+  try {
+    libp2p = await createLibp2p({
+      privateKey,
+      datastore,
+      addresses: { listen: init.listen ?? ['/ip4/127.0.0.1/tcp/0'] },
+      transports: [tcp()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      connectionManager: {
+        maxConnections: init.maxConnections ?? 300,
+        // Every test peer dials from 127.0.0.1: without this the inbound threshold refuses the burst.
+        allow: init.allow ?? (scope === 'public' ? [] : ['/ip4/127.0.0.0/ipcidr/8']),
+        inboundConnectionThreshold: 100
+      },
+      services: {
+        identify: identify(),
+        ping: ping(),
+        dht: kadDHT({
+          protocol: KAD_PROTOCOL,
+          clientMode: init.role === 'client',
+          peerInfoMapper: mapperFor(scope),
+          // Few trusted index peers: a small query timeout keeps a lookup from hanging on a dead one.
+          querySelfInterval: 30_000,
+          initialQuerySelfInterval: 500
+        }),
+        pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false, heartbeatInterval: 500 })
+      }
+    })
+  } catch (err) {
+    await datastore.close()
+    throw err
+  }
+  for (const addr of init.bootstrap ?? []) {
+    try {
+      await libp2p.dial(multiaddr(addr), { signal: guardSignal(AbortSignal.timeout(10_000)) })
+    } catch {
+      // A bootstrap peer that is down is not fatal: membership and kad-dht find others later.
+    }
+  }
+  return {
+    libp2p,
+    privateKey,
+    role: init.role,
+    peerId: libp2p.peerId.toString(),
+    multiaddrs: () => libp2p.getMultiaddrs().map(String),
+    stop: async () => {
+      await libp2p.stop()
+      await datastore.close()
+    }
+  }
+}
+
+/** kad-dht adds an abort listener per query step: lift Node's leak warning on signals we pass it. */
+export function guardSignal (signal: AbortSignal): AbortSignal {
+  setMaxListeners(Infinity, signal)
+  return signal
+}

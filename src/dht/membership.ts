@@ -1,0 +1,258 @@
+/**
+ * The set of index peers (the publisher and its certified mirrors) that
+ * every peer keeps in full, so placement is computed locally instead of
+ * one network lookup per term. Index peers announce themselves on a
+ * gossipsub topic (gossipsub signs each message with its origin's key, so
+ * `from` is authenticated); a mirror's announcement carries its
+ * certificate, checked against the publisher key. A member silent for
+ * `expireMs` leaves the view; a peer that starts pulls the view from the
+ * peers it is connected to, so it can place keys at once.
+ */
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import type { PeerId } from '@libp2p/interface'
+import type { PeerHost } from './host.ts'
+import { Placement } from './placement.ts'
+import { callRpc, serveRpc } from './rpc.ts'
+import { verifyCertificate } from './trust.ts'
+import { DEFAULT_REPLICAS, type MirrorCertificate } from './types.ts'
+
+export const MEMBERS_TOPIC = 'edos/index/members/1.0.0'
+export const MEMBERS_PROTOCOL = '/edos/members/1.0.0'
+
+/** What an index peer reports about itself (shown by `edos network`). */
+export interface HeldSummary {
+  heads: number
+  blocks: number
+  docs: number
+  postings: number
+}
+
+export interface RepairState {
+  running: boolean
+  /** Keys checked and keys sent in the last (or current) pass. */
+  checked: number
+  sent: number
+  /** ISO time the last pass ended. */
+  lastRun?: string
+  error?: string
+}
+
+export interface MemberRecord {
+  peer: string
+  role: 'publisher' | 'mirror'
+  addrs: string[]
+  certificate?: MirrorCertificate
+  held?: HeldSummary
+  repair?: RepairState
+  /** Local time (ms) the latest announcement arrived. */
+  lastSeen: number
+}
+
+export interface MembershipInit {
+  host: PeerHost
+  /** The root of trust: the publisher's peer id. */
+  publisher: PeerId
+  /** This peer's certificate when it is an admitted mirror. */
+  certificate?: MirrorCertificate
+  /** Replication factor r. Default 3. */
+  replicas?: number
+  /** Announcement period. Default 2000 ms. */
+  intervalMs?: number
+  /** A member not heard for this long leaves the view. Default 3 × intervalMs + 1 s. */
+  expireMs?: number
+  /** What this peer holds, for its announcements. */
+  held?: () => Promise<HeldSummary>
+  repair?: () => RepairState
+  log?: (message: string) => void
+}
+
+type Listener = (placement: Placement, previous: Placement) => void
+
+export class Membership {
+  private readonly members = new Map<string, MemberRecord>()
+  private certificate: MirrorCertificate | undefined
+  private placementCache: Placement
+  private timer: NodeJS.Timeout | undefined
+  private readonly listeners = new Set<Listener>()
+  private readonly intervalMs: number
+  private readonly expireMs: number
+  private readonly replicas: number
+  /** Announcements refused (bad certificate, impostor): observable for tests and `network`. */
+  refused = 0
+
+  constructor (private readonly init: MembershipInit) {
+    this.certificate = init.certificate
+    this.intervalMs = init.intervalMs ?? 2000
+    this.expireMs = init.expireMs ?? this.intervalMs * 3 + 1000
+    this.replicas = init.replicas ?? DEFAULT_REPLICAS
+    this.placementCache = new Placement([], this.replicas)
+    if (this.isIndexPeer) this.upsert(this.selfRecord())
+    this.placementCache = new Placement(this.indexPeerIds(), this.replicas)
+  }
+
+  get self (): string { return this.init.host.peerId }
+  get publisherId (): string { return this.init.publisher.toString() }
+
+  /** The publisher and admitted mirrors hold index data; clients and unadmitted mirrors do not. */
+  get isIndexPeer (): boolean {
+    if (this.init.host.role === 'publisher') return this.self === this.publisherId
+    return this.init.host.role === 'mirror' && this.certificate !== undefined
+  }
+
+  get admitted (): MirrorCertificate | undefined { return this.certificate }
+
+  placement (): Placement { return this.placementCache }
+
+  view (): MemberRecord[] { return [...this.members.values()].sort((a, b) => a.peer.localeCompare(b.peer)) }
+
+  onChange (listener: Listener): () => void {
+    this.listeners.add(listener)
+    return () => { this.listeners.delete(listener) }
+  }
+
+  async start (): Promise<void> {
+    const { libp2p } = this.init.host
+    const pubsub = libp2p.services.pubsub
+    pubsub.subscribe(MEMBERS_TOPIC)
+    pubsub.addEventListener('message', (evt) => {
+      const msg = evt.detail
+      if (msg.topic !== MEMBERS_TOPIC || msg.type !== 'signed') return
+      try {
+        const record = JSON.parse(new TextDecoder().decode(msg.data)) as unknown
+        this.accept(record, msg.from.toString())
+      } catch (err) {
+        this.refused++
+        this.init.log?.(`membership: refused an announcement from ${msg.from.toString()}: ${(err as Error).message}`)
+      }
+    })
+    await serveRpc(libp2p, MEMBERS_PROTOCOL, async () => ({ header: { members: this.view().map(({ lastSeen: _, ...r }) => r) } }))
+    this.timer = setInterval(() => { void this.tick() }, this.intervalMs)
+    this.timer.unref()
+    await this.pull()
+    await this.announce()
+  }
+
+  stop (): void {
+    if (this.timer !== undefined) clearInterval(this.timer)
+    this.timer = undefined
+  }
+
+  /** Becomes an index peer with this certificate (after admission) and says so at once. */
+  async admit (certificate: MirrorCertificate): Promise<void> {
+    verifyCertificate(certificate, this.init.publisher, this.self)
+    this.certificate = certificate
+    this.upsert(this.selfRecord())
+    this.recompute()
+    await this.announce()
+  }
+
+  /** Asks connected peers for their view (a peer that just started knows nobody yet). */
+  async pull (signal?: AbortSignal): Promise<void> {
+    const { libp2p } = this.init.host
+    const peers = libp2p.getPeers().map(String)
+    await Promise.all(peers.map(async (peer) => {
+      try {
+        const res = await callRpc(libp2p, peer, MEMBERS_PROTOCOL, {}, [], { signal, timeoutMs: 5000 })
+        const members = Array.isArray(res.header.members) ? res.header.members as unknown[] : []
+        for (const m of members) {
+          try { this.accept(m, undefined) } catch { this.refused++ }
+        }
+      } catch {
+        // A peer without the protocol (or gone) has nothing to tell.
+      }
+    }))
+  }
+
+  private selfRecord (): MemberRecord {
+    const role = this.init.host.role === 'publisher' ? 'publisher' : 'mirror'
+    const r: MemberRecord = { peer: this.self, role, addrs: this.init.host.multiaddrs(), lastSeen: Date.now() }
+    if (this.certificate !== undefined) r.certificate = this.certificate
+    return r
+  }
+
+  async announce (): Promise<void> {
+    if (!this.isIndexPeer) return
+    const record: Omit<MemberRecord, 'lastSeen'> & { lastSeen?: number } = this.selfRecord()
+    delete record.lastSeen
+    try { record.held = await this.init.held?.() } catch { /* a closing store: announce without it */ }
+    const repair = this.init.repair?.()
+    if (repair !== undefined) record.repair = repair
+    this.upsert({ ...record, lastSeen: Date.now() })
+    try {
+      await this.init.host.libp2p.services.pubsub.publish(MEMBERS_TOPIC, new TextEncoder().encode(JSON.stringify(record)))
+    } catch {
+      // No subscriber yet: the next period tries again.
+    }
+  }
+
+  /**
+   * Checks and records an announcement. `from` is the gossipsub origin
+   * (authenticated); pulled records have none and are trusted only for what
+   * the certificate proves (a mirror) or the id itself (the publisher).
+   */
+  private accept (value: unknown, from: string | undefined): void {
+    if (value == null || typeof value !== 'object') throw new Error('announcement is not an object')
+    const r = value as Partial<MemberRecord>
+    if (typeof r.peer !== 'string') throw new Error('announcement without a peer id')
+    if (from !== undefined && from !== r.peer) throw new Error(`announcement for ${r.peer} sent by ${from}`)
+    if (r.peer === this.self) return
+    const addrs = Array.isArray(r.addrs) ? r.addrs.filter((a): a is string => typeof a === 'string').slice(0, 16) : []
+    let record: MemberRecord
+    if (r.role === 'publisher') {
+      if (r.peer !== this.publisherId) throw new Error(`${r.peer} claims to be the publisher`)
+      record = { peer: r.peer, role: 'publisher', addrs, lastSeen: Date.now() }
+    } else if (r.role === 'mirror') {
+      const certificate = verifyCertificate(r.certificate, this.init.publisher, r.peer)
+      record = { peer: r.peer, role: 'mirror', addrs, certificate, lastSeen: Date.now() }
+    } else {
+      throw new Error(`unknown role '${String(r.role)}'`)
+    }
+    if (r.held != null && typeof r.held === 'object') record.held = r.held
+    if (r.repair != null && typeof r.repair === 'object') record.repair = r.repair
+    const known = this.members.has(record.peer)
+    // Pulled records are second-hand: they must not keep alive a member that stopped announcing.
+    if (from === undefined && known) return
+    this.upsert(record)
+    if (addrs.length > 0) {
+      void this.init.host.libp2p.peerStore.merge(peerIdFromString(record.peer), { multiaddrs: addrs.map((a) => multiaddr(a)) }).catch(() => {})
+    }
+    if (!known) this.recompute()
+  }
+
+  private upsert (record: MemberRecord): void {
+    this.members.set(record.peer, record)
+  }
+
+  private async tick (): Promise<void> {
+    const now = Date.now()
+    let changed = false
+    for (const [peer, m] of this.members) {
+      if (peer === this.self) continue
+      const expired = m.lastSeen < now - this.expireMs
+      const certExpired = m.certificate !== undefined && Date.parse(m.certificate.expires) <= now
+      if (expired || certExpired) { this.members.delete(peer); changed = true }
+    }
+    if (changed) this.recompute()
+    await this.announce()
+  }
+
+  private indexPeerIds (): string[] { return [...this.members.keys()] }
+
+  private recompute (): void {
+    const previous = this.placementCache
+    const next = new Placement(this.indexPeerIds(), this.replicas)
+    const before = previous.peers.join(',')
+    this.placementCache = next
+    if ([...next.peers].join(',') === before) return
+    for (const l of this.listeners) {
+      try { l(next, previous) } catch (err) { this.init.log?.(`membership listener failed: ${(err as Error).message}`) }
+    }
+  }
+
+  /** Forgets a member at once (it was seen gone: refused connections on every call). */
+  evict (peer: string): void {
+    if (peer === this.self || !this.members.delete(peer)) return
+    this.recompute()
+  }
+}

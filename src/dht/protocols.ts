@@ -1,0 +1,206 @@
+/**
+ * The servers of an index peer: /edos/postings/1.0.0 (term heads, term
+ * enumeration, blocks filtered by a reducer, signed appends, replication,
+ * the catalog) and /edos/docs/1.0.0 (documents by docId, ids to docIds,
+ * signed appends, replication). Writes are accepted only when signed by
+ * the publisher key and addressed to this peer, or, for replication, when
+ * they come from a current index peer (the publisher or a certified
+ * mirror). A peer that is not an index peer (a client, a mirror not yet
+ * admitted) refuses every write.
+ */
+import type { PeerId } from '@libp2p/interface'
+import { decodeFilter } from './bloom.ts'
+import { NotAuthorizedError, ProtocolError } from './errors.ts'
+import type { PeerHost } from './host.ts'
+import type { Membership } from './membership.ts'
+import { serveRpc, type RpcRequest, type RpcResponse } from './rpc.ts'
+import type { ShardStore, ShardWrite } from './shard-store.ts'
+import { ReplayGuard, verifyEnvelope, type SignedEnvelope } from './trust.ts'
+import type { Catalog } from './types.ts'
+import { decodeWrite, encodeWrite } from './write-codec.ts'
+import { decodePostingList, encodePostingList, int, intArray, optStr, str, strArray } from './wire.ts'
+
+export const POSTINGS_PROTOCOL = '/edos/postings/1.0.0'
+export const DOCS_PROTOCOL = '/edos/docs/1.0.0'
+
+export const KIND_BATCH = 'edos/index-batch'
+export const KIND_CATALOG = 'edos/catalog'
+
+/** Most keys one request may name (bounds the work a single request can ask for). */
+export const MAX_KEYS = 200_000
+
+export interface IndexServerInit {
+  host: PeerHost
+  membership: Membership
+  shard: ShardStore
+  publisher: PeerId
+  /** Called when a newer catalog is stored here. */
+  onCatalog?: (catalog: Catalog, signed: Uint8Array) => void
+  log?: (message: string) => void
+}
+
+/** Counters an index peer reports (refusals are how tests see that a forged write was rejected). */
+export interface ServerCounters {
+  appends: number
+  replicated: number
+  refused: number
+  served: number
+}
+
+export class IndexServer {
+  readonly counters: ServerCounters = { appends: 0, replicated: 0, refused: 0, served: 0 }
+  private readonly guard = new ReplayGuard()
+
+  constructor (private readonly init: IndexServerInit) {}
+
+  async start (): Promise<void> {
+    const onError = (err: unknown, req: RpcRequest): void => { this.init.log?.(`index server: ${String(req.header.op)} from ${req.from} failed: ${(err as Error).stack ?? String(err)}`) }
+    await serveRpc(this.init.host.libp2p, POSTINGS_PROTOCOL, async (req) => await this.refusing(req, async () => await this.postings(req)), { onError })
+    await serveRpc(this.init.host.libp2p, DOCS_PROTOCOL, async (req) => await this.refusing(req, async () => await this.docs(req)), { onError })
+  }
+
+  private async refusing (req: RpcRequest, run: () => Promise<RpcResponse>): Promise<RpcResponse> {
+    try {
+      const res = await run()
+      this.counters.served++
+      return res
+    } catch (err) {
+      if (err instanceof NotAuthorizedError || (err instanceof Error && /SIGNATURE|REPLAYED|CERT/.test((err as { code?: string }).code ?? ''))) {
+        this.counters.refused++
+        this.init.log?.(`index server: refused ${String(req.header.op)} from ${req.from}: ${err.message}`)
+      }
+      throw err
+    }
+  }
+
+  /** Handles a read or write that any index peer serves locally (also used for this peer's own keys without a network hop). */
+  async postings (req: RpcRequest): Promise<RpcResponse> {
+    const h = req.header
+    const op = str(h, 'op')
+    const shard = this.init.shard
+    switch (op) {
+      case 'heads': {
+        const terms = bounded(strArray(h, 'terms'), 'terms')
+        return { header: { heads: (await shard.heads(terms)).map((x) => x ?? null) } }
+      }
+      case 'terms': {
+        const range = { prefix: str(h, 'prefix'), gt: optStr(h, 'gt'), gte: optStr(h, 'gte'), lt: optStr(h, 'lt'), lte: optStr(h, 'lte') }
+        return { header: { heads: await shard.termHeads(range) } }
+      }
+      case 'blocks': {
+        const terms = bounded(strArray(h, 'terms'), 'terms')
+        const ranges = bounded(intArray(h, 'ranges', 0, 0xffffffff), 'ranges')
+        if (ranges.length !== terms.length) throw new ProtocolError(`blocks: ${terms.length} terms but ${ranges.length} ranges`)
+        const filterKind = optStr(h, 'filter')
+        let filter
+        if (filterKind !== undefined) {
+          if (filterKind !== 'docs' && filterKind !== 'bloom') throw new ProtocolError(`blocks: unknown filter kind '${filterKind}'`)
+          if (req.parts.length < 1) throw new ProtocolError('blocks: filter announced but no filter part')
+          filter = decodeFilter(filterKind, req.parts[0])
+        }
+        const lists = await shard.blocks(terms.map((term, i) => ({ term, range: ranges[i] })), filter)
+        return { header: { lists: lists.length }, parts: lists.map((l) => encodePostingList(l)) }
+      }
+      case 'catalog': {
+        const held = shard.catalog()
+        return { header: { seq: held?.catalog.seq ?? 0 }, parts: held === undefined ? [] : [held.signed] }
+      }
+      case 'catalog-put': return await this.catalogPut(req)
+      case 'append': return await this.append(req)
+      case 'replicate': return await this.replicate(req)
+      default: throw new ProtocolError(`postings: unknown op '${op}'`)
+    }
+  }
+
+  async docs (req: RpcRequest): Promise<RpcResponse> {
+    const h = req.header
+    const op = str(h, 'op')
+    const shard = this.init.shard
+    switch (op) {
+      case 'get': {
+        const docIds = bounded(intArray(h, 'docIds', 0, 0xffffffff), 'docIds')
+        const docs = await shard.documents(docIds)
+        const enc = new TextEncoder()
+        return { header: { ids: docs.map((d) => d?.id ?? null) }, parts: docs.map((d) => d === undefined ? new Uint8Array(0) : enc.encode(d.xml)) }
+      }
+      case 'resolve': {
+        const ids = bounded(strArray(h, 'ids'), 'ids')
+        return { header: { docIds: (await shard.resolve(ids)).map((x) => x ?? null) } }
+      }
+      case 'append': return await this.append(req)
+      case 'replicate': return await this.replicate(req)
+      default: throw new ProtocolError(`docs: unknown op '${op}'`)
+    }
+  }
+
+  private requireIndexPeer (what: string): void {
+    if (!this.init.membership.isIndexPeer) throw new NotAuthorizedError(`${what} refused: this peer holds no index data (a client, or a mirror not admitted by the publisher)`)
+  }
+
+  private envelopeOf (req: RpcRequest, kind: string): SignedEnvelope {
+    const env = req.header.envelope as SignedEnvelope | undefined
+    if (env == null || typeof env !== 'object') throw new ProtocolError(`${String(req.header.op)}: no signed envelope`)
+    verifyEnvelope(env, req.parts, this.init.publisher, kind)
+    this.guard.check(env, this.init.host.peerId)
+    return env
+  }
+
+  /** A publisher-signed batch addressed to this peer. */
+  private async append (req: RpcRequest): Promise<RpcResponse> {
+    this.requireIndexPeer('append')
+    const env = this.envelopeOf(req, KIND_BATCH)
+    const write = decodeWrite(env.header, req.parts)
+    await this.init.shard.apply(write)
+    this.counters.appends++
+    return { header: { ok: true, ...countsOf(write) } }
+  }
+
+  /** Keys moved by repair: accepted from current index peers only. */
+  private async replicate (req: RpcRequest): Promise<RpcResponse> {
+    this.requireIndexPeer('replicate')
+    const sender = this.init.membership.view().find((m) => m.peer === req.from)
+    if (sender === undefined) throw new NotAuthorizedError(`replicate refused: ${req.from} is not an index peer (no valid mirror certificate)`)
+    const write = decodeWrite(req.header, req.parts)
+    await this.init.shard.apply(write)
+    this.counters.replicated++
+    return { header: { ok: true, ...countsOf(write) } }
+  }
+
+  private async catalogPut (req: RpcRequest): Promise<RpcResponse> {
+    this.requireIndexPeer('catalog-put')
+    const env = req.header.envelope as SignedEnvelope | undefined
+    if (env == null || typeof env !== 'object') throw new ProtocolError('catalog-put: no signed envelope')
+    verifyEnvelope(env, req.parts, this.init.publisher, KIND_CATALOG)
+    const catalog = catalogOf(env)
+    const signed = new TextEncoder().encode(JSON.stringify(env))
+    const kept = await this.init.shard.setCatalog(catalog, signed)
+    if (kept) this.init.onCatalog?.(catalog, signed)
+    return { header: { ok: true, kept, seq: this.init.shard.catalog()?.catalog.seq ?? 0 } }
+  }
+
+  /** The frame a replicate call sends (same shape as an append, without an envelope). */
+  static replicateFrame (write: ShardWrite): { header: Record<string, unknown>, parts: Uint8Array[] } {
+    const { header, parts } = encodeWrite(write)
+    return { header: { ...header, op: 'replicate' }, parts }
+  }
+}
+
+function bounded<T> (values: T[], field: string): T[] {
+  if (values.length > MAX_KEYS) throw new ProtocolError(`'${field}' names ${values.length} keys, more than ${MAX_KEYS}`)
+  return values
+}
+
+function countsOf (w: ShardWrite): { chunks: number, heads: number, docs: number, ids: number } {
+  return { chunks: w.chunks?.length ?? 0, heads: w.heads?.length ?? 0, docs: w.docs?.length ?? 0, ids: w.ids?.length ?? 0 }
+}
+
+/** The catalog inside a verified catalog envelope (its header), checked for shape. */
+export function catalogOf (env: SignedEnvelope): Catalog {
+  const c = env.header.catalog as Catalog | undefined
+  if (c == null || typeof c !== 'object') throw new ProtocolError('catalog envelope without a catalog')
+  int(c as unknown as Record<string, unknown>, 'seq')
+  int(c as unknown as Record<string, unknown>, 'nextDocId')
+  int(c as unknown as Record<string, unknown>, 'rangeDocs')
+  if (!Array.isArray(c.releases) || !Array.isArray(c.dead)) throw new ProtocolError('catalog: releases and dead must be arrays')
+  return c
+}

@@ -1,0 +1,374 @@
+/**
+ * The engine's PostingSource and DocumentSource over the network: the
+ * query evaluator runs unchanged, reading term heads, blocks and documents
+ * from the index peers that hold them. Requests issued in the same tick
+ * are coalesced into one request per peer; each key is asked of its
+ * nearest holder first and fails over to the next replica when a holder is
+ * down, slow or missing the key; semi-join reducers (exact docId sets or
+ * Bloom filters, cut to each block's docId range) travel with block
+ * requests so holders of long lists ship only what can join.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks'
+import { PostingBuffer, type PostingList, EMPTY_LIST } from '../xml-twig-index/postings/codec.ts'
+import type { DocumentSource } from '../xml-twig-index/engine/query-engine.ts'
+import { SortedDocSet, type DocFilter, type PostingSource, type TermRange, type TermStats } from '../xml-twig-index/engine/source.ts'
+import { BloomFilter, chooseFilter } from './bloom.ts'
+import type { CatalogView } from './catalog.ts'
+import { PeerUnavailableError } from './errors.ts'
+import type { PeerHost } from './host.ts'
+import type { Membership } from './membership.ts'
+import { blockKey, docKey, headKey, idKey } from './placement.ts'
+import { DOCS_PROTOCOL, POSTINGS_PROTOCOL, type IndexServer } from './protocols.ts'
+import { callRpc } from './rpc.ts'
+import type { TermHead } from './types.ts'
+import { decodePostingList } from './wire.ts'
+
+/** One request to one peer, for explain: who served what, bytes moved, time. */
+export interface ReadTrace {
+  peer: string
+  op: string
+  keys: number
+  bytes: number
+  ms: number
+  /** The request went to this peer because a nearer holder failed. */
+  failover: boolean
+  /** What was asked: terms, docIds or ids (the first 16). */
+  items: string[]
+}
+
+/** What one traced evaluation collects; `fresh` bypasses the caches so explain shows every read. */
+interface TraceContext { reads: ReadTrace[], fresh: boolean }
+const traces = new AsyncLocalStorage<TraceContext>()
+
+/** Runs `fn` with every network read it causes recorded (and caches bypassed): what explain shows. */
+export async function traced<T> (fn: () => Promise<T>): Promise<{ result: T, reads: ReadTrace[] }> {
+  const ctx: TraceContext = { reads: [], fresh: true }
+  const result = await traces.run(ctx, fn)
+  return { result, reads: ctx.reads }
+}
+
+export interface RemoteIndexInit {
+  host: PeerHost
+  membership: Membership
+  catalog: CatalogView
+  /** This peer's own server, asked without a network hop when it holds a key. */
+  server?: IndexServer
+  /** Longest a holder may take before the next replica is asked. Default 4000 ms. */
+  callTimeoutMs?: number
+  /** How long a holder that failed is asked last. Default 10 s. */
+  suspectMs?: number
+  /** Documents kept parsed-free (immutable by docId). Default 64 MiB of XML. */
+  documentCacheBytes?: number
+  log?: (message: string) => void
+}
+
+interface Routed<T> { item: T, owners: string[], attempt: number }
+
+function concatLists (lists: PostingList[]): PostingList {
+  const nonEmpty = lists.filter((l) => l.length > 0)
+  if (nonEmpty.length === 0) return EMPTY_LIST
+  if (nonEmpty.length === 1) return nonEmpty[0]
+  const out = new PostingBuffer(nonEmpty.reduce((n, l) => n + l.length, 0))
+  for (const l of nonEmpty) out.append(l)
+  return out
+}
+
+/** Sorts postings by (doc, start): the union of several terms' lists. */
+function sortPostings (list: PostingList): PostingList {
+  const n = list.length
+  const order = new Uint32Array(n)
+  for (let i = 0; i < n; i++) order[i] = i
+  order.sort((a, b) => (list.docs[a] - list.docs[b]) || (list.starts[a] - list.starts[b]))
+  const out = new PostingBuffer(n)
+  for (let k = 0; k < n; k++) { const i = order[k]; out.push(list.docs[i], list.starts[i], list.ends[i], list.levels[i]) }
+  return out
+}
+
+function inOrder (list: PostingList): boolean {
+  for (let i = 1; i < list.length; i++) {
+    const d = list.docs[i] - list.docs[i - 1]
+    if (d < 0 || (d === 0 && list.starts[i] < list.starts[i - 1])) return false
+  }
+  return true
+}
+
+export class RemoteIndex implements PostingSource, DocumentSource {
+  private readonly suspects = new Map<string, number>()
+  private readonly headCache = new Map<string, TermHead | null>()
+  private headCacheSeq = -1
+  private readonly docCache = new Map<number, { id: string, xml: string }>()
+  private docCacheBytes = 0
+  private pendingHeads: Map<string, Array<(h: TermHead | null) => void>> | undefined
+
+  constructor (private readonly init: RemoteIndexInit) {}
+
+  private get self (): string { return this.init.host.peerId }
+  private get rangeDocs (): number { return this.init.catalog.current()?.rangeDocs ?? 8192 }
+
+  liveDocuments (): number { return this.init.catalog.current()?.live ?? 0 }
+
+  /** Holders of a key, nearest first, those that failed lately last. */
+  private ownersOf (key: Uint8Array): string[] {
+    const owners = this.init.membership.placement().owners(key)
+    const now = Date.now()
+    const ok = owners.filter((p) => (this.suspects.get(p) ?? 0) < now)
+    return ok.length === owners.length ? owners : [...ok, ...owners.filter((p) => !ok.includes(p))]
+  }
+
+  private async request (peer: string, protocol: string, header: Record<string, unknown>, parts: Uint8Array[], failover: boolean): Promise<{ header: Record<string, unknown>, parts: Uint8Array[] }> {
+    const t0 = performance.now()
+    let res: { header: Record<string, unknown>, parts: Uint8Array[], bytes: number }
+    if (peer === this.self && this.init.server !== undefined) {
+      const r = protocol === POSTINGS_PROTOCOL
+        ? await this.init.server.postings({ header, parts, from: this.self })
+        : await this.init.server.docs({ header, parts, from: this.self })
+      res = { header: r.header, parts: r.parts ?? [], bytes: 0 }
+    } else {
+      res = await callRpc(this.init.host.libp2p, peer, protocol, header, parts, { timeoutMs: this.init.callTimeoutMs ?? 4000 })
+    }
+    const ctx = traces.getStore()
+    if (ctx !== undefined) {
+      const asked = (['terms', 'docIds', 'ids'].map((k) => header[k]).find(Array.isArray) ?? (typeof header.prefix === 'string' ? [`${header.prefix}*`] : [])) as unknown[]
+      const ranges = Array.isArray(header.ranges) ? header.ranges as number[] : undefined
+      const items = asked.slice(0, 16).map((x, i) => ranges !== undefined ? `${String(x)}#${ranges[i]}` : String(x))
+      ctx.reads.push({ peer, op: String(header.op), keys: asked.length, bytes: res.bytes, ms: performance.now() - t0, failover, items })
+    }
+    return res
+  }
+
+  /**
+   * Sends items to their holders, one request per peer, and fails each
+   * group over to the next replica when its holder is unreachable or when
+   * `incomplete` says the answer lacks what another replica may hold.
+   */
+  private async routed<T, R> (
+    items: T[], keyOf: (t: T) => Uint8Array,
+    send: (peer: string, group: T[], failover: boolean) => Promise<R[]>,
+    incomplete?: (item: T, result: R) => boolean
+  ): Promise<R[]> {
+    const results = new Array<R>(items.length)
+    let pending: Array<Routed<number>> = items.map((_, i) => ({ item: i, owners: this.ownersOf(keyOf(items[i])), attempt: 0 }))
+    while (pending.length > 0) {
+      const groups = new Map<string, Array<Routed<number>>>()
+      for (const r of pending) {
+        const peer = r.owners[r.attempt]
+        if (peer === undefined) {
+          throw new PeerUnavailableError(`no holder of a key answered (asked ${r.owners.join(', ') || 'no index peer: the view is empty'})`)
+        }
+        const g = groups.get(peer)
+        if (g === undefined) groups.set(peer, [r]); else g.push(r)
+      }
+      const next: Array<Routed<number>> = []
+      await Promise.all([...groups].map(async ([peer, group]) => {
+        try {
+          const out = await send(peer, group.map((r) => items[r.item]), group.some((r) => r.attempt > 0))
+          group.forEach((r, k) => {
+            if (incomplete !== undefined && r.attempt + 1 < r.owners.length && incomplete(items[r.item], out[k])) next.push({ ...r, attempt: r.attempt + 1 })
+            else results[r.item] = out[k]
+          })
+        } catch (err) {
+          if (!(err instanceof PeerUnavailableError)) throw err
+          this.suspects.set(peer, Date.now() + (this.init.suspectMs ?? 10_000))
+          this.init.log?.(`remote index: ${peer} failed, asking the next replica: ${err.message}`)
+          for (const r of group) next.push({ ...r, attempt: r.attempt + 1 })
+        }
+      }))
+      pending = next
+    }
+    return results
+  }
+
+  /** Term heads, cached for the current catalog (a new publish clears the cache). */
+  async heads (terms: string[]): Promise<Array<TermHead | null>> {
+    const seq = this.init.catalog.seq
+    if (seq !== this.headCacheSeq) { this.headCache.clear(); this.headCacheSeq = seq }
+    const fresh = traces.getStore()?.fresh === true
+    const missing = [...new Set(terms.filter((t) => fresh || !this.headCache.has(t)))]
+    if (missing.length > 0) {
+      const got = await this.routed(missing, headKey, async (peer, group, failover) => {
+        const res = await this.request(peer, POSTINGS_PROTOCOL, { op: 'heads', terms: group }, [], failover)
+        const heads = res.header.heads as Array<TermHead | null>
+        return group.map((_, i) => heads[i] ?? null)
+      // A holder without the head may be new (repair not done): another replica may have it.
+      }, (_t, h) => h === null)
+      if (this.headCache.size > 100_000) this.headCache.clear()
+      missing.forEach((t, i) => this.headCache.set(t, got[i]))
+    }
+    return terms.map((t) => this.headCache.get(t) ?? null)
+  }
+
+  /** Coalesces the heads asked in one tick (the planner asks term by term). */
+  private head (term: string): Promise<TermHead | null> {
+    if (traces.getStore()?.fresh !== true && this.headCacheSeq === this.init.catalog.seq && this.headCache.has(term)) return Promise.resolve(this.headCache.get(term) ?? null)
+    return new Promise((resolve, reject) => {
+      if (this.pendingHeads === undefined) {
+        const pending = this.pendingHeads = new Map()
+        queueMicrotask(() => {
+          this.pendingHeads = undefined
+          const terms = [...pending.keys()]
+          this.heads(terms).then((hs) => terms.forEach((t, i) => { for (const r of pending.get(t) ?? []) r(hs[i]) }),
+            (err) => { for (const rs of pending.values()) for (const r of rs) r(Promise.reject(err) as never) })
+        })
+      }
+      const waiting = this.pendingHeads.get(term)
+      const done = (h: TermHead | null): void => { if (h instanceof Promise) h.catch(reject); else resolve(h) }
+      if (waiting === undefined) this.pendingHeads.set(term, [done]); else waiting.push(done)
+    })
+  }
+
+  async termStats (term: string): Promise<TermStats> {
+    const h = await this.head(term)
+    if (h === null) return { term, postings: 0, docs: 0, blocks: 0 }
+    let postings = 0; let docs = 0
+    for (const r of h.ranges) { postings += r.postings; docs += r.docs }
+    return { term, postings, docs, blocks: h.ranges.length }
+  }
+
+  /** The reducer for one docId range, or undefined when it keeps everything there. */
+  private reducerFor (filter: DocFilter | undefined, range: number): { kind: 'docs' | 'bloom', bytes: Uint8Array } | undefined | null {
+    if (filter === undefined) return undefined
+    const lo = range * this.rangeDocs
+    const hi = lo + this.rangeDocs - 1
+    if (!filter.intersects(lo, hi)) return null
+    if (filter instanceof SortedDocSet) {
+      const d = filter.docs
+      let a = 0; while (a < d.length && d[a] < lo) a++
+      let b = a; while (b < d.length && d[b] <= hi) b++
+      return chooseFilter(d.subarray(a, b))
+    }
+    if (filter instanceof BloomFilter) return { kind: 'bloom', bytes: filter.toBytes() }
+    return undefined
+  }
+
+  /** Blocks of (term, range) keys, each fetched with its reducer, in the order asked. */
+  private async blocks (keys: Array<{ term: string, range: number, postings: number }>, filter?: DocFilter): Promise<PostingList[]> {
+    type Key = { term: string, range: number, postings: number, reducer?: { kind: 'docs' | 'bloom', bytes: Uint8Array } }
+    const wanted: Key[] = []
+    const at: number[] = []
+    const out: PostingList[] = keys.map(() => EMPTY_LIST)
+    keys.forEach((k, i) => {
+      const reducer = this.reducerFor(filter, k.range)
+      if (reducer === null) return
+      wanted.push({ ...k, reducer })
+      at.push(i)
+    })
+    // One request per (peer, reducer): keys of one range share their reducer.
+    const lists = await this.routed(wanted, (k) => blockKey(k.term, k.range), async (peer, group, failover) => {
+      const byReducer = new Map<string, Key[]>()
+      for (const k of group) {
+        const r = k.reducer === undefined ? 'none' : `${k.range}`
+        const g = byReducer.get(r); if (g === undefined) byReducer.set(r, [k]); else g.push(k)
+      }
+      const got = new Map<Key, PostingList>()
+      await Promise.all([...byReducer.values()].map(async (g) => {
+        const red = g[0].reducer
+        const header: Record<string, unknown> = { op: 'blocks', terms: g.map((k) => k.term), ranges: g.map((k) => k.range) }
+        if (red !== undefined) header.filter = red.kind
+        const res = await this.request(peer, POSTINGS_PROTOCOL, header, red === undefined ? [] : [red.bytes], failover)
+        g.forEach((k, i) => got.set(k, decodePostingList(res.parts[i])))
+      }))
+      return group.map((k) => got.get(k) ?? EMPTY_LIST)
+    // Without a reducer a block must hold what the head counts; fewer means a replica still being repaired.
+    }, (k, list) => k.reducer === undefined && list.length < k.postings)
+    lists.forEach((l, i) => { out[at[i]] = l })
+    return out
+  }
+
+  /** Keeps what the catalog shows: committed and not replaced. */
+  private visible (list: PostingList): PostingList {
+    let all = true
+    for (let i = 0; i < list.length; i++) if (!this.init.catalog.isLive(list.docs[i])) { all = false; break }
+    if (all) return list
+    const out = new PostingBuffer(list.length)
+    for (let i = 0; i < list.length; i++) if (this.init.catalog.isLive(list.docs[i])) out.push(list.docs[i], list.starts[i], list.ends[i], list.levels[i])
+    return out
+  }
+
+  async fetch (term: string, filter?: DocFilter): Promise<PostingList> {
+    const h = await this.head(term)
+    if (h === null) return EMPTY_LIST
+    const lists = await this.blocks(h.ranges.map((r) => ({ term, range: r.range, postings: r.postings })), filter)
+    return this.visible(concatLists(lists))
+  }
+
+  /** Term heads in a range, from every index peer (each holds a share), merged. */
+  private async termHeads (range: TermRange): Promise<TermHead[]> {
+    const peers = this.init.membership.placement().peers
+    const byTerm = new Map<string, TermHead>()
+    await Promise.all(peers.map(async (peer) => {
+      try {
+        const res = await this.request(peer, POSTINGS_PROTOCOL, { op: 'terms', prefix: range.prefix, gt: range.gt, gte: range.gte, lt: range.lt, lte: range.lte }, [], false)
+        for (const h of res.header.heads as TermHead[]) {
+          const known = byTerm.get(h.term)
+          // Replicas agree once repaired; meanwhile the one that knows more postings is the complete one.
+          if (known === undefined || total(h) > total(known)) byTerm.set(h.term, h)
+        }
+      } catch (err) {
+        // Each term lives on r peers: one peer down loses nothing unless r were down together.
+        if (!(err instanceof PeerUnavailableError)) throw err
+        this.suspects.set(peer, Date.now() + (this.init.suspectMs ?? 10_000))
+      }
+    }))
+    const enc = new TextEncoder()
+    return [...byTerm.values()].filter((h) => range.match == null || range.match(h.term))
+      .sort((a, b) => Buffer.compare(enc.encode(a.term), enc.encode(b.term)))
+  }
+
+  async * terms (prefix: string): AsyncIterable<string> {
+    for (const h of await this.termHeads({ prefix })) yield h.term
+  }
+
+  async scan (range: TermRange, filter?: DocFilter): Promise<PostingList> {
+    const heads = await this.termHeads(range)
+    const keys = heads.flatMap((h) => h.ranges.map((r) => ({ term: h.term, range: r.range, postings: r.postings })))
+    const lists = await this.blocks(keys, filter)
+    const all = this.visible(concatLists(lists))
+    return inOrder(all) ? all : sortPostings(all)
+  }
+
+  // DocumentSource
+
+  async getDocuments (docIds: number[]): Promise<Array<{ docId: number, id: string, xml: string } | undefined>> {
+    const fresh = traces.getStore()?.fresh === true
+    const missing = [...new Set(docIds.filter((d) => (fresh || !this.docCache.has(d)) && this.init.catalog.isLive(d)))]
+    if (missing.length > 0) {
+      const got = await this.routed(missing, docKey, async (peer, group, failover) => {
+        const res = await this.request(peer, DOCS_PROTOCOL, { op: 'get', docIds: group }, [], failover)
+        const ids = res.header.ids as Array<string | null>
+        const dec = new TextDecoder()
+        return group.map((_, i) => ids[i] == null ? null : { id: ids[i] as string, xml: dec.decode(res.parts[i]) })
+      }, (_d, doc) => doc === null)
+      missing.forEach((d, i) => { const doc = got[i]; if (doc !== null) this.cacheDoc(d, doc) })
+    }
+    return docIds.map((docId) => {
+      if (!this.init.catalog.isLive(docId)) return undefined
+      const d = this.docCache.get(docId)
+      return d === undefined ? undefined : { docId, id: d.id, xml: d.xml }
+    })
+  }
+
+  private cacheDoc (docId: number, doc: { id: string, xml: string }): void {
+    const budget = this.init.documentCacheBytes ?? 64 * 1024 * 1024
+    this.docCache.set(docId, doc)
+    this.docCacheBytes += doc.xml.length
+    for (const [k, v] of this.docCache) {
+      if (this.docCacheBytes <= budget) break
+      this.docCache.delete(k); this.docCacheBytes -= v.xml.length
+    }
+  }
+
+  async * allDocIds (): AsyncIterable<number> {
+    const n = this.init.catalog.nextDocId
+    for (let d = 0; d < n; d++) if (this.init.catalog.isLive(d)) yield d
+  }
+
+  async docIdOf (id: string): Promise<number | undefined> {
+    const [d] = await this.routed([id], idKey, async (peer, group, failover) => {
+      const res = await this.request(peer, DOCS_PROTOCOL, { op: 'resolve', ids: group }, [], failover)
+      return (res.header.docIds as Array<number | null>)
+    }, (_id, d) => d === null)
+    return d === null || d === undefined || !this.init.catalog.isLive(d) ? undefined : d
+  }
+}
+
+function total (h: TermHead): number { return h.ranges.reduce((n, r) => n + r.postings, 0) }

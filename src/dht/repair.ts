@@ -1,0 +1,139 @@
+/**
+ * Churn repair: when index peers join or leave, keys have new closest
+ * sets. After the view settles, each index peer walks what it holds and,
+ * for every key whose owner set gained peers, sends the key to them when
+ * it is the nearest surviving holder (so one peer, not r, pushes each
+ * key). r copies exist again without a republish. Passes are observable
+ * (RepairState) and run one at a time in the background.
+ */
+import type { PeerHost } from './host.ts'
+import type { Membership, RepairState } from './membership.ts'
+import { blockKey, docKey, headKey, idKey, type Placement } from './placement.ts'
+import { IndexServer, DOCS_PROTOCOL, POSTINGS_PROTOCOL } from './protocols.ts'
+import { callRpc } from './rpc.ts'
+import type { ShardEntry, ShardStore } from './shard-store.ts'
+
+export interface RepairInit {
+  host: PeerHost
+  membership: Membership
+  shard: ShardStore
+  /** Quiet time after the last view change before a pass starts. Default 3000 ms. */
+  settleMs?: number
+  /** Entries per replicate request. Default 2000. */
+  batchEntries?: number
+  log?: (message: string) => void
+}
+
+function keyOf (e: ShardEntry): Uint8Array {
+  switch (e.kind) {
+    case 'head': return headKey(e.term)
+    case 'block': return blockKey(e.term, e.range)
+    case 'doc': return docKey(e.docId)
+    case 'id': return idKey(e.id)
+  }
+}
+
+export class Repair {
+  private base: Placement
+  private timer: NodeJS.Timeout | undefined
+  private pass: Promise<void> | undefined
+  private again = false
+  private stopped = false
+  readonly state: RepairState = { running: false, checked: 0, sent: 0 }
+  private readonly unsubscribe: () => void
+
+  constructor (private readonly init: RepairInit) {
+    this.base = init.membership.placement()
+    this.unsubscribe = init.membership.onChange(() => { this.schedule() })
+  }
+
+  /** Takes the current view as the one the held keys are placed for (at start, before any churn). */
+  rebase (): void { this.base = this.init.membership.placement() }
+
+  private schedule (): void {
+    if (this.stopped) return
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    this.timer = setTimeout(() => { this.timer = undefined; this.start() }, this.init.settleMs ?? 3000)
+    this.timer.unref()
+  }
+
+  private start (): void {
+    if (this.pass !== undefined) { this.again = true; return }
+    this.pass = this.runPass().finally(() => {
+      this.pass = undefined
+      if (this.again && !this.stopped) { this.again = false; this.start() }
+    })
+  }
+
+  /** Waits for a scheduled or running pass (tests, shutdown). */
+  async idle (): Promise<void> {
+    while (this.pass !== undefined || this.timer !== undefined) {
+      if (this.pass !== undefined) await this.pass
+      else await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+  }
+
+  stop (): void {
+    this.stopped = true
+    this.unsubscribe()
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    this.timer = undefined
+  }
+
+  private async runPass (): Promise<void> {
+    const { membership, shard, host } = this.init
+    if (!membership.isIndexPeer) return
+    const prev = this.base
+    const next = membership.placement()
+    const self = host.peerId
+    this.state.running = true
+    this.state.checked = 0
+    this.state.sent = 0
+    delete this.state.error
+    const batches = new Map<string, ShardEntry[]>()
+    const size = this.init.batchEntries ?? 2000
+    const flush = async (peer: string): Promise<void> => {
+      const entries = batches.get(peer)
+      if (entries === undefined || entries.length === 0) return
+      batches.set(peer, [])
+      const write = await shard.export(entries)
+      const frame = IndexServer.replicateFrame(write)
+      const protocol = (write.chunks?.length ?? 0) + (write.heads?.length ?? 0) > 0 ? POSTINGS_PROTOCOL : DOCS_PROTOCOL
+      await callRpc(host.libp2p, peer, protocol, frame.header, frame.parts, { timeoutMs: 60_000 })
+      this.state.sent += entries.length
+    }
+    try {
+      for await (const entry of shard.entries()) {
+        if (this.stopped) return
+        this.state.checked++
+        const key = keyOf(entry)
+        const owners = next.owners(key)
+        const before = new Set(prev.owners(key))
+        const gainedPeers = owners.filter((p) => !before.has(p) && p !== self)
+        if (gainedPeers.length === 0) continue
+        // The nearest holder that survives pushes; a holder outside the old set (a leftover) pushes only if no old holder survives.
+        const survivors = prev.owners(key).filter((p) => next.has(p))
+        const pusher = survivors[0] ?? (owners.includes(self) ? self : undefined)
+        if (pusher !== self) continue
+        for (const peer of gainedPeers) {
+          let b = batches.get(peer)
+          if (b === undefined) { b = []; batches.set(peer, b) }
+          // Posting keys and document keys go to different protocols: keep batches homogeneous.
+          const isDoc = entry.kind === 'doc' || entry.kind === 'id'
+          if (b.length > 0 && ((b[0].kind === 'doc' || b[0].kind === 'id') !== isDoc)) await flush(peer)
+          batches.get(peer)?.push(entry)
+          if ((batches.get(peer)?.length ?? 0) >= size) await flush(peer)
+        }
+      }
+      for (const peer of batches.keys()) await flush(peer)
+      this.base = next
+    } catch (err) {
+      this.state.error = (err as Error).message
+      this.init.log?.(`repair: pass failed (retried at the next view change): ${(err as Error).message}`)
+      this.schedule()
+    } finally {
+      this.state.running = false
+      this.state.lastRun = new Date().toISOString()
+    }
+  }
+}

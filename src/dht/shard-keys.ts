@@ -1,0 +1,353 @@
+/**
+ * LevelDB layout of a shard store (what one index peer holds), format 1:
+ *   M                              format marker (JSON {format})
+ *   C                              the catalog: varint jsonLength, catalog JSON, the signed bytes
+ *   B term 00 range firstDoc       a posting chunk (value below)
+ *   H term 00 range firstDoc       a head chunk: varint postings, varint docs, varint lastDoc - firstDoc
+ *   D docId                        a document: varint idLength, id, xml (UTF-8)
+ *   I id                           u32 docId
+ * Numbers in keys are big-endian uint32 and terms never hold U+0000, so
+ * LevelDB order is (term byte order, range, firstDoc).
+ *
+ * Posting chunk value: version byte, varint count, varint lastDoc - firstDoc,
+ * then sub-blocks of up to SUB_BLOCK postings, each: varint lastDoc - base,
+ * byteLength as a 3-byte varint, a codec block (codec.ts) with baseDoc = base, where base
+ * is the chunk's firstDoc for the first sub-block and the previous sub-block's
+ * last doc after. The doc bounds in front of each part let a filtered read
+ * skip a chunk or sub-block without decoding it.
+ *
+ * Also here: the encoder of a whole write (WriteBuilder) and the decoders
+ * the store reads with (readBlock merges the chunks of one block).
+ */
+import { ByteWriter, CorruptBlockError, EMPTY_LIST, PostingBuffer, decodeBlock, encodeBlock, type PostingList } from '../xml-twig-index/postings/codec.ts'
+import type { DocFilter } from '../xml-twig-index/engine/source.ts'
+import type { TermHead } from './types.ts'
+
+export const FORMAT = 1
+export const SUB_BLOCK = 512
+const CHUNK_VERSION = 1
+
+export const P_BLOCK = 0x42
+export const P_CATALOG = 0x43
+export const P_DOC = 0x44
+export const P_HEAD = 0x48
+export const P_ID = 0x49
+export const P_META = 0x4d
+
+export const enc = new TextEncoder()
+export const dec = new TextDecoder('utf-8', { fatal: true })
+
+export const META_KEY = Uint8Array.of(P_META)
+export const CATALOG_KEY = Uint8Array.of(P_CATALOG)
+export const spaceOf = (prefix: number): { gte: Uint8Array, lt: Uint8Array } => ({ gte: Uint8Array.of(prefix), lt: Uint8Array.of(prefix + 1) })
+
+export function readU32be (b: Uint8Array, at: number): number {
+  return ((b[at] << 24) >>> 0) + (b[at + 1] << 16) + (b[at + 2] << 8) + b[at + 3]
+}
+function putU32be (k: Uint8Array, at: number, n: number): void {
+  k[at] = n >>> 24; k[at + 1] = (n >>> 16) & 0xff; k[at + 2] = (n >>> 8) & 0xff; k[at + 3] = n & 0xff
+}
+
+/** Bytes of the term of a chunk key (a view into it). */
+export const keyTerm = (key: Uint8Array): Uint8Array => key.subarray(1, key.length - 9)
+export const keyRange = (key: Uint8Array): number => readU32be(key, key.length - 8)
+export const keyFirstDoc = (key: Uint8Array): number => readU32be(key, key.length - 4)
+
+/** Every chunk key of a term: [prefix term 00, prefix term 01). */
+export function termSpan (prefix: number, term: Uint8Array): { gte: Uint8Array, lt: Uint8Array } {
+  const gte = new Uint8Array(term.length + 2); gte[0] = prefix; gte.set(term, 1)
+  const lt = gte.slice(); lt[term.length + 1] = 1
+  return { gte, lt }
+}
+/** Every chunk key of (term, range). */
+export function rangeSpan (prefix: number, term: Uint8Array, range: number): { gte: Uint8Array, lt: Uint8Array } {
+  const gte = new Uint8Array(term.length + 6); gte[0] = prefix; gte.set(term, 1); putU32be(gte, term.length + 2, range)
+  if (range === 0xffffffff) return { gte, lt: termSpan(prefix, term).lt }
+  const lt = gte.slice(); putU32be(lt, term.length + 2, range + 1)
+  return { gte, lt }
+}
+
+export function docKey (docId: number): Uint8Array { const k = new Uint8Array(5); k[0] = P_DOC; putU32be(k, 1, docId); return k }
+export function idKey (id: Uint8Array): Uint8Array { const k = new Uint8Array(id.length + 1); k[0] = P_ID; k.set(id, 1); return k }
+
+export function sameBytes (a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}
+export function startsWithBytes (a: Uint8Array, prefix: Uint8Array): boolean {
+  if (a.length < prefix.length) return false
+  for (let i = 0; i < prefix.length; i++) if (a[i] !== prefix[i]) return false
+  return true
+}
+
+/** Reads LEB128 varints of a stored value; a value that does not parse is corruption on disk. */
+export class VarintReader {
+  p: number
+  constructor (readonly bytes: Uint8Array, offset = 0) { this.p = offset }
+  get done (): boolean { return this.p >= this.bytes.length }
+  next (): number {
+    const b = this.bytes
+    let v = 0
+    for (let shift = 0; shift < 35; shift += 7) {
+      if (this.p >= b.length) throw new CorruptBlockError(`stored value truncated at byte ${this.p}`)
+      const x = b[this.p++]
+      v += (x & 0x7f) * 2 ** shift
+      if (x < 0x80) return v
+    }
+    throw new CorruptBlockError(`stored value has an overlong varint at byte ${this.p}`)
+  }
+}
+
+/**
+ * Keys and values of one write, encoded into two shared buffers: a publish
+ * batch holds ~10^4..10^5 small chunks, and one allocation per key and per
+ * value was most of the cost of storing them.
+ */
+/** A writer whose result is a view: encodeBlock can write in place, with no copy per block. */
+class ViewWriter extends ByteWriter {
+  override result (): Uint8Array { return this.buf.subarray(0, this.pos) }
+}
+
+export class WriteBuilder {
+  private readonly kw = new ByteWriter(1 << 16)
+  private readonly vw = new ViewWriter(1 << 16)
+  /** keyStart, keyEnd, valueStart, valueEnd per entry. */
+  private bounds: number[] = []
+
+  get length (): number { return this.bounds.length / 4 }
+
+  /** Key `prefix term 00 range firstDoc` (the term is validated: no U+0000, well-formed). */
+  private termKey (prefix: number, term: string, range: number, firstDoc: number): void {
+    const w = this.kw
+    w.ensure(term.length * 3 + 10)
+    const start = w.pos
+    w.buf[w.pos++] = prefix
+    w.pos += enc.encodeInto(term, w.buf.subarray(w.pos)).written
+    w.buf[w.pos++] = 0
+    w.u32(range); w.u32(firstDoc)
+    this.bounds.push(start, w.pos)
+  }
+
+  /** A posting chunk of a validated list (layout above). */
+  chunk (term: string, range: number, firstDoc: number, list: PostingList): number {
+    this.termKey(P_BLOCK, term, range, firstDoc)
+    const w = this.vw
+    const start = w.pos
+    const n = list.length
+    w.ensure(12)
+    w.buf[w.pos++] = CHUNK_VERSION
+    w.varint(n)
+    w.varint(list.docs[n - 1] - firstDoc)
+    let base = firstDoc
+    for (let from = 0; from < n; from += SUB_BLOCK) {
+      const to = Math.min(n, from + SUB_BLOCK)
+      const last = list.docs[to - 1]
+      w.varint(last - base)
+      // the length goes before the block: a 3-byte (padded) varint fits any block of SUB_BLOCK postings
+      w.ensure(3)
+      const at = w.pos
+      w.pos += 3
+      encodeBlock(list, from, to, base, w)
+      const len = w.pos - at - 3
+      w.buf[at] = (len & 0x7f) | 0x80; w.buf[at + 1] = ((len >>> 7) & 0x7f) | 0x80; w.buf[at + 2] = len >>> 14
+      base = last
+    }
+    this.bounds.push(start, w.pos)
+    return this.length - 1
+  }
+
+  head (term: string, range: number, firstDoc: number, h: HeadValue): number {
+    this.termKey(P_HEAD, term, range, firstDoc)
+    const w = this.vw
+    const start = w.pos
+    w.varint(h.postings); w.varint(h.docs); w.varint(h.lastDoc - firstDoc)
+    this.bounds.push(start, w.pos)
+    return this.length - 1
+  }
+
+  doc (docId: number, id: string, xml: string): number {
+    const k = this.kw
+    const start = k.pos
+    k.ensure(5); k.buf[k.pos++] = P_DOC; k.u32(docId)
+    this.bounds.push(start, k.pos)
+    const idBytes = enc.encode(id)
+    const xmlBytes = enc.encode(xml)
+    const w = this.vw
+    const v = w.pos
+    w.varint(idBytes.length); w.bytes(idBytes); w.bytes(xmlBytes)
+    this.bounds.push(v, w.pos)
+    return this.length - 1
+  }
+
+  id (id: string, docId: number): number {
+    const k = this.kw
+    const start = k.pos
+    k.ensure(id.length * 3 + 1)
+    k.buf[k.pos++] = P_ID
+    k.pos += enc.encodeInto(id, k.buf.subarray(k.pos)).written
+    this.bounds.push(start, k.pos)
+    const v = this.vw.pos
+    this.vw.u32(docId)
+    this.bounds.push(v, this.vw.pos)
+    return this.length - 1
+  }
+
+  key (i: number): Uint8Array { return this.kw.buf.subarray(this.bounds[4 * i], this.bounds[4 * i + 1]) }
+  value (i: number): Uint8Array { return this.vw.buf.subarray(this.bounds[4 * i + 2], this.bounds[4 * i + 3]) }
+}
+
+/** Header of a stored posting chunk: its posting count, last doc, and where its sub-blocks start. */
+export function chunkHeader (value: Uint8Array, firstDoc: number): { count: number, lastDoc: number, body: number } {
+  if (value[0] !== CHUNK_VERSION) throw new CorruptBlockError(`posting chunk version ${value[0]} is not ${CHUNK_VERSION}`)
+  const r = new VarintReader(value, 1)
+  const count = r.next()
+  const lastDoc = firstDoc + r.next()
+  return { count, lastDoc, body: r.p }
+}
+
+export interface HeadValue { postings: number, docs: number, lastDoc: number }
+export function decodeHead (value: Uint8Array, firstDoc: number): HeadValue {
+  const r = new VarintReader(value)
+  return { postings: r.next(), docs: r.next(), lastDoc: firstDoc + r.next() }
+}
+
+export function decodeDoc (value: Uint8Array): { id: string, xml: string } {
+  const r = new VarintReader(value)
+  const n = r.next()
+  return { id: dec.decode(value.subarray(r.p, r.p + n)), xml: dec.decode(value.subarray(r.p + n)) }
+}
+
+/**
+ * A set of 64-bit hashes of byte strings (open addressing): counts the
+ * distinct terms and (term, range) blocks a peer holds without keeping
+ * ~10^5..10^6 strings in memory. A collision (odds ~ n^2 / 2^65) would
+ * make a count one short; the counts are statistics, never used for reads.
+ */
+export class HashSet64 {
+  private hi = new Uint32Array(1024)
+  private lo = new Uint32Array(1024)
+  size = 0
+
+  private a = 0
+  private b = 0
+
+  private hash (bytes: Uint8Array, from: number, to: number): void {
+    let a = 0x811c9dc5; let b = 0x01000193
+    for (let i = from; i < to; i++) {
+      const x = bytes[i]
+      a = Math.imul(a ^ x, 0x01000193)
+      b = Math.imul(b ^ x, 0x5bd1e995); b ^= b >>> 15
+    }
+    this.a = a >>> 0; this.b = (b >>> 0) || 1 // 0/0 marks an empty slot
+  }
+
+  /** Adds the hash of `bytes[from, to)`; returns whether it was new. */
+  add (bytes: Uint8Array, from: number, to: number): boolean {
+    this.hash(bytes, from, to)
+    if ((this.size + 1) * 2 > this.hi.length) this.grow()
+    return this.insert(this.a, this.b, true)
+  }
+
+  /** Whether the hash of `bytes[from, to)` is in the set (true for a collision too). */
+  has (bytes: Uint8Array, from: number, to: number): boolean {
+    this.hash(bytes, from, to)
+    return !this.insert(this.a, this.b, false)
+  }
+
+  /** Finds or (when `add`) inserts a hash; returns whether it was absent. */
+  private insert (a: number, b: number, add: boolean): boolean {
+    const mask = this.hi.length - 1
+    let i = (a ^ Math.imul(b, 0x9e3779b1)) & mask
+    for (;;) {
+      const h = this.hi[i]; const l = this.lo[i]
+      if (h === 0 && l === 0) {
+        if (add) { this.hi[i] = a; this.lo[i] = b; this.size++ }
+        return true
+      }
+      if (h === a && l === b) return false
+      i = (i + 1) & mask
+    }
+  }
+
+  private grow (): void {
+    const hi = this.hi; const lo = this.lo
+    this.hi = new Uint32Array(hi.length * 2); this.lo = new Uint32Array(lo.length * 2); this.size = 0
+    for (let i = 0; i < hi.length; i++) if (hi[i] !== 0 || lo[i] !== 0) this.insert(hi[i], lo[i], true)
+  }
+}
+
+/**
+ * Entries of `b` written again later in the same write (their counts must
+ * not be taken twice). A hash set finds candidates; exact bytes decide, in
+ * the rare write that has any.
+ */
+export function supersededIn (b: WriteBuilder): Set<number> {
+  const out = new Set<number>()
+  const hashes = new HashSet64()
+  let suspect = false
+  for (let i = 0; i < b.length && !suspect; i++) { const k = b.key(i); if (!hashes.add(k, 0, k.length)) suspect = true }
+  if (!suspect) return out
+  const last = new Map<string, number>()
+  for (let i = 0; i < b.length; i++) {
+    const k = b.key(i)
+    const s = Buffer.from(k.buffer, k.byteOffset, k.length).toString('latin1')
+    const prev = last.get(s)
+    if (prev !== undefined) out.add(prev)
+    last.set(s, i)
+  }
+  return out
+}
+
+/** Adds a head chunk to its term's head: chunks come in key order, so equal ranges are adjacent. */
+export function addHead (head: TermHead, key: Uint8Array, value: Uint8Array): void {
+  const range = keyRange(key)
+  const h = decodeHead(value, keyFirstDoc(key))
+  const last = head.ranges[head.ranges.length - 1]
+  if (last !== undefined && last.range === range) { last.postings += h.postings; last.docs += h.docs } else head.ranges.push({ range, postings: h.postings, docs: h.docs })
+}
+
+export function decodeChunk (value: Uint8Array, firstDoc: number): PostingBuffer {
+  const { count, body } = chunkHeader(value, firstDoc)
+  const out = new PostingBuffer(count)
+  decodeSubBlocks(value, body, firstDoc, out, -1)
+  return out
+}
+
+/** Decodes the sub-blocks of a chunk from `body`, keeping docs > cutoff the filter may have. */
+function decodeSubBlocks (value: Uint8Array, body: number, firstDoc: number, out: PostingBuffer, cutoff: number, filter?: DocFilter, seq?: (doc: number) => boolean): void {
+  const r = new VarintReader(value, body)
+  let base = firstDoc
+  const keep = seq !== undefined ? (doc: number) => doc > cutoff && seq(doc) : cutoff >= firstDoc ? (doc: number) => doc > cutoff : undefined
+  while (!r.done) {
+    const last = base + r.next()
+    const len = r.next()
+    const start = r.p
+    r.p += len
+    if (r.p > value.length) throw new CorruptBlockError(`posting chunk sub-block overruns its value (${r.p} > ${value.length})`)
+    if (last > cutoff && (filter === undefined || filter.intersects(Math.max(base, cutoff + 1), last))) {
+      if (decodeBlock(value, start, base, out, keep) !== r.p) throw new CorruptBlockError('posting chunk sub-block length does not match its postings')
+    }
+    base = last
+  }
+}
+
+/**
+ * The merged postings of one (term, range) from its chunks in key order
+ * (by firstDoc): a chunk overlapping earlier ones (a re-run publish)
+ * contributes only docs past the last doc already covered.
+ */
+export function readBlock (chunks: Array<[Uint8Array, Uint8Array]>, filter?: DocFilter): PostingList {
+  if (chunks.length === 0) return EMPTY_LIST
+  const heads = chunks.map(([key, value]) => { const firstDoc = keyFirstDoc(key); return { firstDoc, value, ...chunkHeader(value, firstDoc) } })
+  const out = new PostingBuffer(filter === undefined ? heads.reduce((n, h) => n + h.count, 0) : 8)
+  const seq = filter?.sequential()
+  let cutoff = -1
+  for (const h of heads) {
+    if (h.lastDoc > cutoff && (filter === undefined || filter.intersects(Math.max(h.firstDoc, cutoff + 1), h.lastDoc))) {
+      decodeSubBlocks(h.value, h.body, h.firstDoc, out, cutoff, filter, seq)
+    }
+    if (h.lastDoc > cutoff) cutoff = h.lastDoc
+  }
+  return out
+}

@@ -1,0 +1,399 @@
+/**
+ * What one index peer holds of the distributed index (LevelDB): posting
+ * chunks, head chunks, documents, the id map and the signed catalog.
+ * Writes come from the network (a publish, a repair), so each is checked
+ * whole before anything is written and lands in one LevelDB batch: a bad
+ * write leaves the store as it was. Layout and value codecs: shard-keys.ts.
+ */
+import { mkdir, readdir, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { ClassicLevel } from 'classic-level'
+import { ProtocolError } from './errors.ts'
+import { DEFAULT_RANGE_DOCS, type Catalog, type HeldDocument, type TermHead } from './types.ts'
+import { StoreError } from '../xml-twig-index/errors.ts'
+import { ByteWriter, type PostingList } from '../xml-twig-index/postings/codec.ts'
+import type { DocFilter } from '../xml-twig-index/engine/source.ts'
+import {
+  CATALOG_KEY, FORMAT, HashSet64, META_KEY, P_BLOCK, P_DOC, P_HEAD, P_ID, VarintReader, WriteBuilder, addHead, chunkHeader, dec,
+  decodeChunk, decodeDoc, decodeHead, docKey, enc, idKey, keyFirstDoc, keyRange, keyTerm, rangeSpan, readBlock, readU32be,
+  sameBytes, spaceOf, startsWithBytes, supersededIn, termSpan
+} from './shard-keys.ts'
+
+/** The postings of one term within one docId range, sent in one publish: docs in `range` and >= firstDoc, sorted by (doc, start). */
+export interface PostingChunk { term: string, range: number, firstDoc: number, postings: PostingList }
+/** Sizes of one publish's postings of a term within a range; a term's head sums them per range. */
+export interface HeadChunk { term: string, range: number, firstDoc: number, postings: number, docs: number, lastDoc: number }
+export interface IdEntry { id: string, docId: number }
+export interface ShardWrite { chunks?: PostingChunk[], heads?: HeadChunk[], docs?: HeldDocument[], ids?: IdEntry[] }
+/** A unit of placement held here: what repair re-sends when the closest peers of its key change. */
+export type ShardEntry = { kind: 'head', term: string } | { kind: 'block', term: string, range: number } | { kind: 'doc', docId: number } | { kind: 'id', id: string }
+export interface ShardStats { heads: number, blocks: number, chunks: number, postings: number, docs: number, ids: number, bytes: number }
+/** Terms of `prefix` within bounds that are whole terms (as TermRange in engine/source.ts). */
+export interface TermBounds { prefix: string, gt?: string, gte?: string, lt?: string, lte?: string }
+export interface ShardStoreInit {
+  /** Folder of the LevelDB store; created when missing. */
+  path: string
+  /** Docs per range until a catalog is held (then the catalog's rangeDocs). Default DEFAULT_RANGE_DOCS. */
+  rangeDocs?: number
+}
+
+type Db = ClassicLevel<Uint8Array, Uint8Array>
+
+const U32 = 0x100000000
+/** Terms are short (tags, words, short values); a bound keeps hostile keys out of LevelDB. */
+export const MAX_TERM_BYTES = 4096
+export const MAX_ID_BYTES = 4096
+const SURROGATE = /[\uD800-\uDFFF]/
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+
+const isU32 = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 0 && n < U32
+const show = (s: string): string => JSON.stringify(s.length > 80 ? `${s.slice(0, 80)}…` : s)
+
+/** A term or id that can be a key: non-empty, well-formed (lone surrogates would collide as U+FFFD), no U+0000 (the key separator). */
+function checkText (s: unknown, what: string, max: number): asserts s is string {
+  if (typeof s !== 'string' || s.length === 0) throw new ProtocolError(`${what} must be a non-empty string`)
+  if (s.includes('\u0000')) throw new ProtocolError(`${what} ${show(s)} contains U+0000`)
+  if (SURROGATE.test(s) && LONE_SURROGATE.test(s)) throw new ProtocolError(`${what} ${show(s)} contains a lone surrogate`)
+  // UTF-8 takes at most 3 bytes per UTF-16 unit: measure only strings that might be too long
+  if (s.length * 3 > max && Buffer.byteLength(s) > max) throw new ProtocolError(`${what} ${show(s)} is ${Buffer.byteLength(s)} bytes long (at most ${max})`)
+}
+/** UTF-8 of a valid key text. */
+function keyText (s: unknown, what: string, max: number): Uint8Array {
+  checkText(s, what, max)
+  return enc.encode(s)
+}
+function u32 (n: unknown, what: string): number {
+  if (!isU32(n)) throw new ProtocolError(`${what} ${String(n)} is not an integer in [0, 2^32)`)
+  return n
+}
+
+const chunkName = (c: PostingChunk): string => `chunk (${show(c.term)}, range ${String(c.range)}, firstDoc ${String(c.firstDoc)})`
+
+/** Checks a chunk's postings: sorted by (doc, start), docs in [max(firstDoc, range start), range end), ends >= starts. */
+function checkPostings (c: PostingChunk, rangeDocs: number): void {
+  const l = c.postings
+  if (l == null || typeof l !== 'object') throw new ProtocolError(`${chunkName(c)}: postings missing`)
+  const n = l.length
+  if (!(l.docs instanceof Uint32Array) || !(l.starts instanceof Uint32Array) || !(l.ends instanceof Uint32Array) || !(l.levels instanceof Uint16Array)) {
+    throw new ProtocolError(`${chunkName(c)}: postings are not columnar typed arrays`)
+  }
+  if (!Number.isInteger(n) || n < 1 || l.docs.length < n || l.starts.length < n || l.ends.length < n || l.levels.length < n) {
+    throw new ProtocolError(`${chunkName(c)}: posting count ${String(n)} is not a positive integer within its arrays`)
+  }
+  const lo = Math.max(c.firstDoc, c.range * rangeDocs)
+  const hi = (c.range + 1) * rangeDocs // exclusive
+  const { docs, starts, ends } = l
+  let prevDoc = -1; let prevStart = -1
+  for (let i = 0; i < n; i++) {
+    const d = docs[i]; const s = starts[i]
+    if (d < lo || d >= hi) throw new ProtocolError(`${chunkName(c)}: posting ${i} has doc ${d} outside [${lo}, ${hi}) (firstDoc and range of ${rangeDocs} docs)`)
+    if (d < prevDoc || (d === prevDoc && s < prevStart)) throw new ProtocolError(`${chunkName(c)}: posting ${i} (doc ${d}, start ${s}) is out of (doc, start) order`)
+    if (ends[i] < s) throw new ProtocolError(`${chunkName(c)}: posting ${i} (doc ${d}) ends at ${ends[i]} before its start ${s}`)
+    prevDoc = d; prevStart = s
+  }
+}
+
+function checkHead (h: HeadChunk, rangeDocs: number, where: string): void {
+  u32(h.postings, `${where}: postings`); u32(h.docs, `${where}: docs`); u32(h.lastDoc, `${where}: lastDoc`)
+  if (h.postings < 1 || h.docs < 1 || h.docs > h.postings) throw new ProtocolError(`${where}: ${h.docs} docs and ${h.postings} postings (need 1 <= docs <= postings)`)
+  const lo = Math.max(h.firstDoc, h.range * rangeDocs)
+  if (h.lastDoc < lo || h.lastDoc >= (h.range + 1) * rangeDocs) throw new ProtocolError(`${where}: lastDoc ${h.lastDoc} outside [${lo}, ${(h.range + 1) * rangeDocs})`)
+  if (h.docs > h.lastDoc - lo + 1) throw new ProtocolError(`${where}: ${h.docs} docs cannot fit in [${lo}, ${h.lastDoc}]`)
+}
+
+function checkCatalog (c: Catalog): void {
+  if (c == null || typeof c !== 'object') throw new ProtocolError('catalog is not an object')
+  for (const f of ['seq', 'nextDocId', 'live', 'postings', 'rangeDocs', 'replicas'] as const) {
+    if (!Number.isSafeInteger(c[f]) || c[f] < 0) throw new ProtocolError(`catalog ${f} ${String(c[f])} is not a non-negative integer`)
+  }
+  if (c.rangeDocs < 1) throw new ProtocolError('catalog rangeDocs must be at least 1')
+  if (typeof c.publisher !== 'string' || typeof c.date !== 'string') throw new ProtocolError('catalog publisher and date must be strings')
+  if (!Array.isArray(c.releases)) throw new ProtocolError('catalog releases must be an array')
+  if (!Array.isArray(c.dead) || c.dead.some((d, i) => !isU32(d) || (i > 0 && d <= c.dead[i - 1]))) throw new ProtocolError('catalog dead must be strictly increasing docIds')
+}
+
+/** One validated write, encoded; a key written twice counts once (the last write wins in the batch as in LevelDB). */
+interface Prepared {
+  b: WriteBuilder
+  /** Entry indexes in `b` of the chunks, heads, docs and ids (chunks first: entry i < chunkCounts.length is a chunk of chunkCounts[i] postings). */
+  chunks: number[]
+  chunkCounts: number[]
+  heads: number[]
+  docs: number[]
+  ids: number[]
+}
+
+function prepare (write: ShardWrite, rangeDocs: number): Prepared {
+  if (write == null || typeof write !== 'object') throw new ProtocolError('shard write is not an object')
+  const b = new WriteBuilder()
+  const list = <T>(xs: T[] | undefined, what: string): T[] => {
+    if (xs === undefined) return []
+    if (!Array.isArray(xs)) throw new ProtocolError(`shard write ${what} is not an array`)
+    return xs
+  }
+  const chunks: number[] = []; const chunkCounts: number[] = []; const heads: number[] = []; const docs: number[] = []; const ids: number[] = []
+  for (const c of list(write.chunks, 'chunks')) {
+    checkText(c?.term, 'chunk term', MAX_TERM_BYTES)
+    if (!isU32(c.range)) u32(c.range, `${chunkName(c)}: range`)
+    if (!isU32(c.firstDoc)) u32(c.firstDoc, `${chunkName(c)}: firstDoc`)
+    checkPostings(c, rangeDocs)
+    chunks.push(b.chunk(c.term, c.range, c.firstDoc, c.postings)); chunkCounts.push(c.postings.length)
+  }
+  for (const h of list(write.heads, 'heads')) {
+    checkText(h?.term, 'head term', MAX_TERM_BYTES)
+    const where = `head chunk (${show(h.term)}, range ${String(h.range)}, firstDoc ${String(h.firstDoc)})`
+    u32(h.range, `${where}: range`); u32(h.firstDoc, `${where}: firstDoc`)
+    checkHead(h, rangeDocs, where)
+    heads.push(b.head(h.term, h.range, h.firstDoc, h))
+  }
+  for (const d of list(write.docs, 'docs')) {
+    const docId = u32(d?.docId, 'document docId')
+    checkText(d.id, `document ${docId} id`, MAX_ID_BYTES)
+    if (typeof d.xml !== 'string') throw new ProtocolError(`document ${docId} (${show(d.id)}): xml is not a string`)
+    if (SURROGATE.test(d.xml) && LONE_SURROGATE.test(d.xml)) throw new ProtocolError(`document ${docId} (${show(d.id)}): xml contains a lone surrogate`)
+    docs.push(b.doc(docId, d.id, d.xml))
+  }
+  for (const e of list(write.ids, 'ids')) {
+    checkText(e?.id, 'id map id', MAX_ID_BYTES)
+    ids.push(b.id(e.id, u32(e.docId, `id map ${show(e.id)}: docId`)))
+  }
+  const superseded = supersededIn(b)
+  const live = (xs: number[]): number[] => superseded.size === 0 ? xs : xs.filter((i) => !superseded.has(i))
+  return { b, chunks: live(chunks), chunkCounts, heads, docs: live(docs), ids: live(ids) }
+}
+
+/** Lower and upper LevelDB bounds of the head chunks of the terms in `b`. */
+function boundsOf (b: TermBounds): { prefix: Uint8Array, gte: Uint8Array, lt: Uint8Array } {
+  if (b == null || typeof b.prefix !== 'string') throw new ProtocolError('term range needs a prefix string')
+  if (b.prefix.includes('\u0000')) throw new ProtocolError(`term range prefix ${show(b.prefix)} contains U+0000`)
+  const prefix = enc.encode(b.prefix)
+  const span = (t: string | undefined, what: string): { gte: Uint8Array, lt: Uint8Array } | undefined => t === undefined ? undefined : termSpan(P_HEAD, keyText(t, `term range ${what}`, MAX_TERM_BYTES))
+  let gte: Uint8Array = Uint8Array.of(P_HEAD, ...prefix)
+  let lt: Uint8Array = spaceOf(P_HEAD).lt
+  const raise = (k: Uint8Array | undefined): void => { if (k !== undefined && Buffer.compare(k, gte) > 0) gte = k }
+  const lower = (k: Uint8Array | undefined): void => { if (k !== undefined && Buffer.compare(k, lt) < 0) lt = k }
+  raise(span(b.gte, 'gte')?.gte); raise(span(b.gt, 'gt')?.lt)
+  lower(span(b.lt, 'lt')?.gte); lower(span(b.lte, 'lte')?.lt)
+  return { prefix, gte, lt }
+}
+
+export class ShardStore {
+  private held: { catalog: Catalog, signed: Uint8Array } | undefined
+  private readonly headTerms = new HashSet64()
+  private readonly blockKeys = new HashSet64()
+  private counts = { chunks: 0, postings: 0, docs: 0, ids: 0 }
+  /** Writes run one at a time: counters read what is stored before a batch replaces it. */
+  private queue: Promise<unknown> = Promise.resolve()
+
+  private constructor (readonly path: string, private readonly db: Db, private readonly initialRangeDocs: number) {}
+
+  static async open (init: ShardStoreInit): Promise<ShardStore> {
+    const rangeDocs = init.rangeDocs ?? DEFAULT_RANGE_DOCS
+    if (!Number.isSafeInteger(rangeDocs) || rangeDocs < 1) throw new RangeError(`rangeDocs ${rangeDocs} is not a positive integer`)
+    await mkdir(init.path, { recursive: true })
+    const db: Db = new ClassicLevel<Uint8Array, Uint8Array>(join(init.path, 'shard'), { keyEncoding: 'view', valueEncoding: 'view' })
+    try {
+      await db.open()
+    } catch (err) {
+      const code = (err as { cause?: { code?: string } }).cause?.code ?? (err as { code?: string }).code
+      if (code === 'LEVEL_LOCKED') throw new StoreError(`shard store ${init.path} is held by another process`, 'ERR_STORE_LOCKED', { cause: err })
+      throw new StoreError(`cannot open shard store ${init.path}: ${(err as Error).message}`, 'ERR_STORE', { cause: err })
+    }
+    const store = new ShardStore(init.path, db, rangeDocs)
+    try { await store.load() } catch (err) { await db.close(); throw err }
+    return store
+  }
+
+  /** Docs per range: the held catalog's (fixed network-wide), else the one given at open. */
+  get rangeDocs (): number { return this.held?.catalog.rangeDocs ?? this.initialRangeDocs }
+
+  private async load (): Promise<void> {
+    const meta = await this.db.get(META_KEY)
+    if (meta === undefined) await this.db.put(META_KEY, enc.encode(JSON.stringify({ format: FORMAT })))
+    else {
+      const format = (JSON.parse(dec.decode(meta)) as { format?: unknown }).format
+      if (format !== FORMAT) throw new StoreError(`shard store ${this.path} has format ${String(format)}, this edos reads format ${FORMAT}`, 'ERR_STORE_FORMAT')
+    }
+    const c = await this.db.get(CATALOG_KEY)
+    if (c !== undefined) {
+      const r = new VarintReader(c)
+      const n = r.next()
+      this.held = { catalog: JSON.parse(dec.decode(c.subarray(r.p, r.p + n))) as Catalog, signed: new Uint8Array(c.subarray(r.p + n)) }
+    }
+    // Counters are not stored: a scan of keys (and chunk headers) rebuilds them, so a crash cannot leave them wrong.
+    for await (const key of this.db.keys(spaceOf(P_HEAD))) this.headTerms.add(key, 1, key.length - 9)
+    for await (const [key, value] of this.db.iterator(spaceOf(P_BLOCK))) {
+      this.blockKeys.add(key, 1, key.length - 4)
+      this.counts.chunks++
+      this.counts.postings += chunkHeader(value, keyFirstDoc(key)).count
+    }
+    for await (const key of this.db.keys(spaceOf(P_DOC))) if (key.length === 5) this.counts.docs++
+    for await (const key of this.db.keys(spaceOf(P_ID))) if (key.length > 1) this.counts.ids++
+  }
+
+  async close (): Promise<void> {
+    await this.queue.catch(() => {})
+    await this.db.close()
+  }
+
+  private serial<T> (fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn)
+    this.queue = run.catch(() => {})
+    return run
+  }
+
+  /** Stores a write (a publish batch or a repair) atomically, or throws ProtocolError and stores nothing. */
+  async apply (write: ShardWrite): Promise<void> {
+    return await this.serial(async () => {
+      const p = prepare(write, this.rangeDocs)
+      const { b } = p
+      if (b.length === 0) return
+      const blockOf = (i: number): [Uint8Array, number, number] => { const k = b.key(i); return [k, 1, k.length - 4] }
+      // a chunk of a block not held yet cannot exist: only the others (a re-run, a repair) are looked up
+      const known = p.chunks.filter((i) => this.blockKeys.has(...blockOf(i)))
+      const [oldChunks, oldDocs, oldIds] = await Promise.all([
+        known.length > 0 ? this.db.getMany(known.map((i) => b.key(i))) : [],
+        p.docs.length > 0 ? this.db.hasMany(p.docs.map((i) => b.key(i))) : [],
+        p.ids.length > 0 ? this.db.hasMany(p.ids.map((i) => b.key(i))) : []
+      ])
+      const batch = this.db.batch()
+      for (let i = 0; i < b.length; i++) batch.put(b.key(i), b.value(i))
+      await batch.write()
+      const old = new Map<number, Uint8Array | undefined>(known.map((i, j) => [i, oldChunks[j]]))
+      for (const i of p.chunks) {
+        const was = old.get(i)
+        if (was === undefined) this.counts.chunks++
+        else this.counts.postings -= chunkHeader(was, keyFirstDoc(b.key(i))).count
+        this.counts.postings += p.chunkCounts[i]
+        this.blockKeys.add(...blockOf(i))
+      }
+      for (const i of p.heads) { const k = b.key(i); this.headTerms.add(k, 1, k.length - 9) }
+      for (const had of oldDocs) if (!had) this.counts.docs++
+      for (const had of oldIds) if (!had) this.counts.ids++
+    })
+  }
+
+  /** Keeps `catalog` when its seq is above the held one's; returns whether it was kept. The caller has verified `signed`. */
+  async setCatalog (catalog: Catalog, signed: Uint8Array): Promise<boolean> {
+    checkCatalog(catalog)
+    if (!(signed instanceof Uint8Array)) throw new ProtocolError('signed catalog is not a byte array')
+    return await this.serial(async () => {
+      const held = this.held?.catalog
+      if (held !== undefined && catalog.seq <= held.seq) return false
+      if (held !== undefined && catalog.rangeDocs !== held.rangeDocs) throw new ProtocolError(`catalog ${catalog.seq} changes rangeDocs from ${held.rangeDocs} to ${catalog.rangeDocs} (fixed network-wide)`)
+      const json = enc.encode(JSON.stringify(catalog))
+      const w = new ByteWriter(json.length + signed.length + 5)
+      w.varint(json.length); w.bytes(json); w.bytes(signed)
+      await this.db.put(CATALOG_KEY, w.result())
+      this.held = { catalog: structuredClone(catalog), signed: new Uint8Array(signed) }
+      return true
+    })
+  }
+
+  catalog (): { catalog: Catalog, signed: Uint8Array } | undefined { return this.held }
+
+  /** The heads of `terms` (undefined for a term with no head chunk here). */
+  async heads (terms: string[]): Promise<Array<TermHead | undefined>> {
+    return await Promise.all(terms.map(async (term) => {
+      const t = keyText(term, 'term', MAX_TERM_BYTES)
+      const head = { term, ranges: [] as TermHead['ranges'] }
+      for await (const [key, value] of this.db.iterator(termSpan(P_HEAD, t))) addHead(head, key, value)
+      return head.ranges.length > 0 ? head : undefined
+    }))
+  }
+
+  /** Heads of the terms in `bounds`, in UTF-8 byte order, at most `limit` of them. */
+  async termHeads (bounds: TermBounds, limit = Infinity): Promise<TermHead[]> {
+    const { prefix, gte, lt } = boundsOf(bounds)
+    if (!(limit >= 0)) throw new ProtocolError(`term range limit ${limit} is not a non-negative number`)
+    const out: TermHead[] = []
+    if (limit === 0 || Buffer.compare(gte, lt) >= 0) return out
+    let cur: TermHead | undefined
+    let curBytes: Uint8Array | undefined
+    for await (const [key, value] of this.db.iterator({ gte, lt })) {
+      const t = keyTerm(key)
+      if (!startsWithBytes(t, prefix)) break
+      if (curBytes === undefined || !sameBytes(t, curBytes)) {
+        if (out.length >= limit) break
+        curBytes = new Uint8Array(t)
+        cur = { term: dec.decode(t), ranges: [] }
+        out.push(cur)
+      }
+      addHead(cur as TermHead, key, value)
+    }
+    return out
+  }
+
+  /**
+   * For each (term, range), the postings of all its chunks in (doc, start)
+   * order. Chunks go by firstDoc; a chunk overlapping earlier ones (a re-run
+   * publish) contributes only docs past the last doc already covered.
+   */
+  async blocks (keys: Array<{ term: string, range: number }>, filter?: DocFilter): Promise<PostingList[]> {
+    const spans = keys.map(({ term, range }) => rangeSpan(P_BLOCK, keyText(term, 'term', MAX_TERM_BYTES), u32(range, `range of ${show(term)}`)))
+    return await Promise.all(spans.map(async (span) => readBlock(await this.db.iterator(span).all(), filter)))
+  }
+
+  async documents (docIds: number[]): Promise<Array<HeldDocument | undefined>> {
+    if (docIds.length === 0) return []
+    const values = await this.db.getMany(docIds.map((d) => docKey(u32(d, 'docId'))))
+    return values.map((v, i) => v === undefined ? undefined : { docId: docIds[i], ...decodeDoc(v) })
+  }
+
+  async resolve (ids: string[]): Promise<Array<number | undefined>> {
+    if (ids.length === 0) return []
+    const values = await this.db.getMany(ids.map((id) => idKey(keyText(id, 'id', MAX_ID_BYTES))))
+    return values.map((v) => v === undefined ? undefined : readU32be(v, 0))
+  }
+
+  /** Every unit of placement held, in key order, streamed (nothing is gathered in memory). */
+  async * entries (): AsyncIterable<ShardEntry> {
+    for (const prefix of [P_BLOCK, P_DOC, P_HEAD, P_ID]) {
+      let prev: Uint8Array | undefined
+      for await (const key of this.db.keys(spaceOf(prefix))) {
+        if (prefix === P_DOC) yield { kind: 'doc', docId: readU32be(key, 1) }
+        else if (prefix === P_ID) yield { kind: 'id', id: dec.decode(key.subarray(1)) }
+        else {
+          // a unit is the key without firstDoc (block) or without range and firstDoc (head)
+          const unit = key.subarray(0, key.length - (prefix === P_BLOCK ? 4 : 8))
+          if (prev !== undefined && sameBytes(unit, prev)) continue
+          prev = new Uint8Array(unit) // Buffer#slice would share the key's memory
+          const term = dec.decode(keyTerm(key))
+          yield prefix === P_BLOCK ? { kind: 'block', term, range: keyRange(key) } : { kind: 'head', term }
+        }
+      }
+    }
+  }
+
+  /** What is stored for `entries`, as a write that reproduces it on another peer. */
+  async export (entries: ShardEntry[]): Promise<ShardWrite> {
+    const out: Required<ShardWrite> = { chunks: [], heads: [], docs: [], ids: [] }
+    const docIds: number[] = []; const ids: string[] = []
+    for (const e of entries) {
+      if (e.kind === 'head') {
+        for await (const [key, value] of this.db.iterator(termSpan(P_HEAD, keyText(e.term, 'term', MAX_TERM_BYTES)))) {
+          const firstDoc = keyFirstDoc(key)
+          out.heads.push({ term: e.term, range: keyRange(key), firstDoc, ...decodeHead(value, firstDoc) })
+        }
+      } else if (e.kind === 'block') {
+        for await (const [key, value] of this.db.iterator(rangeSpan(P_BLOCK, keyText(e.term, 'term', MAX_TERM_BYTES), u32(e.range, 'range')))) {
+          const firstDoc = keyFirstDoc(key)
+          out.chunks.push({ term: e.term, range: e.range, firstDoc, postings: decodeChunk(value, firstDoc) })
+        }
+      } else if (e.kind === 'doc') docIds.push(e.docId)
+      else ids.push(e.id)
+    }
+    for (const d of await this.documents(docIds)) if (d !== undefined) out.docs.push(d)
+    const resolved = await this.resolve(ids)
+    ids.forEach((id, i) => { const docId = resolved[i]; if (docId !== undefined) out.ids.push({ id, docId }) })
+    return out
+  }
+
+  async stats (): Promise<ShardStats> {
+    // the folder, not db.approximateSize: that one leaves out the write-ahead log and memtable, all of a young store
+    const folder = join(this.path, 'shard')
+    let bytes = 0
+    for (const f of await readdir(folder)) bytes += await stat(join(folder, f)).then((st) => st.isFile() ? st.size : 0, () => 0)
+    return { heads: this.headTerms.size, blocks: this.blockKeys.size, ...this.counts, bytes }
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * A ShardWrite on the wire (appends and replication). The JSON header only
+ * counts; the keys go in a compact binary part (a batch names tens of
+ * thousands of keys: as JSON it would be megabytes to parse and to
+ * canonicalise for the signature), followed by one part per chunk's
+ * postings and one per document text. Decoding checks shapes; the shard
+ * store checks content (sortedness, ranges) before it writes anything.
+ *
+ * Key part: for each chunk (term, range, firstDoc), each head (term,
+ * range, firstDoc, postings, docs, lastDoc), each document (docId, id),
+ * each id (id, docId); strings as varint length + UTF-8, numbers as varints.
+ */
+import { ByteWriter } from '../xml-twig-index/postings/codec.ts'
+import { ProtocolError } from './errors.ts'
+import type { HeadChunk, PostingChunk, ShardWrite } from './shard-store.ts'
+import type { HeldDocument } from './types.ts'
+import { decodePostingList, encodePostingList } from './wire.ts'
+
+const enc = new TextEncoder()
+
+function putString (w: ByteWriter, s: string): void {
+  const b = enc.encode(s)
+  w.varint(b.length)
+  w.bytes(b)
+}
+
+export function encodeWrite (write: ShardWrite): { header: Record<string, unknown>, parts: Uint8Array[] } {
+  const chunks = write.chunks ?? []
+  const heads = write.heads ?? []
+  const docs = write.docs ?? []
+  const ids = write.ids ?? []
+  const w = new ByteWriter(1024 + chunks.length * 24 + heads.length * 32)
+  for (const c of chunks) { putString(w, c.term); w.varint(c.range); w.varint(c.firstDoc) }
+  for (const h of heads) { putString(w, h.term); w.varint(h.range); w.varint(h.firstDoc); w.varint(h.postings); w.varint(h.docs); w.varint(h.lastDoc) }
+  for (const d of docs) { w.varint(d.docId); putString(w, d.id) }
+  for (const x of ids) { putString(w, x.id); w.varint(x.docId) }
+  const parts: Uint8Array[] = [w.result()]
+  for (const c of chunks) parts.push(encodePostingList(c.postings))
+  for (const d of docs) parts.push(enc.encode(d.xml))
+  return { header: { chunks: chunks.length, heads: heads.length, docs: docs.length, ids: ids.length }, parts }
+}
+
+class KeyReader {
+  pos = 0
+  private readonly dec = new TextDecoder('utf-8', { fatal: true })
+  constructor (private readonly b: Uint8Array) {}
+  varint (what: string): number {
+    let v = 0; let shift = 0
+    for (;;) {
+      if (this.pos >= this.b.length) throw new ProtocolError(`write: key part truncated reading ${what} at byte ${this.pos}`)
+      const x = this.b[this.pos++]
+      v += (x & 0x7f) * 2 ** shift
+      if ((x & 0x80) === 0) break
+      shift += 7
+      if (shift > 28) throw new ProtocolError(`write: ${what} at byte ${this.pos} is not a 32-bit varint`)
+    }
+    if (v > 0xffffffff) throw new ProtocolError(`write: ${what} at byte ${this.pos} exceeds 2^32-1`)
+    return v
+  }
+
+  string (what: string): string {
+    const n = this.varint(`${what} length`)
+    if (this.pos + n > this.b.length) throw new ProtocolError(`write: ${what} at byte ${this.pos} runs past the key part`)
+    try { return this.dec.decode(this.b.subarray(this.pos, this.pos + n)) } catch { throw new ProtocolError(`write: ${what} at byte ${this.pos} is not UTF-8`) } finally { this.pos += n }
+  }
+}
+
+function count (h: Record<string, unknown>, field: string): number {
+  const v = h[field]
+  if (v === undefined) return 0
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 1_000_000) throw new ProtocolError(`write: '${field}' must be a count from 0 to 1000000`)
+  return v
+}
+
+export function decodeWrite (h: Record<string, unknown>, parts: Uint8Array[]): ShardWrite {
+  const nChunks = count(h, 'chunks')
+  const nHeads = count(h, 'heads')
+  const nDocs = count(h, 'docs')
+  const nIds = count(h, 'ids')
+  if (parts.length !== 1 + nChunks + nDocs) throw new ProtocolError(`write: ${nChunks} chunks and ${nDocs} documents need ${1 + nChunks + nDocs} parts, got ${parts.length}`)
+  const r = new KeyReader(parts[0])
+  const chunks: PostingChunk[] = []
+  for (let i = 0; i < nChunks; i++) {
+    const term = r.string(`chunks[${i}].term`)
+    chunks.push({ term, range: r.varint(`chunks[${i}].range`), firstDoc: r.varint(`chunks[${i}].firstDoc`), postings: decodePostingList(parts[1 + i]) })
+  }
+  const heads: HeadChunk[] = []
+  for (let i = 0; i < nHeads; i++) {
+    const term = r.string(`heads[${i}].term`)
+    heads.push({ term, range: r.varint('range'), firstDoc: r.varint('firstDoc'), postings: r.varint('postings'), docs: r.varint('docs'), lastDoc: r.varint('lastDoc') })
+  }
+  const dec = new TextDecoder('utf-8', { fatal: true })
+  const docs: HeldDocument[] = []
+  for (let i = 0; i < nDocs; i++) {
+    const docId = r.varint(`docs[${i}].docId`)
+    const id = r.string(`docs[${i}].id`)
+    let xml: string
+    try { xml = dec.decode(parts[1 + nChunks + i]) } catch { throw new ProtocolError(`write: document ${id} is not UTF-8`) }
+    docs.push({ docId, id, xml })
+  }
+  const ids: Array<{ id: string, docId: number }> = []
+  for (let i = 0; i < nIds; i++) { const id = r.string(`ids[${i}].id`); ids.push({ id, docId: r.varint(`ids[${i}].docId`) }) }
+  if (r.pos !== parts[0].length) throw new ProtocolError(`write: ${parts[0].length - r.pos} bytes after the last key`)
+  return { chunks, heads, docs, ids }
+}

@@ -1,0 +1,26 @@
+/**
+ * What the roles read of an index: the query engine and the documents and
+ * releases it answers over. The embedded index is one (its TwigStore has
+ * all of it); the distributed index is another (remote postings and
+ * documents, releases from the publisher's signed catalog). Roles never
+ * know which.
+ */
+import type { QueryEngine, QueryPlan } from '../xml-twig-index/engine/query-engine.ts'
+import type { ReleaseInfo, StoredDocument } from '../xml-twig-index/store/store.ts'
+
+export interface IndexStoreView {
+  /** Moves forward with every committed import: caches keyed by it stay valid for one index state. */
+  readonly nextDocId: number
+  isLive: (docId: number) => boolean
+  docIdOf: (id: string) => Promise<number | undefined>
+  getDocument: (docId: number) => Promise<StoredDocument | undefined>
+  getDocuments: (docIds: number[]) => Promise<Array<StoredDocument | undefined>>
+  release: (name: string) => Promise<ReleaseInfo | undefined>
+  releases: () => Promise<ReleaseInfo[]>
+}
+
+export interface IndexView {
+  readonly engine: QueryEngine
+  readonly store: IndexStoreView
+  explain: (pattern: string) => Promise<QueryPlan>
+}
