@@ -1,6 +1,6 @@
 import { buildRelease, releaseEntryKey, releaseId, type ImportedUnit, type ReleaseEntry, type UnitRejection } from './documents/index.ts'
 import { QueryEngine, type QueryOptions, type QueryPage, type QueryPlan } from './engine/query-engine.ts'
-import { TwigStore, type StoreStats, type StoredDocument, type TwigStoreInit } from './store/store.ts'
+import { TwigStore, type StoreTransaction, type StoreStats, type StoredDocument, type TwigStoreInit } from './store/store.ts'
 import { parseXml } from './xml/parse.ts'
 import { serialize } from './xml/serialize.ts'
 import type { XElement } from './xml/tree.ts'
@@ -57,7 +57,9 @@ export class EmbeddedIndex {
       if (doc !== undefined) for (const e of releaseEntries(parseXml(doc.xml, { where: doc.id }))) entries.set(releaseEntryKey(e), e)
     }
     const before = this.store.documentCount
+    let committed: StoreTransaction | undefined
     const result = await this.store.transaction(async (tx) => {
+      committed = tx
       let n = 0
       for await (const u of units) {
         options.signal?.throwIfAborted()
@@ -72,14 +74,15 @@ export class EmbeddedIndex {
       const root = buildRelease({ name: options.release, version, date, entries: [...entries.values()] })
       const docId = await tx.add({ id: releaseId(options.release), root })
       tx.setRelease({ name: options.release, docId, version, date, units: entries.size })
-      return { units: n, postings: tx.postings }
+      return { units: n }
     })
     return {
       release: options.release,
       units: result.units,
       rejected,
       replaced: before + result.units + (previous === undefined ? 1 : 0) - this.store.documentCount,
-      postings: result.postings,
+      // Read after the commit: a worker thread may still have been counting postings when `fill` returned.
+      postings: committed?.postings ?? 0,
       seconds: (performance.now() - t0) / 1000
     }
   }

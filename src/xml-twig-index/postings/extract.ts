@@ -1,4 +1,4 @@
-import { forEachToken } from '../tokens.ts'
+import { forEachToken, tokenize } from '../tokens.ts'
 import type { XElement } from '../xml/tree.ts'
 import { VALUE_MAX, sortableNumber } from './terms.ts'
 import { xsNumber } from '../query/evaluate.ts'
@@ -112,4 +112,211 @@ export function extractPostings (root: XElement, sink: PostingSink): number {
     }
   }
   return count
+}
+
+/**
+ * Postings as flat records, for a bulk import: no string per posting. Each
+ * record is RECORD int32s (code, suffix length, start, end, level); the
+ * suffix's UTF-16 code units follow one another in `chars`. `code` is
+ * prefix id * 2, + 1 for a word (the consumer keeps one posting per
+ * distinct token of a node: dedup there is one array test per term id,
+ * here it would be a Map per text). A code of -1 marks the start of a
+ * document; its `start` field holds the docId.
+ */
+export const RECORD = 5
+
+export class TermRecords {
+  recs: Int32Array
+  /** Records written. */
+  n = 0
+  chars: Uint16Array
+  /** Code units written. */
+  c = 0
+  /** Prefix strings by id: consumers read the ones added since they last looked. */
+  readonly prefixes: string[] = []
+  private readonly prefixIds = new Map<string, number>()
+
+  constructor (records = 4096, chars = 16384) {
+    this.recs = new Int32Array(records * RECORD)
+    this.chars = new Uint16Array(chars)
+  }
+
+  prefixId (prefix: string): number {
+    let id = this.prefixIds.get(prefix)
+    if (id === undefined) { id = this.prefixes.length; this.prefixes.push(prefix); this.prefixIds.set(prefix, id) }
+    return id
+  }
+
+  /** Hands over the buffers (to transfer them) and goes on with `next` (buffers given back), or new ones of the same size. */
+  take (next?: { recs: Int32Array, chars: Uint16Array }): { recs: Int32Array, chars: Uint16Array } {
+    const taken = { recs: this.recs, chars: this.chars }
+    this.recs = next !== undefined && next.recs.length >= this.recs.length ? next.recs : new Int32Array(this.recs.length)
+    this.chars = next !== undefined && next.chars.length >= this.chars.length ? next.chars : new Uint16Array(this.chars.length)
+    this.clear()
+    return taken
+  }
+
+  /** Empties the buffers (prefix ids stay: they name the same prefixes for the whole import). */
+  clear (): void { this.n = 0; this.c = 0 }
+
+  document (docId: number): void { this.record(-1, 0, docId, 0, 0) }
+
+  record (code: number, length: number, start: number, end: number, level: number): void {
+    let o = this.n * RECORD
+    if (o + RECORD > this.recs.length) { const r = new Int32Array(this.recs.length * 2); r.set(this.recs); this.recs = r }
+    const r = this.recs
+    r[o++] = code; r[o++] = length; r[o++] = start; r[o++] = end; r[o] = level
+    this.n++
+  }
+
+  reserveChars (n: number): void {
+    if (this.c + n <= this.chars.length) return
+    const c = new Uint16Array(Math.max(this.chars.length * 2, this.c + n)); c.set(this.chars.subarray(0, this.c)); this.chars = c
+  }
+
+  /** A posting whose suffix is `s`. */
+  withSuffix (code: number, s: string, start: number, end: number, level: number): void {
+    this.reserveChars(s.length)
+    const chars = this.chars
+    let c = this.c
+    for (let i = 0; i < s.length; i++) chars[c++] = s.charCodeAt(i)
+    this.c = c
+    this.record(code, s.length, start, end, level)
+  }
+}
+
+/** Prefix ids of one name for one TermRecords (names repeat: resolved once per import). */
+interface NameCodes { owner: TermRecords | undefined, node: number, value: number, number: number, long: number, text: number }
+const elementCodes = new Map<string, NameCodes>()
+const attributeCodes = new Map<string, NameCodes>()
+
+function codesOf (name: string, attribute: boolean, out: TermRecords): NameCodes {
+  const cache = attribute ? attributeCodes : elementCodes
+  let k = cache.get(name)
+  if (k === undefined) {
+    k = { owner: undefined, node: 0, value: 0, number: 0, long: 0, text: 0 }
+    if (cache.size < 10_000) cache.set(name, k)
+  }
+  if (k.owner !== out) {
+    const p = prefixesOf(name, attribute)
+    k.owner = out
+    k.node = out.prefixId(p.node) * 2; k.value = out.prefixId(p.value) * 2; k.number = out.prefixId(p.number) * 2
+    k.long = out.prefixId(p.long) * 2; k.text = out.prefixId(p.text) * 2
+  }
+  return k
+}
+
+const numberView = new DataView(new ArrayBuffer(8))
+const HEX = Uint16Array.from('0123456789abcdef', (ch) => ch.charCodeAt(0))
+
+/** The N: posting of a value the language reads as a number: the chars of sortableNumber (terms.ts), written in place. */
+function numberRecord (out: TermRecords, code: number, value: string, start: number, end: number, level: number): void {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i)
+    if (!((c >= 48 && c <= 57) || c === 46 || c === 43 || c === 45 || c === 101 || c === 69 || c === 73 || c === 78 || c === 70 || c === 32 || c === 9 || c === 10 || c === 13)) return
+  }
+  const n = xsNumber(value)
+  if (Number.isNaN(n)) return
+  numberView.setFloat64(0, n === 0 ? 0 : n)
+  let hi = numberView.getUint32(0); let lo = numberView.getUint32(4)
+  if ((hi & 0x80000000) !== 0) { hi = ~hi >>> 0; lo = ~lo >>> 0 } else { hi = (hi | 0x80000000) >>> 0 }
+  out.reserveChars(16)
+  const chars = out.chars
+  let c = out.c
+  for (let s = 28; s >= 0; s -= 4) chars[c++] = HEX[(hi >>> s) & 15]
+  for (let s = 28; s >= 0; s -= 4) chars[c++] = HEX[(lo >>> s) & 15]
+  out.c = c
+  out.record(code, 16, start, end, level)
+}
+
+/**
+ * The word records of a text: the ASCII scan of tokens.ts written straight
+ * into `chars` (lower-cased, no token strings); a text with a non-ASCII
+ * character drops what it wrote and takes tokenize()'s Unicode path.
+ */
+function wordRecords (out: TermRecords, code: number, text: string, start: number, level: number): void {
+  const n = text.length
+  const recMark = out.n; const charMark = out.c
+  out.reserveChars(n)
+  const chars = out.chars
+  let c = out.c
+  let from = -1
+  for (let i = 0; i < n; i++) {
+    const ch = text.charCodeAt(i)
+    if (ch >= 0x80) {
+      out.n = recMark; out.c = charMark
+      for (const t of tokenize(text)) out.withSuffix(code, t, start, start, level)
+      return
+    }
+    if ((ch >= 97 && ch <= 122) || (ch >= 48 && ch <= 57)) {
+      if (from < 0) from = c
+      chars[c++] = ch
+    } else if (ch >= 65 && ch <= 90) {
+      if (from < 0) from = c
+      chars[c++] = ch + 32
+    } else if (from >= 0) {
+      out.c = c
+      out.record(code, c - from, start, start, level)
+      from = -1
+    }
+  }
+  out.c = c
+  if (from >= 0) out.record(code, c - from, start, start, level)
+}
+
+/**
+ * The postings of extractPostings() (same terms, same order) as records
+ * appended to `out`, after a document marker for `docId`. Words are not
+ * deduplicated here (see TermRecords).
+ */
+export function extractRecords (root: XElement, docId: number, out: TermRecords): void {
+  out.document(docId)
+  const word = out.prefixId('w:') * 2 + 1
+  const attributeWord = out.prefixId('w:@') * 2 + 1
+  const stack: Array<{ el: XElement, k: NameCodes, i: number, value: string, length: number }> = []
+  const open = (el: XElement): void => {
+    const k = codesOf(el.name, false, out)
+    out.record(k.node, 0, el.start, el.end, el.level)
+    for (const a of el.attributes) {
+      const ak = codesOf(a.name, true, out)
+      out.record(ak.node, 0, a.start, a.end, a.level)
+      if (a.value.length <= VALUE_MAX) {
+        out.withSuffix(ak.value, a.value, a.start, a.end, a.level)
+        numberRecord(out, ak.number, a.value, a.start, a.end, a.level)
+      } else {
+        out.record(ak.long, 0, a.start, a.end, a.level)
+      }
+      wordRecords(out, attributeWord, a.value, a.start, a.level)
+    }
+    stack.push({ el, k, i: 0, value: '', length: 0 })
+  }
+  open(root)
+  while (stack.length > 0) {
+    const f = stack[stack.length - 1]
+    if (f.i < f.el.children.length) {
+      const c = f.el.children[f.i++]
+      if (c.kind === 'text') {
+        out.record(f.k.text, 0, c.start, c.end, c.level)
+        wordRecords(out, word, c.value, c.start, c.level)
+        f.length += c.value.length
+        if (f.value.length <= VALUE_MAX) f.value += c.value.length <= VALUE_MAX + 1 - f.value.length ? c.value : c.value.slice(0, VALUE_MAX + 1 - f.value.length)
+      } else {
+        open(c)
+      }
+      continue
+    }
+    stack.pop()
+    const el = f.el
+    if (f.length > VALUE_MAX) {
+      out.record(f.k.long, 0, el.start, el.end, el.level)
+    } else if (f.length > 0) {
+      out.withSuffix(f.k.value, f.value, el.start, el.end, el.level)
+      numberRecord(out, f.k.number, f.value, el.start, el.end, el.level)
+    }
+    const parent = stack[stack.length - 1]
+    if (parent != null) {
+      parent.length += f.length
+      if (parent.value.length <= VALUE_MAX) parent.value += f.value.slice(0, VALUE_MAX + 1 - parent.value.length)
+    }
+  }
 }

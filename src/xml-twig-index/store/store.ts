@@ -25,6 +25,8 @@ export interface TwigStoreInit {
   batchBytes?: number
   /** Postings an import gathers in memory before writing them sorted by term (a run: 18 bytes a posting, twice while sorted). Default 8 Mi. */
   runPostings?: number
+  /** Posting records after which an import interns, sorts and encodes in a worker thread. Default 262,144 (a few thousand documents); Infinity: never. */
+  workerRecords?: number
 }
 
 /** `runs`: every committed run (keys.ts, S), with its last term. */
@@ -87,7 +89,7 @@ export class TwigStore implements PostingSource {
       }
       throw new StoreError(`cannot open store ${init.path}: ${(err as Error).message}`, 'ERR_STORE', { cause: err })
     }
-    const store = new TwigStore(init.path, db, { blockSize: init.blockSize ?? 512, batchBytes: init.batchBytes ?? 8 * 1024 * 1024, runPostings: init.runPostings ?? 8 * 1024 * 1024 })
+    const store = new TwigStore(init.path, db, { blockSize: init.blockSize ?? 512, batchBytes: init.batchBytes ?? 8 * 1024 * 1024, runPostings: init.runPostings ?? 8 * 1024 * 1024, workerRecords: init.workerRecords ?? 262_144 })
     await store.load()
     return store
   }

@@ -134,4 +134,34 @@ describe('TwigStore', () => {
     expect(list(await many.fetch('w:common', some))).toBe(list(await one.fetch('w:common', some)))
     await one.close(); await many.close()
   })
+
+  it('answers the same when a worker thread interns, sorts and encodes the runs', async () => {
+    const doc = (i: number): { id: string, root: ReturnType<typeof parseXml> } => ({
+      id: `pkg/n${i}/1/amd64`,
+      root: parseXml(`<package size="${i % 7}" note="Mixed Case Words ${i % 3}"><name>n${i}</name><description>w${i % 37} common Common \u{1D49C}x${i % 5} caf\u00E9 \uFF41${i % 3} z${i} z${i}</description><a><a>v</a></a></package>`)
+    })
+    const build = async (path: string, workerRecords: number): Promise<TwigStore> => {
+      const store = await TwigStore.open({ path, blockSize: 4, runPostings: 500, workerRecords })
+      await store.transaction(async (tx) => { for (let i = 0; i < 400; i++) await tx.add(doc(i)) })
+      return store
+    }
+    const here = await build(join(dir, 'here'), Infinity)
+    const worker = await build(join(dir, 'worker'), 1)
+    const all = async (s: TwigStore): Promise<string[]> => { const out: string[] = []; for await (const t of s.terms('')) out.push(t); return out }
+    const terms = await all(here)
+    expect(terms).toContain('w:@mixed')
+    expect(terms).toContain('w:café')
+    expect(await all(worker)).toEqual(terms)
+    expect(await worker.stats()).toMatchObject({ postings: (await here.stats()).postings, terms: terms.length })
+    const list = (l: { length: number, docs: Uint32Array, starts: Uint32Array, ends: Uint32Array }): string => Array.from(l.docs.subarray(0, l.length), (d, i) => `${d}:${l.starts[i]}:${l.ends[i]}`).join(',')
+    for (const t of terms) expect(list(await worker.fetch(t)), t).toBe(list(await here.fetch(t)))
+    // An import that fails midway with the worker running leaves nothing behind, and stops the worker.
+    await expect(worker.transaction(async (tx) => {
+      for (let i = 400; i < 700; i++) await tx.add(doc(i))
+      throw new Error('disk on fire')
+    })).rejects.toThrow('disk on fire')
+    expect((await worker.fetch('e:package')).length).toBe(400)
+    expect(await all(worker)).toEqual(terms)
+    await here.close(); await worker.close()
+  })
 })
