@@ -7,7 +7,8 @@ import '../src/shims/index.ts'
 const BENCHES: Record<string, () => Promise<{ run: (args: string[]) => Promise<void> }>> = {
   index: async () => await import('./index-bench.ts'),
   query: async () => await import('./query-bench.ts'),
-  graphql: async () => await import('./graphql-bench.ts')
+  graphql: async () => await import('./graphql-bench.ts'),
+  dht: async () => await import('./dht-bench.ts')
 }
 
 const [name, ...args] = process.argv.slice(2)

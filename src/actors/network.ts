@@ -29,6 +29,8 @@ export interface NetworkInit {
   repairSettleMs?: number
   /** Read timeout before the next replica is asked. Default 4000 ms. */
   callTimeoutMs?: number
+  /** Push semi-join reducers to list holders. Default true. */
+  reducers?: boolean
   log?: (message: string) => void
 }
 
@@ -53,6 +55,7 @@ export async function startNetwork (data: string, role: PeerRole, init: NetworkI
       announceMs: init.announceMs,
       repairSettleMs: init.repairSettleMs,
       callTimeoutMs: init.callTimeoutMs,
+      reducers: init.reducers,
       log: init.log
     })
   } catch (err) {

@@ -97,7 +97,8 @@ async function startPeer (data: string, role: PeerRole | undefined, host: string
     data: resolve(data),
     role,
     graphqlUrl: port === 0 ? undefined : graphqlUrl(host, port),
-    network: network === undefined ? undefined : { ...network, log: networkLog }
+    // EDOS_DHT_REDUCERS=off: the bench's baseline (whole blocks fetched, filtered here).
+    network: network === undefined ? undefined : { ...network, reducers: process.env.EDOS_DHT_REDUCERS !== 'off', log: networkLog }
   })
 }
 

@@ -10,7 +10,7 @@
  */
 import { parseXml } from '../xml-twig-index/xml/parse.ts'
 import { extractPostings } from '../xml-twig-index/postings/extract.ts'
-import { PostingBuffer } from '../xml-twig-index/postings/codec.ts'
+import { PostingBuffer, type PostingList } from '../xml-twig-index/postings/codec.ts'
 import type { TwigStore } from '../xml-twig-index/store/store.ts'
 import { EdosError } from '../xml-twig-index/errors.ts'
 import type { CatalogView } from './catalog.ts'
@@ -18,12 +18,13 @@ import { CATALOG_TOPIC } from './catalog.ts'
 import type { PeerHost } from './host.ts'
 import type { Membership } from './membership.ts'
 import { blockKey, docKey, headKey, idKey } from './placement.ts'
-import { DOCS_PROTOCOL, KIND_BATCH, KIND_CATALOG, POSTINGS_PROTOCOL } from './protocols.ts'
+import { KIND_BATCH, KIND_CATALOG, POSTINGS_PROTOCOL } from './protocols.ts'
 import { callRpc } from './rpc.ts'
-import type { HeadChunk, PostingChunk, ShardStore, ShardWrite } from './shard-store.ts'
+import type { ShardStore } from './shard-store.ts'
+import { WriteBuilder } from './shard-keys.ts'
 import { deliveryFields, signEnvelope } from './trust.ts'
-import { DEFAULT_RANGE_DOCS, type Catalog, type HeldDocument } from './types.ts'
-import { encodeWrite } from './write-codec.ts'
+import { DEFAULT_RANGE_DOCS, type Catalog } from './types.ts'
+import { encodeEntries } from './write-codec.ts'
 
 export class PublishIncompleteError extends EdosError {
   constructor (message: string, readonly failedPeers: string[]) { super(message, 'ERR_PUBLISH_INCOMPLETE'); this.name = 'PublishIncompleteError' }
@@ -68,15 +69,66 @@ export interface DisseminationInit {
 }
 
 interface PeerQueue {
-  write: Required<ShardWrite>
-  bytes: number
+  builder: WriteBuilder
+  postingsQueued: number
   inFlight: Set<Promise<void>>
   postings: number
   chunks: number
   docs: number
 }
 
-const emptyWrite = (): Required<ShardWrite> => ({ chunks: [], heads: [], docs: [], ids: [] })
+/** Postings [from, to) of a list, without copying. */
+function slice (list: PostingList, from: number, to: number): PostingList {
+  if (from === 0 && to === list.length) return list
+  return { length: to - from, docs: list.docs.subarray(from, to), starts: list.starts.subarray(from, to), ends: list.ends.subarray(from, to), levels: list.levels.subarray(from, to) }
+}
+
+function sortedByDocStart (list: PostingBuffer): PostingList {
+  let ok = true
+  for (let i = 1; i < list.length && ok; i++) ok = list.docs[i] > list.docs[i - 1] || (list.docs[i] === list.docs[i - 1] && list.starts[i] > list.starts[i - 1])
+  if (ok) return list
+  const order = Array.from({ length: list.length }, (_, i) => i).sort((a, b) => (list.docs[a] - list.docs[b]) || (list.starts[a] - list.starts[b]))
+  const out = new PostingBuffer(list.length)
+  for (const i of order) out.push(list.docs[i], list.starts[i], list.ends[i], list.levels[i])
+  return out
+}
+
+type TermPostings = AsyncIterable<{ term: string, postings: PostingList }>
+
+/**
+ * The postings of docs [start, end), term by term. The store streams them
+ * from its runs when it can (postingsFrom); otherwise each docId range's
+ * documents are parsed again and their postings extracted (a term comes
+ * once per range then, which is all the chunks need).
+ */
+function postingsSource (local: TwigStore, start: number, end: number, rangeDocs: number, signal?: AbortSignal): TermPostings {
+  const streaming = local as unknown as { postingsFrom?: (firstDoc: number) => TermPostings }
+  if (typeof streaming.postingsFrom === 'function') return streaming.postingsFrom(start)
+  return (async function * () {
+    for (let range = Math.floor(start / rangeDocs); range * rangeDocs < end; range++) {
+      const lo = Math.max(start, range * rangeDocs)
+      const hi = Math.min(end, (range + 1) * rangeDocs)
+      const terms = new Map<string, PostingBuffer>()
+      for (let d = lo; d < hi; d += 256) {
+        signal?.throwIfAborted()
+        const ids: number[] = []
+        for (let x = d; x < Math.min(hi, d + 256); x++) if (local.isLive(x)) ids.push(x)
+        for (const doc of await local.getDocuments(ids)) {
+          if (doc === undefined) continue
+          const docId = doc.docId
+          extractPostings(parseXml(doc.xml, { where: doc.id }), (prefix, suffix, s, e, level) => {
+            const term = prefix + suffix
+            let b = terms.get(term)
+            if (b === undefined) { b = new PostingBuffer(4); terms.set(term, b) }
+            b.push(docId, s, e, level)
+          })
+        }
+      }
+      // Extraction walks post-order: a term on nested same-name elements comes inner first.
+      for (const [term, postings] of terms) yield { term, postings: sortedByDocStart(postings) }
+    }
+  })()
+}
 
 export class Dissemination {
   private running: Promise<DisseminationSummary> | undefined
@@ -117,22 +169,20 @@ export class Dissemination {
     }
     const queueOf = (peer: string): PeerQueue => {
       let q = queues.get(peer)
-      if (q === undefined) { q = { write: emptyWrite(), bytes: 0, inFlight: new Set(), postings: 0, chunks: 0, docs: 0 }; queues.set(peer, q) }
+      if (q === undefined) { q = { builder: new WriteBuilder(), postingsQueued: 0, inFlight: new Set(), postings: 0, chunks: 0, docs: 0 }; queues.set(peer, q) }
       return q
     }
-    const send = async (peer: string, write: Required<ShardWrite>): Promise<void> => {
-      const postings = write.chunks.reduce((n, c) => n + c.postings.length, 0)
+    const send = async (peer: string, builder: WriteBuilder, postings: number): Promise<void> => {
       if (peer === host.peerId) {
-        await this.init.shard.apply(write)
+        await this.init.shard.applyEncoded(builder)
       } else {
-        const { header, parts } = encodeWrite(write)
+        const { header, parts } = encodeEntries(builder)
         let lastErr: unknown
         for (let a = 0; a < attempts; a++) {
           options.signal?.throwIfAborted()
           try {
             const env = await signEnvelope(host.privateKey, KIND_BATCH, { ...header, ...deliveryFields(peer) }, parts)
-            const protocol = write.chunks.length + write.heads.length > 0 ? POSTINGS_PROTOCOL : DOCS_PROTOCOL
-            const res = await callRpc(host.libp2p, peer, protocol, { op: 'append', envelope: env }, parts, { timeoutMs: 60_000, signal: options.signal })
+            const res = await callRpc(host.libp2p, peer, POSTINGS_PROTOCOL, { op: 'append', envelope: env }, parts, { timeoutMs: 120_000, signal: options.signal })
             bytesSent += res.bytes
             lastErr = undefined
             break
@@ -154,63 +204,64 @@ export class Dissemination {
     }
     const flush = async (peer: string, force: boolean): Promise<void> => {
       const q = queueOf(peer)
-      if (!force && q.bytes < batchBytes) return
-      if (q.write.chunks.length + q.write.heads.length + q.write.docs.length + q.write.ids.length === 0) return
-      const write = q.write
-      q.write = emptyWrite(); q.bytes = 0
+      if (!force && q.builder.bytes < batchBytes) return
+      if (q.builder.length === 0) return
+      const builder = q.builder
+      const postings = q.postingsQueued
+      q.builder = new WriteBuilder(); q.postingsQueued = 0
       while (q.inFlight.size >= maxInFlight) await Promise.race(q.inFlight)
-      const p: Promise<void> = send(peer, write).catch(() => {}).finally(() => q.inFlight.delete(p))
+      const p: Promise<void> = send(peer, builder, postings).catch(() => {}).finally(() => q.inFlight.delete(p))
       q.inFlight.add(p)
     }
-    const add = async (key: Uint8Array, put: (q: PeerQueue) => number): Promise<void> => {
-      for (const peer of placement.owners(key)) {
+    const owners = new Uint32Array(placement.width)
+    // Each entry is encoded once, here, then copied to the batch of each of its r holders.
+    const scratch = new WriteBuilder()
+    const add = async (key: Uint8Array, encode: (b: WriteBuilder) => void, count: (q: PeerQueue) => void): Promise<void> => {
+      scratch.reset()
+      encode(scratch)
+      const k = scratch.key(0); const v = scratch.value(0)
+      const n = placement.ownerIndexes(key, owners)
+      for (let i = 0; i < n; i++) {
+        const peer = placement.peers[owners[i]]
         if (failed.has(peer)) continue
         const q = queueOf(peer)
-        q.bytes += put(q)
-        if (q.bytes >= batchBytes) await flush(peer, false)
+        q.builder.raw(k, v)
+        count(q)
+        if (q.builder.bytes >= batchBytes) await flush(peer, false)
       }
     }
 
     if (placement.size === 0) throw new PublishIncompleteError('no index peer is known (not even this publisher): nothing can hold the index', [])
-    for (let range = Math.floor(start / rangeDocs); range * rangeDocs < end; range++) {
-      const lo = Math.max(start, range * rangeDocs)
-      const hi = Math.min(end, (range + 1) * rangeDocs)
-      const terms = new Map<string, PostingBuffer>()
-      const docs: HeldDocument[] = []
-      for (let d = lo; d < hi; d += 256) {
-        options.signal?.throwIfAborted()
-        const ids: number[] = []
-        for (let x = d; x < Math.min(hi, d + 256); x++) if (local.isLive(x)) ids.push(x)
-        for (const doc of await local.getDocuments(ids)) {
-          if (doc === undefined) continue
-          docs.push(doc)
-          const root = parseXml(doc.xml, { where: doc.id })
-          const docId = doc.docId
-          extractPostings(root, (prefix, suffix, s, e, level) => {
-            const term = prefix + suffix
-            let b = terms.get(term)
-            if (b === undefined) { b = new PostingBuffer(4); terms.set(term, b) }
-            b.push(docId, s, e, level)
-          })
-        }
-        docsDone += Math.min(hi, d + 256) - d
+    // Documents and their ids first (they are what a reader materialises), then every term's postings cut by docId range.
+    for (let d = start; d < end; d += 512) {
+      options.signal?.throwIfAborted()
+      const ids: number[] = []
+      for (let x = d; x < Math.min(end, d + 512); x++) if (local.isLive(x)) ids.push(x)
+      for (const doc of await local.getDocuments(ids)) {
+        if (doc === undefined) continue
+        await add(docKey(doc.docId), (b) => { b.doc(doc.docId, doc.id, doc.xml) }, (q) => { q.docs++ })
+        await add(idKey(doc.id), (b) => { b.id(doc.id, doc.docId) }, () => {})
       }
-      for (const doc of docs) {
-        await add(docKey(doc.docId), (q) => { q.write.docs.push(doc); q.docs++; return doc.xml.length + 16 })
-        await add(idKey(doc.id), (q) => { q.write.ids.push({ id: doc.id, docId: doc.docId }); return doc.id.length + 8 })
-      }
-      for (const [term, list] of terms) {
-        let distinct = 0; let last = -1
-        for (let i = 0; i < list.length; i++) if (list.docs[i] !== last) { distinct++; last = list.docs[i] }
-        const chunk: PostingChunk = { term, range, firstDoc: list.docs[0], postings: list }
-        const head: HeadChunk = { term, range, firstDoc: list.docs[0], postings: list.length, docs: distinct, lastDoc: list.docs[list.length - 1] }
-        postingsTotal += list.length
-        chunksTotal++
-        await add(blockKey(term, range), (q) => { q.write.chunks.push(chunk); q.postings += list.length; q.chunks++; return list.length * 4 + term.length + 16 })
-        await add(headKey(term), (q) => { q.write.heads.push(head); return term.length + 24 })
-      }
-      for (const peer of [...queues.keys()]) await flush(peer, true)
+      docsDone = Math.min(end, d + 512) - start
     }
+    for await (const { term, postings: list } of postingsSource(local, start, end, rangeDocs, options.signal)) {
+      let i = 0
+      while (i < list.length) {
+        const range = Math.floor(list.docs[i] / rangeDocs)
+        const limit = (range + 1) * rangeDocs
+        let j = i; let distinct = 0; let last = -1
+        while (j < list.length && list.docs[j] < limit) { if (list.docs[j] !== last) { distinct++; last = list.docs[j] } j++ }
+        const part = slice(list, i, j)
+        const firstDoc = part.docs[0]
+        const head = { postings: part.length, docs: distinct, lastDoc: part.docs[part.length - 1] }
+        postingsTotal += part.length
+        chunksTotal++
+        await add(blockKey(term, range), (b) => { b.chunk(term, range, firstDoc, part) }, (q) => { q.postingsQueued += part.length; q.chunks++ })
+        await add(headKey(term), (b) => { b.head(term, range, firstDoc, head) }, () => {})
+        i = j
+      }
+    }
+    for (const peer of [...queues.keys()]) await flush(peer, true)
     for (const q of queues.values()) await Promise.all(q.inFlight)
     if (failed.size > 0) {
       throw new PublishIncompleteError(`publish not complete: index peers did not take their batches (${[...failed].map((p) => `${p}: ${reasons.get(p) ?? 'failed'}`).join('; ')}); the catalog is unchanged (run the publish again once the view has settled)`, [...failed])

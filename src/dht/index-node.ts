@@ -44,6 +44,8 @@ export interface IndexNodeInit {
   repairSettleMs?: number
   /** Read timeout before failing over to the next replica. Default 4000 ms. */
   callTimeoutMs?: number
+  /** Push semi-join reducers to list holders. Default true (false is the bench's baseline). */
+  reducers?: boolean
   log?: (message: string) => void
 }
 
@@ -89,7 +91,7 @@ export class IndexNode {
       this.catalog.onChange((c) => { if (this.membership.isIndexPeer && (shard.catalog()?.catalog.seq ?? 0) < c.seq) void shard.setCatalog(c, this.catalog.signed() ?? new Uint8Array(0)).catch(() => {}) })
       this.repair = new Repair({ host, membership: this.membership, shard, settleMs: init.repairSettleMs, log: init.log })
     }
-    this.remote = new RemoteIndex({ host, membership: this.membership, catalog: this.catalog, server: this.server, callTimeoutMs: init.callTimeoutMs, log: init.log })
+    this.remote = new RemoteIndex({ host, membership: this.membership, catalog: this.catalog, server: this.server, callTimeoutMs: init.callTimeoutMs, reducers: init.reducers, log: init.log })
     this.engine = new QueryEngine(this.remote, this.remote)
     if (init.local !== undefined && shard !== undefined) {
       this.dissemination = new Dissemination({ host, membership: this.membership, catalog: this.catalog, shard, local: init.local, log: init.log })

@@ -17,7 +17,7 @@ import { serveRpc, type RpcRequest, type RpcResponse } from './rpc.ts'
 import type { ShardStore, ShardWrite } from './shard-store.ts'
 import { ReplayGuard, verifyEnvelope, type SignedEnvelope } from './trust.ts'
 import type { Catalog } from './types.ts'
-import { decodeWrite, encodeWrite } from './write-codec.ts'
+import { decodeEntries, decodeWrite, encodeWrite, isEntries } from './write-codec.ts'
 import { decodePostingList, encodePostingList, int, intArray, optStr, str, strArray } from './wire.ts'
 
 export const POSTINGS_PROTOCOL = '/edos/postings/1.0.0'
@@ -149,6 +149,12 @@ export class IndexServer {
   private async append (req: RpcRequest): Promise<RpcResponse> {
     this.requireIndexPeer('append')
     const env = this.envelopeOf(req, KIND_BATCH)
+    if (isEntries(env.header)) {
+      const b = decodeEntries(env.header, req.parts)
+      await this.init.shard.applyEncoded(b)
+      this.counters.appends++
+      return { header: { ok: true, entries: b.length } }
+    }
     const write = decodeWrite(env.header, req.parts)
     await this.init.shard.apply(write)
     this.counters.appends++
@@ -160,6 +166,12 @@ export class IndexServer {
     this.requireIndexPeer('replicate')
     const sender = this.init.membership.view().find((m) => m.peer === req.from)
     if (sender === undefined) throw new NotAuthorizedError(`replicate refused: ${req.from} is not an index peer (no valid mirror certificate)`)
+    if (isEntries(req.header)) {
+      const b = decodeEntries(req.header, req.parts)
+      await this.init.shard.applyEncoded(b)
+      this.counters.replicated++
+      return { header: { ok: true, entries: b.length } }
+    }
     const write = decodeWrite(req.header, req.parts)
     await this.init.shard.apply(write)
     this.counters.replicated++

@@ -19,6 +19,7 @@ import type { PeerHost } from './host.ts'
 import type { Membership } from './membership.ts'
 import { blockKey, docKey, headKey, idKey } from './placement.ts'
 import { DOCS_PROTOCOL, POSTINGS_PROTOCOL, type IndexServer } from './protocols.ts'
+import { Coalescer } from './coalesce.ts'
 import { callRpc } from './rpc.ts'
 import type { TermHead } from './types.ts'
 import { decodePostingList } from './wire.ts'
@@ -57,6 +58,8 @@ export interface RemoteIndexInit {
   callTimeoutMs?: number
   /** How long a holder that failed is asked last. Default 10 s. */
   suspectMs?: number
+  /** Push semi-join reducers to the holders (false: fetch whole blocks and filter here, the baseline the bench compares with). Default true. */
+  reducers?: boolean
   /** Documents kept parsed-free (immutable by docId). Default 64 MiB of XML. */
   documentCacheBytes?: number
   log?: (message: string) => void
@@ -98,7 +101,6 @@ export class RemoteIndex implements PostingSource, DocumentSource {
   private headCacheSeq = -1
   private readonly docCache = new Map<number, { id: string, xml: string }>()
   private docCacheBytes = 0
-  private pendingHeads: Map<string, Array<(h: TermHead | null) => void>> | undefined
 
   constructor (private readonly init: RemoteIndexInit) {}
 
@@ -197,23 +199,12 @@ export class RemoteIndex implements PostingSource, DocumentSource {
     return terms.map((t) => this.headCache.get(t) ?? null)
   }
 
-  /** Coalesces the heads asked in one tick (the planner asks term by term). */
-  private head (term: string): Promise<TermHead | null> {
-    if (traces.getStore()?.fresh !== true && this.headCacheSeq === this.init.catalog.seq && this.headCache.has(term)) return Promise.resolve(this.headCache.get(term) ?? null)
-    return new Promise((resolve, reject) => {
-      if (this.pendingHeads === undefined) {
-        const pending = this.pendingHeads = new Map()
-        queueMicrotask(() => {
-          this.pendingHeads = undefined
-          const terms = [...pending.keys()]
-          this.heads(terms).then((hs) => terms.forEach((t, i) => { for (const r of pending.get(t) ?? []) r(hs[i]) }),
-            (err) => { for (const rs of pending.values()) for (const r of rs) r(Promise.reject(err) as never) })
-        })
-      }
-      const waiting = this.pendingHeads.get(term)
-      const done = (h: TermHead | null): void => { if (h instanceof Promise) h.catch(reject); else resolve(h) }
-      if (waiting === undefined) this.pendingHeads.set(term, [done]); else waiting.push(done)
-    })
+  /** The heads asked in one tick, in one round (the planner asks term by term). */
+  private readonly headBatch = new Coalescer<string, TermHead | null>(async (terms) => await this.heads(terms))
+
+  private async head (term: string): Promise<TermHead | null> {
+    if (traces.getStore()?.fresh !== true && this.headCacheSeq === this.init.catalog.seq && this.headCache.has(term)) return this.headCache.get(term) ?? null
+    return await this.headBatch.get(term)
   }
 
   async termStats (term: string): Promise<TermStats> {
@@ -228,6 +219,7 @@ export class RemoteIndex implements PostingSource, DocumentSource {
   private reducerFor (filter: DocFilter | undefined, range: number): { kind: 'docs' | 'bloom', bytes: Uint8Array } | undefined | null {
     if (filter === undefined) return undefined
     const lo = range * this.rangeDocs
+    if (this.init.reducers === false) return filter.intersects(lo, lo + this.rangeDocs - 1) ? undefined : null
     const hi = lo + this.rangeDocs - 1
     if (!filter.intersects(lo, hi)) return null
     if (filter instanceof SortedDocSet) {
@@ -274,13 +266,15 @@ export class RemoteIndex implements PostingSource, DocumentSource {
     return out
   }
 
-  /** Keeps what the catalog shows: committed and not replaced. */
-  private visible (list: PostingList): PostingList {
+  /** Keeps what the catalog shows (committed, not replaced) and, when given, what a filter the holders did not apply keeps. */
+  private visible (list: PostingList, filter?: DocFilter): PostingList {
+    const keep = filter === undefined ? (d: number) => this.init.catalog.isLive(d) : ((seq) => (d: number) => seq(d) && this.init.catalog.isLive(d))(filter.sequential())
     let all = true
-    for (let i = 0; i < list.length; i++) if (!this.init.catalog.isLive(list.docs[i])) { all = false; break }
+    for (let i = 0; i < list.length; i++) if (!keep(list.docs[i])) { all = false; break }
     if (all) return list
     const out = new PostingBuffer(list.length)
-    for (let i = 0; i < list.length; i++) if (this.init.catalog.isLive(list.docs[i])) out.push(list.docs[i], list.starts[i], list.ends[i], list.levels[i])
+    const again = filter === undefined ? keep : ((seq) => (d: number) => seq(d) && this.init.catalog.isLive(d))(filter.sequential())
+    for (let i = 0; i < list.length; i++) if (again(list.docs[i])) out.push(list.docs[i], list.starts[i], list.ends[i], list.levels[i])
     return out
   }
 
@@ -288,7 +282,7 @@ export class RemoteIndex implements PostingSource, DocumentSource {
     const h = await this.head(term)
     if (h === null) return EMPTY_LIST
     const lists = await this.blocks(h.ranges.map((r) => ({ term, range: r.range, postings: r.postings })), filter)
-    return this.visible(concatLists(lists))
+    return this.visible(concatLists(lists), this.init.reducers === false ? filter : undefined)
   }
 
   /** Term heads in a range, from every index peer (each holds a share), merged. */
@@ -322,7 +316,8 @@ export class RemoteIndex implements PostingSource, DocumentSource {
     const heads = await this.termHeads(range)
     const keys = heads.flatMap((h) => h.ranges.map((r) => ({ term: h.term, range: r.range, postings: r.postings })))
     const lists = await this.blocks(keys, filter)
-    const all = this.visible(concatLists(lists))
+    const merged = concatLists(lists)
+    const all = this.visible(inOrder(merged) || this.init.reducers !== false ? merged : sortPostings(merged), this.init.reducers === false ? filter : undefined)
     return inOrder(all) ? all : sortPostings(all)
   }
 
@@ -362,11 +357,14 @@ export class RemoteIndex implements PostingSource, DocumentSource {
     for (let d = 0; d < n; d++) if (this.init.catalog.isLive(d)) yield d
   }
 
+  private readonly idBatch = new Coalescer<string, number | null>(async (ids) => await this.routed(ids, idKey, async (peer, group, failover) => {
+    const res = await this.request(peer, DOCS_PROTOCOL, { op: 'resolve', ids: group }, [], failover)
+    return (res.header.docIds as Array<number | null>)
+  }, (_id, d) => d === null))
+
+  /** The live docId of a document id; lookups in one tick go out together. */
   async docIdOf (id: string): Promise<number | undefined> {
-    const [d] = await this.routed([id], idKey, async (peer, group, failover) => {
-      const res = await this.request(peer, DOCS_PROTOCOL, { op: 'resolve', ids: group }, [], failover)
-      return (res.header.docIds as Array<number | null>)
-    }, (_id, d) => d === null)
+    const d = await this.idBatch.get(id)
     return d === null || d === undefined || !this.init.catalog.isLive(d) ? undefined : d
   }
 }

@@ -9,7 +9,8 @@
 import type { PeerHost } from './host.ts'
 import type { Membership, RepairState } from './membership.ts'
 import { blockKey, docKey, headKey, idKey, type Placement } from './placement.ts'
-import { IndexServer, DOCS_PROTOCOL, POSTINGS_PROTOCOL } from './protocols.ts'
+import { DOCS_PROTOCOL, POSTINGS_PROTOCOL } from './protocols.ts'
+import { encodeEntries } from './write-codec.ts'
 import { callRpc } from './rpc.ts'
 import type { ShardEntry, ShardStore } from './shard-store.ts'
 
@@ -96,10 +97,9 @@ export class Repair {
       const entries = batches.get(peer)
       if (entries === undefined || entries.length === 0) return
       batches.set(peer, [])
-      const write = await shard.export(entries)
-      const frame = IndexServer.replicateFrame(write)
-      const protocol = (write.chunks?.length ?? 0) + (write.heads?.length ?? 0) > 0 ? POSTINGS_PROTOCOL : DOCS_PROTOCOL
-      await callRpc(host.libp2p, peer, protocol, frame.header, frame.parts, { timeoutMs: 60_000 })
+      const { header, parts } = encodeEntries(await shard.exportEncoded(entries))
+      const protocol = entries[0].kind === 'doc' || entries[0].kind === 'id' ? DOCS_PROTOCOL : POSTINGS_PROTOCOL
+      await callRpc(host.libp2p, peer, protocol, { ...header, op: 'replicate' }, parts, { timeoutMs: 60_000 })
       this.state.sent += entries.length
     }
     try {

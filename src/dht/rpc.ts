@@ -13,6 +13,8 @@ import { BadSignatureError, CertificateError, NotAuthorizedError, PeerUnavailabl
 import { guardSignal, type EdosLibp2p } from './host.ts'
 import { decodeFrame, encodeFrame } from './wire.ts'
 
+const DEBUG = process.env.EDOS_DHT_DEBUG === '1'
+
 /** Largest frame either side accepts (a block of a long posting list, a batch of documents). */
 export const MAX_FRAME_BYTES = 64 * 1024 * 1024
 
@@ -51,12 +53,16 @@ export async function serveRpc (libp2p: EdosLibp2p, protocol: string, handler: R
     const signal = guardSignal(AbortSignal.timeout(timeoutMs))
     const lp = frames(stream)
     let req: RpcRequest | undefined
+    const t0 = performance.now()
     try {
       const bytes = await lp.read({ signal })
+      const t1 = performance.now()
       const frame = decodeFrame(bytes)
       req = { header: frame.header, parts: frame.parts, from: connection.remotePeer.toString() }
       const res = await handler(req, signal)
+      const t2 = performance.now()
       await lp.write(encodeFrame(res.header, res.parts ?? []), { signal })
+      if (DEBUG && performance.now() - t0 > 1000) process.stderr.write(`rpc ${protocol} ${String(req.header.op)} from ${req.from}: read ${(t1 - t0).toFixed(0)} ms (${bytes.byteLength} B), handle ${(t2 - t1).toFixed(0)} ms, write ${(performance.now() - t2).toFixed(0)} ms\n`)
     } catch (err) {
       if (req !== undefined && !(err instanceof EdosError)) options.onError?.(err, req)
       const code = err instanceof EdosError ? err.code : 'ERR_INTERNAL'

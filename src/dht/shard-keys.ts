@@ -23,6 +23,8 @@ import { ByteWriter, CorruptBlockError, EMPTY_LIST, PostingBuffer, decodeBlock, 
 import type { DocFilter } from '../xml-twig-index/engine/source.ts'
 import type { TermHead } from './types.ts'
 
+import { ProtocolError } from './errors.ts'
+
 export const FORMAT = 1
 export const SUB_BLOCK = 512
 const CHUNK_VERSION = 1
@@ -35,6 +37,7 @@ export const P_ID = 0x49
 export const P_META = 0x4d
 
 export const enc = new TextEncoder()
+
 export const dec = new TextDecoder('utf-8', { fatal: true })
 
 export const META_KEY = Uint8Array.of(P_META)
@@ -195,6 +198,54 @@ export class WriteBuilder {
 
   key (i: number): Uint8Array { return this.kw.buf.subarray(this.bounds[4 * i], this.bounds[4 * i + 1]) }
   value (i: number): Uint8Array { return this.vw.buf.subarray(this.bounds[4 * i + 2], this.bounds[4 * i + 3]) }
+
+  /** Empties the builder, keeping its buffers (a scratch builder encodes an entry once for r holders). */
+  reset (): void { this.kw.pos = 0; this.vw.pos = 0; this.bounds.length = 0 }
+
+  /** An entry as stored (repair copies stored entries without decoding them). */
+  raw (key: Uint8Array, value: Uint8Array): void {
+    const ks = this.kw.pos; this.kw.bytes(key)
+    const vs = this.vw.pos; this.vw.bytes(value)
+    this.bounds.push(ks, this.kw.pos, vs, this.vw.pos)
+  }
+
+  /** Bytes held so far (what a batch would put on the wire). */
+  get bytes (): number { return this.kw.pos + this.vw.pos + this.bounds.length * 4 }
+
+  /**
+   * The write as three wire parts: keys, values, and the entry bounds
+   * (uint32 little-endian). An index peer stores these bytes as they are:
+   * no decode and re-encode of every chunk on the way.
+   */
+  toParts (): [Uint8Array, Uint8Array, Uint8Array] {
+    const bounds = new Uint8Array(this.bounds.length * 4)
+    const view = new DataView(bounds.buffer)
+    for (let i = 0; i < this.bounds.length; i++) view.setUint32(i * 4, this.bounds[i], true)
+    return [this.kw.buf.subarray(0, this.kw.pos), this.vw.buf.subarray(0, this.vw.pos), bounds]
+  }
+
+  /** A builder over received parts; checks that every entry lies inside its buffers and that keys are in sequence. */
+  static fromParts (keys: Uint8Array, values: Uint8Array, bounds: Uint8Array): WriteBuilder {
+    if (bounds.length % 16 !== 0) throw new ProtocolError(`encoded write: bounds of ${bounds.length} bytes are not whole entries (16 bytes each)`)
+    const b = new WriteBuilder()
+    const view = new DataView(bounds.buffer, bounds.byteOffset, bounds.length)
+    const out: number[] = new Array(bounds.length / 4)
+    let k = 0; let v = 0
+    for (let i = 0; i < out.length; i += 4) {
+      const ks = view.getUint32(i * 4, true); const ke = view.getUint32(i * 4 + 4, true)
+      const vs = view.getUint32(i * 4 + 8, true); const ve = view.getUint32(i * 4 + 12, true)
+      if (ks !== k || ke <= ks || ke > keys.length || vs !== v || ve < vs || ve > values.length) {
+        throw new ProtocolError(`encoded write: entry ${i / 4} has bounds [${ks}, ${ke}) / [${vs}, ${ve}) outside or out of sequence`)
+      }
+      out[i] = ks; out[i + 1] = ke; out[i + 2] = vs; out[i + 3] = ve
+      k = ke; v = ve
+    }
+    if (k !== keys.length || v !== values.length) throw new ProtocolError('encoded write: bytes after the last entry')
+    b.kw.buf = keys; b.kw.pos = keys.length
+    b.vw.buf = values; b.vw.pos = values.length
+    b.bounds = out
+    return b
+  }
 }
 
 /** Header of a stored posting chunk: its posting count, last doc, and where its sub-blocks start. */

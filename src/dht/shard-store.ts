@@ -162,6 +162,47 @@ function prepare (write: ShardWrite, rangeDocs: number): Prepared {
   return { b, chunks: live(chunks), chunkCounts, heads, docs: live(docs), ids: live(ids) }
 }
 
+/** Checks the shape of received entries (trusted senders: signed by the publisher or a certified mirror) and sorts them by kind. */
+function prepareEncoded (b: WriteBuilder): Prepared {
+  const chunks: number[] = []; const chunkCounts: number[] = []; const heads: number[] = []; const docs: number[] = []; const ids: number[] = []
+  const termKey = (k: Uint8Array, i: number): void => {
+    if (k.length < 11 || k[k.length - 9] !== 0) throw new ProtocolError(`encoded write: entry ${i} is not a (term, range, firstDoc) key`)
+    for (let j = 1; j < k.length - 9; j++) if (k[j] === 0) throw new ProtocolError(`encoded write: entry ${i} has a term with U+0000`)
+  }
+  for (let i = 0; i < b.length; i++) {
+    const k = b.key(i)
+    const v = b.value(i)
+    switch (k[0]) {
+      case P_BLOCK: {
+        termKey(k, i)
+        let h
+        try { h = chunkHeader(v, keyFirstDoc(k)) } catch (err) { throw new ProtocolError(`encoded write: chunk ${i}: ${(err as Error).message}`) }
+        if (h.count === 0 || h.body > v.length) throw new ProtocolError(`encoded write: chunk ${i} is empty or truncated`)
+        chunks.push(i); chunkCounts[i] = h.count
+        break
+      }
+      case P_HEAD:
+        termKey(k, i)
+        if (v.length === 0 || v.length > 30) throw new ProtocolError(`encoded write: head ${i} has a ${v.length}-byte value`)
+        heads.push(i)
+        break
+      case P_DOC:
+        if (k.length !== 5 || v.length === 0) throw new ProtocolError(`encoded write: document entry ${i} is malformed`)
+        docs.push(i)
+        break
+      case P_ID:
+        if (k.length < 2 || v.length !== 4) throw new ProtocolError(`encoded write: id entry ${i} is malformed`)
+        ids.push(i)
+        break
+      default:
+        throw new ProtocolError(`encoded write: entry ${i} has an unknown key kind 0x${k[0].toString(16)}`)
+    }
+  }
+  const superseded = supersededIn(b)
+  const live = (xs: number[]): number[] => superseded.size === 0 ? xs : xs.filter((i) => !superseded.has(i))
+  return { b, chunks: live(chunks), chunkCounts, heads, docs: live(docs), ids: live(ids) }
+}
+
 /** Lower and upper LevelDB bounds of the head chunks of the terms in `b`. */
 function boundsOf (b: TermBounds): { prefix: Uint8Array, gte: Uint8Array, lt: Uint8Array } {
   if (b == null || typeof b.prefix !== 'string') throw new ProtocolError('term range needs a prefix string')
@@ -244,8 +285,21 @@ export class ShardStore {
 
   /** Stores a write (a publish batch or a repair) atomically, or throws ProtocolError and stores nothing. */
   async apply (write: ShardWrite): Promise<void> {
+    await this.applyPrepared(() => prepare(write, this.rangeDocs))
+  }
+
+  /**
+   * Stores a write received as encoded entries (WriteBuilder.toParts on the
+   * sender): keys and values are checked for shape, then written as they
+   * are. The hot path of publishing and repair: no chunk is decoded.
+   */
+  async applyEncoded (b: WriteBuilder): Promise<void> {
+    await this.applyPrepared(() => prepareEncoded(b))
+  }
+
+  private async applyPrepared (make: () => Prepared): Promise<void> {
     return await this.serial(async () => {
-      const p = prepare(write, this.rangeDocs)
+      const p = make()
       const { b } = p
       if (b.length === 0) return
       const blockOf = (i: number): [Uint8Array, number, number] => { const k = b.key(i); return [k, 1, k.length - 4] }
@@ -387,6 +441,22 @@ export class ShardStore {
     const resolved = await this.resolve(ids)
     ids.forEach((id, i) => { const docId = resolved[i]; if (docId !== undefined) out.ids.push({ id, docId }) })
     return out
+  }
+
+  /** The stored entries of `entries`, as they are on disk: what repair sends (applyEncoded on the receiver). */
+  async exportEncoded (entries: ShardEntry[]): Promise<WriteBuilder> {
+    const b = new WriteBuilder()
+    for (const e of entries) {
+      const span = e.kind === 'head'
+        ? termSpan(P_HEAD, keyText(e.term, 'term', MAX_TERM_BYTES))
+        : e.kind === 'block'
+          ? rangeSpan(P_BLOCK, keyText(e.term, 'term', MAX_TERM_BYTES), u32(e.range, 'range'))
+          : e.kind === 'doc'
+            ? { gte: docKey(u32(e.docId, 'docId')), lte: docKey(e.docId) }
+            : { gte: idKey(keyText(e.id, 'id', MAX_ID_BYTES)), lte: idKey(keyText(e.id, 'id', MAX_ID_BYTES)) }
+      for await (const [key, value] of this.db.iterator(span)) b.raw(key, value)
+    }
+    return b
   }
 
   async stats (): Promise<ShardStats> {

@@ -14,6 +14,27 @@ import { ByteWriter } from '../xml-twig-index/postings/codec.ts'
 import { ProtocolError } from './errors.ts'
 import type { HeadChunk, PostingChunk, ShardWrite } from './shard-store.ts'
 import type { HeldDocument } from './types.ts'
+import { WriteBuilder } from './shard-keys.ts'
+
+/**
+ * The fast form: the shard store's own entries (keys, values, bounds), as
+ * the sender's WriteBuilder laid them out. Three parts whatever the number
+ * of chunks, so signing hashes three buffers, and the receiver stores the
+ * bytes without decoding a chunk.
+ */
+export function encodeEntries (b: WriteBuilder): { header: Record<string, unknown>, parts: Uint8Array[] } {
+  return { header: { encoding: 'entries', entries: b.length }, parts: b.toParts() }
+}
+
+/** True when a write frame carries entries (encodeEntries) rather than keys and postings (encodeWrite). */
+export function isEntries (h: Record<string, unknown>): boolean { return h.encoding === 'entries' }
+
+export function decodeEntries (h: Record<string, unknown>, parts: Uint8Array[]): WriteBuilder {
+  if (parts.length !== 3) throw new ProtocolError(`write: entries need 3 parts (keys, values, bounds), got ${parts.length}`)
+  const b = WriteBuilder.fromParts(parts[0], parts[1], parts[2])
+  if (h.entries !== b.length) throw new ProtocolError(`write: header says ${String(h.entries)} entries, the parts hold ${b.length}`)
+  return b
+}
 import { decodePostingList, encodePostingList } from './wire.ts'
 
 const enc = new TextEncoder()

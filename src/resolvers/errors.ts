@@ -18,6 +18,9 @@ const INPUT_ERRORS = new Set(['ERR_QUERY_PARSE', 'ERR_XML_PARSE', 'ERR_INVALID_D
 /** Store states that pass: the caller may retry; their messages carry paths, so they get a fixed one. */
 const BUSY_ERRORS = new Set(['ERR_STORE_BUSY', 'ERR_STORE_LOCKED'])
 
+/** The network could not do it now (index peers down, a publish not taken): the message names the peers and says what to do. */
+const NETWORK_ERRORS = new Set(['ERR_PUBLISH_INCOMPLETE', 'ERR_PEER_UNAVAILABLE'])
+
 export const INTERNAL_MESSAGE = 'Internal server error'
 
 interface CodedError { message: string, code: string, position?: unknown, expected?: unknown, where?: unknown }
@@ -56,6 +59,7 @@ export function toGraphQLError (err: unknown): GraphQLError {
     if (INPUT_ERRORS.has(c.code)) return new GraphQLError(c.message, { extensions: { code: 'BAD_USER_INPUT', reason: c.code } })
     if (PASS_THROUGH.has(c.code)) return new GraphQLError(c.message, { extensions: { code: c.code } })
     if (c.code === 'ERR_NOT_FOUND') return new GraphQLError(c.message, { extensions: { code: 'NOT_FOUND', reason: c.code } })
+    if (NETWORK_ERRORS.has(c.code)) return new GraphQLError(c.message, { extensions: { code: 'UNAVAILABLE', reason: c.code } })
     if (BUSY_ERRORS.has(c.code)) return new GraphQLError('The peer\'s store is busy; try again', { extensions: { code: 'UNAVAILABLE', reason: c.code } })
   }
   return new GraphQLError(INTERNAL_MESSAGE, { extensions: { code: 'INTERNAL_SERVER_ERROR' }, originalError: err instanceof Error ? err : new Error(String(err)) })

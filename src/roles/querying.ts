@@ -252,9 +252,12 @@ export class Querying {
     if (e === undefined) return new Set()
     if (e.docIds === undefined) {
       const docIds = new Set<number>()
-      for (const id of await this.unitIds(release)) {
-        const d = await this.index.store.docIdOf(id)
-        if (d !== undefined && this.index.store.isLive(d)) docIds.add(d)
+      const ids = [...await this.unitIds(release)]
+      // In batches asked together: the distributed index answers each batch in one request per holder.
+      for (let i = 0; i < ids.length; i += 4096) {
+        for (const d of await Promise.all(ids.slice(i, i + 4096).map(async (id) => await this.index.store.docIdOf(id)))) {
+          if (d !== undefined && this.index.store.isLive(d)) docIds.add(d)
+        }
       }
       e.docIds = docIds
     }

@@ -18,11 +18,8 @@ const BATCH = 512
 export async function unitSizes (index: IndexView, ids: string[]): Promise<Map<string, number>> {
   const out = new Map<string, number>()
   for (let i = 0; i < ids.length; i += BATCH) {
-    const docIds: number[] = []
-    for (const id of ids.slice(i, i + BATCH)) {
-      const d = await index.store.docIdOf(id)
-      if (d !== undefined) docIds.push(d)
-    }
+    // Asked together: the distributed index answers a batch in one request per holder.
+    const docIds = (await Promise.all(ids.slice(i, i + BATCH).map(async (id) => await index.store.docIdOf(id)))).filter((d): d is number => d !== undefined)
     for (const d of await index.store.getDocuments(docIds)) {
       if (d === undefined) continue
       // The size element is a direct child of package and utility documents, written once by the builders.

@@ -1,0 +1,186 @@
+/**
+ * `npm run bench -- dht [--mirrors N] [--small]`: the distributed index on
+ * loopback, every peer its own process.
+ *   1. R1 imported by one embedded peer (in this process): the baseline.
+ *   2. A publisher and N mirrors (default 8) start; the mirrors are
+ *      admitted; R1 is published into them: total time vs the baseline
+ *      (target <= 3x) and each index peer's share of postings (balance).
+ *   3. The engine's query suite through a client, with and without
+ *      semi-join reducers: engine time p50/p95 and bytes moved per query
+ *      against the answer + plan (target: selective p50 <= 25 ms, bytes
+ *      <= 4x the answer + plan).
+ *   4. KadoP's own metrics: index latency (publish -> visible at a client)
+ *      and time to first answer at a client that just started.
+ * --small uses the test fixture slice instead of R1 (a quick check).
+ */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { EmbeddedIndex } from '../src/xml-twig-index/embedded.ts'
+import { readUnits } from '../src/xml-twig-index/importers/index.ts'
+import { encodePostingList } from '../src/dht/wire.ts'
+import { ROOT, percentile, printTable, writeResults } from './common.ts'
+import { R1_FILES, R1_TRANSLATIONS } from './index-bench.ts'
+import { gql, processUsage, startPeer, stopAll, waitFor, type BenchPeer } from './peers.ts'
+import { PATTERNS } from './query-bench.ts'
+
+const FIXTURES = join(ROOT, 'test', 'fixtures')
+const SMALL = { files: [join(FIXTURES, 'bookworm-slice.Packages.xz')], translations: [join(FIXTURES, 'bookworm-slice.Translation-en.xz')] }
+
+interface NetworkInfo { network: { index: { catalogSeq: number, members: Array<{ peerId: string, role: string, held: { postings: number, heads: number, blocks: number, docs: number } | null }> } } }
+interface ExplainResult { explain: { answers: number, ms: { total: number }, network: { bytes: number, requests: Array<{ op: string, bytes: number, peer: string }> } | null } }
+
+const EXPLAIN = `query($p: String!) { explain(pattern: $p) { answers ms { total } network { bytes requests { op bytes peer } } } }`
+
+export async function run (args: string[]): Promise<void> {
+  const small = args.includes('--small')
+  const mi = args.indexOf('--mirrors')
+  const mirrorsN = mi >= 0 ? Number(args[mi + 1]) : 8
+  const input = small ? SMALL : { files: R1_FILES, translations: R1_TRANSLATIONS }
+  const dir = await mkdtemp(join(tmpdir(), 'edos-dht-bench-'))
+  const peers: BenchPeer[] = []
+  try {
+    // 1. The baseline: one embedded peer imports R1.
+    const local = await EmbeddedIndex.open({ path: join(dir, 'baseline') })
+    const b0 = performance.now()
+    const base = await local.import(readUnits(input.files, { translations: input.translations }), { release: 'bookworm', date: '2026-11-25' })
+    const baselineSeconds = (performance.now() - b0) / 1000
+    process.stderr.write(`baseline: ${base.units} units in ${baselineSeconds.toFixed(1)} s\n`)
+
+    // 2. Publisher + mirrors + two clients.
+    const pub = await startPeer('publisher', join(dir, 'pub'), ['--role', 'publisher'])
+    peers.push(pub)
+    const key = join(dir, 'pub', 'publisher-key')
+    const joinArgs = (role: string): string[] => ['--role', role, '--bootstrap', pub.multiaddr, '--publisher-key', key]
+    const mirrors = await Promise.all(Array.from({ length: mirrorsN }, async (_, i) => await startPeer(`mirror${i}`, join(dir, `m${i}`), joinArgs('mirror'))))
+    peers.push(...mirrors)
+    for (const m of mirrors) await gql(pub, 'mutation($id: String!) { admitMirror(peerId: $id) { expires } }', { id: m.id })
+    const client = await startPeer('client', join(dir, 'client'), joinArgs('client'))
+    const plain = await startPeer('client-no-reducers', join(dir, 'client2'), joinArgs('client'), { EDOS_DHT_REDUCERS: 'off' })
+    peers.push(client, plain)
+    const everyone = [pub, ...mirrors, client, plain]
+    await waitFor(`${mirrorsN + 1} index peers everywhere`, async () => {
+      const views = await Promise.all(everyone.map(async (p) => await gql<NetworkInfo>(p, '{ network { index { catalogSeq members { peerId role held { postings heads blocks docs } } } } }')))
+      return views.every((v) => v.network.index.members.length === mirrorsN + 1)
+    }, 120_000)
+
+    const p0 = performance.now()
+    const summary = await gql<{ publishRelease: { summary: { units: number, postings: number } } }>(pub,
+      'mutation($i: PublishReleaseInput!) { publishRelease(input: $i) { summary { units postings } } }',
+      { i: { name: 'bookworm', format: 'DEBIAN', paths: input.files, translationPaths: input.translations } }, 3_600_000)
+    const publishSeconds = (performance.now() - p0) / 1000
+    const lagMs = await waitFor('the catalog at the client', async () => (await gql<NetworkInfo>(client, '{ network { index { catalogSeq members { peerId role held { postings heads blocks docs } } } } }')).network.index.catalogSeq >= 1, 60_000)
+    process.stderr.write(`published ${summary.publishRelease.summary.units} units into ${mirrorsN} mirrors in ${publishSeconds.toFixed(1)} s\n`)
+    // Announcements carry what each peer holds: wait one period so they are fresh.
+    await new Promise((resolve) => setTimeout(resolve, 4500))
+    const view = await gql<NetworkInfo>(client, '{ network { index { catalogSeq members { peerId role held { postings heads blocks docs } } } } }')
+    const held = view.network.index.members.map((m) => ({ peer: m.peerId.slice(-8), role: m.role, postings: m.held?.postings ?? 0, heads: m.held?.heads ?? 0, blocks: m.held?.blocks ?? 0, docs: m.held?.docs ?? 0 }))
+    const totalHeld = held.reduce((n, h) => n + h.postings, 0)
+    const shares = held.map((h) => h.postings / totalHeld)
+    const ideal = 1 / held.length
+    const usage = await Promise.all(everyone.map(async (p) => ({ peer: p.name, ...(await processUsage(p.child.pid as number)) })))
+
+    // 3. The query suite through the two clients (warm: one untimed run first).
+    const rows: Array<Record<string, string | number>> = []
+    const queryFigures: Array<Record<string, unknown>> = []
+    for (const q of PATTERNS) {
+      const local1 = await local.engine.answers(q.pattern)
+      const answerBytes = encodePostingList(local1.nodes).length
+      const measure = async (p: BenchPeer): Promise<{ ms: number[], bytes: number, planBytes: number, answers: number, wallMs: number[] }> => {
+        await gql<ExplainResult>(p, EXPLAIN, { p: q.pattern })
+        const ms: number[] = []
+        const wallMs: number[] = []
+        let bytes = 0; let planBytes = 0; let answers = 0
+        for (let i = 0; i < 5; i++) {
+          const e = (await gql<ExplainResult>(p, EXPLAIN, { p: q.pattern })).explain
+          ms.push(e.ms.total); bytes = e.network?.bytes ?? 0; answers = e.answers
+          planBytes = (e.network?.requests ?? []).filter((r) => r.op === 'heads' || r.op === 'terms').reduce((n, r) => n + r.bytes, 0)
+          const t = performance.now()
+          await gql(p, 'query($p: String!) { search(pattern: $p, first: 20) { totalCount edges { node { doc } } } }', { p: q.pattern })
+          wallMs.push(performance.now() - t)
+        }
+        return { ms, bytes, planBytes, answers, wallMs }
+      }
+      const withR = await measure(client)
+      const without = await measure(plain)
+      if (withR.answers !== local1.nodes.length) throw new Error(`${q.pattern}: ${withR.answers} answers through the network, ${local1.nodes.length} locally`)
+      const row = {
+        pattern: q.pattern.length > 60 ? q.pattern.slice(0, 57) + '...' : q.pattern,
+        kind: q.kind,
+        answers: withR.answers,
+        'p50 ms': percentile(withR.ms, 50),
+        'no-red ms': percentile(without.ms, 50),
+        'search ms': percentile(withR.wallMs, 50),
+        KiB: withR.bytes / 1024,
+        'no-red KiB': without.bytes / 1024,
+        'x(ans+plan)': withR.bytes / Math.max(1, answerBytes + withR.planBytes)
+      }
+      rows.push(row)
+      queryFigures.push({ pattern: q.pattern, kind: q.kind, answers: withR.answers, engineMs: withR.ms, engineMsNoReducers: without.ms, searchMs: withR.wallMs, bytes: withR.bytes, bytesNoReducers: without.bytes, answerBytes, planBytes: withR.planBytes })
+    }
+
+    // 4. Index latency (a small publish -> visible at the client) and time to first answer at a new client.
+    const s0 = performance.now()
+    await gql(pub, 'mutation($i: PublishReleaseInput!) { publishRelease(input: $i) { summary { units } } }',
+      { i: { name: 'bookworm-updates', format: 'DEBIAN', paths: [join(FIXTURES, 'bookworm-updates.Packages.xz')] } })
+    const smallPublishMs = performance.now() - s0
+    const visibleMs = await waitFor('the update visible at the client', async () => {
+      const r = await gql<{ search: { totalCount: number } }>(client, '{ search(pattern: "//release[@name = \\"bookworm-updates\\"]", first: 1) { totalCount } }')
+      return r.search.totalCount > 0
+    }, 60_000) + smallPublishMs
+    const c0 = performance.now()
+    const fresh = await startPeer('fresh-client', join(dir, 'client3'), joinArgs('client'))
+    peers.push(fresh)
+    const startMs = performance.now() - c0
+    let firstAnswerMs = 0
+    const ttfa = await waitFor('a first answer at a new client', async () => {
+      const t = performance.now()
+      const r = await gql<{ search: { totalCount: number } }>(fresh, '{ search(pattern: "//package[name = \\"vim\\"]/version", first: 1) { totalCount } }')
+      firstAnswerMs = performance.now() - t
+      return r.search.totalCount > 0
+    }, 60_000)
+
+    const selective = rows.filter((r) => r.kind === 'selective').map((r) => r['p50 ms'] as number)
+    const ratio = publishSeconds / baselineSeconds
+    printTable([
+      { what: 'units published', value: summary.publishRelease.summary.units },
+      { what: 'mirrors', value: mirrorsN },
+      { what: 'one-peer import s (baseline)', value: baselineSeconds },
+      { what: `publish into ${mirrorsN} mirrors s`, value: publishSeconds },
+      { what: 'ratio (target <= 3)', value: ratio },
+      { what: 'catalog visible at a client after publish ms', value: lagMs },
+      { what: 'postings share min/max vs ideal', value: `${(Math.min(...shares) / ideal).toFixed(2)} / ${(Math.max(...shares) / ideal).toFixed(2)}` },
+      { what: 'selective p50 of p50s ms (target <= 25)', value: percentile(selective, 50) },
+      { what: 'selective p95 of p50s ms', value: percentile(selective, 95) },
+      { what: 'index latency: small publish -> visible ms', value: visibleMs },
+      { what: 'new client: start ms / first answer ms (cold search ms)', value: `${startMs.toFixed(0)} / ${(startMs + ttfa).toFixed(0)} (${firstAnswerMs.toFixed(0)})` }
+    ])
+    process.stdout.write('\n')
+    printTable(held.map((h, i) => ({ ...h, share: shares[i] })))
+    process.stdout.write('\n')
+    printTable(rows)
+    const file = await writeResults('dht', {
+      units: summary.publishRelease.summary.units,
+      mirrors: mirrorsN,
+      baselineSeconds,
+      publishSeconds,
+      ratio,
+      catalogLagMs: lagMs,
+      held,
+      shareMinOverIdeal: Math.min(...shares) / ideal,
+      shareMaxOverIdeal: Math.max(...shares) / ideal,
+      usageAfterPublish: usage,
+      selectiveP50Ms: percentile(selective, 50),
+      selectiveP95Ms: percentile(selective, 95),
+      indexLatencyMs: visibleMs,
+      newClient: { startMs, firstAnswerMs: startMs + ttfa, coldSearchMs: firstAnswerMs },
+      queries: queryFigures,
+      small
+    })
+    process.stdout.write(`\nwrote ${file}\n`)
+    await local.close()
+  } finally {
+    await stopAll(peers)
+    await rm(dir, { recursive: true, force: true })
+  }
+}

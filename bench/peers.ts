@@ -1,0 +1,93 @@
+/**
+ * Peers as processes for benchmarks: `edos serve` in its own folder on
+ * 127.0.0.1, its three start lines parsed, a GraphQL helper, and bounded
+ * waits. Every process is killed when the bench ends (or fails).
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { ROOT } from './common.ts'
+
+const EDOS = join(ROOT, 'bin', 'edos.js')
+
+export interface BenchPeer {
+  name: string
+  data: string
+  id: string
+  multiaddr: string
+  url: string
+  child: ChildProcess
+  token: string
+  /** The last 4000 characters the peer wrote on stderr. */
+  stderr: () => string
+}
+
+const running = new Set<ChildProcess>()
+process.on('exit', () => { for (const c of running) c.kill('SIGKILL') })
+
+export async function startPeer (name: string, data: string, args: string[], env: Record<string, string> = {}, timeoutMs = 120_000): Promise<BenchPeer> {
+  const child = spawn(process.execPath, [EDOS, 'serve', '--data', data, '--http', '127.0.0.1:0', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
+  running.add(child)
+  child.on('exit', () => running.delete(child))
+  let out = ''
+  let err = ''
+  child.stderr?.on('data', (b: Buffer) => { err = (err + String(b)).slice(-4000) })
+  const lines = await new Promise<string[]>((resolve, reject) => {
+    const timer = setTimeout(() => { reject(new Error(`${name} did not start in ${timeoutMs} ms: ${err}`)) }, timeoutMs)
+    child.stdout?.on('data', (b: Buffer) => {
+      out += String(b)
+      const l = out.split('\n')
+      if (l.length >= 4) { clearTimeout(timer); resolve(l.slice(0, 3)) }
+    })
+    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`${name} exited with ${String(code)}: ${err}`)) })
+  })
+  const token = (await readFile(join(data, 'api-token'), 'utf8')).trim()
+  return {
+    name, data, child, token, stderr: () => err,
+    id: lines[0].replace('peer id: ', ''),
+    multiaddr: lines[1].replace('multiaddrs: ', '').split(' ')[0],
+    url: lines[2].replace('graphql: ', '')
+  }
+}
+
+export async function gql<T> (peer: BenchPeer, query: string, variables: Record<string, unknown> = {}, timeoutMs = 600_000): Promise<T> {
+  const res = await fetch(peer.url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${peer.token}` },
+    body: JSON.stringify({ query, variables }),
+    signal: AbortSignal.timeout(timeoutMs)
+  })
+  const body = await res.json() as { data?: T, errors?: Array<{ message: string }> }
+  if (body.errors !== undefined && body.errors.length > 0) throw new Error(`${peer.name}: ${body.errors.map((e) => e.message).join('; ')}\n${peer.stderr()}`)
+  return body.data as T
+}
+
+export async function waitFor (what: string, ok: () => Promise<boolean>, timeoutMs = 60_000): Promise<number> {
+  const t0 = performance.now()
+  let last: unknown
+  while (!(await ok().catch((err: unknown) => { last = err; return false }))) {
+    if (performance.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}${last === undefined ? '' : `: ${(last as Error).message}`}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  return performance.now() - t0
+}
+
+export async function stopAll (peers: BenchPeer[]): Promise<void> {
+  await Promise.all(peers.map(async (p) => {
+    if (p.child.exitCode !== null) return
+    const exited = new Promise((resolve) => p.child.once('exit', resolve))
+    p.child.kill('SIGTERM')
+    const t = setTimeout(() => p.child.kill('SIGKILL'), 10_000)
+    await exited
+    clearTimeout(t)
+  }))
+}
+
+/** CPU seconds and RSS of a process, from /proc (Linux). */
+export async function processUsage (pid: number): Promise<{ cpuSeconds: number, rssMiB: number }> {
+  const stat = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1].split(' ')
+  const ticks = Number(stat[11]) + Number(stat[12])
+  const status = await readFile(`/proc/${pid}/status`, 'utf8')
+  const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0)
+  return { cpuSeconds: ticks / 100, rssMiB: rss / 1024 }
+}
