@@ -135,7 +135,7 @@ export async function run (args: string[]): Promise<void> {
     let firstAnswerMs = 0
     const ttfa = await waitFor('a first answer at a new client', async () => {
       const t = performance.now()
-      const r = await gql<{ search: { totalCount: number } }>(fresh, '{ search(pattern: "//package[name = \\"vim\\"]/version", first: 1) { totalCount } }')
+      const r = await gql<{ search: { totalCount: number } }>(fresh, '{ search(pattern: "//package[section = \\"python\\"]/name", first: 1) { totalCount } }')
       firstAnswerMs = performance.now() - t
       return r.search.totalCount > 0
     }, 60_000)

@@ -81,7 +81,8 @@ export async function createPeerHost (init: PeerHostInit): Promise<PeerHost> {
       addresses: { listen: init.listen ?? ['/ip4/127.0.0.1/tcp/0'] },
       transports: [tcp()],
       connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
+      // A frame (up to 64 MiB) may arrive before the handler reads it: a smaller read buffer resets the stream.
+      streamMuxers: [yamux({ streamOptions: { maxReadBufferLength: 80 * 1024 * 1024 } })],
       connectionManager: {
         maxConnections: init.maxConnections ?? 300,
         // Every test peer dials from 127.0.0.1: without this the inbound threshold refuses the burst.
