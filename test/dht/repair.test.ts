@@ -1,0 +1,134 @@
+/**
+ * Churn: a mirror joins after a publish, another leaves; repair moves keys
+ * to their new closest peers so every key has r copies again, without a
+ * republish, and answers stay exact.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { PeerId } from '@libp2p/interface'
+import { EmbeddedIndex } from '../../src/xml-twig-index/embedded.ts'
+import { readUnits } from '../../src/xml-twig-index/importers/index.ts'
+import { createPeerHost, IndexNode } from '../../src/dht/index.ts'
+import { blockKey, docKey, headKey, idKey } from '../../src/dht/placement.ts'
+import { ShardStore, type ShardEntry } from '../../src/dht/shard-store.ts'
+
+const FIXTURES = join(import.meta.dirname, '..', 'fixtures')
+const PATTERNS = ['//package[section = "python"]/name', '//package[.//dep/@name = "libc6"][section = "games"]/name', '//package[contains-word(description, "library")]/@name', '//release//collection/@name']
+
+async function waitFor (what: string, ok: () => boolean | Promise<boolean>, ms = 30_000): Promise<void> {
+  const until = Date.now() + ms
+  while (!(await ok())) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}
+
+const keyOf = (e: ShardEntry): Uint8Array => e.kind === 'head' ? headKey(e.term) : e.kind === 'block' ? blockKey(e.term, e.range) : e.kind === 'doc' ? docKey(e.docId) : idKey(e.id)
+const name = (e: ShardEntry): string => e.kind === 'head' ? `h:${e.term}` : e.kind === 'block' ? `b:${e.term}#${e.range}` : e.kind === 'doc' ? `d:${e.docId}` : `i:${e.id}`
+
+describe('churn repair (in-process peers)', () => {
+  let dir: string
+  let local: EmbeddedIndex
+  let publisherId: PeerId
+  let pubAddr: string
+  const nodes = new Map<string, { node: IndexNode, data: string }>()
+  const opts = { announceMs: 250, repairSettleMs: 300 }
+
+  async function startMirror (label: string): Promise<IndexNode> {
+    const data = join(dir, label)
+    const host = await createPeerHost({ data, role: 'mirror', bootstrap: [pubAddr] })
+    const node = await IndexNode.start({ host, data, publisher: publisherId, ...opts })
+    nodes.set(label, { node, data })
+    return node
+  }
+
+  /** Every key any index peer holds, with the set of peers holding it. */
+  async function holders (): Promise<Map<string, { key: Uint8Array, peers: Set<string> }>> {
+    const out = new Map<string, { key: Uint8Array, peers: Set<string> }>()
+    for (const { node, data } of nodes.values()) {
+      if (!node.isIndexPeer) continue
+      const shard = (node as unknown as { shard: ShardStore }).shard
+      for await (const e of shard.entries()) {
+        const n = name(e)
+        const h = out.get(n) ?? { key: keyOf(e), peers: new Set<string>() }
+        h.peers.add(node.membership.self)
+        out.set(n, h)
+      }
+      void data
+    }
+    return out
+  }
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'edos-repair-'))
+    local = await EmbeddedIndex.open({ path: join(dir, 'pub', 'index') })
+    await local.import(readUnits([join(FIXTURES, 'bookworm-updates.Packages.xz')]), { release: 'bookworm-updates', date: '2026-11-25' })
+    const host = await createPeerHost({ data: join(dir, 'pub'), role: 'publisher' })
+    publisherId = peerIdFromString(host.peerId)
+    pubAddr = host.multiaddrs()[0]
+    const pub = await IndexNode.start({ host, data: join(dir, 'pub'), publisher: publisherId, local: local.store, ...opts })
+    nodes.set('pub', { node: pub, data: join(dir, 'pub') })
+    for (const label of ['m0', 'm1', 'm2']) await pub.admitMirror((await startMirror(label)).membership.self)
+    await waitFor('4 index peers everywhere', () => [...nodes.values()].every(({ node }) => node.membership.placement().size === 4))
+    await pub.disseminate()
+  }, 120_000)
+
+  afterAll(async () => {
+    for (const { node } of nodes.values()) await node.stop().catch(() => {})
+    await local?.close()
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  async function expectRCopies (): Promise<void> {
+    const placement = nodes.get('pub')!.node.membership.placement()
+    const missing: string[] = []
+    for (const [n, h] of await holders()) {
+      for (const owner of placement.owners(h.key)) if (!h.peers.has(owner)) missing.push(`${n} not on ${owner.slice(-6)}`)
+    }
+    expect(missing.slice(0, 10)).toEqual([])
+  }
+
+  async function expectExactAnswers (): Promise<void> {
+    for (const { node } of nodes.values()) {
+      for (const p of PATTERNS) {
+        const want = await local.engine.answers(p)
+        const got = await node.engine.answers(p)
+        expect([...got.nodes.docs.subarray(0, got.nodes.length)], p).toEqual([...want.nodes.docs.subarray(0, want.nodes.length)])
+      }
+    }
+  }
+
+  it('starts with r copies of every key on its closest peers', async () => {
+    await expectRCopies()
+    await expectExactAnswers()
+  }, 60_000)
+
+  it('moves keys to a mirror that joins, without a republish', async () => {
+    const pub = nodes.get('pub')!.node
+    const m3 = await startMirror('m3')
+    await pub.admitMirror(m3.membership.self)
+    await waitFor('5 index peers everywhere', () => [...nodes.values()].every(({ node }) => node.membership.placement().size === 5))
+    await new Promise((resolve) => setTimeout(resolve, 600))
+    for (const { node } of nodes.values()) await node.repairIdle()
+    const held = await m3.info()
+    expect(held.held?.heads ?? 0).toBeGreaterThan(0)
+    const sent = (await Promise.all([...nodes.values()].map(async ({ node }) => (await node.info()).repair?.sent ?? 0))).reduce((a, b) => a + b, 0)
+    expect(sent).toBeGreaterThan(0)
+    await expectRCopies()
+    await expectExactAnswers()
+  }, 90_000)
+
+  it('restores r copies when a mirror leaves', async () => {
+    const gone = nodes.get('m1')!
+    await gone.node.stop()
+    nodes.delete('m1')
+    await waitFor('4 index peers everywhere', () => [...nodes.values()].every(({ node }) => node.membership.placement().size === 4), 30_000)
+    await new Promise((resolve) => setTimeout(resolve, 600))
+    for (const { node } of nodes.values()) await node.repairIdle()
+    await expectRCopies()
+    await expectExactAnswers()
+  }, 90_000)
+})
