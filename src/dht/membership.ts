@@ -11,7 +11,8 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { PeerId } from '@libp2p/interface'
-import type { PeerHost } from './host.ts'
+import { randomBytes } from 'node:crypto'
+import { guardSignal, type PeerHost } from './host.ts'
 import { Placement } from './placement.ts'
 import { callRpc, serveRpc } from './rpc.ts'
 import { verifyCertificate } from './trust.ts'
@@ -147,16 +148,40 @@ export class Membership {
     await this.announce()
   }
 
-  /** Asks connected peers for their view (a peer that just started knows nobody yet). */
-  async pull (signal?: AbortSignal): Promise<void> {
+  /**
+   * Confirms the view with a kad-dht lookup: the peers closest to `key` on
+   * the DHT that the view does not know are asked for their membership
+   * (a view goes stale when announcements were missed). Returns the peers
+   * the lookup found. Never throws: a failed lookup confirms nothing.
+   */
+  async confirm (key: Uint8Array, signal?: AbortSignal): Promise<string[]> {
+    const found: string[] = []
+    try {
+      for await (const ev of this.init.host.libp2p.services.dht.getClosestPeers(key, { signal: guardSignal(signal ?? AbortSignal.timeout(5000)) })) {
+        if (ev.name === 'FINAL_PEER') found.push(ev.peer.id.toString())
+      }
+    } catch {
+      // A lookup cut short still tells what it found.
+    }
+    const unknown = found.filter((p) => p !== this.self && !this.members.has(p))
+    if (unknown.length > 0) await this.pull(signal, unknown)
+    this.confirmed++
+    return found
+  }
+
+  /** kad-dht lookups run to confirm the view (observable). */
+  confirmed = 0
+
+  /** Asks peers (default: the connected ones) for their view (a peer that just started knows nobody yet). */
+  async pull (signal?: AbortSignal, from?: string[]): Promise<void> {
     const { libp2p } = this.init.host
-    const peers = libp2p.getPeers().map(String)
+    const peers = from ?? libp2p.getPeers().map(String)
     await Promise.all(peers.map(async (peer) => {
       try {
         const res = await callRpc(libp2p, peer, MEMBERS_PROTOCOL, {}, [], { signal, timeoutMs: 5000 })
         const members = Array.isArray(res.header.members) ? res.header.members as unknown[] : []
         for (const m of members) {
-          try { this.accept(m, undefined) } catch { this.refused++ }
+          try { this.accept(m, undefined, peer) } catch { this.refused++ }
         }
       } catch {
         // A peer without the protocol (or gone) has nothing to tell.
@@ -191,7 +216,7 @@ export class Membership {
    * (authenticated); pulled records have none and are trusted only for what
    * the certificate proves (a mirror) or the id itself (the publisher).
    */
-  private accept (value: unknown, from: string | undefined): void {
+  private accept (value: unknown, from: string | undefined, via?: string): void {
     if (value == null || typeof value !== 'object') throw new Error('announcement is not an object')
     const r = value as Partial<MemberRecord>
     if (typeof r.peer !== 'string') throw new Error('announcement without a peer id')
@@ -211,8 +236,8 @@ export class Membership {
     if (r.held != null && typeof r.held === 'object') record.held = r.held
     if (r.repair != null && typeof r.repair === 'object') record.repair = r.repair
     const known = this.members.has(record.peer)
-    // Pulled records are second-hand: they must not keep alive a member that stopped announcing.
-    if (from === undefined && known) return
+    // Pulled records are second-hand: they must not keep alive a member that stopped announcing (but a peer's own record is first-hand).
+    if (from === undefined && known && via !== record.peer) return
     this.upsert(record)
     if (addrs.length > 0) {
       void this.init.host.libp2p.peerStore.merge(peerIdFromString(record.peer), { multiaddrs: addrs.map((a) => multiaddr(a)) }).catch(() => {})
@@ -224,7 +249,11 @@ export class Membership {
     this.members.set(record.peer, record)
   }
 
+  private ticks = 0
+
   private async tick (): Promise<void> {
+    // Every 15 periods, a kad-dht lookup of a random key confirms the view.
+    if (++this.ticks % 15 === 0) void this.confirm(randomBytes(32))
     const now = Date.now()
     let changed = false
     for (const [peer, m] of this.members) {

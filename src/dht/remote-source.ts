@@ -65,7 +65,7 @@ export interface RemoteIndexInit {
   log?: (message: string) => void
 }
 
-interface Routed<T> { item: T, owners: string[], attempt: number }
+interface Routed<T> { item: T, owners: string[], attempt: number, confirmed?: boolean }
 
 function concatLists (lists: PostingList[]): PostingList {
   const nonEmpty = lists.filter((l) => l.length > 0)
@@ -152,15 +152,21 @@ export class RemoteIndex implements PostingSource, DocumentSource {
     let pending: Array<Routed<number>> = items.map((_, i) => ({ item: i, owners: this.ownersOf(keyOf(items[i])), attempt: 0 }))
     while (pending.length > 0) {
       const groups = new Map<string, Array<Routed<number>>>()
+      const next: Array<Routed<number>> = []
       for (const r of pending) {
         const peer = r.owners[r.attempt]
         if (peer === undefined) {
+          // Every holder in the view failed: the view may be stale. Confirm it on kad-dht once, then retry with the new holders.
+          if (!r.confirmed) {
+            await this.init.membership.confirm(keyOf(items[r.item]))
+            const owners = this.ownersOf(keyOf(items[r.item])).filter((p) => !r.owners.includes(p) || (this.suspects.get(p) ?? 0) < Date.now())
+            if (owners.length > 0) { next.push({ item: r.item, owners, attempt: 0, confirmed: true }); continue }
+          }
           throw new PeerUnavailableError(`no holder of a key answered (asked ${r.owners.join(', ') || 'no index peer: the view is empty'})`)
         }
         const g = groups.get(peer)
         if (g === undefined) groups.set(peer, [r]); else g.push(r)
       }
-      const next: Array<Routed<number>> = []
       await Promise.all([...groups].map(async ([peer, group]) => {
         try {
           const out = await send(peer, group.map((r) => items[r.item]), group.some((r) => r.attempt > 0))

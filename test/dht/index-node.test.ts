@@ -13,6 +13,7 @@ import { EmbeddedIndex } from '../../src/xml-twig-index/embedded.ts'
 import { readUnits } from '../../src/xml-twig-index/importers/index.ts'
 import { createPeerHost, IndexNode, type PeerHost } from '../../src/dht/index.ts'
 import { DIFFERENTIAL_PATTERNS } from '../oracle/patterns.ts'
+import { headKey } from '../../src/dht/placement.ts'
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures')
 
@@ -68,6 +69,18 @@ describe('distributed index (in-process peers)', () => {
         .toEqual({ pattern, n: want.nodes.length, docs: [...want.nodes.docs.subarray(0, want.nodes.length)], starts: [...want.nodes.starts.subarray(0, want.nodes.length)] })
     }
   }, 120_000)
+
+  it('confirms its local placement with a kad-dht lookup', async () => {
+    const m = mirrors[0]
+    const key = headKey('e:package')
+    const found = await m.membership.confirm(key)
+    expect(found.length).toBeGreaterThan(0)
+    const view = new Set(m.membership.placement().peers)
+    for (const p of found) expect(view.has(p)).toBe(true)
+    // The r closest in the local view are among the closest kad-dht knows (kad never returns the asker itself).
+    const owners = m.membership.placement().owners(key).filter((p) => p !== m.membership.self)
+    expect(owners.every((p) => found.includes(p))).toBe(true)
+  }, 30_000)
 
   it('spreads postings over the index peers', async () => {
     const infos = await Promise.all(nodes.map(async (n) => await n.info()))
