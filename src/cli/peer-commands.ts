@@ -4,6 +4,8 @@
  * (a running peer owns its folder, so the CLI cannot open the store itself).
  */
 import { stat } from 'node:fs/promises'
+import { createClient } from 'graphql-ws'
+import WebSocket from 'ws'
 import { PeerClient, type UploadFile } from './peer-client.ts'
 import { PeerProtocolError, UsageError } from './errors.ts'
 import { ImportError, NotFoundError } from '../xml-twig-index/errors.ts'
@@ -164,6 +166,50 @@ const mb = (n: number): string => (n / 1e6).toFixed(n < 1e7 ? 2 : 1)
  * of bytes sent on a terminal), then prints each rejection and the summary
  * line on stderr, as `edos import` does.
  */
+const PROGRESS = `subscription EdosPublishProgress($release: String) {
+  publishProgress(release: $release) { bytesRead bytesTotal units phase postingsSent { peer postings } }
+}`
+
+interface ProgressEvent { bytesRead: number, bytesTotal: number, units: number, phase: 'READ' | 'INDEX' | 'CATALOG' | 'DONE' | null, postingsSent: Array<{ peer: string, postings: number }> | null }
+
+/**
+ * Follows the publish on the peer (graphql-ws, same URL): reading, then,
+ * on a networked publisher, postings sent per index peer. Best effort: a
+ * peer without subscriptions leaves the upload bar alone.
+ */
+function watchPublish (args: PeerPublishArgs, bar: ProgressBar): { serverSide: boolean, stop: () => Promise<void>, postingsSent: () => Array<{ peer: string, postings: number }> } {
+  const state = { serverSide: false, last: [] as Array<{ peer: string, postings: number }> }
+  const ws = createClient({
+    url: args.peer.replace(/^http/, 'ws'),
+    webSocketImpl: WebSocket,
+    connectionParams: args.token === undefined ? {} : { authorization: `Bearer ${args.token}` },
+    retryAttempts: 0,
+    lazy: true
+  })
+  const unsubscribe = ws.subscribe<{ publishProgress: ProgressEvent }>({ query: PROGRESS, variables: { release: args.release } }, {
+    next: (r) => {
+      const p = r.data?.publishProgress
+      if (p == null) return
+      if (p.postingsSent != null && p.postingsSent.length > 0) state.last = p.postingsSent
+      if (p.phase === 'INDEX' || p.phase === 'CATALOG') {
+        state.serverSide = true
+        const total = state.last.reduce((n, x) => n + x.postings, 0)
+        bar.update(0, 0, `indexing into ${state.last.length} peers: ${total} postings sent (${state.last.map((x) => `${x.peer.slice(-6)} ${x.postings}`).join(', ')})`)
+      } else if (p.phase === 'READ' && p.bytesTotal > 0) {
+        state.serverSide = true
+        bar.update(p.bytesRead, p.bytesTotal, `read ${mb(p.bytesRead)}/${mb(p.bytesTotal)} MB, ${p.units} units`)
+      }
+    },
+    error: () => {},
+    complete: () => {}
+  })
+  return {
+    get serverSide () { return state.serverSide },
+    postingsSent: () => state.last,
+    stop: async () => { unsubscribe(); await ws.dispose() }
+  }
+}
+
 export async function runPeerPublish (args: PeerPublishArgs): Promise<number> {
   for (const f of [...args.files, ...args.translations]) {
     const s = await stat(f).catch(() => undefined)
@@ -182,14 +228,18 @@ export async function runPeerPublish (args: PeerPublishArgs): Promise<number> {
     translations: args.translations.length === 0 ? null : args.translations.map(() => null)
   }
   const bar = new ProgressBar({ label: `upload ${args.release}` })
+  const watch = watchPublish(args, bar)
   let data: { publishPackages: { summary: PublishSummary } | null }
   try {
-    data = await client(args).upload(PUBLISH, { input }, files, (p) => { bar.update(p.sent, p.total, `${mb(p.sent)}/${mb(p.total)} MB`) })
+    data = await client(args).upload(PUBLISH, { input }, files, (p) => { if (!watch.serverSide) bar.update(p.sent, p.total, `${mb(p.sent)}/${mb(p.total)} MB`) })
   } finally {
     bar.done()
+    await watch.stop()
   }
   const s = data.publishPackages?.summary
   if (s === undefined) throw new PeerProtocolError(`the peer at ${args.peer} gave no publish summary`)
+  // A networked publisher sent the postings to index peers: say how many each took.
+  for (const p of watch.postingsSent()) process.stderr.write(`postings sent to ${p.peer}: ${p.postings}\n`)
   for (const r of s.rejections) process.stderr.write(`edos: rejected ${r}\n`)
   process.stderr.write(`published ${s.units} units into ${s.release} (${s.rejected} rejected, ${s.replaced} replaced), ${s.postings} postings, ${s.seconds.toFixed(2)} s\n`)
   return 0

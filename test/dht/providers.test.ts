@@ -18,7 +18,7 @@ describe('provider records', () => {
     hosts.push(await createPeerHost({ data: join(dir, 'client'), role: 'client', bootstrap: a.multiaddrs() }))
     // kad-dht adds peers to its routing table once identify ran.
     const until = Date.now() + 15_000
-    while (hosts[0].libp2p.services.dht.routingTable.size < 2 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 100))
+    while (hosts[0].libp2p.getPeers().length < 3 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 100))
   }, 60_000)
 
   afterAll(async () => {
