@@ -238,8 +238,9 @@ export async function runPeerPublish (args: PeerPublishArgs): Promise<number> {
   }
   const s = data.publishPackages?.summary
   if (s === undefined) throw new PeerProtocolError(`the peer at ${args.peer} gave no publish summary`)
-  // A networked publisher sent the postings to index peers: say how many each took.
-  for (const p of watch.postingsSent()) process.stderr.write(`postings sent to ${p.peer}: ${p.postings}\n`)
+  // A networked publisher sent the postings to its index peers: say how many each took (alone, it only stored them itself).
+  const sent = watch.postingsSent()
+  if (sent.length > 1) for (const p of sent) process.stderr.write(`postings sent to ${p.peer}: ${p.postings}\n`)
   for (const r of s.rejections) process.stderr.write(`edos: rejected ${r}\n`)
   process.stderr.write(`published ${s.units} units into ${s.release} (${s.rejected} rejected, ${s.replaced} replaced), ${s.postings} postings, ${s.seconds.toFixed(2)} s\n`)
   return 0

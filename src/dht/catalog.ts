@@ -71,9 +71,18 @@ export class CatalogView {
     }
   }
 
-  /** Asks the index peers for their catalog and keeps the newest that verifies. */
-  async pull (signal?: AbortSignal): Promise<void> {
-    const peers = this.init.membership.view().map((m) => m.peer).filter((p) => p !== this.init.host.peerId)
+  private pulling = false
+
+  /** A member announced a newer catalog than this one: fetch it from that member (one pull at a time). */
+  newerAt (peer: string): void {
+    if (this.pulling) return
+    this.pulling = true
+    void this.pull(undefined, [peer]).finally(() => { this.pulling = false })
+  }
+
+  /** Asks the index peers (default: all in the view) for their catalog and keeps the newest that verifies. */
+  async pull (signal?: AbortSignal, from?: string[]): Promise<void> {
+    const peers = from ?? this.init.membership.view().map((m) => m.peer).filter((p) => p !== this.init.host.peerId)
     await Promise.all(peers.map(async (peer) => {
       try {
         const res = await callRpc(this.init.host.libp2p, peer, POSTINGS_PROTOCOL, { op: 'catalog' }, [], { signal, timeoutMs: 5000 })

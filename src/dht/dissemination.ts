@@ -96,14 +96,14 @@ function sortedByDocStart (list: PostingBuffer): PostingList {
 type TermPostings = AsyncIterable<{ term: string, postings: PostingList }>
 
 /**
- * The postings of docs [start, end), term by term. The store streams them
- * from its runs when it can (postingsFrom); otherwise each docId range's
- * documents are parsed again and their postings extracted (a term comes
- * once per range then, which is all the chunks need).
+ * The postings of docs [start, end), term by term: the store streams them
+ * from its runs (postingsFrom). The other way, kept for comparison (the
+ * bench) and as a cross-check, parses each docId range's documents again
+ * and extracts their postings (a term then comes once per range, which is
+ * all the chunks need).
  */
-function postingsSource (local: TwigStore, start: number, end: number, rangeDocs: number, signal?: AbortSignal): TermPostings {
-  const streaming = local as unknown as { postingsFrom?: (firstDoc: number) => TermPostings }
-  if (typeof streaming.postingsFrom === 'function') return streaming.postingsFrom(start)
+function postingsSource (local: TwigStore, start: number, end: number, rangeDocs: number, signal?: AbortSignal, streamFromStore = true): TermPostings {
+  if (streamFromStore) return local.postingsFrom(start)
   return (async function * () {
     for (let range = Math.floor(start / rangeDocs); range * rangeDocs < end; range++) {
       const lo = Math.max(start, range * rangeDocs)

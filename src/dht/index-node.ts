@@ -18,7 +18,7 @@ import { Dissemination, type DisseminationProgress, type DisseminationSummary } 
 import { CertificateError, NotAuthorizedError } from './errors.ts'
 import type { PeerHost } from './host.ts'
 import { Membership, type MemberRecord, type RepairState } from './membership.ts'
-import { IndexServer, type ServerCounters } from './protocols.ts'
+import { IndexServer, POSTINGS_PROTOCOL, type ServerCounters } from './protocols.ts'
 import { RemoteIndex } from './remote-source.ts'
 import { Repair } from './repair.ts'
 import { callRpc, serveRpc } from './rpc.ts'
@@ -82,6 +82,8 @@ export class IndexNode {
       intervalMs: init.announceMs,
       held: shard === undefined ? undefined : async () => await shard.stats(),
       repair: () => this.repair?.state ?? { running: false, checked: 0, sent: 0 },
+      catalogSeq: () => this.catalog?.seq ?? 0,
+      onNewerCatalog: (peer) => { this.catalog?.newerAt(peer) },
       log: init.log
     })
     this.catalog = new CatalogView({ host, membership: this.membership, publisher: init.publisher, initial: shard?.catalog(), log: init.log })
@@ -116,9 +118,18 @@ export class IndexNode {
         await node.admitSelf(cert)
         return { header: { ok: true } }
       })
+      // The catalog this index peer had when it stopped: if the network moved on meanwhile, it missed publishes.
+      const before = shard?.catalog()?.catalog
       await node.membership.start()
       await node.catalog.start()
       node.repair?.rebase()
+      if (before !== undefined && node.membership.isIndexPeer) {
+        // The newer catalog may come later (a pull or an announcement): catch up once, when it does.
+        let started = false
+        const start = (): void => { if (!started && node.catalog.seq > before.seq) { started = true; void node.catchUp(before) } }
+        node.catalog.onChange(start)
+        start()
+      }
       return node
     } catch (err) {
       await node.stop()
@@ -171,6 +182,35 @@ export class IndexNode {
     if (this.repair !== undefined) out.repair = { ...this.repair.state }
     if (this.server !== undefined) out.server = { ...this.server.counters }
     return out
+  }
+
+  /** Sync requests sent after a restart that missed publishes (observable). */
+  catchUps = 0
+
+  /**
+   * After a restart: once this peer's announcement has reached the others
+   * and the newest catalog is known, asks every other index peer for the
+   * entries it owns that were published while it was down (docs >= the
+   * nextDocId of the catalog it had).
+   */
+  private async catchUp (before: Catalog): Promise<void> {
+    const wait = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref())
+    await wait((this.init.announceMs ?? 2000) * 2 + 500)
+    this.init.log?.(`catalog ${before.seq} here, ${this.catalog.seq} in the network: asking co-holders for docs >= ${before.nextDocId}`)
+    for (const m of this.membership.view()) {
+      if (m.peer === this.init.host.peerId) continue
+      for (let attempt = 0; attempt < 5; attempt++) {
+        try {
+          await callRpc(this.init.host.libp2p, m.peer, POSTINGS_PROTOCOL, { op: 'sync', since: before.nextDocId }, [], { timeoutMs: 10_000 })
+          this.catchUps++
+          break
+        } catch (err) {
+          // Not yet in that peer's view: its next announcement period fixes it.
+          if ((err as { code?: string }).code !== 'ERR_NOT_AUTHORIZED') break
+          await wait(this.init.announceMs ?? 2000)
+        }
+      }
+    }
   }
 
   /** Waits for a scheduled repair pass (tests). */

@@ -46,6 +46,8 @@ export interface MemberRecord {
   certificate?: MirrorCertificate
   held?: HeldSummary
   repair?: RepairState
+  /** The newest catalog the peer holds: a peer that sees a higher one than its own pulls it (it missed the gossip). */
+  catalogSeq?: number
   /** Local time (ms) the latest announcement arrived. */
   lastSeen: number
 }
@@ -60,11 +62,14 @@ export interface MembershipInit {
   replicas?: number
   /** Announcement period. Default 2000 ms. */
   intervalMs?: number
-  /** A member not heard for this long leaves the view. Default 3 × intervalMs + 1 s. */
+  /** A member not heard for this long leaves the view. Default 3 × intervalMs + 1 s, at least 5 s (a busy peer's announcements come late). */
   expireMs?: number
   /** What this peer holds, for its announcements. */
   held?: () => Promise<HeldSummary>
   repair?: () => RepairState
+  catalogSeq?: () => number
+  /** Called when a member announces a newer catalog than `catalogSeq()`. */
+  onNewerCatalog?: (peer: string, seq: number) => void
   log?: (message: string) => void
 }
 
@@ -85,7 +90,7 @@ export class Membership {
   constructor (private readonly init: MembershipInit) {
     this.certificate = init.certificate
     this.intervalMs = init.intervalMs ?? 2000
-    this.expireMs = init.expireMs ?? this.intervalMs * 3 + 1000
+    this.expireMs = init.expireMs ?? Math.max(5000, this.intervalMs * 3 + 1000)
     this.replicas = init.replicas ?? DEFAULT_REPLICAS
     this.placementCache = new Placement([], this.replicas)
     if (this.isIndexPeer) this.upsert(this.selfRecord())
@@ -203,6 +208,8 @@ export class Membership {
     try { record.held = await this.init.held?.() } catch { /* a closing store: announce without it */ }
     const repair = this.init.repair?.()
     if (repair !== undefined) record.repair = repair
+    const seq = this.init.catalogSeq?.()
+    if (seq !== undefined) record.catalogSeq = seq
     this.upsert({ ...record, lastSeen: Date.now() })
     try {
       await this.init.host.libp2p.services.pubsub.publish(MEMBERS_TOPIC, new TextEncoder().encode(JSON.stringify(record)))
@@ -235,6 +242,10 @@ export class Membership {
     }
     if (r.held != null && typeof r.held === 'object') record.held = r.held
     if (r.repair != null && typeof r.repair === 'object') record.repair = r.repair
+    if (typeof r.catalogSeq === 'number' && Number.isInteger(r.catalogSeq)) {
+      record.catalogSeq = r.catalogSeq
+      if (r.catalogSeq > (this.init.catalogSeq?.() ?? Infinity)) this.init.onNewerCatalog?.(record.peer, r.catalogSeq)
+    }
     const known = this.members.has(record.peer)
     // Pulled records are second-hand: they must not keep alive a member that stopped announcing (but a peer's own record is first-hand).
     if (from === undefined && known && via !== record.peer) return

@@ -17,7 +17,11 @@ import { serveRpc, type RpcRequest, type RpcResponse } from './rpc.ts'
 import type { ShardStore, ShardWrite } from './shard-store.ts'
 import { ReplayGuard, verifyEnvelope, type SignedEnvelope } from './trust.ts'
 import type { Catalog } from './types.ts'
-import { decodeEntries, decodeWrite, encodeWrite, isEntries } from './write-codec.ts'
+import { decodeEntries, decodeWrite, encodeEntries, encodeWrite, isEntries } from './write-codec.ts'
+import { WriteBuilder } from './shard-keys.ts'
+import { callRpc } from './rpc.ts'
+import { blockKey, docKey, headKey, idKey } from './placement.ts'
+import type { ShardEntry } from './shard-store.ts'
 import { decodePostingList, encodePostingList, int, intArray, optStr, str, strArray } from './wire.ts'
 
 export const POSTINGS_PROTOCOL = '/edos/postings/1.0.0'
@@ -98,8 +102,8 @@ export class IndexServer {
           if (req.parts.length < 1) throw new ProtocolError('blocks: filter announced but no filter part')
           filter = decodeFilter(filterKind, req.parts[0])
         }
-        const lists = await shard.blocks(terms.map((term, i) => ({ term, range: ranges[i] })), filter)
-        return { header: { lists: lists.length }, parts: lists.map((l) => encodePostingList(l)) }
+        const blocks = await shard.blocksHeld(terms.map((term, i) => ({ term, range: ranges[i] })), filter)
+        return { header: { lists: blocks.length, held: blocks.map((b) => b.held) }, parts: blocks.map((b) => encodePostingList(b.list)) }
       }
       case 'catalog': {
         const held = shard.catalog()
@@ -108,6 +112,7 @@ export class IndexServer {
       case 'catalog-put': return await this.catalogPut(req)
       case 'append': return await this.append(req)
       case 'replicate': return await this.replicate(req)
+      case 'sync': return this.sync(req)
       default: throw new ProtocolError(`postings: unknown op '${op}'`)
     }
   }
@@ -178,6 +183,39 @@ export class IndexServer {
     return { header: { ok: true, ...countsOf(write) } }
   }
 
+  /**
+   * A co-holder that was down during a publish asks for what it missed:
+   * every entry here for docs >= since that it is an owner of is pushed to
+   * it (replicate batches), in the background.
+   */
+  private sync (req: RpcRequest): RpcResponse {
+    this.requireIndexPeer('sync')
+    if (this.init.membership.view().find((m) => m.peer === req.from) === undefined) throw new NotAuthorizedError(`sync refused: ${req.from} is not an index peer in this view (yet)`)
+    const since = int(req.header, 'since', 0, 0xffffffff)
+    void this.pushSince(req.from, since).catch((err: Error) => this.init.log?.(`sync for ${req.from} failed: ${err.message}`))
+    return { header: { ok: true, since } }
+  }
+
+  private async pushSince (peer: string, since: number): Promise<void> {
+    const placement = this.init.membership.placement()
+    let b = new WriteBuilder()
+    let sent = 0
+    const flush = async (): Promise<void> => {
+      if (b.length === 0) return
+      const { header, parts } = encodeEntries(b)
+      await callRpc(this.init.host.libp2p, peer, POSTINGS_PROTOCOL, { ...header, op: 'replicate' }, parts, { timeoutMs: 120_000 })
+      sent += b.length
+      b = new WriteBuilder()
+    }
+    for await (const { entry, key, value } of this.init.shard.rawSince(since)) {
+      if (!placement.isOwner(placementKey(entry), peer)) continue
+      b.raw(key, value)
+      if (b.bytes >= 4 * 1024 * 1024) await flush()
+    }
+    await flush()
+    this.init.log?.(`sync: sent ${sent} entries for docs >= ${since} to ${peer}`)
+  }
+
   private async catalogPut (req: RpcRequest): Promise<RpcResponse> {
     this.requireIndexPeer('catalog-put')
     const env = req.header.envelope as SignedEnvelope | undefined
@@ -194,6 +232,16 @@ export class IndexServer {
   static replicateFrame (write: ShardWrite): { header: Record<string, unknown>, parts: Uint8Array[] } {
     const { header, parts } = encodeWrite(write)
     return { header: { ...header, op: 'replicate' }, parts }
+  }
+}
+
+/** The placement key of a held entry. */
+export function placementKey (e: ShardEntry): Uint8Array {
+  switch (e.kind) {
+    case 'head': return headKey(e.term)
+    case 'block': return blockKey(e.term, e.range)
+    case 'doc': return docKey(e.docId)
+    case 'id': return idKey(e.id)
   }
 }
 

@@ -54,7 +54,7 @@ export interface RemoteIndexInit {
   catalog: CatalogView
   /** This peer's own server, asked without a network hop when it holds a key. */
   server?: IndexServer
-  /** Longest a holder may take before the next replica is asked. Default 4000 ms. */
+  /** Longest a holder may take before the next replica is asked. Default 10 s (a dead holder fails at once: its connection is refused). */
   callTimeoutMs?: number
   /** How long a holder that failed is asked last. Default 10 s. */
   suspectMs?: number
@@ -63,6 +63,19 @@ export interface RemoteIndexInit {
   /** Documents kept parsed-free (immutable by docId). Default 64 MiB of XML. */
   documentCacheBytes?: number
   log?: (message: string) => void
+}
+
+/** Blocks with at most this many postings are fetched whole and cached. */
+const SMALL_BLOCK = 512
+/** Postings kept in the small-block cache. */
+const BLOCK_CACHE_POSTINGS = 4_000_000
+
+/** The postings of a sorted list whose docs the filter has. */
+function keepDocs (list: PostingList, filter: DocFilter): PostingList {
+  const has = filter.sequential()
+  const out = new PostingBuffer(Math.min(list.length, 64))
+  for (let i = 0; i < list.length; i++) if (has(list.docs[i])) out.push(list.docs[i], list.starts[i], list.ends[i], list.levels[i])
+  return out
 }
 
 interface Routed<T> { item: T, owners: string[], attempt: number, confirmed?: boolean }
@@ -100,6 +113,13 @@ export class RemoteIndex implements PostingSource, DocumentSource {
   private readonly headCache = new Map<string, TermHead | null>()
   private headCacheSeq = -1
   private readonly docCache = new Map<number, { id: string, xml: string }>()
+  /** Small blocks of the current catalog, by term#range (immutable until the next publish). */
+  private readonly blockCache = new Map<string, PostingList>()
+  private blockCachePostings = 0
+  private blockCacheSeq = -1
+  /** Term heads by range (prefix and bounds) of the current catalog: scans enumerate terms on every peer. */
+  private readonly termsCache = new Map<string, TermHead[]>()
+  private termsCacheSeq = -1
   private docCacheBytes = 0
 
   constructor (private readonly init: RemoteIndexInit) {}
@@ -126,7 +146,7 @@ export class RemoteIndex implements PostingSource, DocumentSource {
         : await this.init.server.docs({ header, parts, from: this.self })
       res = { header: r.header, parts: r.parts ?? [], bytes: 0 }
     } else {
-      res = await callRpc(this.init.host.libp2p, peer, protocol, header, parts, { timeoutMs: this.init.callTimeoutMs ?? 4000 })
+      res = await callRpc(this.init.host.libp2p, peer, protocol, header, parts, { timeoutMs: this.init.callTimeoutMs ?? 10_000 })
     }
     const ctx = traces.getStore()
     if (ctx !== undefined) {
@@ -146,21 +166,35 @@ export class RemoteIndex implements PostingSource, DocumentSource {
   private async routed<T, R> (
     items: T[], keyOf: (t: T) => Uint8Array,
     send: (peer: string, group: T[], failover: boolean) => Promise<R[]>,
-    incomplete?: (item: T, result: R) => boolean
+    incomplete?: (item: T, result: R) => boolean,
+    options: { score?: (item: T, result: R) => number, offset?: number } = {}
   ): Promise<R[]> {
     const results = new Array<R>(items.length)
-    let pending: Array<Routed<number>> = items.map((_, i) => ({ item: i, owners: this.ownersOf(keyOf(items[i])), attempt: 0 }))
+    // The best answer so far of an item whose holders answered incompletely (a stale or still-repairing replica).
+    const fallback = new Map<number, R>()
+    const better = (i: number, r: R): void => {
+      const prev = fallback.get(i)
+      if (prev === undefined || (options.score !== undefined && options.score(items[i], r) > options.score(items[i], prev))) fallback.set(i, r)
+    }
+    const rotate = (owners: string[]): string[] => {
+      const o = (options.offset ?? 0) % Math.max(1, owners.length)
+      return o === 0 ? owners : [...owners.slice(o), ...owners.slice(0, o)]
+    }
+    let pending: Array<Routed<number>> = items.map((_, i) => ({ item: i, owners: rotate(this.ownersOf(keyOf(items[i]))), attempt: 0 }))
     while (pending.length > 0) {
       const groups = new Map<string, Array<Routed<number>>>()
       const next: Array<Routed<number>> = []
       for (const r of pending) {
         const peer = r.owners[r.attempt]
         if (peer === undefined) {
+          const best = fallback.get(r.item)
+          if (best !== undefined) { results[r.item] = best; continue }
           // Every holder in the view failed: the view may be stale. Confirm it on kad-dht once, then retry with the new holders.
           if (!r.confirmed) {
             await this.init.membership.confirm(keyOf(items[r.item]))
-            const owners = this.ownersOf(keyOf(items[r.item])).filter((p) => !r.owners.includes(p) || (this.suspects.get(p) ?? 0) < Date.now())
-            if (owners.length > 0) { next.push({ item: r.item, owners, attempt: 0, confirmed: true }); continue }
+            const owners = this.ownersOf(keyOf(items[r.item]))
+            next.push({ item: r.item, owners, attempt: 0, confirmed: true })
+            continue
           }
           throw new PeerUnavailableError(`no holder of a key answered (asked ${r.owners.join(', ') || 'no index peer: the view is empty'})`)
         }
@@ -171,8 +205,12 @@ export class RemoteIndex implements PostingSource, DocumentSource {
         try {
           const out = await send(peer, group.map((r) => items[r.item]), group.some((r) => r.attempt > 0))
           group.forEach((r, k) => {
-            if (incomplete !== undefined && r.attempt + 1 < r.owners.length && incomplete(items[r.item], out[k])) next.push({ ...r, attempt: r.attempt + 1 })
-            else results[r.item] = out[k]
+            if (incomplete !== undefined && incomplete(items[r.item], out[k])) {
+              better(r.item, out[k])
+              next.push({ ...r, attempt: r.attempt + 1 })
+            } else {
+              results[r.item] = out[k]
+            }
           })
         } catch (err) {
           if (!(err instanceof PeerUnavailableError)) throw err
@@ -193,12 +231,18 @@ export class RemoteIndex implements PostingSource, DocumentSource {
     const fresh = traces.getStore()?.fresh === true
     const missing = [...new Set(terms.filter((t) => fresh || !this.headCache.has(t)))]
     if (missing.length > 0) {
-      const got = await this.routed(missing, headKey, async (peer, group, failover) => {
+      const ask = async (offset: number): Promise<Array<TermHead | null>> => await this.routed(missing, headKey, async (peer, group, failover) => {
         const res = await this.request(peer, POSTINGS_PROTOCOL, { op: 'heads', terms: group }, [], failover)
         const heads = res.header.heads as Array<TermHead | null>
         return group.map((_, i) => heads[i] ?? null)
       // A holder without the head may be new (repair not done): another replica may have it.
-      }, (_t, h) => h === null)
+      }, (_t, h) => h === null, { score: (_t, h) => h === null ? -1 : total(h), offset })
+      // Two replicas at once: one that missed a publish (down then, not yet repaired) has a smaller head; the larger wins.
+      const lanes = this.init.membership.placement().width >= 2 ? await Promise.all([ask(0), ask(1)]) : [await ask(0)]
+      const got = missing.map((_, i) => lanes.reduce<TermHead | null>((best, lane) => {
+        const h = lane[i]
+        return h !== null && (best === null || total(h) > total(best)) ? h : best
+      }, null))
       if (this.headCache.size > 100_000) this.headCache.clear()
       missing.forEach((t, i) => this.headCache.set(t, got[i]))
     }
@@ -240,14 +284,24 @@ export class RemoteIndex implements PostingSource, DocumentSource {
 
   /** Blocks of (term, range) keys, each fetched with its reducer, in the order asked. */
   private async blocks (keys: Array<{ term: string, range: number, postings: number }>, filter?: DocFilter): Promise<PostingList[]> {
-    type Key = { term: string, range: number, postings: number, reducer?: { kind: 'docs' | 'bloom', bytes: Uint8Array } }
+    type Key = { term: string, range: number, postings: number, reducer?: { kind: 'docs' | 'bloom', bytes: Uint8Array }, small?: boolean }
+    const seq = this.init.catalog.seq
+    if (seq !== this.blockCacheSeq) { this.blockCache.clear(); this.blockCachePostings = 0; this.blockCacheSeq = seq }
+    const fresh = traces.getStore()?.fresh === true
     const wanted: Key[] = []
     const at: number[] = []
     const out: PostingList[] = keys.map(() => EMPTY_LIST)
     keys.forEach((k, i) => {
       const reducer = this.reducerFor(filter, k.range)
       if (reducer === null) return
-      wanted.push({ ...k, reducer })
+      // A small block travels whole (a reducer would save little) and is kept: the next query reads it here.
+      if (k.postings <= SMALL_BLOCK) {
+        const hit = fresh ? undefined : this.blockCache.get(`${k.term}#${k.range}`)
+        if (hit !== undefined) { out[i] = filter === undefined ? hit : keepDocs(hit, filter); return }
+        wanted.push({ term: k.term, range: k.range, postings: k.postings, small: true })
+      } else {
+        wanted.push({ ...k, reducer })
+      }
       at.push(i)
     })
     // One request per (peer, reducer): keys of one range share their reducer.
@@ -257,19 +311,38 @@ export class RemoteIndex implements PostingSource, DocumentSource {
         const r = k.reducer === undefined ? 'none' : `${k.range}`
         const g = byReducer.get(r); if (g === undefined) byReducer.set(r, [k]); else g.push(k)
       }
-      const got = new Map<Key, PostingList>()
+      const got = new Map<Key, { list: PostingList, held: number }>()
       await Promise.all([...byReducer.values()].map(async (g) => {
         const red = g[0].reducer
         const header: Record<string, unknown> = { op: 'blocks', terms: g.map((k) => k.term), ranges: g.map((k) => k.range) }
         if (red !== undefined) header.filter = red.kind
         const res = await this.request(peer, POSTINGS_PROTOCOL, header, red === undefined ? [] : [red.bytes], failover)
-        g.forEach((k, i) => got.set(k, decodePostingList(res.parts[i])))
+        const held = Array.isArray(res.header.held) ? res.header.held as number[] : []
+        g.forEach((k, i) => { const list = decodePostingList(res.parts[i]); got.set(k, { list, held: typeof held[i] === 'number' ? held[i] : list.length }) })
       }))
-      return group.map((k) => got.get(k) ?? EMPTY_LIST)
-    // Without a reducer a block must hold what the head counts; fewer means a replica still being repaired.
-    }, (k, list) => k.reducer === undefined && list.length < k.postings)
-    lists.forEach((l, i) => { out[at[i]] = l })
+      return group.map((k) => got.get(k) ?? { list: EMPTY_LIST, held: 0 })
+    // A block must hold what its head counts (filtered or not); fewer means a stale replica or one still being repaired.
+    }, (k, b) => b.held < k.postings, { score: (_k, b) => b.held })
+    lists.forEach(({ list: l }, i) => {
+      const k = wanted[i]
+      if (k.small === true) {
+        this.cacheBlock(`${k.term}#${k.range}`, l)
+        out[at[i]] = filter === undefined ? l : keepDocs(l, filter)
+      } else {
+        out[at[i]] = l
+      }
+    })
     return out
+  }
+
+  private cacheBlock (key: string, list: PostingList): void {
+    if (this.blockCache.has(key)) return
+    this.blockCache.set(key, list)
+    this.blockCachePostings += list.length
+    for (const [k, v] of this.blockCache) {
+      if (this.blockCachePostings <= BLOCK_CACHE_POSTINGS) break
+      this.blockCache.delete(k); this.blockCachePostings -= v.length
+    }
   }
 
   /** Keeps what the catalog shows (committed, not replaced) and, when given, what a filter the holders did not apply keeps. */
@@ -293,6 +366,21 @@ export class RemoteIndex implements PostingSource, DocumentSource {
 
   /** Term heads in a range, from every index peer (each holds a share), merged. */
   private async termHeads (range: TermRange): Promise<TermHead[]> {
+    const seq = this.init.catalog.seq
+    if (seq !== this.termsCacheSeq) { this.termsCache.clear(); this.termsCacheSeq = seq }
+    const cacheKey = JSON.stringify([range.prefix, range.gt, range.gte, range.lt, range.lte])
+    const fresh = traces.getStore()?.fresh === true
+    let all = fresh ? undefined : this.termsCache.get(cacheKey)
+    if (all === undefined) {
+      all = await this.termHeadsFromPeers(range)
+      if (this.termsCache.size >= 256) this.termsCache.delete(this.termsCache.keys().next().value as string)
+      this.termsCache.set(cacheKey, all)
+    }
+    return range.match == null ? all : all.filter((h) => range.match?.(h.term) === true)
+  }
+
+  /** Term heads in a range from every index peer (each holds a share), merged, in byte order. */
+  private async termHeadsFromPeers (range: TermRange): Promise<TermHead[]> {
     const peers = this.init.membership.placement().peers
     const byTerm = new Map<string, TermHead>()
     await Promise.all(peers.map(async (peer) => {
@@ -310,8 +398,7 @@ export class RemoteIndex implements PostingSource, DocumentSource {
       }
     }))
     const enc = new TextEncoder()
-    return [...byTerm.values()].filter((h) => range.match == null || range.match(h.term))
-      .sort((a, b) => Buffer.compare(enc.encode(a.term), enc.encode(b.term)))
+    return [...byTerm.values()].sort((a, b) => Buffer.compare(enc.encode(a.term), enc.encode(b.term)))
   }
 
   async * terms (prefix: string): AsyncIterable<string> {

@@ -8,8 +8,8 @@
  */
 import type { PeerHost } from './host.ts'
 import type { Membership, RepairState } from './membership.ts'
-import { blockKey, docKey, headKey, idKey, type Placement } from './placement.ts'
-import { DOCS_PROTOCOL, POSTINGS_PROTOCOL } from './protocols.ts'
+import type { Placement } from './placement.ts'
+import { DOCS_PROTOCOL, POSTINGS_PROTOCOL, placementKey } from './protocols.ts'
 import { encodeEntries } from './write-codec.ts'
 import { callRpc } from './rpc.ts'
 import type { ShardEntry, ShardStore } from './shard-store.ts'
@@ -25,14 +25,7 @@ export interface RepairInit {
   log?: (message: string) => void
 }
 
-function keyOf (e: ShardEntry): Uint8Array {
-  switch (e.kind) {
-    case 'head': return headKey(e.term)
-    case 'block': return blockKey(e.term, e.range)
-    case 'doc': return docKey(e.docId)
-    case 'id': return idKey(e.id)
-  }
-}
+const keyOf = placementKey
 
 export class Repair {
   private base: Placement

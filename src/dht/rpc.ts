@@ -102,7 +102,8 @@ export async function callRpc (libp2p: EdosLibp2p, peer: string, protocol: strin
   const signal = guardSignal(options.signal != null ? AbortSignal.any([options.signal, timeout]) : timeout)
   let stream: Stream
   try {
-    stream = await libp2p.dialProtocol(peerIdFromString(peer), protocol, { signal })
+    // Optimistic protocol select: the request goes with the protocol name, saving a round trip per call.
+    stream = await libp2p.dialProtocol(peerIdFromString(peer), protocol, { signal, negotiateFully: false })
   } catch (err) {
     throw new PeerUnavailableError(`peer ${peer} unreachable on ${protocol}: ${(err as Error).message}`, { cause: err })
   }

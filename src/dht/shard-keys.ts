@@ -388,6 +388,13 @@ function decodeSubBlocks (value: Uint8Array, body: number, firstDoc: number, out
  * (by firstDoc): a chunk overlapping earlier ones (a re-run publish)
  * contributes only docs past the last doc already covered.
  */
+/** Postings a block holds, summed over its chunks as its head sums them (a reader compares the two to spot a stale replica). */
+export function heldPostings (chunks: Array<[Uint8Array, Uint8Array]>): number {
+  let n = 0
+  for (const [key, value] of chunks) n += chunkHeader(value, keyFirstDoc(key)).count
+  return n
+}
+
 export function readBlock (chunks: Array<[Uint8Array, Uint8Array]>, filter?: DocFilter): PostingList {
   if (chunks.length === 0) return EMPTY_LIST
   const heads = chunks.map(([key, value]) => { const firstDoc = keyFirstDoc(key); return { firstDoc, value, ...chunkHeader(value, firstDoc) } })

@@ -15,7 +15,7 @@ import { ByteWriter, type PostingList } from '../xml-twig-index/postings/codec.t
 import type { DocFilter } from '../xml-twig-index/engine/source.ts'
 import {
   CATALOG_KEY, FORMAT, HashSet64, META_KEY, P_BLOCK, P_DOC, P_HEAD, P_ID, VarintReader, WriteBuilder, addHead, chunkHeader, dec,
-  decodeChunk, decodeDoc, decodeHead, docKey, enc, idKey, keyFirstDoc, keyRange, keyTerm, rangeSpan, readBlock, readU32be,
+  decodeChunk, decodeDoc, decodeHead, docKey, enc, heldPostings, idKey, keyFirstDoc, keyRange, keyTerm, rangeSpan, readBlock, readU32be,
   sameBytes, spaceOf, startsWithBytes, supersededIn, termSpan
 } from './shard-keys.ts'
 
@@ -384,8 +384,16 @@ export class ShardStore {
    * publish) contributes only docs past the last doc already covered.
    */
   async blocks (keys: Array<{ term: string, range: number }>, filter?: DocFilter): Promise<PostingList[]> {
+    return (await this.blocksHeld(keys, filter)).map((b) => b.list)
+  }
+
+  /** Blocks as `blocks` reads them, each with the postings held for it before the filter (what its head counts, when this replica is complete). */
+  async blocksHeld (keys: Array<{ term: string, range: number }>, filter?: DocFilter): Promise<Array<{ list: PostingList, held: number }>> {
     const spans = keys.map(({ term, range }) => rangeSpan(P_BLOCK, keyText(term, 'term', MAX_TERM_BYTES), u32(range, `range of ${show(term)}`)))
-    return await Promise.all(spans.map(async (span) => readBlock(await this.db.iterator(span).all(), filter)))
+    return await Promise.all(spans.map(async (span) => {
+      const chunks = await this.db.iterator(span).all()
+      return { list: readBlock(chunks, filter), held: heldPostings(chunks) }
+    }))
   }
 
   async documents (docIds: number[]): Promise<Array<HeldDocument | undefined>> {
@@ -416,6 +424,25 @@ export class ShardStore {
           yield prefix === P_BLOCK ? { kind: 'block', term, range: keyRange(key) } : { kind: 'head', term }
         }
       }
+    }
+  }
+
+  /**
+   * Stored entries added for documents >= `since` (chunks and head chunks
+   * by their firstDoc, documents by docId, ids by the docId they name),
+   * raw: what a peer that was down during a publish asks its co-holders for.
+   */
+  async * rawSince (since: number): AsyncIterable<{ entry: ShardEntry, key: Uint8Array, value: Uint8Array }> {
+    for (const prefix of [P_BLOCK, P_HEAD]) {
+      for await (const [key, value] of this.db.iterator(spaceOf(prefix))) {
+        if (keyFirstDoc(key) < since) continue
+        const term = dec.decode(keyTerm(key))
+        yield { entry: prefix === P_BLOCK ? { kind: 'block', term, range: keyRange(key) } : { kind: 'head', term }, key, value }
+      }
+    }
+    for await (const [key, value] of this.db.iterator({ gte: docKey(since), lt: spaceOf(P_DOC).lt })) yield { entry: { kind: 'doc', docId: readU32be(key, 1) }, key, value }
+    for await (const [key, value] of this.db.iterator(spaceOf(P_ID))) {
+      if (readU32be(value, 0) >= since) yield { entry: { kind: 'id', id: dec.decode(key.subarray(1)) }, key, value }
     }
   }
 

@@ -16,7 +16,7 @@ import { blockKey, docKey, headKey, idKey } from '../../src/dht/placement.ts'
 import { ShardStore, type ShardEntry } from '../../src/dht/shard-store.ts'
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures')
-const PATTERNS = ['//package[section = "python"]/name', '//package[.//dep/@name = "libc6"][section = "games"]/name', '//package[contains-word(description, "library")]/@name', '//release//collection/@name']
+const PATTERNS = ['//package[section = "python"]/name', '//package[name = "openssl"]/version', '/release/@name', '//package[.//dep/@name = "libc6"][section = "games"]/name', '//package[contains-word(description, "library")]/@name', '//release//collection/@name']
 
 async function waitFor (what: string, ok: () => boolean | Promise<boolean>, ms = 30_000): Promise<void> {
   const until = Date.now() + ms
@@ -120,6 +120,33 @@ describe('churn repair (in-process peers)', () => {
     await expectRCopies()
     await expectExactAnswers()
   }, 90_000)
+
+  it('a mirror down during a publish catches up when every peer restarts', async () => {
+    const down = nodes.get('m2')!
+    await down.node.stop()
+    nodes.delete('m2')
+    await waitFor('m2 gone from every view', () => [...nodes.values()].every(({ node }) => node.membership.placement().size === 4), 30_000)
+    await local.import(readUnits([join(FIXTURES, 'bookworm-security.Packages.xz')]), { release: 'bookworm-security', date: '2026-11-25' })
+    const pub = nodes.get('pub')!.node
+    await pub.disseminate()
+    // Everyone stops; everyone starts again on its folder (the publisher on a new port).
+    for (const { node } of nodes.values()) await node.stop()
+    const labels = [...nodes.keys()].filter((l) => l !== 'pub')
+    nodes.clear()
+    const host = await createPeerHost({ data: join(dir, 'pub'), role: 'publisher' })
+    pubAddr = host.multiaddrs()[0]
+    nodes.set('pub', { node: await IndexNode.start({ host, data: join(dir, 'pub'), publisher: publisherId, local: local.store, ...opts }), data: join(dir, 'pub') })
+    for (const label of [...labels, 'm2']) await startMirror(label)
+    const size = nodes.size
+    await waitFor('every index peer in every view', () => [...nodes.values()].every(({ node }) => node.membership.placement().size === size), 30_000)
+    await waitFor('catalog 2 everywhere', () => [...nodes.values()].every(({ node }) => node.catalog.seq === 2), 30_000)
+    const m2 = nodes.get('m2')!.node
+    await waitFor('m2 asked its co-holders', () => m2.catchUps > 0, 30_000)
+    await new Promise((resolve) => setTimeout(resolve, 1500))
+    for (const { node } of nodes.values()) await node.repairIdle()
+    await expectRCopies()
+    await expectExactAnswers()
+  }, 120_000)
 
   it('restores r copies when a mirror leaves', async () => {
     const gone = nodes.get('m1')!

@@ -124,3 +124,42 @@ export function findInGroup (v: Uint8Array, term: Uint8Array): number {
   })
   return found
 }
+
+/**
+ * A forward cursor over the entries of a group: the pull side of
+ * forEachEntry, for merging the groups of several runs. `term` is valid
+ * until the next call of `next`.
+ */
+export class EntryCursor {
+  term: Uint8Array = new Uint8Array(256)
+  length = 0
+  /** Offset of the current entry's summary in `value`. */
+  summaryAt = 0
+  private p: number
+  private left: number
+
+  constructor (readonly value: Uint8Array) {
+    [this.left, this.p] = varintAt(value, 0)
+  }
+
+  /** Moves to the next entry; false when the group has no more. */
+  next (): boolean {
+    if (this.left === 0) return false
+    this.left--
+    const v = this.value
+    let p = this.p
+    let shared: number; let rest: number; let size: number
+    [shared, p] = varintAt(v, p); [rest, p] = varintAt(v, p)
+    if (shared > this.length || p + rest > v.length) throw new CorruptBlockError(`summary group entry at byte ${p} is inconsistent`)
+    if (shared + rest > this.term.length) { const t = new Uint8Array((shared + rest) * 2); t.set(this.term.subarray(0, shared)); this.term = t }
+    const term = this.term
+    // Tails are short: a loop beats a subarray and a set.
+    for (let i = 0; i < rest; i++) term[shared + i] = v[p + i]
+    this.length = shared + rest
+    p += rest;
+    [size, p] = varintAt(v, p)
+    this.summaryAt = p
+    this.p = p + size
+    return true
+  }
+}

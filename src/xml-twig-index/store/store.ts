@@ -12,6 +12,7 @@ import { ImportWriter } from './writer.ts'
 import { StoreTransaction } from './transaction.ts'
 import { PostingReader, groupsFrom, type RunBounds } from './reader.ts'
 import { compareBytes, forEachEntry, readSummary } from './groups.ts'
+import { streamPostings } from './stream.ts'
 import type { XElement } from '../xml/tree.ts'
 
 type Db = ClassicLevel<Uint8Array, Uint8Array>
@@ -305,6 +306,20 @@ export class TwigStore implements PostingSource {
     }
     if (wanted.length === 0) return
     for (const v of await this.db.getMany(wanted)) if (v !== undefined) decodeBlock(v, 4, readU32be(v, 0), out, live)
+  }
+
+  /**
+   * Every term with postings in documents >= firstDoc (committed), in UTF-8 byte order of the
+   * term, each with those postings sorted by (doc, start): what imports from firstDoc on added.
+   * Streams: memory bounded by one term's postings plus read-ahead, not by the store.
+   *
+   * `live` (default true): leave out postings of replaced documents. The stream reads what was
+   * committed when it started; an import committed meanwhile is not in it. Each list yielded
+   * stays valid (lists are views of shared slabs, never reused).
+   */
+  postingsFrom (firstDoc: number, options: { live?: boolean } = {}): AsyncIterable<{ term: string, postings: PostingList }> {
+    const source = { db: this.db, committed: this.manifest.nextDocId, runs: this.manifest.runs, isLive: (doc: number) => this.isLive(doc), hasDead: () => this.deadCount > 0 }
+    return streamPostings(source, firstDoc, options.live ?? true)
   }
 
   async stats (): Promise<StoreStats> {
