@@ -22,7 +22,7 @@ import { WriteBuilder } from './shard-keys.ts'
 import { callRpc } from './rpc.ts'
 import { blockKey, docKey, headKey, idKey } from './placement.ts'
 import type { ShardEntry } from './shard-store.ts'
-import { decodePostingList, encodePostingList, int, intArray, optStr, str, strArray } from './wire.ts'
+import { encodePostingList, int, intArray, optStr, str, strArray } from './wire.ts'
 
 export const POSTINGS_PROTOCOL = '/edos/postings/1.0.0'
 export const DOCS_PROTOCOL = '/edos/docs/1.0.0'

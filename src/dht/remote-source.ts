@@ -20,6 +20,7 @@ import type { Membership } from './membership.ts'
 import { blockKey, docKey, headKey, idKey } from './placement.ts'
 import { DOCS_PROTOCOL, POSTINGS_PROTOCOL, type IndexServer } from './protocols.ts'
 import { Coalescer } from './coalesce.ts'
+import { BLOCK_CACHE_POSTINGS, SMALL_BLOCK, concatLists, inOrder, keepDocs, sortPostings } from './posting-lists.ts'
 import { callRpc } from './rpc.ts'
 import type { TermHead } from './types.ts'
 import { decodePostingList } from './wire.ts'
@@ -65,48 +66,7 @@ export interface RemoteIndexInit {
   log?: (message: string) => void
 }
 
-/** Blocks with at most this many postings are fetched whole and cached. */
-const SMALL_BLOCK = 512
-/** Postings kept in the small-block cache. */
-const BLOCK_CACHE_POSTINGS = 4_000_000
-
-/** The postings of a sorted list whose docs the filter has. */
-function keepDocs (list: PostingList, filter: DocFilter): PostingList {
-  const has = filter.sequential()
-  const out = new PostingBuffer(Math.min(list.length, 64))
-  for (let i = 0; i < list.length; i++) if (has(list.docs[i])) out.push(list.docs[i], list.starts[i], list.ends[i], list.levels[i])
-  return out
-}
-
 interface Routed<T> { item: T, owners: string[], attempt: number, confirmed?: boolean }
-
-function concatLists (lists: PostingList[]): PostingList {
-  const nonEmpty = lists.filter((l) => l.length > 0)
-  if (nonEmpty.length === 0) return EMPTY_LIST
-  if (nonEmpty.length === 1) return nonEmpty[0]
-  const out = new PostingBuffer(nonEmpty.reduce((n, l) => n + l.length, 0))
-  for (const l of nonEmpty) out.append(l)
-  return out
-}
-
-/** Sorts postings by (doc, start): the union of several terms' lists. */
-function sortPostings (list: PostingList): PostingList {
-  const n = list.length
-  const order = new Uint32Array(n)
-  for (let i = 0; i < n; i++) order[i] = i
-  order.sort((a, b) => (list.docs[a] - list.docs[b]) || (list.starts[a] - list.starts[b]))
-  const out = new PostingBuffer(n)
-  for (let k = 0; k < n; k++) { const i = order[k]; out.push(list.docs[i], list.starts[i], list.ends[i], list.levels[i]) }
-  return out
-}
-
-function inOrder (list: PostingList): boolean {
-  for (let i = 1; i < list.length; i++) {
-    const d = list.docs[i] - list.docs[i - 1]
-    if (d < 0 || (d === 0 && list.starts[i] < list.starts[i - 1])) return false
-  }
-  return true
-}
 
 export class RemoteIndex implements PostingSource, DocumentSource {
   private readonly suspects = new Map<string, number>()
