@@ -12,7 +12,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { EmbeddedIndex } from '../../src/xml-twig-index/embedded.ts'
 import { readUnits } from '../../src/xml-twig-index/importers/index.ts'
 import { createPeerHost, IndexNode, type PeerHost } from '../../src/dht/index.ts'
-import { DIFFERENTIAL_PATTERNS } from '../oracle/patterns.ts'
+import { ENGINE_SUITE } from '../oracle/patterns.ts'
 import { headKey } from '../../src/dht/placement.ts'
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures')
@@ -62,7 +62,7 @@ describe('distributed index (in-process peers)', () => {
 
   it('answers every differential pattern through a mirror exactly as the local store', async () => {
     const m = mirrors[1]
-    for (const pattern of DIFFERENTIAL_PATTERNS) {
+    for (const pattern of ENGINE_SUITE) {
       const want = await local.engine.answers(pattern)
       const got = await m.engine.answers(pattern)
       expect({ pattern, n: got.nodes.length, docs: [...got.nodes.docs.subarray(0, got.nodes.length)], starts: [...got.nodes.starts.subarray(0, got.nodes.length)] })

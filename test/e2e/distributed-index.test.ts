@@ -23,7 +23,7 @@ import { deliveryFields, signEnvelope } from '../../src/dht/trust.ts'
 import { encodeWrite } from '../../src/dht/write-codec.ts'
 import type { ShardWrite } from '../../src/dht/shard-store.ts'
 import { PostingBuffer } from '../../src/xml-twig-index/postings/codec.ts'
-import { DIFFERENTIAL_PATTERNS } from '../oracle/patterns.ts'
+import { ENGINE_SUITE } from '../oracle/patterns.ts'
 import { Cluster, FIXTURES, GraphQLError, freePort, indexState, publishRelease, searchAll, sleep, waitFor, type Peer } from './harness.ts'
 
 const R3 = join(FIXTURES, 'bookworm-security.Packages.xz')
@@ -91,7 +91,7 @@ async function differential (peers: Peer[], patterns: string[], parallel = 2): P
 /** Up to n patterns whose oracle answers number from 1 to maxAnswers (spread over the suite). */
 async function pickPatterns (n: number, maxAnswers: number, offset = 0): Promise<string[]> {
   const fit: string[] = []
-  for (const p of DIFFERENTIAL_PATTERNS) {
+  for (const p of ENGINE_SUITE) {
     const k = (await oracleAnswers(p)).length
     if (k >= 1 && k <= maxAnswers) fit.push(p)
   }
@@ -161,8 +161,8 @@ describe('distributed index: 1 publisher + 4 mirrors + 1 client, one process eac
     expect((await indexState(client)).held).toBeNull()
     const t = Date.now()
     const askers = [...mirrors, client]
-    const bad = await differential(askers, DIFFERENTIAL_PATTERNS)
-    log(`differential: ${DIFFERENTIAL_PATTERNS.length} patterns x ${askers.length} peers in ${((Date.now() - t) / 1000).toFixed(1)} s`)
+    const bad = await differential(askers, ENGINE_SUITE)
+    log(`differential: ${ENGINE_SUITE.length} patterns x ${askers.length} peers in ${((Date.now() - t) / 1000).toFixed(1)} s`)
     expect(bad).toEqual([])
   })
 

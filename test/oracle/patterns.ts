@@ -75,3 +75,30 @@ export const DIFFERENTIAL_PATTERNS: string[] = [
   '//package/name/.',
   '//tag/.[contains-word(., "program")]',
 ]
+
+/** Patterns beyond the shared list, aimed at what the index decides on its own (values, numbers, words, negation). */
+export const INDEX_PATTERNS = [
+  '//package[section = "editors"]/name',
+  '//package[priority = "important"]/name',
+  '//package[size > 10000000]/name',
+  '//package[installedSize <= 20]/name',
+  '//package[size != 0]/checksum/@type',
+  '//package[starts-with(name, "python3-")]/version',
+  '//package[contains(name, "font")]/name',
+  '//package[contains(description, "Python 3")]/name',
+  '//package[starts-with(description, "This package")]/name',
+  '//package[contains-word(description, "python")][section != "python"]/name',
+  '//package[not(.//dep)]/name',
+  '//package[depends/dep/@name = "libc6" and not(depends/dep/@op)]/name',
+  '//package[.//anyOf/dep/@name = "debconf"]/name',
+  '//package[tags/tag = "role::program" or tags/tag = "role::shared-lib"]/name',
+  '//package[maintainer = "Debian Python Team <team+python@tracker.debian.org>"]/name',
+  '//package/section/text()',
+  '//release/collection/collection[@name = "libs"]/package[starts-with(@name, "lib")]/@version',
+  '//release[@name = "bookworm-updates"]//package/@name',
+  '//dep[@name = "libc6"][@op = ">="]/@version',
+  '//package[homepage][not(summary)]/name'
+]
+
+/** The engine's whole differential suite: what every peer of the distributed index must answer exactly as the local store. */
+export const ENGINE_SUITE: string[] = [...new Set([...DIFFERENTIAL_PATTERNS, ...INDEX_PATTERNS])]

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { EmbeddedIndex } from '../../src/xml-twig-index/embedded.ts'
 import { readUnits } from '../../src/xml-twig-index/importers/index.ts'
 import { oracleEvaluate } from '../oracle/fontoxpath-oracle.ts'
-import { DIFFERENTIAL_PATTERNS } from '../oracle/patterns.ts'
+import { ENGINE_SUITE } from '../oracle/patterns.ts'
 
 /**
  * The whole engine (importer, postings, store, planner, twig join,
@@ -14,30 +14,6 @@ import { DIFFERENTIAL_PATTERNS } from '../oracle/patterns.ts'
  * (fontoxpath) on 2,000+ real bookworm packages with their translations.
  */
 const FIXTURES = fileURLToPath(new URL('../fixtures', import.meta.url))
-
-/** Patterns beyond the shared list, aimed at what the index decides on its own (values, numbers, words, negation). */
-const INDEX_PATTERNS = [
-  '//package[section = "editors"]/name',
-  '//package[priority = "important"]/name',
-  '//package[size > 10000000]/name',
-  '//package[installedSize <= 20]/name',
-  '//package[size != 0]/checksum/@type',
-  '//package[starts-with(name, "python3-")]/version',
-  '//package[contains(name, "font")]/name',
-  '//package[contains(description, "Python 3")]/name',
-  '//package[starts-with(description, "This package")]/name',
-  '//package[contains-word(description, "python")][section != "python"]/name',
-  '//package[not(.//dep)]/name',
-  '//package[depends/dep/@name = "libc6" and not(depends/dep/@op)]/name',
-  '//package[.//anyOf/dep/@name = "debconf"]/name',
-  '//package[tags/tag = "role::program" or tags/tag = "role::shared-lib"]/name',
-  '//package[maintainer = "Debian Python Team <team+python@tracker.debian.org>"]/name',
-  '//package/section/text()',
-  '//release/collection/collection[@name = "libs"]/package[starts-with(@name, "lib")]/@version',
-  '//release[@name = "bookworm-updates"]//package/@name',
-  '//dep[@name = "libc6"][@op = ">="]/@version',
-  '//package[homepage][not(summary)]/name'
-]
 
 describe('full store vs fontoxpath on real packages', () => {
   let dir: string
@@ -57,7 +33,7 @@ describe('full store vs fontoxpath on real packages', () => {
     expect(docs.filter((d) => d.id.startsWith('pkg/')).length).toBeGreaterThanOrEqual(2000)
   })
 
-  const patterns = [...new Set([...DIFFERENTIAL_PATTERNS, ...INDEX_PATTERNS])]
+  const patterns = ENGINE_SUITE
   it(`answers ${patterns.length} patterns exactly as fontoxpath does`, async () => {
     // Document-major: the oracle caches parsed documents.
     const expected = new Map<string, string[]>(patterns.map((p) => [p, []]))
