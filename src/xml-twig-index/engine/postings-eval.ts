@@ -39,6 +39,15 @@ export class PostingsEvaluator {
   constructor (private readonly source: PostingSource, private readonly filter?: DocFilter,
     private readonly cache = new Map<string, Promise<PostingList>>(), private readonly scans = new Map<string, Promise<PostingList>>()) {}
 
+  /**
+   * Starts reading lists the evaluation will need, all at once: over the
+   * network each read is a round trip, and the walk would otherwise wait
+   * for them one after another. A failure surfaces where the list is used.
+   */
+  prefetch (terms: Iterable<string>): void {
+    for (const t of terms) this.list(t).catch(() => {})
+  }
+
   async evaluate (query: Query): Promise<PostingList> {
     return await this.forward(query.path, 'document', undefined)
   }

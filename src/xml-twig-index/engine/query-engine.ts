@@ -155,14 +155,23 @@ export class QueryEngine {
       }
     }
     const all = this.postings.liveDocuments()
-    for (const s of stats) {
+    // A filter pays when the candidates are far fewer than the list's documents.
+    const filterFor = (s: TermStats): SortedDocSet | undefined => docs !== undefined && docs.length * 4 < s.docs ? new SortedDocSet(docs) : undefined
+    // A term in nearly every document cannot narrow the candidates: the join reads it anyway.
+    const narrowing = stats.filter((s) => s.docs < all * DENSE)
+    for (let i = 0; i < narrowing.length; i++) {
       signal?.throwIfAborted()
       if (docs !== undefined && docs.length === 0) break
-      // A term in nearly every document cannot narrow the candidates: the join reads it anyway.
-      if (s.docs >= all * DENSE) continue
-      // A filter pays when the candidates are far fewer than the list's documents.
-      const filter = docs !== undefined && docs.length * 4 < s.docs ? new SortedDocSet(docs) : undefined
-      const list = await this.postings.fetch(s.term, filter)
+      if (docs !== undefined && docs.length <= RARE_DOCS) {
+        // Few candidates left: the other lists are read together with them as the filter (one round, not one per list).
+        const rest = narrowing.slice(i)
+        const got = await Promise.all(rest.map(async (s) => await this.postings.fetch(s.term, filterFor(s))))
+        rest.forEach((s, k) => { lists.set(s.term, Promise.resolve(got[k])) })
+        for (const l of got) narrow(docsOf(l))
+        break
+      }
+      const s = narrowing[i]
+      const list = await this.postings.fetch(s.term, filterFor(s))
       lists.set(s.term, Promise.resolve(list))
       narrow(docsOf(list))
     }
@@ -179,6 +188,8 @@ export class QueryEngine {
       nodes = new PostingBuffer(0)
     } else {
       const evaluator = new PostingsEvaluator(this.postings, filter, lists, scans)
+      // Mandatory terms the planner skipped (too dense to narrow) are read in parallel now, not one by one during the join.
+      evaluator.prefetch(selectors.terms.filter((t) => !lists.has(t)))
       try {
         nodes = await evaluator.evaluate(query)
         if (filter !== undefined) nodes = inDocs(nodes, filter.sequential())
