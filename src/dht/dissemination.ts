@@ -244,7 +244,10 @@ export class Dissemination {
       }
       docsDone = Math.min(end, d + 512) - start
     }
+    let sinceYield = 0
     for await (const { term, postings: list } of postingsSource(local, start, end, rangeDocs, options.signal)) {
+      // Let timers and I/O in now and then: a publisher that stops announcing for seconds is taken for gone by the others.
+      if (++sinceYield === 2000) { sinceYield = 0; await new Promise((resolve) => setImmediate(resolve)) }
       let i = 0
       while (i < list.length) {
         const range = Math.floor(list.docs[i] / rangeDocs)

@@ -62,7 +62,7 @@ export interface MembershipInit {
   replicas?: number
   /** Announcement period. Default 2000 ms. */
   intervalMs?: number
-  /** A member not heard for this long leaves the view. Default 3 × intervalMs + 1 s, at least 5 s (a busy peer's announcements come late). */
+  /** A member not heard for this long leaves the view. Default 3 × intervalMs + 1 s, at least 10 s (a busy peer's announcements come late, and a false leave moves keys for nothing). */
   expireMs?: number
   /** What this peer holds, for its announcements. */
   held?: () => Promise<HeldSummary>
@@ -90,7 +90,7 @@ export class Membership {
   constructor (private readonly init: MembershipInit) {
     this.certificate = init.certificate
     this.intervalMs = init.intervalMs ?? 2000
-    this.expireMs = init.expireMs ?? Math.max(5000, this.intervalMs * 3 + 1000)
+    this.expireMs = init.expireMs ?? Math.max(10_000, this.intervalMs * 3 + 1000)
     this.replicas = init.replicas ?? DEFAULT_REPLICAS
     this.placementCache = new Placement([], this.replicas)
     if (this.isIndexPeer) this.upsert(this.selfRecord())
