@@ -88,12 +88,6 @@ export class EmbeddedPeer implements PeerApi {
     this.wishLists = new WishLists({ state, index: view, querying: this.querying })
   }
 
-  /** @deprecated the local store; use `local` (undefined on a networked mirror or client). */
-  get index (): EmbeddedIndex {
-    if (this.local === undefined) throw new PeerError(`a ${this.info.role} holds no local store`, 'UNAVAILABLE')
-    return this.local
-  }
-
   static async start (init: EmbeddedPeerInit): Promise<EmbeddedPeer> {
     const role = init.role ?? 'publisher'
     const token = await loadApiToken(join(init.data, 'api-token'))

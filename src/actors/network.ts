@@ -7,12 +7,13 @@
 import { join } from 'node:path'
 import type { PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { createPeerHost, IndexNode, readPublisherKey, writePublisherKey, type AddressScope } from '../dht/index.ts'
+import { createPeerHost, IndexNode, readPublisherKey, writePublisherKey, type AddressScope, type IndexNodeInit } from '../dht/index.ts'
 import type { TwigStore } from '../xml-twig-index/store/store.ts'
 import { PeerError } from './errors.ts'
 import type { PeerRole } from './types.ts'
 
-export interface NetworkInit {
+/** A peer's network settings: where it listens and whom it trusts, plus the index settings of IndexNodeInit (same defaults). */
+export interface NetworkInit extends Pick<IndexNodeInit, 'replicas' | 'announceMs' | 'repairSettleMs' | 'callTimeoutMs' | 'reducers' | 'log'> {
   /** Listen multiaddrs. Default ['/ip4/127.0.0.1/tcp/0']. */
   listen?: string[]
   /** Peers dialled at start (the publisher's or a mirror's multiaddr). */
@@ -21,17 +22,6 @@ export interface NetworkInit {
   publisherKeyFile?: string
   /** Default 'private' (loopback and LAN addresses kept by kad-dht): 'public' for peers on the internet. */
   addressScope?: AddressScope
-  /** Replication factor r of the index. Default 3. */
-  replicas?: number
-  /** Membership announcement period. Default 2000 ms. */
-  announceMs?: number
-  /** Quiet time before a churn repair pass. Default 3000 ms. */
-  repairSettleMs?: number
-  /** Read timeout before the next replica is asked. Default 4000 ms. */
-  callTimeoutMs?: number
-  /** Push semi-join reducers to list holders. Default true. */
-  reducers?: boolean
-  log?: (message: string) => void
 }
 
 export async function startNetwork (data: string, role: PeerRole, init: NetworkInit, local: TwigStore | undefined): Promise<IndexNode> {

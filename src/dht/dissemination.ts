@@ -287,11 +287,10 @@ export class Dissemination {
       dead,
       date: new Date().toISOString()
     }
-    const signedCatalog = await this.commitCatalog(catalog, options.signal)
+    await this.commitCatalog(catalog, options.signal)
     progress('done')
     const peers: DisseminationSummary['peers'] = {}
     for (const [peer, q] of queues) peers[peer] = { postings: postingsSent[peer] ?? 0, chunks: q.chunks, docs: q.docs }
-    void signedCatalog
     return { seq: catalog.seq, docs: end - start, postings: postingsTotal, chunks: chunksTotal, bytesSent, peers, seconds: (performance.now() - t0) / 1000 }
   }
 

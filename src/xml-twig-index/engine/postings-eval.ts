@@ -40,8 +40,8 @@ export class PostingsEvaluator {
     private readonly cache = new Map<string, Promise<PostingList>>(), private readonly scans = new Map<string, Promise<PostingList>>()) {}
 
   /**
-   * Starts reading lists the evaluation will need, all at once: over the
-   * network each read is a round trip, and the walk would otherwise wait
+   * Starts reading lists the evaluation will need, all at once: a remote
+   * source pays a round trip per read, and the walk would otherwise wait
    * for them one after another. A failure surfaces where the list is used.
    */
   prefetch (terms: Iterable<string>): void {

@@ -13,7 +13,6 @@
  * (XML characters exclude it; block keys rely on that too), so the tag
  * never changes the order, and a sorted key gives its id back.
  */
-const TAG = 5
 /** Per term in `meta`: prefix id, offset and length of its suffix in `pool`, offset of its UTF-8 bytes in `bytes` (the length is in `byteLengths`). */
 const META = 4
 
