@@ -8,9 +8,7 @@
  * visible; a failure leaves the catalog as it was and throws, and running
  * it again sends the same chunks under the same keys (idempotent).
  */
-import { parseXml } from '../xml-twig-index/xml/parse.ts'
-import { extractPostings } from '../xml-twig-index/postings/extract.ts'
-import { PostingBuffer, type PostingList } from '../xml-twig-index/postings/codec.ts'
+import type { PostingList } from '../xml-twig-index/postings/codec.ts'
 import type { TwigStore } from '../xml-twig-index/store/store.ts'
 import { EdosError } from '../xml-twig-index/errors.ts'
 import type { CatalogView } from './catalog.ts'
@@ -81,53 +79,6 @@ interface PeerQueue {
 function slice (list: PostingList, from: number, to: number): PostingList {
   if (from === 0 && to === list.length) return list
   return { length: to - from, docs: list.docs.subarray(from, to), starts: list.starts.subarray(from, to), ends: list.ends.subarray(from, to), levels: list.levels.subarray(from, to) }
-}
-
-function sortedByDocStart (list: PostingBuffer): PostingList {
-  let ok = true
-  for (let i = 1; i < list.length && ok; i++) ok = list.docs[i] > list.docs[i - 1] || (list.docs[i] === list.docs[i - 1] && list.starts[i] > list.starts[i - 1])
-  if (ok) return list
-  const order = Array.from({ length: list.length }, (_, i) => i).sort((a, b) => (list.docs[a] - list.docs[b]) || (list.starts[a] - list.starts[b]))
-  const out = new PostingBuffer(list.length)
-  for (const i of order) out.push(list.docs[i], list.starts[i], list.ends[i], list.levels[i])
-  return out
-}
-
-type TermPostings = AsyncIterable<{ term: string, postings: PostingList }>
-
-/**
- * The postings of docs [start, end), term by term: the store streams them
- * from its runs (postingsFrom). The other way, kept for comparison (the
- * bench) and as a cross-check, parses each docId range's documents again
- * and extracts their postings (a term then comes once per range, which is
- * all the chunks need).
- */
-function postingsSource (local: TwigStore, start: number, end: number, rangeDocs: number, signal?: AbortSignal, streamFromStore = true): TermPostings {
-  if (streamFromStore) return local.postingsFrom(start)
-  return (async function * () {
-    for (let range = Math.floor(start / rangeDocs); range * rangeDocs < end; range++) {
-      const lo = Math.max(start, range * rangeDocs)
-      const hi = Math.min(end, (range + 1) * rangeDocs)
-      const terms = new Map<string, PostingBuffer>()
-      for (let d = lo; d < hi; d += 256) {
-        signal?.throwIfAborted()
-        const ids: number[] = []
-        for (let x = d; x < Math.min(hi, d + 256); x++) if (local.isLive(x)) ids.push(x)
-        for (const doc of await local.getDocuments(ids)) {
-          if (doc === undefined) continue
-          const docId = doc.docId
-          extractPostings(parseXml(doc.xml, { where: doc.id }), (prefix, suffix, s, e, level) => {
-            const term = prefix + suffix
-            let b = terms.get(term)
-            if (b === undefined) { b = new PostingBuffer(4); terms.set(term, b) }
-            b.push(docId, s, e, level)
-          })
-        }
-      }
-      // Extraction walks post-order: a term on nested same-name elements comes inner first.
-      for (const [term, postings] of terms) yield { term, postings: sortedByDocStart(postings) }
-    }
-  })()
 }
 
 export class Dissemination {
@@ -245,7 +196,8 @@ export class Dissemination {
       docsDone = Math.min(end, d + 512) - start
     }
     let sinceYield = 0
-    for await (const { term, postings: list } of postingsSource(local, start, end, rangeDocs, options.signal)) {
+    // The store streams the postings of docs >= start from its runs, term by term (nothing parsed again).
+    for await (const { term, postings: list } of local.postingsFrom(start)) {
       // Let timers and I/O in now and then: a publisher that stops announcing for seconds is taken for gone by the others.
       if (++sinceYield === 2000) { sinceYield = 0; await new Promise((resolve) => setImmediate(resolve)) }
       let i = 0

@@ -44,7 +44,6 @@ function concat (...parts: Uint8Array[]): Uint8Array {
   return out
 }
 
-const termPart = (prefix: number, term: string): Uint8Array => concat(Uint8Array.of(prefix), enc.encode(term), Uint8Array.of(0))
 
 /** Key of a summary group: its last term's UTF-8 bytes, then the run's first doc. */
 export function groupKey (lastTerm: Uint8Array, runFirst: number): Uint8Array {
@@ -62,7 +61,17 @@ export const groupRun = (key: Uint8Array): number => readU32be(key, key.length -
 /** The last term of a group key, as UTF-8 bytes. */
 export const groupLastTerm = (key: Uint8Array): Uint8Array => key.subarray(1, key.length - 5)
 export const termBytes = (term: string): Uint8Array => enc.encode(term)
-export const blockKey = (term: string, lastDoc: number, lastStart: number): Uint8Array => concat(termPart(0x50, term), u32be(lastDoc), u32be(lastStart))
+export const blockKey = (term: string, lastDoc: number, lastStart: number): Uint8Array => blockKeyBytes(enc.encode(term), lastDoc, lastStart)
+/** blockKey for a term given as UTF-8 bytes (readers that hold the bytes already). */
+export function blockKeyBytes (term: Uint8Array, lastDoc: number, lastStart: number): Uint8Array {
+  const k = new Uint8Array(term.length + 10)
+  k[0] = 0x50
+  k.set(term, 1)
+  const o = term.length + 2
+  k[o] = lastDoc >>> 24; k[o + 1] = (lastDoc >>> 16) & 0xff; k[o + 2] = (lastDoc >>> 8) & 0xff; k[o + 3] = lastDoc & 0xff
+  k[o + 4] = lastStart >>> 24; k[o + 5] = (lastStart >>> 16) & 0xff; k[o + 6] = (lastStart >>> 8) & 0xff; k[o + 7] = lastStart & 0xff
+  return k
+}
 /** The last doc of a block key. */
 export const blockKeyDoc = (key: Uint8Array): number => readU32be(key, key.length - 8)
 export const docKey = (docId: number): Uint8Array => concat(Uint8Array.of(0x44), u32be(docId))

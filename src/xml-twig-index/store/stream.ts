@@ -1,6 +1,6 @@
 import type { ClassicLevel } from 'classic-level'
 import { PostingBuffer, decodeBlock, type PostingList } from '../postings/codec.ts'
-import { blockRangeAll, groupRun, readU32be, summaryRangeAll } from './keys.ts'
+import { blockKeyBytes, blockRangeAll, groupRun, readU32be, summaryRangeAll } from './keys.ts'
 import { EntryCursor, compareBytes, readSummary } from './groups.ts'
 
 type Db = ClassicLevel<Uint8Array, Uint8Array>
@@ -98,7 +98,7 @@ export async function * streamPostings (src: StreamSource, firstDoc: number, liv
         if (s.lastDoc < lo) continue
         const keep = r.first >= lo && !dead ? undefined : keepFrom
         if (s.blocks === 0) { decodeBlock(e.value, s.offset, r.first, slab, keep); continue }
-        await blocks.seek(blockKeyOf(term, Math.max(lo, r.first)), s.blocks)
+        await blocks.seek(blockKeyBytes(term, Math.max(lo, r.first), 0), s.blocks)
         for (;;) {
           const b = await blocks.current()
           if (b === undefined || !isBlockOf(b[0], term) || readU32be(b[0], b[0].length - 8) > s.lastDoc) break
@@ -125,15 +125,6 @@ export async function * streamPostings (src: StreamSource, firstDoc: number, liv
   }
 }
 
-/** Block key (keys.ts, P) of a term given as UTF-8 bytes, at a doc, start 0: where the term's blocks from that doc on begin. */
-function blockKeyOf (term: Uint8Array, doc: number): Uint8Array {
-  const k = new Uint8Array(term.length + 10)
-  k[0] = 0x50
-  k.set(term, 1)
-  const o = term.length + 2
-  k[o] = doc >>> 24; k[o + 1] = (doc >>> 16) & 0xff; k[o + 2] = (doc >>> 8) & 0xff; k[o + 3] = doc & 0xff
-  return k
-}
 
 function compareTerms (a: Uint8Array, al: number, b: Uint8Array, bl: number): number {
   const n = al < bl ? al : bl
