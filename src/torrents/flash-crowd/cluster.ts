@@ -13,16 +13,24 @@
  * The cost model accounts for per-file selection: a peer in a merged
  * torrent selects only its files, and BitTorrent moves whole pieces, so
  * what it receives without wanting it is the unwanted part of the pieces
- * that straddle the edge of a run of wanted files. Units with the same
- * requester set stay together (a segment), segments are laid out so that
- * neighbours have similar requester sets, and a merge costs what its one
- * new junction costs: half a piece, on average, for every peer that wants
- * one side of the junction but not the other. Without per-file selection
- * a merge would cost whole clusters (`wasteWithoutSelection` reports that
- * figure for comparison). The reported waste is exact: computed from the
- * final layout and piece length, it is what the downloads will measure.
+ * that straddle an edge of a run of wanted files: half a piece per edge on
+ * average. Units with the same requester set stay together (a segment);
+ * segments are laid out so that neighbours have similar requester sets; a
+ * merge adds one junction, i.e. an edge for every peer that wants one side
+ * of it but not the other, and may lengthen the pieces, which makes every
+ * edge inside cost more. Clusters are kept near their share of the bytes
+ * (1.5 x total / K) because one giant cluster gets long pieces. Without
+ * per-file selection a merge would cost whole clusters
+ * (`wasteWithoutSelection` reports that figure for comparison). The
+ * reported waste is exact: computed from the final layout and piece length,
+ * it is what the downloads will measure.
+ *
+ * Past `allPairsUpTo` clusters, candidates are near neighbours (min-hash
+ * sorted neighbourhoods of cluster ends), and large requester sets are
+ * compared by min-hash sketches: 10,000 peers cluster in one process.
  */
 import { createHash } from 'node:crypto'
+import { MergeHeap, differenceOf, sketch, union } from './merge-heap.ts'
 
 /** A unit of the release and its size in bytes (its file's size). */
 export interface ClusterUnit { id: string, bytes: number }
@@ -106,7 +114,7 @@ export class ClusterSettingsError extends Error {
 export const MAX_PIECES = 131_072
 
 /**
- * Power of two from 16 KiB: at most a quarter of the cluster's average file
+ * Power of two from 16 KiB: at most 1/16 of the cluster's average file
  * (a piece straddling the edge of a wanted run is the waste of per-file
  * selection), at least 1/1,024 of the whole while the files allow, and
  * never over 4 MiB unless MAX_PIECES requires it.
@@ -114,122 +122,88 @@ export const MAX_PIECES = 131_072
 export function defaultPieceLength (totalBytes: number, files = 1): number {
   const average = totalBytes / Math.max(1, files)
   let length = 16 * 1024
-  while ((length < 4 * 1024 * 1024 && length * 4 <= average && totalBytes / length > 1024) || totalBytes / length > MAX_PIECES) length *= 2
+  while ((length < 4 * 1024 * 1024 && length * 16 <= average && totalBytes / length > 1024) || totalBytes / length > MAX_PIECES) length *= 2
   return length
 }
 
 /** Candidate partners a cluster keeps in neighbour mode. */
-const NEIGHBOURS = 16
+const NEIGHBOURS = 8
 
 /** A run of units with one requester set, and the set (sorted peer indexes). */
-interface Segment { units: number[], bytes: number, requesters: Int32Array }
+interface Segment { units: number[], bytes: number, requesters: Int32Array, sketch?: Uint32Array }
 
-/** A cluster under construction: segments in layout order. */
-interface Working { key: number, segments: Segment[], bytes: number, files: number, alive: boolean, requesters: Int32Array }
+/**
+ * A cluster under construction: segments in layout order, and its edges:
+ * over all its requesters, the ends of their wanted runs that fall inside
+ * the torrent (an end at the torrent's own start or end costs nothing).
+ * Each such edge costs half a piece on average, so the cluster's estimated
+ * waste is edges x pieceLength / 2.
+ */
+interface Working { key: number, segments: Segment[], bytes: number, files: number, pieceLength: number, edges: number, alive: boolean, requesters: Int32Array }
 
-/** Size of the symmetric difference of two sorted index arrays. */
-function symmetricDifference (a: Int32Array, b: Int32Array): number {
-  let i = 0; let j = 0; let common = 0
-  while (i < a.length && j < b.length) {
-    const x = a[i]; const y = b[j]
-    if (x === y) { common++; i++; j++ } else if (x < y) i++; else j++
-  }
-  return a.length + b.length - 2 * common
-}
+/** How two clusters join: which ends meet (reversing a cluster's layout is free) and what the merge adds to the estimated waste. */
+interface Join { cost: number, reverseLeft: boolean, reverseRight: boolean, edges: number, pieceLength: number }
 
-function union (a: Int32Array, b: Int32Array): Int32Array {
-  const out = new Int32Array(a.length + b.length)
-  let i = 0; let j = 0; let n = 0
-  while (i < a.length || j < b.length) {
-    if (j >= b.length || (i < a.length && a[i] < b[j])) out[n++] = a[i++]
-    else if (i >= a.length || b[j] < a[i]) out[n++] = b[j++]
-    else { out[n++] = a[i++]; j++ }
-  }
-  return out.slice(0, n)
-}
+type PieceLength = (totalBytes: number, files: number) => number
 
-/** How two clusters join: which ends meet (reversing a cluster's layout is free). */
-interface Join { cost: number, reverseLeft: boolean, reverseRight: boolean }
-
-function bestJoin (x: Working, y: Working, halfPiece: number): Join {
-  const xFirst = x.segments[0].requesters; const xLast = x.segments[x.segments.length - 1].requesters
-  const yFirst = y.segments[0].requesters; const yLast = y.segments[y.segments.length - 1].requesters
-  // Candidates: x then y, x then reversed y, reversed x then y, reversed x then reversed y.
-  const options: Array<[number, boolean, boolean]> = [
-    [symmetricDifference(xLast, yFirst), false, false],
-    [symmetricDifference(xLast, yLast), false, true],
-    [symmetricDifference(xFirst, yFirst), true, false],
-    [symmetricDifference(xFirst, yLast), true, true]
+/** Differences at the four ways two clusters can meet: x then y, x then reversed y, reversed x then y, both reversed. */
+function junctions (x: Working, y: Working): [number, number, number, number] {
+  const xf = x.segments[0]; const xl = x.segments[x.segments.length - 1]
+  const yf = y.segments[0]; const yl = y.segments[y.segments.length - 1]
+  return [
+    differenceOf(xl.requesters, xl.sketch, yf.requesters, yf.sketch),
+    differenceOf(xl.requesters, xl.sketch, yl.requesters, yl.sketch),
+    differenceOf(xf.requesters, xf.sketch, yf.requesters, yf.sketch),
+    differenceOf(xf.requesters, xf.sketch, yl.requesters, yl.sketch)
   ]
-  let best = options[0]
-  for (const o of options) if (o[0] < best[0]) best = o
-  // A peer on one side of the junction only pays the straddling piece's other part: half a piece on average, never more than that side holds.
-  const edge = Math.min(halfPiece, Math.min(x.bytes, y.bytes))
-  return { cost: best[0] * edge, reverseLeft: best[1], reverseRight: best[2] }
 }
 
-/** Binary min-heap of candidate merges, ordered by cost then by the pair's keys (determinism). */
-class MergeHeap {
-  private readonly items: Array<{ cost: number, a: number, b: number }> = []
-  get size (): number { return this.items.length }
-  private less (i: number, j: number): boolean {
-    const x = this.items[i]; const y = this.items[j]
-    return x.cost !== y.cost ? x.cost < y.cost : x.a !== y.a ? x.a < y.a : x.b < y.b
-  }
-
-  push (cost: number, a: number, b: number): void {
-    const items = this.items
-    items.push({ cost, a: Math.min(a, b), b: Math.max(a, b) })
-    let i = items.length - 1
-    while (i > 0) {
-      const p = (i - 1) >> 1
-      if (!this.less(i, p)) break
-      ;[items[i], items[p]] = [items[p], items[i]]; i = p
-    }
-  }
-
-  pop (): { cost: number, a: number, b: number } | undefined {
-    const items = this.items
-    if (items.length === 0) return undefined
-    const top = items[0]; const last = items.pop()!
-    if (items.length > 0) {
-      items[0] = last
-      let i = 0
-      for (;;) {
-        const l = 2 * i + 1; const r = l + 1; let m = i
-        if (l < items.length && this.less(l, m)) m = l
-        if (r < items.length && this.less(r, m)) m = r
-        if (m === i) break
-        ;[items[i], items[m]] = [items[m], items[i]]; i = m
-      }
-    }
-    return top
-  }
+function bestJoin (x: Working, y: Working, pieceLength: PieceLength): Join {
+  // Peers on one side of the junction only get a new edge; peers on both sides keep one run.
+  const d = junctions(x, y)
+  let best = 0
+  for (let i = 1; i < 4; i++) if (d[i] < d[best]) best = i
+  const length = pieceLength(x.bytes + y.bytes, x.files + y.files)
+  const edges = x.edges + y.edges + d[best]
+  // The merged torrent may get longer pieces than its parts: every inner edge then costs more, not only the new ones.
+  const cost = (edges * length - x.edges * x.pieceLength - y.edges * y.pieceLength) / 2
+  return { cost, reverseLeft: best >= 2, reverseRight: best === 1 || best === 3, edges, pieceLength: length }
 }
 
-/** Neighbours by similarity: clusters sorted by a few min-hashes of their requester sets, a window in each order. */
-function neighbourPairs (work: Working[], window: number): Array<[number, number]> {
+/**
+ * Candidate pairs by similarity of the ends that would meet: each live
+ * cluster's two end segments, sorted by a few min-hashes of their requester
+ * sets, paired with their neighbours in each order (sorted neighbourhood).
+ */
+function neighbourPairs (live: readonly Working[], window: number): Array<[number, number]> {
   const pairs: Array<[number, number]> = []
-  const seeds = [0x9e3779b1, 0x85ebca77, 0xc2b2ae3d]
-  for (const seed of seeds) {
-    const signature = work.map((w) => {
+  const ends: Array<{ key: number, requesters: Int32Array }> = []
+  for (const w of live) {
+    ends.push({ key: w.key, requesters: w.segments[0].requesters })
+    if (w.segments.length > 1) ends.push({ key: w.key, requesters: w.segments[w.segments.length - 1].requesters })
+  }
+  for (const seed of [0x9e3779b1, 0x85ebca77, 0xc2b2ae3d]) {
+    const signature = ends.map((e) => {
       let min = 0xffffffff
-      for (const seg of w.segments) for (const p of seg.requesters) { const h = Math.imul(p ^ seed, 0x27d4eb2d) >>> 0; if (h < min) min = h }
+      for (const p of e.requesters) { const h = Math.imul(p ^ seed, 0x27d4eb2d) >>> 0; if (h < min) min = h }
       return min
     })
-    const order = work.map((_, i) => i).sort((i, j) => signature[i] - signature[j] || work[i].requesters.length - work[j].requesters.length || i - j)
+    const order = ends.map((_, i) => i).sort((i, j) => signature[i] - signature[j] || ends[i].requesters.length - ends[j].requesters.length || ends[i].key - ends[j].key || i - j)
     for (let i = 0; i < order.length; i++) {
-      for (let k = 1; k <= window && i + k < order.length; k++) pairs.push([order[i], order[i + k]])
+      for (let k = 1; k <= window && i + k < order.length; k++) {
+        const a = ends[order[i]].key; const b = ends[order[i + k]].key
+        if (a !== b) pairs.push([a, b])
+      }
     }
   }
   return pairs
 }
 
 /**
- * Groups units by requester set, then merges greedily (cheapest junction
- * first, ties by position) until at most `maxTorrents` remain, or further
- * while merges stay within the waste budget. Deterministic: the same wish
- * lists in any order give the same clusters.
+ * Groups units by requester set, then merges greedily (cheapest estimated
+ * waste first, ties by position) until at most `maxTorrents` remain, or
+ * further while merges stay within the waste budget. Deterministic: the
+ * same wish lists in any order give the same clusters.
  */
 export function clusterWishLists (units: readonly ClusterUnit[], wishLists: readonly WishList[], init: ClusterInit = {}): ClusteringResult {
   const started = performance.now()
@@ -247,15 +221,11 @@ export function clusterWishLists (units: readonly ClusterUnit[], wishLists: read
   const peers = [...new Set(wishLists.map((w) => w.peer))].sort()
   const peerIndex = new Map(peers.map((p, i) => [p, i]))
   const wanted: number[][] = sortedUnits.map(() => [])
-  const seen = new Set<string>()
-  for (const w of [...wishLists].sort((a, b) => a.peer < b.peer ? -1 : a.peer > b.peer ? 1 : 0)) {
+  for (const w of wishLists) {
     const p = peerIndex.get(w.peer)!
     for (const id of w.units) {
       const u = unitIndex.get(id)
       if (u === undefined) throw new UnknownUnitError(w.peer, id)
-      const key = `${p}\u0000${u}`
-      if (seen.has(key)) continue
-      seen.add(key)
       wanted[u].push(p)
     }
   }
@@ -264,67 +234,85 @@ export function clusterWishLists (units: readonly ClusterUnit[], wishLists: read
   const bySet = new Map<string, Segment>()
   let unwanted = 0; let wantedBytes = 0
   for (let u = 0; u < sortedUnits.length; u++) {
-    const requesters = wanted[u]
+    const requesters = [...new Set(wanted[u])].sort((a, b) => a - b)
     if (requesters.length === 0) { unwanted++; continue }
-    requesters.sort((a, b) => a - b)
     wantedBytes += sortedUnits[u].bytes * requesters.length
     const key = requesters.join(',')
     let seg = bySet.get(key)
-    if (seg === undefined) { seg = { units: [], bytes: 0, requesters: Int32Array.from(requesters) }; bySet.set(key, seg) }
+    if (seg === undefined) { const set = Int32Array.from(requesters); seg = { units: [], bytes: 0, requesters: set, sketch: sketch(set) }; bySet.set(key, seg) }
     seg.units.push(u); seg.bytes += sortedUnits[u].bytes
   }
   const exact = [...bySet.values()]
-  const work: Working[] = exact.map((seg, key) => ({ key, segments: [seg], bytes: seg.bytes, files: seg.units.length, alive: true, requesters: seg.requesters }))
+  const work: Working[] = exact.map((seg, key) => ({ key, segments: [seg], bytes: seg.bytes, files: seg.units.length, pieceLength: pieceLength(seg.bytes, seg.units.length), edges: 0, alive: true, requesters: seg.requesters }))
 
-  // Candidate merges: every pair while that is affordable, else similar neighbours; a merged cluster inherits its parts' candidates.
-  const halfPiece = (x: Working, y: Working): number => pieceLength(x.bytes + y.bytes, x.files + y.files) / 2
-  const partners: Array<Set<number>> = work.map(() => new Set())
+  const partners: number[][] = work.map(() => [])
   const heap = new MergeHeap()
+  // Balance: a cluster over its share of the bytes gets longer pieces, and every edge in it costs more; greedy merging alone grows one giant.
+  let totalBytes = 0
+  for (const w of work) totalBytes += w.bytes
+  let cap = 1.5 * totalBytes / maxTorrents
+  for (const w of work) cap = Math.max(cap, w.bytes)
   const consider = (a: number, b: number): void => {
-    if (a === b) return
-    partners[a].add(b); partners[b].add(a)
-    const join = bestJoin(work[a], work[b], halfPiece(work[a], work[b]))
-    heap.push(join.cost, a, b)
+    if (work[a].bytes + work[b].bytes > cap) return
+    partners[a].push(b); partners[b].push(a)
+    heap.push(bestJoin(work[a], work[b], pieceLength).cost, a, b)
   }
-  if (work.length <= allPairsUpTo) {
-    for (let a = 0; a < work.length; a++) for (let b = a + 1; b < work.length; b++) consider(a, b)
-  } else {
-    for (const [a, b] of neighbourPairs(work, NEIGHBOURS / 2)) if (!partners[a].has(b)) consider(a, b)
+  // Candidates among the live clusters: all pairs when affordable, else near neighbours.
+  const refill = (): void => {
+    const live = work.filter((w) => w.alive)
+    if (live.length <= allPairsUpTo) {
+      for (let i = 0; i < live.length; i++) for (let j = i + 1; j < live.length; j++) consider(live[i].key, live[j].key)
+    } else {
+      for (const [a, b] of neighbourPairs(live, NEIGHBOURS / 2)) consider(a, b)
+    }
   }
-
   const join = (x: Working, y: Working): Working => {
-    const j = bestJoin(x, y, halfPiece(x, y))
+    const j = bestJoin(x, y, pieceLength)
     const left = j.reverseLeft ? [...x.segments].reverse() : x.segments
     const right = j.reverseRight ? [...y.segments].reverse() : y.segments
     x.alive = false; y.alive = false
-    const merged: Working = { key: work.length, segments: left.concat(right), bytes: x.bytes + y.bytes, files: x.files + y.files, alive: true, requesters: union(x.requesters, y.requesters) }
-    work.push(merged); partners.push(new Set())
+    const merged: Working = { key: work.length, segments: left.concat(right), bytes: x.bytes + y.bytes, files: x.files + y.files, pieceLength: j.pieceLength, edges: j.edges, alive: true, requesters: union(x.requesters, y.requesters) }
+    work.push(merged); partners.push([])
     return merged
   }
 
   let alive = work.length; let merges = 0; let spent = 0
   const budget = budgetFraction * wantedBytes
   const neighbourMode = work.length > allPairsUpTo
+  const seen: number[] = []
+  if (alive > maxTorrents || budget > 0) refill()
   while (alive > 1) {
-    const next = heap.pop()
-    if (next === undefined) break
+    if (!heap.pop()) {
+      // Every candidate pair is used up (their parts merged elsewhere): draw new neighbours among the live clusters.
+      if (alive <= maxTorrents) break
+      refill()
+      // Over K with every remaining pair over the cap: the cap gives way (K is the bound that holds).
+      while (heap.size === 0 && cap < totalBytes) { cap *= 2; refill() }
+      if (!heap.pop()) break
+    }
+    const next = heap.top
     const x = work[next.a]; const y = work[next.b]
     // Merged clusters are retired, never changed: a popped pair of live clusters carries its current cost.
     if (!x.alive || !y.alive) continue
     if (alive <= maxTorrents && spent + next.cost > budget) break
     const merged = join(x, y)
-    const inherited = [...new Set([...partners[next.a], ...partners[next.b]])].filter((p) => work[p].alive).sort((a, b) => a - b)
+    const inherited: number[] = []
+    for (const p of [...partners[next.a], ...partners[next.b]]) {
+      if (work[p].alive && seen[p] !== merged.key) { seen[p] = merged.key; inherited.push(p) }
+    }
+    inherited.sort((a, b) => a - b)
     if (neighbourMode && inherited.length > NEIGHBOURS) {
       // Keep the cheapest few: inheriting every partner would grow candidate lists without bound.
-      const costs = inherited.map((p) => ({ p, cost: bestJoin(merged, work[p], halfPiece(merged, work[p])).cost }))
+      const costs = inherited.map((p) => ({ p, cost: bestJoin(merged, work[p], pieceLength).cost }))
       costs.sort((a, b) => a.cost - b.cost || a.p - b.p)
       for (const { p } of costs.slice(0, NEIGHBOURS)) consider(merged.key, p)
     } else {
       for (const p of inherited) consider(merged.key, p)
     }
+    partners[next.a] = []; partners[next.b] = []
     alive--; merges++; spent += next.cost
   }
-  // Neighbour mode can leave clusters above K with no candidate pair left: join them smallest first.
+  // Only reached if refilling found no pair at all (it always does while two clusters live): join smallest first.
   let live = work.filter((w) => w.alive)
   while (live.length > maxTorrents) {
     live.sort((a, b) => a.bytes - b.bytes || a.key - b.key)
@@ -356,7 +344,7 @@ export function clusterWishLists (units: readonly ClusterUnit[], wishLists: read
 }
 
 /** Lays a cluster out, names it and counts its exact waste. */
-function finish (w: Working, units: readonly ClusterUnit[], peers: readonly string[], pieceLength: (bytes: number, files: number) => number): Cluster {
+function finish (w: Working, units: readonly ClusterUnit[], peers: readonly string[], pieceLength: PieceLength): Cluster {
   const ids: string[] = []
   const wantedRuns = new Map<number, Array<[number, number]>>()
   let offset = 0
