@@ -19,6 +19,7 @@ import { readStanzas } from '../src/xml-twig-index/importers/deb822.ts'
 import { clusterWishLists, type ClusterUnit, type WishList } from '../src/torrents/flash-crowd/cluster.ts'
 import { computeWishList, type HeldUnit, type ReleaseUnitInfo } from '../src/torrents/flash-crowd/wish-list.ts'
 import { SHARED_DATA, printTable, writeResults } from './common.ts'
+import { mulberry32 as random } from '../test/oracle/random-patterns.ts'
 
 export const R1_PACKAGES = join(SHARED_DATA, 'debian-bookworm-main-amd64.Packages.xz')
 export const R2_PACKAGES = join(SHARED_DATA, 'debian-trixie-main-amd64.Packages.xz')
@@ -48,15 +49,6 @@ export async function readReleaseUnits (file: string): Promise<SimUnit[]> {
     }
   }
   return out
-}
-
-function random (seed: number): () => number {
-  return () => {
-    seed |= 0; seed = seed + 0x6d2b79f5 | 0
-    let t = Math.imul(seed ^ seed >>> 15, 1 | seed)
-    t = t + Math.imul(t ^ t >>> 7, 61 | t) ^ t
-    return ((t ^ t >>> 14) >>> 0) / 4294967296
-  }
 }
 
 const PROFILES: Array<{ name: string, sections: string[] }> = [

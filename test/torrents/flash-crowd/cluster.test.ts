@@ -1,16 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { ClusterSettingsError, UnknownUnitError, clusterWishLists, defaultPieceLength, runWaste, type Cluster, type ClusterUnit, type WishList } from '../../../src/torrents/flash-crowd/cluster.ts'
 import { computeWishList } from '../../../src/torrents/flash-crowd/wish-list.ts'
-
-/** Deterministic pseudo-random numbers (mulberry32). */
-function random (seed: number): () => number {
-  return () => {
-    seed |= 0; seed = seed + 0x6d2b79f5 | 0
-    let t = Math.imul(seed ^ seed >>> 15, 1 | seed)
-    t = t + Math.imul(t ^ t >>> 7, 61 | t) ^ t
-    return ((t ^ t >>> 14) >>> 0) / 4294967296
-  }
-}
+import { mulberry32 as random } from '../../oracle/random-patterns.ts'
 
 function randomCase (seed: number, unitCount: number, peerCount: number): { units: ClusterUnit[], wishes: WishList[] } {
   const r = random(seed)
