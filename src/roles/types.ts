@@ -119,7 +119,15 @@ export interface PackageFilter {
 /** A package that satisfies a relation, and how (its own name and version, or one of its provides). */
 export interface Satisfier { package: PackageRecord, via: 'name' | 'provides' }
 
-export interface ChannelRecord { name: string, description: string, filter?: string, createdAt: string, lastSeq: number }
+export interface ChannelRecord {
+  name: string
+  description: string
+  filter?: string
+  createdAt: string
+  lastSeq: number
+  /** Publisher signature over the definition (networked peers; see src/channels). */
+  signature?: string
+}
 
 export interface NotificationUnit { kind: UnitKind, id: string, name: string, version: string, arch?: string, checksum?: string }
 
