@@ -28,7 +28,7 @@ import { networkView } from './network-view.ts'
 import { startNetwork, type NetworkInit } from './network.ts'
 import { PeerError } from './errors.ts'
 import type {
-  IndexStateRecord, MirrorAdmission, ChannelRecord, DownloadRecord, MatchRecord, NetworkRecord, NotificationRecord, Page, PackageFilter, PackageRecord, PeerApi, PeerEvent,
+  FollowPolicy, IndexStateRecord, MirrorAdmission, ChannelRecord, DownloadRecord, MatchRecord, NetworkRecord, NotificationRecord, Page, PackageFilter, PackageRecord, PeerApi, PeerEvent,
   PeerInfo, PeerRole, PublishProgress, PublishSource, PublishSummary, ReleaseRecord, RelationInfo, Satisfier, UtilityRecord, WishListRecord
 } from './types.ts'
 
@@ -175,7 +175,9 @@ export class EmbeddedPeer implements PeerApi {
     if (info.admitted !== undefined) index.admittedUntil = info.admitted.expires
     if (info.held !== undefined) index.held = info.held
     if (info.repair !== undefined) index.repair = info.repair
-    return { self, peers, indexPeers: info.members.length, index }
+    const out: NetworkRecord = { self, peers, indexPeers: info.members.length, index }
+    if (this.channelNet !== undefined) out.channels = this.channelNet.stats()
+    return out
   }
 
   async admitMirror (peerId: string): Promise<MirrorAdmission> {
@@ -213,7 +215,23 @@ export class EmbeddedPeer implements PeerApi {
   async channel (name: string): Promise<ChannelRecord | undefined> { return await this.channelsRole.get(name) }
   async createChannel (name: string, description: string, filter?: string): Promise<ChannelRecord> { return await this.channelsRole.create(name, description, filter) }
   async deleteChannel (name: string): Promise<boolean> { return await this.channelsRole.delete(name) }
-  follow (channel: string, since: number, signal: AbortSignal): AsyncIterable<NotificationRecord> { return this.channelsRole.follow(channel, since, signal) }
+  follow (channel: string, since: number, signal: AbortSignal, policy: FollowPolicy = 'notify'): AsyncIterable<NotificationRecord> {
+    const stream = this.channelsRole.follow(channel, since, signal)
+    return policy === 'download' ? this.downloading(stream) : stream
+  }
+
+  /** The auto-download policy: each notification starts a download of its added and updated units. */
+  private async * downloading (stream: AsyncIterable<NotificationRecord>): AsyncGenerator<NotificationRecord> {
+    for await (const n of stream) {
+      const units = [...n.added, ...n.updated].map((u) => u.id)
+      if (units.length === 0) { yield n; continue }
+      try {
+        yield { ...n, download: await this.downloadsRole.download({ units }) }
+      } catch (err) {
+        yield { ...n, downloadError: (err as Error).message }
+      }
+    }
+  }
 
   async submitWishList (release: string): Promise<WishListRecord> { return await this.wishLists.submit(release) }
   async download (input: { units?: string[], pattern?: string }): Promise<DownloadRecord> { return await this.downloadsRole.download(input) }
