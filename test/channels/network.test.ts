@@ -14,6 +14,10 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { createPeerHost, type PeerHost } from '../../src/dht/index.ts'
 import { ChannelNetwork, signNotification, topicOf, verifyNotification, type ChannelNotification } from '../../src/channels/index.ts'
 import { PeerState } from '../../src/roles/state.ts'
+import { EventBus } from '../../src/roles/events.ts'
+import { Channels } from '../../src/roles/channels.ts'
+import type { IndexView } from '../../src/roles/index-view.ts'
+import type { PeerEvent } from '../../src/roles/types.ts'
 
 async function waitFor (what: string, ok: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
   const until = Date.now() + ms
@@ -23,7 +27,7 @@ async function waitFor (what: string, ok: () => boolean | Promise<boolean>, ms =
   }
 }
 
-interface Node { host: PeerHost, state: PeerState, net: ChannelNetwork, got: ChannelNotification[], dir: string }
+interface Node { host: PeerHost, state: PeerState, net: ChannelNetwork, got: ChannelNotification[], dir: string, bus: EventBus<PeerEvent> }
 
 async function logOf (state: PeerState, channel: string): Promise<ChannelNotification[]> {
   const out: ChannelNotification[] = []
@@ -44,11 +48,13 @@ describe('channels over gossipsub (in-process peers)', () => {
     publisherId ??= peerIdFromString(host.peerId)
     const state = await PeerState.open(join(d, 'state'))
     const got: ChannelNotification[] = []
-    const net = new ChannelNetwork({ host, publisher: publisherId, store: state, onNotification: (n) => { got.push(n) }, syncMs: 500, callTimeoutMs: 3000, log })
+    const bus = new EventBus<PeerEvent>()
+    const net = new ChannelNetwork({ host, publisher: publisherId, store: state, onNotification: (n) => { got.push(n); bus.publish({ type: 'notification', notification: n }) }, syncMs: 500, callTimeoutMs: 3000, log })
     await net.start()
-    return { host, state, net, got, dir: d }
+    return { host, state, net, got, dir: d, bus }
   }
   async function stop (n: Node): Promise<void> {
+    n.bus.close()
     await n.net.stop()
     await n.host.stop()
     await n.state.close()
@@ -138,4 +144,28 @@ describe('channels over gossipsub (in-process peers)', () => {
     expect(all.slice(-300)).toEqual(missed)
     expect(back.got.map((n) => n.seq)).toEqual(missed.map((n) => n.seq))
   }, 60_000)
+
+  it('a mirror\'s follow: the log, then live, no gap and no duplicate while publishes race the catch-up', async () => {
+    const m = mirrors[0]
+    const role = await Channels.open({ state: m.state, bus: m.bus, index: {} as IndexView, role: 'mirror' })
+    const pubAgain = pub.host.libp2p.status === 'started'
+    expect(pubAgain).toBe(false) // the previous test stopped the publisher: bring one up on its folder
+    pub = await start('pub', 'publisher')
+    await pub.host.libp2p.dial(multiaddr(m.host.multiaddrs()[0]))
+    await waitFor('mirror in the topic mesh', () => pub.host.libp2p.services.pubsub.getSubscribers(topicOf('security')).length >= 1)
+    const start0 = (await m.state.getChannel('security'))!.lastSeq
+    const ac = new AbortController()
+    const seen: number[] = []
+    const reading = (async () => {
+      for await (const n of role.follow('security', 5, ac.signal)) {
+        seen.push(n.seq)
+        if (seen.length % 50 === 0) await new Promise((resolve) => setTimeout(resolve, 5)) // a slow reader
+        if (n.seq === start0 + 60) break
+      }
+    })()
+    for (let i = 0; i < 60; i++) await publish('security', 'bookworm-security')
+    await Promise.race([reading, new Promise((_resolve, reject) => setTimeout(() => { reject(new Error(`follow stalled at ${seen.at(-1) ?? 'nothing'}`)) }, 20_000))])
+    ac.abort()
+    expect(seen).toEqual(Array.from({ length: start0 + 60 - 5 }, (_, i) => i + 6))
+  }, 40_000)
 })
