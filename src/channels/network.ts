@@ -252,21 +252,27 @@ export class ChannelNetwork {
     throw new ForgedNotificationError(`unknown op ${JSON.stringify(h.op)} on ${CHANNELS_PROTOCOL}`)
   }
 
-  /** Peers that serve the channel protocol (identify told us), mirrors first, then the publisher (it carries the most load). */
+  /**
+   * Peers to ask, mirrors first and the publisher last (it carries the most
+   * load): those identify says serve the protocol, then connected peers not
+   * identified yet (right after a restart; one that does not serve it fails
+   * fast), then the publisher.
+   */
   private async candidates (): Promise<string[]> {
     const libp2p = this.init.host.libp2p
-    const out: string[] = []
+    const serving: string[] = []
+    const unknown: string[] = []
     const seen = new Set<string>([this.self, this.publisherId])
     for (const conn of libp2p.getConnections()) {
       const id = conn.remotePeer.toString()
       if (seen.has(id)) continue
       seen.add(id)
-      try {
-        if ((await libp2p.peerStore.get(conn.remotePeer)).protocols.includes(CHANNELS_PROTOCOL)) out.push(id)
-      } catch { /* not identified yet: the next pass */ }
+      let protocols: string[] = []
+      try { protocols = (await libp2p.peerStore.get(conn.remotePeer)).protocols } catch { /* not in the store yet */ }
+      if (protocols.includes(CHANNELS_PROTOCOL)) serving.push(id)
+      else if (protocols.length === 0) unknown.push(id)
     }
-    if (this.self !== this.publisherId) out.push(this.publisherId)
-    return out
+    return [...serving, ...unknown, ...(this.self !== this.publisherId ? [this.publisherId] : [])]
   }
 
   private again = false
@@ -341,7 +347,10 @@ export class ChannelNetwork {
             const now = await this.init.store.getChannel(channel)
             if (now === undefined) return
             const fresh = run.filter((n) => n.seq > now.lastSeq)
-            if (fresh.length > 0 && fresh[0].seq === now.lastSeq + 1) await this.append(now, fresh, 'fetched')
+            if (fresh.length > 0 && fresh[0].seq === now.lastSeq + 1) {
+              await this.append(now, fresh, 'fetched')
+              this.init.log?.(`channels: ${channel}: fetched #${fresh[0].seq}..#${fresh.at(-1)!.seq} from ${peer}`)
+            }
             await this.drain(channel)
           })
         }
