@@ -147,14 +147,19 @@ export class Channels {
     for (const u of change.before) before.set(releaseEntryKey(u), u.version)
     const added: ReleaseUnit[] = []
     const updated: ReleaseUnit[] = []
+    const afterKeys = new Set<string>()
     for (const u of change.after) {
-      const old = before.get(releaseEntryKey(u))
+      const key = releaseEntryKey(u)
+      afterKeys.add(key)
+      const old = before.get(key)
       if (old === undefined) added.push(u)
       else if (old !== u.version) updated.push(u)
     }
+    // Units the release no longer lists (no unit of that kind, name and arch any more).
+    const removed = change.before.filter((u) => !afterKeys.has(releaseEntryKey(u)))
     const channels = await this.list()
     const filtered = channels.filter((c) => c.filter !== undefined)
-    const changed = [...added, ...updated]
+    const changed = [...added, ...updated, ...removed]
     const docs = await this.documents(changed.map((u) => u.id))
     const roots = new Map<string, XElement>()
     const rootOf = (id: string): XElement | undefined => {
@@ -183,9 +188,10 @@ export class Channels {
       }
       const a = added.filter(keep)
       const up = updated.filter(keep)
-      if (c.name !== RELEASES_CHANNEL && filtered.includes(c) && a.length + up.length === 0) continue
+      const rm = removed.filter(keep)
+      if (c.name !== RELEASES_CHANNEL && filtered.includes(c) && a.length + up.length + rm.length === 0) continue
       const seq = c.lastSeq + 1
-      const unsigned = { channel: c.name, seq, release: change.release.name, date, added: a.map(toUnit), updated: up.map(toUnit), removed: [] }
+      const unsigned = { channel: c.name, seq, release: change.release.name, date, added: a.map(toUnit), updated: up.map(toUnit), removed: rm.map(toUnit) }
       const notification: NotificationRecord = this.init.network === undefined ? { ...unsigned, signature: '' } : await this.init.network.sign(unsigned)
       updates.push({ channel: { ...c, lastSeq: seq }, notification })
     }
