@@ -150,7 +150,8 @@ describe('channels across processes (R3, real data)', () => {
     try {
       const ports = await Promise.all([0, 1, 2, 3, 4, 5, 6].map(async () => await freePort()))
       publisher = cluster.peer('publisher', 'publisher', { listen: [`/ip4/127.0.0.1/tcp/${ports[0]}`] })
-      await publisher.start()
+      // Bounds for a loaded 2-core machine (every process compiles the sources at start).
+      await publisher.start(180_000)
       const pubAddr = publisher.multiaddrs
       const mirrorAddr = (i: number): string => `/ip4/127.0.0.1/tcp/${ports[1 + i]}`
       mirrors = [0, 1, 2].map((i) => cluster.peer(`mirror${i}`, 'mirror', {
@@ -162,7 +163,7 @@ describe('channels across processes (R3, real data)', () => {
       }))
       client = cluster.peer('client', 'client', { listen: [`/ip4/127.0.0.1/tcp/${ports[5]}`], bootstrap: pubAddr, publisherKey: cluster.publisherKeyFile, http: `127.0.0.1:${ports[6]}` })
       // mirror0's dials to mirror1 and mirror2 may precede their listening now; its restart (below) finds them up.
-      await Promise.all([...mirrors, client].map(async (p) => await p.start()))
+      await Promise.all([...mirrors, client].map(async (p) => await p.start(180_000)))
       log(`peers up: ${cluster.peers.map((p) => `${p.name}=${p.peerId.slice(-8)}`).join(' ')}`)
       const r1 = await publishRelease(publisher, 'bookworm', [R1])
       log(`R1 published: ${r1.units} units`)
@@ -175,7 +176,7 @@ describe('channels across processes (R3, real data)', () => {
     } finally {
       await importing
     }
-  }, 280_000)
+  }, 400_000)
 
   afterAll(async () => {
     for (const s of subscribers) s.kill()
@@ -199,7 +200,7 @@ describe('channels across processes (R3, real data)', () => {
     const s2 = await publishRelease(publisher, 'bookworm-security', [parts[2]])
     log(`part 2 published while they were down: ${s2.units} units`)
     await waitFor('#3 at mirror1 and mirror2', async () => (await Promise.all(mirrors.slice(1).map(lastSeq))).every((s) => s === 3), 30_000)
-    await Promise.all([mirrors[0].start(), client.start()])
+    await Promise.all([mirrors[0].start(180_000), client.start(180_000)])
     log('mirror0 and the client peer restarted')
     const s3 = await publishRelease(publisher, 'bookworm-security', [parts[3]])
     log(`part 3 published: ${s3.units} units`)
