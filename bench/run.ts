@@ -9,7 +9,8 @@ const BENCHES: Record<string, () => Promise<{ run: (args: string[]) => Promise<v
   query: async () => await import('./query-bench.ts'),
   graphql: async () => await import('./graphql-bench.ts'),
   dht: async () => await import('./dht-bench.ts'),
-  'flash-crowd-sim': async () => await import('./flash-crowd-sim.ts')
+  'flash-crowd-sim': async () => await import('./flash-crowd-sim.ts'),
+  channels: async () => await import('./channels-bench.ts')
 }
 
 const [name, ...args] = process.argv.slice(2)

@@ -13,6 +13,7 @@ import { join } from 'node:path'
 import { EmbeddedIndex } from '../xml-twig-index/embedded.ts'
 import type { QueryPlan } from '../xml-twig-index/engine/query-engine.ts'
 import { Channels } from '../roles/channels.ts'
+import { ChannelNetwork } from '../channels/index.ts'
 import { Downloads } from '../roles/downloads.ts'
 import { EventBus } from '../roles/events.ts'
 import { Publishing } from '../roles/publishing.ts'
@@ -27,7 +28,7 @@ import { networkView } from './network-view.ts'
 import { startNetwork, type NetworkInit } from './network.ts'
 import { PeerError } from './errors.ts'
 import type {
-  IndexStateRecord, MirrorAdmission, ChannelRecord, DownloadRecord, MatchRecord, NetworkRecord, NotificationRecord, Page, PackageFilter, PackageRecord, PeerApi, PeerEvent,
+  FollowPolicy, IndexStateRecord, MirrorAdmission, ChannelRecord, DownloadRecord, MatchRecord, NetworkRecord, NotificationRecord, Page, PackageFilter, PackageRecord, PeerApi, PeerEvent,
   PeerInfo, PeerRole, PublishProgress, PublishSource, PublishSummary, ReleaseRecord, RelationInfo, Satisfier, UtilityRecord, WishListRecord
 } from './types.ts'
 
@@ -60,6 +61,8 @@ export class EmbeddedPeer implements PeerApi {
     /** What queries read: the local store, or the distributed index. */
     readonly view: IndexView,
     readonly node: IndexNode | undefined,
+    /** Channels over gossipsub (networked peers). */
+    readonly channelNet: ChannelNetwork | undefined,
     private readonly state: PeerState,
     private readonly bus: EventBus<PeerEvent>,
     private readonly channelsRole: Channels,
@@ -94,22 +97,36 @@ export class EmbeddedPeer implements PeerApi {
     const local = init.network === undefined || role === 'publisher' ? await EmbeddedIndex.open({ path: init.data }) : undefined
     let state: PeerState | undefined
     let node: IndexNode | undefined
+    let channelNet: ChannelNetwork | undefined
     try {
-      if (init.network !== undefined) node = await startNetwork(init.data, role, init.network, local?.store)
+      const net = init.network === undefined ? undefined : await startNetwork(init.data, role, init.network, local?.store)
+      node = net?.node
       const id = node !== undefined ? node.membership.self : await loadPeerId(join(init.data, 'peer-id'))
       const view: IndexView = node !== undefined ? networkView(node) : local as EmbeddedIndex
       state = await PeerState.open(join(init.data, 'state'))
       const bus = new EventBus<PeerEvent>({ capacity: init.eventCapacity })
-      const channels = await Channels.open({ state, bus, index: view, role })
+      if (net !== undefined) {
+        channelNet = new ChannelNetwork({
+          host: net.host,
+          publisher: net.publisher,
+          store: state,
+          onNotification: (notification) => { bus.publish({ type: 'notification', notification }) },
+          syncMs: init.network?.channelSyncMs,
+          log: init.network?.log
+        })
+        await channelNet.start()
+      }
+      const channels = await Channels.open({ state, bus, index: view, role, network: role === 'publisher' ? channelNet : undefined })
       const info: PeerInfo = { id, role, addresses: node !== undefined ? node.addresses() : [] }
       if (init.graphqlUrl !== undefined) info.graphql = init.graphqlUrl
-      const peer = new EmbeddedPeer(info, token, local, view, node, state, bus, channels, init.data)
+      const peer = new EmbeddedPeer(info, token, local, view, node, channelNet, state, bus, channels, init.data)
       // A publisher that stopped between its local commit and the network's catalog sends the rest now.
       if (node?.dissemination !== undefined && node.dissemination.backlog() > 0) {
         void peer.publishing.disseminateBacklog(async () => { await node?.disseminate() }).catch((err: Error) => init.network?.log?.(`backlog dissemination failed: ${err.message}`))
       }
       return peer
     } catch (err) {
+      await channelNet?.stop()
       await state?.close()
       await node?.stop()
       await local?.close()
@@ -158,7 +175,9 @@ export class EmbeddedPeer implements PeerApi {
     if (info.admitted !== undefined) index.admittedUntil = info.admitted.expires
     if (info.held !== undefined) index.held = info.held
     if (info.repair !== undefined) index.repair = info.repair
-    return { self, peers, indexPeers: info.members.length, index }
+    const out: NetworkRecord = { self, peers, indexPeers: info.members.length, index }
+    if (this.channelNet !== undefined) out.channels = this.channelNet.stats()
+    return out
   }
 
   async admitMirror (peerId: string): Promise<MirrorAdmission> {
@@ -196,7 +215,23 @@ export class EmbeddedPeer implements PeerApi {
   async channel (name: string): Promise<ChannelRecord | undefined> { return await this.channelsRole.get(name) }
   async createChannel (name: string, description: string, filter?: string): Promise<ChannelRecord> { return await this.channelsRole.create(name, description, filter) }
   async deleteChannel (name: string): Promise<boolean> { return await this.channelsRole.delete(name) }
-  follow (channel: string, since: number, signal: AbortSignal): AsyncIterable<NotificationRecord> { return this.channelsRole.follow(channel, since, signal) }
+  follow (channel: string, since: number, signal: AbortSignal, policy: FollowPolicy = 'notify'): AsyncIterable<NotificationRecord> {
+    const stream = this.channelsRole.follow(channel, since, signal)
+    return policy === 'download' ? this.downloading(stream) : stream
+  }
+
+  /** The auto-download policy: each notification starts a download of its added and updated units. */
+  private async * downloading (stream: AsyncIterable<NotificationRecord>): AsyncGenerator<NotificationRecord> {
+    for await (const n of stream) {
+      const units = [...n.added, ...n.updated].map((u) => u.id)
+      if (units.length === 0) { yield n; continue }
+      try {
+        yield { ...n, download: await this.downloadsRole.download({ units }) }
+      } catch (err) {
+        yield { ...n, downloadError: (err as Error).message }
+      }
+    }
+  }
 
   async submitWishList (release: string): Promise<WishListRecord> { return await this.wishLists.submit(release) }
   async download (input: { units?: string[], pattern?: string }): Promise<DownloadRecord> { return await this.downloadsRole.download(input) }
@@ -211,6 +246,7 @@ export class EmbeddedPeer implements PeerApi {
     this.stopped ??= (async () => {
       await this.publishing.idle()
       this.bus.close()
+      await this.channelNet?.stop()
       await this.node?.stop()
       await this.state.close()
       await this.local?.close()

@@ -7,7 +7,7 @@
 import { join } from 'node:path'
 import type { PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { createPeerHost, IndexNode, readPublisherKey, writePublisherKey, type AddressScope, type IndexNodeInit } from '../dht/index.ts'
+import { createPeerHost, IndexNode, type PeerHost, readPublisherKey, writePublisherKey, type AddressScope, type IndexNodeInit } from '../dht/index.ts'
 import type { TwigStore } from '../xml-twig-index/store/store.ts'
 import { PeerError } from './errors.ts'
 import type { PeerRole } from './types.ts'
@@ -22,9 +22,14 @@ export interface NetworkInit extends Pick<IndexNodeInit, 'replicas' | 'announceM
   publisherKeyFile?: string
   /** Default 'private' (loopback and LAN addresses kept by kad-dht): 'public' for peers on the internet. */
   addressScope?: AddressScope
+  /** Channel anti-entropy period (catch-up of missed notifications from other peers). Default 5000 ms. */
+  channelSyncMs?: number
 }
 
-export async function startNetwork (data: string, role: PeerRole, init: NetworkInit, local: TwigStore | undefined): Promise<IndexNode> {
+/** What a networked peer runs on: its index node, the libp2p host under it (channels use it too) and the publisher it trusts. */
+export interface PeerNetwork { node: IndexNode, host: PeerHost, publisher: PeerId }
+
+export async function startNetwork (data: string, role: PeerRole, init: NetworkInit, local: TwigStore | undefined): Promise<PeerNetwork> {
   let publisher: PeerId | undefined
   if (role !== 'publisher') {
     if (init.publisherKeyFile === undefined) throw new PeerError(`a ${role} needs the publisher's key: --publisher-key FILE (the publisher writes it to its DATA/publisher-key)`, 'BAD_USER_INPUT')
@@ -36,7 +41,7 @@ export async function startNetwork (data: string, role: PeerRole, init: NetworkI
       publisher = peerIdFromString(host.peerId)
       await writePublisherKey(join(data, 'publisher-key'), publisher)
     }
-    return await IndexNode.start({
+    const node = await IndexNode.start({
       host,
       data,
       publisher: publisher as PeerId,
@@ -48,6 +53,7 @@ export async function startNetwork (data: string, role: PeerRole, init: NetworkI
       reducers: init.reducers,
       log: init.log
     })
+    return { node, host, publisher: publisher as PeerId }
   } catch (err) {
     await host.stop().catch(() => {})
     throw err

@@ -8,6 +8,7 @@ import { runPeerExport, runPeerPublish, runPeerQuery, runPeerStats, type PeerArg
 import { GraphQLResponseError } from './peer-client.ts'
 import { runServe, runStartServing, type ServeNetwork } from './serve.ts'
 import { runMirrorAdmit, runPeerNetwork } from './network-commands.ts'
+import { runChannelCreate, runChannelList, runSubscribe } from './channel-commands.ts'
 
 /** The network options of `edos serve` (undefined with --embedded). */
 function networkOptions (values: Record<string, string | boolean | string[] | undefined>): ServeNetwork | undefined {
@@ -48,6 +49,10 @@ const USAGE = `usage: edos COMMAND [OPTIONS]
   edos stats (--data DIR | --peer URL)
   edos network --peer URL                      index peers, keys held, repair state
   edos mirror admit --peer PUBLISHER_URL PEER_ID   the publisher admits a running mirror into the index
+  edos channel create --peer URL NAME [--filter PATTERN] [--description TEXT]   the publisher creates a channel
+  edos channel list --peer URL                 the channels a peer knows, with their last seq
+  edos subscribe --peer URL CHANNEL [--since N] [--auto-download] [--count N]
+                                               follow a channel (graphql-ws): one JSON object per notification
 
 A peer joins the distributed index (libp2p, kad-dht on /edos/kad/1.0.0) unless --embedded. Mirrors
 and clients need the publisher's key (--publisher-key: the publisher writes DATA/publisher-key) and a
@@ -81,7 +86,9 @@ const OPTIONS: Record<string, ParseArgsConfig['options']> = {
   export: { ...COMMON, ...REMOTE },
   stats: { ...COMMON, ...REMOTE },
   network: { ...COMMON, ...REMOTE },
-  mirror: { ...COMMON, ...REMOTE }
+  mirror: { ...COMMON, ...REMOTE },
+  channel: { ...COMMON, ...REMOTE, filter: { type: 'string' }, description: { type: 'string' } },
+  subscribe: { ...COMMON, ...REMOTE, since: { type: 'string' }, 'auto-download': { type: 'boolean' }, count: { type: 'string' } }
 }
 
 const ROLES = ['publisher', 'mirror', 'client'] as const
@@ -167,8 +174,29 @@ async function main (argv: string[]): Promise<number> {
       if (remote === undefined) throw new UsageError('edos mirror admit needs --peer PUBLISHER_URL')
       return await runMirrorAdmit({ ...remote, mirror: parsed.positionals[1] })
     }
+    case 'channel': {
+      const verb = parsed.positionals[0]
+      if (remote === undefined) throw new UsageError(`edos channel ${verb ?? ''} needs --peer URL (a running peer)`)
+      if (verb === 'list' && parsed.positionals.length === 1) return await runChannelList(remote)
+      if (verb !== 'create' || parsed.positionals.length !== 2) throw new UsageError('usage: edos channel create --peer URL NAME [--filter PATTERN] [--description TEXT] | edos channel list --peer URL')
+      return await runChannelCreate({ ...remote, name: parsed.positionals[1], filter: values.filter as string | undefined, description: values.description as string | undefined })
+    }
+    case 'subscribe': {
+      if (remote === undefined) throw new UsageError('edos subscribe needs --peer URL (a running peer)')
+      if (parsed.positionals.length !== 1) throw new UsageError('usage: edos subscribe --peer URL CHANNEL [--since N] [--auto-download] [--count N]')
+      const count = intOption(values.count as string | undefined, '--count', 1)
+      return await runSubscribe({ ...remote, channel: parsed.positionals[0], since: intOption(values.since as string | undefined, '--since', 0) ?? 0, autoDownload: values['auto-download'] === true, count })
+    }
   }
   return 2
+}
+
+/** A non-negative (or >= min) integer option; undefined when absent. */
+function intOption (text: string | undefined, name: string, min: number): number | undefined {
+  if (text === undefined) return undefined
+  const n = Number(text)
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < min) throw new UsageError(`${name} must be an integer >= ${min}, got '${text}'`)
+  return n
 }
 
 /** Errors of the input (pattern, document, arguments) exit 2; everything else 1. */

@@ -5,7 +5,7 @@
  * before the stream opens, so a wrong name is a NOT_FOUND result rather than
  * a stream that fails on its first event.
  */
-import { builder, notFound, badInput } from './builder.ts'
+import { builder, notFound, badInput, requireAuth } from './builder.ts'
 import { abortable } from './abortable.ts'
 import { downloadKey } from './mutation.ts'
 import type { DownloadRecord, NotificationRecord, PeerEvent, ReleaseRecord } from '../actors/types.ts'
@@ -20,12 +20,17 @@ builder.subscriptionFields((t) => ({
   channel: t.field({
     type: NotificationType,
     description: 'Notifications of a channel: the logged ones after `since`, then live ones, with no gap and no duplicate. Resume with since: the last seq seen.',
-    args: { name: t.arg.string({ required: true }), since: t.arg.int({ required: false, defaultValue: 0 }) },
+    args: {
+      name: t.arg.string({ required: true }),
+      since: t.arg.int({ required: false, defaultValue: 0 }),
+      autoDownload: t.arg.boolean({ required: false, defaultValue: false, description: 'Freshness policy: download the added and updated units of each notification on this peer (needs the API token).' })
+    },
     subscribe: async (_root, args, ctx) => {
       const since = args.since ?? 0
       if (since < 0) throw badInput('since must be >= 0', { argument: 'since' })
+      if (args.autoDownload === true) requireAuth(ctx, 'autoDownload')
       if ((await ctx.peer.channel(args.name)) === undefined) throw notFound(`no channel '${args.name}'`)
-      return abortable<NotificationRecord>(ctx.signal, (signal) => ctx.peer.follow(args.name, since, signal))
+      return abortable<NotificationRecord>(ctx.signal, (signal) => ctx.peer.follow(args.name, since, signal, args.autoDownload === true ? 'download' : 'notify'))
     },
     resolve: (n) => n
   }),

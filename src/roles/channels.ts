@@ -3,9 +3,11 @@
  * what publishes change, numbered per channel and logged durably in
  * DATA/state so a subscriber resumes with `since: N` and misses nothing.
  *
- * Notifications carry `signature: ''` here: signing by the publisher key
- * (and gossipsub transport) arrives with the channels issue; the log and
- * numbering are already the ones mirrors will keep.
+ * On a networked publisher every definition and notification is signed
+ * by the publisher key and sent on gossipsub (src/channels); mirrors and
+ * clients log what their ChannelNetwork verified and emit it on the same
+ * bus, so `follow` is one code path on every peer. An embedded peer signs
+ * nothing (`signature: ''`).
  */
 import { releaseEntryKey } from '../xml-twig-index/documents/index.ts'
 import { SerialQueue } from './serial.ts'
@@ -19,6 +21,10 @@ import type { XElement } from '../xml-twig-index/xml/tree.ts'
 import type { EventBus } from './events.ts'
 import type { ReleaseChange, ReleaseUnit } from './publishing.ts'
 import type { PeerState } from './state.ts'
+import type { ChannelNetwork } from '../channels/index.ts'
+
+/** What the channels role needs of the network: a publisher signs and sends. */
+export type ChannelTransport = Pick<ChannelNetwork, 'signDefinition' | 'announce' | 'sign' | 'send'>
 
 /** The channel that announces every publish and every new release; it always exists. */
 export const RELEASES_CHANNEL = 'releases'
@@ -38,6 +44,8 @@ export interface ChannelsInit {
   bus: EventBus<PeerEvent>
   index: IndexView
   role: PeerRole
+  /** The networked publisher's transport; undefined on an embedded peer and on mirrors and clients (they only receive). */
+  network?: ChannelTransport
 }
 
 function checksumOf (xml: string): string | undefined {
@@ -109,8 +117,11 @@ export class Channels {
     if (await this.get(name) !== undefined) throw new PeerError(`channel '${name}' exists already`, 'CONFLICT')
     const record: ChannelRecord = { name, description, createdAt: new Date().toISOString(), lastSeq: 0 }
     if (f !== undefined) record.filter = f
+    const signed = await this.init.network?.signDefinition(record)
+    if (signed !== undefined) record.signature = signed.signature
     await this.init.state.channels.put(name, record)
     if (parsed !== undefined) this.filters.set(name, parsed)
+    if (signed !== undefined) await this.init.network?.announce(signed)
     return record
   }
 
@@ -136,14 +147,19 @@ export class Channels {
     for (const u of change.before) before.set(releaseEntryKey(u), u.version)
     const added: ReleaseUnit[] = []
     const updated: ReleaseUnit[] = []
+    const afterKeys = new Set<string>()
     for (const u of change.after) {
-      const old = before.get(releaseEntryKey(u))
+      const key = releaseEntryKey(u)
+      afterKeys.add(key)
+      const old = before.get(key)
       if (old === undefined) added.push(u)
       else if (old !== u.version) updated.push(u)
     }
+    // Units the release no longer lists (no unit of that kind, name and arch any more).
+    const removed = change.before.filter((u) => !afterKeys.has(releaseEntryKey(u)))
     const channels = await this.list()
     const filtered = channels.filter((c) => c.filter !== undefined)
-    const changed = [...added, ...updated]
+    const changed = [...added, ...updated, ...removed]
     const docs = await this.documents(changed.map((u) => u.id))
     const roots = new Map<string, XElement>()
     const rootOf = (id: string): XElement | undefined => {
@@ -172,15 +188,17 @@ export class Channels {
       }
       const a = added.filter(keep)
       const up = updated.filter(keep)
-      if (c.name !== RELEASES_CHANNEL && filtered.includes(c) && a.length + up.length === 0) continue
+      const rm = removed.filter(keep)
+      if (c.name !== RELEASES_CHANNEL && filtered.includes(c) && a.length + up.length + rm.length === 0) continue
       const seq = c.lastSeq + 1
-      updates.push({
-        channel: { ...c, lastSeq: seq },
-        notification: { channel: c.name, seq, release: change.release.name, date, added: a.map(toUnit), updated: up.map(toUnit), removed: [], signature: '' }
-      })
+      const unsigned = { channel: c.name, seq, release: change.release.name, date, added: a.map(toUnit), updated: up.map(toUnit), removed: rm.map(toUnit) }
+      const notification: NotificationRecord = this.init.network === undefined ? { ...unsigned, signature: '' } : await this.init.network.sign(unsigned)
+      updates.push({ channel: { ...c, lastSeq: seq }, notification })
     }
     await this.init.state.appendNotifications(updates)
     for (const u of updates) this.init.bus.publish({ type: 'notification', notification: u.notification })
+    // Logged first: a subscriber that misses the gossip fetches it from a log.
+    for (const u of updates) await this.init.network?.send(u.notification)
     return updates.map((u) => u.notification)
   }
 

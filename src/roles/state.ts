@@ -30,6 +30,14 @@ export class PeerState {
     return new PeerState(db)
   }
 
+  async getChannel (name: string): Promise<ChannelRecord | undefined> { return await this.channels.get(name) }
+  async putChannel (channel: ChannelRecord): Promise<void> { await this.channels.put(channel.name, channel) }
+  async listChannels (): Promise<ChannelRecord[]> {
+    const out: ChannelRecord[] = []
+    for await (const v of this.channels.values()) out.push(v)
+    return out
+  }
+
   /** Logged notifications of a channel with since < seq <= until, in seq order. */
   async * readLog (channel: string, since: number, until = Number.MAX_SAFE_INTEGER): AsyncGenerator<NotificationRecord> {
     const upper = Math.min(until, 10 ** SEQ_DIGITS - 1)

@@ -119,7 +119,15 @@ export interface PackageFilter {
 /** A package that satisfies a relation, and how (its own name and version, or one of its provides). */
 export interface Satisfier { package: PackageRecord, via: 'name' | 'provides' }
 
-export interface ChannelRecord { name: string, description: string, filter?: string, createdAt: string, lastSeq: number }
+export interface ChannelRecord {
+  name: string
+  description: string
+  filter?: string
+  createdAt: string
+  lastSeq: number
+  /** Publisher signature over the definition (networked peers; see src/channels). */
+  signature?: string
+}
 
 export interface NotificationUnit { kind: UnitKind, id: string, name: string, version: string, arch?: string, checksum?: string }
 
@@ -131,8 +139,27 @@ export interface NotificationRecord {
   added: NotificationUnit[]
   updated: NotificationUnit[]
   removed: NotificationUnit[]
-  /** Signature by the publisher key (the channels issue fills it; empty on an embedded peer). */
+  /** base64url Ed25519 signature by the publisher key over every other field (empty on an embedded peer; see src/channels/signing.ts). */
   signature: string
+  /** With the auto-download policy: the download this notification started, or why none could start. */
+  download?: DownloadRecord
+  downloadError?: string
+}
+
+/** A subscriber's freshness policy: 'notify' only, or 'download' the announced units automatically. */
+export type FollowPolicy = 'notify' | 'download'
+
+/** The channel transport of a networked peer, as `network` reports it. */
+export interface ChannelTransportRecord {
+  /** Notifications and definitions refused: bad signature or malformed (forgeries). */
+  refused: number
+  /** Received live on gossipsub and logged. */
+  live: number
+  /** Fetched from other peers' logs (gaps, restarts). */
+  fetched: number
+  /** Received ahead of a gap, waiting for the range before them. */
+  pending: number
+  topics: number
 }
 
 export type DownloadState = 'QUEUED' | 'RUNNING' | 'COMPLETED' | 'FAILED' | 'CANCELLED'
@@ -190,6 +217,8 @@ export interface NetworkRecord {
   indexPeers: number
   /** Absent on the embedded peer (no network). */
   index?: IndexStateRecord
+  /** Absent on the embedded peer (no network). */
+  channels?: ChannelTransportRecord
 }
 
 export interface MirrorAdmission { mirror: string, publisher: string, issued: string, expires: string }
@@ -247,7 +276,7 @@ export interface PeerApi {
   createChannel: (name: string, description: string, filter?: string) => Promise<ChannelRecord>
   deleteChannel: (name: string) => Promise<boolean>
   /** Logged notifications after `since`, then live ones, with no gap and no duplicate. Ends when `signal` aborts. */
-  follow: (channel: string, since: number, signal: AbortSignal) => AsyncIterable<NotificationRecord>
+  follow: (channel: string, since: number, signal: AbortSignal, policy?: FollowPolicy) => AsyncIterable<NotificationRecord>
 
   submitWishList: (release: string) => Promise<WishListRecord>
   download: (input: { units?: string[], pattern?: string }) => Promise<DownloadRecord>

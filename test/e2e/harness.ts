@@ -71,6 +71,8 @@ export interface SpawnOptions {
   listen?: string[]
   bootstrap?: string[]
   publisherKey?: string
+  /** `--http HOST:PORT`; default 127.0.0.1:0. A fixed port lets a restarted peer keep its URL (subscribers reconnect to it). */
+  http?: string
 }
 
 export class Peer {
@@ -91,7 +93,7 @@ export class Peer {
   async token (): Promise<string> { return (await readFile(this.tokenFile, 'utf8')).trim() }
 
   args (): string[] {
-    const a = ['serve', '--role', this.role, '--data', this.data, '--http', '127.0.0.1:0']
+    const a = ['serve', '--role', this.role, '--data', this.data, '--http', this.options.http ?? '127.0.0.1:0']
     for (const l of this.options.listen ?? []) a.push('--listen', l)
     for (const b of this.options.bootstrap ?? []) a.push('--bootstrap', b)
     if (this.options.publisherKey !== undefined) a.push('--publisher-key', this.options.publisherKey)

@@ -3,7 +3,7 @@
  * statistics, publishing summaries and progress.
  */
 import { builder } from '../builder.ts'
-import type { ChannelRecord, DownloadRecord, IndexPeerRecord, IndexStateRecord, MirrorAdmission, NetworkRecord, NotificationRecord, PeerInfo, PublishProgress, PublishSummary, RepairRecord, WishListRecord } from '../../actors/types.ts'
+import type { ChannelRecord, ChannelTransportRecord, DownloadRecord, IndexPeerRecord, IndexStateRecord, MirrorAdmission, NetworkRecord, NotificationRecord, PeerInfo, PublishProgress, PublishSummary, RepairRecord, WishListRecord } from '../../actors/types.ts'
 import { UnitInterface } from './release.ts'
 
 export type StatsRecord = Awaited<ReturnType<import('../../actors/types.ts').PeerApi['stats']>>
@@ -20,7 +20,8 @@ builder.node(ChannelType, {
     description: t.exposeString('description'),
     filter: t.exposeString('filter', { nullable: true, description: 'Tree pattern: only units matching it are announced.' }),
     createdAt: t.exposeString('createdAt'),
-    lastSeq: t.exposeInt('lastSeq', { description: 'Sequence number of the newest notification (0: none yet).' })
+    lastSeq: t.exposeInt('lastSeq', { description: 'Sequence number of the newest notification (0: none yet).' }),
+    signature: t.exposeString('signature', { nullable: true, description: 'Publisher signature over name, description, filter and createdAt (null on an embedded peer).' })
   })
 })
 
@@ -34,7 +35,9 @@ export const NotificationType = builder.objectRef<NotificationRecord>('Notificat
     added: t.field({ type: [UnitInterface], resolve: (n) => n.added }),
     updated: t.field({ type: [UnitInterface], resolve: (n) => n.updated }),
     removed: t.field({ type: [UnitInterface], resolve: (n) => n.removed }),
-    signature: t.exposeString('signature', { description: 'Publisher signature (empty on an embedded peer).' })
+    signature: t.exposeString('signature', { description: 'base64url Ed25519 signature by the publisher key over the notification\'s other fields (empty on an embedded peer).' }),
+    download: t.field({ type: DownloadType, nullable: true, description: 'With autoDownload: the download this notification started.', resolve: (n) => n.download ?? null }),
+    downloadError: t.exposeString('downloadError', { nullable: true, description: 'With autoDownload: why no download could start.' })
   })
 })
 
@@ -134,12 +137,24 @@ const IndexStateType = builder.objectRef<IndexStateRecord>('IndexState').impleme
   })
 })
 
+const ChannelTransportType = builder.objectRef<ChannelTransportRecord>('ChannelTransport').implement({
+  description: 'This peer\'s channel transport: signed notifications on gossipsub, logged here in order.',
+  fields: (t) => ({
+    refused: t.exposeInt('refused', { description: 'Notifications and definitions refused: bad signature or malformed (forgeries).' }),
+    live: t.exposeInt('live', { description: 'Received live on gossipsub and logged.' }),
+    fetched: t.exposeInt('fetched', { description: 'Fetched from other peers\' logs (gaps, restarts).' }),
+    pending: t.exposeInt('pending', { description: 'Received ahead of a gap, waiting for the range before them.' }),
+    topics: t.exposeInt('topics')
+  })
+})
+
 export const NetworkType = builder.objectRef<NetworkRecord>('Network').implement({
   fields: (t) => ({
     self: t.field({ type: PeerType, resolve: (n) => n.self }),
     peers: t.field({ type: [PeerType], resolve: (n) => n.peers }),
     indexPeers: t.exposeInt('indexPeers', { description: 'Peers holding index data (publisher + mirrors).' }),
-    index: t.field({ type: IndexStateType, nullable: true, description: 'Null on an embedded peer (no network).', resolve: (n) => n.index ?? null })
+    index: t.field({ type: IndexStateType, nullable: true, description: 'Null on an embedded peer (no network).', resolve: (n) => n.index ?? null }),
+    channels: t.field({ type: ChannelTransportType, nullable: true, description: 'Channels over gossipsub; null on an embedded peer.', resolve: (n) => n.channels ?? null })
   })
 })
 

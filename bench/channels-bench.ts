@@ -1,0 +1,164 @@
+/**
+ * `npm run bench -- channels [SUBSCRIBERS...]`: notification delivery from
+ * the publisher through one mirror to graphql-ws subscribers. The
+ * publisher is a libp2p host in this process (signs, logs, sends on
+ * gossipsub, serves its log); the mirror is an `edos serve --role mirror`
+ * process (verifies, logs in LevelDB, serves `channel(name, since)`); the
+ * subscribers live in a separate load process (bench/channels-load.ts).
+ * For each subscriber count (default 1, 1,000, 10,000; 1 is the baseline)
+ * 100 notifications are sent 100 ms apart; latency = arrival at the
+ * subscriber minus the signed date; mirror CPU from /proc (user + system
+ * over the sending window) and its peak RSS.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { createPeerHost, writePublisherKey } from '../src/dht/index.ts'
+import { ChannelNetwork, type ChannelNotification } from '../src/channels/index.ts'
+import { PeerState } from '../src/roles/state.ts'
+import { ROOT, percentile, printTable, writeResults } from './common.ts'
+
+const NOTIFICATIONS = 100
+const INTERVAL_MS = 100
+const CHANNEL = 'bench'
+const TICK = 100 // clock ticks per second in /proc (CLK_TCK on Linux)
+
+async function cpuSeconds (pid: number): Promise<number> {
+  const f = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1].split(' ')
+  return (Number(f[11]) + Number(f[12])) / TICK
+}
+async function rssMb (pid: number): Promise<number> {
+  const m = /VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, 'utf8'))
+  return m === null ? 0 : Number(m[1]) / 1024
+}
+
+/** Lines of a child's stdout, parsed as JSON when they are. */
+function lines (child: ChildProcess, onLine: (line: string) => void): void {
+  let buf = ''
+  child.stdout!.on('data', (c) => {
+    buf += String(c)
+    let i: number
+    while ((i = buf.indexOf('\n')) >= 0) { onLine(buf.slice(0, i)); buf = buf.slice(i + 1) }
+  })
+}
+
+async function until<T> (what: string, p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  try {
+    return await Promise.race([p, new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(new Error(`timed out after ${ms} ms: ${what}`)) }, ms) })])
+  } finally { clearTimeout(timer) }
+}
+
+export async function run (args: string[]): Promise<void> {
+  const levels = args.length > 0 ? args.map(Number) : [1, 1000, 10_000]
+  const dir = await mkdtemp(join(tmpdir(), 'edos-channels-bench-'))
+  const host = await createPeerHost({ data: join(dir, 'pub'), role: 'publisher' })
+  const state = await PeerState.open(join(dir, 'pub', 'state'))
+  const net = new ChannelNetwork({ host, publisher: peerIdFromString(host.peerId), store: state })
+  await net.start()
+  await writePublisherKey(join(dir, 'pub', 'publisher-key'), host.peerId)
+  const def = await net.signDefinition({ name: CHANNEL, description: 'bench', createdAt: new Date().toISOString() })
+  await state.putChannel({ ...def, lastSeq: 0 })
+  await net.announce(def)
+  const publish = async (): Promise<void> => {
+    const c = (await state.getChannel(CHANNEL))!
+    const n: ChannelNotification = await net.sign({ channel: CHANNEL, seq: c.lastSeq + 1, release: 'bench', date: new Date().toISOString(), added: [{ kind: 'package', id: `pkg/bench/${c.lastSeq + 1}/all`, name: 'bench', version: String(c.lastSeq + 1), arch: 'all', checksum: 'sha256:' + '0'.repeat(64) }], updated: [], removed: [] })
+    await state.appendNotifications([{ channel: { ...c, lastSeq: n.seq }, notification: n }])
+    await net.send(n)
+  }
+
+  const mirror = spawn(process.execPath, [join(ROOT, 'bin', 'edos.js'), 'serve', '--role', 'mirror', '--data', join(dir, 'mirror'), '--http', '127.0.0.1:0', '--bootstrap', host.multiaddrs()[0], '--publisher-key', join(dir, 'pub', 'publisher-key')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+  let mirrorErr = ''
+  mirror.stderr!.on('data', (c) => { mirrorErr = (mirrorErr + String(c)).slice(-4000) })
+  const rows: Array<Record<string, string | number>> = []
+  const figures: Array<Record<string, number>> = []
+  try {
+    const url = await until('the mirror\'s start lines', new Promise<string>((resolve) => { lines(mirror, (l) => { const m = /^graphql: (\S+)$/.exec(l); if (m !== null) resolve(m[1]) }) }), 120_000)
+    const pid = mirror.pid!
+    await until('the channel at the mirror', (async () => {
+      for (;;) {
+        const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: `{ channel(name: "${CHANNEL}") { lastSeq } }` }) })
+        if (((await r.json()) as { data?: { channel: unknown } }).data?.channel != null) return
+        await new Promise((resolve) => setTimeout(resolve, 250))
+      }
+    })(), 60_000)
+    for (const subscribers of levels) {
+      const since = (await state.getChannel(CHANNEL))!.lastSeq
+      const last = since + 1 + NOTIFICATIONS
+      const load = spawn(process.execPath, [join(ROOT, 'bin', 'run-ts.js'), join(ROOT, 'bench', 'channels-load.ts'), url.replace(/^http/, 'ws'), CHANNEL, String(subscribers), String(since), String(last), String(300_000)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] })
+      let ready!: () => void
+      const readyP = new Promise<void>((resolve) => { ready = resolve })
+      const resultP = new Promise<{ latencies: number[], completed: number, errors: number }>((resolve) => {
+        lines(load, (l) => {
+          const v = JSON.parse(l) as { ready?: boolean, result?: { latencies: number[], completed: number, errors: number } }
+          if (v.ready === true) ready()
+          if (v.result !== undefined) resolve(v.result)
+        })
+      })
+      await publish() // the warm-up: every subscriber gets it, live or from the log
+      const tReady = performance.now()
+      await until(`${subscribers} subscribers ready`, readyP, 240_000)
+      const connectS = (performance.now() - tReady) / 1000
+      const rssBefore = await rssMb(pid)
+      let rssPeak = rssBefore
+      const sampler = setInterval(() => { void rssMb(pid).then((r) => { rssPeak = Math.max(rssPeak, r) }, () => {}) }, 100)
+      const cpu0 = await cpuSeconds(pid)
+      const t0 = performance.now()
+      for (let i = 0; i < NOTIFICATIONS; i++) {
+        const next = t0 + (i + 1) * INTERVAL_MS
+        await publish()
+        const wait = next - performance.now()
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
+      }
+      const result = await until(`${subscribers} subscribers done`, resultP, 300_000)
+      const wall = (performance.now() - t0) / 1000
+      const cpu = await cpuSeconds(pid) - cpu0
+      clearInterval(sampler)
+      const l = result.latencies
+      const f = {
+        subscribers,
+        delivered: l.length,
+        expected: subscribers * NOTIFICATIONS,
+        errors: result.errors,
+        p50Ms: percentile(l, 50),
+        p99Ms: percentile(l, 99),
+        maxMs: Math.max(...l),
+        mirrorCpuPct: (cpu / wall) * 100,
+        mirrorCpuMsPerNotification: (cpu * 1000) / NOTIFICATIONS,
+        mirrorRssMb: rssPeak,
+        connectSeconds: connectS
+      }
+      figures.push(f)
+      const base = figures[0]
+      rows.push({
+        subscribers,
+        delivered: `${f.delivered}/${f.expected}`,
+        'p50 ms': f.p50Ms,
+        'p99 ms': f.p99Ms,
+        'max ms': f.maxMs,
+        'p99 / 1 sub': f.p99Ms / Math.max(1, base.p99Ms),
+        'mirror CPU %': f.mirrorCpuPct,
+        'CPU ms/notif': f.mirrorCpuMsPerNotification,
+        'mirror RSS MB': f.mirrorRssMb,
+        'connect s': f.connectSeconds
+      })
+      process.stderr.write(`channels bench: ${subscribers} subscribers done\n`)
+    }
+  } catch (err) {
+    process.stderr.write(`mirror stderr tail:\n${mirrorErr}\n`)
+    throw err
+  } finally {
+    mirror.kill('SIGTERM')
+    await new Promise((resolve) => { mirror.once('exit', resolve); setTimeout(resolve, 10_000) })
+    await net.stop()
+    await host.stop()
+    await state.close()
+    await rm(dir, { recursive: true, force: true })
+  }
+  printTable(rows)
+  process.stdout.write(`target: p99 <= 200 ms at 10,000 subscribers; ${NOTIFICATIONS} notifications ${INTERVAL_MS} ms apart\n`)
+  const file = await writeResults('channels', { notifications: NOTIFICATIONS, intervalMs: INTERVAL_MS, levels: figures })
+  process.stdout.write(`wrote ${file}\n`)
+}

@@ -1,0 +1,171 @@
+/**
+ * Channels over gossipsub in one process: a publisher, two mirrors and a
+ * rogue peer as real libp2p hosts on 127.0.0.1, each ChannelNetwork over a
+ * real LevelDB log (PeerState). Mirrors log exactly the signed sequence,
+ * refuse forgeries (counted, never logged), and a mirror that was down
+ * catches up from the other mirror while the publisher is gone.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createPeerHost, type PeerHost } from '../../src/dht/index.ts'
+import { ChannelNetwork, signNotification, topicOf, verifyNotification, type ChannelNotification } from '../../src/channels/index.ts'
+import { PeerState } from '../../src/roles/state.ts'
+import { EventBus } from '../../src/roles/events.ts'
+import { Channels } from '../../src/roles/channels.ts'
+import type { IndexView } from '../../src/roles/index-view.ts'
+import type { PeerEvent } from '../../src/roles/types.ts'
+
+async function waitFor (what: string, ok: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
+  const until = Date.now() + ms
+  while (!(await ok())) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+interface Node { host: PeerHost, state: PeerState, net: ChannelNetwork, got: ChannelNotification[], dir: string, bus: EventBus<PeerEvent> }
+
+async function logOf (state: PeerState, channel: string): Promise<ChannelNotification[]> {
+  const out: ChannelNotification[] = []
+  for await (const n of state.readLog(channel, 0)) out.push(n)
+  return out
+}
+
+describe('channels over gossipsub (in-process peers)', () => {
+  let dir: string
+  let pub: Node
+  const mirrors: Node[] = []
+  let publisherId: ReturnType<typeof peerIdFromString>
+  const log = process.env.EDOS_TEST_LOG === '1' ? (m: string) => { console.error(m) } : undefined
+
+  async function start (name: string, role: 'publisher' | 'mirror' | 'client', bootstrap: string[] = []): Promise<Node> {
+    const d = join(dir, name)
+    const host = await createPeerHost({ data: d, role, bootstrap })
+    publisherId ??= peerIdFromString(host.peerId)
+    const state = await PeerState.open(join(d, 'state'))
+    const got: ChannelNotification[] = []
+    const bus = new EventBus<PeerEvent>()
+    const net = new ChannelNetwork({ host, publisher: publisherId, store: state, onNotification: (n) => { got.push(n); bus.publish({ type: 'notification', notification: n }) }, syncMs: 500, callTimeoutMs: 3000, log })
+    await net.start()
+    return { host, state, net, got, dir: d, bus }
+  }
+  async function stop (n: Node): Promise<void> {
+    n.bus.close()
+    await n.net.stop()
+    await n.host.stop()
+    await n.state.close()
+  }
+
+  /** What the publisher's channels role does: sign, log, then send. */
+  async function publish (channel: string, release: string): Promise<ChannelNotification> {
+    const c = (await pub.state.getChannel(channel))!
+    const n = await pub.net.sign({ channel, seq: c.lastSeq + 1, release, date: new Date().toISOString(), added: [{ kind: 'package', id: `pkg/x/${c.lastSeq + 1}/all`, name: 'x', version: String(c.lastSeq + 1), arch: 'all', checksum: 'sha256:' + '0'.repeat(64) }], updated: [], removed: [] })
+    await pub.state.appendNotifications([{ channel: { ...c, lastSeq: n.seq }, notification: n }])
+    await pub.net.send(n)
+    return n
+  }
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'edos-channels-'))
+    pub = await start('pub', 'publisher')
+    for (let i = 0; i < 2; i++) mirrors.push(await start(`m${i}`, 'mirror', pub.host.multiaddrs()))
+    // The mirrors know each other too (in a network, kad-dht and membership connect them).
+    await mirrors[1].host.libp2p.dial(multiaddr(mirrors[0].host.multiaddrs()[0]))
+    const def = await pub.net.signDefinition({ name: 'security', description: 'security updates', filter: '//package', createdAt: new Date().toISOString() })
+    await pub.state.putChannel({ ...def, lastSeq: 0 })
+    await pub.net.announce(def)
+    await waitFor('the channel at both mirrors', async () => (await Promise.all(mirrors.map(async (m) => await m.state.getChannel('security')))).every((c) => c?.signature === def.signature))
+    await waitFor('mirrors in the topic mesh', () => pub.host.libp2p.services.pubsub.getSubscribers(topicOf('security')).length === 2)
+  }, 60_000)
+
+  afterAll(async () => {
+    for (const n of [pub, ...mirrors]) await stop(n).catch(() => {})
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  it('logs every signed notification once, in order, at every mirror', async () => {
+    const sent: ChannelNotification[] = []
+    for (let i = 0; i < 20; i++) sent.push(await publish('security', 'bookworm-security'))
+    await waitFor('20 notifications at both mirrors', async () => mirrors.every((m) => m.got.length === 20))
+    for (const m of mirrors) {
+      expect(m.got.map((n) => n.seq)).toEqual(sent.map((n) => n.seq))
+      expect(await logOf(m.state, 'security')).toEqual(sent)
+      expect((await m.state.getChannel('security'))?.lastSeq).toBe(20)
+      // What a mirror logged verifies against the publisher key alone.
+      for (const n of await logOf(m.state, 'security')) expect(verifyNotification(n, publisherId)).toEqual(n)
+    }
+  })
+
+  it('drops and counts forgeries: another key, an altered body, a bad signature, not JSON of a notification', async () => {
+    const rogue = await start('rogue', 'client', pub.host.multiaddrs())
+    try {
+      for (const m of mirrors) await rogue.host.libp2p.dial(multiaddr(m.host.multiaddrs()[0]))
+      await waitFor('rogue in the mesh', () => rogue.host.libp2p.services.pubsub.getSubscribers(topicOf('security')).length >= 2)
+      const before = mirrors.map((m) => m.net.stats().refused)
+      const last = (await logOf(pub.state, 'security')).at(-1)!
+      const next = { channel: 'security', seq: last.seq + 1, release: 'evil', date: new Date().toISOString(), added: [{ kind: 'package' as const, id: 'pkg/evil/1/all', name: 'evil', version: '1' }], updated: [], removed: [] }
+      const ps = rogue.host.libp2p.services.pubsub
+      const enc = (v: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(v))
+      await ps.publish(topicOf('security'), enc(await signNotification(rogue.host.privateKey, next)))
+      await ps.publish(topicOf('security'), enc({ ...last, seq: last.seq + 1, release: 'altered' }))
+      await ps.publish(topicOf('security'), enc({ ...next, signature: 'x'.repeat(86) }))
+      await ps.publish(topicOf('security'), enc('not a notification'))
+      await waitFor('4 forgeries refused at each mirror', () => mirrors.every((m, i) => m.net.stats().refused >= before[i] + 4))
+      const real = await publish('security', 'bookworm-security')
+      await waitFor('the real one logged', () => mirrors.every((m) => m.got.at(-1)?.seq === real.seq))
+      for (const m of mirrors) {
+        expect(m.got.filter((n) => n.seq === real.seq)).toEqual([real])
+        expect((await logOf(m.state, 'security')).some((n) => n.release !== 'bookworm-security')).toBe(false)
+      }
+    } finally {
+      await stop(rogue)
+    }
+  })
+
+  it('a mirror that was down fetches the missed range from the other mirror (publisher gone)', async () => {
+    const down = mirrors[1]
+    await stop(down)
+    const missed: ChannelNotification[] = []
+    for (let i = 0; i < 300; i++) missed.push(await publish('security', 'bookworm-security'))
+    const want = missed.at(-1)!.seq
+    await waitFor('the live mirror has all', async () => (await mirrors[0].state.getChannel('security'))?.lastSeq === want)
+    // The publisher leaves: only the other mirror can serve the 300 missed (more than one range answer).
+    await stop(pub)
+    const back = await start('m1', 'mirror', mirrors[0].host.multiaddrs())
+    mirrors[1] = back
+    await waitFor('restarted mirror caught up', async () => (await back.state.getChannel('security'))?.lastSeq === want, 30_000)
+    expect(back.net.stats().fetched).toBe(300)
+    const all = await logOf(back.state, 'security')
+    expect(all.map((n) => n.seq)).toEqual(Array.from({ length: want }, (_, i) => i + 1))
+    expect(all.slice(-300)).toEqual(missed)
+    expect(back.got.map((n) => n.seq)).toEqual(missed.map((n) => n.seq))
+  }, 60_000)
+
+  it('a mirror\'s follow: the log, then live, no gap and no duplicate while publishes race the catch-up', async () => {
+    const m = mirrors[0]
+    const role = await Channels.open({ state: m.state, bus: m.bus, index: {} as IndexView, role: 'mirror' })
+    const pubAgain = pub.host.libp2p.status === 'started'
+    expect(pubAgain).toBe(false) // the previous test stopped the publisher: bring one up on its folder
+    pub = await start('pub', 'publisher')
+    await pub.host.libp2p.dial(multiaddr(m.host.multiaddrs()[0]))
+    await waitFor('mirror in the topic mesh', () => pub.host.libp2p.services.pubsub.getSubscribers(topicOf('security')).length >= 1)
+    const start0 = (await m.state.getChannel('security'))!.lastSeq
+    const ac = new AbortController()
+    const seen: number[] = []
+    const reading = (async () => {
+      for await (const n of role.follow('security', 5, ac.signal)) {
+        seen.push(n.seq)
+        if (seen.length % 50 === 0) await new Promise((resolve) => setTimeout(resolve, 5)) // a slow reader
+        if (n.seq === start0 + 60) break
+      }
+    })()
+    for (let i = 0; i < 60; i++) await publish('security', 'bookworm-security')
+    await Promise.race([reading, new Promise((_resolve, reject) => setTimeout(() => { reject(new Error(`follow stalled at ${seen.at(-1) ?? 'nothing'}`)) }, 20_000))])
+    ac.abort()
+    expect(seen).toEqual(Array.from({ length: start0 + 60 - 5 }, (_, i) => i + 6))
+  }, 40_000)
+})
