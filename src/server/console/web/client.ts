@@ -121,10 +121,10 @@ function wireQueryForms (): void {
   const form = byId<HTMLFormElement>('query-form')
   const area = byId<HTMLTextAreaElement>('pattern')
   const first = (): number => Number(byId<HTMLSelectElement>('page-size').value)
-  form.addEventListener('submit', (e) => { e.preventDefault(); void runSearch(area.value.trim(), first(), 0, [null]) })
+  form.addEventListener('submit', (e) => { e.preventDefault(); void runSearch(area.value, first(), 0, [null]) })
   // Ctrl/Cmd+Enter searches from the pattern box, as in GraphiQL.
   area.addEventListener('keydown', (e) => { if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) { e.preventDefault(); form.requestSubmit() } })
-  byId('explain-button').addEventListener('click', () => { void runExplain(area.value.trim()) })
+  byId('explain-button').addEventListener('click', () => { void runExplain(area.value) })
 
   const build = byId<HTMLFormElement>('build-form')
   build.addEventListener('submit', (e) => {
