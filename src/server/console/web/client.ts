@@ -58,18 +58,29 @@ function clearPatternError (): void {
 
 async function runSearch (pattern: string, first: number, page: number, afters: Array<string | null>): Promise<void> {
   const results = byId('results')
+  const busy = byId('search-status')
   clearPatternError()
-  status(results, `Searching ${pattern}…`)
+  status(busy, 'Searching…')
+  results.setAttribute('aria-busy', 'true')
   try {
     const { search } = await gql<{ search: SearchPage }>(SEARCH, { pattern, first, after: afters[page] })
     current = { pattern, first, afters, page }
     if (search.pageInfo.hasNextPage && afters.length === page + 1) afters.push(search.pageInfo.endCursor)
     renderResults(search)
+    fill(busy)
   } catch (err) {
-    fill(results)
-    if (err instanceof GqlError && err.code === 'BAD_USER_INPUT') showPatternError(pattern, err)
-    else status(results, `Search failed: ${explain(err)}`, 'error')
+    fill(busy)
+    // Answers of the previous pattern stay: fixing a typo should not lose them.
+    if (err instanceof GqlError && err.code === 'BAD_USER_INPUT') { showPatternError(pattern, err); renderCurrentNote() }
+    else status(busy, `Search failed: ${explain(err)}`, 'error')
+  } finally {
+    results.removeAttribute('aria-busy')
   }
+}
+
+function renderCurrentNote (): void {
+  const count = document.getElementById('result-count')
+  if (current !== undefined && count !== null && !count.textContent?.includes('previous pattern')) count.append(' (of the previous pattern, below)')
 }
 
 const downloadable = (doc: string): boolean => doc.startsWith('pkg/') || doc.startsWith('util/')
@@ -287,7 +298,7 @@ async function refreshChannelList (): Promise<void> {
         const on = channelStops.has(c.name)
         const b = h('button', { type: 'button', 'aria-pressed': on ? 'true' : 'false' }, on ? `Unsubscribe from ${c.name}` : `Subscribe to ${c.name}`)
         b.addEventListener('click', () => { toggleChannel(c.name, b) })
-        return h('li', {}, h('strong', {}, c.name), ` (${c.lastSeq} notifications${c.filter === null ? '' : ', filter '}`, c.filter === null ? '' : h('code', {}, c.filter), ') ', b)
+        return h('li', {}, h('strong', {}, c.name), ` (${c.lastSeq} notification${c.lastSeq === 1 ? '' : 's'}${c.filter === null ? '' : ', filter '}`, c.filter === null ? '' : h('code', {}, c.filter), ') ', b)
       })))
   } catch (err) {
     status(el, `Channels could not be read: ${explain(err)}`, 'error')

@@ -9,24 +9,30 @@ import { h, fill, byId, progressBar, status } from './dom.ts'
 import { loadNetwork, renderNetwork } from './network.ts'
 import { formatBytes } from './throughput.ts'
 
-interface UnitRef { kind: string, doc: string, name: string, version: string, arch: string | null }
-interface Collection { name: string, path: string[], units: UnitRef[], collections?: Collection[] }
-interface Release { name: string, version: string, date: string, units: number, root: Collection }
+interface Collection { name: string, units: Array<{ doc: string }>, collections?: Collection[] }
+interface ReleaseRow { name: string, version: string, date: string, units: number }
 export interface Channel { name: string, description: string, filter: string | null, createdAt: string, lastSeq: number }
 
-const COLLECTION = 'name path units { kind doc name version arch }'
+const RELEASES_QUERY = 'query ConsoleReleases { releases { name version date units } }'
+const COLLECTION = 'name units { doc }'
 // Four levels of nesting: deeper collections are rare and would hit the peer's depth limit.
-const RELEASES_QUERY = `query ConsoleReleases { releases { name version date units root {
+// Unit references are doc ids only (pkg/NAME/VERSION/ARCH): a full release lists tens of thousands.
+const TREE_QUERY = `query ConsoleReleaseTree($name: String!) { release(name: $name) { root {
   ${COLLECTION} collections { ${COLLECTION} collections { ${COLLECTION} collections { ${COLLECTION} } } } } } }`
 export const CHANNELS_QUERY = 'query ConsoleChannels { channels { name description filter createdAt lastSeq } }'
 
-/** Units shown per collection before "show all": a release lists thousands. */
+/** Units shown per collection before "show all". */
 const UNITS_SHOWN = 50
 
-function unitList (units: UnitRef[]): HTMLElement {
+/** `pkg/vim/2:9.0/amd64` -> `vim 2:9.0 amd64` (ids are built from the identifier, see README). */
+function unitLabel (doc: string): string {
+  return doc.split('/').slice(1).join(' ')
+}
+
+function unitList (units: Array<{ doc: string }>): HTMLElement {
   const list = h('ul', { class: 'units' })
   const show = (all: boolean): void => {
-    fill(list, (all ? units : units.slice(0, UNITS_SHOWN)).map((u) => h('li', {}, h('code', { title: u.doc }, `${u.name} ${u.version}${u.arch === null ? '' : ' ' + u.arch}`))))
+    fill(list, (all ? units : units.slice(0, UNITS_SHOWN)).map((u) => h('li', {}, h('code', { title: u.doc }, unitLabel(u.doc)))))
     if (!all && units.length > UNITS_SHOWN) {
       list.appendChild(h('li', {}, h('button', { type: 'button', onclick: () => { show(true) } }, `show all ${units.length}`)))
     }
@@ -40,7 +46,7 @@ function countUnits (c: Collection): number {
 }
 
 function collectionTree (c: Collection, open: boolean): HTMLElement {
-  const d = h('details', { open }, h('summary', {}, `${c.name} `, h('small', {}, `(${countUnits(c)} units)`)))
+  const d = h('details', { open }, h('summary', {}, `${c.name} `, h('small', {}, `(${countUnits(c).toLocaleString('en')} units)`)))
   // Unit lists are built when opened: a large release would otherwise create thousands of nodes up front.
   let built = false
   const build = (): void => {
@@ -54,14 +60,34 @@ function collectionTree (c: Collection, open: boolean): HTMLElement {
   return d
 }
 
+/** A release line whose collection tree is read from the peer the first time it is opened. */
+function releaseItem (r: ReleaseRow): HTMLElement {
+  const d = h('details', {}, h('summary', {}, h('strong', {}, r.name), ` ${r.version}, ${r.date}, ${r.units.toLocaleString('en')} units`))
+  let loaded = false
+  d.addEventListener('toggle', () => {
+    if (loaded || !d.open) return
+    loaded = true
+    const wait = h('p', { role: 'status' }, 'Reading the collection tree…')
+    d.appendChild(wait)
+    gql<{ release: { root: Collection } | null }>(TREE_QUERY, { name: r.name })
+      .then(({ release }) => { wait.replaceWith(release === null ? h('p', {}, 'This release is gone.') : collectionTree(release.root, true)) })
+      .catch((err: unknown) => { loaded = false; status(wait, `The tree could not be read: ${explain(err)}`, 'error') })
+  })
+  return h('li', { 'data-release': r.name }, d)
+}
+
 export async function refreshReleases (): Promise<void> {
   const el = byId('releases')
   try {
-    const { releases } = await gql<{ releases: Release[] | null }>(RELEASES_QUERY)
+    const { releases } = await gql<{ releases: ReleaseRow[] | null }>(RELEASES_QUERY)
     if (releases === null || releases.length === 0) { fill(el, h('p', {}, 'No release published yet.')); return }
-    fill(el, h('ul', { class: 'release-list' }, releases.map((r) => h('li', { 'data-release': r.name },
-      h('strong', {}, r.name), ` ${r.version}, ${r.date}, ${r.units.toLocaleString('en')} units`,
-      collectionTree(r.root, false)))))
+    // Keep open trees open across refreshes (a publish elsewhere refreshes the list).
+    const open = new Set([...el.querySelectorAll<HTMLElement>('li[data-release] > details[open]')].map((d) => d.parentElement?.dataset.release))
+    fill(el, h('ul', { class: 'release-list' }, releases.map((r) => {
+      const li = releaseItem(r)
+      if (open.has(r.name)) (li.firstElementChild as HTMLDetailsElement).open = true
+      return li
+    })))
   } catch (err) {
     const p = h('p', {})
     status(p, `Releases could not be read: ${(err as Error).message}`, 'error')
@@ -210,7 +236,7 @@ async function publish (form: HTMLFormElement): Promise<void> {
     draw(true)
     status(out, `Published ${summary.units.toLocaleString('en')} units into ${summary.release} (${summary.rejected} rejected, ${summary.replaced} replaced), ${summary.postings.toLocaleString('en')} postings, ${summary.seconds.toFixed(2)} s`, 'ok')
     if (summary.rejections.length > 0) out.appendChild(h('details', {}, h('summary', {}, `${summary.rejections.length} rejections`), h('ul', {}, summary.rejections.map((r) => h('li', {}, r)))))
-    await refreshReleases()
+    await Promise.all([refreshReleases(), refreshNetwork()])
   } catch (err) {
     fill(bars)
     status(out, `Publishing ${name} failed: ${explain(err)}`, 'error')
@@ -220,15 +246,21 @@ async function publish (form: HTMLFormElement): Promise<void> {
   }
 }
 
+async function refreshNetwork (): Promise<void> {
+  await loadNetwork()
+    .then((d) => { renderNetwork(byId('network-pub'), d, true) })
+    .catch((err: unknown) => { status(byId('network-pub'), `Network state could not be read: ${(err as Error).message}`, 'error') })
+}
+
 export function initPublisher (): void {
   wireChannelForm()
   wirePublishForm()
+  // Publishes from elsewhere (the CLI, another console) show up here as they happen.
+  subscribe<{ releasePublished: { name: string } }>('subscription ConsoleReleasePublished { releasePublished { name } }', {}, {
+    next: () => { if (!byId('view-publisher').hidden) void Promise.all([refreshReleases(), refreshNetwork(), refreshChannels()]) }
+  })
 }
 
 export async function showPublisher (): Promise<void> {
-  await Promise.all([
-    refreshReleases(),
-    refreshChannels(),
-    loadNetwork().then((d) => { renderNetwork(byId('network-pub'), d, true) }).catch((err: unknown) => { status(byId('network-pub'), `Network state could not be read: ${(err as Error).message}`, 'error') })
-  ])
+  await Promise.all([refreshReleases(), refreshChannels(), refreshNetwork()])
 }
