@@ -133,6 +133,14 @@ describe.skipIf(!HAVE_CHROMIUM)('web console (headless Chromium, one embedded pe
       await page.click('text=Previous page')
       await page.waitForFunction(() => /^Answers 1–20 /.test(document.querySelector('#result-count')?.textContent ?? ''), undefined, T)
 
+      // A result opens to its package's metadata; Explain shows the plan of the pattern.
+      await page.click('#result-table tbody tr:first-child details.doc > summary')
+      await page.waitForSelector('#result-table tbody tr:first-child details.doc dl.kv', T)
+      expect(await page.textContent('#result-table tbody tr:first-child details.doc')).toMatch(/SectionlibsPriority/)
+      await page.click('#explain-button')
+      await page.waitForSelector('#explain table', T)
+      expect(await page.textContent('#explain')).toContain(`${total} answers`)
+
       // Select two packages and download them: with no content network yet, it fails and says why.
       const boxes = await page.$$('#result-table input[type=checkbox]')
       await boxes[0].check()

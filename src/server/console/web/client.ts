@@ -103,11 +103,49 @@ function renderResults (page: SearchPage): void {
       h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Select'), h('th', { scope: 'col' }, 'Document'), h('th', { scope: 'col' }, 'Path'), h('th', { scope: 'col' }, 'Answer'))),
       h('tbody', {}, page.edges.map(({ node }) => h('tr', {},
         h('td', {}, downloadable(node.doc) ? h('input', { type: 'checkbox', checked: selected.has(node.doc), 'aria-label': `Select ${node.doc}`, onchange: onToggle(node.doc) }) : ''),
-        h('td', { class: 'mono' }, node.doc), h('td', { class: 'mono' }, node.path), h('td', {}, h('code', { class: 'xml' }, node.xml)))))),
+        h('td', { class: 'mono' }, documentDetails(node.doc)), h('td', { class: 'mono' }, node.path), h('td', {}, h('code', { class: 'xml' }, node.xml)))))),
     h('div', { class: 'pager' },
       h('button', { type: 'button', disabled: c.page === 0, onclick: () => { void runSearch(c.pattern, c.first, c.page - 1, c.afters) } }, 'Previous page'),
       h('button', { type: 'button', disabled: !page.pageInfo.hasNextPage, onclick: () => { void runSearch(c.pattern, c.first, c.page + 1, c.afters) } }, 'Next page'),
       dlButton))
+}
+
+interface RelationClause { alternatives: Array<{ name: string, op: string | null, version: string | null }> }
+interface PackageDoc { __typename: 'Package', name: string, version: string, arch: string, summary: string | null, description: string | null, section: string | null, priority: string | null, size: number | null, homepage: string | null, maintainer: string | null, depends: RelationClause[] }
+interface OtherDoc { __typename: 'Utility' | 'Release', name: string, version: string }
+
+const DOCUMENT = `query ConsoleDocument($doc: String!) { document(doc: $doc) {
+  __typename
+  ... on Package { name version arch summary description section priority size homepage maintainer depends { alternatives { name op version } } }
+  ... on Utility { name version }
+  ... on Release { name version }
+} }`
+
+const clause = (c: RelationClause): string => c.alternatives.map((a) => a.op === null ? a.name : `${a.name} (${a.op} ${a.version ?? ''})`).join(' | ')
+
+/** A document id that opens to the package's metadata, read from the peer on first open. */
+function documentDetails (doc: string): HTMLElement {
+  const d = h('details', { class: 'doc' }, h('summary', {}, doc))
+  let loaded = false
+  d.addEventListener('toggle', () => {
+    if (loaded || !d.open) return
+    loaded = true
+    const body = h('div', { role: 'status' }, 'Reading…')
+    d.appendChild(body)
+    gql<{ document: PackageDoc | OtherDoc | null }>(DOCUMENT, { doc }).then(({ document: x }) => {
+      if (x === null) { fill(body, 'This peer does not hold that document.'); return }
+      if (x.__typename !== 'Package') { fill(body, `${x.__typename} ${x.name} ${x.version}`); return }
+      const p = x
+      fill(body, h('dl', { class: 'kv' },
+        [['Summary', p.summary], ['Section', p.section], ['Priority', p.priority], ['Size', p.size === null ? null : formatBytes(p.size)], ['Maintainer', p.maintainer], ['Homepage', p.homepage],
+          ['Depends', p.depends.length === 0 ? null : p.depends.map(clause).join(', ')]]
+          .filter(([, v]) => v !== null && v !== undefined)
+          .flatMap(([k, v]) => [h('dt', {}, String(k)), h('dd', {}, String(v))])),
+      p.description === null ? null : h('p', { class: 'description' }, p.description))
+      body.removeAttribute('role')
+    }).catch((err: unknown) => { loaded = false; status(body, `Could not read ${doc}: ${explain(err)}`, 'error') })
+  })
+  return d
 }
 
 async function runExplain (pattern: string): Promise<void> {
