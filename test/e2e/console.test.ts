@@ -108,6 +108,15 @@ describe.skipIf(!HAVE_CHROMIUM)('web console (headless Chromium, one embedded pe
       expect(bar.value).toBe(bar.max)
       expect(await page.textContent('#publish-progress .pct')).toBe('100%')
       await page.waitForSelector('#releases [data-release="bookworm-updates"]', T)
+      // The same form publishes from a path on the peer's machine (an RPM repository this time).
+      await page.check('#publish-form input[name=source][value=paths]')
+      await page.fill('#pub-name', 'dnf-test')
+      await page.fill('#pub-path-list', join(FIXTURES, 'rpm', 'dnf-tests-repos-rpm-primary.xml.gz'))
+      await page.click('#publish-form button[type=submit]')
+      await page.waitForFunction(() => /^Published \d+ units into dnf-test/.test(document.querySelector('#publish-status.ok')?.textContent ?? ''), undefined, T)
+      expect(await page.textContent('#publish-progress .pct')).toBe('100%')
+      await page.waitForSelector('#releases [data-release="dnf-test"]', T)
+
       // The collection tree opens from the keyboard.
       await page.focus('#releases [data-release="bookworm-updates"] > details > summary')
       await page.keyboard.press('Enter')
