@@ -32,7 +32,9 @@ describe('console route', () => {
     const page = await fetch(server.consoleUrl)
     expect(page.status).toBe(200)
     expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8')
-    expect(page.headers.get('content-security-policy')).toContain("default-src 'self'")
+    const csp = page.headers.get('content-security-policy') ?? ''
+    expect(csp).toContain("default-src 'self'")
+    expect(csp).toContain(`connect-src 'self' ws://${new URL(origin).host} wss://${new URL(origin).host};`)
     const html = await page.text()
     expect(html).toContain('<script type="module" src="console.js">')
     // Nothing in the page names another host: no CDN, no web font, no analytics.
@@ -60,6 +62,7 @@ describe('console route', () => {
     expect((await fetch(`${server.consoleUrl}nope.js`)).status).toBe(404)
     expect((await fetch(`${server.consoleUrl}../package.json`)).status).toBe(404)
     expect((await fetch(`${server.consoleUrl}main.ts`)).status).toBe(404)
+    expect((await fetch(`${server.consoleUrl}toString`)).status).toBe(404)
     const head = await fetch(server.consoleUrl, { method: 'HEAD' })
     expect(head.status).toBe(200)
   })

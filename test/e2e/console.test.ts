@@ -107,6 +107,9 @@ describe.skipIf(!HAVE_CHROMIUM)('web console (headless Chromium, one embedded pe
       expect(bar.max).toBeGreaterThan(1)
       expect(bar.value).toBe(bar.max)
       expect(await page.textContent('#publish-progress .pct')).toBe('100%')
+      // Units and bytes come from publishProgress events over graphql-ws, not from the mutation's answer.
+      expect(await page.textContent('#publish-progress')).toMatch(/done, 6\.\d KiB of 6\.\d KiB read, 38 units/)
+      expect(await page.textContent('#live')).toBe('live updates: on')
       await page.waitForSelector('#releases [data-release="bookworm-updates"]', T)
       // The same form publishes from a path on the peer's machine (an RPM repository this time).
       await page.check('#publish-form input[name=source][value=paths]')

@@ -62,6 +62,6 @@ export function createConsoleAssets (init: { minify: boolean }): ConsoleAssets {
     return p
   }
   return {
-    get: async (name) => name === 'console.js' || name in STATIC ? await load(name) : undefined
+    get: async (name) => name === 'console.js' || Object.hasOwn(STATIC, name) ? await load(name) : undefined
   }
 }

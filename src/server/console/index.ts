@@ -56,7 +56,7 @@ export function createConsole (init: ConsoleInit = {}): WebConsole {
         'content-length': asset.body.byteLength,
         'cache-control': 'no-cache',
         // Only this origin: scripts, styles, images, and fetch/WebSocket to the peer itself.
-        'content-security-policy': "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; script-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        'content-security-policy': contentSecurityPolicy(req.headers.host),
         'x-content-type-options': 'nosniff'
       })
       res.end(req.method === 'HEAD' ? undefined : asset.body)
@@ -68,6 +68,15 @@ export function createConsole (init: ConsoleInit = {}): WebConsole {
     return true
   }
   return { path, handle }
+}
+
+/**
+ * Everything from this origin only. WebSockets are named by host: older
+ * browsers do not count ws: as 'self', and `ws:` alone would allow any host.
+ */
+function contentSecurityPolicy (host: string | undefined): string {
+  const ws = host === undefined || !/^[\w.[\]:-]+$/.test(host) ? '' : ` ws://${host} wss://${host}`
+  return `default-src 'self'; connect-src 'self'${ws}; img-src 'self' data:; style-src 'self'; script-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`
 }
 
 /** The console URL of a peer whose GraphQL URL is given (http://host:port/graphql -> http://host:port/console/). */

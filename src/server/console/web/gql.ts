@@ -102,6 +102,11 @@ export async function gqlUpload<T> (query: string, variables: Record<string, unk
 
 let wsClient: Client | undefined
 
+/** Socket state for the header: 'connected', 'connecting', 'closed' (with the close code). */
+export type LiveState = 'idle' | 'connecting' | 'connected' | 'closed'
+let liveListener: ((state: LiveState, detail: string) => void) | undefined
+export function onLive (listener: (state: LiveState, detail: string) => void): void { liveListener = listener }
+
 function ws (): Client {
   wsClient ??= createClient({
     url: `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${GRAPHQL_PATH}`,
@@ -110,7 +115,12 @@ function ws (): Client {
       return token === '' ? {} : { authorization: `Bearer ${token}` }
     },
     lazy: true,
-    retryAttempts: 5
+    retryAttempts: 5,
+    on: {
+      connecting: () => { liveListener?.('connecting', '') },
+      connected: () => { liveListener?.('connected', '') },
+      closed: (e) => { liveListener?.('closed', e instanceof CloseEvent ? `${e.code}${e.reason === '' ? '' : ' ' + e.reason}` : '') }
+    }
   })
   return wsClient
 }

@@ -4,7 +4,7 @@
  * location hash (#publisher, #client, #flash-crowd), so each view has a URL
  * and the browser's back button works.
  */
-import { gql, getToken, setToken } from './gql.ts'
+import { gql, getToken, setToken, onLive } from './gql.ts'
 import { byId, fill, h, status } from './dom.ts'
 import { initPublisher, showPublisher } from './publisher.ts'
 import { initClient, showClient, hideClient } from './client.ts'
@@ -65,6 +65,11 @@ async function boot (): Promise<void> {
     history.replaceState(null, '', location.pathname)
   }
   wireToken()
+  const live = byId('live')
+  onLive((state, detail) => {
+    live.dataset.state = state
+    live.textContent = state === 'connected' ? 'live updates: on' : state === 'connecting' ? 'live updates: connecting…' : `live updates: off${detail === '' ? '' : ' (' + detail + ')'}`
+  })
   initPublisher()
   initClient()
   const role = await peerLine()
