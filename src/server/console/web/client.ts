@@ -298,12 +298,17 @@ function toggleChannel (name: string, button: HTMLButtonElement): void {
   button.setAttribute('aria-pressed', 'true')
   button.textContent = `Unsubscribe from ${name}`
   // Resume after the last notification this browser saw: the peer replays its log from there.
-  const since = Number(localStorage.getItem(sinceKey(name)) ?? '0')
+  // graphql-ws resubscribes with the first variables after a dropped socket, so repeats are skipped by seq.
+  const seen = (): number => Number(localStorage.getItem(sinceKey(name)) ?? '0')
   channelStops.set(name, subscribe<{ channel: Notification }>(
     'subscription ConsoleChannel($name: String!, $since: Int) { channel(name: $name, since: $since) { channel seq release date added { doc name version } updated { doc name version } removed { doc name version } } }',
-    { name, since },
+    () => ({ name, since: seen() }),
     {
-      next: ({ channel: n }) => { localStorage.setItem(sinceKey(name), String(n.seq)); addNotification(n) },
+      next: ({ channel: n }) => {
+        if (n.seq <= seen() && byId('feed').querySelector(`[data-channel="${CSS.escape(name)}"][data-seq="${n.seq}"]`) !== null) return
+        localStorage.setItem(sinceKey(name), String(Math.max(seen(), n.seq)))
+        addNotification(n)
+      },
       error: (err) => { addFeedError(`${name}: ${err.message}`) }
     }))
 }

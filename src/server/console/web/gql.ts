@@ -36,9 +36,11 @@ export function getToken (): string {
 export function setToken (token: string): void {
   if (token === '') sessionStorage.removeItem(TOKEN_KEY)
   else sessionStorage.setItem(TOKEN_KEY, token)
-  // Subscriptions opened before carry the old credentials: start over.
-  wsClient?.dispose()
+  // graphql-ws sends credentials once per connection: move every open subscription to a new one.
+  const old = wsClient
   wsClient = undefined
+  for (const sub of active) sub.move()
+  void old?.dispose()
 }
 
 function headers (): Record<string, string> {
@@ -131,19 +133,47 @@ export interface SubscriptionSink<T> {
   complete?: () => void
 }
 
-/** Subscribes over graphql-ws; the returned function unsubscribes. */
-export function subscribe<T> (query: string, variables: Record<string, unknown>, sink: SubscriptionSink<T>): () => void {
-  return ws().subscribe<T>({ query, variables }, {
-    next: (value) => {
-      if (value.errors !== undefined && value.errors.length > 0) { sink.error?.(new GqlError(value.errors as GqlErrorEntry[])); return }
-      if (value.data != null) sink.next(value.data as T)
-    },
-    error: (err) => {
-      const entries: GqlErrorEntry[] = Array.isArray(err)
-        ? err as GqlErrorEntry[]
-        : [{ message: err instanceof Error ? err.message : (err instanceof CloseEvent ? `subscription socket closed (${err.code}${err.reason === '' ? '' : ': ' + err.reason})` : String(err)) }]
-      sink.error?.(new GqlError(entries))
-    },
-    complete: () => { sink.complete?.() }
-  })
+/** Open subscriptions, so a token change can carry them over to a new connection. */
+const active = new Set<{ move: () => void }>()
+
+function toGqlError (err: unknown): GqlError {
+  const entries: GqlErrorEntry[] = Array.isArray(err)
+    ? err as GqlErrorEntry[]
+    : [{ message: err instanceof Error ? err.message : (err instanceof CloseEvent ? `subscription socket closed (${err.code}${err.reason === '' ? '' : ': ' + err.reason})` : String(err)) }]
+  return new GqlError(entries)
+}
+
+/**
+ * Subscribes over graphql-ws; the returned function unsubscribes. `variables`
+ * may be a function, read at each (re)subscription: a channel resumes from the
+ * last notification seen, not from where it first started.
+ */
+export function subscribe<T> (query: string, variables: Record<string, unknown> | (() => Record<string, unknown>), sink: SubscriptionSink<T>): () => void {
+  let stop: (() => void) | undefined
+  let generation = 0
+  const entry = {
+    move: () => { start() }
+  }
+  const start = (): void => {
+    const mine = ++generation
+    const previous = stop
+    // Ending the old operation would report `complete` to the sink: the generation check keeps it quiet.
+    stop = ws().subscribe<T>({ query, variables: typeof variables === 'function' ? variables() : variables }, {
+      next: (value) => {
+        if (mine !== generation) return
+        if (value.errors !== undefined && value.errors.length > 0) { sink.error?.(new GqlError(value.errors as GqlErrorEntry[])); return }
+        if (value.data != null) sink.next(value.data as T)
+      },
+      error: (err) => { if (mine === generation) { active.delete(entry); sink.error?.(toGqlError(err)) } },
+      complete: () => { if (mine === generation) { active.delete(entry); sink.complete?.() } }
+    })
+    previous?.()
+  }
+  active.add(entry)
+  start()
+  return () => {
+    active.delete(entry)
+    generation++
+    stop?.()
+  }
 }
