@@ -110,7 +110,10 @@ let liveListener: ((state: LiveState, detail: string) => void) | undefined
 export function onLive (listener: (state: LiveState, detail: string) => void): void { liveListener = listener }
 
 function ws (): Client {
-  wsClient ??= createClient({
+  if (wsClient !== undefined) return wsClient
+  // A client replaced after a token change still reports its own close: only the current one speaks.
+  const report = (state: LiveState, detail: string): void => { if (wsClient === client) liveListener?.(state, detail) }
+  const client: Client = createClient({
     url: `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${GRAPHQL_PATH}`,
     connectionParams: () => {
       const token = getToken()
@@ -119,12 +122,13 @@ function ws (): Client {
     lazy: true,
     retryAttempts: 5,
     on: {
-      connecting: () => { liveListener?.('connecting', '') },
-      connected: () => { liveListener?.('connected', '') },
-      closed: (e) => { liveListener?.('closed', e instanceof CloseEvent ? `${e.code}${e.reason === '' ? '' : ' ' + e.reason}` : '') }
+      connecting: () => { report('connecting', '') },
+      connected: () => { report('connected', '') },
+      closed: (e) => { report('closed', e instanceof CloseEvent ? `${e.code}${e.reason === '' ? '' : ' ' + e.reason}` : '') }
     }
   })
-  return wsClient
+  wsClient = client
+  return client
 }
 
 export interface SubscriptionSink<T> {
