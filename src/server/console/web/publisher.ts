@@ -46,7 +46,7 @@ function countUnits (c: Collection): number {
 }
 
 function collectionTree (c: Collection, open: boolean): HTMLElement {
-  const d = h('details', { open }, h('summary', {}, `${c.name} `, h('small', {}, `(${countUnits(c).toLocaleString('en')} units)`)))
+  const d = h('details', { open }, h('summary', {}, `${c.name} `, h('small', {}, `(${countUnits(c).toLocaleString('en')} unit${countUnits(c) === 1 ? '' : 's'})`)))
   // Unit lists are built when opened: a large release would otherwise create thousands of nodes up front.
   let built = false
   const build = (): void => {
@@ -62,7 +62,7 @@ function collectionTree (c: Collection, open: boolean): HTMLElement {
 
 /** A release line whose collection tree is read from the peer the first time it is opened. */
 function releaseItem (r: ReleaseRow): HTMLElement {
-  const d = h('details', {}, h('summary', {}, h('strong', {}, r.name), ` ${r.version}, ${r.date}, ${r.units.toLocaleString('en')} units`))
+  const d = h('details', {}, h('summary', {}, h('strong', {}, r.name), ` ${r.version}, ${r.date}, ${r.units.toLocaleString('en')} unit${r.units === 1 ? '' : 's'}`))
   let loaded = false
   d.addEventListener('toggle', () => {
     if (loaded || !d.open) return
@@ -234,6 +234,7 @@ async function publish (form: HTMLFormElement): Promise<void> {
     const { summary } = (await run()).publishRelease
     // The mutation answers once the publish is complete: the bar ends at 100% whatever progress events arrived.
     draw(true)
+    button.disabled = false
     status(out, `Published ${summary.units.toLocaleString('en')} units into ${summary.release} (${summary.rejected} rejected, ${summary.replaced} replaced), ${summary.postings.toLocaleString('en')} postings, ${summary.seconds.toFixed(2)} s`, 'ok')
     if (summary.rejections.length > 0) out.appendChild(h('details', {}, h('summary', {}, `${summary.rejections.length} rejections`), h('ul', {}, summary.rejections.map((r) => h('li', {}, r)))))
     await Promise.all([refreshReleases(), refreshNetwork()])
