@@ -6,7 +6,6 @@
  */
 import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
-import { build } from 'esbuild'
 import { ConsoleBuildError } from './errors.ts'
 
 export interface Asset { type: string, body: Buffer }
@@ -25,6 +24,8 @@ const STATIC: Record<string, string> = {
 
 async function bundle (minify: boolean): Promise<Buffer> {
   try {
+    // Loaded here, not at the top: processes that never serve the console (CLI commands) skip it.
+    const { build } = await import('esbuild')
     const out = await build({
       entryPoints: [WEB + 'main.ts'],
       bundle: true,
