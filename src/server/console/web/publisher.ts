@@ -60,6 +60,8 @@ function collectionTree (c: Collection, open: boolean): HTMLElement {
   return d
 }
 
+const releaseKey = (r: ReleaseRow): string => JSON.stringify([r.name, r.version, r.date, r.units])
+
 /** A release line whose collection tree is read from the peer the first time it is opened. */
 function releaseItem (r: ReleaseRow): HTMLElement {
   const d = h('details', {}, h('summary', {}, h('strong', {}, r.name), ` ${r.version}, ${r.date}, ${r.units.toLocaleString('en')} unit${r.units === 1 ? '' : 's'}`))
@@ -73,7 +75,7 @@ function releaseItem (r: ReleaseRow): HTMLElement {
       .then(({ release }) => { wait.replaceWith(release === null ? h('p', {}, 'This release is gone.') : collectionTree(release.root, true)) })
       .catch((err: unknown) => { loaded = false; status(wait, `The tree could not be read: ${explain(err)}`, 'error') })
   })
-  return h('li', { 'data-release': r.name }, d)
+  return h('li', { 'data-release': r.name, 'data-key': releaseKey(r) }, d)
 }
 
 export async function refreshReleases (): Promise<void> {
@@ -81,13 +83,16 @@ export async function refreshReleases (): Promise<void> {
   try {
     const { releases } = await gql<{ releases: ReleaseRow[] | null }>(RELEASES_QUERY)
     if (releases === null || releases.length === 0) { fill(el, h('p', {}, 'No release published yet.')); return }
-    // Keep open trees open across refreshes (a publish elsewhere refreshes the list).
-    const open = new Set([...el.querySelectorAll<HTMLElement>('li[data-release] > details[open]')].map((d) => d.parentElement?.dataset.release))
-    fill(el, h('ul', { class: 'release-list' }, releases.map((r) => {
-      const li = releaseItem(r)
-      if (open.has(r.name)) (li.firstElementChild as HTMLDetailsElement).open = true
-      return li
-    })))
+    // Unchanged releases keep their element (an open tree stays open, even when a refresh races a click);
+    // a release published again gets a new one, since its tree may differ.
+    // Elements already in place are not moved, so focus stays where it is.
+    let ul = el.querySelector('ul.release-list')
+    if (ul === null) { ul = h('ul', { class: 'release-list' }); fill(el, ul) }
+    const before = new Map([...ul.querySelectorAll<HTMLElement>(':scope > li[data-release]')].map((li) => [li.dataset.key, li]))
+    const wanted = releases.map((r) => before.get(releaseKey(r)) ?? releaseItem(r))
+    const keep = new Set<Element>(wanted)
+    for (const li of [...ul.children]) if (!keep.has(li)) li.remove()
+    wanted.forEach((li, i) => { if (ul.children[i] !== li) ul.insertBefore(li, ul.children[i] ?? null) })
   } catch (err) {
     const p = h('p', {})
     status(p, `Releases could not be read: ${(err as Error).message}`, 'error')
