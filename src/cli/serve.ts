@@ -21,7 +21,7 @@ export interface ServeArgs {
   role?: PeerRole
   /** Resolves when the process should stop (default: SIGINT or SIGTERM). For tests. */
   until?: Promise<unknown>
-  /** Where the three start lines go (default process.stdout). */
+  /** Where the four start lines go (default process.stdout). */
   out?: NodeJS.WritableStream
   /** Join the distributed index with these settings; undefined: embedded (no network). */
   network?: ServeNetwork
@@ -29,7 +29,7 @@ export interface ServeArgs {
 
 export type ServeNetwork = Omit<NetworkInit, 'log'>
 
-/** Network log lines go to stderr, prefixed, so stdout keeps the three start lines. */
+/** Network log lines go to stderr, prefixed, so stdout keeps the four start lines. */
 const networkLog = (message: string): void => { process.stderr.write(`edos: ${message}\n`) }
 
 /**
@@ -82,7 +82,7 @@ function untilSignal (): Promise<NodeJS.Signals> {
 /**
  * Starts the peer, then the server (the peer learns its GraphQL URL only
  * once the port is known, so with port 0 info.graphql stays unset), prints
- * the three start lines and waits.
+ * the four start lines (peer id, multiaddrs, GraphQL URL, console URL) and waits.
  */
 export async function runServe (args: ServeArgs): Promise<number> {
   const { host, port } = parseHttp(args.http ?? DEFAULT_HTTP)
@@ -110,6 +110,7 @@ async function servePeer (peer: EmbeddedPeer, opts: { host: string, port: number
     opts.out.write(`peer id: ${peer.info.id}\n`)
     opts.out.write(`multiaddrs: ${addresses.length === 0 ? '(none: embedded, no network)' : addresses.join(' ')}\n`)
     opts.out.write(`graphql: ${server.url}\n`)
+    opts.out.write(`console: ${server.consoleUrl}\n`)
     await (opts.until ?? untilSignal())
     return 0
   } finally {

@@ -3,6 +3,8 @@
  * - yoga at /graphql: POST/GET, GraphQL multipart uploads, SSE subscriptions
  *   (`Accept: text/event-stream`), GraphiQL for browsers (inlined, no CDN);
  * - graphql-ws on the same path (WebSocket upgrade), through yoga's envelop;
+ * - the web console at /console/ (src/server/console: Publisher and
+ *   Client/Mirror views over this same endpoint);
  * - a landing page at / and a health check at /healthz.
  * CORS is off: only same-origin pages (GraphiQL itself) can read answers.
  */
@@ -15,11 +17,13 @@ import { createEdosYoga, DEFAULT_LIMITS, type Limits } from './yoga.ts'
 import { attachGraphQLWs } from './ws.ts'
 import { landingPage } from './pages.ts'
 import { bearerToken } from './context.ts'
+import { createConsole, consoleUrl, CONSOLE_PATH } from './console/index.ts'
 
 export { DEFAULT_LIMITS, LIMIT_CODE, type Limits } from './yoga.ts'
 export type { EdosContext } from './context.ts'
 
 export const GRAPHQL_PATH = '/graphql'
+export { CONSOLE_PATH, consoleUrl } from './console/index.ts'
 
 export interface ServerInit {
   /** The peer every resolver talks to. */
@@ -61,6 +65,8 @@ function refuseBody (req: IncomingMessage, peer: PeerApi, maxBody: number): { st
 export interface EdosServer {
   /** http://host:port/graphql */
   url: string
+  /** http://host:port/console/ (the web console) */
+  consoleUrl: string
   /** ws://host:port/graphql */
   wsUrl: string
   /** Stops accepting, closes WebSockets and open HTTP streams (SSE), then resolves. */
@@ -83,14 +89,16 @@ export async function startServer (init: ServerInit): Promise<EdosServer> {
   const limits: Limits = { ...DEFAULT_LIMITS, ...init.limits }
   const schema = init.schema ?? buildSchema()
   const yoga = createEdosYoga({ peer: init.peer, schema, limits, endpoint: GRAPHQL_PATH })
+  const webConsole = createConsole()
 
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     const path = (req.url ?? '/').split('?')[0]
     if (path === '/' && (req.method === 'GET' || req.method === 'HEAD')) {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' })
-      res.end(req.method === 'HEAD' ? undefined : landingPage(init.peer.info, GRAPHQL_PATH))
+      res.end(req.method === 'HEAD' ? undefined : landingPage(init.peer.info, GRAPHQL_PATH, CONSOLE_PATH))
       return
     }
+    if (webConsole.handle(req, res)) return
     if (path === '/healthz') {
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' })
       res.end(JSON.stringify({ status: 'ok', peer: init.peer.info.id, role: init.peer.info.role }))
@@ -127,5 +135,5 @@ export async function startServer (init: ServerInit): Promise<EdosServer> {
     })()
     await closing
   }
-  return { url: graphqlUrl(host, address.port), wsUrl: `ws://${base}${GRAPHQL_PATH}`, close }
+  return { url: graphqlUrl(host, address.port), consoleUrl: consoleUrl(graphqlUrl(host, address.port)), wsUrl: `ws://${base}${GRAPHQL_PATH}`, close }
 }

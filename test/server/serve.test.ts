@@ -24,9 +24,9 @@ describe('edos serve', () => {
     let stop!: () => void
     const until = new Promise<void>((resolve) => { stop = resolve })
     const running = runServe({ data: data + '-net', http: '127.0.0.1:0', until, out, network: {} })
-    await eventually(() => text.split('\n').length >= 4, 30_000)
+    await eventually(() => text.split('\n').length >= 5, 30_000)
     const lines = text.trimEnd().split('\n')
-    expect(lines).toHaveLength(3)
+    expect(lines).toHaveLength(4)
     expect(lines[0]).toMatch(/^peer id: 12D3KooW\S+$/)
     expect(lines[1]).toMatch(/^multiaddrs: \/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/12D3KooW\S+$/)
     const url = lines[2].slice('graphql: '.length)
@@ -36,18 +36,19 @@ describe('edos serve', () => {
     expect(await running).toBe(0)
   }, 60_000)
 
-  it('prints three lines, serves GraphQL, and stops cleanly', async () => {
+  it('prints four lines, serves GraphQL, and stops cleanly', async () => {
     let text = ''
     const out = new Writable({ write (chunk, _enc, done) { text += String(chunk); done() } })
     let stop!: () => void
     const until = new Promise<void>((resolve) => { stop = resolve })
     const running = runServe({ data, http: '127.0.0.1:0', until, out })
-    await eventually(() => text.split('\n').length >= 4, 20_000)
+    await eventually(() => text.split('\n').length >= 5, 20_000)
     const lines = text.trimEnd().split('\n')
-    expect(lines).toHaveLength(3)
+    expect(lines).toHaveLength(4)
     expect(lines[0]).toMatch(/^peer id: \S+$/)
     expect(lines[1]).toBe('multiaddrs: (none: embedded, no network)')
     expect(lines[2]).toMatch(/^graphql: http:\/\/127\.0\.0\.1:\d+\/graphql$/)
+    expect(lines[3]).toBe(`console: ${lines[2].slice('graphql: '.length).replace(/graphql$/, 'console/')}`)
     const url = lines[2].slice('graphql: '.length)
     const r = await gql(url, '{ stats { documents } }')
     expect(r.body.data.stats.documents).toBe(0)
