@@ -175,5 +175,4 @@ describe('helpers', () => {
     numberTree(root, 1000)
     expect(run('/package[depends/dep/@name = "libc6"]/name', root)).toEqual(['/package[1]/name[1]'])
   })
-
 })
