@@ -19,6 +19,8 @@ const DEBUG = process.env.EDOS_DHT_DEBUG === '1'
 /** A server closes a kept stream idle this long; callers drop theirs sooner, so a request rarely meets a closing stream. */
 const SERVER_IDLE_MS = 60_000
 const CLIENT_IDLE_MS = 20_000
+/** EDOS_DHT_KEEP_STREAMS=off: a new stream per request (the bench's baseline for kept streams). */
+const KEEP_STREAMS = process.env.EDOS_DHT_KEEP_STREAMS !== 'off'
 /** Idle streams kept per peer and protocol (more are opened while requests run in parallel, then closed). */
 const MAX_KEPT_PER_PEER = 8
 
@@ -142,7 +144,7 @@ function keep (libp2p: EdosLibp2p, key: string, k: KeptStream): void {
   if (byKey === undefined) { byKey = new Map(); kept.set(libp2p, byKey) }
   let list = byKey.get(key)
   if (list === undefined) { list = []; byKey.set(key, list) }
-  if (!usable(k.stream) || list.length >= MAX_KEPT_PER_PEER) { closeQuietly(k.stream); return }
+  if (!KEEP_STREAMS || !usable(k.stream) || list.length >= MAX_KEPT_PER_PEER) { closeQuietly(k.stream); return }
   const mine = list
   const drop = (): void => {
     clearTimeout(k.timer)
