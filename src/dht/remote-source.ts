@@ -38,13 +38,17 @@ export interface ReadTrace {
   items: string[]
 }
 
-/** What one traced evaluation collects; `fresh` bypasses the caches so explain shows every read. */
-interface TraceContext { reads: ReadTrace[], fresh: boolean }
+/**
+ * What one traced evaluation collects; `fresh` bypasses the caches so explain
+ * shows every read. Heads read during the evaluation are kept for it alone:
+ * a cold query reads each head once (the planner's round), not again per list.
+ */
+interface TraceContext { reads: ReadTrace[], fresh: boolean, heads: Map<string, TermHead | null> }
 const traces = new AsyncLocalStorage<TraceContext>()
 
 /** Runs `fn` with every network read it causes recorded (and caches bypassed): what explain shows. */
 export async function traced<T> (fn: () => Promise<T>): Promise<{ result: T, reads: ReadTrace[] }> {
-  const ctx: TraceContext = { reads: [], fresh: true }
+  const ctx: TraceContext = { reads: [], fresh: true, heads: new Map() }
   const result = await traces.run(ctx, fn)
   return { result, reads: ctx.reads }
 }
@@ -188,8 +192,10 @@ export class RemoteIndex implements PostingSource, DocumentSource {
   async heads (terms: string[]): Promise<Array<TermHead | null>> {
     const seq = this.init.catalog.seq
     if (seq !== this.headCacheSeq) { this.headCache.clear(); this.headCacheSeq = seq }
-    const fresh = traces.getStore()?.fresh === true
-    const missing = [...new Set(terms.filter((t) => fresh || !this.headCache.has(t)))]
+    const ctx = traces.getStore()
+    const fresh = ctx?.fresh === true
+    const known = fresh ? (ctx as TraceContext).heads : this.headCache
+    const missing = [...new Set(terms.filter((t) => !known.has(t)))]
     if (missing.length > 0) {
       const ask = async (offset: number): Promise<Array<TermHead | null>> => await this.routed(missing, headKey, async (peer, group, failover) => {
         const res = await this.request(peer, POSTINGS_PROTOCOL, { op: 'heads', terms: group }, [], failover)
@@ -204,16 +210,21 @@ export class RemoteIndex implements PostingSource, DocumentSource {
         return h !== null && (best === null || total(h) > total(best)) ? h : best
       }, null))
       if (this.headCache.size > 100_000) this.headCache.clear()
-      missing.forEach((t, i) => this.headCache.set(t, got[i]))
+      missing.forEach((t, i) => { this.headCache.set(t, got[i]); if (fresh) known.set(t, got[i]) })
     }
-    return terms.map((t) => this.headCache.get(t) ?? null)
+    return terms.map((t) => known.get(t) ?? null)
   }
 
   /** The heads asked in one tick, in one round (the planner asks term by term). */
   private readonly headBatch = new Coalescer<string, TermHead | null>(async (terms) => await this.heads(terms))
 
   private async head (term: string): Promise<TermHead | null> {
-    if (traces.getStore()?.fresh !== true && this.headCacheSeq === this.init.catalog.seq && this.headCache.has(term)) return this.headCache.get(term) ?? null
+    const ctx = traces.getStore()
+    if (ctx?.fresh === true) {
+      if (ctx.heads.has(term)) return ctx.heads.get(term) ?? null
+    } else if (this.headCacheSeq === this.init.catalog.seq && this.headCache.has(term)) {
+      return this.headCache.get(term) ?? null
+    }
     return await this.headBatch.get(term)
   }
 
