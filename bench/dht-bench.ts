@@ -8,7 +8,9 @@
  *   3. The engine's query suite through a client, with and without
  *      semi-join reducers: engine time p50/p95 and bytes moved per query
  *      against the answer + plan (target: selective p50 <= 25 ms, bytes
- *      <= 4x the answer + plan).
+ *      <= 4x the answer + plan), and cold at a client that opens a new
+ *      stream per request (EDOS_DHT_KEEP_STREAMS=off: the baseline of kept
+ *      streams).
  *   4. KadoP's own metrics: index latency (publish -> visible at a client)
  *      and time to first answer at a client that just started.
  * --small uses the test fixture slice instead of R1 (a quick check).
@@ -57,8 +59,10 @@ export async function run (args: string[]): Promise<void> {
     for (const m of mirrors) await gql(pub, 'mutation($id: String!) { admitMirror(peerId: $id) { expires } }', { id: m.id })
     const client = await startPeer('client', join(dir, 'client'), joinArgs('client'))
     const plain = await startPeer('client-no-reducers', join(dir, 'client2'), joinArgs('client'), { EDOS_DHT_REDUCERS: 'off' })
-    peers.push(client, plain)
-    const everyone = [pub, ...mirrors, client, plain]
+    // The baseline of kept streams: a client that opens a new stream per request.
+    const unkept = await startPeer('client-new-streams', join(dir, 'client4'), joinArgs('client'), { EDOS_DHT_KEEP_STREAMS: 'off' })
+    peers.push(client, plain, unkept)
+    const everyone = [pub, ...mirrors, client, plain, unkept]
     await waitFor(`${mirrorsN + 1} index peers everywhere`, async () => {
       const views = await Promise.all(everyone.map(async (p) => await gql<NetworkInfo>(p, '{ network { index { catalogSeq members { peerId role held { postings heads blocks docs } } } } }')))
       return views.every((v) => v.network.index.members.length === mirrorsN + 1)
@@ -108,6 +112,10 @@ export async function run (args: string[]): Promise<void> {
       }
       const withR = await measure(client)
       const without = await measure(plain)
+      // Cold engine time only (explain), at the client that opens a stream per request.
+      await gql<ExplainResult>(unkept, EXPLAIN, { p: q.pattern })
+      const unkeptMs: number[] = []
+      for (let i = 0; i < 5; i++) unkeptMs.push((await gql<ExplainResult>(unkept, EXPLAIN, { p: q.pattern })).explain.ms.total)
       if (withR.answers !== local1.nodes.length) throw new Error(`${q.pattern}: ${withR.answers} answers through the network, ${local1.nodes.length} locally`)
       const row = {
         pattern: q.pattern.length > 60 ? q.pattern.slice(0, 57) + '...' : q.pattern,
@@ -115,6 +123,7 @@ export async function run (args: string[]): Promise<void> {
         answers: withR.answers,
         'p50 ms': percentile(withR.ms, 50),
         'no-red ms': percentile(without.ms, 50),
+        'new-stream ms': percentile(unkeptMs, 50),
         'search ms': percentile(withR.wallMs, 50),
         're-eval ms': percentile(withR.evalMs, 50),
         KiB: withR.bytes / 1024,
@@ -122,7 +131,7 @@ export async function run (args: string[]): Promise<void> {
         'x(ans+plan)': withR.bytes / Math.max(1, answerBytes + withR.planBytes)
       }
       rows.push(row)
-      queryFigures.push({ pattern: q.pattern, kind: q.kind, answers: withR.answers, engineMs: withR.ms, engineMsNoReducers: without.ms, searchMs: withR.wallMs, reevaluatedSearchMs: withR.evalMs, bytes: withR.bytes, bytesNoReducers: without.bytes, answerBytes, planBytes: withR.planBytes })
+      queryFigures.push({ pattern: q.pattern, kind: q.kind, answers: withR.answers, engineMs: withR.ms, engineMsNoReducers: without.ms, engineMsNewStreams: unkeptMs, searchMs: withR.wallMs, reevaluatedSearchMs: withR.evalMs, bytes: withR.bytes, bytesNoReducers: without.bytes, answerBytes, planBytes: withR.planBytes })
     }
 
     // 4. Index latency (a small publish -> visible at the client) and time to first answer at a new client.
@@ -147,6 +156,7 @@ export async function run (args: string[]): Promise<void> {
     }, 60_000)
 
     const selective = rows.filter((r) => r.kind === 'selective').map((r) => r['p50 ms'] as number)
+    const selectiveUnkept = rows.filter((r) => r.kind === 'selective').map((r) => r['new-stream ms'] as number)
     const selectiveEval = rows.filter((r) => r.kind === 'selective').map((r) => r['re-eval ms'] as number)
     const ratio = publishSeconds / baselineSeconds
     printTable([
@@ -159,6 +169,7 @@ export async function run (args: string[]): Promise<void> {
       { what: 'postings share min/max vs ideal', value: `${(Math.min(...shares) / ideal).toFixed(2)} / ${(Math.max(...shares) / ideal).toFixed(2)}` },
       { what: 'selective p50 of p50s ms, cold (explain: every read over the network)', value: percentile(selective, 50) },
       { what: 'selective p95 of p50s ms', value: percentile(selective, 95) },
+      { what: 'selective p50 / p95 of p50s ms, cold, a new stream per request (baseline)', value: `${percentile(selectiveUnkept, 50).toFixed(1)} / ${percentile(selectiveUnkept, 95).toFixed(1)}` },
       { what: 'selective search re-evaluated at a warm client (HTTP), p50 / p95 of p50s ms', value: `${percentile(selectiveEval, 50).toFixed(1)} / ${percentile(selectiveEval, 95).toFixed(1)}` },
       { what: 'index latency: small publish -> visible ms', value: visibleMs },
       { what: 'new client: start ms / first answer ms (cold search ms)', value: `${startMs.toFixed(0)} / ${(startMs + ttfa).toFixed(0)} (${firstAnswerMs.toFixed(0)})` }
@@ -180,6 +191,8 @@ export async function run (args: string[]): Promise<void> {
       usageAfterPublish: usage,
       selectiveP50Ms: percentile(selective, 50),
       selectiveP95Ms: percentile(selective, 95),
+      selectiveNewStreamsP50Ms: percentile(selectiveUnkept, 50),
+      selectiveNewStreamsP95Ms: percentile(selectiveUnkept, 95),
       selectiveReevaluatedP50Ms: percentile(selectiveEval, 50),
       selectiveReevaluatedP95Ms: percentile(selectiveEval, 95),
       indexLatencyMs: visibleMs,

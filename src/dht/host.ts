@@ -83,6 +83,9 @@ export async function createPeerHost (init: PeerHostInit): Promise<PeerHost> {
       connectionEncrypters: [noise()],
       // A frame (up to 64 MiB) may arrive before the handler reads it: a smaller read buffer resets the stream.
       streamMuxers: [yamux({ streamOptions: { maxReadBufferLength: 80 * 1024 * 1024 } })],
+      // A peer busy applying a batch can miss libp2p's 5 s ping deadline; aborting the connection then resets every stream on it (a publish
+      // fails mid-batch). Dead peers still show: their connections close, RPCs time out and membership drops them.
+      connectionMonitor: { pingTimeout: { minTimeout: 30_000 } },
       connectionManager: {
         maxConnections: init.maxConnections ?? 300,
         // Every test peer dials from 127.0.0.1: without this the inbound threshold refuses the burst.

@@ -38,13 +38,17 @@ export interface ReadTrace {
   items: string[]
 }
 
-/** What one traced evaluation collects; `fresh` bypasses the caches so explain shows every read. */
-interface TraceContext { reads: ReadTrace[], fresh: boolean }
+/**
+ * What one traced evaluation collects; `fresh` bypasses the caches so explain
+ * shows every read. Heads read during the evaluation are kept for it alone:
+ * a cold query reads each head once (the planner's round), not again per list.
+ */
+interface TraceContext { reads: ReadTrace[], fresh: boolean, heads: Map<string, TermHead | null> }
 const traces = new AsyncLocalStorage<TraceContext>()
 
 /** Runs `fn` with every network read it causes recorded (and caches bypassed): what explain shows. */
 export async function traced<T> (fn: () => Promise<T>): Promise<{ result: T, reads: ReadTrace[] }> {
-  const ctx: TraceContext = { reads: [], fresh: true }
+  const ctx: TraceContext = { reads: [], fresh: true, heads: new Map() }
   const result = await traces.run(ctx, fn)
   return { result, reads: ctx.reads }
 }
@@ -127,7 +131,7 @@ export class RemoteIndex implements PostingSource, DocumentSource {
     items: T[], keyOf: (t: T) => Uint8Array,
     send: (peer: string, group: T[], failover: boolean) => Promise<R[]>,
     incomplete?: (item: T, result: R) => boolean,
-    options: { score?: (item: T, result: R) => number, offset?: number } = {}
+    options: { score?: (item: T, result: R) => number } = {}
   ): Promise<R[]> {
     const results = new Array<R>(items.length)
     // The best answer so far of an item whose holders answered incompletely (a stale or still-repairing replica).
@@ -136,11 +140,7 @@ export class RemoteIndex implements PostingSource, DocumentSource {
       const prev = fallback.get(i)
       if (prev === undefined || (options.score !== undefined && options.score(items[i], r) > options.score(items[i], prev))) fallback.set(i, r)
     }
-    const rotate = (owners: string[]): string[] => {
-      const o = (options.offset ?? 0) % Math.max(1, owners.length)
-      return o === 0 ? owners : [...owners.slice(o), ...owners.slice(0, o)]
-    }
-    let pending: Array<Routed<number>> = items.map((_, i) => ({ item: i, owners: rotate(this.ownersOf(keyOf(items[i]))), attempt: 0 }))
+    let pending: Array<Routed<number>> = items.map((_, i) => ({ item: i, owners: this.ownersOf(keyOf(items[i])), attempt: 0 }))
     while (pending.length > 0) {
       const groups = new Map<string, Array<Routed<number>>>()
       const next: Array<Routed<number>> = []
@@ -188,32 +188,72 @@ export class RemoteIndex implements PostingSource, DocumentSource {
   async heads (terms: string[]): Promise<Array<TermHead | null>> {
     const seq = this.init.catalog.seq
     if (seq !== this.headCacheSeq) { this.headCache.clear(); this.headCacheSeq = seq }
-    const fresh = traces.getStore()?.fresh === true
-    const missing = [...new Set(terms.filter((t) => fresh || !this.headCache.has(t)))]
+    const ctx = traces.getStore()
+    const fresh = ctx?.fresh === true
+    const known = fresh ? (ctx as TraceContext).heads : this.headCache
+    const missing = [...new Set(terms.filter((t) => !known.has(t)))]
     if (missing.length > 0) {
-      const ask = async (offset: number): Promise<Array<TermHead | null>> => await this.routed(missing, headKey, async (peer, group, failover) => {
-        const res = await this.request(peer, POSTINGS_PROTOCOL, { op: 'heads', terms: group }, [], failover)
-        const heads = res.header.heads as Array<TermHead | null>
-        return group.map((_, i) => heads[i] ?? null)
-      // A holder without the head may be new (repair not done): another replica may have it.
-      }, (_t, h) => h === null, { score: (_t, h) => h === null ? -1 : total(h), offset })
-      // Two replicas at once: one that missed a publish (down then, not yet repaired) has a smaller head; the larger wins.
-      const lanes = this.init.membership.placement().width >= 2 ? await Promise.all([ask(0), ask(1)]) : [await ask(0)]
-      const got = missing.map((_, i) => lanes.reduce<TermHead | null>((best, lane) => {
-        const h = lane[i]
-        return h !== null && (best === null || total(h) > total(best)) ? h : best
-      }, null))
+      const got = await this.headsFromEveryReplica(missing)
       if (this.headCache.size > 100_000) this.headCache.clear()
-      missing.forEach((t, i) => this.headCache.set(t, got[i]))
+      missing.forEach((t, i) => { this.headCache.set(t, got[i]); if (fresh) known.set(t, got[i]) })
     }
-    return terms.map((t) => this.headCache.get(t) ?? null)
+    return terms.map((t) => known.get(t) ?? null)
+  }
+
+  /**
+   * Every replica of each head at once, one request per peer, in one round: a
+   * replica that missed a publish (down then, or new and not yet repaired)
+   * has a smaller head or none, and the largest wins. (Asking one replica
+   * after another when a head was missing cost a round per replica for every
+   * term without postings.) Heads no replica answered for go through the
+   * failover path, which confirms a stale view.
+   */
+  private async headsFromEveryReplica (terms: string[]): Promise<Array<TermHead | null>> {
+    const best: Array<TermHead | null> = terms.map(() => null)
+    const answered = new Uint8Array(terms.length)
+    const byPeer = new Map<string, number[]>()
+    terms.forEach((t, i) => {
+      for (const peer of this.ownersOf(headKey(t))) {
+        const g = byPeer.get(peer); if (g === undefined) byPeer.set(peer, [i]); else g.push(i)
+      }
+    })
+    await Promise.all([...byPeer].map(async ([peer, idx]) => {
+      try {
+        const res = await this.request(peer, POSTINGS_PROTOCOL, { op: 'heads', terms: idx.map((i) => terms[i]) }, [], false)
+        const heads = res.header.heads as Array<TermHead | null>
+        idx.forEach((i, k) => {
+          answered[i] = 1
+          const h = heads[k] ?? null
+          if (h !== null && (best[i] === null || total(h) > total(best[i] as TermHead))) best[i] = h
+        })
+      } catch (err) {
+        if (!(err instanceof PeerUnavailableError)) throw err
+        this.suspects.set(peer, Date.now() + (this.init.suspectMs ?? 10_000))
+        this.init.log?.(`remote index: ${peer} failed, its heads come from the other replicas: ${err.message}`)
+      }
+    }))
+    const unanswered = terms.flatMap((_, i) => answered[i] === 0 ? [i] : [])
+    if (unanswered.length > 0) {
+      const again = await this.routed(unanswered, (i) => headKey(terms[i]), async (peer, group, failover) => {
+        const res = await this.request(peer, POSTINGS_PROTOCOL, { op: 'heads', terms: group.map((i) => terms[i]) }, [], failover)
+        const heads = res.header.heads as Array<TermHead | null>
+        return group.map((_, k) => heads[k] ?? null)
+      })
+      unanswered.forEach((i, k) => { best[i] = again[k] })
+    }
+    return best
   }
 
   /** The heads asked in one tick, in one round (the planner asks term by term). */
   private readonly headBatch = new Coalescer<string, TermHead | null>(async (terms) => await this.heads(terms))
 
   private async head (term: string): Promise<TermHead | null> {
-    if (traces.getStore()?.fresh !== true && this.headCacheSeq === this.init.catalog.seq && this.headCache.has(term)) return this.headCache.get(term) ?? null
+    const ctx = traces.getStore()
+    if (ctx?.fresh === true) {
+      if (ctx.heads.has(term)) return ctx.heads.get(term) ?? null
+    } else if (this.headCacheSeq === this.init.catalog.seq && this.headCache.has(term)) {
+      return this.headCache.get(term) ?? null
+    }
     return await this.headBatch.get(term)
   }
 

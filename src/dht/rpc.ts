@@ -6,6 +6,7 @@
  * both ends. Every call is bounded by a timeout.
  */
 import { lpStream } from '@libp2p/utils'
+import type { Uint8ArrayList } from 'uint8arraylist'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Connection, Stream } from '@libp2p/interface'
 import { EdosError } from '../xml-twig-index/errors.ts'
@@ -14,6 +15,14 @@ import { guardSignal, type EdosLibp2p } from './host.ts'
 import { decodeFrame, encodeFrame } from './wire.ts'
 
 const DEBUG = process.env.EDOS_DHT_DEBUG === '1'
+
+/** A server closes a kept stream idle this long; callers drop theirs sooner, so a request rarely meets a closing stream. */
+const SERVER_IDLE_MS = 60_000
+const CLIENT_IDLE_MS = 20_000
+/** EDOS_DHT_KEEP_STREAMS=off: a new stream per request (the bench's baseline for kept streams). */
+const KEEP_STREAMS = process.env.EDOS_DHT_KEEP_STREAMS !== 'off'
+/** Idle streams kept per peer and protocol (more are opened while requests run in parallel, then closed). */
+const MAX_KEPT_PER_PEER = 8
 
 /** Largest frame either side accepts (a block of a long posting list, a batch of documents). */
 export const MAX_FRAME_BYTES = 64 * 1024 * 1024
@@ -43,33 +52,48 @@ export interface ServeOptions {
   maxInboundStreams?: number
   /** Longest a handler may run. Default 60 s. */
   timeoutMs?: number
+  /** How long a kept stream may wait for its next request before it is closed. Default 60 s (callers drop theirs after 20 s). */
+  idleMs?: number
   /** Called with handler errors that are not refusals (for logs). */
   onError?: (err: unknown, req: RpcRequest) => void
 }
 
 export async function serveRpc (libp2p: EdosLibp2p, protocol: string, handler: RpcHandler, options: ServeOptions = {}): Promise<void> {
   const timeoutMs = options.timeoutMs ?? 60_000
+  const idleMs = options.idleMs ?? SERVER_IDLE_MS
   await libp2p.handle(protocol, async (stream: Stream, connection: Connection) => {
-    const signal = guardSignal(AbortSignal.timeout(timeoutMs))
     const lp = frames(stream)
-    let req: RpcRequest | undefined
-    const t0 = performance.now()
+    const from = connection.remotePeer.toString()
     try {
-      const bytes = await lp.read({ signal })
-      const t1 = performance.now()
-      const frame = decodeFrame(bytes)
-      req = { header: frame.header, parts: frame.parts, from: connection.remotePeer.toString() }
-      const res = await handler(req, signal)
-      const t2 = performance.now()
-      await lp.write(encodeFrame(res.header, res.parts ?? []), { signal })
-      if (DEBUG && performance.now() - t0 > 1000) process.stderr.write(`rpc ${protocol} ${String(req.header.op)} from ${req.from}: read ${(t1 - t0).toFixed(0)} ms (${bytes.byteLength} B), handle ${(t2 - t1).toFixed(0)} ms, write ${(performance.now() - t2).toFixed(0)} ms\n`)
-    } catch (err) {
-      if (req !== undefined && !(err instanceof EdosError)) options.onError?.(err, req)
-      const code = err instanceof EdosError ? err.code : 'ERR_INTERNAL'
-      const message = err instanceof EdosError ? err.message : 'internal error'
-      try { await lp.write(encodeFrame({ error: { code, message } }), { signal }) } catch { /* the caller is gone */ }
+      // A caller keeps its stream for the next request (opening one costs a peer-store write on both sides): serve frames until it closes or idles.
+      while (stream.status === 'open') {
+        let bytes: Uint8ArrayList
+        try {
+          bytes = await lp.read({ signal: guardSignal(AbortSignal.timeout(idleMs)) })
+        } catch {
+          break
+        }
+        const signal = guardSignal(AbortSignal.timeout(timeoutMs))
+        const t0 = performance.now()
+        let req: RpcRequest | undefined
+        let out: Uint8Array
+        try {
+          const frame = decodeFrame(bytes)
+          req = { header: frame.header, parts: frame.parts, from }
+          const res = await handler(req, signal)
+          out = encodeFrame(res.header, res.parts ?? [])
+        } catch (err) {
+          if (req !== undefined && !(err instanceof EdosError)) options.onError?.(err, req)
+          const code = err instanceof EdosError ? err.code : 'ERR_INTERNAL'
+          const message = err instanceof EdosError ? err.message : 'internal error'
+          out = encodeFrame({ error: { code, message } })
+        }
+        const t1 = performance.now()
+        try { await lp.write(out, { signal }) } catch { break }
+        if (DEBUG && performance.now() - t0 > 1000) process.stderr.write(`rpc ${protocol} ${String(req?.header.op)} from ${from}: handle ${(t1 - t0).toFixed(0)} ms (${bytes.byteLength} B in), write ${(performance.now() - t1).toFixed(0)} ms (${out.byteLength} B)\n`)
+      }
     } finally {
-      try { await stream.close({ signal: AbortSignal.timeout(2000) }) } catch { stream.abort(new Error('close failed')) }
+      if (stream.status === 'open') { try { await stream.close({ signal: AbortSignal.timeout(2000) }) } catch { stream.abort(new Error('close failed')) } }
     }
   }, { maxInboundStreams: options.maxInboundStreams ?? 64, maxOutboundStreams: 64, runOnLimitedConnection: false })
 }
@@ -93,34 +117,100 @@ function remoteError (peer: string, code: string, message: string): EdosError {
   }
 }
 
+/** A caller's kept stream to one peer on one protocol, with its length-prefixed view. */
+interface KeptStream { stream: Stream, lp: ReturnType<typeof frames>, timer?: ReturnType<typeof setTimeout>, drop?: () => void }
+
+/** Idle streams by libp2p node, then by `peer protocol`: a request reuses one instead of opening a stream. */
+const kept = new WeakMap<EdosLibp2p, Map<string, KeptStream[]>>()
+
+function usable (s: Stream): boolean {
+  return s.status === 'open' && s.readStatus === 'readable' && s.writeStatus === 'writable' && s.remoteWriteStatus === 'writable'
+}
+
+function takeKept (libp2p: EdosLibp2p, key: string): KeptStream | undefined {
+  const list = kept.get(libp2p)?.get(key)
+  while (list !== undefined && list.length > 0) {
+    const k = list.pop() as KeptStream
+    clearTimeout(k.timer)
+    if (k.drop !== undefined) k.stream.removeEventListener('remoteCloseWrite', k.drop)
+    if (usable(k.stream)) return k
+    k.stream.abort(new Error('stale kept stream'))
+  }
+  return undefined
+}
+
+function keep (libp2p: EdosLibp2p, key: string, k: KeptStream): void {
+  let byKey = kept.get(libp2p)
+  if (byKey === undefined) { byKey = new Map(); kept.set(libp2p, byKey) }
+  let list = byKey.get(key)
+  if (list === undefined) { list = []; byKey.set(key, list) }
+  if (!KEEP_STREAMS || !usable(k.stream) || list.length >= MAX_KEPT_PER_PEER) { closeQuietly(k.stream); return }
+  const mine = list
+  const drop = (): void => {
+    clearTimeout(k.timer)
+    k.stream.removeEventListener('remoteCloseWrite', drop)
+    const i = mine.indexOf(k)
+    if (i >= 0) mine.splice(i, 1)
+    closeQuietly(k.stream)
+  }
+  k.timer = setTimeout(drop, CLIENT_IDLE_MS)
+  k.timer.unref()
+  // The server closing its side (it stops, or its idle limit) must close ours at once: a graceful connection close waits for both sides of every stream.
+  k.stream.addEventListener('remoteCloseWrite', drop)
+  k.drop = drop
+  list.push(k)
+}
+
+function closeQuietly (stream: Stream): void {
+  if (stream.status !== 'open') return
+  stream.close({ signal: AbortSignal.timeout(2000) }).catch(() => { stream.abort(new Error('close failed')) })
+}
+
 /**
- * Sends one request and waits for its response. Refusals come back as
- * their named errors; an unreachable or silent peer as PeerUnavailableError.
+ * Sends one request and waits for its response, on a kept stream to the
+ * peer when one is idle (a new stream costs a peer-store write on both
+ * sides, several ms under load, ten times a loopback round trip).
+ * Refusals come back as their named errors; an unreachable or silent peer
+ * as PeerUnavailableError.
  */
 export async function callRpc (libp2p: EdosLibp2p, peer: string, protocol: string, header: Record<string, unknown>, parts: Uint8Array[] = [], options: CallOptions = {}): Promise<{ header: Record<string, unknown>, parts: Uint8Array[], bytes: number }> {
   const timeout = AbortSignal.timeout(options.timeoutMs ?? 15_000)
   const signal = guardSignal(options.signal != null ? AbortSignal.any([options.signal, timeout]) : timeout)
-  let stream: Stream
-  try {
-    // Optimistic protocol select: the request goes with the protocol name, saving a round trip per call.
-    stream = await libp2p.dialProtocol(peerIdFromString(peer), protocol, { signal, negotiateFully: false })
-  } catch (err) {
-    throw new PeerUnavailableError(`peer ${peer} unreachable on ${protocol}: ${(err as Error).message}`, { cause: err })
-  }
-  try {
-    const lp = frames(stream)
-    const out = encodeFrame(header, parts)
-    await lp.write(out, { signal })
-    const bytes = await lp.read({ signal })
-    const frame = decodeFrame(bytes)
-    const error = frame.header.error as { code?: unknown, message?: unknown } | undefined
-    if (error != null) throw remoteError(peer, String(error.code ?? 'ERR_REMOTE'), String(error.message ?? 'remote error'))
-    return { header: frame.header, parts: frame.parts, bytes: out.length + bytes.byteLength }
-  } catch (err) {
-    stream.abort(err instanceof Error ? err : new Error(String(err)))
-    if (err instanceof EdosError) throw err
-    throw new PeerUnavailableError(`peer ${peer} did not answer on ${protocol}: ${(err as Error).message}`, { cause: err })
-  } finally {
-    if (stream.status === 'open') { try { await stream.close({ signal: AbortSignal.timeout(2000) }) } catch { stream.abort(new Error('close failed')) } }
+  const key = `${peer} ${protocol}`
+  const out = encodeFrame(header, parts)
+  for (let attempt = 0; ; attempt++) {
+    let k = attempt === 0 ? takeKept(libp2p, key) : undefined
+    const reused = k !== undefined
+    if (k === undefined) {
+      try {
+        // Optimistic protocol select: the request goes with the protocol name, saving a round trip.
+        const stream = await libp2p.dialProtocol(peerIdFromString(peer), protocol, { signal, negotiateFully: false })
+        k = { stream, lp: frames(stream) }
+      } catch (err) {
+        throw new PeerUnavailableError(`peer ${peer} unreachable on ${protocol}: ${(err as Error).message}`, { cause: err })
+      }
+    }
+    let answered = false
+    let sent = false
+    try {
+      await k.lp.write(out, { signal })
+      sent = true
+      const bytes = await k.lp.read({ signal })
+      answered = true
+      let frame
+      try { frame = decodeFrame(bytes) } catch (err) { k.stream.abort(err as Error); throw err }
+      keep(libp2p, key, k)
+      const error = frame.header.error as { code?: unknown, message?: unknown } | undefined
+      if (error != null) throw remoteError(peer, String(error.code ?? 'ERR_REMOTE'), String(error.message ?? 'remote error'))
+      return { header: frame.header, parts: frame.parts, bytes: out.length + bytes.byteLength }
+    } catch (err) {
+      if (err instanceof EdosError && answered) throw err
+      k.stream.abort(err instanceof Error ? err : new Error(String(err)))
+      // A kept stream the peer closed meanwhile (its idle limit, a restart) refuses the write: the request reached no handler, so a fresh stream may carry it.
+      // Once sent it is never re-sent here: a handler may have run it (a signed batch re-sent would read as a replay).
+      if (reused && !sent && !signal.aborted) continue
+      if (err instanceof EdosError) throw err
+      throw new PeerUnavailableError(`peer ${peer} did not answer on ${protocol}: ${(err as Error).message}`, { cause: err })
+    }
   }
 }
