@@ -48,6 +48,8 @@ export interface FetchSpec {
   /** Progress callback period. Default 500 ms. */
   progressMs?: number
   signal?: AbortSignal
+  /** Gives up (partial pieces kept) when no byte arrives for this long. Default 60 s. */
+  stallMs?: number
 }
 
 /** A function WebTorrent calls with `new`: maps torrent file i to paths[i] on disk. */
@@ -59,7 +61,7 @@ function storeAt (paths: string[]): unknown {
 
 export class TorrentClient {
   private readonly wt: WebTorrent
-  private readonly seeding = new Map<string, { torrent: Torrent, since: number, units: string[], counted: number }>()
+  private readonly seeding = new Map<string, { torrent: Torrent, since: number, units: string[], counted: number, downloaded: boolean }>()
   private readonly fetching = new Map<string, Torrent>()
 
   private constructor (private readonly init: TorrentClientInit) {
@@ -84,8 +86,9 @@ export class TorrentClient {
 
   isSeeding (infoHash: string): boolean { return this.seeding.has(infoHash) }
 
-  seedingTorrents (): Array<{ infoHash: string, units: string[], uploaded: number, since: number, peers: number }> {
-    return [...this.seeding].map(([infoHash, s]) => ({ infoHash, units: s.units, uploaded: s.torrent.uploaded, since: s.since, peers: s.torrent.numPeers }))
+  /** What is seeded: `downloaded` marks torrents this peer fetched (the seeding policy applies to those). */
+  seedingTorrents (): Array<{ infoHash: string, units: string[], uploaded: number, length: number, since: number, peers: number, downloaded: boolean }> {
+    return [...this.seeding].map(([infoHash, s]) => ({ infoHash, units: s.units, uploaded: s.torrent.uploaded, length: s.torrent.length, since: s.since, peers: s.torrent.numPeers, downloaded: s.downloaded }))
   }
 
   /**
@@ -96,7 +99,7 @@ export class TorrentClient {
     if (this.seeding.has(meta.infoHash) || this.fetching.has(meta.infoHash)) return
     const paths = shas.map((s) => this.init.store.filePath(s))
     const torrent = await this.add(meta, { paths, skipVerify: true, announce: options.announce, webSeeds: options.webSeeds })
-    this.seeding.set(meta.infoHash, { torrent, since: Date.now(), units, counted: 0 })
+    this.seeding.set(meta.infoHash, { torrent, since: Date.now(), units, counted: 0, downloaded: false })
   }
 
   /** Stops seeding (the files stay in the store). Returns the bytes uploaded not yet reported through `uploads`. */
@@ -155,9 +158,15 @@ export class TorrentClient {
     const torrent = await this.add(meta, { paths, skipVerify: false, announce: spec.announce, webSeeds: spec.webSeeds, deselect: true })
     this.fetching.set(meta.infoHash, torrent)
     const bytesTotal = wanted.reduce((s, w) => s + (w?.size ?? 0), 0)
+    let lastReceived = -1
+    let lastChange = Date.now()
+    const stallMs = spec.stallMs ?? 60_000
+    const stalled = new AbortController()
     const report = (): void => {
       let bytesDone = 0
       torrent.files.forEach((f, i) => { if (wanted[i] !== undefined) bytesDone += Math.min(f.downloaded, f.length) })
+      if (torrent.received !== lastReceived) { lastReceived = torrent.received; lastChange = Date.now() }
+      if (Date.now() - lastChange > stallMs) stalled.abort()
       spec.onProgress?.({ infoHash: meta.infoHash, bytesDone, bytesTotal, received: torrent.received, peers: torrent.numPeers, rate: torrent.downloadSpeed })
     }
     const timer = setInterval(report, spec.progressMs ?? 500)
@@ -170,7 +179,7 @@ export class TorrentClient {
         f.select()
         await new Promise<void>((resolve) => { f.once('done', resolve) })
       })
-      await abortable(Promise.all(waits), spec.signal, torrent)
+      await abortable(Promise.all(waits), spec.signal, torrent, stalled.signal, stallMs)
       report()
       const stored: UnitContent[] = []
       const errors: Error[] = []
@@ -191,7 +200,7 @@ export class TorrentClient {
       }
       // Keep it running as a seed of the store's files.
       this.fetching.delete(meta.infoHash)
-      this.seeding.set(meta.infoHash, { torrent, since: Date.now(), units: stored.map((s) => s.unit), counted: 0 })
+      this.seeding.set(meta.infoHash, { torrent, since: Date.now(), units: stored.map((s) => s.unit), counted: 0, downloaded: true })
       for (let i = 0; i < wanted.length; i++) if (wanted[i] === undefined) await rm(paths[i], { force: true })
       return { stored, received: torrent.received }
     } catch (err) {
@@ -220,12 +229,14 @@ function fakeSha (infoHash: string, i: number): string {
   return (infoHash + String(i).padStart(24, '0')).slice(0, 64)
 }
 
-async function abortable<T> (p: Promise<T>, signal: AbortSignal | undefined, torrent: Torrent): Promise<T> {
-  if (signal === undefined) return await p
-  if (signal.aborted) throw new DownloadCancelledError(`download of ${torrent.name} cancelled`)
+async function abortable<T> (p: Promise<T>, signal: AbortSignal | undefined, torrent: Torrent, stalled: AbortSignal, stallMs: number): Promise<T> {
+  if (signal?.aborted === true) throw new DownloadCancelledError(`download of ${torrent.name} cancelled`)
   return await new Promise<T>((resolve, reject) => {
     const onAbort = (): void => { reject(new DownloadCancelledError(`download of ${torrent.name} cancelled`)) }
-    signal.addEventListener('abort', onAbort, { once: true })
-    p.then((v) => { signal.removeEventListener('abort', onAbort); resolve(v) }, (e: unknown) => { signal.removeEventListener('abort', onAbort); reject(e as Error) })
+    const onStall = (): void => { reject(new ContentUnavailableError(`download of ${torrent.name} stalled: no byte from any peer or web seed for ${Math.round(stallMs / 1000)} s (partial pieces kept)`)) }
+    const done = (): void => { signal?.removeEventListener('abort', onAbort); stalled.removeEventListener('abort', onStall) }
+    signal?.addEventListener('abort', onAbort, { once: true })
+    stalled.addEventListener('abort', onStall, { once: true })
+    p.then((v) => { done(); resolve(v) }, (e: unknown) => { done(); reject(e as Error) })
   })
 }

@@ -8,3 +8,5 @@ export { ContentStore, checkSha256, sha256File, unitFileName, type ContentStoreI
 export { buildTorrent, magnetURI, pieceLengthFor, rewrap, type BuildOptions, type TorrentEntry, type TorrentMeta } from './torrent-file.ts'
 export { TorrentClient, type FetchSpec, type TorrentClientInit, type TransferProgress } from './client.ts'
 export { ChecksumMismatchError, ContentInputError, ContentUnavailableError, DownloadCancelledError } from './errors.ts'
+export { ContentNode, type ContentDiscovery, type ContentNodeInit, type ContentOffer, type FetchResult, type SeedPolicy, type UnitTorrent } from './node.ts'
+export { handleContentHttp, parseRange, type ContentHttpSource } from './http.ts'
