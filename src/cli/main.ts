@@ -5,6 +5,7 @@ import { EdosError } from '../xml-twig-index/errors.ts'
 import { UsageError } from './errors.ts'
 import { runImport, runQuery, runExport, runStats } from './commands.ts'
 import { runPeerExport, runPeerPublish, runPeerQuery, runPeerStats, type PeerArgs } from './peer-commands.ts'
+import { runPeerDownload } from './download-command.ts'
 import { GraphQLResponseError } from './peer-client.ts'
 import { runServe, runStartServing, type ServeNetwork } from './serve.ts'
 import { runMirrorAdmit, runPeerNetwork } from './network-commands.ts'
@@ -42,7 +43,10 @@ const USAGE = `usage: edos COMMAND [OPTIONS]
   edos serve --data DIR [--http HOST:PORT] [--role publisher|mirror|client] [--listen MULTIADDR...]
              [--bootstrap MULTIADDR...] [--publisher-key FILE] [--address-scope private|public] [--embedded]
   edos import --data DIR --release NAME [--format debian|rpm-md|dir] [--translations FILE] FILE...
-  edos publish (--data DIR | --peer URL) --release NAME [--format debian|rpm-md|dir] [--translations FILE] FILE...
+  edos publish (--data DIR | --peer URL) --release NAME [--format debian|rpm-md|dir] [--translations FILE]
+             [--content DIR...] FILE...          --format dir DIR publishes the files themselves (stored and seeded);
+                                                 --content DIR attaches the files a Packages/primary.xml names
+  edos download --peer URL [--detach] ID...|PATTERN   download units (or a pattern's packages) on the peer: progress bar, final JSON line
   edos query (--data DIR | --peer URL) [--limit N] [--after CURSOR] [--explain] 'PATTERN'
   edos export (--data DIR | --peer URL) [ID...]
   edos stats (--data DIR | --peer URL)
@@ -76,7 +80,8 @@ const OPTIONS: Record<string, ParseArgsConfig['options']> = {
     embedded: { type: 'boolean' }
   },
   import: { ...COMMON, ...SOURCES },
-  publish: { ...COMMON, ...REMOTE, ...SOURCES },
+  publish: { ...COMMON, ...REMOTE, ...SOURCES, content: { type: 'string', multiple: true } },
+  download: { ...COMMON, ...REMOTE, detach: { type: 'boolean' } },
   query: { ...COMMON, ...REMOTE, limit: { type: 'string' }, after: { type: 'string' }, explain: { type: 'boolean' } },
   export: { ...COMMON, ...REMOTE },
   stats: { ...COMMON, ...REMOTE },
@@ -141,8 +146,14 @@ async function main (argv: string[]): Promise<number> {
       if (format !== undefined && !['debian', 'rpm-md', 'dir'].includes(format)) throw new UsageError(`unknown --format '${format}' (debian, rpm-md or dir)`)
       const sources = { release, format: format as 'debian' | 'rpm-md' | 'dir' | undefined, translations: (values.translations as string[] | undefined) ?? [], files: parsed.positionals }
       // `publish --data` is `import`: the same verb whether or not a peer holds the store.
-      if (remote !== undefined) return await runPeerPublish({ ...remote, ...sources })
+      const content = values.content as string[] | undefined
+      if (remote !== undefined) return await runPeerPublish({ ...remote, ...sources, content })
+      if (content !== undefined) throw new UsageError('--content goes with --peer URL: the running peer stores and seeds the files')
       return await runImport({ data: needData(), ...sources })
+    }
+    case 'download': {
+      if (remote === undefined) throw new UsageError('edos download needs --peer URL (the running peer downloads and then seeds)')
+      return await runPeerDownload({ ...remote, targets: parsed.positionals, detach: values.detach === true })
     }
     case 'query': {
       if (parsed.positionals.length !== 1) throw new UsageError("edos query needs exactly one 'PATTERN'")
