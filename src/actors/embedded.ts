@@ -61,6 +61,10 @@ export interface PeerContentInit {
   stallMs?: number
   /** Run a tracker. Default: publishers and mirrors do, clients do not. */
   tracker?: boolean
+  /** BitTorrent receive limit, bytes/s. Default: none. */
+  downloadLimit?: number
+  /** BitTorrent send limit, bytes/s. Default: none. */
+  uploadLimit?: number
 }
 
 export class EmbeddedPeer implements PeerApi {
@@ -139,6 +143,8 @@ export class EmbeddedPeer implements PeerApi {
         path: join(init.data, 'content'),
         tracker: contentInit.tracker ?? role !== 'client',
         torrentPort: contentInit.torrentPort,
+        downloadLimit: contentInit.downloadLimit,
+        uploadLimit: contentInit.uploadLimit,
         seeding: contentInit.seeding,
         stallMs: contentInit.stallMs,
         log: init.network?.log,

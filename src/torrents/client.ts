@@ -21,6 +21,9 @@ export interface TorrentClientInit {
   torrentPort?: number
   /** Most peer connections over all torrents. Default 55 (WebTorrent's). */
   maxConns?: number
+  /** Receive / send limits over all torrents, bytes/s. Default: none. */
+  downloadLimit?: number
+  uploadLimit?: number
 }
 
 /** Progress of one transfer: bytes of the wanted files, connected peers, rate in bytes/s. */
@@ -65,7 +68,7 @@ export class TorrentClient {
   private readonly fetching = new Map<string, Torrent>()
 
   private constructor (private readonly init: TorrentClientInit) {
-    this.wt = new WebTorrent({ dht: false, lsd: false, natUpnp: false, natPmp: false, utp: false, utPex: true, webSeeds: true, torrentPort: init.torrentPort ?? 0, maxConns: init.maxConns })
+    this.wt = new WebTorrent({ dht: false, lsd: false, natUpnp: false, natPmp: false, utp: false, utPex: true, webSeeds: true, torrentPort: init.torrentPort ?? 0, maxConns: init.maxConns, downloadLimit: init.downloadLimit, uploadLimit: init.uploadLimit })
     // A torrent's errors reach its own listener; anything else would crash the process.
     this.wt.on('error', () => {})
   }

@@ -58,6 +58,9 @@ export interface ContentNodeInit {
   webSeed?: boolean
   /** BitTorrent TCP port. Default 0 (any). */
   torrentPort?: number
+  /** BitTorrent receive / send limits, bytes/s. Default: none. */
+  downloadLimit?: number
+  uploadLimit?: number
   /** Host other peers reach this one's BitTorrent port at. Default: the HTTP host, else 127.0.0.1. */
   announceHost?: string
   seeding?: SeedPolicy
@@ -101,7 +104,7 @@ export class ContentNode {
   static async start (init: ContentNodeInit): Promise<ContentNode> {
     const store = await ContentStore.open({ path: init.path })
     try {
-      const client = await TorrentClient.start({ store, torrentPort: init.torrentPort })
+      const client = await TorrentClient.start({ store, torrentPort: init.torrentPort, downloadLimit: init.downloadLimit, uploadLimit: init.uploadLimit })
       return new ContentNode(store, client, init)
     } catch (err) {
       await store.close()

@@ -71,6 +71,8 @@ export interface SpawnOptions {
   listen?: string[]
   bootstrap?: string[]
   publisherKey?: string
+  /** Any other `serve` flags (kept for restarts). */
+  extra?: string[]
 }
 
 export class Peer {
@@ -95,6 +97,7 @@ export class Peer {
     for (const l of this.options.listen ?? []) a.push('--listen', l)
     for (const b of this.options.bootstrap ?? []) a.push('--bootstrap', b)
     if (this.options.publisherKey !== undefined) a.push('--publisher-key', this.options.publisherKey)
+    a.push(...(this.options.extra ?? []))
     return a
   }
 
