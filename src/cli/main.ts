@@ -69,8 +69,9 @@ const USAGE = `usage: edos COMMAND [OPTIONS]
              [--seed-ratio R] [--seed-time SECONDS]   (stop seeding a download at ratio R or after SECONDS)
   edos import --data DIR --release NAME [--format debian|rpm-md|dir] [--translations FILE] FILE...
   edos publish (--data DIR | --peer URL) --release NAME [--format debian|rpm-md|dir] [--translations FILE]
-             [--content DIR...] FILE...          --format dir DIR publishes the files themselves (stored and seeded);
-                                                 --content DIR attaches the files a Packages/primary.xml names
+             [--content DIR...] [--by-path] FILE...   --format dir DIR publishes the files themselves (stored and
+                                                 seeded); --content DIR attaches the files a Packages/primary.xml
+                                                 names; --by-path: the peer on this machine reads them (no upload)
   edos download --peer URL [--detach] ID...|PATTERN   download units (or a pattern's packages) on the peer: progress bar, final JSON line
   edos query (--data DIR | --peer URL) [--limit N] [--after CURSOR] [--explain] 'PATTERN'
   edos export (--data DIR | --peer URL) [ID...]
@@ -111,7 +112,7 @@ const OPTIONS: Record<string, ParseArgsConfig['options']> = {
     'seed-time': { type: 'string' }
   },
   import: { ...COMMON, ...SOURCES },
-  publish: { ...COMMON, ...REMOTE, ...SOURCES, content: { type: 'string', multiple: true } },
+  publish: { ...COMMON, ...REMOTE, ...SOURCES, content: { type: 'string', multiple: true }, 'by-path': { type: 'boolean' } },
   download: { ...COMMON, ...REMOTE, detach: { type: 'boolean' } },
   query: { ...COMMON, ...REMOTE, limit: { type: 'string' }, after: { type: 'string' }, explain: { type: 'boolean' } },
   export: { ...COMMON, ...REMOTE },
@@ -178,7 +179,7 @@ async function main (argv: string[]): Promise<number> {
       const sources = { release, format: format as 'debian' | 'rpm-md' | 'dir' | undefined, translations: (values.translations as string[] | undefined) ?? [], files: parsed.positionals }
       // `publish --data` is `import`: the same verb whether or not a peer holds the store.
       const content = values.content as string[] | undefined
-      if (remote !== undefined) return await runPeerPublish({ ...remote, ...sources, content })
+      if (remote !== undefined) return await runPeerPublish({ ...remote, ...sources, content, byPath: values['by-path'] === true })
       if (content !== undefined) throw new UsageError('--content goes with --peer URL: the running peer stores and seeds the files')
       return await runImport({ data: needData(), ...sources })
     }

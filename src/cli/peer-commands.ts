@@ -4,7 +4,7 @@
  * (a running peer owns its folder, so the CLI cannot open the store itself).
  */
 import { readdir, stat } from 'node:fs/promises'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { createClient } from 'graphql-ws'
 import WebSocket from 'ws'
 import { PeerClient, type UploadFile } from './peer-client.ts'
@@ -158,6 +158,8 @@ export interface PeerPublishArgs extends PeerArgs {
   files: string[]
   /** Content files or folders whose files the published metadata names (stored and seeded by the peer). */
   content?: string[]
+  /** The peer reads the files itself (same machine, token): no upload, so no upload size limit (yoga's 25 MB body limit). */
+  byPath?: boolean
 }
 
 interface PublishSummary { release: string, units: number, rejected: number, replaced: number, postings: number, seconds: number, rejections: string[], contentStored?: number, contentUnmatched?: string[] }
@@ -227,7 +229,44 @@ function watchPublish (args: PeerPublishArgs, bar: ProgressBar): { serverSide: b
   }
 }
 
+/** `publish --by-path`: absolute paths in one request; the peer (on this machine) reads them, folders included. */
+async function publishByPath (args: PeerPublishArgs): Promise<number> {
+  const abs = async (f: string): Promise<string> => {
+    if (await stat(f).catch(() => undefined) === undefined) throw new ImportError(`cannot read '${f}'`)
+    return resolve(f)
+  }
+  const input = {
+    release: args.release,
+    format: args.format === undefined ? null : FORMATS[args.format],
+    paths: await Promise.all(args.files.map(abs)),
+    translationPaths: args.translations.length === 0 ? null : await Promise.all(args.translations.map(abs)),
+    contentPaths: (args.content ?? []).length === 0 ? null : await Promise.all((args.content ?? []).map(abs))
+  }
+  const bar = new ProgressBar({ label: `publish ${args.release}` })
+  const watch = watchPublish(args, bar)
+  let data: { publishPackages: { summary: PublishSummary } | null }
+  try {
+    data = await client(args).request(PUBLISH, { input })
+  } finally {
+    bar.done()
+    await watch.stop()
+  }
+  return report(args, data.publishPackages?.summary, watch.postingsSent())
+}
+
+/** The rejection lines and the summary line on stderr. */
+function report (args: PeerPublishArgs, s: PublishSummary | undefined, sent: Array<{ peer: string, postings: number }>): number {
+  if (s === undefined) throw new PeerProtocolError(`the peer at ${args.peer} gave no publish summary`)
+  // A networked publisher sent the postings to its index peers: say how many each took (alone, it only stored them itself).
+  if (sent.length > 1) for (const p of sent) process.stderr.write(`postings sent to ${p.peer}: ${p.postings}\n`)
+  for (const r of s.rejections) process.stderr.write(`edos: rejected ${r}\n`)
+  for (const u of s.contentUnmatched ?? []) process.stderr.write(`edos: no published unit names the content file ${u} (not stored)\n`)
+  process.stderr.write(`published ${s.units} units into ${s.release} (${s.rejected} rejected, ${s.replaced} replaced), ${s.postings} postings, ${s.seconds.toFixed(2)} s${(s.contentStored ?? 0) > 0 ? `; ${s.contentStored ?? 0} content files stored and seeded` : ''}\n`)
+  return 0
+}
+
 export async function runPeerPublish (args: PeerPublishArgs): Promise<number> {
+  if (args.byPath === true) return await publishByPath(args)
   // A folder travels as its files: each is a unit of a `--format dir` publish, or content for --content.
   if (args.format === 'dir') args = { ...args, files: (await Promise.all(args.files.map(filesUnder))).flat() }
   const content = (await Promise.all((args.content ?? []).map(filesUnder))).flat()
@@ -258,13 +297,5 @@ export async function runPeerPublish (args: PeerPublishArgs): Promise<number> {
     bar.done()
     await watch.stop()
   }
-  const s = data.publishPackages?.summary
-  if (s === undefined) throw new PeerProtocolError(`the peer at ${args.peer} gave no publish summary`)
-  // A networked publisher sent the postings to its index peers: say how many each took (alone, it only stored them itself).
-  const sent = watch.postingsSent()
-  if (sent.length > 1) for (const p of sent) process.stderr.write(`postings sent to ${p.peer}: ${p.postings}\n`)
-  for (const r of s.rejections) process.stderr.write(`edos: rejected ${r}\n`)
-  for (const u of s.contentUnmatched ?? []) process.stderr.write(`edos: no published unit names the content file ${u} (not stored)\n`)
-  process.stderr.write(`published ${s.units} units into ${s.release} (${s.rejected} rejected, ${s.replaced} replaced), ${s.postings} postings, ${s.seconds.toFixed(2)} s${(s.contentStored ?? 0) > 0 ? `; ${s.contentStored ?? 0} content files stored and seeded` : ''}\n`)
-  return 0
+  return report(args, data.publishPackages?.summary, watch.postingsSent())
 }
