@@ -8,7 +8,8 @@ const BENCHES: Record<string, () => Promise<{ run: (args: string[]) => Promise<v
   index: async () => await import('./index-bench.ts'),
   query: async () => await import('./query-bench.ts'),
   graphql: async () => await import('./graphql-bench.ts'),
-  dht: async () => await import('./dht-bench.ts')
+  dht: async () => await import('./dht-bench.ts'),
+  content: async () => await import('./content-bench.ts')
 }
 
 const [name, ...args] = process.argv.slice(2)

@@ -86,6 +86,8 @@ export class Downloads {
   private readonly maxUnits: number
   private readonly slots: Slots
   private readonly running = new Map<string, AbortController>()
+  /** The latest record of each running download (persisted only at unit boundaries). */
+  private readonly current = new Map<string, DownloadRecord>()
   private stopping = false
 
   constructor (private readonly init: DownloadsInit) {
@@ -157,6 +159,8 @@ export class Downloads {
   }
 
   private async save (record: DownloadRecord): Promise<void> {
+    if (isTerminal(record)) this.current.delete(record.id)
+    else this.current.set(record.id, record)
     await this.init.state.downloads.put(record.id, record)
     this.init.bus.publish({ type: 'download-progress', download: record })
   }
@@ -166,7 +170,7 @@ export class Downloads {
     this.running.set(record.id, controller)
     void this.run(record, contents, controller.signal)
       .catch((err: Error) => this.init.log?.(`download ${record.id}: ${err.message}`))
-      .finally(() => { this.running.delete(record.id) })
+      .finally(() => { this.running.delete(record.id); this.current.delete(record.id) })
   }
 
   private async run (initial: DownloadRecord, contents: UnitContent[], signal: AbortSignal): Promise<void> {
@@ -195,6 +199,7 @@ export class Downloads {
       lastEmit = now
       current = snapshot()
       // Progress is announced live and persisted only at unit boundaries (LevelDB writes every 500 ms per download would add up).
+      this.current.set(current.id, current)
       this.init.bus.publish({ type: 'download-progress', download: current })
     }
     const failures: string[] = []
@@ -237,7 +242,7 @@ export class Downloads {
   }
 
   async get (id: string): Promise<DownloadRecord | undefined> {
-    return await this.init.state.downloads.get(id)
+    return this.current.get(id) ?? await this.init.state.downloads.get(id)
   }
 
   /** Cancels a queued or running download (partial pieces are kept for a later download); a finished one is returned as it is. */
@@ -267,7 +272,7 @@ export class Downloads {
   /** Every download, oldest first. */
   async list (): Promise<DownloadRecord[]> {
     const out: DownloadRecord[] = []
-    for await (const v of this.init.state.downloads.values()) out.push(v)
+    for await (const v of this.init.state.downloads.values()) out.push(this.current.get(v.id) ?? v)
     return out.sort((a, b) => a.startedAt < b.startedAt ? -1 : a.startedAt > b.startedAt ? 1 : 0)
   }
 

@@ -133,7 +133,9 @@ export class TorrentClient {
         deselect: o.deselect,
         store: storeAt(o.paths),
         // Pieces go straight to disk: a resumed download finds them there.
-        storeCacheSlots: 0
+        storeCacheSlots: 0,
+        // Rarest first: downloaders get different pieces and so can trade them (the default, sequential, makes every downloader want the seed's next piece).
+        strategy: 'rarest'
       })
       const fail = (err: Error | string): void => { reject(new ContentUnavailableError(`torrent ${meta.infoHash} (${meta.name}): ${typeof err === 'string' ? err : err.message}`)) }
       torrent.once('error', fail)
