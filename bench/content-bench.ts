@@ -108,6 +108,8 @@ export async function run (args: string[]): Promise<void> {
       }
       rows.push(row)
       figures.push({ n, setBytes, uplinkBytesPerSecond: Number(uplink), btSeconds, httpSeconds, seedUploaded: seedUp, httpUploaded: httpUp, leechersUploaded: leechUp, received })
+      // Written after each N: a long run cut short keeps what it measured.
+      await writeResults('content', { mb, files: FILES, uplinkMiBps: Number(uplink) / 1048576, rows: figures })
       process.stderr.write(`N = ${n}: bittorrent ${btSeconds.toFixed(1)} s (seed sent ${(seedUp / setBytes).toFixed(2)} copies), http ${httpSeconds.toFixed(1)} s\n`)
     }
     printTable(rows)

@@ -98,7 +98,7 @@ describe('content distribution between processes (WebTorrent over TCP on 127.0.0
     await Promise.all([...mirrors, ...clients].map(async (p) => await p.start(240_000)))
     log('6 peers up')
     // The CLI publishes the folder: each file a utility, stored and seeded by the publisher.
-    const pub = spawnSync(process.execPath, [EDOS, 'publish', '--peer', publisher.url, '--token-file', publisher.tokenFile, '--release', 'files', '--format', 'dir', '--by-path', dir], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 })
+    const pub = spawnSync(process.execPath, [EDOS, 'publish', '--peer', publisher.url, '--token-file', publisher.tokenFile, '--release', 'files', '--format', 'dir', '--by-path', dir], { cwd: ROOT, encoding: 'utf8', timeout: 300_000 })
     expect(pub.status, pub.stderr).toBe(0)
     expect(pub.stderr).toMatch(new RegExp(`published ${files.size} units into files .*; ${files.size} content files stored and seeded`))
     const seq = (await indexState(publisher)).catalogSeq
