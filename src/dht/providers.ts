@@ -75,7 +75,7 @@ export async function serveContentOffers (libp2p: EdosLibp2p, offer: (sha256: st
 /** Asks one peer for its offer; undefined when it does not hold the content or does not answer. */
 export async function askForContent (libp2p: EdosLibp2p, peer: string, sha256Hex: string, options: { timeoutMs?: number, signal?: AbortSignal } = {}): Promise<ContentOffer | undefined> {
   try {
-    const res = await callRpc(libp2p, peer, CONTENT_PROTOCOL, { sha256: sha256Hex }, [], { timeoutMs: options.timeoutMs ?? 10_000, signal: options.signal })
+    const res = await callRpc(libp2p, peer, CONTENT_PROTOCOL, { sha256: sha256Hex }, [], { timeoutMs: options.timeoutMs ?? 20_000, signal: options.signal })
     if (res.header.held !== true || res.parts[0] === undefined) return undefined
     const h = res.header
     const strings = (v: unknown): string[] => Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []

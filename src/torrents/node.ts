@@ -257,7 +257,14 @@ export class ContentNode {
       options.onProgress?.({ infoHash: '', bytesDone: unit.size, bytesTotal: unit.size, received: 0, peers: 0, rate: 0 })
       return { unit: stored, received: 0, sources: [] }
     }
-    const offers = (await this.init.discovery?.offers(unit.sha256, options.signal)) ?? []
+    // Holders may answer late (a loaded peer, a provider record still spreading): ask again before giving up.
+    let offers: ContentOffer[] = []
+    for (const pause of [0, 2000, 5000]) {
+      if (pause > 0 && this.init.discovery !== undefined) await new Promise((resolve) => setTimeout(resolve, pause))
+      if (options.signal?.aborted === true) throw new DownloadCancelledError(`download of ${unit.unit} cancelled`)
+      offers = (await this.init.discovery?.offers(unit.sha256, options.signal)) ?? []
+      if (offers.length > 0 || this.init.discovery === undefined) break
+    }
     if (options.signal?.aborted === true) throw new DownloadCancelledError(`download of ${unit.unit} cancelled`)
     // The same bytes give the same infohash: group offers by it, the torrent most holders agree on first.
     const groups = new Map<string, { meta: TorrentMeta, offers: ContentOffer[] }>()
