@@ -10,7 +10,8 @@ const BENCHES: Record<string, () => Promise<{ run: (args: string[]) => Promise<v
   graphql: async () => await import('./graphql-bench.ts'),
   dht: async () => await import('./dht-bench.ts'),
   'flash-crowd-sim': async () => await import('./flash-crowd-sim.ts'),
-  channels: async () => await import('./channels-bench.ts')
+  channels: async () => await import('./channels-bench.ts'),
+  content: async () => await import('./content-bench.ts')
 }
 
 const [name, ...args] = process.argv.slice(2)

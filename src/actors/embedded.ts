@@ -15,6 +15,10 @@ import type { QueryPlan } from '../xml-twig-index/engine/query-engine.ts'
 import { Channels } from '../roles/channels.ts'
 import { ChannelNetwork } from '../channels/index.ts'
 import { Downloads } from '../roles/downloads.ts'
+import { ContentRole } from '../roles/content.ts'
+import { ContentNode, type SeedPolicy } from '../torrents/index.ts'
+import { findContentHolders, findContentOffers, provideContent, serveContentOffers } from '../dht/providers.ts'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import { EventBus } from '../roles/events.ts'
 import { Publishing } from '../roles/publishing.ts'
 import { compileFilter, Querying } from '../roles/querying.ts'
@@ -28,7 +32,7 @@ import { networkView } from './network-view.ts'
 import { startNetwork, type NetworkInit } from './network.ts'
 import { PeerError } from './errors.ts'
 import type {
-  FollowPolicy, IndexStateRecord, MirrorAdmission, ChannelRecord, DownloadRecord, MatchRecord, NetworkRecord, NotificationRecord, Page, PackageFilter, PackageRecord, PeerApi, PeerEvent,
+  ContentStatsRecord, TorrentRecord, FollowPolicy, IndexStateRecord, MirrorAdmission, ChannelRecord, DownloadRecord, MatchRecord, NetworkRecord, NotificationRecord, Page, PackageFilter, PackageRecord, PeerApi, PeerEvent,
   PeerInfo, PeerRole, PublishProgress, PublishSource, PublishSummary, ReleaseRecord, RelationInfo, Satisfier, UtilityRecord, WishListRecord
 } from './types.ts'
 
@@ -43,6 +47,25 @@ export interface EmbeddedPeerInit {
   eventCapacity?: number
   /** Join the distributed index (libp2p). Default: none, the embedded peer. */
   network?: NetworkInit
+  /** Content distribution settings (DATA/content). */
+  content?: PeerContentInit
+}
+
+export interface PeerContentInit {
+  /** BitTorrent TCP port. Default 0 (any). */
+  torrentPort?: number
+  /** When to stop seeding downloaded torrents. Default: seed while running. */
+  seeding?: SeedPolicy
+  /** Units transferred at once over all downloads. Default 4. */
+  parallel?: number
+  /** Give up on a unit when nothing arrives for this long. Default 60 s. */
+  stallMs?: number
+  /** Run a tracker. Default: publishers and mirrors do, clients do not. */
+  tracker?: boolean
+  /** BitTorrent receive limit, bytes/s. Default: none. */
+  downloadLimit?: number
+  /** BitTorrent send limit, bytes/s. Default: none. */
+  uploadLimit?: number
 }
 
 export class EmbeddedPeer implements PeerApi {
@@ -52,6 +75,7 @@ export class EmbeddedPeer implements PeerApi {
   private readonly publishing: Publishing
   private readonly downloadsRole: Downloads
   private readonly wishLists: WishLists
+  private readonly contentRole: ContentRole
 
   private constructor (
     readonly info: PeerInfo,
@@ -66,7 +90,10 @@ export class EmbeddedPeer implements PeerApi {
     private readonly state: PeerState,
     private readonly bus: EventBus<PeerEvent>,
     private readonly channelsRole: Channels,
-    data: string
+    data: string,
+    readonly content: ContentNode,
+    log: ((message: string) => void) | undefined,
+    contentInit: PeerContentInit
   ) {
     this.querying = new Querying(view)
     this.relations = new Relations(this.querying)
@@ -87,8 +114,14 @@ export class EmbeddedPeer implements PeerApi {
         },
       onReleaseChanged: async (change) => { await channelsRole.notify(change) }
     })
-    this.downloadsRole = new Downloads({ state, bus, index: view })
-    this.wishLists = new WishLists({ state, index: view, querying: this.querying })
+    this.downloadsRole = new Downloads({ state, bus, index: view, content, parallel: contentInit.parallel, log })
+    this.contentRole = new ContentRole({ content, index: view, querying: this.querying, tmp: join(data, 'tmp') })
+    this.wishLists = new WishLists({
+      state,
+      index: view,
+      querying: this.querying,
+      held: async (ids) => { const out = new Set<string>(); for (const id of ids) if (await content.has(id)) out.add(id); return out }
+    })
   }
 
   static async start (init: EmbeddedPeerInit): Promise<EmbeddedPeer> {
@@ -98,6 +131,7 @@ export class EmbeddedPeer implements PeerApi {
     let state: PeerState | undefined
     let node: IndexNode | undefined
     let channelNet: ChannelNetwork | undefined
+    let content: ContentNode | undefined
     try {
       const net = init.network === undefined ? undefined : await startNetwork(init.data, role, init.network, local?.store)
       node = net?.node
@@ -119,7 +153,31 @@ export class EmbeddedPeer implements PeerApi {
       const channels = await Channels.open({ state, bus, index: view, role, network: role === 'publisher' ? channelNet : undefined })
       const info: PeerInfo = { id, role, addresses: node !== undefined ? node.addresses() : [] }
       if (init.graphqlUrl !== undefined) info.graphql = init.graphqlUrl
-      const peer = new EmbeddedPeer(info, token, local, view, node, channelNet, state, bus, channels, init.data)
+      const libp2p = node?.libp2p
+      const contentInit = init.content ?? {}
+      content = await ContentNode.start({
+        path: join(init.data, 'content'),
+        tracker: contentInit.tracker ?? role !== 'client',
+        torrentPort: contentInit.torrentPort,
+        downloadLimit: contentInit.downloadLimit,
+        uploadLimit: contentInit.uploadLimit,
+        seeding: contentInit.seeding,
+        stallMs: contentInit.stallMs,
+        log: init.network?.log,
+        discovery: libp2p === undefined
+          ? undefined
+          : {
+              provide: async (sha) => { await provideContent(libp2p, sha) },
+              offers: async (sha, signal) => await findContentOffers(libp2p, sha, { signal }),
+              holders: async (sha, signal) => (await findContentHolders(libp2p, sha, { signal })).map((h) => h.peer)
+            }
+      })
+      const contentNode = content
+      if (libp2p !== undefined) await serveContentOffers(libp2p, async (sha) => await contentNode.offer(sha))
+      const peer = new EmbeddedPeer(info, token, local, view, node, channelNet, state, bus, channels, init.data, content, init.network?.log, contentInit)
+      // Downloads that were running when the peer stopped go on (their verified pieces are on disk); holders re-announce.
+      void peer.downloadsRole.resume().catch((err: Error) => init.network?.log?.(`resuming downloads failed: ${err.message}`))
+      void content.provideAll().catch(() => {})
       // A publisher that stopped between its local commit and the network's catalog sends the rest now.
       if (node?.dissemination !== undefined && node.dissemination.backlog() > 0) {
         void peer.publishing.disseminateBacklog(async () => { await node?.disseminate() }).catch((err: Error) => init.network?.log?.(`backlog dissemination failed: ${err.message}`))
@@ -127,6 +185,7 @@ export class EmbeddedPeer implements PeerApi {
       return peer
     } catch (err) {
       await channelNet?.stop()
+      await content?.stop()
       await state?.close()
       await node?.stop()
       await local?.close()
@@ -205,9 +264,19 @@ export class EmbeddedPeer implements PeerApi {
     return { documents: s.documents, postings: s.postings, terms: s.terms, bytes: s.bytes, releases: s.releases.length }
   }
 
-  async publish (sources: PublishSource[], options: { release?: string, format?: 'debian' | 'rpm-md' | 'dir', translations?: PublishSource[], onProgress?: (p: PublishProgress) => void }): Promise<PublishSummary> {
-    return await this.publishing.publish(sources, options)
+  /** Publishes metadata; with `--format dir` the files themselves, and with `content` the files the metadata names, are stored and seeded. */
+  async publish (sources: PublishSource[], options: { release?: string, format?: 'debian' | 'rpm-md' | 'dir', translations?: PublishSource[], content?: PublishSource[], onProgress?: (p: PublishProgress) => void }): Promise<PublishSummary> {
+    const summary = await this.publishing.publish(sources, options)
+    const content = [...(options.format === 'dir' ? sources : []), ...(options.content ?? [])]
+    if (content.length === 0) return summary
+    return { ...summary, content: await this.contentRole.attach(content) }
   }
+
+  async torrent (unitId: string): Promise<TorrentRecord | undefined> { return await this.contentRole.torrent(unitId) }
+  async replicas (unitId: string): Promise<string[]> { return await this.contentRole.replicas(unitId, this.info.id) }
+  async contentStats (scope: { unitId: string } | { release: string }): Promise<ContentStatsRecord> { return await this.contentRole.stats(scope) }
+  serveHttp (req: IncomingMessage, res: ServerResponse): boolean { return this.content.handleHttp(req, res) }
+  httpListening (baseUrl: string): void { this.content.setHttpBase(baseUrl) }
 
   async cutRelease (name: string, from?: string): Promise<ReleaseRecord> { return await this.publishing.cutRelease(name, from) }
 
@@ -245,6 +314,8 @@ export class EmbeddedPeer implements PeerApi {
   async stop (): Promise<void> {
     this.stopped ??= (async () => {
       await this.publishing.idle()
+      await this.downloadsRole.stop()
+      await this.content.stop()
       this.bus.close()
       await this.channelNet?.stop()
       await this.node?.stop()

@@ -5,10 +5,12 @@ import { EdosError } from '../xml-twig-index/errors.ts'
 import { UsageError } from './errors.ts'
 import { runImport, runQuery, runExport, runStats } from './commands.ts'
 import { runPeerExport, runPeerPublish, runPeerQuery, runPeerStats, type PeerArgs } from './peer-commands.ts'
+import { runPeerDownload } from './download-command.ts'
 import { GraphQLResponseError } from './peer-client.ts'
 import { runServe, runStartServing, type ServeNetwork } from './serve.ts'
 import { runMirrorAdmit, runPeerNetwork } from './network-commands.ts'
 import { runChannelCreate, runChannelList, runSubscribe } from './channel-commands.ts'
+import type { PeerContentInit } from '../actors/embedded.ts'
 
 /** The network options of `edos serve` (undefined with --embedded). */
 function networkOptions (values: Record<string, string | boolean | string[] | undefined>): ServeNetwork | undefined {
@@ -35,6 +37,28 @@ function networkOptions (values: Record<string, string | boolean | string[] | un
   }
 }
 
+/** `serve`'s content flags (BitTorrent port, bandwidth, seeding policy); numbers are checked here. */
+function contentOptions (values: Record<string, string | boolean | string[] | undefined>): PeerContentInit {
+  const num = (name: string, min: number): number | undefined => {
+    const text = values[name] as string | undefined
+    if (text === undefined) return undefined
+    const n = Number(text)
+    if (!Number.isFinite(n) || n < min) throw new UsageError(`--${name} must be a number >= ${min}, got '${text}'`)
+    return n
+  }
+  const port = num('torrent-port', 0)
+  if (port !== undefined && (!Number.isInteger(port) || port > 65535)) throw new UsageError(`--torrent-port must be a TCP port, got '${String(values['torrent-port'])}'`)
+  const ratio = num('seed-ratio', 0)
+  const seconds = num('seed-time', 0)
+  return {
+    torrentPort: port,
+    downloadLimit: num('download-limit', 1),
+    uploadLimit: num('upload-limit', 1),
+    parallel: num('parallel-downloads', 1),
+    seeding: ratio === undefined && seconds === undefined ? undefined : { ratio, seconds }
+  }
+}
+
 /** Bad input: printed on stderr, exit code 2. */
 
 const USAGE = `usage: edos COMMAND [OPTIONS]
@@ -42,8 +66,14 @@ const USAGE = `usage: edos COMMAND [OPTIONS]
   edos start [--data DIR] [--http HOST:PORT]   the sample metadata served over GraphQL (default 127.0.0.1:4000)
   edos serve --data DIR [--http HOST:PORT] [--role publisher|mirror|client] [--listen MULTIADDR...]
              [--bootstrap MULTIADDR...] [--publisher-key FILE] [--address-scope private|public] [--embedded]
+             [--torrent-port N] [--download-limit B/s] [--upload-limit B/s] [--parallel-downloads N]
+             [--seed-ratio R] [--seed-time SECONDS]   (stop seeding a download at ratio R or after SECONDS)
   edos import --data DIR --release NAME [--format debian|rpm-md|dir] [--translations FILE] FILE...
-  edos publish (--data DIR | --peer URL) --release NAME [--format debian|rpm-md|dir] [--translations FILE] FILE...
+  edos publish (--data DIR | --peer URL) --release NAME [--format debian|rpm-md|dir] [--translations FILE]
+             [--content DIR...] [--by-path] FILE...   --format dir DIR publishes the files themselves (stored and
+                                                 seeded); --content DIR attaches the files a Packages/primary.xml
+                                                 names; --by-path: the peer on this machine reads them (no upload)
+  edos download --peer URL [--detach] ID...|PATTERN   download units (or a pattern's packages) on the peer: progress bar, final JSON line
   edos query (--data DIR | --peer URL) [--limit N] [--after CURSOR] [--explain] 'PATTERN'
   edos export (--data DIR | --peer URL) [ID...]
   edos stats (--data DIR | --peer URL)
@@ -78,10 +108,17 @@ const OPTIONS: Record<string, ParseArgsConfig['options']> = {
     'publisher-key': { type: 'string' },
     'address-scope': { type: 'string' },
     replicas: { type: 'string' },
-    embedded: { type: 'boolean' }
+    embedded: { type: 'boolean' },
+    'torrent-port': { type: 'string' },
+    'download-limit': { type: 'string' },
+    'upload-limit': { type: 'string' },
+    'parallel-downloads': { type: 'string' },
+    'seed-ratio': { type: 'string' },
+    'seed-time': { type: 'string' }
   },
   import: { ...COMMON, ...SOURCES },
-  publish: { ...COMMON, ...REMOTE, ...SOURCES },
+  publish: { ...COMMON, ...REMOTE, ...SOURCES, content: { type: 'string', multiple: true }, 'by-path': { type: 'boolean' } },
+  download: { ...COMMON, ...REMOTE, detach: { type: 'boolean' } },
   query: { ...COMMON, ...REMOTE, limit: { type: 'string' }, after: { type: 'string' }, explain: { type: 'boolean' } },
   export: { ...COMMON, ...REMOTE },
   stats: { ...COMMON, ...REMOTE },
@@ -137,7 +174,7 @@ async function main (argv: string[]): Promise<number> {
     case 'serve': {
       const role = values.role as string | undefined
       if (role !== undefined && !(ROLES as readonly string[]).includes(role)) throw new UsageError(`unknown --role '${role}' (${ROLES.join(', ')})`)
-      return await runServe({ data: needData(), http: values.http as string | undefined, role: role as typeof ROLES[number] | undefined, network: networkOptions(values) })
+      return await runServe({ data: needData(), http: values.http as string | undefined, role: role as typeof ROLES[number] | undefined, network: networkOptions(values), content: contentOptions(values) })
     }
     case 'import':
     case 'publish': {
@@ -148,8 +185,14 @@ async function main (argv: string[]): Promise<number> {
       if (format !== undefined && !['debian', 'rpm-md', 'dir'].includes(format)) throw new UsageError(`unknown --format '${format}' (debian, rpm-md or dir)`)
       const sources = { release, format: format as 'debian' | 'rpm-md' | 'dir' | undefined, translations: (values.translations as string[] | undefined) ?? [], files: parsed.positionals }
       // `publish --data` is `import`: the same verb whether or not a peer holds the store.
-      if (remote !== undefined) return await runPeerPublish({ ...remote, ...sources })
+      const content = values.content as string[] | undefined
+      if (remote !== undefined) return await runPeerPublish({ ...remote, ...sources, content, byPath: values['by-path'] === true })
+      if (content !== undefined) throw new UsageError('--content goes with --peer URL: the running peer stores and seeds the files')
       return await runImport({ data: needData(), ...sources })
+    }
+    case 'download': {
+      if (remote === undefined) throw new UsageError('edos download needs --peer URL (the running peer downloads and then seeds)')
+      return await runPeerDownload({ ...remote, targets: parsed.positionals, detach: values.detach === true })
     }
     case 'query': {
       if (parsed.positionals.length !== 1) throw new UsageError("edos query needs exactly one 'PATTERN'")

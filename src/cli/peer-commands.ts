@@ -3,7 +3,8 @@
  * as their `--data DIR` twins in commands.ts, through the peer's GraphQL API
  * (a running peer owns its folder, so the CLI cannot open the store itself).
  */
-import { stat } from 'node:fs/promises'
+import { readdir, stat } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
 import { createClient } from 'graphql-ws'
 import WebSocket from 'ws'
 import { PeerClient, type UploadFile } from './peer-client.ts'
@@ -144,7 +145,7 @@ export async function runPeerExport (args: PeerArgs & { ids: string[] }): Promis
 
 const PUBLISH = `mutation EdosPublish($input: PublishPackagesInput!) {
   publishPackages(input: $input) {
-    summary { release units rejected replaced postings seconds rejections }
+    summary { release units rejected replaced postings seconds rejections contentStored contentUnmatched }
   }
 }`
 
@@ -155,9 +156,27 @@ export interface PeerPublishArgs extends PeerArgs {
   format?: keyof typeof FORMATS
   translations: string[]
   files: string[]
+  /** Content files or folders whose files the published metadata names (stored and seeded by the peer). */
+  content?: string[]
+  /** The peer reads the files itself (same machine, token): no upload, so no upload size limit (yoga's 25 MB body limit). */
+  byPath?: boolean
 }
 
-interface PublishSummary { release: string, units: number, rejected: number, replaced: number, postings: number, seconds: number, rejections: string[] }
+interface PublishSummary { release: string, units: number, rejected: number, replaced: number, postings: number, seconds: number, rejections: string[], contentStored?: number, contentUnmatched?: string[] }
+
+/** The regular files under a path (itself when a file), sorted, hidden entries skipped. */
+async function filesUnder (path: string): Promise<string[]> {
+  const s = await stat(path).catch(() => undefined)
+  if (s === undefined) throw new ImportError(`cannot read '${path}'`)
+  if (s.isFile()) return [path]
+  if (!s.isDirectory()) return []
+  const out: string[] = []
+  for (const e of (await readdir(path, { withFileTypes: true })).sort((a, b) => a.name < b.name ? -1 : 1)) {
+    if (e.name.startsWith('.')) continue
+    out.push(...await filesUnder(join(path, e.name)))
+  }
+  return out
+}
 
 const mb = (n: number): string => (n / 1e6).toFixed(n < 1e7 ? 2 : 1)
 
@@ -210,7 +229,47 @@ function watchPublish (args: PeerPublishArgs, bar: ProgressBar): { serverSide: b
   }
 }
 
+/** `publish --by-path`: absolute paths in one request; the peer (on this machine) reads them, folders included. */
+async function publishByPath (args: PeerPublishArgs): Promise<number> {
+  const abs = async (f: string): Promise<string> => {
+    if (await stat(f).catch(() => undefined) === undefined) throw new ImportError(`cannot read '${f}'`)
+    return resolve(f)
+  }
+  const input = {
+    release: args.release,
+    format: args.format === undefined ? null : FORMATS[args.format],
+    paths: await Promise.all(args.files.map(abs)),
+    translationPaths: args.translations.length === 0 ? null : await Promise.all(args.translations.map(abs)),
+    contentPaths: (args.content ?? []).length === 0 ? null : await Promise.all((args.content ?? []).map(abs))
+  }
+  const bar = new ProgressBar({ label: `publish ${args.release}` })
+  const watch = watchPublish(args, bar)
+  let data: { publishPackages: { summary: PublishSummary } | null }
+  try {
+    data = await client(args).request(PUBLISH, { input })
+  } finally {
+    bar.done()
+    await watch.stop()
+  }
+  return report(args, data.publishPackages?.summary, watch.postingsSent())
+}
+
+/** The rejection lines and the summary line on stderr. */
+function report (args: PeerPublishArgs, s: PublishSummary | undefined, sent: Array<{ peer: string, postings: number }>): number {
+  if (s === undefined) throw new PeerProtocolError(`the peer at ${args.peer} gave no publish summary`)
+  // A networked publisher sent the postings to its index peers: say how many each took (alone, it only stored them itself).
+  if (sent.length > 1) for (const p of sent) process.stderr.write(`postings sent to ${p.peer}: ${p.postings}\n`)
+  for (const r of s.rejections) process.stderr.write(`edos: rejected ${r}\n`)
+  for (const u of s.contentUnmatched ?? []) process.stderr.write(`edos: no published unit names the content file ${u} (not stored)\n`)
+  process.stderr.write(`published ${s.units} units into ${s.release} (${s.rejected} rejected, ${s.replaced} replaced), ${s.postings} postings, ${s.seconds.toFixed(2)} s${(s.contentStored ?? 0) > 0 ? `; ${s.contentStored ?? 0} content files stored and seeded` : ''}\n`)
+  return 0
+}
+
 export async function runPeerPublish (args: PeerPublishArgs): Promise<number> {
+  if (args.byPath === true) return await publishByPath(args)
+  // A folder travels as its files: each is a unit of a `--format dir` publish, or content for --content.
+  if (args.format === 'dir') args = { ...args, files: (await Promise.all(args.files.map(filesUnder))).flat() }
+  const content = (await Promise.all((args.content ?? []).map(filesUnder))).flat()
   for (const f of [...args.files, ...args.translations]) {
     const s = await stat(f).catch(() => undefined)
     if (s === undefined) throw new ImportError(`cannot read '${f}'`)
@@ -219,13 +278,15 @@ export async function runPeerPublish (args: PeerPublishArgs): Promise<number> {
   }
   const files: UploadFile[] = [
     ...args.files.map((path, i) => ({ variable: `input.files.${i}`, path })),
-    ...args.translations.map((path, i) => ({ variable: `input.translations.${i}`, path }))
+    ...args.translations.map((path, i) => ({ variable: `input.translations.${i}`, path })),
+    ...content.map((path, i) => ({ variable: `input.content.${i}`, path }))
   ]
   const input = {
     release: args.release,
     format: args.format === undefined ? null : FORMATS[args.format],
     files: args.files.map(() => null),
-    translations: args.translations.length === 0 ? null : args.translations.map(() => null)
+    translations: args.translations.length === 0 ? null : args.translations.map(() => null),
+    content: content.length === 0 ? null : content.map(() => null)
   }
   const bar = new ProgressBar({ label: `upload ${args.release}` })
   const watch = watchPublish(args, bar)
@@ -236,12 +297,5 @@ export async function runPeerPublish (args: PeerPublishArgs): Promise<number> {
     bar.done()
     await watch.stop()
   }
-  const s = data.publishPackages?.summary
-  if (s === undefined) throw new PeerProtocolError(`the peer at ${args.peer} gave no publish summary`)
-  // A networked publisher sent the postings to its index peers: say how many each took (alone, it only stored them itself).
-  const sent = watch.postingsSent()
-  if (sent.length > 1) for (const p of sent) process.stderr.write(`postings sent to ${p.peer}: ${p.postings}\n`)
-  for (const r of s.rejections) process.stderr.write(`edos: rejected ${r}\n`)
-  process.stderr.write(`published ${s.units} units into ${s.release} (${s.rejected} rejected, ${s.replaced} replaced), ${s.postings} postings, ${s.seconds.toFixed(2)} s\n`)
-  return 0
+  return report(args, data.publishPackages?.summary, watch.postingsSent())
 }

@@ -16,7 +16,7 @@ import { QueryEngine } from '../xml-twig-index/engine/query-engine.ts'
 import { CatalogView } from './catalog.ts'
 import { Dissemination, type DisseminationProgress, type DisseminationSummary } from './dissemination.ts'
 import { CertificateError, NotAuthorizedError } from './errors.ts'
-import type { PeerHost } from './host.ts'
+import type { EdosLibp2p, PeerHost } from './host.ts'
 import { Membership, type MemberRecord, type RepairState } from './membership.ts'
 import { IndexServer, POSTINGS_PROTOCOL, type ServerCounters } from './protocols.ts'
 import { RemoteIndex } from './remote-source.ts'
@@ -71,6 +71,9 @@ export class IndexNode {
   private server: IndexServer | undefined
   private repair: Repair | undefined
   readonly dissemination: Dissemination | undefined
+
+  /** The libp2p host, for the distribution network's protocols (content offers, provider records). */
+  get libp2p (): EdosLibp2p { return this.init.host.libp2p }
 
   private constructor (private readonly init: IndexNodeInit, private readonly shard: ShardStore | undefined, certificate: MirrorCertificate | undefined) {
     const { host } = init

@@ -8,6 +8,7 @@ import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
 import { ProtocolError } from './errors.ts'
 import { guardSignal, type EdosLibp2p } from './host.ts'
+import { callRpc, serveRpc } from './rpc.ts'
 
 const RAW = 0x55
 const SHA2_256 = 0x12
@@ -37,4 +38,79 @@ export async function findContentHolders (libp2p: EdosLibp2p, sha256Hex: string,
     if (out.size === 0 && (err as Error).name !== 'AbortError' && (err as Error).name !== 'TimeoutError') throw err
   }
   return [...out].map(([peer, addrs]) => ({ peer, addrs }))
+}
+
+/**
+ * What a holder tells a peer that wants some content: the unit's torrent
+ * (deterministic, so every holder sends the same info), where its
+ * BitTorrent port listens, its web seed and tracker. A provider record
+ * says who holds the bytes; this says how to fetch them.
+ */
+export interface ContentOffer {
+  /** The holder's libp2p peer id. */
+  peer: string
+  /** The .torrent for the unit (single-file, deterministic infohash). */
+  torrent: Uint8Array
+  /** BitTorrent addresses, `ip:port`. */
+  bittorrent: string[]
+  /** Web seed base URL (files served by name, with range requests), when the holder serves HTTP. */
+  webSeed?: string
+  /** Tracker announce URL, when the holder runs one (publisher, mirrors). */
+  tracker?: string
+}
+
+export const CONTENT_PROTOCOL = '/edos/content/1.0.0'
+
+/** Answers offer requests: `offer(sha256)` returns undefined when this peer does not hold it. */
+export async function serveContentOffers (libp2p: EdosLibp2p, offer: (sha256: string) => Promise<Omit<ContentOffer, 'peer'> | undefined>): Promise<void> {
+  await serveRpc(libp2p, CONTENT_PROTOCOL, async (req) => {
+    const sha = String(req.header.sha256 ?? '')
+    contentCid(sha)
+    const o = await offer(sha.toLowerCase())
+    if (o === undefined) return { header: { held: false } }
+    return { header: { held: true, bittorrent: o.bittorrent, webSeed: o.webSeed, tracker: o.tracker }, parts: [o.torrent] }
+  }, { timeoutMs: 30_000 })
+}
+
+/** Asks one peer for its offer; undefined when it does not hold the content or does not answer. */
+export async function askForContent (libp2p: EdosLibp2p, peer: string, sha256Hex: string, options: { timeoutMs?: number, signal?: AbortSignal } = {}): Promise<ContentOffer | undefined> {
+  try {
+    const res = await callRpc(libp2p, peer, CONTENT_PROTOCOL, { sha256: sha256Hex }, [], { timeoutMs: options.timeoutMs ?? 20_000, signal: options.signal })
+    if (res.header.held !== true || res.parts[0] === undefined) return undefined
+    const h = res.header
+    const strings = (v: unknown): string[] => Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []
+    return {
+      peer,
+      torrent: res.parts[0],
+      bittorrent: strings(h.bittorrent),
+      ...(typeof h.webSeed === 'string' ? { webSeed: h.webSeed } : {}),
+      ...(typeof h.tracker === 'string' ? { tracker: h.tracker } : {})
+    }
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Offers for some content from every peer that can give one: holders from
+ * provider records, plus the peers this one is connected to (a provider
+ * record may not have spread yet; asking a neighbour is one round trip).
+ * Asked in parallel, each bounded by its timeout.
+ */
+export async function findContentOffers (libp2p: EdosLibp2p, sha256Hex: string, options: { limit?: number, signal?: AbortSignal, timeoutMs?: number } = {}): Promise<ContentOffer[]> {
+  const self = libp2p.peerId.toString()
+  const limit = options.limit ?? 16
+  const asked = new Set<string>([self])
+  const offers: ContentOffer[] = []
+  const ask = async (peers: string[]): Promise<void> => {
+    const fresh = peers.filter((p) => !asked.has(p)).slice(0, Math.max(0, limit + 1 - asked.size))
+    for (const p of fresh) asked.add(p)
+    for (const o of await Promise.all(fresh.map(async (p) => await askForContent(libp2p, p, sha256Hex, { timeoutMs: options.timeoutMs, signal: options.signal })))) if (o !== undefined) offers.push(o)
+  }
+  // Neighbours are asked at once, while the provider lookup runs.
+  await Promise.all([
+    ask(libp2p.getPeers().map(String)),
+    (async () => { await ask((await findContentHolders(libp2p, sha256Hex, { limit, signal: options.signal ?? AbortSignal.timeout(options.timeoutMs ?? 10_000) })).map((h) => h.peer)) })()
+  ])
+  return offers
 }

@@ -26,6 +26,8 @@ interface SourcesInput {
   paths?: string[] | null
   translations?: UploadedFile[] | null
   translationPaths?: string[] | null
+  content?: UploadedFile[] | null
+  contentPaths?: string[] | null
 }
 
 type Types = typeof builder extends PothosSchemaTypes.SchemaBuilder<infer T> ? T : never
@@ -37,7 +39,9 @@ function sourceFields (t: PothosSchemaTypes.InputFieldBuilder<Types, 'InputObjec
     files: t.field({ type: ['File'], required: false, description: 'Uploaded metadata files (multipart request).' }),
     paths: t.stringList({ required: false, description: 'Files on the peer\'s machine: authenticated callers on the same machine only.' }),
     translations: t.field({ type: ['File'], required: false, description: 'Uploaded Debian Translation-* files (long descriptions).' }),
-    translationPaths: t.stringList({ required: false, description: 'Translation files on the peer\'s machine (same rule as paths).' })
+    translationPaths: t.stringList({ required: false, description: 'Translation files on the peer\'s machine (same rule as paths).' }),
+    content: t.field({ type: ['File'], required: false, description: 'Uploaded content files (.deb, .rpm, utilities): each is matched to the published units by sha256, stored and seeded.' }),
+    contentPaths: t.stringList({ required: false, description: 'Content files or folders on the peer\'s machine (same rule as paths).' })
   }
 }
 
@@ -65,7 +69,8 @@ async function publish (ctx: EdosContext, release: string | undefined, input: So
   const sources = [...uploads(input.files ?? []), ...serverPaths(ctx, input.paths ?? [])]
   const translations = [...uploads(input.translations ?? []), ...serverPaths(ctx, input.translationPaths ?? [])]
   if (sources.length === 0) throw badInput('nothing to publish: give files (uploads) or paths', { argument: 'input' })
-  return await ctx.peer.publish(sources, { release, format: input.format ?? undefined, translations: translations.length > 0 ? translations : undefined })
+  const content = [...uploads(input.content ?? []), ...serverPaths(ctx, input.contentPaths ?? [])]
+  return await ctx.peer.publish(sources, { release, format: input.format ?? undefined, translations: translations.length > 0 ? translations : undefined, content: content.length > 0 ? content : undefined })
 }
 
 const PublishPayload = builder.objectRef<PublishSummary>('PublishPayload').implement({

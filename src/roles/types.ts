@@ -6,6 +6,7 @@
  * these types: nothing below resolvers imports GraphQL, and resolvers never
  * reach past this interface into the store.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { QueryPlan } from '../xml-twig-index/engine/query-engine.ts'
 
 export type PeerRole = 'publisher' | 'mirror' | 'client'
@@ -172,7 +173,24 @@ export interface DownloadRecord {
   bytesDone: number
   error?: string
   startedAt: string
+  /** Units verified and stored so far. */
+  unitsDone?: number
+  /** Bytes received over the network by this run (a resumed or already-held unit adds less than its size). */
+  bytesReceived?: number
+  /** Peers (BitTorrent and web seeds) the running transfers are connected to. */
+  peers?: number
+  /** Receive rate, bytes per second. */
+  rate?: number
+  /** Seconds left at the current rate (absent when nothing is moving). */
+  etaSeconds?: number
+  completedAt?: string
 }
+
+/** A unit's torrent as any BitTorrent client can join it. */
+export interface TorrentRecord { infoHash: string, magnetURI: string, url?: string }
+
+/** Changing properties of content on this peer (per unit, summed per release). */
+export interface ContentStatsRecord { downloads: number, bytesDownloaded: number, bytesUploaded: number, held: number }
 
 export interface WishListRecord { release: string, units: string[], bytes: number, submittedAt: string, state: 'RECORDED' }
 
@@ -223,7 +241,11 @@ export interface NetworkRecord {
 
 export interface MirrorAdmission { mirror: string, publisher: string, issued: string, expires: string }
 
-export interface PublishSummary { release: string, units: number, rejected: number, replaced: number, postings: number, seconds: number, rejections: string[] }
+export interface PublishSummary {
+  release: string, units: number, rejected: number, replaced: number, postings: number, seconds: number, rejections: string[]
+  /** Content files stored and seeded (matched to units by sha256), and files no unit names. */
+  content?: { stored: number, unmatched: string[] }
+}
 
 /** An input file for publishing: uploaded bytes, or a path on the peer's machine (authenticated callers only). */
 export type PublishSource = { kind: 'upload', name: string, bytes: () => Promise<Uint8Array> } | { kind: 'path', path: string }
@@ -267,7 +289,7 @@ export interface PeerApi {
   admitMirror: (peerId: string) => Promise<MirrorAdmission>
   stats: () => Promise<{ documents: number, postings: number, terms: number, bytes: number, releases: number }>
 
-  publish: (sources: PublishSource[], options: { release?: string, format?: 'debian' | 'rpm-md' | 'dir', translations?: PublishSource[], onProgress?: (p: PublishProgress) => void }) => Promise<PublishSummary>
+  publish: (sources: PublishSource[], options: { release?: string, format?: 'debian' | 'rpm-md' | 'dir', translations?: PublishSource[], content?: PublishSource[], onProgress?: (p: PublishProgress) => void }) => Promise<PublishSummary>
   /** Turns the current state of release `from` (default: the most recent) into a new named release. */
   cutRelease: (name: string, from?: string) => Promise<ReleaseRecord>
 
@@ -282,6 +304,16 @@ export interface PeerApi {
   download: (input: { units?: string[], pattern?: string }) => Promise<DownloadRecord>
   cancelDownload: (id: string) => Promise<DownloadRecord>
   downloads: () => Promise<DownloadRecord[]>
+  /** The unit's torrent when this peer holds its content (the content issue; optional for peers without a store). */
+  torrent?: (unitId: string) => Promise<TorrentRecord | undefined>
+  /** Peer ids that hold the unit's content (provider records), this peer first when it holds it. */
+  replicas?: (unitId: string) => Promise<string[]>
+  /** Download statistics of a unit (`unitId`) or of every unit of a release (`release`). */
+  contentStats?: (scope: { unitId: string } | { release: string }) => Promise<ContentStatsRecord>
+  /** Routes the peer serves beside GraphQL on its HTTP port (tracker, web seed, .torrent files); false when not one of them. */
+  serveHttp?: (req: IncomingMessage, res: ServerResponse) => boolean
+  /** Told the HTTP base URL (http://host:port) once the server listens. */
+  httpListening?: (baseUrl: string) => void
   downloadProgress: (id: string, signal: AbortSignal) => AsyncIterable<DownloadRecord>
 
   events: (signal: AbortSignal) => AsyncIterable<PeerEvent>

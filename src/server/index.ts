@@ -5,7 +5,8 @@
  * - graphql-ws on the same path (WebSocket upgrade), through yoga's envelop;
  * - the web console at /console/ (src/server/console: Publisher and
  *   Client/Mirror views over this same endpoint);
- * - a landing page at / and a health check at /healthz.
+ * - a landing page at / and a health check at /healthz;
+ * - the peer's content routes, when it has them (/torrents/, /content/, /announce, /scrape).
  * CORS is off: only same-origin pages (GraphiQL itself) can read answers.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
@@ -104,6 +105,8 @@ export async function startServer (init: ServerInit): Promise<EdosServer> {
       res.end(JSON.stringify({ status: 'ok', peer: init.peer.info.id, role: init.peer.info.role }))
       return
     }
+    // Content routes (tracker, web seed, .torrent files) live beside GraphQL on the same port.
+    if (path !== GRAPHQL_PATH && init.peer.serveHttp?.(req, res) === true) return
     const refusal = refuseBody(req, init.peer, init.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES)
     if (refusal !== undefined) {
       res.writeHead(refusal.status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' })
@@ -122,6 +125,7 @@ export async function startServer (init: ServerInit): Promise<EdosServer> {
   })
   const address = server.address() as AddressInfo
   const base = `${hostForUrl(host)}:${address.port}`
+  init.peer.httpListening?.(`http://${base}`)
 
   let closing: Promise<void> | undefined
   const close = async (): Promise<void> => {

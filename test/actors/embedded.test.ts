@@ -1,4 +1,4 @@
-import { readFile, readdir, stat } from 'node:fs/promises'
+import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { EmbeddedPeer, type DownloadRecord, type PeerEvent } from '../../src/actors/index.ts'
@@ -32,7 +32,7 @@ describe('EmbeddedPeer', () => {
     peer = await EmbeddedPeer.start({ data: dir })
     expect(peer.info.id).toBe(id)
     expect(peer.authenticate(token)).toBe(true)
-    expect((await readdir(dir)).sort()).toEqual(['api-token', 'index', 'peer-id', 'state'])
+    expect((await readdir(dir)).sort()).toEqual(['api-token', 'content', 'index', 'peer-id', 'state'])
   })
 
   it('publishes uploads into the latest release (else main), emits events and cleans DATA/tmp', async () => {
@@ -118,27 +118,59 @@ describe('EmbeddedPeer', () => {
     await expect(peer.createChannel('c', '')).rejects.toMatchObject({ code: 'FORBIDDEN' })
   })
 
-  it('records downloads as typed failures, persists them and streams their progress', async () => {
+  it('records downloads, fails them with a typed reason when no peer holds the content, persists them and streams their progress', async () => {
     peer = await EmbeddedPeer.start({ data: dir })
     await peer.publish([upload('Packages', stanza('alpha', '1.0', { size: 1500 }) + '\n' + stanza('beta', '1.0', { size: 500 }))], { release: 'r' })
-    const d = await peer.download({ pattern: '//package[name = "alpha" or name = "beta"]/name' })
-    expect(d).toMatchObject({ state: 'FAILED', units: ['pkg/alpha/1.0/all', 'pkg/beta/1.0/all'], bytesTotal: 2000, bytesDone: 0 })
-    expect(d.error).toBe('no peer holds content for pkg/alpha/1.0/all (content distribution arrives with the content issue)')
+    const started = await peer.download({ pattern: '//package[name = "alpha" or name = "beta"]/name' })
+    expect(started).toMatchObject({ state: 'QUEUED', units: ['pkg/alpha/1.0/all', 'pkg/beta/1.0/all'], bytesTotal: 2000, bytesDone: 0 })
+    const progress: DownloadRecord[] = []
+    for await (const p of peer.downloadProgress(started.id, AbortSignal.timeout(10_000))) progress.push(p)
+    const d = progress.at(-1)!
+    // An embedded peer has no other holder to ask: a typed failure naming each unit.
+    expect(d).toMatchObject({ state: 'FAILED', bytesDone: 0, unitsDone: 0 })
+    expect(d.error).toMatch(/^2 of 2 units failed; first: pkg\/(alpha|beta)\/1.0\/all: no peer holds content for pkg\/(alpha|beta)\/1.0\/all/)
     const byId = await peer.download({ units: ['pkg/beta/1.0/all'] })
     expect(byId.bytesTotal).toBe(500)
     await expect(peer.download({ units: ['pkg/none/1/all'] })).rejects.toMatchObject({ code: 'NOT_FOUND' })
     await expect(peer.download({})).rejects.toMatchObject({ code: 'BAD_USER_INPUT' })
     await expect(peer.download({ units: ['x'], pattern: '//x' })).rejects.toMatchObject({ code: 'BAD_USER_INPUT' })
     await expect(peer.download({ pattern: '//nothing' })).rejects.toMatchObject({ code: 'BAD_USER_INPUT' })
+    await expect(peer.download({ units: ['release/r'] })).rejects.toMatchObject({ code: 'BAD_USER_INPUT' })
     expect(await peer.cancelDownload(d.id)).toEqual(d) // finished: stays as it is
     await expect(peer.cancelDownload('nope')).rejects.toMatchObject({ code: 'NOT_FOUND' })
-    const progress: DownloadRecord[] = []
-    for await (const p of peer.downloadProgress(d.id, AbortSignal.timeout(5000))) progress.push(p)
-    expect(progress).toEqual([d]) // current record, then ends: FAILED is terminal
+    const again: DownloadRecord[] = []
+    for await (const p of peer.downloadProgress(d.id, AbortSignal.timeout(5000))) again.push(p)
+    expect(again).toEqual([d]) // current record, then ends: FAILED is terminal
     await expect(take(peer.downloadProgress('nope', AbortSignal.timeout(1000))[Symbol.asyncIterator](), 1)).rejects.toMatchObject({ code: 'NOT_FOUND' })
+    for await (const _ of peer.downloadProgress(byId.id, AbortSignal.timeout(10_000))) { /* until it ends */ }
     await peer.stop()
     peer = await EmbeddedPeer.start({ data: dir })
     expect((await peer.downloads()).map((x) => x.id).sort()).toEqual([d.id, byId.id].sort())
+  })
+
+  it('stores and seeds published content (format dir), exposes its torrent and statistics, and downloads held units at once', async () => {
+    peer = await EmbeddedPeer.start({ data: dir })
+    const files = join(dir, 'files')
+    await mkdir(files)
+    await writeFile(join(files, 'tool.bin'), Buffer.alloc(70_000, 7))
+    await writeFile(join(files, 'other.bin'), Buffer.alloc(1_000, 1))
+    const s = await peer.publish([{ kind: 'path', path: files }], { release: 'tools', format: 'dir' })
+    expect(s.content).toEqual({ stored: 2, unmatched: [] })
+    const unit = (await peer.search('/utility[name = "tool.bin"]', 1)).items[0]?.node.doc ?? ''
+    expect(unit).toMatch(/^util\/tool\.bin/)
+    const t = await peer.torrent(unit)
+    expect(t?.infoHash).toMatch(/^[0-9a-f]{40}$/)
+    expect(t?.magnetURI).toContain(t?.infoHash)
+    expect(await peer.replicas(unit)).toEqual([peer.info.id])
+    const held = await peer.download({ units: [unit] })
+    let last = held
+    for await (const p of peer.downloadProgress(held.id, AbortSignal.timeout(10_000))) last = p
+    expect(last).toMatchObject({ state: 'COMPLETED', bytesDone: 70_000, bytesReceived: 0, unitsDone: 1 })
+    expect(await peer.contentStats({ release: 'tools' })).toMatchObject({ held: 2 })
+    // A file no unit names is reported, not stored.
+    await writeFile(join(dir, 'stray.bin'), 'stray')
+    const extra = await peer.publish([upload('Packages', stanza('gamma', '1.0'))], { release: 'tools', content: [{ kind: 'path', path: join(dir, 'stray.bin') }] })
+    expect(extra.content).toEqual({ stored: 0, unmatched: [join(dir, 'stray.bin')] })
   })
 
   it('records a wish list: the release minus what the peer holds (nothing yet)', async () => {

@@ -73,6 +73,8 @@ export interface SpawnOptions {
   publisherKey?: string
   /** `--http HOST:PORT`; default 127.0.0.1:0. A fixed port lets a restarted peer keep its URL (subscribers reconnect to it). */
   http?: string
+  /** Any other `serve` flags (kept for restarts). */
+  extra?: string[]
 }
 
 export class Peer {
@@ -97,6 +99,7 @@ export class Peer {
     for (const l of this.options.listen ?? []) a.push('--listen', l)
     for (const b of this.options.bootstrap ?? []) a.push('--bootstrap', b)
     if (this.options.publisherKey !== undefined) a.push('--publisher-key', this.options.publisherKey)
+    a.push(...(this.options.extra ?? []))
     return a
   }
 

@@ -58,7 +58,13 @@ builder.node(DownloadType, {
     bytesTotal: t.exposeFloat('bytesTotal'),
     bytesDone: t.exposeFloat('bytesDone'),
     error: t.exposeString('error', { nullable: true }),
-    startedAt: t.exposeString('startedAt')
+    startedAt: t.exposeString('startedAt'),
+    unitsDone: t.int({ description: 'Units verified and stored so far.', resolve: (d) => d.unitsDone ?? 0 }),
+    bytesReceived: t.float({ description: 'Bytes received over the network by this run (held or resumed content adds less than its size).', resolve: (d) => d.bytesReceived ?? 0 }),
+    peers: t.int({ description: 'Peers and web seeds the running transfers are connected to.', resolve: (d) => d.peers ?? 0 }),
+    rate: t.float({ description: 'Receive rate, bytes per second.', resolve: (d) => d.rate ?? 0 }),
+    etaSeconds: t.float({ nullable: true, description: 'Seconds left at the current rate (null when nothing is moving).', resolve: (d) => d.etaSeconds ?? null }),
+    completedAt: t.string({ nullable: true, resolve: (d) => d.completedAt ?? null })
   })
 })
 
@@ -195,7 +201,9 @@ export const PublishSummaryType = builder.objectRef<PublishSummary>('PublishSumm
     replaced: t.exposeInt('replaced', { description: 'Units whose earlier version this publish replaced.' }),
     postings: t.exposeFloat('postings'),
     seconds: t.exposeFloat('seconds'),
-    rejections: t.exposeStringList('rejections', { description: 'Why units were rejected (document and position).' })
+    rejections: t.exposeStringList('rejections', { description: 'Why units were rejected (document and position).' }),
+    contentStored: t.int({ description: 'Content files stored and seeded, matched to units by sha256 (format dir, or content given).', resolve: (s) => s.content?.stored ?? 0 }),
+    contentUnmatched: t.stringList({ description: 'Content files that no unit names (not stored).', resolve: (s) => s.content?.unmatched ?? [] })
   })
 })
 

@@ -1,0 +1,247 @@
+/**
+ * The peer's BitTorrent side: one WebTorrent client over TCP (no public
+ * DHT, no LSD, no UPnP/NAT-PMP, no uTP: uTP halved throughput and stalled
+ * piece exchange between leechers here), whose chunk stores point straight
+ * at the content store's files. A seeded file is the verified file itself
+ * (so seeding needs no rehash: skipVerify), a download writes to
+ * DATA/content/partial/<sha256> and is moved into the store only after its
+ * sha256 matches the signed metadata. Partial files survive a restart:
+ * re-adding the torrent re-checks their pieces and fetches only the rest.
+ */
+import { rm } from 'node:fs/promises'
+import WebTorrent, { type Torrent } from 'webtorrent'
+import FSChunkStore from 'fs-chunk-store'
+import { ChecksumMismatchError, ContentUnavailableError, DownloadCancelledError } from './errors.ts'
+import type { ContentStore, UnitContent } from './store.ts'
+import type { TorrentMeta } from './torrent-file.ts'
+
+export interface TorrentClientInit {
+  store: ContentStore
+  /** TCP port for BitTorrent. Default 0 (the OS picks; see `port`). */
+  torrentPort?: number
+  /** Most peer connections over all torrents. Default 55 (WebTorrent's). */
+  maxConns?: number
+  /** Receive / send limits over all torrents, bytes/s. Default: none. */
+  downloadLimit?: number
+  uploadLimit?: number
+}
+
+/** Progress of one transfer: bytes of the wanted files, connected peers, rate in bytes/s. */
+export interface TransferProgress {
+  infoHash: string
+  bytesDone: number
+  bytesTotal: number
+  /** Bytes received this session (a resumed download counts only what it fetched again). */
+  received: number
+  peers: number
+  rate: number
+}
+
+export interface FetchSpec {
+  meta: TorrentMeta
+  /** Per torrent file: the unit to keep from it, or undefined when that file is not wanted (per-file selection). */
+  wanted: Array<UnitContent | undefined>
+  /** BitTorrent peers to dial (`ip:port`), from provider records. */
+  peers?: string[]
+  /** Tracker announce URLs. */
+  announce?: string[]
+  /** Web seeds (BEP 19). */
+  webSeeds?: string[]
+  onProgress?: (p: TransferProgress) => void
+  /** Progress callback period. Default 500 ms. */
+  progressMs?: number
+  signal?: AbortSignal
+  /** Gives up (partial pieces kept) when no byte arrives for this long. Default 60 s. */
+  stallMs?: number
+}
+
+/** A function WebTorrent calls with `new`: maps torrent file i to paths[i] on disk. */
+function storeAt (paths: string[]): unknown {
+  return function (this: unknown, chunkLength: number, opts: { files: Array<{ length: number, offset: number }>, length: number }) {
+    return new FSChunkStore(chunkLength, { files: opts.files.map((f, i) => ({ path: paths[i], length: f.length, offset: f.offset })), length: opts.length })
+  }
+}
+
+export class TorrentClient {
+  private readonly wt: WebTorrent
+  private readonly seeding = new Map<string, { torrent: Torrent, since: number, units: string[], counted: number, downloaded: boolean }>()
+  private readonly fetching = new Map<string, Torrent>()
+
+  private constructor (private readonly init: TorrentClientInit) {
+    this.wt = new WebTorrent({ dht: false, lsd: false, natUpnp: false, natPmp: false, utp: false, utPex: true, webSeeds: true, torrentPort: init.torrentPort ?? 0, maxConns: init.maxConns, downloadLimit: init.downloadLimit, uploadLimit: init.uploadLimit })
+    // A torrent's errors reach its own listener; anything else would crash the process.
+    this.wt.on('error', () => {})
+  }
+
+  static async start (init: TorrentClientInit): Promise<TorrentClient> {
+    const c = new TorrentClient(init)
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => { reject(new Error('WebTorrent did not start listening within 10 s')) }, 10_000)
+      const ready = (): void => { clearTimeout(t); resolve() }
+      if ((c.wt as unknown as { listening: boolean }).listening) ready()
+      else c.wt.once('listening', ready)
+    })
+    return c
+  }
+
+  /** The BitTorrent TCP port. */
+  get port (): number { return this.wt.address()?.port ?? this.wt.torrentPort }
+
+  isSeeding (infoHash: string): boolean { return this.seeding.has(infoHash) }
+
+  /** What is seeded: `downloaded` marks torrents this peer fetched (the seeding policy applies to those). */
+  seedingTorrents (): Array<{ infoHash: string, units: string[], uploaded: number, length: number, since: number, peers: number, downloaded: boolean }> {
+    return [...this.seeding].map(([infoHash, s]) => ({ infoHash, units: s.units, uploaded: s.torrent.uploaded, length: s.torrent.length, since: s.since, peers: s.torrent.numPeers, downloaded: s.downloaded }))
+  }
+
+  /**
+   * Seeds a torrent whose files are all in the store (verified by sha256,
+   * so pieces are not rehashed). Idempotent. `units[i]` is file i's sha256.
+   */
+  async seed (meta: TorrentMeta, shas: string[], units: string[], options: { announce?: string[], webSeeds?: string[] } = {}): Promise<void> {
+    if (this.seeding.has(meta.infoHash) || this.fetching.has(meta.infoHash)) return
+    const paths = shas.map((s) => this.init.store.filePath(s))
+    const torrent = await this.add(meta, { paths, skipVerify: true, announce: options.announce, webSeeds: options.webSeeds })
+    this.seeding.set(meta.infoHash, { torrent, since: Date.now(), units, counted: 0, downloaded: false })
+  }
+
+  /** Stops seeding (the files stay in the store). Returns the bytes uploaded not yet reported through `uploads`. */
+  async unseed (infoHash: string): Promise<void> {
+    const s = this.seeding.get(infoHash)
+    if (s === undefined) return
+    this.seeding.delete(infoHash)
+    await new Promise<void>((resolve) => { s.torrent.destroy({ destroyStore: false }, () => { resolve() }) })
+  }
+
+  /** Upload bytes per seeded torrent since the previous call (for statistics). */
+  uploads (): Array<{ infoHash: string, units: string[], bytes: number }> {
+    const out = []
+    for (const [infoHash, s] of this.seeding) {
+      const bytes = s.torrent.uploaded - s.counted
+      s.counted = s.torrent.uploaded
+      if (bytes > 0) out.push({ infoHash, units: s.units, bytes })
+    }
+    return out
+  }
+
+  private async add (meta: TorrentMeta, o: { paths: string[], skipVerify: boolean, announce?: string[], webSeeds?: string[], deselect?: boolean }): Promise<Torrent> {
+    return await new Promise<Torrent>((resolve, reject) => {
+      const torrent = this.wt.add(meta.torrent, {
+        announce: o.announce ?? [],
+        urlList: o.webSeeds ?? [],
+        skipVerify: o.skipVerify,
+        deselect: o.deselect,
+        store: storeAt(o.paths),
+        // Pieces go straight to disk: a resumed download finds them there.
+        storeCacheSlots: 0,
+        // Rarest first: downloaders get different pieces and so can trade them (the default, sequential, makes every downloader want the seed's next piece).
+        strategy: 'rarest'
+      })
+      const fail = (err: Error | string): void => { reject(new ContentUnavailableError(`torrent ${meta.infoHash} (${meta.name}): ${typeof err === 'string' ? err : err.message}`)) }
+      torrent.once('error', fail)
+      torrent.once('ready', () => { torrent.off('error', fail); torrent.on('error', () => {}); resolve(torrent) })
+    })
+  }
+
+  /**
+   * Downloads the wanted files of a torrent, from peers, trackers and web
+   * seeds together, and moves each into the store once its sha256 matches.
+   * Resolves with the units stored; a file whose bytes do not match is
+   * discarded and reported as ChecksumMismatchError (the torrent itself was
+   * wrong: the caller tries another source).
+   */
+  async fetch (spec: FetchSpec): Promise<{ stored: UnitContent[], received: number }> {
+    const { meta, wanted } = spec
+    if (wanted.length !== meta.files.length) throw new Error(`fetch: ${wanted.length} selections for ${meta.files.length} files`)
+    if (this.fetching.has(meta.infoHash)) throw new ContentUnavailableError(`torrent ${meta.infoHash} is already being downloaded`)
+    const paths = meta.files.map((f, i) => {
+      const w = wanted[i]
+      // Unwanted files get a scratch partial path: pieces that straddle a boundary land there.
+      return w !== undefined ? this.init.store.partialPath(w.sha256) : this.init.store.partialPath(fakeSha(meta.infoHash, i))
+    })
+    this.seeding.delete(meta.infoHash)
+    const torrent = await this.add(meta, { paths, skipVerify: false, announce: spec.announce, webSeeds: spec.webSeeds, deselect: true })
+    this.fetching.set(meta.infoHash, torrent)
+    const bytesTotal = wanted.reduce((s, w) => s + (w?.size ?? 0), 0)
+    let lastReceived = -1
+    let lastChange = Date.now()
+    const stallMs = spec.stallMs ?? 60_000
+    const stalled = new AbortController()
+    const report = (): void => {
+      let bytesDone = 0
+      torrent.files.forEach((f, i) => { if (wanted[i] !== undefined) bytesDone += Math.min(f.downloaded, f.length) })
+      if (torrent.received !== lastReceived) { lastReceived = torrent.received; lastChange = Date.now() }
+      if (Date.now() - lastChange > stallMs) stalled.abort()
+      spec.onProgress?.({ infoHash: meta.infoHash, bytesDone, bytesTotal, received: torrent.received, peers: torrent.numPeers, rate: torrent.downloadSpeed })
+    }
+    const timer = setInterval(report, spec.progressMs ?? 500)
+    try {
+      for (const p of spec.peers ?? []) torrent.addPeer(p)
+      // With a partial selection the torrent's `done` never fires: wait on each wanted file.
+      const waits = torrent.files.map(async (f, i) => {
+        if (wanted[i] === undefined) return
+        if (f.done) return
+        f.select()
+        await new Promise<void>((resolve) => { f.once('done', resolve) })
+      })
+      await abortable(Promise.all(waits), spec.signal, torrent, stalled.signal, stallMs)
+      report()
+      const stored: UnitContent[] = []
+      const errors: Error[] = []
+      for (let i = 0; i < wanted.length; i++) {
+        const w = wanted[i]
+        if (w === undefined) continue
+        try {
+          // The bytes stay open under the torrent: rename keeps its file handle valid, so seeding goes on.
+          await this.init.store.adopt(paths[i], w, 'download')
+          stored.push(w)
+        } catch (err) {
+          errors.push(err as Error)
+        }
+      }
+      if (errors.length > 0) {
+        await this.drop(meta.infoHash, torrent)
+        throw errors.find((e) => e instanceof ChecksumMismatchError) ?? errors[0]
+      }
+      // Keep it running as a seed of the store's files.
+      this.fetching.delete(meta.infoHash)
+      this.seeding.set(meta.infoHash, { torrent, since: Date.now(), units: stored.map((s) => s.unit), counted: 0, downloaded: true })
+      for (let i = 0; i < wanted.length; i++) if (wanted[i] === undefined) await rm(paths[i], { force: true })
+      return { stored, received: torrent.received }
+    } catch (err) {
+      if (this.fetching.get(meta.infoHash) === torrent) await this.drop(meta.infoHash, torrent)
+      throw err
+    } finally {
+      clearInterval(timer)
+    }
+  }
+
+  /** Stops a download, keeping its partial files for a later resume. */
+  private async drop (infoHash: string, torrent: Torrent): Promise<void> {
+    this.fetching.delete(infoHash)
+    await new Promise<void>((resolve) => { torrent.destroy({ destroyStore: false }, () => { resolve() }) })
+  }
+
+  async stop (): Promise<void> {
+    this.seeding.clear()
+    this.fetching.clear()
+    await new Promise<void>((resolve) => { this.wt.destroy(() => { resolve() }) })
+  }
+}
+
+/** A stable scratch name for an unwanted file of a torrent (hex, so the store accepts it as an address). */
+function fakeSha (infoHash: string, i: number): string {
+  return (infoHash + String(i).padStart(24, '0')).slice(0, 64)
+}
+
+async function abortable<T> (p: Promise<T>, signal: AbortSignal | undefined, torrent: Torrent, stalled: AbortSignal, stallMs: number): Promise<T> {
+  if (signal?.aborted === true) throw new DownloadCancelledError(`download of ${torrent.name} cancelled`)
+  return await new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => { reject(new DownloadCancelledError(`download of ${torrent.name} cancelled`)) }
+    const onStall = (): void => { reject(new ContentUnavailableError(`download of ${torrent.name} stalled: no byte from any peer or web seed for ${Math.round(stallMs / 1000)} s (partial pieces kept)`)) }
+    const done = (): void => { signal?.removeEventListener('abort', onAbort); stalled.removeEventListener('abort', onStall) }
+    signal?.addEventListener('abort', onAbort, { once: true })
+    stalled.addEventListener('abort', onStall, { once: true })
+    p.then((v) => { done(); resolve(v) }, (e: unknown) => { done(); reject(e as Error) })
+  })
+}

@@ -1,0 +1,364 @@
+/**
+ * A peer's content node: its store, its BitTorrent client, its tracker and
+ * web seed, and how it finds other holders. Fetching a unit:
+ *   1. held already (same sha256, any unit)? then nothing moves;
+ *   2. ask the discovery for offers (holders from DHT provider records and
+ *      neighbours, each with the unit's torrent, BitTorrent address, web
+ *      seed and tracker);
+ *   3. download the deterministic torrent most holders agree on from all of
+ *      them at once (peers dialled directly, trackers, web seeds);
+ *   4. keep the file only when its sha256 matches the signed metadata, else
+ *      discard it and try the next torrent; then seed it and write a
+ *      provider record.
+ * Seeding: files published or stored here are seeded on demand (an offer,
+ * a .torrent request), downloads right after they finish; the seeding
+ * policy (ratio, time) ends seeding of downloaded torrents only.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { Server as TrackerServer } from 'bittorrent-tracker'
+import { ContentStore, type StoredUnit, type UnitContent, type UnitStats } from './store.ts'
+import { buildTorrent, magnetURI, rewrap, type TorrentMeta } from './torrent-file.ts'
+import { TorrentClient, type TransferProgress } from './client.ts'
+import { handleContentHttp, type ContentHttpSource } from './http.ts'
+import { ChecksumMismatchError, ContentUnavailableError, DownloadCancelledError } from './errors.ts'
+
+/** A holder's offer for some content (src/dht/providers.ts fills it over libp2p). */
+export interface ContentOffer {
+  peer: string
+  torrent: Uint8Array
+  bittorrent: string[]
+  webSeed?: string
+  tracker?: string
+}
+
+/** Replica discovery: who holds what (provider records) and how to reach them. */
+export interface ContentDiscovery {
+  /** Records this peer as a holder of the content. */
+  provide: (sha256: string) => Promise<void>
+  /** Offers from other holders. */
+  offers: (sha256: string, signal?: AbortSignal) => Promise<ContentOffer[]>
+  /** Peer ids recorded as holders. */
+  holders: (sha256: string, signal?: AbortSignal) => Promise<string[]>
+}
+
+/** When to stop seeding a downloaded torrent: whichever limit comes first. Default: never (seed while running). */
+export interface SeedPolicy {
+  /** Uploaded bytes / torrent size. */
+  ratio?: number
+  /** Seconds since the download completed. */
+  seconds?: number
+}
+
+export interface ContentNodeInit {
+  /** The content folder (DATA/content). */
+  path: string
+  /** Run a tracker on the peer's HTTP address (publishers and mirrors). Default false. */
+  tracker?: boolean
+  /** Serve the store over HTTP as a web seed. Default true. */
+  webSeed?: boolean
+  /** BitTorrent TCP port. Default 0 (any). */
+  torrentPort?: number
+  /** BitTorrent receive / send limits, bytes/s. Default: none. */
+  downloadLimit?: number
+  uploadLimit?: number
+  /** Host other peers reach this one's BitTorrent port at. Default: the HTTP host, else 127.0.0.1. */
+  announceHost?: string
+  seeding?: SeedPolicy
+  discovery?: ContentDiscovery
+  /** Gives up on a unit when no byte arrives for this long. Default 60 s. */
+  stallMs?: number
+  /** Statistics flush and seeding policy period. Default 2 s. */
+  tickMs?: number
+  log?: (message: string) => void
+}
+
+export interface UnitTorrent { infoHash: string, magnetURI: string, url?: string, name: string, length: number }
+
+export interface FetchResult {
+  unit: StoredUnit
+  /** Bytes received over the network this time (0 when already held; less than the size after a resume). */
+  received: number
+  /** Offers used (holders' peer ids). */
+  sources: string[]
+}
+
+export class ContentNode {
+  private httpBase: string | undefined
+  private readonly tracker: TrackerServer | undefined
+  private readonly trackers = new Set<string>()
+  private readonly torrents = new Map<string, { meta: TorrentMeta, shas: string[], units: string[] }>()
+  private readonly pendingUploads = new Map<string, number>()
+  private readonly timer: NodeJS.Timeout
+  private stopped = false
+
+  private constructor (readonly store: ContentStore, readonly client: TorrentClient, private readonly init: ContentNodeInit) {
+    if (init.tracker === true) {
+      this.tracker = new TrackerServer({ http: false, udp: false, ws: false, stats: false, interval: 30_000 })
+      this.tracker.on('warning', () => {})
+      this.tracker.on('error', (err: Error) => { init.log?.(`tracker: ${err.message}`) })
+    }
+    this.timer = setInterval(() => { void this.tick().catch((err: Error) => init.log?.(`content statistics: ${err.message}`)) }, init.tickMs ?? 2000)
+    this.timer.unref()
+  }
+
+  static async start (init: ContentNodeInit): Promise<ContentNode> {
+    const store = await ContentStore.open({ path: init.path })
+    try {
+      const client = await TorrentClient.start({ store, torrentPort: init.torrentPort, downloadLimit: init.downloadLimit, uploadLimit: init.uploadLimit })
+      return new ContentNode(store, client, init)
+    } catch (err) {
+      await store.close()
+      throw err
+    }
+  }
+
+  /** The peer's HTTP base URL (http://host:port), once its server listens: tracker and web seed URLs derive from it. */
+  setHttpBase (base: string): void {
+    this.httpBase = base.replace(/\/+$/, '')
+    if (this.tracker !== undefined) this.trackers.add(`${this.httpBase}/announce`)
+  }
+
+  private get ownWebSeed (): string | undefined {
+    return this.init.webSeed === false || this.httpBase === undefined ? undefined : `${this.httpBase}/content/`
+  }
+
+  private get bittorrentAddress (): string {
+    const host = this.init.announceHost ?? (this.httpBase !== undefined ? new URL(this.httpBase).hostname.replace(/^\[|\]$/g, '') : '127.0.0.1')
+    return `${host}:${this.client.port}`
+  }
+
+  /** Web seed URLs for a torrent: BEP 19 (a single file's URL is the file itself; a multi-file torrent's is the folder). */
+  private webSeedsFor (meta: Pick<TorrentMeta, 'files' | 'name'>, bases: Iterable<string>): string[] {
+    const out = new Set<string>()
+    for (const b of bases) out.add(meta.files.length === 1 && meta.files[0].name === meta.name ? `${b}${encodeURIComponent(meta.name)}` : b)
+    return [...out]
+  }
+
+  private announceFor (): string[] { return [...this.trackers] }
+
+  /** The deterministic single-file torrent of a stored unit (cached). */
+  private async unitTorrent (u: StoredUnit): Promise<TorrentMeta> {
+    const key = `unit:${u.sha256}:${u.name}`
+    const cached = await this.store.getTorrent(key)
+    const meta = cached !== undefined ? rewrap(cached, {}) : await buildTorrent([{ name: u.name, length: u.size, file: this.store.filePath(u.sha256) }])
+    if (cached === undefined) {
+      await this.store.putTorrent(key, meta.torrent)
+      await this.store.putTorrent(`ih:${meta.infoHash}`, Buffer.from(u.unit))
+    }
+    this.torrents.set(meta.infoHash, { meta, shas: [u.sha256], units: [u.unit] })
+    return meta
+  }
+
+  /** Seeds a stored unit's torrent (idempotent). */
+  async seedUnit (u: StoredUnit): Promise<TorrentMeta> {
+    const meta = await this.unitTorrent(u)
+    const webSeeds = this.webSeedsFor(meta, this.ownWebSeed !== undefined ? [this.ownWebSeed] : [])
+    await this.client.seed(meta, [u.sha256], [u.unit], { announce: this.announceFor(), webSeeds })
+    return meta
+  }
+
+  /** A stored unit's torrent as clients see it: infohash, magnet (trackers, web seed) and the .torrent URL. */
+  async torrentOf (unit: string): Promise<UnitTorrent | undefined> {
+    const u = await this.store.unit(unit)
+    if (u === undefined || !(await this.store.has(u.sha256))) return undefined
+    const meta = await this.unitTorrent(u)
+    const webSeeds = this.webSeedsFor(meta, this.ownWebSeed !== undefined ? [this.ownWebSeed] : [])
+    return {
+      infoHash: meta.infoHash,
+      magnetURI: magnetURI(meta, this.announceFor(), webSeeds),
+      ...(this.httpBase !== undefined ? { url: `${this.httpBase}/torrents/${meta.infoHash}.torrent` } : {}),
+      name: meta.name,
+      length: meta.length
+    }
+  }
+
+  /** The .torrent for an infohash this peer can seed, with its trackers and web seed; seeding starts. */
+  async torrentFile (infoHash: string): Promise<Uint8Array | undefined> {
+    let entry = this.torrents.get(infoHash)
+    if (entry === undefined) {
+      const unitId = await this.store.getTorrent(`ih:${infoHash}`)
+      const u = unitId === undefined ? undefined : await this.store.unit(Buffer.from(unitId).toString())
+      if (u === undefined || !(await this.store.has(u.sha256))) return undefined
+      await this.unitTorrent(u)
+      entry = this.torrents.get(infoHash)
+      if (entry === undefined) return undefined
+    }
+    if (entry.units.length === 1) { const u = await this.store.unit(entry.units[0]); if (u !== undefined) await this.seedUnit(u) }
+    const webSeeds = this.webSeedsFor(entry.meta, this.ownWebSeed !== undefined ? [this.ownWebSeed] : [])
+    return rewrap(entry.meta.torrent, { announce: this.announceFor(), urlList: webSeeds }).torrent
+  }
+
+  /** This peer's offer for some content, or undefined when it does not hold it (answers the content protocol). */
+  async offer (sha256: string): Promise<Omit<ContentOffer, 'peer'> | undefined> {
+    if (!(await this.store.has(sha256))) return undefined
+    const units = await this.store.unitsOf(sha256)
+    const u = units.length === 0 ? undefined : await this.store.unit(units[0])
+    if (u === undefined) return undefined
+    const meta = await this.seedUnit(u)
+    const webSeed = this.ownWebSeed
+    return {
+      torrent: meta.torrent,
+      bittorrent: [this.bittorrentAddress],
+      ...(webSeed !== undefined ? { webSeed } : {}),
+      ...(this.tracker !== undefined && this.httpBase !== undefined ? { tracker: `${this.httpBase}/announce` } : {})
+    }
+  }
+
+  /** Puts a verified file into the store (publishing, `--content`), seeds it and records this peer as a holder. */
+  async putFile (file: string, unit: UnitContent, source: string): Promise<StoredUnit> {
+    const stored = await this.store.putFile(file, unit, source)
+    await this.afterStored(stored)
+    return stored
+  }
+
+  private async afterStored (u: StoredUnit): Promise<void> {
+    await this.seedUnit(u)
+    // A provider record is best effort: the content is served either way, and records are rewritten on restart.
+    void this.init.discovery?.provide(u.sha256).catch((err: Error) => this.init.log?.(`provider record for ${u.unit}: ${err.message}`))
+  }
+
+  /** Writes provider records for everything held (at start: records expire). Bounded, in the background. */
+  async provideAll (signal?: AbortSignal): Promise<number> {
+    const d = this.init.discovery
+    if (d === undefined) return 0
+    const seen = new Set<string>()
+    for await (const u of this.store.list()) {
+      if (signal?.aborted === true || this.stopped) break
+      if (seen.has(u.sha256)) continue
+      seen.add(u.sha256)
+      await d.provide(u.sha256).catch(() => {})
+    }
+    return seen.size
+  }
+
+  async has (unit: string): Promise<boolean> {
+    const u = await this.store.unit(unit)
+    return u !== undefined && await this.store.has(u.sha256)
+  }
+
+  /** Peers recorded as holders (provider records), this peer first when it holds the unit. */
+  async replicas (unit: UnitContent, signal?: AbortSignal): Promise<string[]> {
+    return (await this.init.discovery?.holders(unit.sha256, signal)) ?? []
+  }
+
+  async stats (unit: string): Promise<UnitStats> {
+    const s = await this.store.getStats(unit)
+    return { ...s, bytesUploaded: s.bytesUploaded + (this.pendingUploads.get(unit) ?? 0) }
+  }
+
+  /**
+   * Fetches one unit into the store (see the class comment). Partial pieces
+   * stay on disk when it fails or is cancelled, so the next try resumes.
+   */
+  async fetch (unit: UnitContent, options: { signal?: AbortSignal, onProgress?: (p: TransferProgress) => void } = {}): Promise<FetchResult> {
+    if (await this.store.has(unit.sha256)) {
+      const existing = await this.store.unit(unit.unit)
+      const stored = existing ?? await this.store.record(unit, 'store')
+      options.onProgress?.({ infoHash: '', bytesDone: unit.size, bytesTotal: unit.size, received: 0, peers: 0, rate: 0 })
+      return { unit: stored, received: 0, sources: [] }
+    }
+    // Holders may answer late (a loaded peer, a provider record still spreading): ask again before giving up.
+    let offers: ContentOffer[] = []
+    for (const pause of [0, 2000, 5000]) {
+      if (pause > 0 && this.init.discovery !== undefined) await new Promise((resolve) => setTimeout(resolve, pause))
+      if (options.signal?.aborted === true) throw new DownloadCancelledError(`download of ${unit.unit} cancelled`)
+      offers = (await this.init.discovery?.offers(unit.sha256, options.signal)) ?? []
+      if (offers.length > 0 || this.init.discovery === undefined) break
+    }
+    if (options.signal?.aborted === true) throw new DownloadCancelledError(`download of ${unit.unit} cancelled`)
+    // The same bytes give the same infohash: group offers by it, the torrent most holders agree on first.
+    const groups = new Map<string, { meta: TorrentMeta, offers: ContentOffer[] }>()
+    for (const o of offers) {
+      let meta: TorrentMeta
+      try { meta = rewrap(o.torrent, {}) } catch { continue }
+      if (meta.files.length !== 1 || meta.length !== unit.size) continue
+      const g = groups.get(meta.infoHash) ?? { meta, offers: [] }
+      g.offers.push(o)
+      groups.set(meta.infoHash, g)
+    }
+    if (groups.size === 0) throw new ContentUnavailableError(`no peer holds content for ${unit.unit} (sha256 ${unit.sha256})`)
+    for (const o of offers) if (o.tracker !== undefined) this.trackers.add(o.tracker)
+    const peers = [...new Set(offers.flatMap((o) => o.bittorrent))].filter((p) => p !== this.bittorrentAddress)
+    const webBases = [...new Set(offers.map((o) => o.webSeed).filter((w): w is string => w !== undefined))]
+    let lastError: Error | undefined
+    for (const g of [...groups.values()].sort((a, b) => b.offers.length - a.offers.length)) {
+      const webSeeds = this.webSeedsFor(g.meta, webBases)
+      try {
+        const r = await this.client.fetch({ meta: g.meta, wanted: [unit], peers, announce: this.announceFor(), webSeeds, onProgress: options.onProgress, signal: options.signal, stallMs: this.init.stallMs })
+        const stored = (await this.store.unit(unit.unit)) ?? await this.store.record(unit, 'download')
+        this.torrents.set(g.meta.infoHash, { meta: g.meta, shas: [unit.sha256], units: [unit.unit] })
+        await this.store.putTorrent(`unit:${unit.sha256}:${unit.name}`, g.meta.torrent)
+        await this.store.putTorrent(`ih:${g.meta.infoHash}`, Buffer.from(unit.unit))
+        await this.store.addStats(unit.unit, { downloads: 1, bytesDownloaded: r.received })
+        void this.init.discovery?.provide(unit.sha256).catch((err: Error) => this.init.log?.(`provider record for ${unit.unit}: ${err.message}`))
+        return { unit: stored, received: r.received, sources: g.offers.map((o) => o.peer) }
+      } catch (err) {
+        if (!(err instanceof ChecksumMismatchError)) throw err
+        // The torrent itself described other bytes: reported, discarded, and the next torrent tried.
+        this.init.log?.(`${unit.unit}: ${err.message} (torrent ${g.meta.infoHash} from ${g.offers.map((o) => o.peer).join(', ')})`)
+        lastError = err
+      }
+    }
+    throw lastError ?? new ContentUnavailableError(`no source delivered ${unit.unit}`)
+  }
+
+  /** Builds and seeds a multi-file torrent over stored units (a set: a query result, a flash-crowd cluster). */
+  async seedSet (name: string, units: string[]): Promise<UnitTorrent> {
+    const stored: StoredUnit[] = []
+    for (const id of units) {
+      const u = await this.store.unit(id)
+      if (u === undefined || !(await this.store.has(u.sha256))) throw new ContentUnavailableError(`set '${name}': this peer holds no content for ${id}`)
+      stored.push(u)
+    }
+    const meta = await buildTorrent(stored.map((u) => ({ name: u.name, length: u.size, file: this.store.filePath(u.sha256) })), { name, multi: true })
+    this.torrents.set(meta.infoHash, { meta, shas: stored.map((u) => u.sha256), units })
+    const webSeeds = this.webSeedsFor(meta, this.ownWebSeed !== undefined ? [this.ownWebSeed] : [])
+    await this.client.seed(meta, stored.map((u) => u.sha256), units, { announce: this.announceFor(), webSeeds })
+    return { infoHash: meta.infoHash, magnetURI: magnetURI(meta, this.announceFor(), webSeeds), ...(this.httpBase !== undefined ? { url: `${this.httpBase}/torrents/${meta.infoHash}.torrent` } : {}), name, length: meta.length }
+  }
+
+  /** The HTTP routes (tracker, web seed, .torrent files); false when the request is not one of them. */
+  handleHttp (req: IncomingMessage, res: ServerResponse): boolean {
+    const source: ContentHttpSource = {
+      torrentFile: async (ih) => await this.torrentFile(ih),
+      fileByName: async (name) => {
+        if (this.init.webSeed === false) return undefined
+        const sha = await this.store.byName(name)
+        if (sha === undefined || !(await this.store.has(sha))) return undefined
+        return { path: this.store.filePath(sha), unit: (await this.store.unitsOf(sha))[0] ?? sha }
+      },
+      onServed: (unit, bytes) => { this.pendingUploads.set(unit, (this.pendingUploads.get(unit) ?? 0) + bytes) },
+      ...(this.tracker !== undefined ? { tracker: this.tracker } : {})
+    }
+    return handleContentHttp(source, req, res)
+  }
+
+  /** Flushes upload counters and applies the seeding policy. */
+  private async tick (): Promise<void> {
+    for (const u of this.client.uploads()) {
+      const share = Math.floor(u.bytes / Math.max(1, u.units.length))
+      for (const unit of u.units) this.pendingUploads.set(unit, (this.pendingUploads.get(unit) ?? 0) + share)
+    }
+    const pending = [...this.pendingUploads]
+    this.pendingUploads.clear()
+    for (const [unit, bytes] of pending) await this.store.addStats(unit, { bytesUploaded: bytes })
+    const policy = this.init.seeding
+    if (policy === undefined) return
+    for (const t of this.client.seedingTorrents()) {
+      if (!t.downloaded) continue
+      const ratioMet = policy.ratio !== undefined && t.uploaded / Math.max(1, t.length) >= policy.ratio
+      const timeMet = policy.seconds !== undefined && Date.now() - t.since >= policy.seconds * 1000
+      if (ratioMet || timeMet) await this.client.unseed(t.infoHash)
+    }
+  }
+
+  async stop (): Promise<void> {
+    if (this.stopped) return
+    this.stopped = true
+    clearInterval(this.timer)
+    await this.tick().catch(() => {})
+    await this.client.stop()
+    await new Promise<void>((resolve) => { if (this.tracker === undefined) resolve(); else this.tracker.close(() => { resolve() }) })
+    await this.store.close()
+  }
+}
