@@ -1,4 +1,9 @@
-/** Runs tasks one at a time in call order; a failed task does not block the next (the log is appended in seq order). */
+/**
+ * Runs tasks one at a time in call order; a failed task does not block the
+ * next one. Used where interleaved awaits would break an invariant: a
+ * channel log appended in seq order, two publishes, a channel deleted while
+ * a notification is being written (roles import it from here, downward).
+ */
 export class SerialQueue {
   private chain: Promise<unknown> = Promise.resolve()
 
@@ -8,5 +13,6 @@ export class SerialQueue {
     return await run
   }
 
+  /** Resolves once every task queued so far has finished. */
   async idle (): Promise<void> { await this.chain }
 }

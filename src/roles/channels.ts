@@ -10,7 +10,7 @@
  * nothing (`signature: ''`).
  */
 import { releaseEntryKey } from '../xml-twig-index/documents/index.ts'
-import { SerialQueue } from './serial.ts'
+import { SerialQueue } from '../channels/serial.ts'
 import type { ChannelRecord, NotificationRecord, NotificationUnit, PeerEvent, PeerRole } from './types.ts'
 import { PeerError } from './errors.ts'
 import type { IndexView } from './index-view.ts'

@@ -5,7 +5,7 @@
  * Publishes are serialised: the store takes one import at a time, and
  * channel sequence numbers must follow publication order.
  */
-import { SerialQueue } from './serial.ts'
+import { SerialQueue } from '../channels/serial.ts'
 import { randomBytes } from 'node:crypto'
 import { mkdir, rm, stat, writeFile } from 'node:fs/promises'
 import { basename, join } from 'node:path'
