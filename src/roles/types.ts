@@ -8,6 +8,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { QueryPlan } from '../xml-twig-index/engine/query-engine.ts'
+import type { StoredChannel } from '../channels/types.ts'
 
 export type PeerRole = 'publisher' | 'mirror' | 'client'
 
@@ -120,15 +121,8 @@ export interface PackageFilter {
 /** A package that satisfies a relation, and how (its own name and version, or one of its provides). */
 export interface Satisfier { package: PackageRecord, via: 'name' | 'provides' }
 
-export interface ChannelRecord {
-  name: string
-  description: string
-  filter?: string
-  createdAt: string
-  lastSeq: number
-  /** Publisher signature over the definition (networked peers; see src/channels). */
-  signature?: string
-}
+/** A channel as peers store it (its signed definition and newest logged seq): the channels layer's record. */
+export type ChannelRecord = StoredChannel
 
 export interface NotificationUnit { kind: UnitKind, id: string, name: string, version: string, arch?: string, checksum?: string }
 

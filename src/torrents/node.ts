@@ -22,14 +22,9 @@ import { TorrentClient, type TransferProgress } from './client.ts'
 import { handleContentHttp, type ContentHttpSource } from './http.ts'
 import { ChecksumMismatchError, ContentUnavailableError, DownloadCancelledError } from './errors.ts'
 
-/** A holder's offer for some content (src/dht/providers.ts fills it over libp2p). */
-export interface ContentOffer {
-  peer: string
-  torrent: Uint8Array
-  bittorrent: string[]
-  webSeed?: string
-  tracker?: string
-}
+/** A holder's offer for some content: the contract of src/dht/providers.ts, which fills it over libp2p. */
+export type { ContentOffer } from '../dht/providers.ts'
+import type { ContentOffer } from '../dht/providers.ts'
 
 /** Replica discovery: who holds what (provider records) and how to reach them. */
 export interface ContentDiscovery {
