@@ -17,14 +17,15 @@ import { ChannelNetwork } from '../channels/index.ts'
 import { Downloads } from '../roles/downloads.ts'
 import { ContentRole } from '../roles/content.ts'
 import { ContentNode, type SeedPolicy } from '../torrents/index.ts'
-import { findContentHolders, findContentOffers, provideContent, serveContentOffers } from '../dht/providers.ts'
+import { findContentHolders, findContentOffers, findTorrentOffers, provideContent, serveContentOffers } from '../dht/providers.ts'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { EventBus } from '../roles/events.ts'
 import { Publishing } from '../roles/publishing.ts'
 import { compileFilter, Querying } from '../roles/querying.ts'
 import { Relations } from '../roles/relations.ts'
 import { PeerState } from '../roles/state.ts'
-import { WishLists } from '../roles/wishlists.ts'
+import { FlashCrowds, type FlashCrowdTransport } from '../roles/flash-crowds.ts'
+import { sendWishList, serveWishLists } from '../torrents/flash-crowd/index.ts'
 import { loadApiToken, loadPeerId, tokenMatches } from './identity.ts'
 import type { IndexNode } from '../dht/index.ts'
 import type { IndexView } from '../roles/index-view.ts'
@@ -33,7 +34,7 @@ import { startNetwork, type NetworkInit } from './network.ts'
 import { PeerError } from './errors.ts'
 import type {
   ContentStatsRecord, TorrentRecord, FollowPolicy, IndexStateRecord, MirrorAdmission, ChannelRecord, DownloadRecord, MatchRecord, NetworkRecord, NotificationRecord, Page, PackageFilter, PackageRecord, PeerApi, PeerEvent,
-  PeerInfo, PeerRole, PublishProgress, PublishSource, PublishSummary, ReleaseRecord, RelationInfo, Satisfier, UtilityRecord, WishListRecord
+  PeerInfo, PeerRole, PublishProgress, PublishSource, PublishSummary, ReleaseRecord, RelationInfo, Satisfier, UtilityRecord, WishListRecord, FlashCrowdStartInput, FlashCrowdStatus
 } from './types.ts'
 
 export interface EmbeddedPeerInit {
@@ -49,6 +50,15 @@ export interface EmbeddedPeerInit {
   network?: NetworkInit
   /** Content distribution settings (DATA/content). */
   content?: PeerContentInit
+  /** Flash crowd settings (networked peers). */
+  flashCrowds?: PeerFlashCrowdInit
+}
+
+export interface PeerFlashCrowdInit {
+  /** Join every flash crowd the publisher opens, wanting what this pattern selects ('*': the whole release). Default: join none on its own. */
+  join?: string
+  /** Cluster torrents downloaded at once. Default 4. */
+  parallel?: number
 }
 
 export interface PeerContentInit {
@@ -74,7 +84,7 @@ export class EmbeddedPeer implements PeerApi {
   private readonly relations: Relations
   private readonly publishing: Publishing
   private readonly downloadsRole: Downloads
-  private readonly wishLists: WishLists
+  private readonly flashCrowdsRole: FlashCrowds
   private readonly contentRole: ContentRole
 
   private constructor (
@@ -93,7 +103,8 @@ export class EmbeddedPeer implements PeerApi {
     data: string,
     readonly content: ContentNode,
     log: ((message: string) => void) | undefined,
-    contentInit: PeerContentInit
+    contentInit: PeerContentInit,
+    flash: PeerFlashCrowdInit & { transport?: FlashCrowdTransport }
   ) {
     this.querying = new Querying(view)
     this.relations = new Relations(this.querying)
@@ -116,11 +127,19 @@ export class EmbeddedPeer implements PeerApi {
     })
     this.downloadsRole = new Downloads({ state, bus, index: view, content, parallel: contentInit.parallel, log })
     this.contentRole = new ContentRole({ content, index: view, querying: this.querying, tmp: join(data, 'tmp') })
-    this.wishLists = new WishLists({
+    this.flashCrowdsRole = new FlashCrowds({
+      role: info.role,
+      bus,
       state,
       index: view,
       querying: this.querying,
-      held: async (ids) => { const out = new Set<string>(); for (const id of ids) if (await content.has(id)) out.add(id); return out }
+      content,
+      downloads: this.downloadsRole,
+      channels: channelsRole,
+      transport: flash.transport,
+      join: flash.join,
+      parallel: flash.parallel,
+      log
     })
   }
 
@@ -173,8 +192,19 @@ export class EmbeddedPeer implements PeerApi {
             }
       })
       const contentNode = content
-      if (libp2p !== undefined) await serveContentOffers(libp2p, async (sha) => await contentNode.offer(sha))
-      const peer = new EmbeddedPeer(info, token, local, view, node, channelNet, state, bus, channels, init.data, content, init.network?.log, contentInit)
+      if (libp2p !== undefined) await serveContentOffers(libp2p, async (sha) => await contentNode.offer(sha), async (ih) => await contentNode.torrentOffer(ih))
+      const publisherId = net?.publisher.toString()
+      const transport: FlashCrowdTransport | undefined = net === undefined || role === 'publisher' || publisherId === undefined
+        ? undefined
+        : {
+            sendWishList: async (release, units) => await sendWishList(net.host.libp2p, net.host.privateKey, publisherId, release, units),
+            torrentOffers: async (ih, signal) => await findTorrentOffers(net.host.libp2p, ih, [publisherId], { signal })
+          }
+      const peer = new EmbeddedPeer(info, token, local, view, node, channelNet, state, bus, channels, init.data, content, init.network?.log, contentInit, { ...init.flashCrowds, transport })
+      await peer.flashCrowdsRole.start()
+      if (net !== undefined && role === 'publisher') {
+        await serveWishLists({ libp2p: net.host.libp2p, sink: (from, release, units) => peer.flashCrowdsRole.receive(from, release, units), onRefused: (from, reason) => init.network?.log?.(`wish list from ${from} refused: ${reason}`) })
+      }
       // Downloads that were running when the peer stopped go on (their verified pieces are on disk); holders re-announce.
       void peer.downloadsRole.resume().catch((err: Error) => init.network?.log?.(`resuming downloads failed: ${err.message}`))
       void content.provideAll().catch(() => {})
@@ -302,7 +332,26 @@ export class EmbeddedPeer implements PeerApi {
     }
   }
 
-  async submitWishList (release: string): Promise<WishListRecord> { return await this.wishLists.submit(release) }
+  async submitWishList (release: string, pattern?: string): Promise<WishListRecord> { return await this.flashCrowdsRole.submit(release, pattern) }
+  async startFlashCrowd (input: FlashCrowdStartInput): Promise<FlashCrowdStatus> {
+    const bad = (what: string): never => { throw new PeerError(what, 'BAD_USER_INPUT') }
+    if (input.windowSeconds !== undefined && !(input.windowSeconds > 0 && input.windowSeconds <= 86_400)) bad(`windowSeconds must be in (0, 86400], not ${input.windowSeconds}`)
+    if (input.maxTorrents !== undefined && !(Number.isInteger(input.maxTorrents) && input.maxTorrents >= 1 && input.maxTorrents <= 4096)) bad(`maxTorrents must be an integer in [1, 4096], not ${input.maxTorrents}`)
+    if (input.wasteBudget !== undefined && !(input.wasteBudget >= 0 && input.wasteBudget <= 10)) bad(`wasteBudget must be a fraction in [0, 10], not ${input.wasteBudget}`)
+    if (input.expectedPeers !== undefined && !(Number.isInteger(input.expectedPeers) && input.expectedPeers >= 1)) bad(`expectedPeers must be a positive integer, not ${input.expectedPeers}`)
+    return await this.flashCrowdsRole.open(input.release, {
+      windowMs: (input.windowSeconds ?? 30) * 1000,
+      ...(input.maxTorrents !== undefined ? { maxTorrents: input.maxTorrents } : {}),
+      ...(input.wasteBudget !== undefined ? { wasteBudget: input.wasteBudget } : {}),
+      ...(input.expectedPeers !== undefined ? { expectedPeers: input.expectedPeers } : {})
+    })
+  }
+
+  async closeFlashCrowd (release: string): Promise<FlashCrowdStatus> { return this.flashCrowdsRole.closeWindow(release) }
+  async flashCrowd (release: string): Promise<FlashCrowdStatus | undefined> { return this.flashCrowdsRole.status(release) }
+  async flashCrowds (): Promise<FlashCrowdStatus[]> { return this.flashCrowdsRole.list() }
+  followFlashCrowd (release: string, signal: AbortSignal): AsyncIterable<FlashCrowdStatus> { return this.flashCrowdsRole.follow(release, signal) }
+  async addContent (sources: PublishSource[]): Promise<{ stored: number, unmatched: string[] }> { return await this.contentRole.attach(sources) }
   async download (input: { units?: string[], pattern?: string }): Promise<DownloadRecord> { return await this.downloadsRole.download(input) }
   async cancelDownload (id: string): Promise<DownloadRecord> { return await this.downloadsRole.cancel(id) }
   async downloads (): Promise<DownloadRecord[]> { return await this.downloadsRole.list() }
@@ -314,6 +363,7 @@ export class EmbeddedPeer implements PeerApi {
   async stop (): Promise<void> {
     this.stopped ??= (async () => {
       await this.publishing.idle()
+      this.flashCrowdsRole.stop()
       await this.downloadsRole.stop()
       await this.content.stop()
       this.bus.close()

@@ -11,4 +11,4 @@
 export { ChannelNetwork, CHANNELS_PROTOCOL, DIRECTORY_TOPIC, RANGE_LIMIT, topicOf, type ChannelNetworkInit } from './network.ts'
 export { signNotification, signDefinition, verifyNotification, verifyDefinition, KIND_NOTIFICATION, KIND_DEFINITION, CHANNEL_NAME } from './signing.ts'
 export { ForgedNotificationError, ChannelSyncError } from './errors.ts'
-export type { ChannelDefinition, ChannelNotification, ChannelUnit, ChannelUnitKind, ChannelStore, StoredChannel, ChannelNetworkStats } from './types.ts'
+export type { ChannelDefinition, ChannelFlashCrowd, ChannelNotification, ChannelUnit, ChannelUnitKind, ChannelStore, StoredChannel, ChannelNetworkStats } from './types.ts'

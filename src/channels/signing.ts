@@ -10,7 +10,7 @@ import type { PeerId, PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { signEnvelope, verifyEnvelope } from '../dht/trust.ts'
 import { ForgedNotificationError } from './errors.ts'
-import type { ChannelDefinition, ChannelNotification, ChannelUnit } from './types.ts'
+import type { ChannelDefinition, ChannelFlashCrowd, ChannelNotification, ChannelUnit } from './types.ts'
 
 export const KIND_NOTIFICATION = 'edos/channel/notification'
 export const KIND_DEFINITION = 'edos/channel/definition'
@@ -21,7 +21,35 @@ export const MAX_UNITS = 200_000
 type Unsigned<T> = Omit<T, 'signature'>
 
 function headerOfNotification (n: Unsigned<ChannelNotification>): Record<string, unknown> {
-  return { channel: n.channel, seq: n.seq, release: n.release, date: n.date, added: n.added, updated: n.updated, removed: n.removed }
+  const h: Record<string, unknown> = { channel: n.channel, seq: n.seq, release: n.release, date: n.date, added: n.added, updated: n.updated, removed: n.removed }
+  // Only when present: notifications signed before the field existed verify unchanged.
+  if (n.flashCrowd !== undefined) h.flashCrowd = n.flashCrowd
+  return h
+}
+
+const INFO_HASH = /^[0-9a-f]{40}$/
+/** Most cluster torrents one announcement may list. */
+export const MAX_CLUSTERS = 4096
+
+function flashCrowd (v: unknown, where: string): ChannelFlashCrowd {
+  if (!isObject(v) || (v.phase !== 'open' && v.phase !== 'clusters') || !isString(v.release) || (v.closesAt !== undefined && !isString(v.closesAt))) {
+    throw new ForgedNotificationError(`${where}: flashCrowd is not an announcement (phase open|clusters, release, closesAt?)`)
+  }
+  const out: ChannelFlashCrowd = { phase: v.phase, release: v.release }
+  if (v.closesAt !== undefined) out.closesAt = v.closesAt as string
+  if (v.clusters !== undefined) {
+    if (!Array.isArray(v.clusters) || v.clusters.length > MAX_CLUSTERS) throw new ForgedNotificationError(`${where}: flashCrowd.clusters is not a list of at most ${MAX_CLUSTERS}`)
+    let units = 0
+    out.clusters = v.clusters.map((c, i) => {
+      const ok = isObject(c) && isString(c.id) && isString(c.infoHash) && INFO_HASH.test(c.infoHash) && Array.isArray(c.units) && c.units.every(isString) &&
+        Number.isSafeInteger(c.bytes) && (c.bytes as number) >= 0 && Number.isSafeInteger(c.pieceLength) && (c.pieceLength as number) > 0
+      if (!ok) throw new ForgedNotificationError(`${where}: flashCrowd.clusters[${i}] is not a cluster (id, infoHash, units, bytes, pieceLength)`)
+      units += (c.units as string[]).length
+      if (units > MAX_UNITS) throw new ForgedNotificationError(`${where}: flashCrowd.clusters name more than ${MAX_UNITS} units`)
+      return { id: c.id as string, infoHash: c.infoHash as string, units: c.units as string[], bytes: c.bytes as number, pieceLength: c.pieceLength as number }
+    })
+  }
+  return out
 }
 
 function headerOfDefinition (d: Unsigned<ChannelDefinition>): Record<string, unknown> {
@@ -80,6 +108,7 @@ export function verifyNotification (value: unknown, publisher: PeerId | string, 
     updated: units(v.updated, 'updated', where),
     removed: units(v.removed, 'removed', where)
   }
+  if (v.flashCrowd !== undefined) clean.flashCrowd = flashCrowd(v.flashCrowd, where)
   const header = headerOfNotification(clean)
   try {
     verifyEnvelope({ kind: KIND_NOTIFICATION, header, signer: publisherId(publisher), signature: v.signature }, [], publisher, KIND_NOTIFICATION)

@@ -31,8 +31,18 @@ export interface ChannelNotification {
   added: ChannelUnit[]
   updated: ChannelUnit[]
   removed: ChannelUnit[]
+  /** On the `releases` channel: a flash crowd's window opening, or its cluster torrents. */
+  flashCrowd?: ChannelFlashCrowd
   /** base64url Ed25519 signature by the publisher key over everything above ('' on an embedded peer). */
   signature: string
+}
+
+/** A flash crowd announcement (src/torrents/flash-crowd's FlashCrowdAnnouncement, as the channel carries it). */
+export interface ChannelFlashCrowd {
+  phase: 'open' | 'clusters'
+  release: string
+  closesAt?: string
+  clusters?: Array<{ id: string, infoHash: string, units: string[], bytes: number, pieceLength: number }>
 }
 
 /**

@@ -61,9 +61,25 @@ export interface ContentOffer {
 
 export const CONTENT_PROTOCOL = '/edos/content/1.0.0'
 
-/** Answers offer requests: `offer(sha256)` returns undefined when this peer does not hold it. */
-export async function serveContentOffers (libp2p: EdosLibp2p, offer: (sha256: string) => Promise<Omit<ContentOffer, 'peer'> | undefined>): Promise<void> {
+/** A peer's answer to an offer request: undefined when it does not hold (or seed) the content. */
+export type OfferSource = (key: string) => Promise<Omit<ContentOffer, 'peer'> | undefined>
+
+const INFO_HASH = /^[0-9a-f]{40}$/
+
+/**
+ * Answers offer requests: by sha256 for one unit's content (`offer`), or by
+ * infohash for a torrent this peer seeds (`torrentOffer`: set torrents such
+ * as flash-crowd clusters, whose .torrent no one can rebuild without the bytes).
+ */
+export async function serveContentOffers (libp2p: EdosLibp2p, offer: OfferSource, torrentOffer?: OfferSource): Promise<void> {
   await serveRpc(libp2p, CONTENT_PROTOCOL, async (req) => {
+    if (req.header.infoHash !== undefined) {
+      const ih = String(req.header.infoHash).toLowerCase()
+      if (!INFO_HASH.test(ih)) throw new ProtocolError(`'${ih.slice(0, 64)}' is not an infohash (40 hex digits)`)
+      const o = await torrentOffer?.(ih)
+      if (o === undefined) return { header: { held: false } }
+      return { header: { held: true, bittorrent: o.bittorrent, webSeed: o.webSeed, tracker: o.tracker }, parts: [o.torrent] }
+    }
     const sha = String(req.header.sha256 ?? '')
     contentCid(sha)
     const o = await offer(sha.toLowerCase())
@@ -74,8 +90,17 @@ export async function serveContentOffers (libp2p: EdosLibp2p, offer: (sha256: st
 
 /** Asks one peer for its offer; undefined when it does not hold the content or does not answer. */
 export async function askForContent (libp2p: EdosLibp2p, peer: string, sha256Hex: string, options: { timeoutMs?: number, signal?: AbortSignal } = {}): Promise<ContentOffer | undefined> {
+  return await ask(libp2p, peer, { sha256: sha256Hex }, options)
+}
+
+/** Asks one peer for a torrent it seeds, by infohash; undefined when it does not or does not answer. */
+export async function askForTorrent (libp2p: EdosLibp2p, peer: string, infoHash: string, options: { timeoutMs?: number, signal?: AbortSignal } = {}): Promise<ContentOffer | undefined> {
+  return await ask(libp2p, peer, { infoHash }, options)
+}
+
+async function ask (libp2p: EdosLibp2p, peer: string, request: Record<string, string>, options: { timeoutMs?: number, signal?: AbortSignal }): Promise<ContentOffer | undefined> {
   try {
-    const res = await callRpc(libp2p, peer, CONTENT_PROTOCOL, { sha256: sha256Hex }, [], { timeoutMs: options.timeoutMs ?? 20_000, signal: options.signal })
+    const res = await callRpc(libp2p, peer, CONTENT_PROTOCOL, request, [], { timeoutMs: options.timeoutMs ?? 20_000, signal: options.signal })
     if (res.header.held !== true || res.parts[0] === undefined) return undefined
     const h = res.header
     const strings = (v: unknown): string[] => Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []
@@ -113,4 +138,16 @@ export async function findContentOffers (libp2p: EdosLibp2p, sha256Hex: string, 
     (async () => { await ask((await findContentHolders(libp2p, sha256Hex, { limit, signal: options.signal ?? AbortSignal.timeout(options.timeoutMs ?? 10_000) })).map((h) => h.peer)) })()
   ])
   return offers
+}
+
+/**
+ * Offers of a torrent (by infohash) from `first` (e.g. the publisher that
+ * built it) and from the peers this one is connected to (those that already
+ * joined its swarm), asked in parallel, each bounded by its timeout.
+ */
+export async function findTorrentOffers (libp2p: EdosLibp2p, infoHash: string, first: string[], options: { limit?: number, signal?: AbortSignal, timeoutMs?: number } = {}): Promise<ContentOffer[]> {
+  const self = libp2p.peerId.toString()
+  const peers = [...new Set([...first, ...libp2p.getPeers().map(String)])].filter((p) => p !== self).slice(0, options.limit ?? 16)
+  const offers = await Promise.all(peers.map(async (p) => await askForTorrent(libp2p, p, infoHash, { timeoutMs: options.timeoutMs, signal: options.signal })))
+  return offers.filter((o): o is ContentOffer => o !== undefined)
 }

@@ -33,7 +33,9 @@ export const FIELD_COSTS: Readonly<Record<string, number>> = {
   'Mutation.publishRelease': 1000,
   'Mutation.cutRelease': 100,
   'Mutation.download': 50,
-  'Mutation.submitWishList': 50
+  'Mutation.submitWishList': 50,
+  'Mutation.startFlashCrowd': 50,
+  'Mutation.addContent': 50
 }
 
 /** How many items a list field is assumed to return when nothing bounds it. */

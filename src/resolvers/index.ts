@@ -17,6 +17,7 @@ import './types/content.ts'
 import './query.ts'
 import './mutation.ts'
 import './subscription.ts'
+import './flash-crowd.ts'
 
 export type { EdosContext, UploadedFile } from './builder.ts'
 export { MAX_PAGE, DEFAULT_PAGE, TOKEN_HINT } from './builder.ts'

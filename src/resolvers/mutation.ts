@@ -101,6 +101,12 @@ const DeleteChannelPayload = builder.objectRef<{ name: string, deleted: boolean 
 const WishListPayload = builder.objectRef<{ wishList: import('../actors/types.ts').WishListRecord }>('WishListPayload').implement({
   fields: (t) => ({ wishList: t.field({ type: WishListType, resolve: (p) => p.wishList }) })
 })
+const AddContentPayload = builder.objectRef<{ stored: number, unmatched: string[] }>('AddContentPayload').implement({
+  fields: (t) => ({
+    stored: t.exposeInt('stored', { description: 'Units whose content is now stored (a file named by several units counts for each).' }),
+    unmatched: t.exposeStringList('unmatched', { description: 'Files no unit names (by sha256): not stored.' })
+  })
+})
 const DownloadPayload = builder.objectRef<{ download: import('../actors/types.ts').DownloadRecord }>('DownloadPayload').implement({
   fields: (t) => ({ download: t.field({ type: DownloadType, resolve: (p) => p.download }) })
 })
@@ -167,11 +173,27 @@ builder.mutationFields((t) => ({
   submitWishList: t.field({
     type: WishListPayload,
     nullable: true,
-    description: 'Sends the publisher this peer\'s wish list for a release (what it lacks of it).',
-    args: { release: t.arg.string({ required: true }) },
+    description: 'Computes this peer\'s wish list for a release (its units, narrowed to `pattern`\'s, minus the identical units this peer holds), sends it to the publisher\'s open flash crowd and takes part: the covering cluster torrents are downloaded once announced (follow `flashCrowd(release)`).',
+    args: { release: t.arg.string({ required: true }), pattern: t.arg.string({ required: false, description: 'Tree pattern: only units whose documents it selects are wanted (default: the whole release).' }) },
     resolve: async (_root, args, ctx) => {
       requireAuth(ctx, 'submitWishList')
-      return { wishList: await ctx.peer.submitWishList(args.release) }
+      return { wishList: await ctx.peer.submitWishList(args.release, args.pattern ?? undefined) }
+    }
+  }),
+  addContent: t.field({
+    type: AddContentPayload,
+    nullable: true,
+    description: 'Adds files this peer already has (e.g. a package cache) to its content store: each is matched to units by sha256, stored, seeded and provided; files no unit names are listed, not stored.',
+    args: {
+      files: t.arg({ type: ['File'], required: false, description: 'Uploaded files (multipart request).' }),
+      paths: t.arg.stringList({ required: false, description: 'Files or folders on the peer\'s machine: authenticated callers on that machine only.' })
+    },
+    resolve: async (_root, args, ctx) => {
+      requireAuth(ctx, 'addContent')
+      const sources = [...uploads(args.files ?? []), ...serverPaths(ctx, args.paths ?? [])]
+      if (sources.length === 0) throw badInput('nothing to add: give files (uploads) or paths', { argument: 'paths' })
+      if (ctx.peer.addContent === undefined) throw badInput('this peer keeps no content store')
+      return await ctx.peer.addContent(sources)
     }
   }),
   download: t.field({

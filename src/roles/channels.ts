@@ -22,6 +22,7 @@ import type { EventBus } from './events.ts'
 import type { ReleaseChange, ReleaseUnit } from './publishing.ts'
 import type { PeerState } from './state.ts'
 import type { ChannelNetwork } from '../channels/index.ts'
+import type { FlashCrowdAnnouncement } from '../torrents/flash-crowd/index.ts'
 
 /** What the channels role needs of the network: a publisher signs and sends. */
 export type ChannelTransport = Pick<ChannelNetwork, 'signDefinition' | 'announce' | 'sign' | 'send'>
@@ -101,6 +102,20 @@ export class Channels {
 
   async notify (change: ReleaseChange): Promise<NotificationRecord[]> {
     return await this.queue.run(async () => await this.notifyNow(change))
+  }
+
+  /** Announces a flash crowd on the `releases` channel (a notification with no units). */
+  async announceFlashCrowd (announcement: FlashCrowdAnnouncement): Promise<NotificationRecord> {
+    return await this.queue.run(async () => {
+      const c = await this.get(RELEASES_CHANNEL)
+      if (c === undefined) throw new PeerError(`the '${RELEASES_CHANNEL}' channel is missing`, 'UNAVAILABLE')
+      const unsigned = { channel: c.name, seq: c.lastSeq + 1, release: announcement.release, date: new Date().toISOString(), added: [], updated: [], removed: [], flashCrowd: announcement }
+      const notification: NotificationRecord = this.init.network === undefined ? { ...unsigned, signature: '' } : await this.init.network.sign(unsigned)
+      await this.init.state.appendNotifications([{ channel: { ...c, lastSeq: notification.seq }, notification }])
+      this.init.bus.publish({ type: 'notification', notification })
+      await this.init.network?.send(notification)
+      return notification
+    })
   }
 
   private async createNow (name: string, description: string, filter?: string): Promise<ChannelRecord> {

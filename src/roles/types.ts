@@ -9,6 +9,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { QueryPlan } from '../xml-twig-index/engine/query-engine.ts'
 import type { StoredChannel } from '../channels/types.ts'
+import type { FlashCrowdAnnouncement, FlashCrowdStatus } from '../torrents/flash-crowd/types.ts'
 
 export type PeerRole = 'publisher' | 'mirror' | 'client'
 
@@ -134,6 +135,8 @@ export interface NotificationRecord {
   added: NotificationUnit[]
   updated: NotificationUnit[]
   removed: NotificationUnit[]
+  /** On `releases`: a flash crowd's window opening or its cluster torrents (no units then). */
+  flashCrowd?: FlashCrowdAnnouncement
   /** base64url Ed25519 signature by the publisher key over every other field (empty on an embedded peer; see src/channels/signing.ts). */
   signature: string
   /** With the auto-download policy: the download this notification started, or why none could start. */
@@ -186,7 +189,35 @@ export interface TorrentRecord { infoHash: string, magnetURI: string, url?: stri
 /** Changing properties of content on this peer (per unit, summed per release). */
 export interface ContentStatsRecord { downloads: number, bytesDownloaded: number, bytesUploaded: number, held: number }
 
-export interface WishListRecord { release: string, units: string[], bytes: number, submittedAt: string, state: 'RECORDED' }
+/**
+ * A wish list (the release's units, narrowed to `pattern`, minus identical
+ * units held). state: RECORDED (kept here: an embedded peer or the
+ * publisher), SENT (inside the publisher's window), LATE (after it: the
+ * existing clusters are joined), DOWNLOADING, COMPLETED, FAILED.
+ */
+export interface WishListRecord {
+  release: string
+  units: string[]
+  bytes: number
+  /** Units of the release (within the pattern) left out because this peer holds them, identical. */
+  held: number
+  heldBytes: number
+  pattern?: string
+  submittedAt: string
+  state: 'RECORDED' | 'SENT' | 'LATE' | 'DOWNLOADING' | 'COMPLETED' | 'FAILED'
+}
+
+export type { FlashCrowdStatus, FlashCrowdAnnouncement }
+
+/** What the publisher sets for one flash crowd (see FlashCrowdSettings in src/torrents/flash-crowd). */
+export interface FlashCrowdStartInput {
+  release: string
+  windowSeconds?: number
+  maxTorrents?: number
+  wasteBudget?: number
+  /** Close the window early once this many peers have sent wish lists. */
+  expectedPeers?: number
+}
 
 export interface PeerInfo { id: string, role: PeerRole, addresses: string[], graphql?: string }
 
@@ -259,6 +290,7 @@ export type PeerEvent =
   | { type: 'notification', notification: NotificationRecord }
   | { type: 'download-progress', download: DownloadRecord }
   | { type: 'publish-progress', release: string, progress: PublishProgress }
+  | { type: 'flash-crowd', status: FlashCrowdStatus }
 
 /** What the GraphQL layer asks of a peer. Errors are PeerError (src/actors/errors.ts) with a `code`. */
 export interface PeerApi {
@@ -294,7 +326,19 @@ export interface PeerApi {
   /** Logged notifications after `since`, then live ones, with no gap and no duplicate. Ends when `signal` aborts. */
   follow: (channel: string, since: number, signal: AbortSignal, policy?: FollowPolicy) => AsyncIterable<NotificationRecord>
 
-  submitWishList: (release: string) => Promise<WishListRecord>
+  /** Computes this peer's wish list for a release (narrowed to a pattern's units) and, networked, sends it and takes part. */
+  submitWishList: (release: string, pattern?: string) => Promise<WishListRecord>
+  /** The publisher opens a flash crowd's collection window. */
+  startFlashCrowd?: (input: FlashCrowdStartInput) => Promise<FlashCrowdStatus>
+  /** The publisher closes a running window now. */
+  closeFlashCrowd?: (release: string) => Promise<FlashCrowdStatus>
+  /** This peer's view of a release's flash crowd (either side). */
+  flashCrowd?: (release: string) => Promise<FlashCrowdStatus | undefined>
+  flashCrowds?: () => Promise<FlashCrowdStatus[]>
+  /** The status now, then every change. */
+  followFlashCrowd?: (release: string, signal: AbortSignal) => AsyncIterable<FlashCrowdStatus>
+  /** Adds files this peer already has (e.g. a package cache) to its content store: matched to units by sha256. */
+  addContent?: (sources: PublishSource[]) => Promise<{ stored: number, unmatched: string[] }>
   download: (input: { units?: string[], pattern?: string }) => Promise<DownloadRecord>
   cancelDownload: (id: string) => Promise<DownloadRecord>
   downloads: () => Promise<DownloadRecord[]>

@@ -55,6 +55,32 @@ export interface FetchSpec {
   stallMs?: number
 }
 
+/** What a finished fetch moved. */
+export interface FetchOutcome {
+  /** The wanted units, verified and in the store. */
+  stored: UnitContent[]
+  /** Bytes received this session (duplicates and discarded pieces included). */
+  received: number
+  /**
+   * Bytes of the pieces this peer now has verified: with per-file selection,
+   * BitTorrent moves whole pieces, so this minus the wanted bytes is what
+   * the peer received without wanting it (the flash-crowd waste, measured).
+   */
+  pieceBytes: number
+}
+
+/** Sum of the lengths of the torrent's verified pieces. */
+function verifiedPieceBytes (torrent: Torrent, meta: TorrentMeta): number {
+  const t = torrent as unknown as { bitfield?: { get: (i: number) => boolean }, pieces: unknown[] }
+  const count = Math.ceil(meta.length / meta.pieceLength)
+  let bytes = 0
+  for (let i = 0; i < count; i++) {
+    if (t.bitfield?.get(i) !== true) continue
+    bytes += i === count - 1 ? meta.length - i * meta.pieceLength : meta.pieceLength
+  }
+  return bytes
+}
+
 /** A function WebTorrent calls with `new`: maps torrent file i to paths[i] on disk. */
 function storeAt (paths: string[]): unknown {
   return function (this: unknown, chunkLength: number, opts: { files: Array<{ length: number, offset: number }>, length: number }) {
@@ -150,7 +176,7 @@ export class TorrentClient {
    * discarded and reported as ChecksumMismatchError (the torrent itself was
    * wrong: the caller tries another source).
    */
-  async fetch (spec: FetchSpec): Promise<{ stored: UnitContent[], received: number }> {
+  async fetch (spec: FetchSpec): Promise<FetchOutcome> {
     const { meta, wanted } = spec
     if (wanted.length !== meta.files.length) throw new Error(`fetch: ${wanted.length} selections for ${meta.files.length} files`)
     if (this.fetching.has(meta.infoHash)) throw new ContentUnavailableError(`torrent ${meta.infoHash} is already being downloaded`)
@@ -206,8 +232,9 @@ export class TorrentClient {
       // Keep it running as a seed of the store's files.
       this.fetching.delete(meta.infoHash)
       this.seeding.set(meta.infoHash, { torrent, since: Date.now(), units: stored.map((s) => s.unit), counted: 0, downloaded: true })
+      const pieceBytes = verifiedPieceBytes(torrent, meta)
       for (let i = 0; i < wanted.length; i++) if (wanted[i] === undefined) await rm(paths[i], { force: true })
-      return { stored, received: torrent.received }
+      return { stored, received: torrent.received, pieceBytes }
     } catch (err) {
       if (this.fetching.get(meta.infoHash) === torrent) await this.drop(meta.infoHash, torrent)
       throw err

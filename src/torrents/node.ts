@@ -18,9 +18,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Server as TrackerServer } from 'bittorrent-tracker'
 import { ContentStore, type StoredUnit, type UnitContent, type UnitStats } from './store.ts'
 import { buildTorrent, magnetURI, rewrap, type TorrentMeta } from './torrent-file.ts'
-import { TorrentClient, type TransferProgress } from './client.ts'
+import { TorrentClient, type FetchOutcome, type TransferProgress } from './client.ts'
 import { handleContentHttp, type ContentHttpSource } from './http.ts'
-import { ChecksumMismatchError, ContentUnavailableError, DownloadCancelledError } from './errors.ts'
+import { ChecksumMismatchError, ContentInputError, ContentUnavailableError, DownloadCancelledError } from './errors.ts'
 
 /** A holder's offer for some content: the contract of src/dht/providers.ts, which fills it over libp2p. */
 export type { ContentOffer } from '../dht/providers.ts'
@@ -68,6 +68,20 @@ export interface ContentNodeInit {
 }
 
 export interface UnitTorrent { infoHash: string, magnetURI: string, url?: string, name: string, length: number }
+
+/** A set torrent as built: its piece length and file count besides what a unit's torrent says. */
+export interface SetTorrent extends UnitTorrent { pieceLength: number, files: number }
+
+export interface SeedSetOptions {
+  /** Piece length (power of two). Default: `pieceLengthFor(total)`. */
+  pieceLength?: number
+  /**
+   * List this peer's web seed in the torrent. Default true. A flash-crowd
+   * cluster leaves it out: every downloader would otherwise pull from the
+   * publisher's HTTP as fast as from the swarm, which is what it exists to avoid.
+   */
+  webSeed?: boolean
+}
 
 export interface FetchResult {
   unit: StoredUnit
@@ -297,19 +311,67 @@ export class ContentNode {
     throw lastError ?? new ContentUnavailableError(`no source delivered ${unit.unit}`)
   }
 
-  /** Builds and seeds a multi-file torrent over stored units (a set: a query result, a flash-crowd cluster). */
-  async seedSet (name: string, units: string[]): Promise<UnitTorrent> {
+  /**
+   * Builds and seeds a multi-file torrent over stored units (a set: a query
+   * result, a flash-crowd cluster), files in the order given.
+   */
+  async seedSet (name: string, units: string[], options: SeedSetOptions = {}): Promise<SetTorrent> {
     const stored: StoredUnit[] = []
     for (const id of units) {
       const u = await this.store.unit(id)
       if (u === undefined || !(await this.store.has(u.sha256))) throw new ContentUnavailableError(`set '${name}': this peer holds no content for ${id}`)
       stored.push(u)
     }
-    const meta = await buildTorrent(stored.map((u) => ({ name: u.name, length: u.size, file: this.store.filePath(u.sha256) })), { name, multi: true })
+    const meta = await buildTorrent(stored.map((u) => ({ name: u.name, length: u.size, file: this.store.filePath(u.sha256) })), { name, multi: true, pieceLength: options.pieceLength })
     this.torrents.set(meta.infoHash, { meta, shas: stored.map((u) => u.sha256), units })
-    const webSeeds = this.webSeedsFor(meta, this.ownWebSeed !== undefined ? [this.ownWebSeed] : [])
+    const webSeeds = options.webSeed === false ? [] : this.webSeedsFor(meta, this.ownWebSeed !== undefined ? [this.ownWebSeed] : [])
     await this.client.seed(meta, stored.map((u) => u.sha256), units, { announce: this.announceFor(), webSeeds })
-    return { infoHash: meta.infoHash, magnetURI: magnetURI(meta, this.announceFor(), webSeeds), ...(this.httpBase !== undefined ? { url: `${this.httpBase}/torrents/${meta.infoHash}.torrent` } : {}), name, length: meta.length }
+    return { infoHash: meta.infoHash, magnetURI: magnetURI(meta, this.announceFor(), webSeeds), ...(this.httpBase !== undefined ? { url: `${this.httpBase}/torrents/${meta.infoHash}.torrent` } : {}), name, length: meta.length, pieceLength: meta.pieceLength, files: meta.files.length }
+  }
+
+  /**
+   * This peer's offer for a torrent it seeds (a set's, or a unit's), by
+   * infohash: the .torrent with its trackers, and where to reach this peer.
+   * Undefined when it does not seed it.
+   */
+  async torrentOffer (infoHash: string): Promise<Omit<ContentOffer, 'peer'> | undefined> {
+    const entry = this.torrents.get(infoHash)
+    if (entry === undefined || !this.client.isSeeding(infoHash)) return undefined
+    return {
+      torrent: rewrap(entry.meta.torrent, { announce: [...new Set([...entry.meta.announce, ...this.announceFor()])] }).torrent,
+      bittorrent: [this.bittorrentAddress],
+      ...(this.tracker !== undefined && this.httpBase !== undefined ? { tracker: `${this.httpBase}/announce` } : {})
+    }
+  }
+
+  /** Upload and swarm figures of a torrent this peer seeds. */
+  torrentStats (infoHash: string): { uploaded: number, peers: number } | undefined {
+    const t = this.client.seedingTorrents().find((x) => x.infoHash === infoHash)
+    return t === undefined ? undefined : { uploaded: t.uploaded, peers: t.peers }
+  }
+
+  /**
+   * Downloads the selected files of a multi-file torrent (a flash-crowd
+   * cluster) from the given peers and the torrent's trackers, verifies each
+   * against its unit's sha256, stores it, records this peer as a holder and
+   * goes on seeding the torrent. `wanted[i]` is file i's unit, or undefined.
+   */
+  async fetchSet (meta: TorrentMeta, wanted: Array<UnitContent | undefined>, options: { peers?: string[], webSeeds?: string[], signal?: AbortSignal, onProgress?: (p: TransferProgress) => void } = {}): Promise<FetchOutcome> {
+    wanted.forEach((w, i) => {
+      if (w === undefined) return
+      const f = meta.files[i]
+      if (f === undefined || f.name !== w.name || f.length !== w.size) throw new ContentInputError(`torrent ${meta.infoHash}: file ${i} is '${f?.name ?? '(none)'}' of ${f?.length ?? 0} bytes, not ${w.unit} ('${w.name}', ${w.size} bytes)`)
+    })
+    for (const a of meta.announce) this.trackers.add(a)
+    const peers = (options.peers ?? []).filter((p) => p !== this.bittorrentAddress)
+    const r = await this.client.fetch({ meta, wanted, peers, announce: [...new Set([...meta.announce, ...this.announceFor()])], webSeeds: options.webSeeds, onProgress: options.onProgress, signal: options.signal, stallMs: this.init.stallMs })
+    const kept = wanted.filter((w): w is UnitContent => w !== undefined)
+    this.torrents.set(meta.infoHash, { meta, shas: kept.map((w) => w.sha256), units: kept.map((w) => w.unit) })
+    for (const w of kept) {
+      await this.store.addStats(w.unit, { downloads: 1, bytesDownloaded: Math.round(r.received * w.size / Math.max(1, r.pieceBytes)) })
+      void this.init.discovery?.provide(w.sha256).catch((err: Error) => this.init.log?.(`provider record for ${w.unit}: ${err.message}`))
+    }
+    return r
   }
 
   /** The HTTP routes (tracker, web seed, .torrent files); false when the request is not one of them. */

@@ -30,6 +30,8 @@ export interface TorrentMeta {
   length: number
   /** The whole .torrent (bencoded). */
   torrent: Uint8Array
+  /** Tracker announce URLs outside `info` (announce-list, else announce). */
+  announce: string[]
 }
 
 export const MIN_PIECE_LENGTH = 16 * 1024
@@ -76,6 +78,11 @@ export interface BuildOptions {
   announce?: string[]
   /** BEP 19 web seeds (outside info). */
   urlList?: string[]
+  /**
+   * Piece length (a power of two, 16 KiB or more). Default `pieceLengthFor(total)`.
+   * A flash-crowd cluster sets its own: its waste is counted in pieces.
+   */
+  pieceLength?: number
 }
 
 /** Builds the deterministic info dictionary for the entries and wraps it in a .torrent. */
@@ -91,7 +98,10 @@ export async function buildTorrent (entries: TorrentEntry[], options: BuildOptio
     seen.add(e.name)
   }
   const length = entries.reduce((s, e) => s + e.length, 0)
-  const pieceLength = pieceLengthFor(length)
+  const pieceLength = options.pieceLength ?? pieceLengthFor(length)
+  if (!Number.isSafeInteger(pieceLength) || pieceLength < MIN_PIECE_LENGTH || (pieceLength & (pieceLength - 1)) !== 0) {
+    throw new ContentInputError(`torrent '${name}': piece length ${pieceLength} is not a power of two of at least ${MIN_PIECE_LENGTH}`)
+  }
   const pieces = await pieceHashes(entries, pieceLength)
   const info: Record<string, unknown> = multi
     ? { files: entries.map((e) => ({ length: e.length, path: [Buffer.from(e.name)] })), name: Buffer.from(name), 'piece length': pieceLength, pieces }
@@ -101,9 +111,13 @@ export async function buildTorrent (entries: TorrentEntry[], options: BuildOptio
 
 /** Re-wraps a torrent's info with other trackers and web seeds (same infohash). */
 export function rewrap (torrent: Uint8Array, options: Pick<BuildOptions, 'announce' | 'urlList'>): TorrentMeta {
-  const decoded = bencode.decode(torrent) as { info?: Record<string, unknown> }
-  if (decoded.info === undefined) throw new ContentInputError('not a .torrent: no info dictionary')
-  return withInfo(decoded.info, options)
+  let decoded: { info?: Record<string, unknown>, announce?: Uint8Array, 'announce-list'?: Uint8Array[][] }
+  try { decoded = bencode.decode(torrent) as typeof decoded } catch (err) { throw new ContentInputError(`not a .torrent: ${(err as Error).message}`) }
+  if (decoded.info === undefined || decoded.info === null || typeof decoded.info !== 'object') throw new ContentInputError('not a .torrent: no info dictionary')
+  // Trackers the torrent names are kept unless the caller gives its own.
+  const named = [...(decoded['announce-list'] ?? []).flat(), ...(decoded.announce !== undefined ? [decoded.announce] : [])]
+    .filter((a) => a instanceof Uint8Array).map((a) => Buffer.from(a).toString())
+  return withInfo(decoded.info, { ...options, announce: options.announce ?? named })
 }
 
 function withInfo (info: Record<string, unknown>, options: Pick<BuildOptions, 'announce' | 'urlList'>): TorrentMeta {
@@ -125,7 +139,7 @@ function withInfo (info: Record<string, unknown>, options: Pick<BuildOptions, 'a
     ? [{ name, length: info.length as number, offset: 0 }]
     : rawFiles.map((f) => { const o = offset; offset += f.length; return { name: f.path.map((p) => Buffer.from(p).toString()).join('/'), length: f.length, offset: o } })
   const length = files.reduce((s, f) => s + f.length, 0)
-  return { infoHash, name, pieceLength, files, length, torrent: bencode.encode(t) }
+  return { infoHash, name, pieceLength, files, length, torrent: bencode.encode(t), announce }
 }
 
 /** A magnet link with trackers (tr) and web seeds (ws). */

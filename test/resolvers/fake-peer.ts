@@ -226,7 +226,7 @@ export class FakePeer implements PeerApi {
     return c.feed.iterate(signal, c.log.filter((n) => n.seq > since))
   }
 
-  submitWishList = async (release: string): Promise<WishListRecord> => ({ release, units: ['pkg/vim/2:9.0.1378-2/amd64'], bytes: 1000, submittedAt: new Date(0).toISOString(), state: 'RECORDED' })
+  submitWishList = async (release: string): Promise<WishListRecord> => ({ release, units: ['pkg/vim/2:9.0.1378-2/amd64'], bytes: 1000, held: 0, heldBytes: 0, submittedAt: new Date(0).toISOString(), state: 'RECORDED' })
 
   download = async (input: { units?: string[], pattern?: string }): Promise<DownloadRecord> => {
     this.note('download', input)

@@ -13,8 +13,11 @@ export interface CollectorInit {
   release: string
   /** How long the window stays open, in ms. Default 30,000. */
   windowMs?: number
-  /** Peers whose answers close the window early when all are in (e.g. the release channel's known subscribers). */
-  expectedPeers?: Iterable<string>
+  /**
+   * Close the window early once these peers all answered (e.g. the release
+   * channel's known subscribers), or once this many distinct peers did.
+   */
+  expectedPeers?: Iterable<string> | number
   /** Most units one wish list may name. Default 1,000,000. */
   maxUnits?: number
 }
@@ -63,6 +66,7 @@ export class WishListCollector {
   readonly release: string
   private readonly lists = new Map<string, WishList>()
   private readonly expected: Set<string>
+  private readonly expectedCount: number
   private readonly maxUnits: number
   private state: CollectorState = 'open'
   private readonly timer: NodeJS.Timeout
@@ -74,7 +78,9 @@ export class WishListCollector {
 
   constructor (init: CollectorInit) {
     this.release = init.release
-    this.expected = new Set(init.expectedPeers ?? [])
+    const e = init.expectedPeers
+    this.expected = new Set(typeof e === 'number' || e === undefined ? [] : e)
+    this.expectedCount = typeof e === 'number' ? e : 0
     this.maxUnits = init.maxUnits ?? 1_000_000
     this.closed = new Promise((resolve) => { this.resolveClosed = resolve })
     this.timer = setTimeout(() => { this.close() }, init.windowMs ?? 30_000)
@@ -84,6 +90,8 @@ export class WishListCollector {
   get isOpen (): boolean { return this.state === 'open' }
   get count (): number { return this.lists.size }
   get late (): WishList[] { return [...this.lateLists.values()] }
+  /** The wish lists in the window so far (the latest of each peer). */
+  get inWindow (): WishList[] { return [...this.lists.values()] }
 
   submit (peer: string, units: readonly string[]): SubmitResult {
     if (units.length > this.maxUnits) throw new WishListRefusedError(`wish list of ${peer} for ${this.release} names ${units.length} units, more than ${this.maxUnits}`)
@@ -96,6 +104,7 @@ export class WishListCollector {
     const replaced = this.lists.has(peer)
     this.lists.set(peer, list)
     if (this.expected.size > 0 && [...this.expected].every((p) => this.lists.has(p))) this.close()
+    else if (this.expectedCount > 0 && this.lists.size >= this.expectedCount) this.close()
     return { release: this.release, state: this.state, replaced }
   }
 
