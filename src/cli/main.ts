@@ -10,6 +10,7 @@ import { GraphQLResponseError } from './peer-client.ts'
 import { runServe, runStartServing, type ServeNetwork } from './serve.ts'
 import { runMirrorAdmit, runPeerNetwork } from './network-commands.ts'
 import { runChannelCreate, runChannelList, runSubscribe } from './channel-commands.ts'
+import { runContentAdd, runFlashCrowd, runWish } from './flash-crowd-commands.ts'
 import type { PeerContentInit } from '../actors/embedded.ts'
 
 /** The network options of `edos serve` (undefined with --embedded). */
@@ -68,6 +69,7 @@ const USAGE = `usage: edos COMMAND [OPTIONS]
              [--bootstrap MULTIADDR...] [--publisher-key FILE] [--address-scope private|public] [--embedded]
              [--torrent-port N] [--download-limit B/s] [--upload-limit B/s] [--parallel-downloads N]
              [--seed-ratio R] [--seed-time SECONDS]   (stop seeding a download at ratio R or after SECONDS)
+             [--join-flash-crowds PATTERN|'*']   send a wish list whenever the publisher opens a flash crowd
   edos import --data DIR --release NAME [--format debian|rpm-md|dir] [--translations FILE] FILE...
   edos publish (--data DIR | --peer URL) --release NAME [--format debian|rpm-md|dir] [--translations FILE]
              [--content DIR...] [--by-path] FILE...   --format dir DIR publishes the files themselves (stored and
@@ -83,6 +85,12 @@ const USAGE = `usage: edos COMMAND [OPTIONS]
   edos channel list --peer URL                 the channels a peer knows, with their last seq
   edos subscribe --peer URL CHANNEL [--since N] [--auto-download] [--count N]
                                                follow a channel (graphql-ws): one JSON object per notification
+  edos flash-crowd --peer PUBLISHER_URL RELEASE [--window S] [--k K] [--waste F] [--expect N] [--detach]
+                                               open a flash crowd: collect wish lists, cluster, seed, announce
+  edos wish --peer URL RELEASE [--pattern PATTERN] [--detach]   send the peer's wish list (the release, or
+                                               the pattern's units, minus what it holds) and follow its downloads
+  edos content add --peer URL [--by-path] PATH...   add files the peer already has (e.g. a package cache) to
+                                               its store: matched to units by sha256, then seeded
 
 A peer joins the distributed index (libp2p, kad-dht on /edos/kad/1.0.0) unless --embedded. Mirrors
 and clients need the publisher's key (--publisher-key: the publisher writes DATA/publisher-key) and a
@@ -114,7 +122,8 @@ const OPTIONS: Record<string, ParseArgsConfig['options']> = {
     'upload-limit': { type: 'string' },
     'parallel-downloads': { type: 'string' },
     'seed-ratio': { type: 'string' },
-    'seed-time': { type: 'string' }
+    'seed-time': { type: 'string' },
+    'join-flash-crowds': { type: 'string' }
   },
   import: { ...COMMON, ...SOURCES },
   publish: { ...COMMON, ...REMOTE, ...SOURCES, content: { type: 'string', multiple: true }, 'by-path': { type: 'boolean' } },
@@ -125,7 +134,10 @@ const OPTIONS: Record<string, ParseArgsConfig['options']> = {
   network: { ...COMMON, ...REMOTE },
   mirror: { ...COMMON, ...REMOTE },
   channel: { ...COMMON, ...REMOTE, filter: { type: 'string' }, description: { type: 'string' } },
-  subscribe: { ...COMMON, ...REMOTE, since: { type: 'string' }, 'auto-download': { type: 'boolean' }, count: { type: 'string' } }
+  subscribe: { ...COMMON, ...REMOTE, since: { type: 'string' }, 'auto-download': { type: 'boolean' }, count: { type: 'string' } },
+  'flash-crowd': { ...COMMON, ...REMOTE, window: { type: 'string' }, k: { type: 'string' }, waste: { type: 'string' }, expect: { type: 'string' }, detach: { type: 'boolean' } },
+  wish: { ...COMMON, ...REMOTE, pattern: { type: 'string' }, detach: { type: 'boolean' } },
+  content: { ...COMMON, ...REMOTE, 'by-path': { type: 'boolean' } }
 }
 
 const ROLES = ['publisher', 'mirror', 'client'] as const
@@ -174,7 +186,9 @@ async function main (argv: string[]): Promise<number> {
     case 'serve': {
       const role = values.role as string | undefined
       if (role !== undefined && !(ROLES as readonly string[]).includes(role)) throw new UsageError(`unknown --role '${role}' (${ROLES.join(', ')})`)
-      return await runServe({ data: needData(), http: values.http as string | undefined, role: role as typeof ROLES[number] | undefined, network: networkOptions(values), content: contentOptions(values) })
+      const join = values['join-flash-crowds'] as string | undefined
+      if (join !== undefined && values.embedded === true) throw new UsageError('--join-flash-crowds needs the network: drop --embedded')
+      return await runServe({ data: needData(), http: values.http as string | undefined, role: role as typeof ROLES[number] | undefined, network: networkOptions(values), content: contentOptions(values), flashCrowds: join === undefined ? undefined : { join } })
     }
     case 'import':
     case 'publish': {
@@ -229,6 +243,36 @@ async function main (argv: string[]): Promise<number> {
       if (parsed.positionals.length !== 1) throw new UsageError('usage: edos subscribe --peer URL CHANNEL [--since N] [--auto-download] [--count N]')
       const count = intOption(values.count as string | undefined, '--count', 1)
       return await runSubscribe({ ...remote, channel: parsed.positionals[0], since: intOption(values.since as string | undefined, '--since', 0) ?? 0, autoDownload: values['auto-download'] === true, count })
+    }
+    case 'flash-crowd': {
+      if (remote === undefined) throw new UsageError('edos flash-crowd needs --peer PUBLISHER_URL (the running publisher)')
+      if (parsed.positionals.length !== 1) throw new UsageError('usage: edos flash-crowd --peer URL RELEASE [--window S] [--k K] [--waste F] [--expect N]')
+      const num = (name: string, ok: (n: number) => boolean, what: string): number | undefined => {
+        const text = values[name] as string | undefined
+        if (text === undefined) return undefined
+        const n = Number(text)
+        if (!Number.isFinite(n) || !ok(n)) throw new UsageError(`--${name} must be ${what}, got '${text}'`)
+        return n
+      }
+      return await runFlashCrowd({
+        ...remote,
+        release: parsed.positionals[0],
+        windowSeconds: num('window', (n) => n > 0, 'a number of seconds > 0'),
+        maxTorrents: num('k', (n) => Number.isInteger(n) && n >= 1, 'an integer >= 1'),
+        wasteBudget: num('waste', (n) => n >= 0, 'a fraction >= 0'),
+        expectedPeers: num('expect', (n) => Number.isInteger(n) && n >= 1, 'an integer >= 1'),
+        detach: values.detach === true
+      })
+    }
+    case 'wish': {
+      if (remote === undefined) throw new UsageError('edos wish needs --peer URL (a running peer)')
+      if (parsed.positionals.length !== 1) throw new UsageError('usage: edos wish --peer URL RELEASE [--pattern PATTERN] [--detach]')
+      return await runWish({ ...remote, release: parsed.positionals[0], pattern: values.pattern as string | undefined, detach: values.detach === true })
+    }
+    case 'content': {
+      if (remote === undefined) throw new UsageError('edos content add needs --peer URL (a running peer)')
+      if (parsed.positionals[0] !== 'add' || parsed.positionals.length < 2) throw new UsageError('usage: edos content add --peer URL [--by-path] PATH...')
+      return await runContentAdd({ ...remote, paths: parsed.positionals.slice(1), byPath: values['by-path'] === true })
     }
   }
   return 2

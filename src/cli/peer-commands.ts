@@ -165,7 +165,7 @@ export interface PeerPublishArgs extends PeerArgs {
 interface PublishSummary { release: string, units: number, rejected: number, replaced: number, postings: number, seconds: number, rejections: string[], contentStored?: number, contentUnmatched?: string[] }
 
 /** The regular files under a path (itself when a file), sorted, hidden entries skipped. */
-async function filesUnder (path: string): Promise<string[]> {
+export async function filesUnder (path: string): Promise<string[]> {
   const s = await stat(path).catch(() => undefined)
   if (s === undefined) throw new ImportError(`cannot read '${path}'`)
   if (s.isFile()) return [path]

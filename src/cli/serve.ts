@@ -6,7 +6,7 @@
 import { resolve } from 'node:path'
 import { EmbeddedPeer } from '../actors/index.ts'
 import type { NetworkInit } from '../actors/network.ts'
-import type { PeerContentInit } from '../actors/embedded.ts'
+import type { PeerContentInit, PeerFlashCrowdInit } from '../actors/embedded.ts'
 import type { PeerRole } from '../actors/types.ts'
 import { graphqlUrl, startServer, type EdosServer } from '../server/index.ts'
 import { ProgressBar } from './progress.ts'
@@ -28,6 +28,8 @@ export interface ServeArgs {
   network?: ServeNetwork
   /** Content distribution settings (BitTorrent port, bandwidth, seeding policy). */
   content?: PeerContentInit
+  /** Flash crowd settings (join the ones the publisher opens). */
+  flashCrowds?: PeerFlashCrowdInit
 }
 
 export type ServeNetwork = Omit<NetworkInit, 'log'>
@@ -89,12 +91,12 @@ function untilSignal (): Promise<NodeJS.Signals> {
  */
 export async function runServe (args: ServeArgs): Promise<number> {
   const { host, port } = parseHttp(args.http ?? DEFAULT_HTTP)
-  const peer = await startPeer(args.data, args.role, host, port, args.network, args.content)
+  const peer = await startPeer(args.data, args.role, host, port, args.network, args.content, args.flashCrowds)
   return await servePeer(peer, { host, port, out: args.out ?? process.stdout, until: args.until })
 }
 
 /** The peer learns its GraphQL URL up front unless the port is chosen by the OS (port 0). */
-async function startPeer (data: string, role: PeerRole | undefined, host: string, port: number, network: ServeNetwork | undefined, content?: PeerContentInit): Promise<EmbeddedPeer> {
+async function startPeer (data: string, role: PeerRole | undefined, host: string, port: number, network: ServeNetwork | undefined, content?: PeerContentInit, flashCrowds?: PeerFlashCrowdInit): Promise<EmbeddedPeer> {
   if (network !== undefined) guardProcess()
   return await EmbeddedPeer.start({
     data: resolve(data),
@@ -102,7 +104,8 @@ async function startPeer (data: string, role: PeerRole | undefined, host: string
     graphqlUrl: port === 0 ? undefined : graphqlUrl(host, port),
     // EDOS_DHT_REDUCERS=off: the bench's baseline (whole blocks fetched, filtered here).
     network: network === undefined ? undefined : { ...network, reducers: process.env.EDOS_DHT_REDUCERS !== 'off', log: networkLog },
-    content
+    content,
+    flashCrowds
   })
 }
 

@@ -24,6 +24,9 @@ export interface ContentRoleInit {
   tmp: string
 }
 
+/** Checksums OR-ed into one query when matching files to units. */
+const SHA_BATCH = 64
+
 export interface AttachSummary { stored: number, unmatched: string[] }
 
 /** Every regular file under a path (a file, or a folder walked depth-first), bounded. */
@@ -42,13 +45,29 @@ async function walk (path: string, out: string[], limit: number): Promise<void> 
 export class ContentRole {
   constructor (private readonly init: ContentRoleInit) {}
 
-  /** Ids of the package and utility documents whose sha256 is this one. */
-  private async unitsWithSha (sha256: string): Promise<Array<{ id: string, xml: string }>> {
-    const out: Array<{ id: string, xml: string }> = []
-    for (const kind of ['package', 'utility']) {
-      const { nodes } = await this.init.index.engine.answers(`/${kind}[checksum = "${sha256}"]`)
-      const docIds = [...new Set(nodes.docs.subarray(0, nodes.length))]
-      for (const d of await this.init.index.store.getDocuments(docIds)) if (d !== undefined) out.push(d)
+  /**
+   * The package and utility documents whose sha256 is one of these, by
+   * sha256. Asked in batches of OR-ed checksums: on a mirror or a client
+   * every question is a distributed query, so one per file would cost a
+   * network round per file.
+   */
+  private async unitsWithShas (shas: string[]): Promise<Map<string, Array<{ id: string, xml: string }>>> {
+    const out = new Map<string, Array<{ id: string, xml: string }>>()
+    const unique = [...new Set(shas)].filter((s) => /^[0-9a-f]{64}$/.test(s))
+    for (let i = 0; i < unique.length; i += SHA_BATCH) {
+      const batch = unique.slice(i, i + SHA_BATCH)
+      const test = batch.map((sha) => `checksum = "${sha}"`).join(' or ')
+      for (const kind of ['package', 'utility']) {
+        const { nodes } = await this.init.index.engine.answers(`/${kind}[${test}]`)
+        const docIds = [...new Set(nodes.docs.subarray(0, nodes.length))]
+        for (const d of await this.init.index.store.getDocuments(docIds)) {
+          if (d === undefined) continue
+          const sha = /<checksum\s+type="sha256"\s*>([0-9a-fA-F]{64})<\/checksum>/.exec(d.xml)?.[1]?.toLowerCase()
+          if (sha === undefined) continue
+          const list = out.get(sha)
+          if (list === undefined) out.set(sha, [d]); else list.push(d)
+        }
+      }
     }
     return out
   }
@@ -70,9 +89,11 @@ export class ContentRole {
           files.push({ path: tmp, label: s.name, temp: true })
         }
       }
-      for (const f of files) {
-        const { sha256 } = await sha256File(f.path)
-        const units = await this.unitsWithSha(sha256)
+      const hashed = []
+      for (const f of files) hashed.push({ ...f, sha256: (await sha256File(f.path)).sha256 })
+      const bySha = await this.unitsWithShas(hashed.map((f) => f.sha256))
+      for (const f of hashed) {
+        const units = bySha.get(f.sha256) ?? []
         if (units.length === 0) { summary.unmatched.push(f.label); continue }
         for (const u of units) {
           await this.init.content.putFile(f.path, unitContentOf(u), 'publish')

@@ -221,7 +221,9 @@ export class ContentNode {
   }
 
   private async afterStored (u: StoredUnit): Promise<void> {
-    await this.seedUnit(u)
+    // The torrent is computed (and cached) now, but seeded on demand (an offer, a .torrent request):
+    // a publisher storing a whole release would otherwise run a swarm per unit nobody asked for yet.
+    await this.unitTorrent(u)
     // A provider record is best effort: the content is served either way, and records are rewritten on restart.
     void this.init.discovery?.provide(u.sha256).catch((err: Error) => this.init.log?.(`provider record for ${u.unit}: ${err.message}`))
   }
