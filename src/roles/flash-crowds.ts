@@ -65,13 +65,42 @@ export class FlashCrowds {
 
   constructor (private readonly init: FlashCrowdsInit) {}
 
-  /** Reads past announcements from the log, then follows new ones. */
+  /**
+   * Reads past announcements from the log, then follows new ones. After a
+   * restart the work goes on in the background: the publisher seeds its
+   * announced cluster torrents again (deterministic: the same infohashes),
+   * and a peer whose wish list was sent but not completed takes part again
+   * (verified pieces on disk are not fetched twice).
+   */
   async start (): Promise<void> {
     for await (const n of this.init.state.readLog('releases', 0)) if (n.flashCrowd !== undefined) this.learn(n.flashCrowd, false)
     const live = this.init.bus.subscribe({ signal: this.controller.signal, filter: (e) => e.type === 'notification' && e.notification.flashCrowd !== undefined })
     void (async () => {
       for await (const e of live) if (e.type === 'notification' && e.notification.flashCrowd !== undefined) this.learn(e.notification.flashCrowd, true)
     })().catch((err: Error) => this.init.log?.(`flash crowd announcements: ${err.message}`))
+    void this.resume().catch((err: Error) => this.init.log?.(`resuming flash crowds: ${err.message}`))
+  }
+
+  private async resume (): Promise<void> {
+    if (this.init.role === 'publisher') {
+      for (const [release, clusters] of this.clusters) {
+        for (const [i, c] of clusters.entries()) {
+          if (this.controller.signal.aborted) return
+          const t = await this.init.content.seedSet(`${release}-flash-crowd-${String(i + 1).padStart(3, '0')}`, c.units, { pieceLength: c.pieceLength, webSeed: false }).catch((err: Error) => { this.init.log?.(`re-seeding cluster ${c.id} of ${release}: ${err.message}`) })
+          if (t !== undefined && t.infoHash !== c.infoHash) this.init.log?.(`cluster ${c.id} of ${release} rebuilt as ${t.infoHash}, announced as ${c.infoHash}: its content changed`)
+        }
+      }
+      return
+    }
+    if (this.init.transport === undefined) return
+    for await (const record of this.init.state.wishLists.values()) {
+      if (!['SENT', 'LATE', 'DOWNLOADING'].includes(record.state) || this.controller.signal.aborted) continue
+      const units = await this.releaseInfo(record.release, new Set(record.units))
+      const wanted = new Map<string, UnitContent>()
+      for (const u of units) if (u.content !== undefined && !(await this.init.content.store.has(u.content.sha256))) wanted.set(u.id, u.content)
+      this.join(record, wanted)
+      this.init.log?.(`flash crowd ${record.release}: resuming (${wanted.size} of ${record.units.length} units still to fetch)`)
+    }
   }
 
   private learn (a: FlashCrowdAnnouncement, live: boolean): void {
@@ -222,13 +251,20 @@ export class FlashCrowds {
     const result = await transport.sendWishList(release, [...wanted.keys()])
     record.state = result.state === 'open' ? 'SENT' : 'LATE'
     await this.init.state.wishLists.put(release, record)
+    this.join(record, wanted)
+    return record
+  }
+
+  /** Starts (or restarts) this peer's part in a release's flash crowd. */
+  private join (record: WishListRecord, wanted: Map<string, UnitContent>): void {
+    const release = record.release
     this.participants.get(release)?.stop()
     const participant = new FlashCrowdParticipant({
       release,
       content: this.init.content,
       wanted,
-      held: { units: wish.held.length, bytes: wish.heldBytes },
-      torrentOffers: transport.torrentOffers,
+      held: { units: record.held, bytes: record.heldBytes },
+      torrentOffers: async (ih, signal) => await (this.init.transport?.torrentOffers(ih, signal) ?? []),
       parallel: this.init.parallel,
       onStatus: (s) => { this.emit(s) },
       log: this.init.log
@@ -238,7 +274,6 @@ export class FlashCrowds {
       participant.markFailed(err.message)
       this.init.log?.(`flash crowd ${release}: ${err.message}`)
     })
-    return record
   }
 
   /** Waits for the clusters, downloads the covering ones, then fetches what no cluster covers. */
