@@ -38,6 +38,7 @@ const FOLLOW = `subscription EdosFollow($name: String!, $since: Int!, $autoDownl
     channel seq release date signature
     added { ${UNIT} } updated { ${UNIT} } removed { ${UNIT} }
     download { downloadId state units bytesTotal } downloadError
+    flashCrowd { phase release closesAt clusters { id infoHash units bytes pieceLength } }
   }
 }`
 

@@ -248,7 +248,13 @@ export class FlashCrowds {
     for (const u of wish.wanted) { const c = contentOf.get(u.id); if (c !== undefined) wanted.set(u.id, c) }
     const unverifiable = wish.wanted.length - wanted.size
     if (unverifiable > 0) this.init.log?.(`wish list for ${release}: ${unverifiable} units have no sha256 in their metadata and cannot be fetched`)
-    const result = await transport.sendWishList(release, [...wanted.keys()])
+    let result: SubmitResult
+    try {
+      result = await transport.sendWishList(release, [...wanted.keys()])
+    } catch (err) {
+      // Most often no window is open for the release: the caller should wait for the publisher's announcement.
+      throw new PeerError(`the publisher did not take the wish list for ${release}: ${(err as Error).message}`, 'UNAVAILABLE')
+    }
     record.state = result.state === 'open' ? 'SENT' : 'LATE'
     await this.init.state.wishLists.put(release, record)
     this.join(record, wanted)

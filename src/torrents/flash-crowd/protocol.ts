@@ -6,6 +6,7 @@
  * neither be replayed nor sent on someone else's behalf: the signer must be
  * the peer at the other end of the (noise-authenticated) connection.
  */
+import { createHash } from 'node:crypto'
 import type { PrivateKey } from '@libp2p/interface'
 import { callRpc, serveRpc, type CallOptions } from '../../dht/rpc.ts'
 import { ProtocolError } from '../../dht/errors.ts'
@@ -28,11 +29,24 @@ export interface WishListServerInit {
   onRefused?: (peer: string, reason: string) => void
 }
 
-function stringArray (value: unknown, what: string): string[] {
-  if (!Array.isArray(value) || value.length > MAX_WISH_UNITS || !value.every((v) => typeof v === 'string' && v.length > 0 && v.length <= 512)) {
-    throw new ProtocolError(`${what} is not a list of at most ${MAX_WISH_UNITS} unit ids`)
+/**
+ * The unit ids travel as one newline-separated part (a release's wish list
+ * is megabytes, past any frame header limit); the signed header carries
+ * their count and sha256, so the signature covers them all the same.
+ */
+function encodeUnits (units: readonly string[]): { text: Uint8Array, digest: string } {
+  const text = Buffer.from(units.join('\n'))
+  return { text, digest: createHash('sha256').update(text).digest('hex') }
+}
+
+function decodeUnits (part: Uint8Array | undefined, count: unknown, digest: unknown, what: string): string[] {
+  if (part === undefined || typeof count !== 'number' || !Number.isSafeInteger(count) || count < 0 || count > MAX_WISH_UNITS || typeof digest !== 'string') {
+    throw new ProtocolError(`${what} carries no unit list of at most ${MAX_WISH_UNITS} ids`)
   }
-  return value
+  if (createHash('sha256').update(part).digest('hex') !== digest) throw new ProtocolError(`${what}: the unit list does not match its signed digest`)
+  const units = count === 0 ? [] : Buffer.from(part).toString('utf8').split('\n')
+  if (units.length !== count || !units.every((v) => v.length > 0 && v.length <= 512)) throw new ProtocolError(`${what}: the unit list does not hold ${count} unit ids`)
+  return units
 }
 
 /** Serves wish lists on this (publisher) peer. */
@@ -46,7 +60,7 @@ export async function serveWishLists (init: WishListServerInit): Promise<void> {
       replay.check(env, self)
       const release = env.header.release
       if (typeof release !== 'string' || release.length === 0 || release.length > 256) throw new ProtocolError('wish list names no release')
-      const units = stringArray(env.header.units, `wish list of ${req.from} for ${release}`)
+      const units = decodeUnits(req.parts[0], env.header.count, env.header.units, `wish list of ${req.from} for ${release}`)
       const result = await init.sink(req.from, release, units)
       return { header: { result } }
     } catch (err) {
@@ -64,8 +78,10 @@ function isAssignment (v: unknown): v is ClusterAssignment {
 
 /** Sends this peer's wish list for `release` to the publisher; the answer says whether the window was still open. */
 export async function sendWishList (libp2p: EdosLibp2p, key: PrivateKey, publisher: string, release: string, units: readonly string[], options: CallOptions = {}): Promise<SubmitResult> {
-  const envelope = await signEnvelope(key, KIND, { release, units: [...units], ...deliveryFields(publisher) })
-  const { header } = await callRpc(libp2p, publisher, WISHLIST_PROTOCOL, { envelope }, [], { timeoutMs: 30_000, ...options })
+  if (units.length > MAX_WISH_UNITS) throw new WishListRefusedError(`a wish list names at most ${MAX_WISH_UNITS} units, not ${units.length}`)
+  const { text, digest } = encodeUnits(units)
+  const envelope = await signEnvelope(key, KIND, { release, units: digest, count: units.length, ...deliveryFields(publisher) })
+  const { header } = await callRpc(libp2p, publisher, WISHLIST_PROTOCOL, { envelope }, [text], { timeoutMs: 30_000, ...options })
   const r = header.result as SubmitResult | undefined
   if (r == null || r.release !== release || (r.state !== 'open' && r.state !== 'closed') || typeof r.replaced !== 'boolean' || (r.assignment !== undefined && !isAssignment(r.assignment))) {
     throw new ProtocolError(`publisher ${publisher} answered a wish list with no valid result`)
