@@ -3,14 +3,9 @@ import { readFile } from 'node:fs/promises'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { EdosError } from '../xml-twig-index/errors.ts'
 import { UsageError } from './errors.ts'
-import { runImport, runQuery, runExport, runStats } from './commands.ts'
-import { runPeerExport, runPeerPublish, runPeerQuery, runPeerStats, type PeerArgs } from './peer-commands.ts'
-import { runPeerDownload } from './download-command.ts'
+import type { PeerArgs } from './peer-commands.ts'
 import { GraphQLResponseError } from './peer-client.ts'
-import { runServe, runStartServing, type ServeNetwork } from './serve.ts'
-import { runMirrorAdmit, runPeerNetwork } from './network-commands.ts'
-import { runChannelCreate, runChannelList, runSubscribe } from './channel-commands.ts'
-import { runContentAdd, runFlashCrowd, runWish } from './flash-crowd-commands.ts'
+import type { ServeNetwork } from './serve.ts'
 import type { PeerContentInit } from '../actors/embedded.ts'
 
 /** The network options of `edos serve` (undefined with --embedded). */
@@ -142,6 +137,15 @@ const OPTIONS: Record<string, ParseArgsConfig['options']> = {
 
 const ROLES = ['publisher', 'mirror', 'client'] as const
 
+/*
+ * Commands load their modules when they run: a peer (serve) pulls in libp2p,
+ * WebTorrent and the GraphQL server (~5 s of CPU to load), which a command
+ * talking to a running peer, or reading a store, never needs.
+ */
+const offline = async (): Promise<typeof import('./commands.ts')> => await import('./commands.ts')
+const peerCommands = async (): Promise<typeof import('./peer-commands.ts')> => await import('./peer-commands.ts')
+const serving = async (): Promise<typeof import('./serve.ts')> => await import('./serve.ts')
+
 /** The API token: --token-file wins over EDOS_TOKEN; none is fine for read-only commands. */
 async function readToken (file: string | undefined): Promise<string | undefined> {
   if (file !== undefined) {
@@ -182,13 +186,13 @@ async function main (argv: string[]): Promise<number> {
   const remote: PeerArgs | undefined = peerUrl === undefined ? undefined : { peer: peerUrl, token: await readToken(values['token-file'] as string | undefined) }
   if (remote !== undefined && remote.peer === '') throw new UsageError('--peer needs a URL')
   switch (command) {
-    case 'start': return await runStartServing({ data, http: values.http as string | undefined })
+    case 'start': return await (await serving()).runStartServing({ data, http: values.http as string | undefined })
     case 'serve': {
       const role = values.role as string | undefined
       if (role !== undefined && !(ROLES as readonly string[]).includes(role)) throw new UsageError(`unknown --role '${role}' (${ROLES.join(', ')})`)
       const join = values['join-flash-crowds'] as string | undefined
       if (join !== undefined && values.embedded === true) throw new UsageError('--join-flash-crowds needs the network: drop --embedded')
-      return await runServe({ data: needData(), http: values.http as string | undefined, role: role as typeof ROLES[number] | undefined, network: networkOptions(values), content: contentOptions(values), flashCrowds: join === undefined ? undefined : { join } })
+      return await (await serving()).runServe({ data: needData(), http: values.http as string | undefined, role: role as typeof ROLES[number] | undefined, network: networkOptions(values), content: contentOptions(values), flashCrowds: join === undefined ? undefined : { join } })
     }
     case 'import':
     case 'publish': {
@@ -200,13 +204,13 @@ async function main (argv: string[]): Promise<number> {
       const sources = { release, format: format as 'debian' | 'rpm-md' | 'dir' | undefined, translations: (values.translations as string[] | undefined) ?? [], files: parsed.positionals }
       // `publish --data` is `import`: the same verb whether or not a peer holds the store.
       const content = values.content as string[] | undefined
-      if (remote !== undefined) return await runPeerPublish({ ...remote, ...sources, content, byPath: values['by-path'] === true })
+      if (remote !== undefined) return await (await peerCommands()).runPeerPublish({ ...remote, ...sources, content, byPath: values['by-path'] === true })
       if (content !== undefined) throw new UsageError('--content goes with --peer URL: the running peer stores and seeds the files')
-      return await runImport({ data: needData(), ...sources })
+      return await (await offline()).runImport({ data: needData(), ...sources })
     }
     case 'download': {
       if (remote === undefined) throw new UsageError('edos download needs --peer URL (the running peer downloads and then seeds)')
-      return await runPeerDownload({ ...remote, targets: parsed.positionals, detach: values.detach === true })
+      return await (await import('./download-command.ts')).runPeerDownload({ ...remote, targets: parsed.positionals, detach: values.detach === true })
     }
     case 'query': {
       if (parsed.positionals.length !== 1) throw new UsageError("edos query needs exactly one 'PATTERN'")
@@ -214,35 +218,35 @@ async function main (argv: string[]): Promise<number> {
       const limit = limitText === undefined ? undefined : Number(limitText)
       if (limit !== undefined && (!Number.isInteger(limit) || limit < 0)) throw new UsageError(`--limit must be a non-negative integer, got '${limitText ?? ''}'`)
       const query = { pattern: parsed.positionals[0], limit, after: values.after as string | undefined, explain: values.explain === true }
-      if (remote !== undefined) return await runPeerQuery({ ...remote, ...query })
-      return await runQuery({ data: needData(), ...query })
+      if (remote !== undefined) return await (await peerCommands()).runPeerQuery({ ...remote, ...query })
+      return await (await offline()).runQuery({ data: needData(), ...query })
     }
     case 'export':
-      if (remote !== undefined) return await runPeerExport({ ...remote, ids: parsed.positionals })
-      return await runExport({ data: needData(), ids: parsed.positionals })
+      if (remote !== undefined) return await (await peerCommands()).runPeerExport({ ...remote, ids: parsed.positionals })
+      return await (await offline()).runExport({ data: needData(), ids: parsed.positionals })
     case 'stats':
-      if (remote !== undefined) return await runPeerStats(remote)
-      return await runStats({ data: needData() })
+      if (remote !== undefined) return await (await peerCommands()).runPeerStats(remote)
+      return await (await offline()).runStats({ data: needData() })
     case 'network':
       if (remote === undefined) throw new UsageError('edos network needs --peer URL (a running peer)')
-      return await runPeerNetwork(remote)
+      return await (await import('./network-commands.ts')).runPeerNetwork(remote)
     case 'mirror': {
       if (parsed.positionals[0] !== 'admit' || parsed.positionals.length !== 2) throw new UsageError('usage: edos mirror admit --peer PUBLISHER_URL --token-file FILE PEER_ID')
       if (remote === undefined) throw new UsageError('edos mirror admit needs --peer PUBLISHER_URL')
-      return await runMirrorAdmit({ ...remote, mirror: parsed.positionals[1] })
+      return await (await import('./network-commands.ts')).runMirrorAdmit({ ...remote, mirror: parsed.positionals[1] })
     }
     case 'channel': {
       const verb = parsed.positionals[0]
       if (remote === undefined) throw new UsageError(`edos channel ${verb ?? ''} needs --peer URL (a running peer)`)
-      if (verb === 'list' && parsed.positionals.length === 1) return await runChannelList(remote)
+      if (verb === 'list' && parsed.positionals.length === 1) return await (await import('./channel-commands.ts')).runChannelList(remote)
       if (verb !== 'create' || parsed.positionals.length !== 2) throw new UsageError('usage: edos channel create --peer URL NAME [--filter PATTERN] [--description TEXT] | edos channel list --peer URL')
-      return await runChannelCreate({ ...remote, name: parsed.positionals[1], filter: values.filter as string | undefined, description: values.description as string | undefined })
+      return await (await import('./channel-commands.ts')).runChannelCreate({ ...remote, name: parsed.positionals[1], filter: values.filter as string | undefined, description: values.description as string | undefined })
     }
     case 'subscribe': {
       if (remote === undefined) throw new UsageError('edos subscribe needs --peer URL (a running peer)')
       if (parsed.positionals.length !== 1) throw new UsageError('usage: edos subscribe --peer URL CHANNEL [--since N] [--auto-download] [--count N]')
       const count = intOption(values.count as string | undefined, '--count', 1)
-      return await runSubscribe({ ...remote, channel: parsed.positionals[0], since: intOption(values.since as string | undefined, '--since', 0) ?? 0, autoDownload: values['auto-download'] === true, count })
+      return await (await import('./channel-commands.ts')).runSubscribe({ ...remote, channel: parsed.positionals[0], since: intOption(values.since as string | undefined, '--since', 0) ?? 0, autoDownload: values['auto-download'] === true, count })
     }
     case 'flash-crowd': {
       if (remote === undefined) throw new UsageError('edos flash-crowd needs --peer PUBLISHER_URL (the running publisher)')
@@ -254,7 +258,7 @@ async function main (argv: string[]): Promise<number> {
         if (!Number.isFinite(n) || !ok(n)) throw new UsageError(`--${name} must be ${what}, got '${text}'`)
         return n
       }
-      return await runFlashCrowd({
+      return await (await import('./flash-crowd-commands.ts')).runFlashCrowd({
         ...remote,
         release: parsed.positionals[0],
         windowSeconds: num('window', (n) => n > 0, 'a number of seconds > 0'),
@@ -267,12 +271,12 @@ async function main (argv: string[]): Promise<number> {
     case 'wish': {
       if (remote === undefined) throw new UsageError('edos wish needs --peer URL (a running peer)')
       if (parsed.positionals.length !== 1) throw new UsageError('usage: edos wish --peer URL RELEASE [--pattern PATTERN] [--detach]')
-      return await runWish({ ...remote, release: parsed.positionals[0], pattern: values.pattern as string | undefined, detach: values.detach === true })
+      return await (await import('./flash-crowd-commands.ts')).runWish({ ...remote, release: parsed.positionals[0], pattern: values.pattern as string | undefined, detach: values.detach === true })
     }
     case 'content': {
       if (remote === undefined) throw new UsageError('edos content add needs --peer URL (a running peer)')
       if (parsed.positionals[0] !== 'add' || parsed.positionals.length < 2) throw new UsageError('usage: edos content add --peer URL [--by-path] PATH...')
-      return await runContentAdd({ ...remote, paths: parsed.positionals.slice(1), byPath: values['by-path'] === true })
+      return await (await import('./flash-crowd-commands.ts')).runContentAdd({ ...remote, paths: parsed.positionals.slice(1), byPath: values['by-path'] === true })
     }
   }
   return 2
