@@ -132,9 +132,14 @@ describe('flash crowd R1 -> R2 between processes (1 publisher, 2 mirrors, 4 clie
     log(`wanted ${wanted.length} units (${wantedBytes} B); clients hold ${identical.join(', ')} of them identically`)
     expect(identical.every((n) => n > 0)).toBe(true)
 
-    const start = await edos(['flash-crowd', '--peer', publisher.url, '--token-file', publisher.tokenFile, 'trixie', '--window', '120', '--k', '4', '--expect', '6'], 200_000).catch((err: Error) => ({ code: -1, stdout: '', stderr: err.message }))
+    const start = edos(['flash-crowd', '--peer', publisher.url, '--token-file', publisher.tokenFile, 'trixie', '--window', '120', '--k', '4', '--expect', '6'], 200_000).catch((err: Error) => ({ code: -1, stdout: '', stderr: err.message }))
     // The two clients that do not join on their own send their lists while the window is open.
-    await waitFor('window open', async () => (await status(publisher))?.state === 'COLLECTING', 30_000, 250)
+    let startEnded: { code: number | null, stderr: string } | undefined
+    void start.then((r) => { startEnded = r })
+    await waitFor('window open', async () => {
+      if (startEnded !== undefined && startEnded.code !== 0) throw Object.assign(new Error(`edos flash-crowd exited ${String(startEnded.code)}: ${startEnded.stderr}`), { fatal: true })
+      return (await status(publisher))?.state === 'COLLECTING' || startEnded !== undefined
+    }, 180_000, 500).catch((err: Error) => { throw new Error(`${err.message}\n${cluster.logs(3000)}`) })
     const wish3 = edos(['wish', '--peer', clients[2].url, '--token-file', clients[2].tokenFile, 'trixie', '--pattern', WANT], 240_000)
     const w4 = await clients[3].gql('mutation ($r: String!, $p: String) { submitWishList(release: $r, pattern: $p) { wishList { units held state } } }', { r: 'trixie', p: WANT }, { token: await clients[3].token() })
     expect(w4.submitWishList.wishList.held).toBe(identical[3])

@@ -69,13 +69,16 @@ builder.node(DownloadType, {
 })
 
 export const WishListType = builder.objectRef<WishListRecord>('WishList').implement({
-  description: 'A wish list sent to the publisher: the release composition minus what this peer holds.',
+  description: 'A wish list: the release composition (narrowed to a pattern) minus what this peer holds identically.',
   fields: (t) => ({
     release: t.exposeString('release'),
     units: t.exposeStringList('units'),
     bytes: t.exposeFloat('bytes'),
+    held: t.exposeInt('held', { description: 'Units of the release (within the pattern) left out: this peer holds them, identical (name, version, arch, sha256).' }),
+    heldBytes: t.exposeFloat('heldBytes'),
+    pattern: t.exposeString('pattern', { nullable: true, description: 'The pattern that narrowed the release, if any.' }),
     submittedAt: t.exposeString('submittedAt'),
-    state: t.exposeString('state')
+    state: t.exposeString('state', { description: 'RECORDED (kept here), SENT (in the window), LATE (after it: existing clusters joined), DOWNLOADING, COMPLETED, FAILED.' })
   })
 })
 

@@ -11,6 +11,7 @@ import { rewrap, type TorrentMeta } from '../torrent-file.ts'
 import type { ContentNode } from '../node.ts'
 import type { UnitContent } from '../store.ts'
 import type { ContentOffer } from '../../dht/providers.ts'
+import { ContentUnavailableError } from '../errors.ts'
 import { FlashCrowdError, type AnnouncedCluster, type ClusterStatus, type FlashCrowdStatus } from './types.ts'
 
 export interface ParticipantInit {
@@ -24,6 +25,8 @@ export interface ParticipantInit {
   torrentOffers: (infoHash: string, signal: AbortSignal) => Promise<ContentOffer[]>
   /** Cluster torrents downloaded at once. Default 4. */
   parallel?: number
+  /** Tries per cluster when a download stalls or no peer gives its torrent. Default 3. */
+  tries?: number
   onStatus?: (status: FlashCrowdStatus) => void
   log?: (message: string) => void
 }
@@ -119,7 +122,27 @@ export class FlashCrowdParticipant {
     this.emit()
   }
 
+  /**
+   * One cluster, tried again (offers asked anew) when a try stalls or finds
+   * no torrent: seeders come and go, and verified pieces stay on disk, so a
+   * new try fetches only the rest.
+   */
   private async fetchCluster (job: Job): Promise<void> {
+    const tries = Math.max(1, this.init.tries ?? 3)
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.fetchClusterOnce(job)
+        return
+      } catch (err) {
+        const retriable = err instanceof ContentUnavailableError || (err instanceof FlashCrowdError && err.code === 'ERR_FLASH_CROWD_TORRENT')
+        if (!retriable || attempt >= tries || this.controller.signal.aborted) throw err
+        this.init.log?.(`flash crowd ${this.init.release}: cluster ${job.cluster.id}: ${(err as Error).message}; trying again (${attempt + 1}/${tries})`)
+        await new Promise((resolve) => setTimeout(resolve, 2000))
+      }
+    }
+  }
+
+  private async fetchClusterOnce (job: Job): Promise<void> {
     const { cluster, status } = job
     status.state = 'downloading'
     this.emit()
