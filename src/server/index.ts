@@ -117,7 +117,7 @@ export async function startServer (init: ServerInit): Promise<EdosServer> {
     void yoga(req, res)
   }
   const server = createServer(handle)
-  const ws = attachGraphQLWs({ server, yoga, path: GRAPHQL_PATH })
+  const ws = attachGraphQLWs({ server, yoga, peer: init.peer, path: GRAPHQL_PATH })
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
