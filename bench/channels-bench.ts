@@ -84,17 +84,20 @@ function startLoad (url: string, subscribers: number, loaders: number, since: nu
   const each = children.map((child) => {
     let ready!: () => void
     const readyP = new Promise<void>((resolve) => { ready = resolve })
-    const resultP = new Promise<LoadResult>((resolve) => {
+    const resultP = new Promise<LoadResult>((resolve, reject) => {
       lines(child, (l) => {
         const v = JSON.parse(l) as { ready?: boolean, result?: LoadResult }
         if (v.ready === true) ready()
         if (v.result !== undefined) resolve(v.result)
       })
+      // A load process that dies says so now, not at the deadline.
+      child.once('close', (code, signal) => { reject(new Error(`load process ${child.pid} exited (${code ?? signal}) before its result`)) })
     })
+    resultP.catch(() => {})
     return { readyP, resultP }
   })
   return {
-    ready: Promise.all(each.map(async (e) => { await e.readyP })).then(() => undefined),
+    ready: Promise.race([Promise.all(each.map(async (e) => { await e.readyP })).then(() => undefined), ...each.map(async (e) => { await e.resultP; throw new Error('a load process ended before it was ready') })]),
     result: Promise.all(each.map(async (e) => await e.resultP)).then((rs) => ({
       latencies: rs.flatMap((r) => r.latencies),
       completed: rs.reduce((a, r) => a + r.completed, 0),
@@ -172,7 +175,7 @@ export async function run (args: string[]): Promise<void> {
         errors: result.errors,
         p50Ms: percentile(l, 50),
         p99Ms: percentile(l, 99),
-        maxMs: Math.max(...l),
+        maxMs: l.reduce((a, b) => Math.max(a, b), -Infinity), // no spread: a million latencies overflow the stack
         mirrorCpuPct: (cpu / wall) * 100,
         mirrorCpuMsPerNotification: (cpu * 1000) / NOTIFICATIONS,
         mirrorRssMb: rssPeak,

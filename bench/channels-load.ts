@@ -36,10 +36,14 @@ const say = (v: unknown): void => { process.stdout.write(JSON.stringify(v) + '\n
 const QUERY = 'subscription ($name: String!, $since: Int!) { channel(name: $name, since: $since) { seq date } }'
 const INIT = JSON.stringify({ type: 'connection_init', payload: {} })
 
-interface Subscriber { socket: WebSocket, next: number, finished: boolean }
+interface Subscriber { socket: WebSocket, next: number, finished: boolean, warmed: boolean }
 const subscribers: Subscriber[] = []
 const latencies: number[] = []
 let warmed = 0
+/** Subscribers lost before the warm-up: ready does not wait for them (they show as undelivered). */
+let lost = 0
+/** Close codes of sockets the mirror closed before their last seq. */
+const closes = new Map<number, number>()
 let done = 0
 let errors = 0
 let started = 0
@@ -49,10 +53,15 @@ let cpuAtReady: NodeJS.CpuUsage | undefined
 let pending: Array<[number, number, string]> = []
 let scheduled = false
 
+function ready (): void {
+  if (warmed + lost === n) { cpuAtReady = process.cpuUsage(); say({ ready: true }) }
+}
+
 function finish (s: Subscriber): void {
   if (s.finished) return
   s.finished = true
   done++
+  if (!s.warmed) { lost++; ready() }
 }
 
 function handle (i: number, at: number, frame: string): void {
@@ -71,7 +80,9 @@ function handle (i: number, at: number, frame: string): void {
   if (c.seq !== s.next) errors++ // a gap or a duplicate: counted, never expected
   s.next = c.seq + 1
   if (c.seq === warm) {
-    if (++warmed === n) { cpuAtReady = process.cpuUsage(); say({ ready: true }) }
+    s.warmed = true
+    warmed++
+    ready()
   } else latencies.push(at - Date.parse(c.date))
   if (c.seq === last) finish(s)
 }
@@ -85,7 +96,7 @@ function drain (): void {
 
 function connect (i: number): void {
   const socket = new WebSocket(url, 'graphql-transport-ws', { perMessageDeflate: false, skipUTF8Validation: true })
-  const s: Subscriber = { socket, next: warm, finished: false }
+  const s: Subscriber = { socket, next: warm, finished: false, warmed: false }
   subscribers[i] = s
   socket.on('open', () => {
     socket.send(INIT)
@@ -96,7 +107,10 @@ function connect (i: number): void {
     if (!scheduled) { scheduled = true; setImmediate(drain) }
   })
   socket.on('error', () => { errors++; finish(s); startOne() })
-  socket.on('close', () => { finish(s) })
+  socket.on('close', (code) => {
+    if (!s.finished) { errors++; closes.set(code, (closes.get(code) ?? 0) + 1) }
+    finish(s)
+  })
 }
 
 function startOne (): void {
@@ -113,7 +127,14 @@ await new Promise<void>((resolve) => {
     if (done === n || Date.now() > deadline) { clearInterval(timer); resolve() }
   }, 100)
 })
+if (closes.size > 0) process.stderr.write(`load ${process.pid}: sockets closed by the mirror before their last seq, by close code: ${JSON.stringify(Object.fromEntries(closes))}\n`)
+if (done < n) {
+  // Who is stuck where: the next seq each unfinished subscriber waits for.
+  const waiting = new Map<number, number>()
+  for (const s of subscribers) if (!s.finished) waiting.set(s.next, (waiting.get(s.next) ?? 0) + 1)
+  process.stderr.write(`load ${process.pid}: ${n - done} of ${n} unfinished at the deadline, waiting for seq: ${JSON.stringify(Object.fromEntries(waiting))}\n`)
+}
 const cpu = process.cpuUsage(cpuAtReady)
-say({ result: { latencies, subscribers: n, completed: done, errors, cpuMs: (cpu.user + cpu.system) / 1000 } })
 for (const s of subscribers) s.socket.terminate()
-process.exit(0)
+// Megabytes of latencies: a pipe takes them asynchronously, so exit once written.
+process.stdout.write(JSON.stringify({ result: { latencies, subscribers: n, completed: done, errors, cpuMs: (cpu.user + cpu.system) / 1000 } }) + '\n', () => { process.exit(0) })
