@@ -58,9 +58,18 @@ export interface GraphQLWsInit {
   path?: string
   /** Keep-alive ping interval in ms (default 12000, graphql-ws's). */
   keepAlive?: number
+  /**
+   * Ms a socket may take to send connection_init (default 10000; graphql-ws's
+   * is 3000). The timer runs on the server's clock: a mirror busy accepting
+   * thousands of sockets reads a prompt init late, and 3 s closed (4408)
+   * subscribers that had sent theirs in time (channels bench, load ~30).
+   */
+  connectionInitWaitTimeout?: number
   /** The shared fan-out of channel notifications; false runs every subscriber on its own (default: on, FanOutInit's defaults). */
   fanOut?: FanOutInit | false
 }
+
+export const DEFAULT_CONNECTION_INIT_WAIT_MS = 10_000
 
 export interface GraphQLWs {
   close: () => Promise<void>
@@ -115,6 +124,7 @@ export function attachGraphQLWs (init: GraphQLWsInit): GraphQLWs {
   }
 
   const disposable = useServer<Record<string, unknown> | undefined>({
+    connectionInitWaitTimeout: init.connectionInitWaitTimeout ?? DEFAULT_CONNECTION_INIT_WAIT_MS,
     execute: async (args) => await (args.rootValue as Enveloped).execute(args) as never,
     subscribe: async (args) => {
       const root = args.rootValue as Enveloped
