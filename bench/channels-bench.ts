@@ -1,14 +1,19 @@
 /**
- * `npm run bench -- channels [SUBSCRIBERS...]`: notification delivery from
- * the publisher through one mirror to graphql-ws subscribers. The
- * publisher is a libp2p host in this process (signs, logs, sends on
- * gossipsub, serves its log); the mirror is an `edos serve --role mirror`
- * process (verifies, logs in LevelDB, serves `channel(name, since)`); the
- * subscribers live in a separate load process (bench/channels-load.ts).
- * For each subscriber count (default 1, 1,000, 10,000; 1 is the baseline)
- * 100 notifications are sent 100 ms apart; latency = arrival at the
- * subscriber minus the signed date; mirror CPU from /proc (user + system
- * over the sending window) and its peak RSS.
+ * `npm run bench -- channels [--loaders K] [--interval-ms MS] [SUBSCRIBERS...]`:
+ * notification delivery from the publisher through one mirror to
+ * graphql-ws subscribers. The publisher is a libp2p host in this process
+ * (signs, logs, sends on gossipsub, serves its log); the mirror is an
+ * `edos serve --role mirror` process (verifies, logs in LevelDB, serves
+ * `channel(name, since)`); the subscribers live in K separate load
+ * processes (bench/channels-load.ts; default 2), so that receiving 10,000
+ * frames is not one core's queue. For each subscriber count (default 1,
+ * 1,000, 10,000; 1 is the baseline) 100 notifications are sent MS apart
+ * (default 100); latency = arrival at the subscriber minus the signed date;
+ * mirror CPU from /proc (user + system over the sending window) and its
+ * peak RSS; the load processes' CPU from their own process.cpuUsage().
+ * `--fan-out off` serves every subscriber on its own path (no shared
+ * fan-out, src/server/fan-out.ts) for comparison. EDOS_BENCH_CPU_PROF=DIR
+ * runs the mirror under --cpu-prof into DIR.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
@@ -21,7 +26,10 @@ import { PeerState } from '../src/roles/state.ts'
 import { ROOT, percentile, printTable, writeResults } from './common.ts'
 
 const NOTIFICATIONS = 100
-const INTERVAL_MS = 100
+const DEFAULT_INTERVAL_MS = 100
+const DEFAULT_LOADERS = 2
+/** A load process gives up this long after it starts (10,000 sockets take minutes to open on a loaded machine). */
+const LOAD_DEADLINE_MS = 900_000
 const CHANNEL = 'bench'
 const TICK = 100 // clock ticks per second in /proc (CLK_TCK on Linux)
 
@@ -51,8 +59,57 @@ async function until<T> (what: string, p: Promise<T>, ms: number): Promise<T> {
   } finally { clearTimeout(timer) }
 }
 
+interface LoadResult { latencies: number[], completed: number, errors: number, cpuMs: number }
+
+/** `--name value` flags, and the rest as subscriber counts. */
+function options (args: string[]): { levels: number[], loaders: number, intervalMs: number, fanOut: boolean } {
+  const flags = new Map<string, string>()
+  const levels: number[] = []
+  for (let i = 0; i < args.length; i++) {
+    if (args[i].startsWith('--')) flags.set(args[i].slice(2), args[++i])
+    else levels.push(Number(args[i]))
+  }
+  return {
+    levels: levels.length > 0 ? levels : [1, 1000, 10_000],
+    loaders: Number(flags.get('loaders') ?? DEFAULT_LOADERS),
+    intervalMs: Number(flags.get('interval-ms') ?? DEFAULT_INTERVAL_MS),
+    fanOut: flags.get('fan-out') !== 'off'
+  }
+}
+
+/** K load processes sharing `subscribers`; ready once all are, their results merged. */
+function startLoad (url: string, subscribers: number, loaders: number, since: number, last: number): { ready: Promise<void>, result: Promise<LoadResult>, kill: () => void } {
+  const counts = Array.from({ length: Math.min(loaders, subscribers) }, (_, i) => Math.floor(subscribers / loaders) + (i < subscribers % loaders ? 1 : 0))
+  const children = counts.map((count) => spawn(process.execPath, [join(ROOT, 'bin', 'run-ts.js'), join(ROOT, 'bench', 'channels-load.ts'), url.replace(/^http/, 'ws'), CHANNEL, String(count), String(since), String(last), String(LOAD_DEADLINE_MS)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] }))
+  const each = children.map((child) => {
+    let ready!: () => void
+    const readyP = new Promise<void>((resolve) => { ready = resolve })
+    const resultP = new Promise<LoadResult>((resolve, reject) => {
+      lines(child, (l) => {
+        const v = JSON.parse(l) as { ready?: boolean, result?: LoadResult }
+        if (v.ready === true) ready()
+        if (v.result !== undefined) resolve(v.result)
+      })
+      // A load process that dies says so now, not at the deadline.
+      child.once('close', (code, signal) => { reject(new Error(`load process ${child.pid} exited (${code ?? signal}) before its result`)) })
+    })
+    resultP.catch(() => {})
+    return { readyP, resultP }
+  })
+  return {
+    ready: Promise.race([Promise.all(each.map(async (e) => { await e.readyP })).then(() => undefined), ...each.map(async (e) => { await e.resultP; throw new Error('a load process ended before it was ready') })]),
+    result: Promise.all(each.map(async (e) => await e.resultP)).then((rs) => ({
+      latencies: rs.flatMap((r) => r.latencies),
+      completed: rs.reduce((a, r) => a + r.completed, 0),
+      errors: rs.reduce((a, r) => a + r.errors, 0),
+      cpuMs: rs.reduce((a, r) => a + r.cpuMs, 0)
+    })),
+    kill: () => { for (const c of children) c.kill('SIGTERM') }
+  }
+}
+
 export async function run (args: string[]): Promise<void> {
-  const levels = args.length > 0 ? args.map(Number) : [1, 1000, 10_000]
+  const { levels, loaders, intervalMs, fanOut } = options(args)
   const dir = await mkdtemp(join(tmpdir(), 'edos-channels-bench-'))
   const host = await createPeerHost({ data: join(dir, 'pub'), role: 'publisher' })
   const state = await PeerState.open(join(dir, 'pub', 'state'))
@@ -69,10 +126,12 @@ export async function run (args: string[]): Promise<void> {
     await net.send(n)
   }
 
-  const mirror = spawn(process.execPath, [join(ROOT, 'bin', 'edos.js'), 'serve', '--role', 'mirror', '--data', join(dir, 'mirror'), '--http', '127.0.0.1:0', '--bootstrap', host.multiaddrs()[0], '--publisher-key', join(dir, 'pub', 'publisher-key')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+  const prof = process.env.EDOS_BENCH_CPU_PROF
+  const mirror = spawn(process.execPath, [...(prof === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${prof}`]), join(ROOT, 'bin', 'edos.js'), 'serve', '--role', 'mirror', '--data', join(dir, 'mirror'), '--http', '127.0.0.1:0', '--bootstrap', host.multiaddrs()[0], '--publisher-key', join(dir, 'pub', 'publisher-key')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, EDOS_WS_FANOUT: fanOut ? 'on' : 'off' } })
   let mirrorErr = ''
   mirror.stderr!.on('data', (c) => { mirrorErr = (mirrorErr + String(c)).slice(-4000) })
   const rows: Array<Record<string, string | number>> = []
+  const loads: Array<{ kill: () => void }> = []
   const figures: Array<Record<string, number>> = []
   try {
     const url = await until('the mirror\'s start lines', new Promise<string>((resolve) => { lines(mirror, (l) => { const m = /^graphql: (\S+)$/.exec(l); if (m !== null) resolve(m[1]) }) }), 120_000)
@@ -87,19 +146,11 @@ export async function run (args: string[]): Promise<void> {
     for (const subscribers of levels) {
       const since = (await state.getChannel(CHANNEL))!.lastSeq
       const last = since + 1 + NOTIFICATIONS
-      const load = spawn(process.execPath, [join(ROOT, 'bin', 'run-ts.js'), join(ROOT, 'bench', 'channels-load.ts'), url.replace(/^http/, 'ws'), CHANNEL, String(subscribers), String(since), String(last), String(300_000)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] })
-      let ready!: () => void
-      const readyP = new Promise<void>((resolve) => { ready = resolve })
-      const resultP = new Promise<{ latencies: number[], completed: number, errors: number }>((resolve) => {
-        lines(load, (l) => {
-          const v = JSON.parse(l) as { ready?: boolean, result?: { latencies: number[], completed: number, errors: number } }
-          if (v.ready === true) ready()
-          if (v.result !== undefined) resolve(v.result)
-        })
-      })
+      const load = startLoad(url, subscribers, loaders, since, last)
+      loads.push(load)
       await publish() // the warm-up: every subscriber gets it, live or from the log
       const tReady = performance.now()
-      await until(`${subscribers} subscribers ready`, readyP, 240_000)
+      await until(`${subscribers} subscribers ready`, load.ready, 240_000)
       const connectS = (performance.now() - tReady) / 1000
       const rssBefore = await rssMb(pid)
       let rssPeak = rssBefore
@@ -107,12 +158,12 @@ export async function run (args: string[]): Promise<void> {
       const cpu0 = await cpuSeconds(pid)
       const t0 = performance.now()
       for (let i = 0; i < NOTIFICATIONS; i++) {
-        const next = t0 + (i + 1) * INTERVAL_MS
+        const next = t0 + (i + 1) * intervalMs
         await publish()
         const wait = next - performance.now()
         if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
       }
-      const result = await until(`${subscribers} subscribers done`, resultP, 300_000)
+      const result = await until(`${subscribers} subscribers done`, load.result, LOAD_DEADLINE_MS)
       const wall = (performance.now() - t0) / 1000
       const cpu = await cpuSeconds(pid) - cpu0
       clearInterval(sampler)
@@ -124,10 +175,11 @@ export async function run (args: string[]): Promise<void> {
         errors: result.errors,
         p50Ms: percentile(l, 50),
         p99Ms: percentile(l, 99),
-        maxMs: Math.max(...l),
+        maxMs: l.reduce((a, b) => Math.max(a, b), -Infinity), // no spread: a million latencies overflow the stack
         mirrorCpuPct: (cpu / wall) * 100,
         mirrorCpuMsPerNotification: (cpu * 1000) / NOTIFICATIONS,
         mirrorRssMb: rssPeak,
+        loadCpuMsPerNotification: result.cpuMs / NOTIFICATIONS,
         connectSeconds: connectS
       }
       figures.push(f)
@@ -135,13 +187,17 @@ export async function run (args: string[]): Promise<void> {
       rows.push({
         subscribers,
         delivered: `${f.delivered}/${f.expected}`,
+        'gaps+dups+errors': f.errors,
         'p50 ms': f.p50Ms,
         'p99 ms': f.p99Ms,
         'max ms': f.maxMs,
         'p99 / 1 sub': f.p99Ms / Math.max(1, base.p99Ms),
         'mirror CPU %': f.mirrorCpuPct,
         'CPU ms/notif': f.mirrorCpuMsPerNotification,
+        // The mirror's CPU per frame beyond the 1-subscriber baseline's (verify, log, gossip).
+        'CPU us/frame': subscribers > base.subscribers ? (f.mirrorCpuMsPerNotification - base.mirrorCpuMsPerNotification) * 1000 / (subscribers - base.subscribers) : '',
         'mirror RSS MB': f.mirrorRssMb,
+        'load CPU ms/notif': f.loadCpuMsPerNotification,
         'connect s': f.connectSeconds
       })
       process.stderr.write(`channels bench: ${subscribers} subscribers done\n`)
@@ -150,6 +206,7 @@ export async function run (args: string[]): Promise<void> {
     process.stderr.write(`mirror stderr tail:\n${mirrorErr}\n`)
     throw err
   } finally {
+    for (const l of loads) l.kill()
     mirror.kill('SIGTERM')
     await new Promise((resolve) => { mirror.once('exit', resolve); setTimeout(resolve, 10_000) })
     await net.stop()
@@ -158,7 +215,9 @@ export async function run (args: string[]): Promise<void> {
     await rm(dir, { recursive: true, force: true })
   }
   printTable(rows)
-  process.stdout.write(`target: p99 <= 200 ms at 10,000 subscribers; ${NOTIFICATIONS} notifications ${INTERVAL_MS} ms apart\n`)
-  const file = await writeResults('channels', { notifications: NOTIFICATIONS, intervalMs: INTERVAL_MS, levels: figures })
+  process.stdout.write(`target: p99 <= 200 ms at 10,000 subscribers; ${NOTIFICATIONS} notifications ${intervalMs} ms apart; ${loaders} load processes; fan-out ${fanOut ? 'on' : 'off'}\n`)
+  // Runs with other settings than the defaults keep their own file.
+  const tag = `${intervalMs === DEFAULT_INTERVAL_MS ? '' : `-interval-${intervalMs}`}${fanOut ? '' : '-fan-out-off'}`
+  const file = await writeResults(`channels${tag}`, { notifications: NOTIFICATIONS, intervalMs, loaders, fanOut, levels: figures })
   process.stdout.write(`wrote ${file}\n`)
 }

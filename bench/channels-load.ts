@@ -1,16 +1,27 @@
 import '../src/shims/index.ts'
 /**
- * The load side of `npm run bench -- channels`, in its own process so its
- * CPU is not the mirror's: N graphql-ws subscribers (one WebSocket each) to
- * `channel(name, since)` on the mirror. Protocol on stdio, one JSON object
- * per line: prints {ready} once every subscriber got the warm-up
- * notification `since + 1`; then, once each got every seq up to `last`
- * (or the deadline passed), prints {result} with the delivery latencies
- * (receive time minus the notification's signed date) and exits.
+ * One load process of `npm run bench -- channels` (the bench starts
+ * several, so their CPU is neither the mirror's nor one core's): N
+ * subscribers, one WebSocket each, to `channel(name, since)` on the mirror.
+ *
+ * Each speaks graphql-transport-ws itself over `ws` (connection_init,
+ * subscribe with a UUID id, as graphql-ws's client does) instead of
+ * graphql-ws's client: the receive time must be the load process's clock
+ * when the frame arrives, not after parsing 10,000 messages ahead of it. So
+ * a message handler only stamps the time and keeps the frame; frames are
+ * parsed in a later (check) phase of the event loop, after every socket
+ * ready in that poll was stamped. Connections open at most CONCURRENT at a
+ * time (10,000 at once overflow the mirror's accept queue).
+ *
+ * Protocol on stdio, one JSON object per line: {ready} once every
+ * subscriber got the warm-up notification `since + 1`; then, once each got
+ * every seq up to `last` (or the deadline passed), {result} with the
+ * delivery latencies (receive time minus the notification's signed date)
+ * and this process's CPU from ready to the end, and it exits.
  *
  * Usage: channels-load.ts URL CHANNEL N SINCE LAST DEADLINE_MS
  */
-import { createClient } from 'graphql-ws'
+import { randomUUID } from 'node:crypto'
 import WebSocket from 'ws'
 
 const [url, channel, nText, sinceText, lastText, deadlineText] = process.argv.slice(2)
@@ -19,38 +30,111 @@ const since = Number(sinceText)
 const last = Number(lastText)
 const deadline = Date.now() + Number(deadlineText)
 const warm = since + 1
+const CONCURRENT = 128
 const say = (v: unknown): void => { process.stdout.write(JSON.stringify(v) + '\n') }
 
 const QUERY = 'subscription ($name: String!, $since: Int!) { channel(name: $name, since: $since) { seq date } }'
+const INIT = JSON.stringify({ type: 'connection_init', payload: {} })
+
+interface Subscriber { socket: WebSocket, next: number, finished: boolean, warmed: boolean }
+const subscribers: Subscriber[] = []
 const latencies: number[] = []
 let warmed = 0
+/** Subscribers lost before the warm-up: ready does not wait for them (they show as undelivered). */
+let lost = 0
+/** Close codes of sockets the mirror closed before their last seq. */
+const closes = new Map<number, number>()
 let done = 0
 let errors = 0
-const clients: Array<ReturnType<typeof createClient>> = []
-const finished = new Promise<void>((resolve) => {
-  const check = (): void => { if (done === n) resolve() }
-  for (let i = 0; i < n; i++) {
-    const client = createClient({ url, webSocketImpl: WebSocket, retryAttempts: 0, lazy: false })
-    clients.push(client)
-    let next = warm
-    client.subscribe<{ channel: { seq: number, date: string } }>({ query: QUERY, variables: { name: channel, since } }, {
-      next: (r) => {
-        const now = Date.now()
-        const c = r.data?.channel
-        if (c == null) { errors++; return }
-        if (c.seq !== next) { errors++; next = c.seq } // a gap or a duplicate: counted, never expected
-        next++
-        if (c.seq === warm) { if (++warmed === n) say({ ready: true }) } else latencies.push(now - Date.parse(c.date))
-        if (c.seq === last) { done++; check() }
-      },
-      error: () => { errors++; done++; check() },
-      complete: () => {}
-    })
+let started = 0
+let cpuAtReady: NodeJS.CpuUsage | undefined
+
+// Frames stamped but not parsed yet: subscriber index, receive time, frame.
+let pending: Array<[number, number, string]> = []
+let scheduled = false
+
+function ready (): void {
+  if (warmed + lost === n) { cpuAtReady = process.cpuUsage(); say({ ready: true }) }
+}
+
+function finish (s: Subscriber): void {
+  if (s.finished) return
+  s.finished = true
+  done++
+  if (!s.warmed) { lost++; ready() }
+}
+
+function handle (i: number, at: number, frame: string): void {
+  const s = subscribers[i]
+  const m = JSON.parse(frame) as { type: string, payload?: { data?: { channel?: { seq: number, date: string } } } }
+  if (m.type === 'connection_ack') {
+    s.socket.send(JSON.stringify({ id: randomUUID(), type: 'subscribe', payload: { query: QUERY, variables: { name: channel, since } } }))
+    return
   }
-  const timer = setInterval(() => { if (Date.now() > deadline) { clearInterval(timer); resolve() } }, 200)
-  timer.unref()
+  if (m.type !== 'next') {
+    if (m.type === 'error' || m.type === 'complete') { errors++; finish(s) }
+    return
+  }
+  const c = m.payload?.data?.channel
+  if (c == null) { errors++; return }
+  if (c.seq !== s.next) errors++ // a gap or a duplicate: counted, never expected
+  s.next = c.seq + 1
+  if (c.seq === warm) {
+    s.warmed = true
+    warmed++
+    ready()
+  } else latencies.push(at - Date.parse(c.date))
+  if (c.seq === last) finish(s)
+}
+
+function drain (): void {
+  scheduled = false
+  const batch = pending
+  pending = []
+  for (const [i, at, frame] of batch) handle(i, at, frame)
+}
+
+function connect (i: number): void {
+  const socket = new WebSocket(url, 'graphql-transport-ws', { perMessageDeflate: false, skipUTF8Validation: true })
+  const s: Subscriber = { socket, next: warm, finished: false, warmed: false }
+  subscribers[i] = s
+  socket.on('open', () => {
+    socket.send(INIT)
+    startOne()
+  })
+  socket.on('message', (data) => {
+    pending.push([i, Date.now(), String(data)])
+    if (!scheduled) { scheduled = true; setImmediate(drain) }
+  })
+  socket.on('error', () => { errors++; finish(s); startOne() })
+  socket.on('close', (code) => {
+    if (!s.finished) { errors++; closes.set(code, (closes.get(code) ?? 0) + 1) }
+    finish(s)
+  })
+}
+
+function startOne (): void {
+  if (started < n) connect(started++)
+}
+// CONCURRENT handshakes at a time: each open (or failure) starts the next.
+for (let i = 0; i < CONCURRENT; i++) startOne()
+
+const progress = process.env.EDOS_BENCH_PROGRESS === '1'
+await new Promise<void>((resolve) => {
+  let ticks = 0
+  const timer = setInterval(() => {
+    if (progress && ++ticks % 50 === 0) process.stderr.write(`load ${process.pid}: started ${started}/${n} warmed ${warmed} done ${done} errors ${errors} latencies ${latencies.length} pending ${pending.length}\n`)
+    if (done === n || Date.now() > deadline) { clearInterval(timer); resolve() }
+  }, 100)
 })
-await finished
-say({ result: { latencies, subscribers: n, completed: done, errors } })
-await Promise.all(clients.map(async (c) => { await c.dispose() }))
-process.exit(0)
+if (closes.size > 0) process.stderr.write(`load ${process.pid}: sockets closed by the mirror before their last seq, by close code: ${JSON.stringify(Object.fromEntries(closes))}\n`)
+if (done < n) {
+  // Who is stuck where: the next seq each unfinished subscriber waits for.
+  const waiting = new Map<number, number>()
+  for (const s of subscribers) if (!s.finished) waiting.set(s.next, (waiting.get(s.next) ?? 0) + 1)
+  process.stderr.write(`load ${process.pid}: ${n - done} of ${n} unfinished at the deadline, waiting for seq: ${JSON.stringify(Object.fromEntries(waiting))}\n`)
+}
+const cpu = process.cpuUsage(cpuAtReady)
+for (const s of subscribers) s.socket.terminate()
+// Megabytes of latencies: a pipe takes them asynchronously, so exit once written.
+process.stdout.write(JSON.stringify({ result: { latencies, subscribers: n, completed: done, errors, cpuMs: (cpu.user + cpu.system) / 1000 } }) + '\n', () => { process.exit(0) })

@@ -2,33 +2,80 @@
  * graphql-ws on the same node:http server and path as yoga. Operations go
  * through yoga's getEnveloped, so the armor limits, error masking and
  * context are exactly those of HTTP; a rejected document is answered with a
- * graphql-ws `error` message and the socket stays open.
+ * graphql-ws `error` message and the socket stays open. Live channel
+ * notifications are executed once per group of like subscribers and sent
+ * as one pre-encoded frame (fan-out.ts).
  */
 import type { Server as HttpServer, IncomingMessage } from 'node:http'
 import type { ExecutionArgs } from 'graphql'
 import { createGraphQLError } from 'graphql-yoga'
 import { WebSocketServer } from 'ws'
 import { useServer } from 'graphql-ws/use/ws'
-import { remoteAddressOf } from './context.ts'
+import type { PeerApi } from '../actors/types.ts'
+import { makeContext, remoteAddressOf, type CallerInit } from './context.ts'
 import { isGraphQLError } from './errors.ts'
+import { FanOut, isAsyncIterable, type FanOutInit, type FanOutStats, type SubscribeResult } from './fan-out.ts'
+import { shareKey } from './share-key.ts'
 import type { EdosYoga } from './yoga.ts'
 
 /** What the enveloped execute/subscribe need back in graphql-ws's execute/subscribe. */
 interface Enveloped {
   execute: (args: ExecutionArgs) => unknown
   subscribe: (args: ExecutionArgs) => unknown
+  /** Aborts the operation's signal. */
+  end: () => void
+}
+
+/**
+ * graphql-ws answers a client's `complete` with return() on the stream, which
+ * an async generator only honours once its pending next() settles (the next
+ * notification): abort the operation's signal first, so the peer's stream and
+ * a fan-out membership end now.
+ */
+function abortingOnReturn (stream: AsyncIterable<unknown>, end: () => void): AsyncIterableIterator<unknown> {
+  const it = stream[Symbol.asyncIterator]()
+  return {
+    next: async () => await it.next(),
+    return: async (value?: unknown) => {
+      end()
+      return await it.return?.(value) ?? { done: true, value }
+    },
+    throw: async (err?: unknown) => {
+      end()
+      if (it.throw !== undefined) return await it.throw(err)
+      throw err
+    },
+    [Symbol.asyncIterator] () { return this }
+  }
 }
 
 export interface GraphQLWsInit {
   server: HttpServer
   yoga: EdosYoga
+  /** The peer the resolvers serve (the fan-out hands them its own follow()). */
+  peer: PeerApi
   /** Path of the upgrade (default '/graphql', the same as HTTP). */
   path?: string
   /** Keep-alive ping interval in ms (default 12000, graphql-ws's). */
   keepAlive?: number
+  /**
+   * Ms a socket may take to send connection_init (default 10000; graphql-ws's
+   * is 3000). The timer runs on the server's clock: a mirror busy accepting
+   * thousands of sockets reads a prompt init late, and 3 s closed (4408)
+   * subscribers that had sent theirs in time (channels bench, load ~30).
+   */
+  connectionInitWaitTimeout?: number
+  /** The shared fan-out of channel notifications; false runs every subscriber on its own (default: on, FanOutInit's defaults). */
+  fanOut?: FanOutInit | false
 }
 
-export interface GraphQLWs { close: () => Promise<void> }
+export const DEFAULT_CONNECTION_INIT_WAIT_MS = 10_000
+
+export interface GraphQLWs {
+  close: () => Promise<void>
+  /** Groups and members of the shared fan-out (zeros when it is off). */
+  fanOutStats: () => FanOutStats
+}
 
 /**
  * Browsers let any page open a WebSocket to any host; refuse upgrades whose
@@ -46,7 +93,10 @@ export function sameOrigin (req: IncomingMessage): boolean {
 }
 
 export function attachGraphQLWs (init: GraphQLWsInit): GraphQLWs {
-  const wss = new WebSocketServer({ server: init.server, path: init.path ?? '/graphql', verifyClient: (info: { req: IncomingMessage }) => sameOrigin(info.req) })
+  // No per-message deflate (ws's default, said here because it matters): a
+  // shared frame would be compressed again for every socket. ws sets TCP_NODELAY.
+  const wss = new WebSocketServer({ server: init.server, path: init.path ?? '/graphql', perMessageDeflate: false, verifyClient: (info: { req: IncomingMessage }) => sameOrigin(info.req) })
+  const fanOut = init.fanOut === false ? undefined : new FanOut(init.fanOut)
   // One AbortController per operation: resolvers pass ctx.signal to the peer
   // (peer.follow, downloadProgress), which must stop when the client completes
   // the operation or the socket drops.
@@ -74,17 +124,20 @@ export function attachGraphQLWs (init: GraphQLWsInit): GraphQLWs {
   }
 
   const disposable = useServer<Record<string, unknown> | undefined>({
+    connectionInitWaitTimeout: init.connectionInitWaitTimeout ?? DEFAULT_CONNECTION_INIT_WAIT_MS,
     execute: async (args) => await (args.rootValue as Enveloped).execute(args) as never,
-    subscribe: async (args) => await (args.rootValue as Enveloped).subscribe(args) as never,
+    subscribe: async (args) => {
+      const root = args.rootValue as Enveloped
+      const result = await root.subscribe(args)
+      return (isAsyncIterable(result) ? abortingOnReturn(result, root.end) : result) as never
+    },
     onSubscribe: async (ctx, id, payload) => {
       const controller = new AbortController()
       opsOf(ctx.extra).set(id, controller)
       const authorization = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization
-      const { schema, execute, subscribe, contextFactory, parse, validate } = init.yoga.getEnveloped({
-        req: ctx.extra.request,
-        params: payload,
-        edosCaller: { authorization, remoteAddress: remoteAddressOf(ctx.extra.request), signal: controller.signal }
-      } as never)
+      // Read by the context factory only when contextFactory() runs, after the fan-out had its say.
+      const caller: CallerInit = { authorization, remoteAddress: remoteAddressOf(ctx.extra.request), signal: controller.signal }
+      const { schema, execute, subscribe, contextFactory, parse, validate } = init.yoga.getEnveloped({ req: ctx.extra.request, params: payload, edosCaller: caller } as never)
       let document
       try {
         // The token limit throws from the parser: answer it as an error message.
@@ -95,13 +148,25 @@ export function attachGraphQLWs (init: GraphQLWsInit): GraphQLWs {
       }
       const errors = validate(schema, document)
       if (errors.length > 0) { endOp(ctx.extra, id); return errors }
+      if (fanOut !== undefined) {
+        const { authenticated, sameMachine } = makeContext(init.peer, caller)
+        const key = shareKey({ document, query: payload.query, operationName: payload.operationName, variables: payload.variables, authenticated, sameMachine })
+        if (key !== undefined) {
+          // Should this subscriber start a group, the group runs this same operation with its own signal and peer.
+          const open = async (peer: PeerApi, signal: AbortSignal): Promise<SubscribeResult> => {
+            const shared = init.yoga.getEnveloped({ req: ctx.extra.request, params: payload, edosCaller: { ...caller, peer, signal } } as never)
+            return await shared.subscribe({ schema: shared.schema, document, operationName: payload.operationName, variableValues: payload.variables, contextValue: await shared.contextFactory() }) as SubscribeResult
+          }
+          caller.peer = fanOut.peerFor(init.peer, { key, id, socket: ctx.extra.socket, open })
+        }
+      }
       return {
         schema,
         document,
         operationName: payload.operationName,
         variableValues: payload.variables,
         contextValue: await contextFactory(),
-        rootValue: { execute, subscribe }
+        rootValue: { execute, subscribe, end: () => { endOp(ctx.extra, id) } } satisfies Enveloped
       }
     },
     onComplete: (ctx, id) => { endOp(ctx.extra, id) }
@@ -111,7 +176,9 @@ export function attachGraphQLWs (init: GraphQLWsInit): GraphQLWs {
     close: async () => {
       // dispose closes every socket (1001 Going away) and ends operations.
       await disposable.dispose()
+      fanOut?.close()
       await new Promise<void>((resolve) => { wss.close(() => { resolve() }) })
-    }
+    },
+    fanOutStats: () => fanOut?.stats() ?? { groups: 0, members: 0, broadcasts: 0, evictions: 0 }
   }
 }

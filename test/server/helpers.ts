@@ -91,3 +91,45 @@ export async function eventually (check: () => boolean, ms = 5000): Promise<void
 export function deepQuery (root: string, field: string, levels: number): string {
   return `{ ${root} { ${`${field} { `.repeat(levels)}name${' }'.repeat(levels)} } }`
 }
+
+/**
+ * A graphql-transport-ws client on a bare `ws` socket that keeps every
+ * message as received: the fan-out tests compare frames byte for byte, and
+ * can stop reading (pause) to play a stalled subscriber.
+ */
+export class RawClient {
+  readonly messages: string[] = []
+
+  private constructor (readonly socket: WebSocket) {
+    socket.on('message', (data) => { this.messages.push(String(data)) })
+  }
+
+  static async open (url: string, token?: string): Promise<RawClient> {
+    const socket = new WebSocket(url, 'graphql-transport-ws', { perMessageDeflate: false })
+    const client = new RawClient(socket)
+    await new Promise<void>((resolve, reject) => { socket.once('open', () => { resolve() }); socket.once('error', reject) })
+    socket.send(JSON.stringify({ type: 'connection_init', payload: token === undefined ? {} : { authorization: `Bearer ${token}` } }))
+    await eventually(() => client.messages.some((m) => m.includes('"connection_ack"')))
+    return client
+  }
+
+  subscribe (id: string, query: string, variables: Record<string, unknown> = {}): void {
+    this.socket.send(JSON.stringify({ id, type: 'subscribe', payload: { query, variables } }))
+  }
+
+  complete (id: string): void {
+    this.socket.send(JSON.stringify({ id, type: 'complete' }))
+  }
+
+  /** The `next` frames of operation `id`, as received. */
+  frames (id: string): string[] {
+    return this.messages.filter((m) => m.startsWith(`{"id":${JSON.stringify(id)},"type":"next"`))
+  }
+
+  /** The `data.<field>` of each `next` of `id`. */
+  data<T = any> (id: string, field = 'channel'): T[] {
+    return this.frames(id).map((f) => (JSON.parse(f) as { payload: { data: Record<string, T> } }).payload.data[field])
+  }
+
+  close (): void { this.socket.terminate() }
+}

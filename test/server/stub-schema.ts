@@ -22,6 +22,8 @@ export class FakePeer {
   readonly bus = new EventEmitter()
   /** follow() streams currently open: each must end when its client goes away. */
   openFollows = 0
+  /** Executions of a Notification selection (its `release` field), shared or not. */
+  executions = 0
   uploads: Array<{ name: string, bytes: number }> = []
 
   authenticate (token: string | undefined): boolean { return token === TOKEN }
@@ -53,6 +55,12 @@ export class FakePeer {
     return n
   }
 
+  async channel (name: string): Promise<{ name: string, lastSeq: number } | undefined> {
+    return { name, lastSeq: this.log.get(name)?.length ?? 0 }
+  }
+
+  countExecution (): void { this.executions++ }
+
   /** Logged notifications after `since`, then live ones, until `signal` aborts. */
   async * follow (channel: string, since: number, signal: AbortSignal): AsyncGenerator<NotificationRecord> {
     this.openFollows++
@@ -82,7 +90,13 @@ const typeDefs = /* GraphQL */ `
   type Tree { name: String!, child: Tree }
   type Caller { authenticated: Boolean!, sameMachine: Boolean! }
   type PublishSummary { release: String!, units: Int!, postings: Int! }
-  type Notification { channel: String!, seq: Int!, release: String! }
+  type Notification {
+    channel: String!
+    seq: Int!
+    release: String!
+    "Throws an unexpected error: the shared path must mask it like any other."
+    secret: String
+  }
   type Query {
     stats: Stats!
     tree: Tree!
@@ -119,6 +133,13 @@ export function stubSchema (): GraphQLSchema {
           const sources: PublishSource[] = args.files.map((f) => ({ kind: 'upload', name: f.name, bytes: async () => new Uint8Array(await f.arrayBuffer()) }))
           return await ctx.peer.publish(sources, { release: args.release })
         }
+      },
+      Notification: {
+        release: (n: NotificationRecord, _: unknown, ctx: EdosContext) => {
+          (ctx.peer as unknown as FakePeer).countExecution()
+          return n.release
+        },
+        secret: () => { throw new Error('signing key at /etc/edos/key') }
       },
       Subscription: {
         channel: {

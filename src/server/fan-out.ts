@@ -1,0 +1,297 @@
+/**
+ * Shared fan-out of live channel notifications to graphql-ws subscribers.
+ *
+ * Per subscriber, a notification costs one GraphQL execution, one JSON
+ * encoding and one WebSocket frame; at 10,000 subscribers the first two
+ * dominate the mirror. Subscribers of one channel whose operations share a
+ * key (share-key.ts: same document, variables and rights) form a group. The
+ * group runs ONE subscription of that operation through the same envelop as
+ * any subscriber (armor, masking, context), on the channel's live stream
+ * from its lastSeq, and writes each result, encoded once, to every member
+ * with only the operation id spliced into the frame.
+ *
+ * A subscriber is a member only once caught up. Its own follow() (the
+ * resolver calls ctx.peer.follow, which is this module's) first runs the
+ * peer's per-subscriber stream: the log after `since`, then live. After each
+ * notification it yields has been sent (the GraphQL pipeline pulls lazily,
+ * so the generator resumes only after graphql-ws sent the frame) it joins
+ * once it has everything the group has sent (`last >= group.seq`): joining
+ * is synchronous with the group's sends, so the next frame it gets is
+ * last + 1, and frames at or below its `last` are skipped. No gap, no
+ * duplicate, no reordering.
+ *
+ * Slow sockets: a send never waits. A member whose socket holds more than
+ * `highWaterBytes` not yet handed to the kernel is evicted back to its own
+ * stream, which waits on its socket and, behind, re-reads the log (the
+ * bus's drop-oldest buffer and the follower's gap repair); it rejoins when
+ * caught up with a drained socket. A group whose own stream ends or fails
+ * hands every member back to its own stream for good.
+ */
+import type { ExecutionResult } from 'graphql'
+import type { FollowPolicy, NotificationRecord, PeerApi } from '../actors/types.ts'
+
+export interface FanOutInit {
+  /**
+   * A member whose socket holds more than this many unsent bytes leaves the
+   * shared path (default 64 KiB); it rejoins below a quarter of it.
+   */
+  highWaterBytes?: number
+}
+
+export const DEFAULT_HIGH_WATER_BYTES = 64 * 1024
+
+/** What the fan-out needs of a subscriber's WebSocket (a `ws` WebSocket has it). */
+export interface FanOutSocket {
+  readonly readyState: number
+  readonly bufferedAmount: number
+  send: (data: string) => void
+}
+
+/** The result of an enveloped subscribe: a stream, or errors. */
+export type SubscribeResult = ExecutionResult | AsyncIterable<ExecutionResult>
+
+/** Subscribes the group's own operation on `peer`, ending with `signal`. */
+export type OpenShared = (peer: PeerApi, signal: AbortSignal) => Promise<SubscribeResult>
+
+export interface ShareInit {
+  /** shareKey() of the operation. */
+  key: string
+  /** The graphql-ws operation id. */
+  id: string
+  socket: FanOutSocket
+  /** How to run the operation for the group, should this subscriber be the first. */
+  open: OpenShared
+}
+
+export interface FanOutStats {
+  groups: number
+  /** Subscribers served by a group right now (not those catching up). */
+  members: number
+  /** Notifications executed once for a group. */
+  broadcasts: number
+  evictions: number
+}
+
+const OPEN = 1 // WebSocket.OPEN
+
+type Wake = 'evicted' | 'ended' | 'aborted'
+
+/** graphql-ws's `next` payload (its server's emit.next): the result, errors as JSON. */
+export function encodePayload (result: ExecutionResult): string {
+  const { errors, ...rest } = result
+  return JSON.stringify(errors === undefined ? rest : { ...rest, errors: errors.map((e) => e.toJSON()) })
+}
+
+export function isAsyncIterable (value: unknown): value is AsyncIterable<ExecutionResult> {
+  return typeof (value as { [Symbol.asyncIterator]?: unknown } | null)?.[Symbol.asyncIterator] === 'function'
+}
+
+/**
+ * `peer` with another follow(). A Proxy rather than a copy: PeerApi is a
+ * class instance whose methods need their own `this`.
+ */
+function withFollow (peer: PeerApi, follow: PeerApi['follow']): PeerApi {
+  return new Proxy(peer, {
+    get (target, prop) {
+      if (prop === 'follow') return follow
+      const value: unknown = Reflect.get(target, prop)
+      return typeof value === 'function' ? value.bind(target) : value
+    }
+  })
+}
+
+class Member {
+  /** The last seq this subscriber was sent (or asked to start after). */
+  last: number
+  /** `{"id":"…","type":"next","payload":` in graphql-ws's key order. */
+  readonly prefix: string
+  wake: ((why: Wake) => void) | undefined
+
+  constructor (id: string, readonly socket: FanOutSocket, since: number) {
+    this.last = since
+    this.prefix = `{"id":${JSON.stringify(id)},"type":"next","payload":`
+  }
+}
+
+class Group {
+  /** The last seq sent to the members; the channel's lastSeq until the first. */
+  seq = 0
+  state: 'starting' | 'live' | 'ended' = 'starting'
+  readonly members = new Set<Member>()
+  /** Subscribers attached (members and those catching up): the group ends with the last. */
+  users = 0
+  /** Settles when members may join (or the group ended before that). */
+  readonly started: Promise<void>
+  private readonly controller = new AbortController()
+  private iterator: AsyncIterator<ExecutionResult> | undefined
+
+  constructor (private readonly owner: FanOut, readonly key: string, name: string, peer: PeerApi, open: OpenShared) {
+    let started!: () => void
+    this.started = new Promise((resolve) => { started = resolve })
+    void this.run(name, peer, open, started)
+  }
+
+  private async run (name: string, peer: PeerApi, open: OpenShared, started: () => void): Promise<void> {
+    try {
+      const channel = await peer.channel(name)
+      if (channel === undefined || this.state === 'ended') return
+      const from = channel.lastSeq
+      this.seq = from
+      let current = from
+      // The group's stream starts after lastSeq, so a member that has lastSeq misses nothing.
+      const own = withFollow(peer, async function * (n, _since, signal, policy) {
+        for await (const record of peer.follow(n, from, signal, policy)) {
+          current = record.seq
+          yield record
+        }
+      })
+      this.state = 'live'
+      started()
+      const result = await open(own, this.controller.signal)
+      if (!isAsyncIterable(result)) return
+      const iterator = result[Symbol.asyncIterator]()
+      this.iterator = iterator
+      for (;;) {
+        const step = await iterator.next()
+        if (step.done === true || this.controller.signal.aborted) return
+        // The pipeline pulls one notification per result, so this result is `current`'s.
+        this.broadcast(current, encodePayload(step.value))
+      }
+    } catch {
+      // Each member's own stream, which takes over, reports what failed.
+    } finally {
+      started()
+      this.end()
+    }
+  }
+
+  private broadcast (seq: number, payload: string): void {
+    this.seq = seq
+    this.owner.broadcasts++
+    const high = this.owner.highWaterBytes
+    for (const m of this.members) {
+      if (seq <= m.last) continue
+      if (m.socket.readyState !== OPEN) continue // closing: its operation aborts and it leaves
+      // A gap cannot happen (members join at or above seq); were it to, the member's own stream re-reads the log.
+      if (seq !== m.last + 1 || m.socket.bufferedAmount > high) { this.evict(m); continue }
+      m.last = seq
+      m.socket.send(m.prefix + payload + '}')
+    }
+  }
+
+  private evict (m: Member): void {
+    this.members.delete(m)
+    this.owner.evictions++
+    m.wake?.('evicted')
+  }
+
+  canJoin (m: Member): boolean {
+    return this.state === 'live' && m.last >= this.seq && m.socket.readyState === OPEN && m.socket.bufferedAmount <= this.owner.highWaterBytes / 4
+  }
+
+  /** Adds `m` (call right after canJoin, with no await between) and waits until it must leave. */
+  async park (m: Member, signal: AbortSignal): Promise<Wake> {
+    return await new Promise<Wake>((resolve) => {
+      // Synchronous on abort: no frame may follow the client's `complete`.
+      const onAbort = (): void => { this.members.delete(m); m.wake = undefined; resolve('aborted') }
+      if (signal.aborted) { onAbort(); return }
+      this.members.add(m)
+      signal.addEventListener('abort', onAbort, { once: true })
+      m.wake = (why) => { signal.removeEventListener('abort', onAbort); m.wake = undefined; resolve(why) }
+    })
+  }
+
+  release (m: Member): void {
+    this.members.delete(m)
+    if (--this.users === 0) this.end()
+  }
+
+  end (): void {
+    if (this.state === 'ended') return
+    this.state = 'ended'
+    if (this.owner.groups.get(this.key) === this) this.owner.groups.delete(this.key)
+    this.controller.abort()
+    void this.iterator?.return?.()?.catch(() => undefined)
+    const members = [...this.members]
+    this.members.clear()
+    for (const m of members) m.wake?.('ended')
+  }
+}
+
+export class FanOut {
+  /** @internal */
+  readonly groups = new Map<string, Group>()
+  /** @internal */
+  broadcasts = 0
+  /** @internal */
+  evictions = 0
+  readonly highWaterBytes: number
+
+  constructor (init: FanOutInit = {}) {
+    this.highWaterBytes = init.highWaterBytes ?? DEFAULT_HIGH_WATER_BYTES
+  }
+
+  /** `peer`, with a follow() that hands the subscriber to its group once it has caught up. */
+  peerFor (peer: PeerApi, share: ShareInit): PeerApi {
+    return withFollow(peer, (name, since, signal, policy) => this.follow(peer, share, name, since, signal, policy))
+  }
+
+  stats (): FanOutStats {
+    let members = 0
+    for (const g of this.groups.values()) members += g.members.size
+    return { groups: this.groups.size, members, broadcasts: this.broadcasts, evictions: this.evictions }
+  }
+
+  /** Ends every group; their members go on with their own streams until their sockets close. */
+  close (): void {
+    for (const g of [...this.groups.values()]) g.end()
+  }
+
+  private attach (key: string, name: string, peer: PeerApi, open: OpenShared): Group {
+    let group = this.groups.get(key)
+    if (group === undefined) {
+      group = new Group(this, key, name, peer, open)
+      this.groups.set(key, group)
+    }
+    group.users++
+    return group
+  }
+
+  private async * follow (peer: PeerApi, share: ShareInit, name: string, since: number, signal: AbortSignal, policy?: FollowPolicy): AsyncGenerator<NotificationRecord> {
+    // autoDownload acts for its subscriber (a download on this peer): never shared.
+    if (policy !== undefined && policy !== 'notify') {
+      yield * peer.follow(name, since, signal, policy)
+      return
+    }
+    const group = this.attach(`${share.key}\n${name}`, name, peer, share.open)
+    const member = new Member(share.id, share.socket, since)
+    let shared = true
+    let own: AsyncIterator<NotificationRecord> | undefined
+    try {
+      for (;;) {
+        if (signal.aborted) return
+        if (shared) {
+          await group.started
+          if (group.state === 'ended') shared = false
+          else if (group.canJoin(member)) {
+            // The group sends from here on; this subscriber's own stream is not needed.
+            void own?.return?.()?.catch(() => undefined)
+            own = undefined
+            const why = await group.park(member, signal)
+            if (why === 'aborted') return
+            if (why === 'ended') shared = false
+            continue
+          }
+        }
+        own ??= peer.follow(name, member.last, signal, 'notify')[Symbol.asyncIterator]()
+        const step = await own.next()
+        if (step.done === true) return
+        member.last = step.value.seq
+        yield step.value
+      }
+    } finally {
+      group.release(member)
+      void own?.return?.()?.catch(() => undefined)
+    }
+  }
+}
