@@ -84,7 +84,8 @@ export class ImportWriter {
   }
 
   private local (): RunBuilder {
-    this.builder ??= new RunBuilder(this.init, (key, value) => { this.put(key, value) })
+    // The builder's keys and values are views of buffers it reuses: the batch keeps copies.
+    this.builder ??= new RunBuilder(this.init, (key, value) => { this.put(key.slice(), value.slice()) })
     return this.builder
   }
 
