@@ -1,8 +1,7 @@
 import type { ClassicLevel } from 'classic-level'
 import { ByteWriter } from '../postings/codec.ts'
-import { TermRecords, extractRecords } from '../postings/extract.ts'
-import { numberTree, type XElement } from '../xml/tree.ts'
-import { serialize } from '../xml/serialize.ts'
+import { TermRecords, encodeDocument } from '../postings/extract.ts'
+import type { XElement } from '../xml/tree.ts'
 import { docKey } from './keys.ts'
 import { RunBuilder, type RunInfo } from './run-builder.ts'
 import { RunClient } from './run-client.ts'
@@ -70,14 +69,26 @@ export class ImportWriter {
   /** Distinct terms of this import (known once finished). */
   get terms (): number { return this.done?.terms ?? 0 }
 
-  /** Numbers the tree, stores its XML, gathers its postings. Returns the new docId. */
+  /** Numbers the tree, stores its XML (`xml` when given, else the tree's), gathers its postings. Returns the new docId. */
   async add (id: string, root: XElement, xml?: string): Promise<number> {
     const doc = this.nextDoc++
-    numberTree(root)
-    this.putDocument(doc, id, xml ?? serialize(root))
+    // The document record (id 00 xml, keys.ts), its XML written in the same walk as the postings.
+    const w = this.writer
+    w.pos = 0
+    w.ensure(id.length * 3 + 1)
+    w.pos += enc.encodeInto(id, w.buf.subarray(w.pos)).written
+    w.buf[w.pos++] = 0
     const before = this.records.n
-    extractRecords(root, doc, this.records)
+    encodeDocument(root, doc, w, this.records)
     this.gatheredRecords += this.records.n - before
+    if (xml !== undefined) {
+      w.pos = 0
+      w.ensure((id.length + xml.length) * 3 + 1)
+      w.pos += enc.encodeInto(id, w.buf.subarray(w.pos)).written
+      w.buf[w.pos++] = 0
+      w.pos += enc.encodeInto(xml, w.buf.subarray(w.pos)).written
+    }
+    this.put(docKey(doc), w.result())
     if (this.records.n >= HANDOVER_RECORDS) await this.handOver()
     if (this.batchBytes >= this.init.batchBytes) await this.flush()
     return doc
@@ -107,17 +118,6 @@ export class ImportWriter {
     }
     this.local().consume(r.recs, r.n, r.chars, r.prefixes)
     r.clear()
-  }
-
-  /** The document record (id 00 xml, keys.ts), encoded straight into its value. */
-  private putDocument (doc: number, id: string, xml: string): void {
-    const w = this.writer
-    w.pos = 0
-    w.ensure((id.length + xml.length) * 3 + 1)
-    w.pos += enc.encodeInto(id, w.buf.subarray(w.pos)).written
-    w.buf[w.pos++] = 0
-    w.pos += enc.encodeInto(xml, w.buf.subarray(w.pos)).written
-    this.put(docKey(doc), w.result())
   }
 
   private put (key: Uint8Array, value: Uint8Array): void {
