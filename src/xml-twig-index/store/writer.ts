@@ -20,8 +20,13 @@ export interface WriterInit {
 
 const enc = new TextEncoder()
 
-/** Records gathered before they are handed over: big enough to amortise a hand-over (a message to the worker), small enough to stay in cache. */
-const HANDOVER_RECORDS = 32_768
+/**
+ * Records gathered before they are handed over (2.6 MB). Each hand-over is a
+ * message, which wakes the worker and is answered: on a loaded machine each
+ * wake-up is a chance to lose the processor for a while, so they are few
+ * (R1: ~110).
+ */
+const HANDOVER_RECORDS = 131_072
 
 /**
  * Writes the documents and postings of one import under docIds starting at
@@ -40,7 +45,7 @@ export class ImportWriter {
   readonly firstDoc: number
   nextDoc: number
 
-  private readonly records = new TermRecords(HANDOVER_RECORDS + 4096, 1 << 17)
+  private readonly records = new TermRecords(HANDOVER_RECORDS + 4096, 1 << 20)
   private builder: RunBuilder | undefined
   private client: RunClient | undefined
   private sentPrefixes = 0
