@@ -20,6 +20,9 @@ export interface WriterInit {
 
 const enc = new TextEncoder()
 
+/** LevelDB batches written at once (see flush). */
+const WRITES_IN_FLIGHT = 3
+
 /**
  * Records gathered before they are handed over (2.6 MB). Each hand-over is a
  * message, which wakes the worker and is answered: on a loaded machine each
@@ -53,7 +56,8 @@ export class ImportWriter {
   private done: { runs: readonly RunInfo[], postings: number, terms: number } | undefined
   private batch: Array<{ type: 'put', key: Uint8Array, value: Uint8Array }> = []
   private batchBytes = 0
-  private pending: Promise<void> | undefined
+  /** Batches handed to LevelDB and not yet written, oldest first. */
+  private readonly pending: Array<Promise<void>> = []
   private readonly writer = new ByteWriter(64 * 1024)
 
   constructor (private readonly db: Db, firstDoc: number, private readonly init: WriterInit) {
@@ -130,24 +134,29 @@ export class ImportWriter {
     this.batchBytes += key.length + value.length + 16
   }
 
-  /** Hands the pending writes to LevelDB; one batch stays in flight while the next is built. */
+  /**
+   * Hands the pending writes to LevelDB. Up to WRITES_IN_FLIGHT batches are
+   * written while the next is built: a batch's write waits for LevelDB's
+   * thread (and for a memtable to be flushed), and one in flight left the
+   * import waiting seconds for it. Their order does not matter: an import
+   * writes each key once, and the commit waits for all of them.
+   */
   private async flush (): Promise<void> {
-    if (this.pending !== undefined) { await this.pending; this.pending = undefined }
+    if (this.pending.length >= WRITES_IN_FLIGHT) await this.pending.shift()
     if (this.batch.length === 0) return
     const ops = this.batch
     this.batch = []
     this.batchBytes = 0
     const pending = this.db.batch(ops)
-    // Handled here so that a failing write of an abandoned import cannot crash the process; flush() and settle() still see it.
+    // Handled here so that a failing write of an abandoned import cannot crash the process; flush(), finish() and settle() still see it.
     pending.catch(() => {})
-    this.pending = pending
+    this.pending.push(pending)
   }
 
-  /** Waits for the write in flight, ignoring its outcome, and stops the worker: an abandoned import must not race its own clean-up. */
+  /** Waits for the writes in flight, ignoring their outcome, and stops the worker: an abandoned import must not race its own clean-up. */
   async settle (): Promise<void> {
-    const pending = this.pending
-    this.pending = undefined
-    if (pending !== undefined) await pending.catch(() => {})
+    const pending = this.pending.splice(0)
+    for (const p of pending) await p.catch(() => {})
     await this.client?.close()
   }
 
@@ -165,6 +174,6 @@ export class ImportWriter {
       this.done = { runs: b.runs, postings: b.postings, terms: b.terms.count }
     }
     await this.flush()
-    await this.flush()
+    while (this.pending.length > 0) await this.pending.shift()
   }
 }
