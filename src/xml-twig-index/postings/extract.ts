@@ -122,9 +122,14 @@ export function extractPostings (root: XElement, sink: PostingSink): number {
  * prefix id * 2, + 1 for a word (the consumer keeps one posting per
  * distinct token of a node: dedup there is one array test per term id,
  * here it would be a Map per text). A code of -1 marks the start of a
- * document; its `start` field holds the docId.
+ * document; its `start` field holds the docId. A code of WORDS - p (p a
+ * prefix id) carries the raw text of an all-ASCII text or attribute value:
+ * the consumer cuts it into words with prefix p (the ASCII scan of
+ * tokens.ts), so that the thread that extracts does not write a record per
+ * word.
  */
 export const RECORD = 5
+export const WORDS = -2
 
 export class TermRecords {
   recs: Int32Array
@@ -231,38 +236,26 @@ function numberRecord (out: TermRecords, code: number, value: string, start: num
 }
 
 /**
- * The word records of a text: the ASCII scan of tokens.ts written straight
- * into `chars` (lower-cased, no token strings); a text with a non-ASCII
- * character drops what it wrote and takes tokenize()'s Unicode path.
+ * The words of a text: an all-ASCII text goes as one WORDS record with its
+ * raw chars (the consumer cuts it); a text with a non-ASCII
+ * character takes tokenize()'s Unicode path, a record per word.
  */
 function wordRecords (out: TermRecords, code: number, text: string, start: number, level: number): void {
   const n = text.length
-  const recMark = out.n; const charMark = out.c
+  if (n === 0) return
   out.reserveChars(n)
   const chars = out.chars
-  let c = out.c
-  let from = -1
+  const c = out.c
   for (let i = 0; i < n; i++) {
     const ch = text.charCodeAt(i)
     if (ch >= 0x80) {
-      out.n = recMark; out.c = charMark
       for (const t of tokenize(text)) out.withSuffix(code, t, start, start, level)
       return
     }
-    if ((ch >= 97 && ch <= 122) || (ch >= 48 && ch <= 57)) {
-      if (from < 0) from = c
-      chars[c++] = ch
-    } else if (ch >= 65 && ch <= 90) {
-      if (from < 0) from = c
-      chars[c++] = ch + 32
-    } else if (from >= 0) {
-      out.c = c
-      out.record(code, c - from, start, start, level)
-      from = -1
-    }
+    chars[c + i] = ch
   }
-  out.c = c
-  if (from >= 0) out.record(code, c - from, start, start, level)
+  out.c = c + n
+  out.record(WORDS - (code >> 1), n, start, start, level)
 }
 
 /** Writes a name (element or attribute) as UTF-8: names need no escaping. */

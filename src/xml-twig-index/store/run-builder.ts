@@ -1,5 +1,5 @@
 import { ByteWriter } from '../postings/codec.ts'
-import { RECORD } from '../postings/extract.ts'
+import { RECORD, WORDS } from '../postings/extract.ts'
 import { GroupBuilder } from './groups.ts'
 import { TERM_STRIDE, TERM_USER, TermTable } from './term-table.ts'
 
@@ -89,6 +89,11 @@ export class RunBuilder {
       const code = recs[o]
       const length = recs[o + 1]
       const start = recs[o + 2]
+      if (code <= WORDS) {
+        this.words(WORDS - code, chars, c, length, doc, start, recs[o + 4])
+        c += length
+        continue
+      }
       if (code < 0) {
         this.endDocument()
         if (this.runCount >= this.init.runPostings) this.writeRun()
@@ -99,6 +104,28 @@ export class RunBuilder {
       const t = length === 0 ? terms.bareTerm(code >> 1) : terms.term(code >> 1, chars, c, length)
       c += length
       this.add(t, doc, start, recs[o + 3], recs[o + 4], (code & 1) !== 0)
+    }
+  }
+
+  /**
+   * The word postings of an all-ASCII text, chars[from, from + length)
+   * (postings/extract.ts, WORDS): maximal runs of letters and digits,
+   * lower-cased in place, as tokens.ts cuts them.
+   */
+  private words (p: number, chars: Uint16Array, from: number, length: number, doc: number, start: number, level: number): void {
+    const terms = this.terms
+    let t = -1
+    for (let i = from, end = from + length; i <= end; i++) {
+      const ch = i < end ? chars[i] : 0
+      if ((ch >= 97 && ch <= 122) || (ch >= 48 && ch <= 57)) {
+        if (t < 0) t = i
+      } else if (ch >= 65 && ch <= 90) {
+        chars[i] = ch + 32
+        if (t < 0) t = i
+      } else if (t >= 0) {
+        this.add(terms.term(p, chars, t, i - t), doc, start, start, level, true)
+        t = -1
+      }
     }
   }
 

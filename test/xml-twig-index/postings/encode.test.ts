@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { ByteWriter } from '../../../src/xml-twig-index/postings/codec.ts'
-import { RECORD, TermRecords, encodeDocument, extractPostings } from '../../../src/xml-twig-index/postings/extract.ts'
+import { RECORD, TermRecords, WORDS, encodeDocument, extractPostings } from '../../../src/xml-twig-index/postings/extract.ts'
+import { tokenize } from '../../../src/xml-twig-index/tokens.ts'
 import { parseXml } from '../../../src/xml-twig-index/xml/parse.ts'
 import { serialize } from '../../../src/xml-twig-index/xml/serialize.ts'
 import { element, numberTree, walk, type XElement } from '../../../src/xml-twig-index/xml/tree.ts'
@@ -20,8 +21,13 @@ function check (root: XElement): void {
   let c = 0
   for (let r = 1; r < out.n; r++) {
     const o = r * RECORD
+    const code = out.recs[o]
     const length = out.recs[o + 1]
-    got.push(`${out.prefixes[out.recs[o] >> 1]}${String.fromCharCode(...out.chars.subarray(c, c + length))} ${out.recs[o + 2]}:${out.recs[o + 3]}:${out.recs[o + 4]}`)
+    const text = String.fromCharCode(...out.chars.subarray(c, c + length))
+    const at = `${out.recs[o + 2]}:${out.recs[o + 3]}:${out.recs[o + 4]}`
+    // A WORDS record: a text whose words the run builder cuts.
+    if (code <= WORDS) for (const w of tokenize(text)) got.push(`${out.prefixes[WORDS - code]}${w} ${at}`)
+    else got.push(`${out.prefixes[code >> 1]}${text} ${at}`)
     c += length
   }
   expect(out.recs[0]).toBe(-1)
