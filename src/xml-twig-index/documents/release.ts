@@ -26,6 +26,15 @@ function validDate (s: string): boolean {
   return d.getUTCFullYear() === Number(m[1]) && d.getUTCMonth() === Number(m[2]) - 1 && d.getUTCDate() === Number(m[3])
 }
 
+/** `<package name version arch/>` (or utility): what element() builds, without its generic attribute handling (a release has tens of thousands). */
+function leaf (parent: XElement, e: ReleaseEntry): XElement {
+  const el: XElement = { kind: 'element', name: e.kind, attributes: [], children: [], parent, start: 0, end: 0, level: 0 }
+  el.attributes.push({ kind: 'attribute', name: 'name', value: e.name, parent: el, start: 0, end: 0, level: 0 })
+  el.attributes.push({ kind: 'attribute', name: 'version', value: e.version, parent: el, start: 0, end: 0, level: 0 })
+  if (e.arch != null) el.attributes.push({ kind: 'attribute', name: 'arch', value: e.arch, parent: el, start: 0, end: 0, level: 0 })
+  return el
+}
+
 /**
  * Builds a release composition: `<release name version date>` with nested
  * `<collection name>` elements whose leaves reference packages and
@@ -64,9 +73,7 @@ export function buildRelease (r: ReleaseFields): XElement {
   const stack: Array<{ node: Node, el: XElement }> = [{ node: top, el: root }]
   while (stack.length > 0) {
     const { node, el } = stack.pop()!
-    for (const e of [...node.leaves.values()].sort(leafCmp)) {
-      appendChild(el, element(e.kind, { name: e.name, version: e.version, arch: e.arch }))
-    }
+    for (const e of [...node.leaves.values()].sort(leafCmp)) el.children.push(leaf(el, e))
     for (const key of [...node.children.keys()].sort(cmp)) {
       const child = element('collection', { name: key })
       appendChild(el, child)

@@ -152,13 +152,22 @@ export function debianUnit (s: Stanza, file: string, translations: Translations 
 
 /**
  * Units of a Packages index, streamed: one batch per decompressed chunk
- * (an async hop per unit would cost more than building it).
+ * (an async hop per unit would cost more than building it). Each batch
+ * builds its units as it is iterated, one at a time: a unit is then used
+ * and dropped before the next is built, so its objects die young (a batch
+ * built up front outlived garbage collections and cost more in copying
+ * them than in building them).
  */
-export async function * importPackages (chunks: AsyncIterable<Uint8Array>, file: string, translations: Translations | undefined): AsyncGenerator<UnitResult[]> {
-  for await (const batch of readStanzas(chunks, file)) {
-    const out: UnitResult[] = []
-    for (const s of batch) out.push(debianUnit(s, file, translations))
-    yield out
+export async function * importPackages (chunks: AsyncIterable<Uint8Array>, file: string, translations: Translations | undefined): AsyncGenerator<Iterable<UnitResult>> {
+  for await (const batch of readStanzas(chunks, file)) yield units(batch, file, translations)
+}
+
+function * units (stanzas: Stanza[], file: string, translations: Translations | undefined): Generator<UnitResult> {
+  for (let i = 0; i < stanzas.length; i++) {
+    const s = stanzas[i]
+    // Dropped once built: the batch must not keep each stanza's text alive.
+    stanzas[i] = undefined as unknown as Stanza
+    yield debianUnit(s, file, translations)
   }
 }
 

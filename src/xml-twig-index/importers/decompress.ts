@@ -55,9 +55,10 @@ export interface OpenOptions {
    */
   worker?: 'auto' | boolean
   /**
-   * Decompressed bytes a worker may hold ready ahead of the reader (default
-   * 1 MiB). Bounded memory either way; a larger budget lets a file's
-   * decompression overlap other work, e.g. loading translations first.
+   * Decompressed bytes a worker may hold ready ahead of the reader, besides
+   * the message it is filling (1 MiB): default 4 MiB. Bounded memory either
+   * way; a larger budget lets a file's decompression overlap other work,
+   * e.g. loading translations first.
    */
   readAhead?: number
 }
@@ -140,21 +141,28 @@ export async function openDecompressed (file: string, opts: OpenOptions = {}): P
 
 const WORKER_MIN_SIZE = 1 << 20
 /** Default decompressed bytes a worker may run ahead of the parser: bounded memory, yet neither waits on the other. */
-const READ_AHEAD = 1 << 20
+const READ_AHEAD = 4 << 20
+/**
+ * Decompressed bytes a worker gathers into one message (xz yields ~60 KB
+ * pieces). Each message wakes the other thread; on a loaded machine every
+ * wake-up is a chance to lose the processor for a while (R1 spent seconds in
+ * postMessage with one message per piece).
+ */
+const MESSAGE_BYTES = 1 << 20
 
 /*
  * The worker is plain CommonJS evaluated from a string, so it runs the same
  * under tsx, vitest and compiled JS (no .ts file for the worker to load).
- * It reads and decompresses the file, posts each decompressed chunk
- * (transferred, not copied, when it owns its buffer) and waits when the
- * bytes posted but not yet consumed by the reader reach the read-ahead.
+ * It reads and decompresses the file, gathers the output into messages of
+ * messageBytes (transferred, not copied) and waits when the bytes posted but
+ * not yet consumed by the reader reach the read-ahead.
  */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads')
 const fs = require('node:fs')
 const { Readable, pipeline } = require('node:stream')
 const zlib = require('node:zlib')
-const { file, compression, xzPath, zstdPath, readAhead, chunkSize } = workerData
+const { file, compression, xzPath, zstdPath, readAhead, chunkSize, messageBytes } = workerData
 let ahead = 0
 let wake = null
 parentPort.on('message', (consumed) => { ahead -= consumed; if (wake != null) { const w = wake; wake = null; w() } })
@@ -178,14 +186,30 @@ function source () {
   pipeline(Readable.from(raw()), g, () => {})
   return g
 }
+let out = null
+let used = 0
+async function send () {
+  if (used === 0) return
+  while (ahead >= readAhead) await new Promise((resolve) => { wake = resolve })
+  ahead += used
+  const chunk = out.subarray(0, used)
+  out = null
+  used = 0
+  parentPort.postMessage({ chunk, read }, [chunk.buffer])
+}
 ;(async () => {
   try {
     for await (const c of source()) {
-      while (ahead >= readAhead) await new Promise((resolve) => { wake = resolve })
-      ahead += c.byteLength
-      const own = c.byteOffset === 0 && c.byteLength === c.buffer.byteLength ? c : new Uint8Array(c)
-      parentPort.postMessage({ chunk: own, read }, [own.buffer])
+      for (let at = 0; at < c.byteLength;) {
+        if (out == null) out = new Uint8Array(messageBytes)
+        const n = Math.min(c.byteLength - at, out.length - used)
+        out.set(c.subarray(at, at + n), used)
+        used += n
+        at += n
+        if (used === out.length) await send()
+      }
     }
+    await send()
     parentPort.postMessage({ done: true, read })
   } catch (err) {
     const message = String(err && err.message ? err.message : err)
@@ -211,7 +235,7 @@ async function * workerChunks (file: string, compression: Compression, opts: Ope
     eval: true,
     // Not the parent's flags: a --import of a TypeScript loader would only slow the worker's start.
     execArgv: [],
-    workerData: { file, compression, ...resolveModules(), readAhead: Math.max(1, opts.readAhead ?? READ_AHEAD), chunkSize: READ_CHUNK }
+    workerData: { file, compression, ...resolveModules(), readAhead: Math.max(1, opts.readAhead ?? READ_AHEAD), chunkSize: READ_CHUNK, messageBytes: MESSAGE_BYTES }
   })
   const queue: WorkerMessage[] = []
   let waiting: (() => void) | null = null

@@ -103,7 +103,7 @@ export async function * readUnits (files: string[], init: ImportInit = {}): Asyn
     signal?.throwIfAborted()
     const st = await stat(file).catch((err: Error) => { throw new ImportError(`cannot read: ${err.message}`, file, { cause: err }) })
     let units = 0
-    let source: AsyncIterable<UnitResult[]>
+    let source: AsyncIterable<Iterable<UnitResult>>
     let bytesTotal = st.size
     if (st.isDirectory() || init.format === 'dir') {
       if (init.format != null && init.format !== 'dir') throw new ImportError(`is a directory; format '${init.format}' reads a file`, file)

@@ -2,6 +2,7 @@ import { forEachToken, tokenize } from '../tokens.ts'
 import type { XElement } from '../xml/tree.ts'
 import { VALUE_MAX, sortableNumber } from './terms.ts'
 import { xsNumber } from '../query/evaluate.ts'
+import { writeEscaped, type ByteSink } from '../xml/serialize.ts'
 
 /**
  * Receives the postings of one document. A term is `prefix + suffix`
@@ -121,9 +122,14 @@ export function extractPostings (root: XElement, sink: PostingSink): number {
  * prefix id * 2, + 1 for a word (the consumer keeps one posting per
  * distinct token of a node: dedup there is one array test per term id,
  * here it would be a Map per text). A code of -1 marks the start of a
- * document; its `start` field holds the docId.
+ * document; its `start` field holds the docId. A code of WORDS - p (p a
+ * prefix id) carries the raw text of an all-ASCII text or attribute value:
+ * the consumer cuts it into words with prefix p (the ASCII scan of
+ * tokens.ts), so that the thread that extracts does not write a record per
+ * word.
  */
 export const RECORD = 5
+export const WORDS = -2
 
 export class TermRecords {
   recs: Int32Array
@@ -230,54 +236,65 @@ function numberRecord (out: TermRecords, code: number, value: string, start: num
 }
 
 /**
- * The word records of a text: the ASCII scan of tokens.ts written straight
- * into `chars` (lower-cased, no token strings); a text with a non-ASCII
- * character drops what it wrote and takes tokenize()'s Unicode path.
+ * The words of a text: an all-ASCII text goes as one WORDS record with its
+ * raw chars (the consumer cuts it); a text with a non-ASCII
+ * character takes tokenize()'s Unicode path, a record per word.
  */
 function wordRecords (out: TermRecords, code: number, text: string, start: number, level: number): void {
   const n = text.length
-  const recMark = out.n; const charMark = out.c
+  if (n === 0) return
   out.reserveChars(n)
   const chars = out.chars
-  let c = out.c
-  let from = -1
+  const c = out.c
   for (let i = 0; i < n; i++) {
     const ch = text.charCodeAt(i)
     if (ch >= 0x80) {
-      out.n = recMark; out.c = charMark
       for (const t of tokenize(text)) out.withSuffix(code, t, start, start, level)
       return
     }
-    if ((ch >= 97 && ch <= 122) || (ch >= 48 && ch <= 57)) {
-      if (from < 0) from = c
-      chars[c++] = ch
-    } else if (ch >= 65 && ch <= 90) {
-      if (from < 0) from = c
-      chars[c++] = ch + 32
-    } else if (from >= 0) {
-      out.c = c
-      out.record(code, c - from, start, start, level)
-      from = -1
-    }
+    chars[c + i] = ch
   }
-  out.c = c
-  if (from >= 0) out.record(code, c - from, start, start, level)
+  out.c = c + n
+  out.record(WORDS - (code >> 1), n, start, start, level)
+}
+
+/** Writes a name (element or attribute) as UTF-8: names need no escaping. */
+function writeName (xml: ByteSink, name: string): void {
+  writeEscaped(xml, name, false)
+}
+
+function writeByte (xml: ByteSink, b: number): void {
+  xml.ensure(1)
+  xml.buf[xml.pos++] = b
 }
 
 /**
- * The postings of extractPostings() (same terms, same order) as records
- * appended to `out`, after a document marker for `docId`. Words are not
- * deduplicated here (see TermRecords).
+ * One walk of a document for a bulk import: numbers it (structural ids, as
+ * numberTree does), writes its XML to `xml` as UTF-8 (the bytes of
+ * serialize()'s output), and appends its postings as records to `out`
+ * after a document marker for `docId` (the postings of extractPostings(),
+ * in the same order; words are not deduplicated here, see TermRecords).
+ * One walk instead of three, and no XML string: the import stores bytes.
  */
-export function extractRecords (root: XElement, docId: number, out: TermRecords): void {
+export function encodeDocument (root: XElement, docId: number, xml: ByteSink, out: TermRecords): void {
   out.document(docId)
   const word = out.prefixId('w:') * 2 + 1
   const attributeWord = out.prefixId('w:@') * 2 + 1
-  const stack: Array<{ el: XElement, k: NameCodes, i: number, value: string, length: number }> = []
-  const open = (el: XElement): void => {
+  let next = 0
+  // Frame: element, its codes, its record (whose end is known at close), next child, accumulated (capped) string value, its true length.
+  const stack: Array<{ el: XElement, k: NameCodes, rec: number, i: number, value: string, length: number }> = []
+  const open = (el: XElement, level: number): void => {
+    el.start = next++
+    el.level = level
     const k = codesOf(el.name, false, out)
-    out.record(k.node, 0, el.start, el.end, el.level)
+    const rec = out.n
+    out.record(k.node, 0, el.start, 0, level)
+    writeByte(xml, 0x3c) // <
+    writeName(xml, el.name)
     for (const a of el.attributes) {
+      a.start = a.end = next++
+      a.level = level + 1
+      a.parent = el
       const ak = codesOf(a.name, true, out)
       out.record(ak.node, 0, a.start, a.end, a.level)
       if (a.value.length <= VALUE_MAX) {
@@ -287,26 +304,43 @@ export function extractRecords (root: XElement, docId: number, out: TermRecords)
         out.record(ak.long, 0, a.start, a.end, a.level)
       }
       wordRecords(out, attributeWord, a.value, a.start, a.level)
+      writeByte(xml, 0x20) // space
+      writeName(xml, a.name)
+      writeByte(xml, 0x3d); writeByte(xml, 0x22) // ="
+      writeEscaped(xml, a.value, true)
+      writeByte(xml, 0x22)
     }
-    stack.push({ el, k, i: 0, value: '', length: 0 })
+    if (el.children.length === 0) { writeByte(xml, 0x2f); writeByte(xml, 0x3e) } else writeByte(xml, 0x3e) // /> or >
+    stack.push({ el, k, rec, i: 0, value: '', length: 0 })
   }
-  open(root)
+  open(root, 1)
   while (stack.length > 0) {
     const f = stack[stack.length - 1]
     if (f.i < f.el.children.length) {
       const c = f.el.children[f.i++]
+      c.parent = f.el
       if (c.kind === 'text') {
+        c.start = c.end = next++
+        c.level = f.el.level + 1
         out.record(f.k.text, 0, c.start, c.end, c.level)
         wordRecords(out, word, c.value, c.start, c.level)
+        writeEscaped(xml, c.value, false)
         f.length += c.value.length
         if (f.value.length <= VALUE_MAX) f.value += c.value.length <= VALUE_MAX + 1 - f.value.length ? c.value : c.value.slice(0, VALUE_MAX + 1 - f.value.length)
       } else {
-        open(c)
+        open(c, f.el.level + 1)
       }
       continue
     }
     stack.pop()
     const el = f.el
+    el.end = next++
+    out.recs[f.rec * RECORD + 3] = el.end
+    if (el.children.length > 0) {
+      writeByte(xml, 0x3c); writeByte(xml, 0x2f) // </
+      writeName(xml, el.name)
+      writeByte(xml, 0x3e)
+    }
     if (f.length > VALUE_MAX) {
       out.record(f.k.long, 0, el.start, el.end, el.level)
     } else if (f.length > 0) {

@@ -19,7 +19,7 @@ export type FromRunWorker =
  * Record hand-overs in flight before `send` waits: the worker's queue (and
  * memory) stays bounded when extraction runs ahead of interning.
  */
-const MAX_IN_FLIGHT = 6
+const MAX_IN_FLIGHT = 4
 
 /*
  * The worker loads run-worker.ts through tsx, as every entry point of this

@@ -8,13 +8,13 @@ import type { FromRunWorker, ToRunWorker } from './run-client.ts'
  * packed in large buffers (u32 key length, u32 value length, key, value,
  * ...), transferred, not copied; the main thread writes them.
  */
-const PACK_BYTES = 1 << 20
+const PACK_BYTES = 4 << 20
 
 const port = parentPort
 if (port === null) throw new Error('run-worker.ts runs as a worker thread')
 const init = (workerData as { init: RunInit }).init
 const prefixes: string[] = []
-let pack = new Uint8Array(PACK_BYTES * 2)
+let pack = new Uint8Array(PACK_BYTES + (PACK_BYTES >> 2))
 let used = 0
 let entries = 0
 
@@ -24,7 +24,7 @@ function ship (): void {
   if (entries === 0) return
   const buf = pack.subarray(0, used)
   post({ type: 'kv', buf, entries }, [buf.buffer as ArrayBuffer])
-  pack = new Uint8Array(PACK_BYTES * 2)
+  pack = new Uint8Array(PACK_BYTES + (PACK_BYTES >> 2))
   used = 0
   entries = 0
 }

@@ -28,6 +28,13 @@ export interface TwigStoreInit {
   runPostings?: number
   /** Posting records after which an import interns, sorts and encodes in a worker thread. Default 262,144 (a few thousand documents); Infinity: never. */
   workerRecords?: number
+  /**
+   * LevelDB's write buffer (memtable) in bytes. Default 32 MiB (LevelDB's is 4): an
+   * import writes ~180 MB for R1, and each full buffer becomes a level-0 file that a
+   * background thread must merge; with many small files LevelDB throttles, then
+   * stops, writes until it catches up.
+   */
+  writeBufferBytes?: number
 }
 
 /** `runs`: every committed run (keys.ts, S), with its last term. */
@@ -74,13 +81,13 @@ export class TwigStore implements PostingSource {
   private busy = false
   private readonly reader: PostingReader
 
-  private constructor (readonly path: string, private readonly db: Db, private readonly init: Required<Omit<TwigStoreInit, 'path'>>) {
+  private constructor (readonly path: string, private readonly db: Db, private readonly init: Required<Omit<TwigStoreInit, 'path' | 'writeBufferBytes'>>) {
     this.reader = new PostingReader(db, () => this.manifest.nextDocId, () => this.runBounds, (doc) => this.isLive(doc), () => this.deadCount > 0)
   }
 
   static async open (init: TwigStoreInit): Promise<TwigStore> {
     await mkdir(init.path, { recursive: true })
-    const db: Db = new ClassicLevel<Uint8Array, Uint8Array>(join(init.path, 'index'), { keyEncoding: 'view', valueEncoding: 'view' })
+    const db: Db = new ClassicLevel<Uint8Array, Uint8Array>(join(init.path, 'index'), { keyEncoding: 'view', valueEncoding: 'view', writeBufferSize: init.writeBufferBytes ?? 32 * 1024 * 1024 })
     try {
       await db.open()
     } catch (err) {

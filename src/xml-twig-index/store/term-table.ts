@@ -2,30 +2,36 @@
  * The term dictionary of one import: (prefix id, suffix code units) -> term
  * id, in an open-addressing hash table over typed arrays. A lookup hashes
  * the suffix where it lies in a record buffer (postings/extract.ts,
- * TermRecords), so no string is made per posting; one is made per new term
- * only (its sort key). Two-level Maps of strings cost more than a third of
- * R1's import: a fresh string per posting, and three or more cache misses
- * per lookup in maps of hundreds of thousands of entries.
+ * TermRecords), so no string is made per posting, nor per term. Two-level
+ * Maps of strings cost more than a third of R1's import: a fresh string per
+ * posting, and three or more cache misses per lookup in maps of hundreds of
+ * thousands of entries.
  *
- * Sort keys: a term's UTF-8 bytes as a one-byte (latin1) string, so that
- * the engine's native string order is byte order (the order of LevelDB
- * keys), followed by NUL and the term id in four chars. Terms hold no NUL
- * (XML characters exclude it; block keys rely on that too), so the tag
- * never changes the order, and a sorted key gives its id back.
+ * Each term owns TERM_STRIDE ints of `data` (64 bytes, one cache line): its
+ * own fields first, then TERM_USER_FIELDS that the table's user keeps per
+ * term (the run builder's per-run state). A posting then touches its slot,
+ * its term's line and, on a hit, the suffix it is compared with.
  */
-/** Per term in `meta`: prefix id, offset and length of its suffix in `pool`, offset of its UTF-8 bytes in `bytes` (the length is in `byteLengths`). */
-const META = 4
+export const TERM_STRIDE = 16
+/** Prefix id, suffix offset in `pool`, suffix length, offset and length of the term's UTF-8 bytes in `bytes`. */
+const PREFIX = 0
+const POOL = 1
+const LENGTH = 2
+const BYTES = 3
+const BYTE_LENGTH = 4
+/** First field of `data` a user may keep per term; fields [TERM_USER, TERM_STRIDE) start at 0. */
+export const TERM_USER = 5
 
 export class TermTable {
   /** Distinct terms. */
   count = 0
   /** Each term's UTF-8 bytes: bytes[byteOffset(t), byteOffset(t) + byteLength(t)). */
   bytes = Buffer.alloc(1 << 20)
-  byteLengths = new Int32Array(1 << 14)
-  /** Slot pairs: hash, term id + 1 (0: empty). The hash is checked before the term's own data is touched: one cache miss per lookup. */
+  /** TERM_STRIDE ints per term (see above). Replaced when it grows: read it again after adding terms. */
+  data = new Int32Array(TERM_STRIDE << 14)
+  /** Slot pairs: hash, term id + 1 (0: empty). The hash is checked before the term's own data is touched. */
   private slots = new Int32Array(2 << 16)
   private mask = (1 << 16) - 1
-  private meta = new Int32Array(META << 14)
   private pool = new Uint16Array(1 << 18)
   private poolUsed = 0
   private bytesUsed = 0
@@ -39,7 +45,8 @@ export class TermTable {
     for (let p = this.prefixBytes.length; p < all.length; p++) this.prefixBytes.push(Buffer.from(all[p], 'utf8'))
   }
 
-  byteOffset (t: number): number { return this.meta[t * META + 3] }
+  byteOffset (t: number): number { return this.data[t * TERM_STRIDE + BYTES] }
+  byteLength (t: number): number { return this.data[t * TERM_STRIDE + BYTE_LENGTH] }
 
   /** The id of prefix `p` with an empty suffix. */
   bareTerm (p: number): number {
@@ -70,29 +77,33 @@ export class TermTable {
   }
 
   private same (t: number, p: number, chars: Uint16Array, from: number, length: number): boolean {
-    const m = t * META
-    if (this.meta[m] !== p || this.meta[m + 2] !== length) return false
+    const m = t * TERM_STRIDE
+    const data = this.data
+    if (data[m + PREFIX] !== p || data[m + LENGTH] !== length) return false
     const pool = this.pool
-    let o = this.meta[m + 1]
+    let o = data[m + POOL]
     for (let i = from, to = from + length; i < to; i++) if (pool[o++] !== chars[i]) return false
     return true
   }
 
   private add (p: number, chars: Uint16Array, from: number, length: number): number {
     const t = this.count++
-    if (t === this.byteLengths.length) this.growTerms()
+    if ((t + 1) * TERM_STRIDE > this.data.length) {
+      const d = new Int32Array(this.data.length * 2); d.set(this.data); this.data = d
+    }
     if (this.poolUsed + length > this.pool.length) {
       const pool = new Uint16Array(Math.max(this.pool.length * 2, this.poolUsed + length)); pool.set(this.pool.subarray(0, this.poolUsed)); this.pool = pool
     }
     const pool = this.pool
     let ascii = true
     for (let i = 0; i < length; i++) { const c = chars[from + i]; pool[this.poolUsed + i] = c; if (c >= 0x80) ascii = false }
-    const m = t * META
-    this.meta[m] = p; this.meta[m + 1] = this.poolUsed; this.meta[m + 2] = length; this.meta[m + 3] = this.bytesUsed
+    const m = t * TERM_STRIDE
+    const data = this.data
+    data[m + PREFIX] = p; data[m + POOL] = this.poolUsed; data[m + LENGTH] = length; data[m + BYTES] = this.bytesUsed
     this.poolUsed += length
-    // The term's UTF-8 bytes: the prefix's, then the suffix's (ASCII as is; the rest as Buffer encodes it, a lone surrogate as U+FFFD like TextEncoder).
+    // The term's UTF-8 bytes: the prefix's, then the suffix's (ASCII as is; the rest as Buffer encodes it).
     const prefix = this.prefixBytes[p]
-    const tail = ascii ? undefined : Buffer.from(String.fromCharCode.apply(null, Array.from(chars.subarray(from, from + length))), 'utf8')
+    const tail = ascii ? undefined : utf8(chars, from, length)
     const size = prefix.length + (tail === undefined ? length : tail.length)
     if (this.bytesUsed + size > this.bytes.length) {
       const b = Buffer.alloc(Math.max(this.bytes.length * 2, this.bytesUsed + size)); this.bytes.copy(b, 0, 0, this.bytesUsed); this.bytes = b
@@ -102,15 +113,9 @@ export class TermTable {
     for (let i = 0; i < prefix.length; i++) bytes[o++] = prefix[i]
     if (tail === undefined) for (let i = 0; i < length; i++) bytes[o++] = chars[from + i]
     else { tail.copy(bytes, o); o += tail.length }
-    this.byteLengths[t] = size
+    data[m + BYTE_LENGTH] = size
     this.bytesUsed = o
     return t
-  }
-
-  private growTerms (): void {
-    const n = this.byteLengths.length * 2
-    const l = new Int32Array(n); l.set(this.byteLengths); this.byteLengths = l
-    const m = new Int32Array(n * META); m.set(this.meta); this.meta = m
   }
 
   private rehash (): void {
@@ -128,53 +133,74 @@ export class TermTable {
     this.mask = mask
   }
 
-  /** Sort keys (see above) of terms [from, to). */
-  sortKeys (from: number, to: number): string[] {
-    const out = new Array<string>(to - from)
-    const bytes = this.bytes
-    for (let t = from; t < to; t++) {
-      const o = this.meta[t * META + 3]
-      out[t - from] = bytes.toString('latin1', o, o + this.byteLengths[t]) + '\u0000' + String.fromCharCode(t >>> 24, (t >>> 16) & 0xff, (t >>> 8) & 0xff, t & 0xff)
-    }
-    return out
-  }
-
   /** A term as text. */
   text (t: number): string {
-    const o = this.meta[t * META + 3]
-    return this.bytes.toString('utf8', o, o + this.byteLengths[t])
+    const o = this.byteOffset(t)
+    return this.bytes.toString('utf8', o, o + this.byteLength(t))
   }
-}
 
-/** The term id a sort key carries. */
-export function keyTerm (key: string): number {
-  const n = key.length
-  return ((key.charCodeAt(n - 4) << 24) >>> 0) + (key.charCodeAt(n - 3) << 16) + (key.charCodeAt(n - 2) << 8) + key.charCodeAt(n - 1)
-}
-
-/**
- * Term ids in byte order of their terms, extended by the terms added since
- * the last call: those are sorted natively (by sort key) and merged with
- * the order so far (its keys kept alongside), so each term is sorted once
- * per import.
- */
-export class TermOrder {
-  ids: Uint32Array = new Uint32Array(0)
-  private keys: string[] = []
-
-  extend (table: TermTable): Uint32Array {
-    const fresh = table.sortKeys(this.keys.length, table.count).sort()
-    const old = this.keys
-    const ids = new Uint32Array(old.length + fresh.length)
-    const keys = new Array<string>(ids.length)
-    let i = 0; let j = 0; let k = 0
-    while (i < old.length && j < fresh.length) {
-      if (old[i] < fresh[j]) { ids[k] = keyTerm(old[i]); keys[k++] = old[i++] } else { ids[k] = keyTerm(fresh[j]); keys[k++] = fresh[j++] }
+  /**
+   * Puts term ids ids[0, n) in byte order of their terms (the order of
+   * LevelDB keys): an MSD radix sort on the UTF-8 bytes, insertion sort for
+   * small buckets. Terms share long prefixes (`v:@version=`), which a
+   * comparison sort would compare again and again; here each byte of a
+   * shared prefix is looked at once per term.
+   */
+  sort (ids: Uint32Array, n: number): void {
+    const bytes = this.bytes
+    const offs = new Int32Array(n); const lens = new Int32Array(n)
+    for (let i = 0; i < n; i++) { const m = ids[i] * TERM_STRIDE; offs[i] = this.data[m + BYTES]; lens[i] = this.data[m + BYTE_LENGTH] }
+    const tIds = new Uint32Array(n); const tOffs = new Int32Array(n); const tLens = new Int32Array(n)
+    const counts = new Int32Array(258)
+    // Work items (from, to, depth): every term in [from, to) has the same bytes before `depth`.
+    const work: number[] = [0, n, 0]
+    while (work.length > 0) {
+      const depth = work.pop()!; const to = work.pop()!; const from = work.pop()!
+      if (to - from <= 16) { insertionSort(bytes, ids, offs, lens, from, to, depth); continue }
+      counts.fill(0)
+      // Bucket 0: terms that end before `depth` (at most one: terms are distinct); byte b goes to bucket b + 1.
+      for (let i = from; i < to; i++) counts[(depth < lens[i] ? bytes[offs[i] + depth] + 1 : 0) + 1]++
+      let single = -1
+      for (let b = 1; b < 258; b++) if (counts[b] === to - from) { single = b; break }
+      if (single > 1) { work.push(from, to, depth + 1); continue } // one shared byte: look at the next one
+      for (let b = 1; b < 258; b++) counts[b] += counts[b - 1]
+      for (let i = from; i < to; i++) {
+        const j = from + counts[depth < lens[i] ? bytes[offs[i] + depth] + 1 : 0]++
+        tIds[j] = ids[i]; tOffs[j] = offs[i]; tLens[j] = lens[i]
+      }
+      ids.set(tIds.subarray(from, to), from); offs.set(tOffs.subarray(from, to), from); lens.set(tLens.subarray(from, to), from)
+      // counts[b] is now the end of bucket b (relative to from); bucket 0 needs no further sorting.
+      for (let b = 1; b < 257; b++) {
+        const s = from + counts[b - 1]; const e = from + counts[b]
+        if (e - s > 1) work.push(s, e, depth + 1)
+      }
     }
-    while (i < old.length) { ids[k] = keyTerm(old[i]); keys[k++] = old[i++] }
-    while (j < fresh.length) { ids[k] = keyTerm(fresh[j]); keys[k++] = fresh[j++] }
-    this.ids = ids
-    this.keys = keys
-    return ids
   }
+}
+
+function insertionSort (bytes: Uint8Array, ids: Uint32Array, offs: Int32Array, lens: Int32Array, from: number, to: number, depth: number): void {
+  for (let i = from + 1; i < to; i++) {
+    const id = ids[i]; const off = offs[i]; const len = lens[i]
+    let j = i - 1
+    while (j >= from && compareFrom(bytes, offs[j], lens[j], off, len, depth) > 0) {
+      ids[j + 1] = ids[j]; offs[j + 1] = offs[j]; lens[j + 1] = lens[j]
+      j--
+    }
+    ids[j + 1] = id; offs[j + 1] = off; lens[j + 1] = len
+  }
+}
+
+/** Byte order of two terms known to be equal before `depth`. */
+function compareFrom (bytes: Uint8Array, a: number, aLength: number, b: number, bLength: number, depth: number): number {
+  const n = Math.min(aLength, bLength)
+  for (let i = depth; i < n; i++) {
+    const d = bytes[a + i] - bytes[b + i]
+    if (d !== 0) return d
+  }
+  return aLength - bLength
+}
+
+/** UTF-8 of chars[from, from + length) as Buffer encodes it (a lone surrogate as U+FFFD, like TextEncoder). */
+function utf8 (chars: Uint16Array, from: number, length: number): Buffer {
+  return Buffer.from(String.fromCharCode.apply(null, Array.from(chars.subarray(from, from + length))), 'utf8')
 }

@@ -30,6 +30,8 @@ export class StoreTransaction {
   /** Live documents of earlier imports that this one replaces. */
   private async earlierVersions (): Promise<number[]> {
     const out: number[] = []
+    // A store without live documents has none to replace: the first import of a store looks up nothing.
+    if (this.store.liveDocuments() === 0) return out
     const ids = [...this.ids.keys()]
     for (let i = 0; i < ids.length; i += 4096) {
       const values = await this.db.getMany(ids.slice(i, i + 4096).map(idKey))

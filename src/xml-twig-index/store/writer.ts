@@ -1,8 +1,7 @@
 import type { ClassicLevel } from 'classic-level'
 import { ByteWriter } from '../postings/codec.ts'
-import { TermRecords, extractRecords } from '../postings/extract.ts'
-import { numberTree, type XElement } from '../xml/tree.ts'
-import { serialize } from '../xml/serialize.ts'
+import { TermRecords, encodeDocument } from '../postings/extract.ts'
+import type { XElement } from '../xml/tree.ts'
 import { docKey } from './keys.ts'
 import { RunBuilder, type RunInfo } from './run-builder.ts'
 import { RunClient } from './run-client.ts'
@@ -21,8 +20,16 @@ export interface WriterInit {
 
 const enc = new TextEncoder()
 
-/** Records gathered before they are handed over: big enough to amortise a hand-over (a message to the worker), small enough to stay in cache. */
-const HANDOVER_RECORDS = 32_768
+/** LevelDB batches written at once (see flush). */
+const WRITES_IN_FLIGHT = 3
+
+/**
+ * Records gathered before they are handed over (2.6 MB). Each hand-over is a
+ * message, which wakes the worker and is answered: on a loaded machine each
+ * wake-up is a chance to lose the processor for a while, so they are few
+ * (R1: ~110).
+ */
+const HANDOVER_RECORDS = 131_072
 
 /**
  * Writes the documents and postings of one import under docIds starting at
@@ -41,7 +48,7 @@ export class ImportWriter {
   readonly firstDoc: number
   nextDoc: number
 
-  private readonly records = new TermRecords(HANDOVER_RECORDS + 4096, 1 << 17)
+  private readonly records = new TermRecords(HANDOVER_RECORDS + 4096, 1 << 20)
   private builder: RunBuilder | undefined
   private client: RunClient | undefined
   private sentPrefixes = 0
@@ -49,7 +56,8 @@ export class ImportWriter {
   private done: { runs: readonly RunInfo[], postings: number, terms: number } | undefined
   private batch: Array<{ type: 'put', key: Uint8Array, value: Uint8Array }> = []
   private batchBytes = 0
-  private pending: Promise<void> | undefined
+  /** Batches handed to LevelDB and not yet written, oldest first. */
+  private readonly pending: Array<Promise<void>> = []
   private readonly writer = new ByteWriter(64 * 1024)
 
   constructor (private readonly db: Db, firstDoc: number, private readonly init: WriterInit) {
@@ -70,21 +78,34 @@ export class ImportWriter {
   /** Distinct terms of this import (known once finished). */
   get terms (): number { return this.done?.terms ?? 0 }
 
-  /** Numbers the tree, stores its XML, gathers its postings. Returns the new docId. */
+  /** Numbers the tree, stores its XML (`xml` when given, else the tree's), gathers its postings. Returns the new docId. */
   async add (id: string, root: XElement, xml?: string): Promise<number> {
     const doc = this.nextDoc++
-    numberTree(root)
-    this.putDocument(doc, id, xml ?? serialize(root))
+    // The document record (id 00 xml, keys.ts), its XML written in the same walk as the postings.
+    const w = this.writer
+    w.pos = 0
+    w.ensure(id.length * 3 + 1)
+    w.pos += enc.encodeInto(id, w.buf.subarray(w.pos)).written
+    w.buf[w.pos++] = 0
     const before = this.records.n
-    extractRecords(root, doc, this.records)
+    encodeDocument(root, doc, w, this.records)
     this.gatheredRecords += this.records.n - before
+    if (xml !== undefined) {
+      w.pos = 0
+      w.ensure((id.length + xml.length) * 3 + 1)
+      w.pos += enc.encodeInto(id, w.buf.subarray(w.pos)).written
+      w.buf[w.pos++] = 0
+      w.pos += enc.encodeInto(xml, w.buf.subarray(w.pos)).written
+    }
+    this.put(docKey(doc), w.result())
     if (this.records.n >= HANDOVER_RECORDS) await this.handOver()
     if (this.batchBytes >= this.init.batchBytes) await this.flush()
     return doc
   }
 
   private local (): RunBuilder {
-    this.builder ??= new RunBuilder(this.init, (key, value) => { this.put(key, value) })
+    // The builder's keys and values are views of buffers it reuses: the batch keeps copies.
+    this.builder ??= new RunBuilder(this.init, (key, value) => { this.put(key.slice(), value.slice()) })
     return this.builder
   }
 
@@ -108,40 +129,34 @@ export class ImportWriter {
     r.clear()
   }
 
-  /** The document record (id 00 xml, keys.ts), encoded straight into its value. */
-  private putDocument (doc: number, id: string, xml: string): void {
-    const w = this.writer
-    w.pos = 0
-    w.ensure((id.length + xml.length) * 3 + 1)
-    w.pos += enc.encodeInto(id, w.buf.subarray(w.pos)).written
-    w.buf[w.pos++] = 0
-    w.pos += enc.encodeInto(xml, w.buf.subarray(w.pos)).written
-    this.put(docKey(doc), w.result())
-  }
-
   private put (key: Uint8Array, value: Uint8Array): void {
     this.batch.push({ type: 'put', key, value })
     this.batchBytes += key.length + value.length + 16
   }
 
-  /** Hands the pending writes to LevelDB; one batch stays in flight while the next is built. */
+  /**
+   * Hands the pending writes to LevelDB. Up to WRITES_IN_FLIGHT batches are
+   * written while the next is built: a batch's write waits for LevelDB's
+   * thread (and for a memtable to be flushed), and one in flight left the
+   * import waiting seconds for it. Their order does not matter: an import
+   * writes each key once, and the commit waits for all of them.
+   */
   private async flush (): Promise<void> {
-    if (this.pending !== undefined) { await this.pending; this.pending = undefined }
+    if (this.pending.length >= WRITES_IN_FLIGHT) await this.pending.shift()
     if (this.batch.length === 0) return
     const ops = this.batch
     this.batch = []
     this.batchBytes = 0
     const pending = this.db.batch(ops)
-    // Handled here so that a failing write of an abandoned import cannot crash the process; flush() and settle() still see it.
+    // Handled here so that a failing write of an abandoned import cannot crash the process; flush(), finish() and settle() still see it.
     pending.catch(() => {})
-    this.pending = pending
+    this.pending.push(pending)
   }
 
-  /** Waits for the write in flight, ignoring its outcome, and stops the worker: an abandoned import must not race its own clean-up. */
+  /** Waits for the writes in flight, ignoring their outcome, and stops the worker: an abandoned import must not race its own clean-up. */
   async settle (): Promise<void> {
-    const pending = this.pending
-    this.pending = undefined
-    if (pending !== undefined) await pending.catch(() => {})
+    const pending = this.pending.splice(0)
+    for (const p of pending) await p.catch(() => {})
     await this.client?.close()
   }
 
@@ -159,6 +174,6 @@ export class ImportWriter {
       this.done = { runs: b.runs, postings: b.postings, terms: b.terms.count }
     }
     await this.flush()
-    await this.flush()
+    while (this.pending.length > 0) await this.pending.shift()
   }
 }

@@ -50,3 +50,48 @@ function writeElement (root: XElement, out: string[]): void {
     }
   }
 }
+
+/** Escape of each ASCII code unit in text (`TEXT`) or attribute values (`ATTRIBUTE`), as UTF-8 bytes; undefined: written as is. */
+const asciiEscapes = (table: Record<string, string>): Array<Uint8Array | undefined> =>
+  Array.from({ length: 128 }, (_, c) => table[String.fromCharCode(c)] === undefined ? undefined : Buffer.from(table[String.fromCharCode(c)], 'latin1'))
+const TEXT_BYTES = asciiEscapes(TEXT_ESCAPES)
+const ATTRIBUTE_BYTES = asciiEscapes(ATTR_ESCAPES)
+
+/** What writeEscaped writes into: a growable byte buffer (postings/codec.ts, ByteWriter). */
+export interface ByteSink { buf: Uint8Array, pos: number, ensure: (n: number) => void }
+
+/**
+ * Writes `s` escaped as serialize() escapes text (or an attribute value),
+ * encoded as UTF-8 (a lone surrogate as U+FFFD, as TextEncoder does), to
+ * `w`: the bytes of serialize()'s output without making its string.
+ */
+export function writeEscaped (w: ByteSink, s: string, attribute: boolean): void {
+  const n = s.length
+  // At most 6 bytes a code unit: `&quot;`; UTF-8 needs at most 3 (4 for a pair).
+  w.ensure(n * 6)
+  const buf = w.buf
+  const escapes = attribute ? ATTRIBUTE_BYTES : TEXT_BYTES
+  let pos = w.pos
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i)
+    if (c < 0x80) {
+      const e = escapes[c]
+      if (e === undefined) buf[pos++] = c
+      else for (let k = 0; k < e.length; k++) buf[pos++] = e[k]
+    } else if (c < 0x800) {
+      buf[pos++] = 0xc0 | (c >> 6); buf[pos++] = 0x80 | (c & 0x3f)
+    } else if (c >= 0xd800 && c <= 0xdfff) {
+      const d = c <= 0xdbff && i + 1 < n ? s.charCodeAt(i + 1) : 0
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        const cp = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00)
+        buf[pos++] = 0xf0 | (cp >> 18); buf[pos++] = 0x80 | ((cp >> 12) & 0x3f); buf[pos++] = 0x80 | ((cp >> 6) & 0x3f); buf[pos++] = 0x80 | (cp & 0x3f)
+        i++
+      } else {
+        buf[pos++] = 0xef; buf[pos++] = 0xbf; buf[pos++] = 0xbd
+      }
+    } else {
+      buf[pos++] = 0xe0 | (c >> 12); buf[pos++] = 0x80 | ((c >> 6) & 0x3f); buf[pos++] = 0x80 | (c & 0x3f)
+    }
+  }
+  w.pos = pos
+}

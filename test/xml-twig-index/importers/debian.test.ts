@@ -239,7 +239,8 @@ describe('bookworm-updates and streaming', () => {
       const b = Buffer.from(sliceText)
       for (let i = 0; i < b.length; i += 8192) { fed = i + 8192; yield b.subarray(i, i + 8192) }
     }
-    for await (const batch of importPackages(slowly(), 'x', undefined)) {
+    for await (const units of importPackages(slowly(), 'x', undefined)) {
+      const batch = [...units]
       expect(batch.length).toBeGreaterThan(0)
       expect(batch.every((u) => u.kind === 'package')).toBe(true)
       break
