@@ -103,9 +103,20 @@ function render (release: string): void {
   const el = article(release)
   el.dataset.side = s.side
   el.dataset.state = s.state
-  // The close button keeps focus across redraws only if it survives them: redraws replace the rest.
+  // A redraw replaces the elements: whoever was on a cluster block or the close button is put back on its successor.
+  const focused = document.activeElement
+  const again = focused === null || !el.contains(focused) ? undefined : focusKey(focused)
   const heading = h('h4', { id: `fc-h-${release}` }, `${release}: `, h('span', { class: `state fc-state-${s.state}` }, s.state.toLowerCase()), ` (${s.side === 'PUBLISHER' ? 'publisher' : 'this peer'})`)
   fill(el, heading, s.side === 'PUBLISHER' ? publisherSide(s) : peerSide(s), s.error === null ? null : h('p', { class: 'status error', role: 'alert' }, `Failed: ${s.error}`))
+  if (again !== undefined) el.querySelector<HTMLElement | SVGElement>(again)?.focus()
+}
+
+/** A selector for the focusable element's counterpart after a redraw. */
+function focusKey (e: Element): string | undefined {
+  const cluster = e.getAttribute('data-cluster')
+  if (e.classList.contains('cluster-block') && cluster !== null) return `g.cluster-block[data-cluster="${CSS.escape(cluster)}"]`
+  if (e.classList.contains('fc-close')) return '.fc-close'
+  return undefined
 }
 
 function publisherSide (s: FlashCrowd): Node[] {
