@@ -8,6 +8,7 @@ import { gql, getToken, setToken, onLive } from './gql.ts'
 import { byId, fill, h, status } from './dom.ts'
 import { initPublisher, showPublisher } from './publisher.ts'
 import { initClient, showClient, hideClient } from './client.ts'
+import { initFlashCrowd, showFlashCrowd } from './flash-crowd.ts'
 
 const VIEWS = ['publisher', 'client', 'flash-crowd'] as const
 type View = typeof VIEWS[number]
@@ -16,7 +17,7 @@ async function peerLine (): Promise<string> {
   const line = byId('peer-line')
   try {
     const { network } = await gql<{ network: { self: { peerId: string, role: string } } | null }>('query ConsolePeer { network { self { peerId role } } }')
-    if (network === null) { line.textContent = 'Peer: no network state'; return 'client' }
+    if (network === null) { line.textContent = 'Peer: no network state'; return 'CLIENT' }
     fill(line, `${network.self.role.toLowerCase()} `, h('code', {}, network.self.peerId))
     document.title = `edos console: ${network.self.role.toLowerCase()}`
     return network.self.role
@@ -31,6 +32,9 @@ function viewOf (hash: string): View | undefined {
   return (VIEWS as readonly string[]).includes(v) ? v as View : undefined
 }
 
+/** This peer's role (PUBLISHER, MIRROR, CLIENT), read at boot. */
+let role = 'CLIENT'
+
 async function show (view: View, focus: boolean): Promise<void> {
   for (const v of VIEWS) {
     byId(`view-${v}`).hidden = v !== view
@@ -41,6 +45,7 @@ async function show (view: View, focus: boolean): Promise<void> {
   if (focus) byId('main').focus()
   if (view === 'publisher') await showPublisher()
   else if (view === 'client') await showClient()
+  else await showFlashCrowd(role)
   document.body.dataset.view = view
   document.body.dataset.ready = 'true'
 }
@@ -72,7 +77,8 @@ async function boot (): Promise<void> {
   })
   initPublisher()
   initClient()
-  const role = await peerLine()
+  initFlashCrowd()
+  role = await peerLine()
   const first = viewOf(location.hash) ?? (role === 'PUBLISHER' ? 'publisher' : 'client')
   window.addEventListener('hashchange', () => { const v = viewOf(location.hash); if (v !== undefined) void show(v, true) })
   await show(first, false)

@@ -157,10 +157,10 @@ function wireChannelForm (): void {
 }
 
 interface PublishProgress { release: string, bytesRead: number, bytesTotal: number, units: number, phase: string | null, postingsSent: Array<{ peer: string, postings: number }> | null }
-interface PublishSummary { release: string, units: number, rejected: number, replaced: number, postings: number, seconds: number, rejections: string[] }
+interface PublishSummary { release: string, units: number, rejected: number, replaced: number, postings: number, seconds: number, rejections: string[], contentStored: number, contentUnmatched: string[] }
 
 const PUBLISH_MUTATION = `mutation ConsolePublish($input: PublishReleaseInput!) {
-  publishRelease(input: $input) { summary { release units rejected replaced postings seconds rejections } release { name units } }
+  publishRelease(input: $input) { summary { release units rejected replaced postings seconds rejections contentStored contentUnmatched } release { name units } }
 }`
 
 function lines (s: string): string[] {
@@ -198,16 +198,19 @@ async function publish (form: HTMLFormElement): Promise<void> {
     if (meta.length === 0) { status(out, 'Choose at least one metadata file to publish.', 'error'); byId('pub-files').focus(); return }
     input.files = [...meta].map(() => null)
     ;[...meta].forEach((f, i) => files.set(`input.files.${i}`, f))
-    if (trans.length > 0) {
-      input.translations = [...trans].map(() => null)
-      ;[...trans].forEach((f, i) => files.set(`input.translations.${i}`, f))
+    for (const [key, list] of [['translations', trans], ['content', byId<HTMLInputElement>('pub-content').files ?? new FileList()]] as const) {
+      if (list.length === 0) continue
+      input[key] = [...list].map(() => null)
+      ;[...list].forEach((f, i) => files.set(`input.${key}.${i}`, f))
     }
   } else {
     const paths = lines(String(data.get('paths') ?? ''))
     if (paths.length === 0) { status(out, 'Give at least one path on the peer\'s machine.', 'error'); byId('pub-path-list').focus(); return }
     input.paths = paths
-    const tp = lines(String(data.get('translationPaths') ?? ''))
-    if (tp.length > 0) input.translationPaths = tp
+    for (const key of ['translationPaths', 'contentPaths']) {
+      const more = lines(String(data.get(key) ?? ''))
+      if (more.length > 0) input[key] = more
+    }
   }
 
   button.disabled = true
@@ -240,7 +243,8 @@ async function publish (form: HTMLFormElement): Promise<void> {
     // The mutation answers once the publish is complete: the bar ends at 100% whatever progress events arrived.
     draw(true)
     button.disabled = false
-    status(out, `Published ${summary.units.toLocaleString('en')} units into ${summary.release} (${summary.rejected} rejected, ${summary.replaced} replaced), ${summary.postings.toLocaleString('en')} postings, ${summary.seconds.toFixed(2)} s`, 'ok')
+    const content = summary.contentStored === 0 && summary.contentUnmatched.length === 0 ? '' : `; ${summary.contentStored.toLocaleString('en')} content files stored and seeded${summary.contentUnmatched.length === 0 ? '' : `, ${summary.contentUnmatched.length} named by no unit (not stored)`}`
+    status(out, `Published ${summary.units.toLocaleString('en')} units into ${summary.release} (${summary.rejected} rejected, ${summary.replaced} replaced), ${summary.postings.toLocaleString('en')} postings, ${summary.seconds.toFixed(2)} s${content}`, 'ok')
     if (summary.rejections.length > 0) out.appendChild(h('details', {}, h('summary', {}, `${summary.rejections.length} rejections`), h('ul', {}, summary.rejections.map((r) => h('li', {}, r)))))
     await Promise.all([refreshReleases(), refreshNetwork()])
   } catch (err) {
