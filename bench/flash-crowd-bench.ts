@@ -18,6 +18,10 @@
  * every peer fetching its wish list from one HTTP server in the same run,
  * then the clustering alone on the same wish lists for K = 1, 4, 16, 64 and
  * exact.
+ *
+ * FLASH_CROWD_NODE_ARGS (environment): extra node flags for the worker
+ * processes, e.g. "--cpu-prof --cpu-prof-dir=DIR" to see where they spend
+ * their time.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises'
@@ -39,7 +43,7 @@ const MINUTE = 60_000
 interface Worker { name: string, child: ChildProcess, ipc: Ipc }
 
 function startWorker (name: string, role: 'publisher' | 'peer', dir: string, uplink: number, serve: (b: Body) => Promise<unknown>): Worker {
-  const child = spawn(process.execPath, [RUN_TS, WORKER, role, dir, String(uplink)], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] })
+  const child = spawn(process.execPath, [...(process.env.FLASH_CROWD_NODE_ARGS ?? '').split(' ').filter(Boolean), RUN_TS, WORKER, role, dir, String(uplink)], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] })
   let err = ''
   child.stderr!.on('data', (b: Buffer) => { err = (err + String(b)).slice(-4000) })
   const ipc = new Ipc(child, serve, name)
@@ -163,6 +167,8 @@ export async function run (args: string[]): Promise<void> {
     const httpSent = await http.close()
     const peerUploads = await Promise.all(peerWorkers.map(async (w) => (await w.ipc.request<{ uploaded: number }>({ t: 'stop' }, MINUTE)).uploaded))
     const publisherUploaded = (await publisher.ipc.request<{ uploaded: number }>({ t: 'stop' }, MINUTE)).uploaded
+    // Let them close their stores and exit on their own (bounded); whatever is left is killed below.
+    await Promise.all(workers.map(async (w) => { if (w.child.exitCode === null) await new Promise((resolve) => { w.child.once('exit', resolve); setTimeout(resolve, 30_000).unref() }) }))
 
     // The clustering alone, on the same wish lists.
     const wishLists = peerWorkers.map((w, i) => ({ peer: w.name, units: wishes[i].units }))
@@ -190,6 +196,8 @@ export async function run (args: string[]): Promise<void> {
       realUniqueWantedBytes: data.realUniqueWanted,
       publisherUploaded: status.uploaded ?? publisherUploaded,
       publisherUploadRatio: (status.uploaded ?? publisherUploaded) / uniqueWantedBytes,
+      // Against the uplink: near 1 means the publisher's link was the bottleneck, well below means something else was (CPU).
+      publisherUplinkUse: (status.uploaded ?? publisherUploaded) / seconds(tAnnounced, tDone) / uplink,
       peersUploaded: sum(peerUploads),
       peersReceived: sum(done.map((d) => d.received)),
       wastePercent: status.wastePercent,
@@ -199,6 +207,7 @@ export async function run (args: string[]): Promise<void> {
       downloadSeconds: seconds(tAnnounced, tDone),
       clusterAndSeedSeconds: seconds(tOpen, tAnnounced),
       peerSeconds: done.map((d) => d.seconds),
+      meanPeersSeenPerCluster: done.map((d) => d.meanPeersSeen),
       httpBaselineSeconds: httpSeconds,
       httpPeerSeconds: httpRuns.map((r) => r.ms / 1000),
       httpServerSent: httpSent,
@@ -214,6 +223,7 @@ export async function run (args: string[]): Promise<void> {
       { figure: 'unique wanted / sum of wish lists', value: `${mib(uniqueWantedBytes).toFixed(1)} / ${mib(sumWantedBytes).toFixed(1)} MiB (scale 1/${data.scale})` },
       { figure: `torrents (K = ${k}) / requester sets`, value: `${clusters.length} / ${String(status.exactClusters)}` },
       { figure: 'publisher upload / unique wanted (target <= 1.2)', value: figures.publisherUploadRatio.toFixed(3) },
+      { figure: 'publisher upload rate / its uplink', value: figures.publisherUplinkUse.toFixed(2) },
       { figure: 'peers uploaded / received', value: `${mib(figures.peersUploaded).toFixed(1)} / ${mib(figures.peersReceived).toFixed(1)} MiB` },
       { figure: 'waste reported / measured', value: `${(status.wastePercent ?? 0).toFixed(2)} % (${String(status.wasteBytes)} / ${wasteMeasured} B)` },
       { figure: 'completion: window open -> all done', value: `${completionSeconds.toFixed(1)} s (cluster+seed ${figures.clusterAndSeedSeconds.toFixed(1)} s)` },

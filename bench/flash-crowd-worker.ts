@@ -122,11 +122,14 @@ if (role === 'publisher') {
     const t0 = performance.now()
     const before = new Set<string>()
     for await (const s of node.store.list()) before.add(s.unit)
+    // Most BitTorrent peers seen per cluster torrent: tells whether leechers found each other (tracker) or only the publisher.
+    const peersSeen = new Map<string, number>()
     const participant = new FlashCrowdParticipant({
       release: RELEASE,
       content: node,
       wanted,
       held,
+      onStatus: (st) => { for (const c of st.clusters) peersSeen.set(c.id, Math.max(peersSeen.get(c.id) ?? 0, c.peers ?? 0)) },
       torrentOffers: async (infoHash) => (await ipc.request<OfferWire[]>({ t: 'offers', infoHash }, 60_000)).map(fromWire)
     })
     const uncovered = participant.uncovered(clusters).length
@@ -140,7 +143,8 @@ if (role === 'publisher') {
     }
     let extra = 0
     for await (const s of node.store.list()) if (!before.has(s.unit) && !wanted.has(s.unit)) extra++
-    return { ms, received: end.received, wasteMeasured: end.wasteMeasured, bytesDone: end.bytesDone, clusters: end.clusters.length, bad, extra, units: wanted.size }
+    const seen = [...peersSeen.values()]
+    return { ms, received: end.received, wasteMeasured: end.wasteMeasured, bytesDone: end.bytesDone, clusters: end.clusters.length, bad, extra, units: wanted.size, meanPeersSeen: seen.reduce((a, b) => a + b, 0) / Math.max(1, seen.length) }
   }
 
   /** The baseline: the same wish list from one HTTP server, `parallel` requests at a time, sha256 checked on the fly. */
