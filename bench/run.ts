@@ -11,7 +11,8 @@ const BENCHES: Record<string, () => Promise<{ run: (args: string[]) => Promise<v
   dht: async () => await import('./dht-bench.ts'),
   'flash-crowd-sim': async () => await import('./flash-crowd-sim.ts'),
   channels: async () => await import('./channels-bench.ts'),
-  content: async () => await import('./content-bench.ts')
+  content: async () => await import('./content-bench.ts'),
+  'flash-crowd': async () => await import('./flash-crowd-bench.ts')
 }
 
 const [name, ...args] = process.argv.slice(2)

@@ -1,0 +1,167 @@
+/**
+ * One process of the flash-crowd bench (bench/flash-crowd-bench.ts), driven
+ * over IPC (bench/flash-crowd-ipc.ts):
+ *   publisher DIR UPLINK  a ContentNode (tracker on 127.0.0.1, no web seed)
+ *                         holding the R2 units, and the real
+ *                         FlashCrowdCoordinator: collects the wish lists,
+ *                         clusters them, seeds one torrent per cluster
+ *   peer DIR UPLINK       a ContentNode holding its R1 units; computes its
+ *                         wish list from its store, runs the real
+ *                         FlashCrowdParticipant on the announced clusters,
+ *                         verifies, keeps seeding; later fetches the same
+ *                         wish list over HTTP for the baseline
+ * UPLINK: bytes/s this process may send over BitTorrent. Each exits on the
+ * `stop` request or when the bench goes away (IPC channel closed).
+ */
+import '../src/shims/index.ts'
+import { createHash } from 'node:crypto'
+import { rm } from 'node:fs/promises'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { basename, join } from 'node:path'
+import { ContentNode, sha256File, type UnitContent } from '../src/torrents/index.ts'
+import { FlashCrowdCoordinator, FlashCrowdParticipant, computeWishList, type AnnouncedCluster, type HeldUnit } from '../src/torrents/flash-crowd/index.ts'
+import { materialize, type SyntheticUnit } from '../scripts/synthetic-release.ts'
+import { Ipc, fromWire, toWire, type Body, type DownloadReport, type OfferWire } from './flash-crowd-ipc.ts'
+import { unitId } from './flash-crowd-data.ts'
+
+export const RELEASE = 'trixie'
+const [role, dir, uplink] = process.argv.slice(2)
+const STALL_MS = 180_000
+
+const content = (u: SyntheticUnit): UnitContent => ({ unit: unitId(u), sha256: u.sha256, size: u.size, name: basename(u.filename) })
+
+/** Runs `fn` over items, `width` at a time. */
+async function pool<T> (items: readonly T[], width: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0
+  await Promise.all(Array.from({ length: width }, async () => { for (let i = next++; i < items.length; i = next++) await fn(items[i]) }))
+}
+
+let handler: (body: Body) => Promise<unknown> = async (b) => { throw new Error(`not ready for '${b.t}'`) }
+const ipc = new Ipc(process, async (b) => await handler(b), `${role} worker`)
+// The bench gone (killed, crashed): nothing left to serve.
+process.on('disconnect', () => { process.exit(0) })
+
+const node = await ContentNode.start({ path: join(dir, 'content'), tracker: role === 'publisher', webSeed: false, uploadLimit: Number(uplink), stallMs: STALL_MS })
+
+async function stop (uploaded: number): Promise<{ uploaded: number }> {
+  setTimeout(() => { void node.stop().finally(() => process.exit(0)) }, 100)
+  return { uploaded }
+}
+
+if (role === 'publisher') {
+  // The tracker is how leechers of a cluster find each other (WebTorrent's ut_pex only listens).
+  const server = createServer((req, res) => { if (!node.handleHttp(req, res)) { res.writeHead(404); res.end() } })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  node.setHttpBase(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)
+  let coordinator: FlashCrowdCoordinator | undefined
+  handler = async (b) => {
+    if (b.t === 'init') {
+      const units = b.units as SyntheticUnit[]
+      // Into the store only: seedSet needs the files, not one seeded torrent per unit.
+      await pool(units, 8, async (u) => { await node.store.putFile(u.file as string, content(u), 'publish') })
+      const s = b.settings as { k: number, windowMs: number, peers: number }
+      coordinator = new FlashCrowdCoordinator({
+        release: RELEASE,
+        units: units.map((u) => ({ id: unitId(u), bytes: u.size })),
+        seedable: new Set(units.map(unitId)),
+        settings: { windowMs: s.windowMs, expectedPeers: s.peers, maxTorrents: s.k },
+        seed: async (name, ids, pieceLength) => await node.seedSet(name, ids, { pieceLength, webSeed: false }),
+        announce: async (a) => { ipc.notify({ t: 'announce', a }) },
+        uploaded: (ih) => node.torrentStats(ih)?.uploaded ?? 0,
+        log: (m) => { process.stderr.write(`${m}\n`) }
+      })
+      return { units: units.length }
+    }
+    if (coordinator === undefined) throw new Error(`'${b.t}' before init`)
+    if (b.t === 'open') { await coordinator.open(); return {} }
+    if (b.t === 'wish') return coordinator.submit(b.peer as string, b.units as string[]).state
+    if (b.t === 'offer') { const o = await node.torrentOffer(b.infoHash as string); return o === undefined ? null : toWire('publisher', o) }
+    if (b.t === 'stats') { coordinator.refresh(); return coordinator.current() }
+    if (b.t === 'stop') { coordinator.stop(); server.close(); return await stop(coordinator.current().uploaded ?? 0) }
+    throw new Error(`publisher: unknown request '${b.t}'`)
+  }
+} else if (role === 'peer') {
+  let interest: SyntheticUnit[] = []
+  let wanted = new Map<string, UnitContent>()
+  let held = { units: 0, bytes: 0 }
+  handler = async (b) => {
+    if (b.t === 'init') {
+      interest = b.interest as SyntheticUnit[]
+      const r1 = b.held as SyntheticUnit[]
+      // R1 content as installed: written by the synthetic generator, then into the store.
+      const paths = await materialize(r1, join(dir, 'r1'), b.scale as number)
+      await pool(r1.map((u, i) => ({ u, path: paths[i] })), 4, async ({ u, path }) => { await node.store.putFile(path, content(u), 'import') })
+      await rm(join(dir, 'r1'), { recursive: true, force: true })
+      return { held: r1.length }
+    }
+    if (b.t === 'wish') return await wishList()
+    if (b.t === 'download') return await download(b.clusters as AnnouncedCluster[])
+    if (b.t === 'offer') { const o = await node.torrentOffer(b.infoHash as string); return o === undefined ? null : toWire(b.peer as string, o) }
+    if (b.t === 'http') return await httpFetch(b.base as string, b.parallel as number)
+    if (b.t === 'stop') return await stop(node.client.seedingTorrents().reduce((s, t) => s + t.uploaded, 0))
+    throw new Error(`peer: unknown request '${b.t}'`)
+  }
+
+  /** The wish list from the store: R2 units of the installed names minus the identical ones held. */
+  const wishList = async (): Promise<{ units: string[], bytes: number, held: typeof held }> => {
+    const holdings: HeldUnit[] = []
+    for await (const s of node.store.list()) {
+      const [, name, version, arch] = s.unit.split('/')
+      holdings.push({ name, version, arch, checksum: `sha256:${s.sha256}` })
+    }
+    const w = computeWishList(interest.map((u) => ({ id: unitId(u), name: u.package, version: u.version, arch: u.arch, checksum: `sha256:${u.sha256}`, bytes: u.size })), holdings)
+    const byId = new Map(interest.map((u) => [unitId(u), u]))
+    wanted = new Map(w.wanted.map((u) => [u.id, content(byId.get(u.id) as SyntheticUnit)]))
+    held = { units: w.held.length, bytes: w.heldBytes }
+    return { units: [...wanted.keys()], bytes: w.wantedBytes, held }
+  }
+
+  /** The participant's run, then a check of the store: exactly the R1 units plus the wish list, every file's sha256 right. */
+  const download = async (clusters: AnnouncedCluster[]): Promise<DownloadReport> => {
+    const t0 = performance.now()
+    const before = new Set<string>()
+    for await (const s of node.store.list()) before.add(s.unit)
+    // Most BitTorrent peers seen per cluster torrent: tells whether leechers found each other (tracker) or only the publisher.
+    const peersSeen = new Map<string, number>()
+    const participant = new FlashCrowdParticipant({
+      release: RELEASE,
+      content: node,
+      wanted,
+      held,
+      onStatus: (st) => { for (const c of st.clusters) peersSeen.set(c.id, Math.max(peersSeen.get(c.id) ?? 0, c.peers ?? 0)) },
+      torrentOffers: async (infoHash) => (await ipc.request<OfferWire[]>({ t: 'offers', infoHash }, 60_000)).map(fromWire)
+    })
+    const uncovered = participant.uncovered(clusters).length
+    if (uncovered > 0) throw new Error(`${uncovered} wanted units are in no cluster`)
+    const end = await participant.download(clusters)
+    participant.complete()
+    const ms = performance.now() - t0
+    let bad = 0
+    for (const u of wanted.values()) {
+      if (!(await node.store.has(u.sha256)) || (await sha256File(node.store.filePath(u.sha256))).sha256 !== u.sha256) bad++
+    }
+    let extra = 0
+    for await (const s of node.store.list()) if (!before.has(s.unit) && !wanted.has(s.unit)) extra++
+    const seen = [...peersSeen.values()]
+    return { ms, received: end.received, wasteMeasured: end.wasteMeasured, bytesDone: end.bytesDone, clusters: end.clusters.length, bad, extra, units: wanted.size, meanPeersSeen: seen.reduce((a, b) => a + b, 0) / Math.max(1, seen.length) }
+  }
+
+  /** The baseline: the same wish list from one HTTP server, `parallel` requests at a time, sha256 checked on the fly. */
+  const httpFetch = async (base: string, parallel: number): Promise<{ ms: number, bytes: number }> => {
+    const t0 = performance.now()
+    let bytes = 0
+    await pool([...wanted.values()], parallel, async (u) => {
+      const res = await fetch(base + encodeURIComponent(u.name), { signal: AbortSignal.timeout(STALL_MS) })
+      if (!res.ok || res.body === null) throw new Error(`GET ${u.name}: HTTP ${res.status}`)
+      const h = createHash('sha256')
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) { h.update(chunk); bytes += chunk.length }
+      if (h.digest('hex') !== u.sha256) throw new Error(`GET ${u.name}: sha256 mismatch`)
+    })
+    return { ms: performance.now() - t0, bytes }
+  }
+} else {
+  process.stderr.write('usage: flash-crowd-worker.ts publisher|peer DIR UPLINK\n')
+  process.exit(2)
+}
+ipc.notify({ t: 'up' })
