@@ -132,7 +132,7 @@ describe('flash crowd R1 -> R2 between processes (1 publisher, 2 mirrors, 4 clie
     log(`wanted ${wanted.length} units (${wantedBytes} B); clients hold ${identical.join(', ')} of them identically`)
     expect(identical.every((n) => n > 0)).toBe(true)
 
-    const start = edos(['flash-crowd', '--peer', publisher.url, '--token-file', publisher.tokenFile, 'trixie', '--window', '120', '--k', '4', '--expect', '6'], 200_000).catch((err: Error) => ({ code: -1, stdout: '', stderr: err.message }))
+    const start = edos(['flash-crowd', '--peer', publisher.url, '--token-file', publisher.tokenFile, 'trixie', '--window', '300', '--k', '4', '--expect', '6'], 420_000).catch((err: Error) => ({ code: -1, stdout: '', stderr: err.message }))
     // The two clients that do not join on their own send their lists while the window is open.
     let startEnded: { code: number | null, stderr: string } | undefined
     void start.then((r) => { startEnded = r })
