@@ -5,9 +5,7 @@
  * peers, rate, ETA), and prints one JSON line with the final record. A
  * failed or cancelled download exits 1; Ctrl-C cancels it on the peer.
  */
-import { createClient } from 'graphql-ws'
-import WebSocket from 'ws'
-import { PeerClient } from './peer-client.ts'
+import { PeerClient, subscriptionClient } from './peer-client.ts'
 import { PeerProtocolError, UsageError } from './errors.ts'
 import { ProgressBar } from './progress.ts'
 import type { PeerArgs } from './peer-commands.ts'
@@ -55,13 +53,7 @@ export async function runPeerDownload (args: PeerArgs & { targets: string[], det
   if (started === undefined) throw new PeerProtocolError(`the peer at ${args.peer} started no download`)
   if (args.detach === true) { process.stdout.write(JSON.stringify(started) + '\n'); return 0 }
   const bar = new ProgressBar({ label: `download ${started.units.length} unit${started.units.length === 1 ? '' : 's'}`, interval: 200 })
-  const ws = createClient({
-    url: args.peer.replace(/^http/, 'ws'),
-    webSocketImpl: WebSocket,
-    connectionParams: args.token === undefined ? {} : { authorization: `Bearer ${args.token}` },
-    retryAttempts: 3,
-    lazy: true
-  })
+  const ws = subscriptionClient(args, 3)
   let last: DownloadLine = started
   const onSigint = (): void => { void client.request(CANCEL, { id: started.downloadId }).catch(() => {}) }
   process.once('SIGINT', onSigint)

@@ -10,9 +10,7 @@
  */
 import { resolve } from 'node:path'
 import { stat } from 'node:fs/promises'
-import { createClient } from 'graphql-ws'
-import WebSocket from 'ws'
-import { PeerClient, type UploadFile } from './peer-client.ts'
+import { PeerClient, type UploadFile, subscriptionClient } from './peer-client.ts'
 import { PeerProtocolError } from './errors.ts'
 import { ImportError } from '../xml-twig-index/errors.ts'
 import { ProgressBar } from './progress.ts'
@@ -51,13 +49,7 @@ const mb = (n: number): string => (n / 1e6).toFixed(n < 1e7 ? 2 : 1)
 
 /** Follows `flashCrowd(release)` until `done` says so; the bar shows each change. */
 async function follow (args: PeerArgs, release: string, bar: ProgressBar, done: (s: FlashCrowdLine) => boolean, describe: (s: FlashCrowdLine) => [number, number, string]): Promise<FlashCrowdLine | undefined> {
-  const ws = createClient({
-    url: args.peer.replace(/^http/, 'ws'),
-    webSocketImpl: WebSocket,
-    connectionParams: args.token === undefined ? {} : { authorization: `Bearer ${args.token}` },
-    retryAttempts: 3,
-    lazy: true
-  })
+  const ws = subscriptionClient(args, 3)
   let last: FlashCrowdLine | undefined
   try {
     await new Promise<void>((resolvePromise, reject) => {

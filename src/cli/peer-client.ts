@@ -14,6 +14,8 @@ import { openAsBlob } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { basename } from 'node:path'
 import { PeerProtocolError, UsageError } from './errors.ts'
+import { createClient, type Client } from 'graphql-ws'
+import WebSocket from 'ws'
 
 export interface GraphQLErrorShape {
   message: string
@@ -177,4 +179,19 @@ async function fileBlob (path: string): Promise<Blob> {
     if (typeof openAsBlob === 'function') return await openAsBlob(path) as unknown as Blob
   } catch { /* fall through: readFile reports a missing file clearly */ }
   return new Blob([await readFile(path)])
+}
+
+/**
+ * A graphql-ws client for a peer's subscriptions (progress of a download,
+ * a publish, a flash crowd): same URL as HTTP with ws:, the token as the
+ * connection's authorization, connecting on the first subscribe.
+ */
+export function subscriptionClient (args: { peer: string, token?: string }, retryAttempts: number): Client {
+  return createClient({
+    url: args.peer.replace(/^http/, 'ws'),
+    webSocketImpl: WebSocket,
+    connectionParams: args.token === undefined ? {} : { authorization: `Bearer ${args.token}` },
+    retryAttempts,
+    lazy: true
+  })
 }

@@ -5,9 +5,7 @@
  */
 import { readdir, stat } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
-import { createClient } from 'graphql-ws'
-import WebSocket from 'ws'
-import { PeerClient, type UploadFile } from './peer-client.ts'
+import { PeerClient, type UploadFile, subscriptionClient } from './peer-client.ts'
 import { PeerProtocolError, UsageError } from './errors.ts'
 import { ImportError, NotFoundError } from '../xml-twig-index/errors.ts'
 import { ProgressBar } from './progress.ts'
@@ -198,13 +196,7 @@ interface ProgressEvent { bytesRead: number, bytesTotal: number, units: number, 
  */
 function watchPublish (args: PeerPublishArgs, bar: ProgressBar): { serverSide: boolean, stop: () => Promise<void>, postingsSent: () => Array<{ peer: string, postings: number }> } {
   const state = { serverSide: false, last: [] as Array<{ peer: string, postings: number }> }
-  const ws = createClient({
-    url: args.peer.replace(/^http/, 'ws'),
-    webSocketImpl: WebSocket,
-    connectionParams: args.token === undefined ? {} : { authorization: `Bearer ${args.token}` },
-    retryAttempts: 0,
-    lazy: true
-  })
+  const ws = subscriptionClient(args, 0)
   const unsubscribe = ws.subscribe<{ publishProgress: ProgressEvent }>({ query: PROGRESS, variables: { release: args.release } }, {
     next: (r) => {
       const p = r.data?.publishProgress
