@@ -34,8 +34,6 @@ export interface CallerInit {
   authorization: unknown
   remoteAddress: string | undefined
   signal?: AbortSignal
-  /** The peer the resolvers see instead of the server's (the WebSocket fan-out's, fan-out.ts). */
-  peer?: PeerApi
 }
 
 export function makeContext (peer: PeerApi, caller: CallerInit): EdosContext {
@@ -43,7 +41,7 @@ export function makeContext (peer: PeerApi, caller: CallerInit): EdosContext {
   // A wrong or malformed token is not an error here: the caller is simply
   // unauthenticated, and publisher-only resolvers answer UNAUTHENTICATED.
   const authenticated = token !== undefined && peer.authenticate(token)
-  return { peer: caller.peer ?? peer, authenticated, sameMachine: isLoopback(caller.remoteAddress), signal: caller.signal }
+  return { peer, authenticated, sameMachine: isLoopback(caller.remoteAddress), signal: caller.signal }
 }
 
 /** The remote address of a Node request (HTTP or WebSocket upgrade). */

@@ -16,7 +16,6 @@ import type { PeerApi } from '../actors/types.ts'
 import { buildSchema } from '../resolvers/index.ts'
 import { createEdosYoga, DEFAULT_LIMITS, type Limits } from './yoga.ts'
 import { attachGraphQLWs } from './ws.ts'
-import type { FanOutInit } from './fan-out.ts'
 import { landingPage } from './pages.ts'
 import { bearerToken } from './context.ts'
 import { createConsole, consoleUrl, CONSOLE_PATH } from './console/index.ts'
@@ -40,12 +39,6 @@ export interface ServerInit {
   limits?: Partial<Limits>
   /** Largest declared non-multipart request body, in bytes (default 1 MiB). */
   maxBodyBytes?: number
-  /**
-   * The graphql-ws fan-out of channel notifications (fan-out.ts); false runs
-   * every subscriber on its own. Default: on, unless EDOS_WS_FANOUT=off (the
-   * channels bench measures both paths through `edos serve`).
-   */
-  fanOut?: FanOutInit | false
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024
@@ -124,7 +117,7 @@ export async function startServer (init: ServerInit): Promise<EdosServer> {
     void yoga(req, res)
   }
   const server = createServer(handle)
-  const ws = attachGraphQLWs({ server, yoga, peer: init.peer, path: GRAPHQL_PATH, fanOut: init.fanOut ?? (process.env.EDOS_WS_FANOUT === 'off' ? false : {}) })
+  const ws = attachGraphQLWs({ server, yoga, path: GRAPHQL_PATH })
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)

@@ -12,7 +12,7 @@ import { createGraphQLError } from 'graphql-yoga'
 import { WebSocketServer } from 'ws'
 import { useServer } from 'graphql-ws/use/ws'
 import type { PeerApi } from '../actors/types.ts'
-import { makeContext, remoteAddressOf, type CallerInit } from './context.ts'
+import { remoteAddressOf, type CallerInit, type EdosContext } from './context.ts'
 import { isGraphQLError } from './errors.ts'
 import { FanOut, isAsyncIterable, type FanOutInit, type FanOutStats, type SubscribeResult } from './fan-out.ts'
 import { shareKey } from './share-key.ts'
@@ -52,8 +52,6 @@ function abortingOnReturn (stream: AsyncIterable<unknown>, end: () => void): Asy
 export interface GraphQLWsInit {
   server: HttpServer
   yoga: EdosYoga
-  /** The peer the resolvers serve (the fan-out hands them its own follow()). */
-  peer: PeerApi
   /** Path of the upgrade (default '/graphql', the same as HTTP). */
   path?: string
   /** Keep-alive ping interval in ms (default 12000, graphql-ws's). */
@@ -65,7 +63,11 @@ export interface GraphQLWsInit {
    * subscribers that had sent theirs in time (channels bench, load ~30).
    */
   connectionInitWaitTimeout?: number
-  /** The shared fan-out of channel notifications; false runs every subscriber on its own (default: on, FanOutInit's defaults). */
+  /**
+   * The shared fan-out of channel notifications; false runs every subscriber
+   * on its own. Default: on with FanOutInit's defaults, unless the environment
+   * says EDOS_WS_FANOUT=off (the channels bench measures both through `edos serve`).
+   */
   fanOut?: FanOutInit | false
 }
 
@@ -96,7 +98,8 @@ export function attachGraphQLWs (init: GraphQLWsInit): GraphQLWs {
   // No per-message deflate (ws's default, said here because it matters): a
   // shared frame would be compressed again for every socket. ws sets TCP_NODELAY.
   const wss = new WebSocketServer({ server: init.server, path: init.path ?? '/graphql', perMessageDeflate: false, verifyClient: (info: { req: IncomingMessage }) => sameOrigin(info.req) })
-  const fanOut = init.fanOut === false ? undefined : new FanOut(init.fanOut)
+  const fanOutInit = init.fanOut ?? (process.env.EDOS_WS_FANOUT === 'off' ? false : {})
+  const fanOut = fanOutInit === false ? undefined : new FanOut(fanOutInit)
   // One AbortController per operation: resolvers pass ctx.signal to the peer
   // (peer.follow, downloadProgress), which must stop when the client completes
   // the operation or the socket drops.
@@ -135,7 +138,6 @@ export function attachGraphQLWs (init: GraphQLWsInit): GraphQLWs {
       const controller = new AbortController()
       opsOf(ctx.extra).set(id, controller)
       const authorization = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization
-      // Read by the context factory only when contextFactory() runs, after the fan-out had its say.
       const caller: CallerInit = { authorization, remoteAddress: remoteAddressOf(ctx.extra.request), signal: controller.signal }
       const { schema, execute, subscribe, contextFactory, parse, validate } = init.yoga.getEnveloped({ req: ctx.extra.request, params: payload, edosCaller: caller } as never)
       let document
@@ -148,24 +150,26 @@ export function attachGraphQLWs (init: GraphQLWsInit): GraphQLWs {
       }
       const errors = validate(schema, document)
       if (errors.length > 0) { endOp(ctx.extra, id); return errors }
-      if (fanOut !== undefined) {
-        const { authenticated, sameMachine } = makeContext(init.peer, caller)
-        const key = shareKey({ document, query: payload.query, operationName: payload.operationName, variables: payload.variables, authenticated, sameMachine })
-        if (key !== undefined) {
-          // Should this subscriber start a group, the group runs this same operation with its own signal and peer.
-          const open = async (peer: PeerApi, signal: AbortSignal): Promise<SubscribeResult> => {
-            const shared = init.yoga.getEnveloped({ req: ctx.extra.request, params: payload, edosCaller: { ...caller, peer, signal } } as never)
-            return await shared.subscribe({ schema: shared.schema, document, operationName: payload.operationName, variableValues: payload.variables, contextValue: await shared.contextFactory() }) as SubscribeResult
-          }
-          caller.peer = fanOut.peerFor(init.peer, { key, id, socket: ctx.extra.socket, open })
+      const contextValue = await contextFactory() as EdosContext
+      const key = fanOut === undefined ? undefined : shareKey({ document, query: payload.query, operationName: payload.operationName, variables: payload.variables, authenticated: contextValue.authenticated, sameMachine: contextValue.sameMachine })
+      if (fanOut !== undefined && key !== undefined) {
+        const peer = contextValue.peer
+        // Should this subscriber start a group, the group runs this same operation with its own signal and peer.
+        const open = async (groupPeer: PeerApi, signal: AbortSignal): Promise<SubscribeResult> => {
+          const shared = init.yoga.getEnveloped({ req: ctx.extra.request, params: payload, edosCaller: { ...caller, signal } } as never)
+          const groupContext = await shared.contextFactory() as EdosContext
+          groupContext.peer = groupPeer
+          return await shared.subscribe({ schema: shared.schema, document, operationName: payload.operationName, variableValues: payload.variables, contextValue: groupContext }) as SubscribeResult
         }
+        // The resolver's ctx.peer.follow() is the fan-out's: it joins the group once caught up.
+        contextValue.peer = fanOut.peerFor(peer, { key, id, socket: ctx.extra.socket, open })
       }
       return {
         schema,
         document,
         operationName: payload.operationName,
         variableValues: payload.variables,
-        contextValue: await contextFactory(),
+        contextValue,
         rootValue: { execute, subscribe, end: () => { endOp(ctx.extra, id) } } satisfies Enveloped
       }
     },

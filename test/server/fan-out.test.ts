@@ -22,7 +22,7 @@ interface Served { url: string, ws: GraphQLWs, close: () => Promise<void> }
 async function serve (peer: FakePeer, fanOut: FanOutInit | false = {}): Promise<Served> {
   const yoga = createEdosYoga({ peer: peer.asPeerApi(), schema: stubSchema(), limits: DEFAULT_LIMITS })
   const server = createServer((req, res) => { void yoga(req, res) })
-  const ws = attachGraphQLWs({ server, yoga, peer: peer.asPeerApi(), fanOut })
+  const ws = attachGraphQLWs({ server, yoga, fanOut })
   await new Promise<void>((resolve) => { server.listen(0, '127.0.0.1', resolve) })
   const { port } = server.address() as AddressInfo
   return {
