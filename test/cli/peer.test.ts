@@ -32,7 +32,7 @@ async function serve (data: string): Promise<{ child: ChildProcess, url: string 
   const child = spawn(process.execPath, [EDOS, 'serve', '--data', data, '--http', '127.0.0.1:0'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
   let text = ''
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => { reject(new Error(`edos serve printed no URL within 30 s: ${text}`)) }, 30_000)
+    const timer = setTimeout(() => { reject(new Error(`edos serve printed no URL within 120 s: ${text}`)) }, 120_000)
     child.stdout!.on('data', (chunk) => {
       text += String(chunk)
       const m = /^graphql: (\S+)$/m.exec(text)
