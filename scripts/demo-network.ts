@@ -105,9 +105,18 @@ export class DemoPeer {
     return this
   }
 
-  /** One query or mutation with the peer's token; GraphQL errors throw. */
-  async gql<T> (query: string, variables: Record<string, unknown> = {}, timeoutMs = 60_000): Promise<T> {
-    return await this.process.gql<T>(query, variables, { token: this.token, timeoutMs })
+  /**
+   * One query or mutation with the peer's token; GraphQL errors throw. A
+   * request that met a keep-alive socket the peer was closing (undici reuses
+   * it; more often on a loaded machine, where timers run late) never reached
+   * the peer: it is sent again once, unless `once` says it must not be.
+   */
+  async gql<T> (query: string, variables: Record<string, unknown> = {}, timeoutMs = 60_000, once = false): Promise<T> {
+    const send = async (): Promise<T> => await this.process.gql<T>(query, variables, { token: this.token, timeoutMs })
+    return await send().catch(async (err: unknown) => {
+      if (once || (err as GraphQLError).errors !== undefined || !/other side closed|ECONNRESET|socket hang up/.test((err as Error).message)) throw err
+      return await send()
+    })
   }
 
   /** A graphql-ws subscription with the peer's token; the returned function ends it. */
@@ -174,12 +183,16 @@ export async function addContent (peer: DemoPeer, files: string[], onBatch?: (do
     const paths = files.slice(i, i + CONTENT_BATCH)
     const add = async (): Promise<{ addContent: { stored: number, unmatched: string[] } }> =>
       await peer.gql('mutation DemoAddContent($paths: [String!]) { addContent(paths: $paths) { stored unmatched } }', { paths }, 290_000)
-    // The files are matched through the distributed index: on a loaded machine an index peer may not answer in time. Adding again is harmless.
-    const r = await add().catch(async (err: unknown) => {
-      if ((err as GraphQLError).code !== 'UNAVAILABLE') throw err
-      await sleep(5000)
-      return await add()
-    })
+    // The files are matched through the distributed index: on a loaded machine an index peer may not answer in
+    // time, or the peer's view of the index peers may have lapsed until their next announcement. Adding again is harmless.
+    let r: { addContent: { stored: number, unmatched: string[] } } | undefined
+    for (const until = Date.now() + 180_000; r === undefined;) {
+      r = await add().catch(async (err: unknown) => {
+        if ((err as GraphQLError).code !== 'UNAVAILABLE' || Date.now() > until) throw err
+        await sleep(10_000)
+        return undefined
+      })
+    }
     if (r.addContent.unmatched.length > 0) throw new DemoError(`${peer.name}: no unit names ${r.addContent.unmatched.join(', ')}`, 'ERR_DEMO_STEP')
     stored += r.addContent.stored
     onBatch?.(Math.min(files.length, i + CONTENT_BATCH), files.length)

@@ -138,7 +138,7 @@ async function flashCrowd (net: DemoNetwork, opts: DemoOptions, rec: DemoRecord)
   const release = net.releases.r2.name
   const crowd = [...net.mirrors, ...net.clients]
   await net.publisher.gql('mutation DemoStart($r: String!, $w: Float, $k: Int, $n: Int) { startFlashCrowd(release: $r, windowSeconds: $w, maxTorrents: $k, expectedPeers: $n) { flashCrowd { state } } }',
-    { r: release, w: opts.windowSeconds, k: opts.maxTorrents, n: crowd.length })
+    { r: release, w: opts.windowSeconds, k: opts.maxTorrents, n: crowd.length }, 60_000, true)
   say(`  the publisher opened the window (${opts.windowSeconds} s, K = ${opts.maxTorrents}, closes early when ${crowd.length} wish lists are in)`)
   await Promise.all(crowd.map(async (p) => {
     const w = await p.gql<{ submitWishList: { wishList: { units: string[], bytes: number } } }>('mutation DemoWish($r: String!) { submitWishList(release: $r) { wishList { units bytes } } }', { r: release }, 300_000)
@@ -180,7 +180,7 @@ async function flashCrowd (net: DemoNetwork, opts: DemoOptions, rec: DemoRecord)
 async function security (net: DemoNetwork, rec: DemoRecord): Promise<void> {
   const section = net.sections === 'all' ? 'net' : net.sections.at(-1)!
   const filter = `/package[section = "${section}"]`
-  await net.publisher.gql('mutation DemoChannel($f: String) { createChannel(name: "security", description: "security updates", filter: $f) { channel { name } } }', { f: filter })
+  await net.publisher.gql('mutation DemoChannel($f: String) { createChannel(name: "security", description: "security updates", filter: $f) { channel { name } } }', { f: filter }, 60_000, true)
   say(`  channel security created (filter ${filter})`)
   await waitFor('channel security at every client', async () => (await Promise.all(net.clients.map(async (c) =>
     (await c.gql<{ channel: { lastSeq: number } | null }>('query { channel(name: "security") { lastSeq } }', {}, 15_000)).channel !== null))).every(Boolean), 60_000)
@@ -219,7 +219,7 @@ async function security (net: DemoNetwork, rec: DemoRecord): Promise<void> {
   }
 }
 
-const CONTENT = `query DemoContent($after: String) { packages(first: 200, after: $after) {
+const CONTENT = `query DemoContent($after: String) { packages(first: 100, after: $after) {
   pageInfo { hasNextPage endCursor } edges { node { statistics { bytesDownloaded bytesUploaded } } } } }`
 interface ContentPage { packages: { pageInfo: { hasNextPage: boolean, endCursor: string | null }, edges: Array<{ node: { statistics: { bytesDownloaded: number, bytesUploaded: number } | null } }> } }
 
