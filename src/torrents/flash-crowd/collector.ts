@@ -103,9 +103,11 @@ export class WishListCollector {
     }
     const replaced = this.lists.has(peer)
     this.lists.set(peer, list)
+    // The list that completes the expected set was taken inside the window: it is answered 'open', then the window closes.
+    const result: SubmitResult = { release: this.release, state: 'open', replaced }
     if (this.expected.size > 0 && [...this.expected].every((p) => this.lists.has(p))) this.close()
     else if (this.expectedCount > 0 && this.lists.size >= this.expectedCount) this.close()
-    return { release: this.release, state: this.state, replaced }
+    return result
   }
 
   /** Closes the window now (idempotent). */

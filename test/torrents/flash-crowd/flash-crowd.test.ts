@@ -67,7 +67,8 @@ describe('flash crowd: coordinator and participants with real torrents', () => {
     expect(coordinator.submit('alice', ids.slice(0, 2))).toMatchObject({ state: 'open', replaced: false })
     expect(coordinator.submit('alice', wishes.alice)).toMatchObject({ state: 'open', replaced: true })
     coordinator.submit('bob', wishes.bob)
-    expect(coordinator.submit('carol', wishes.carol).state).toBe('closed')
+    expect(coordinator.submit('carol', wishes.carol).state).toBe('open')
+    expect(coordinator.current().requesters.every((r) => !r.late)).toBe(true)
     await coordinator.done
     const status = coordinator.current()
     expect(status.state).toBe('announced')
