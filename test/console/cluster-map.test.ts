@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { clusterLabel, clusterMap, requesterShade, squarify, type MapCluster } from '../../src/server/console/web/cluster-map.ts'
+import { clusterLabel, clusterMap, requesterShade, squarify, textColour, type MapCluster } from '../../src/server/console/web/cluster-map.ts'
 
 const area = (r: { w: number, h: number }): number => r.w * r.h
 
@@ -53,6 +53,9 @@ describe('console cluster map', () => {
     expect(requesterShade(5, 5)).toBe('hsl(214 62% 35%)')
     expect(requesterShade(3, 5)).toBe('hsl(214 62% 60%)')
     expect(requesterShade(2, 1)).toBe('hsl(214 62% 85%)')
+    // Text stays readable: white on the dark end, dark on the light end.
+    expect(textColour(5, 5)).toBe('#ffffff')
+    expect(textColour(1, 5)).toBe('#0d1b33')
     const clusters: MapCluster[] = [
       { id: 'c0', bytes: 3 * 1024 * 1024, units: 120, requesters: 5, waste: 0, infoHash: 'ab'.repeat(20) },
       { id: 'c1', bytes: 1024 * 1024, units: 30, requesters: 2, waste: 256 * 1024, infoHash: null }
@@ -63,6 +66,8 @@ describe('console cluster map', () => {
     expect(blocks[0].wasteBand).toBe(0)
     expect(blocks[1].wasteBand).toBeCloseTo(blocks[1].h / 4, 1)
     expect(blocks[0].fill).toBe('hsl(214 62% 35%)')
+    expect(blocks[0].textFill).toBe('#ffffff')
+    expect(blocks[1].textFill).toBe('#0d1b33')
     expect(blocks[0].text).toBe('c0: 3.0 MiB')
     expect(blocks[0].label).toBe(`Cluster c0: 120 units, 3.0 MiB, wanted by 5 peers, waste 0 B (0.0%), torrent ${'ab'.repeat(6)}…`)
     expect(clusterLabel(clusters[1])).toBe('Cluster c1: 30 units, 1.0 MiB, wanted by 2 peers, waste 256.0 KiB (25.0%), not seeded yet')

@@ -24,6 +24,8 @@ export interface MapBlock extends Rect {
   id: string
   /** Fill colour (CSS). */
   fill: string
+  /** Colour of the text drawn on it. */
+  textFill: string
   /** Height of the waste band at the block's top, in the map's units. */
   wasteBand: number
   /** The cluster described in words: the block's accessible name and tooltip. */
@@ -86,10 +88,20 @@ export function squarify<T> (items: readonly T[], size: (item: T) => number, wid
   return out
 }
 
-/** Darker for clusters more peers want: lightness from 85% (one peer or none) to 35% (every requester). */
-export function requesterShade (requesters: number, maxRequesters: number): string {
+/** Lightness (%) of a cluster's block: 85 for one peer (or none), down to 35 for the most requesters. */
+function lightness (requesters: number, maxRequesters: number): number {
   const f = maxRequesters <= 1 ? 0 : Math.min(1, Math.max(0, (requesters - 1) / (maxRequesters - 1)))
-  return `hsl(214 62% ${Math.round(85 - f * 50)}%)`
+  return Math.round(85 - f * 50)
+}
+
+/** Darker for clusters more peers want. */
+export function requesterShade (requesters: number, maxRequesters: number): string {
+  return `hsl(214 62% ${lightness(requesters, maxRequesters)}%)`
+}
+
+/** Text on a block: white or near-black, whichever contrasts more with its shade (they cross near 53% lightness). */
+export function textColour (requesters: number, maxRequesters: number): string {
+  return lightness(requesters, maxRequesters) < 53 ? '#ffffff' : '#0d1b33'
 }
 
 export function clusterLabel (c: MapCluster): string {
@@ -113,6 +125,7 @@ export function clusterMap (clusters: readonly MapCluster[], width: number, heig
     w: round(w),
     h: round(h),
     fill: requesterShade(c.requesters, maxReq),
+    textFill: textColour(c.requesters, maxReq),
     wasteBand: round(c.bytes > 0 ? Math.min(1, c.waste / c.bytes) * h : 0),
     label: clusterLabel(c),
     text: w >= TEXT_W && h >= TEXT_H ? `${c.id}: ${formatBytes(c.bytes)}` : ''

@@ -174,7 +174,7 @@ function mapFigure (s: FlashCrowd): HTMLElement {
     g.append(svg('title', {}, b.label),
       svg('rect', { x: b.x, y: b.y, width: b.w, height: b.h, fill: b.fill, class: 'block' }))
     if (b.wasteBand > 0) g.append(svg('rect', { x: b.x, y: b.y, width: b.w, height: Math.max(1, b.wasteBand), class: 'waste' }))
-    if (b.text !== '') g.append(svg('text', { x: b.x + 4, y: b.y + 16 }, b.text))
+    if (b.text !== '') g.append(svg('text', { x: b.x + 4, y: b.y + 16, fill: b.textFill }, b.text))
     map.append(g)
   }
   return h('figure', { class: 'fc-map', id },
