@@ -123,7 +123,7 @@ export async function run (args: string[]): Promise<void> {
       peerWorkers.push(w)
       workers.push(w)
     }
-    await Promise.all(workers.map(async (w) => await w.ipc.next('up', 5 * MINUTE)))
+    await Promise.all(workers.map(async (w) => await w.ipc.next('up', 15 * MINUTE)))
     const t1 = performance.now()
     await Promise.all([
       publisher.ipc.request({ t: 'init', units: data.release, settings: { k, windowMs: 10 * MINUTE, peers } }, 20 * MINUTE),
@@ -150,9 +150,13 @@ export async function run (args: string[]): Promise<void> {
       const r = await w.ipc.request<DownloadReport>({ t: 'download', clusters }, timeout)
       if (r.bad > 0 || r.extra > 0) throw new Error(`${w.name}: ${r.bad} wanted units missing or wrong, ${r.extra} units stored that it did not want`)
       return { ...r, seconds: seconds(tAnnounced) }
-    }))
+    })).catch(async (err: Error) => {
+      // A failed download: what the publisher saw helps tell why (its tracker's swarms, its event loop).
+      const view = await publisher.ipc.request<Record<string, unknown>>({ t: 'stats' }, MINUTE).then(({ status, ...v }) => ({ ...v, uploaded: (status as FlashCrowdStatus).uploaded }), (e: Error) => e.message)
+      throw new Error(`${err.message}\npublisher: ${JSON.stringify(view)}`)
+    })
     const tDone = performance.now()
-    const status = await publisher.ipc.request<FlashCrowdStatus>({ t: 'stats' }, MINUTE)
+    const { status, ...publisherView } = await publisher.ipc.request<{ status: FlashCrowdStatus, announced: number[], lagMaxMs: number, lagP99Ms: number }>({ t: 'stats' }, MINUTE)
     process.stderr.write(`all ${peers} peers done: ${seconds(tAnnounced, tDone).toFixed(1)} s after the announcement\n`)
 
     // The baseline, same run: every peer fetches its wish list from one HTTP server with the same uplink.
@@ -208,11 +212,14 @@ export async function run (args: string[]): Promise<void> {
       clusterAndSeedSeconds: seconds(tOpen, tAnnounced),
       peerSeconds: done.map((d) => d.seconds),
       meanPeersSeenPerCluster: done.map((d) => d.meanPeersSeen),
+      // Per peer, the longest a cluster download waited (s): without a wire, with no wire having a wanted piece, choked by all that had one.
+      waits: done.map((d) => d.waits),
       httpBaselineSeconds: httpSeconds,
       httpPeerSeconds: httpRuns.map((r) => r.ms / 1000),
       httpServerSent: httpSent,
       httpParallelPerPeer: Number(o['http-parallel']),
-      clusters: status.clusters.map((c) => ({ units: c.units, bytes: c.bytes, pieceLength: c.pieceLength, requesters: c.requesters, waste: c.waste, uploaded: c.uploaded })),
+      clusters: status.clusters.map((c, i) => ({ units: c.units, bytes: c.bytes, pieceLength: c.pieceLength, requesters: c.requesters, waste: c.waste, uploaded: c.uploaded, trackerPeers: publisherView.announced[i] })),
+      publisherLoopDelayMs: { max: publisherView.lagMaxMs, p99: publisherView.lagP99Ms },
       clustering: clusteringRows,
       loadBefore,
       loadAfter
