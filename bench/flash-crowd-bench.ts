@@ -86,6 +86,8 @@ export async function run (args: string[]): Promise<void> {
       chosen: { type: 'string', default: '300' },
       seed: { type: 'string', default: '1' },
       'http-parallel': { type: 'string', default: '4' },
+      // Cluster torrents a peer downloads at once: the participant's default is 4.
+      parallel: { type: 'string', default: '4' },
       'timeout-min': { type: 'string', default: '30' }
     },
     strict: true
@@ -95,7 +97,7 @@ export async function run (args: string[]): Promise<void> {
   const k = Number(o.k)
   const timeout = Number(o['timeout-min']) * MINUTE
   const ks = o.ks.split(',').map((x) => x === 'exact' ? 'exact' as const : Number(x))
-  if (!(peers >= 2) || !(uplink > 0) || !(k >= 1) || !(timeout > 0)) throw new Error('usage: npm run bench -- flash-crowd [--peers N>=2] [--uplink-mb MB/s] [--wanted-mb MB | --scale N] [--k K] [--ks 1,4,16,64,exact] [--chosen N] [--seed N] [--http-parallel N] [--timeout-min M]')
+  if (!(peers >= 2) || !(uplink > 0) || !(k >= 1) || !(timeout > 0)) throw new Error('usage: npm run bench -- flash-crowd [--peers N>=2] [--uplink-mb MB/s] [--wanted-mb MB | --scale N] [--k K] [--ks 1,4,16,64,exact] [--chosen N] [--seed N] [--parallel N] [--http-parallel N] [--timeout-min M]')
   const loadBefore = loadavg()
   const root = await mkdtemp(join(tmpdir(), 'edos-flash-crowd-bench-'))
   const workers: Worker[] = []
@@ -147,7 +149,7 @@ export async function run (args: string[]): Promise<void> {
     const tAnnounced = performance.now()
     process.stderr.write(`wish lists -> ${clusters.length} cluster torrents seeded and announced: ${seconds(tOpen).toFixed(1)} s\n`)
     const done = await Promise.all(peerWorkers.map(async (w) => {
-      const r = await w.ipc.request<DownloadReport>({ t: 'download', clusters }, timeout)
+      const r = await w.ipc.request<DownloadReport>({ t: 'download', clusters, parallel: Number(o.parallel) }, timeout)
       if (r.bad > 0 || r.extra > 0) throw new Error(`${w.name}: ${r.bad} wanted units missing or wrong, ${r.extra} units stored that it did not want`)
       return { ...r, seconds: seconds(tAnnounced) }
     })).catch(async (err: Error) => {
@@ -190,6 +192,7 @@ export async function run (args: string[]): Promise<void> {
       scale: data.scale,
       uplinkMiBps: uplink / 1048576,
       k,
+      parallelClusters: Number(o.parallel),
       torrents: clusters.length,
       exactClusters: status.exactClusters,
       unitsWantedPerPeer: sum(wishes.map((w) => w.units.length)) / peers,

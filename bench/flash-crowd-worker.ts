@@ -146,7 +146,7 @@ if (role === 'publisher') {
       return { held: r1.length }
     }
     if (b.t === 'wish') return await wishList()
-    if (b.t === 'download') return await download(b.clusters as AnnouncedCluster[])
+    if (b.t === 'download') return await download(b.clusters as AnnouncedCluster[], b.parallel as number)
     if (b.t === 'offer') { const o = await node.torrentOffer(b.infoHash as string); return o === undefined ? null : toWire(b.peer as string, o) }
     if (b.t === 'http') return await httpFetch(b.base as string, b.parallel as number)
     if (b.t === 'stop') return await stop(node.client.seedingTorrents().reduce((s, t) => s + t.uploaded, 0))
@@ -168,7 +168,7 @@ if (role === 'publisher') {
   }
 
   /** The participant's run, then a check of the store: exactly the R1 units plus the wish list, every file's sha256 right. */
-  const download = async (clusters: AnnouncedCluster[]): Promise<DownloadReport> => {
+  const download = async (clusters: AnnouncedCluster[], parallel: number): Promise<DownloadReport> => {
     const t0 = performance.now()
     const before = new Set<string>()
     for await (const s of node.store.list()) before.add(s.unit)
@@ -180,6 +180,7 @@ if (role === 'publisher') {
       content: node,
       wanted,
       held,
+      parallel,
       onStatus: (st) => { for (const c of st.clusters) peersSeen.set(c.id, Math.max(peersSeen.get(c.id) ?? 0, c.peers ?? 0)) },
       torrentOffers: async (infoHash) => {
         const offers = await ipc.request<OfferWire[]>({ t: 'offers', infoHash }, 60_000)
