@@ -86,6 +86,8 @@ export async function run (args: string[]): Promise<void> {
       chosen: { type: 'string', default: '300' },
       seed: { type: 'string', default: '1' },
       'http-parallel': { type: 'string', default: '4' },
+      // Cluster torrents a peer downloads at once: the participant's default is 4.
+      parallel: { type: 'string', default: '4' },
       'timeout-min': { type: 'string', default: '30' }
     },
     strict: true
@@ -95,7 +97,7 @@ export async function run (args: string[]): Promise<void> {
   const k = Number(o.k)
   const timeout = Number(o['timeout-min']) * MINUTE
   const ks = o.ks.split(',').map((x) => x === 'exact' ? 'exact' as const : Number(x))
-  if (!(peers >= 2) || !(uplink > 0) || !(k >= 1) || !(timeout > 0)) throw new Error('usage: npm run bench -- flash-crowd [--peers N>=2] [--uplink-mb MB/s] [--wanted-mb MB | --scale N] [--k K] [--ks 1,4,16,64,exact] [--chosen N] [--seed N] [--http-parallel N] [--timeout-min M]')
+  if (!(peers >= 2) || !(uplink > 0) || !(k >= 1) || !(timeout > 0)) throw new Error('usage: npm run bench -- flash-crowd [--peers N>=2] [--uplink-mb MB/s] [--wanted-mb MB | --scale N] [--k K] [--ks 1,4,16,64,exact] [--chosen N] [--seed N] [--parallel N] [--http-parallel N] [--timeout-min M]')
   const loadBefore = loadavg()
   const root = await mkdtemp(join(tmpdir(), 'edos-flash-crowd-bench-'))
   const workers: Worker[] = []
@@ -123,7 +125,7 @@ export async function run (args: string[]): Promise<void> {
       peerWorkers.push(w)
       workers.push(w)
     }
-    await Promise.all(workers.map(async (w) => await w.ipc.next('up', 5 * MINUTE)))
+    await Promise.all(workers.map(async (w) => await w.ipc.next('up', 15 * MINUTE)))
     const t1 = performance.now()
     await Promise.all([
       publisher.ipc.request({ t: 'init', units: data.release, settings: { k, windowMs: 10 * MINUTE, peers } }, 20 * MINUTE),
@@ -147,12 +149,16 @@ export async function run (args: string[]): Promise<void> {
     const tAnnounced = performance.now()
     process.stderr.write(`wish lists -> ${clusters.length} cluster torrents seeded and announced: ${seconds(tOpen).toFixed(1)} s\n`)
     const done = await Promise.all(peerWorkers.map(async (w) => {
-      const r = await w.ipc.request<DownloadReport>({ t: 'download', clusters }, timeout)
+      const r = await w.ipc.request<DownloadReport>({ t: 'download', clusters, parallel: Number(o.parallel) }, timeout)
       if (r.bad > 0 || r.extra > 0) throw new Error(`${w.name}: ${r.bad} wanted units missing or wrong, ${r.extra} units stored that it did not want`)
       return { ...r, seconds: seconds(tAnnounced) }
-    }))
+    })).catch(async (err: Error) => {
+      // A failed download: what the publisher saw helps tell why (its tracker's swarms, its event loop).
+      const view = await publisher.ipc.request<Record<string, unknown>>({ t: 'stats' }, MINUTE).then(({ status, ...v }) => ({ ...v, uploaded: (status as FlashCrowdStatus).uploaded }), (e: Error) => e.message)
+      throw new Error(`${err.message}\npublisher: ${JSON.stringify(view)}`)
+    })
     const tDone = performance.now()
-    const status = await publisher.ipc.request<FlashCrowdStatus>({ t: 'stats' }, MINUTE)
+    const { status, ...publisherView } = await publisher.ipc.request<{ status: FlashCrowdStatus, announced: number[], lagMaxMs: number, lagP99Ms: number }>({ t: 'stats' }, MINUTE)
     process.stderr.write(`all ${peers} peers done: ${seconds(tAnnounced, tDone).toFixed(1)} s after the announcement\n`)
 
     // The baseline, same run: every peer fetches its wish list from one HTTP server with the same uplink.
@@ -186,6 +192,7 @@ export async function run (args: string[]): Promise<void> {
       scale: data.scale,
       uplinkMiBps: uplink / 1048576,
       k,
+      parallelClusters: Number(o.parallel),
       torrents: clusters.length,
       exactClusters: status.exactClusters,
       unitsWantedPerPeer: sum(wishes.map((w) => w.units.length)) / peers,
@@ -208,11 +215,14 @@ export async function run (args: string[]): Promise<void> {
       clusterAndSeedSeconds: seconds(tOpen, tAnnounced),
       peerSeconds: done.map((d) => d.seconds),
       meanPeersSeenPerCluster: done.map((d) => d.meanPeersSeen),
+      // Per peer, the longest a cluster download waited (s): without a wire, with no wire having a wanted piece, choked by all that had one.
+      waits: done.map((d) => d.waits),
       httpBaselineSeconds: httpSeconds,
       httpPeerSeconds: httpRuns.map((r) => r.ms / 1000),
       httpServerSent: httpSent,
       httpParallelPerPeer: Number(o['http-parallel']),
-      clusters: status.clusters.map((c) => ({ units: c.units, bytes: c.bytes, pieceLength: c.pieceLength, requesters: c.requesters, waste: c.waste, uploaded: c.uploaded })),
+      clusters: status.clusters.map((c, i) => ({ units: c.units, bytes: c.bytes, pieceLength: c.pieceLength, requesters: c.requesters, waste: c.waste, uploaded: c.uploaded, trackerPeers: publisherView.announced[i] })),
+      publisherLoopDelayMs: { max: publisherView.lagMaxMs, p99: publisherView.lagP99Ms },
       clustering: clusteringRows,
       loadBefore,
       loadAfter

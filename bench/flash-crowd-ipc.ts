@@ -97,7 +97,7 @@ export class Ipc {
 }
 
 /** What a peer reports after its flash-crowd download (bench/flash-crowd-worker.ts). */
-export interface DownloadReport { ms: number, received: number, wasteMeasured: number, bytesDone: number, clusters: number, bad: number, extra: number, units: number, meanPeersSeen: number }
+export interface DownloadReport { ms: number, received: number, wasteMeasured: number, bytesDone: number, clusters: number, bad: number, extra: number, units: number, meanPeersSeen: number, waits: { noWire: number, notInterested: number, choked: number } }
 
 /** A torrent offer as it crosses IPC (JSON): the .torrent in base64. */
 export interface OfferWire { peer: string, torrent: string, bittorrent: string[], tracker?: string }

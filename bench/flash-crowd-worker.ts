@@ -17,6 +17,7 @@ import '../src/shims/index.ts'
 import { createHash } from 'node:crypto'
 import { rm } from 'node:fs/promises'
 import { createServer } from 'node:http'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import type { AddressInfo } from 'node:net'
 import { basename, join } from 'node:path'
 import { ContentNode, sha256File, type UnitContent } from '../src/torrents/index.ts'
@@ -30,6 +31,45 @@ const [role, dir, uplink] = process.argv.slice(2)
 const STALL_MS = 180_000
 
 const content = (u: SyntheticUnit): UnitContent => ({ unit: unitId(u), sha256: u.sha256, size: u.size, name: basename(u.filename) })
+
+/** What the bench reads of WebTorrent's torrents and wires (internals, for the diagnosis of stalls only). */
+interface WireView { destroyed: boolean, amInterested: boolean, peerChoking: boolean, remoteAddress?: string, remotePort?: number }
+interface TorrentView { infoHash: string, name: string, done: boolean, wires: WireView[], numPeers: number, received: number }
+
+type Waiting = 'noWire' | 'notInterested' | 'choked'
+
+/**
+ * Samples the torrents being fetched every second and counts, per torrent,
+ * the seconds it was waiting: without any wire, with wires none of which
+ * has a wanted piece, or with every wire that has one choking it. The
+ * figures are the longest such wait over the torrents; `snapshot` tells
+ * what the unfinished torrents look like (for a stall's error message).
+ */
+function waitSampler (client: unknown): { stop: () => Record<Waiting, number>, snapshot: () => string } {
+  const wt = (client as { wt?: { torrents?: TorrentView[] } }).wt
+  const counts = new Map<string, Record<Waiting, number>>()
+  const timer = setInterval(() => {
+    for (const t of wt?.torrents ?? []) {
+      if (t.done) continue
+      const c = counts.get(t.infoHash) ?? { noWire: 0, notInterested: 0, choked: 0 }
+      counts.set(t.infoHash, c)
+      const live = t.wires.filter((w) => !w.destroyed)
+      const wanting = live.filter((w) => w.amInterested)
+      if (live.length === 0) c.noWire++
+      else if (wanting.length === 0) c.notInterested++
+      else if (wanting.every((w) => w.peerChoking)) c.choked++
+    }
+  }, 1000)
+  return {
+    stop: () => {
+      clearInterval(timer)
+      const out = { noWire: 0, notInterested: 0, choked: 0 }
+      for (const c of counts.values()) for (const k of Object.keys(out) as Waiting[]) out[k] = Math.max(out[k], c[k])
+      return out
+    },
+    snapshot: () => (wt?.torrents ?? []).filter((t) => !t.done).map((t) => `${t.name}: ${t.numPeers} peers, received ${t.received}, wires [${t.wires.map((w) => `${w.remotePort ?? '?'}${w.destroyed ? ' destroyed' : ''}${w.amInterested ? ' interested' : ''}${w.peerChoking ? ' choked' : ''}`).join(', ')}]`).join('; ')
+  }
+}
 
 /** Runs `fn` over items, `width` at a time. */
 async function pool<T> (items: readonly T[], width: number, fn: (item: T) => Promise<void>): Promise<void> {
@@ -54,6 +94,9 @@ if (role === 'publisher') {
   const server = createServer((req, res) => { if (!node.handleHttp(req, res)) { res.writeHead(404); res.end() } })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   node.setHttpBase(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)
+  // How long the publisher's event loop stalls: a stalled loop answers neither pieces nor the tracker nor handshakes.
+  const lag = monitorEventLoopDelay({ resolution: 20 })
+  lag.enable()
   let coordinator: FlashCrowdCoordinator | undefined
   handler = async (b) => {
     if (b.t === 'init') {
@@ -77,7 +120,14 @@ if (role === 'publisher') {
     if (b.t === 'open') { await coordinator.open(); return {} }
     if (b.t === 'wish') return coordinator.submit(b.peer as string, b.units as string[]).state
     if (b.t === 'offer') { const o = await node.torrentOffer(b.infoHash as string); return o === undefined ? null : toWire('publisher', o) }
-    if (b.t === 'stats') { coordinator.refresh(); return coordinator.current() }
+    if (b.t === 'stats') {
+      coordinator.refresh()
+      const status = coordinator.current()
+      // The tracker's view (internals): how many peers announced each cluster torrent.
+      const swarms = (node as unknown as { tracker?: { torrents: Record<string, { complete: number, incomplete: number } | undefined> } }).tracker?.torrents ?? {}
+      const announced = status.clusters.map((c) => { const sw = swarms[c.infoHash ?? '']; return sw === undefined ? 0 : sw.complete + sw.incomplete })
+      return { status, announced, lagMaxMs: lag.max / 1e6, lagP99Ms: lag.percentile(99) / 1e6 }
+    }
     if (b.t === 'stop') { coordinator.stop(); server.close(); return await stop(coordinator.current().uploaded ?? 0) }
     throw new Error(`publisher: unknown request '${b.t}'`)
   }
@@ -96,7 +146,7 @@ if (role === 'publisher') {
       return { held: r1.length }
     }
     if (b.t === 'wish') return await wishList()
-    if (b.t === 'download') return await download(b.clusters as AnnouncedCluster[])
+    if (b.t === 'download') return await download(b.clusters as AnnouncedCluster[], b.parallel as number)
     if (b.t === 'offer') { const o = await node.torrentOffer(b.infoHash as string); return o === undefined ? null : toWire(b.peer as string, o) }
     if (b.t === 'http') return await httpFetch(b.base as string, b.parallel as number)
     if (b.t === 'stop') return await stop(node.client.seedingTorrents().reduce((s, t) => s + t.uploaded, 0))
@@ -118,10 +168,11 @@ if (role === 'publisher') {
   }
 
   /** The participant's run, then a check of the store: exactly the R1 units plus the wish list, every file's sha256 right. */
-  const download = async (clusters: AnnouncedCluster[]): Promise<DownloadReport> => {
+  const download = async (clusters: AnnouncedCluster[], parallel: number): Promise<DownloadReport> => {
     const t0 = performance.now()
     const before = new Set<string>()
     for await (const s of node.store.list()) before.add(s.unit)
+    let publisherPort = '?'
     // Most BitTorrent peers seen per cluster torrent: tells whether leechers found each other (tracker) or only the publisher.
     const peersSeen = new Map<string, number>()
     const participant = new FlashCrowdParticipant({
@@ -129,12 +180,25 @@ if (role === 'publisher') {
       content: node,
       wanted,
       held,
+      parallel,
       onStatus: (st) => { for (const c of st.clusters) peersSeen.set(c.id, Math.max(peersSeen.get(c.id) ?? 0, c.peers ?? 0)) },
-      torrentOffers: async (infoHash) => (await ipc.request<OfferWire[]>({ t: 'offers', infoHash }, 60_000)).map(fromWire)
+      torrentOffers: async (infoHash) => {
+        const offers = await ipc.request<OfferWire[]>({ t: 'offers', infoHash }, 60_000)
+        publisherPort = offers.find((o) => o.peer === 'publisher')?.bittorrent[0] ?? publisherPort
+        return offers.map(fromWire)
+      }
     })
     const uncovered = participant.uncovered(clusters).length
     if (uncovered > 0) throw new Error(`${uncovered} wanted units are in no cluster`)
-    const end = await participant.download(clusters)
+    const sampler = waitSampler(node.client)
+    let end
+    try {
+      end = await participant.download(clusters)
+    } catch (err) {
+      const snapshot = sampler.snapshot()
+      throw new Error(`${(err as Error).message}; longest waits (s): ${JSON.stringify(sampler.stop())}; publisher at ${publisherPort}; unfinished: ${snapshot}`)
+    }
+    const waits = sampler.stop()
     participant.complete()
     const ms = performance.now() - t0
     let bad = 0
@@ -144,7 +208,7 @@ if (role === 'publisher') {
     let extra = 0
     for await (const s of node.store.list()) if (!before.has(s.unit) && !wanted.has(s.unit)) extra++
     const seen = [...peersSeen.values()]
-    return { ms, received: end.received, wasteMeasured: end.wasteMeasured, bytesDone: end.bytesDone, clusters: end.clusters.length, bad, extra, units: wanted.size, meanPeersSeen: seen.reduce((a, b) => a + b, 0) / Math.max(1, seen.length) }
+    return { ms, received: end.received, wasteMeasured: end.wasteMeasured, bytesDone: end.bytesDone, clusters: end.clusters.length, bad, extra, units: wanted.size, meanPeersSeen: seen.reduce((a, b) => a + b, 0) / Math.max(1, seen.length), waits }
   }
 
   /** The baseline: the same wish list from one HTTP server, `parallel` requests at a time, sha256 checked on the fly. */
