@@ -12,7 +12,7 @@ import type { ContentStatsRecord, PublishSource, TorrentRecord } from './types.t
 import type { IndexView } from './index-view.ts'
 import type { Querying } from './querying.ts'
 import { PeerError } from './errors.ts'
-import { unitContentOf } from './downloads.ts'
+import { sha256Of, unitContentOf } from './downloads.ts'
 import { unitsWithCollections } from './publishing.ts'
 import { sha256File, type ContentNode } from '../torrents/index.ts'
 
@@ -62,7 +62,7 @@ export class ContentRole {
         const docIds = [...new Set(nodes.docs.subarray(0, nodes.length))]
         for (const d of await this.init.index.store.getDocuments(docIds)) {
           if (d === undefined) continue
-          const sha = /<checksum\s+type="sha256"\s*>([0-9a-fA-F]{64})<\/checksum>/.exec(d.xml)?.[1]?.toLowerCase()
+          const sha = sha256Of(d.xml)
           if (sha === undefined) continue
           const list = out.get(sha)
           if (list === undefined) out.set(sha, [d]); else list.push(d)

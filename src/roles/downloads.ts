@@ -51,8 +51,13 @@ const unescapeXml = (s: string): string => s.replace(/&lt;/g, '<').replace(/&gt;
  * is derived the same way by every peer (it is part of the deterministic
  * torrent). Throws a PeerError naming the unit when there is no sha256.
  */
+/** The sha256 a unit document's metadata names (lower-case hex), if any. */
+export function sha256Of (xml: string): string | undefined {
+  return /<checksum\s+type="sha256"\s*>([0-9a-fA-F]{64})<\/checksum>/.exec(xml)?.[1]?.toLowerCase()
+}
+
 export function unitContentOf (doc: { id: string, xml: string }): UnitContent {
-  const sha = /<checksum\s+type="sha256"\s*>([0-9a-fA-F]{64})<\/checksum>/.exec(doc.xml)?.[1]
+  const sha = sha256Of(doc.xml)
   if (sha === undefined) throw new PeerError(`${doc.id} has no sha256 checksum in its metadata: its content cannot be verified, so it is not downloaded`, 'BAD_USER_INPUT')
   const size = Number(child(doc.xml, 'size') ?? NaN)
   if (!Number.isSafeInteger(size) || size < 0) throw new PeerError(`${doc.id} has no valid <size> in its metadata`, 'BAD_USER_INPUT')
@@ -96,7 +101,7 @@ export class Downloads {
   }
 
   /** Unit ids of a pattern's answers: the package or utility documents they lie in (releases are compositions, not content). */
-  private async resolvePattern (pattern: string): Promise<string[]> {
+  async resolvePattern (pattern: string): Promise<string[]> {
     const { nodes } = await this.init.index.engine.answers(pattern)
     const docIds = [...new Set(nodes.docs.subarray(0, nodes.length))]
     const ids: string[] = []

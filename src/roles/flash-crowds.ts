@@ -24,7 +24,7 @@ import { isTerminal, unitContentOf } from './downloads.ts'
 import { releaseUnits } from './records.ts'
 import type { ContentNode, ContentOffer, UnitContent } from '../torrents/index.ts'
 import {
-  FlashCrowdCoordinator, FlashCrowdParticipant, WishListRefusedError, computeWishList,
+  FlashCrowdCoordinator, FlashCrowdParticipant, WishListRefusedError, clusterTorrentName, computeWishList,
   type AnnouncedCluster, type FlashCrowdAnnouncement, type FlashCrowdSettings, type FlashCrowdStatus, type HeldUnit, type ReleaseUnitInfo, type SubmitResult
 } from '../torrents/flash-crowd/index.ts'
 
@@ -86,7 +86,7 @@ export class FlashCrowds {
       for (const [release, clusters] of this.clusters) {
         for (const [i, c] of clusters.entries()) {
           if (this.controller.signal.aborted) return
-          const t = await this.init.content.seedSet(`${release}-flash-crowd-${String(i + 1).padStart(3, '0')}`, c.units, { pieceLength: c.pieceLength, webSeed: false }).catch((err: Error) => { this.init.log?.(`re-seeding cluster ${c.id} of ${release}: ${err.message}`) })
+          const t = await this.init.content.seedSet(clusterTorrentName(release, i), c.units, { pieceLength: c.pieceLength, webSeed: false }).catch((err: Error) => { this.init.log?.(`re-seeding cluster ${c.id} of ${release}: ${err.message}`) })
           if (t !== undefined && t.infoHash !== c.infoHash) this.init.log?.(`cluster ${c.id} of ${release} rebuilt as ${t.infoHash}, announced as ${c.infoHash}: its content changed`)
         }
       }
@@ -202,24 +202,13 @@ export class FlashCrowds {
     return out
   }
 
-  /** Unit ids of the package and utility documents a pattern's answers lie in. */
-  private async patternUnits (pattern: string): Promise<Set<string>> {
-    const { nodes } = await this.init.index.engine.answers(pattern)
-    const docIds = [...new Set(nodes.docs.subarray(0, nodes.length))]
-    const out = new Set<string>()
-    for (let i = 0; i < docIds.length; i += BATCH) {
-      for (const d of await this.init.index.store.getDocuments(docIds.slice(i, i + BATCH))) if (d !== undefined) out.add(d.id)
-    }
-    return out
-  }
-
   /**
    * Computes this peer's wish list for a release (narrowed to `pattern`'s
    * units when given), records it and, on a networked peer, sends it to the
    * publisher and takes part in the flash crowd.
    */
   async submit (release: string, pattern?: string): Promise<WishListRecord> {
-    const only = pattern === undefined ? undefined : await this.patternUnits(pattern)
+    const only = pattern === undefined ? undefined : new Set(await this.init.downloads.resolvePattern(pattern))
     const units = await this.releaseInfo(release, only)
     const infos: ReleaseUnitInfo[] = units.map((u) => ({ id: u.id, name: u.name, version: u.version, ...(u.arch !== undefined ? { arch: u.arch } : {}), bytes: u.bytes, ...(u.content !== undefined ? { checksum: `sha256:${u.content.sha256}` } : {}) }))
     const holdings: HeldUnit[] = []

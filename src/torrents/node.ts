@@ -14,6 +14,7 @@
  * a .torrent request), downloads right after they finish; the seeding
  * policy (ratio, time) ends seeding of downloaded torrents only.
  */
+import { createHash } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Server as TrackerServer } from 'bittorrent-tracker'
 import { ContentStore, type StoredUnit, type UnitContent, type UnitStats } from './store.ts'
@@ -324,7 +325,13 @@ export class ContentNode {
       if (u === undefined || !(await this.store.has(u.sha256))) throw new ContentUnavailableError(`set '${name}': this peer holds no content for ${id}`)
       stored.push(u)
     }
-    const meta = await buildTorrent(stored.map((u) => ({ name: u.name, length: u.size, file: this.store.filePath(u.sha256) })), { name, multi: true, pieceLength: options.pieceLength })
+    // Cached by what fixes the bytes (name, files in order, piece length): re-seeding after a restart does not hash the set again.
+    const key = `set:${createHash('sha256').update(JSON.stringify([name, options.pieceLength ?? 0, stored.map((u) => [u.name, u.sha256])])).digest('hex')}`
+    const cached = await this.store.getTorrent(key)
+    const meta = cached !== undefined
+      ? rewrap(cached, {})
+      : await buildTorrent(stored.map((u) => ({ name: u.name, length: u.size, file: this.store.filePath(u.sha256) })), { name, multi: true, pieceLength: options.pieceLength })
+    if (cached === undefined) await this.store.putTorrent(key, meta.torrent)
     this.torrents.set(meta.infoHash, { meta, shas: stored.map((u) => u.sha256), units })
     const webSeeds = options.webSeed === false ? [] : this.webSeedsFor(meta, this.ownWebSeed !== undefined ? [this.ownWebSeed] : [])
     await this.client.seed(meta, stored.map((u) => u.sha256), units, { announce: this.announceFor(), webSeeds })

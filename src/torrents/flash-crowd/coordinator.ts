@@ -42,6 +42,11 @@ export interface CoordinatorInit {
   log?: (message: string) => void
 }
 
+/** The name (torrent folder) of a release's i-th cluster torrent: the same on every run, so a re-seed rebuilds the same infohash. */
+export function clusterTorrentName (release: string, i: number): string {
+  return `${release}-flash-crowd-${String(i + 1).padStart(3, '0')}`
+}
+
 export class FlashCrowdCoordinator {
   readonly release: string
   private readonly collector: WishListCollector
@@ -161,7 +166,7 @@ export class FlashCrowdCoordinator {
       const announced: AnnouncedCluster[] = []
       for (const [i, c] of result.clusters.entries()) {
         if (this.stopped) return
-        const t = await this.init.seed(`${this.release}-flash-crowd-${String(i + 1).padStart(3, '0')}`, c.units, c.pieceLength)
+        const t = await this.init.seed(clusterTorrentName(this.release, i), c.units, c.pieceLength)
         announced.push({ id: c.id, infoHash: t.infoHash, units: c.units, bytes: c.bytes, pieceLength: c.pieceLength })
         this.status.clusters[i].infoHash = t.infoHash
         this.status.bytesDone += c.bytes

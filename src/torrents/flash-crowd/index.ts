@@ -9,6 +9,6 @@ export { clusterWishLists, defaultPieceLength, runWaste, ClusterSettingsError, U
 export { WishListCollector, WishListRefusedError, assignClusters, type ClusterAssignment, type CollectorInit, type SubmitResult } from './collector.ts'
 export { computeWishList, type HeldUnit, type ReleaseUnitInfo, type WishListComputation } from './wish-list.ts'
 export { serveWishLists, sendWishList, WISHLIST_PROTOCOL, MAX_WISH_UNITS, type WishListServerInit, type WishListSink } from './protocol.ts'
-export { FlashCrowdCoordinator, type CoordinatedUnit, type CoordinatorInit, type FlashCrowdSettings } from './coordinator.ts'
+export { FlashCrowdCoordinator, clusterTorrentName, type CoordinatedUnit, type CoordinatorInit, type FlashCrowdSettings } from './coordinator.ts'
 export { FlashCrowdParticipant, type ParticipantInit } from './participant.ts'
 export { FlashCrowdError, type AnnouncedCluster, type ClusterStatus, type FlashCrowdAnnouncement, type FlashCrowdSide, type FlashCrowdState, type FlashCrowdStatus, type RequesterStatus } from './types.ts'
