@@ -65,7 +65,18 @@ export interface ClusterStatus {
   wasteMeasured?: number
 }
 
-export interface RequesterStatus { peer: string, units: number, bytes: number, late: boolean }
+export interface RequesterStatus {
+  peer: string
+  units: number
+  bytes: number
+  late: boolean
+  /**
+   * Publisher: bytes of this peer's wish list it holds in the cluster
+   * torrents, as its BitTorrent HAVE messages tell the publisher (pieces
+   * straddling a boundary count in part). Absent until it joins a torrent.
+   */
+  bytesDone?: number
+}
 
 /** A flash crowd's status on one peer: published as a progress event on every change. */
 export interface FlashCrowdStatus {
