@@ -42,8 +42,8 @@ const MINUTE = 60_000
 
 interface Worker { name: string, child: ChildProcess, ipc: Ipc }
 
-function startWorker (name: string, role: 'publisher' | 'peer', dir: string, uplink: number, serve: (b: Body) => Promise<unknown>): Worker {
-  const child = spawn(process.execPath, [...(process.env.FLASH_CROWD_NODE_ARGS ?? '').split(' ').filter(Boolean), RUN_TS, WORKER, role, dir, String(uplink)], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] })
+function startWorker (name: string, role: 'publisher' | 'peer', dir: string, uplink: number, superSeed: boolean, serve: (b: Body) => Promise<unknown>): Worker {
+  const child = spawn(process.execPath, [...(process.env.FLASH_CROWD_NODE_ARGS ?? '').split(' ').filter(Boolean), RUN_TS, WORKER, role, dir, String(uplink), name, superSeed ? 'super-seed' : 'seed'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] })
   let err = ''
   child.stderr!.on('data', (b: Buffer) => { err = (err + String(b)).slice(-4000) })
   const ipc = new Ipc(child, serve, name)
@@ -88,7 +88,9 @@ export async function run (args: string[]): Promise<void> {
       'http-parallel': { type: 'string', default: '4' },
       // Cluster torrents a peer downloads at once: the participant's default is 4.
       parallel: { type: 'string', default: '4' },
-      'timeout-min': { type: 'string', default: '30' }
+      'timeout-min': { type: 'string', default: '30' },
+      // The publisher super-seeds cluster torrents (src/torrents/super-seed.ts); off: it seeds them like any torrent.
+      'super-seed': { type: 'string', default: 'on' }
     },
     strict: true
   })
@@ -96,8 +98,9 @@ export async function run (args: string[]): Promise<void> {
   const uplink = Math.round(Number(o['uplink-mb']) * 1048576)
   const k = Number(o.k)
   const timeout = Number(o['timeout-min']) * MINUTE
+  const superSeed = o['super-seed'] !== 'off'
   const ks = o.ks.split(',').map((x) => x === 'exact' ? 'exact' as const : Number(x))
-  if (!(peers >= 2) || !(uplink > 0) || !(k >= 1) || !(timeout > 0)) throw new Error('usage: npm run bench -- flash-crowd [--peers N>=2] [--uplink-mb MB/s] [--wanted-mb MB | --scale N] [--k K] [--ks 1,4,16,64,exact] [--chosen N] [--seed N] [--parallel N] [--http-parallel N] [--timeout-min M]')
+  if (!(peers >= 2) || !(uplink > 0) || !(k >= 1) || !(timeout > 0)) throw new Error('usage: npm run bench -- flash-crowd [--peers N>=2] [--uplink-mb MB/s] [--wanted-mb MB | --scale N] [--k K] [--ks 1,4,16,64,exact] [--chosen N] [--seed N] [--parallel N] [--http-parallel N] [--timeout-min M] [--super-seed on|off]')
   const loadBefore = loadavg()
   const root = await mkdtemp(join(tmpdir(), 'edos-flash-crowd-bench-'))
   const workers: Worker[] = []
@@ -112,11 +115,11 @@ export async function run (args: string[]): Promise<void> {
     process.stderr.write(`population and synthetic content (scale ${data.scale}): ${seconds(t0).toFixed(1)} s\n`)
 
     // Processes: the publisher, then the peers; offers for a torrent come from the publisher first, then every peer that seeds it.
-    const publisher = startWorker('publisher', 'publisher', join(root, 'publisher'), uplink, async (b) => { throw new Error(`unexpected '${b.t}'`) })
+    const publisher = startWorker('publisher', 'publisher', join(root, 'publisher'), uplink, superSeed, async (b) => { throw new Error(`unexpected '${b.t}'`) })
     workers.push(publisher)
     const peerWorkers: Worker[] = []
     for (const plan of data.plans) {
-      const w = startWorker(plan.peer, 'peer', join(root, plan.peer), uplink, async (b) => {
+      const w = startWorker(plan.peer, 'peer', join(root, plan.peer), uplink, superSeed, async (b) => {
         if (b.t !== 'offers') throw new Error(`unexpected '${b.t}'`)
         const others = [publisher, ...peerWorkers.filter((p) => p !== w)]
         const offers = await Promise.all(others.map(async (x) => await x.ipc.request<OfferWire | null>({ t: 'offer', infoHash: b.infoHash, peer: x.name }, MINUTE).catch(() => null)))
@@ -187,6 +190,7 @@ export async function run (args: string[]): Promise<void> {
     const completionSeconds = seconds(tOpen, tDone)
     const loadAfter = loadavg()
     const figures = {
+      superSeed,
       peers,
       release: 'bookworm -> trixie (main, amd64)',
       scale: data.scale,

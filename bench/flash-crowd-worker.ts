@@ -27,7 +27,8 @@ import { Ipc, fromWire, toWire, type Body, type DownloadReport, type OfferWire }
 import { unitId } from './flash-crowd-data.ts'
 
 export const RELEASE = 'trixie'
-const [role, dir, uplink] = process.argv.slice(2)
+const [role, dir, uplink, peerId, seedMode] = process.argv.slice(2)
+const superSeed = seedMode === 'super-seed'
 const STALL_MS = 180_000
 
 const content = (u: SyntheticUnit): UnitContent => ({ unit: unitId(u), sha256: u.sha256, size: u.size, name: basename(u.filename) })
@@ -82,7 +83,7 @@ const ipc = new Ipc(process, async (b) => await handler(b), `${role} worker`)
 // The bench gone (killed, crashed): nothing left to serve.
 process.on('disconnect', () => { process.exit(0) })
 
-const node = await ContentNode.start({ path: join(dir, 'content'), tracker: role === 'publisher', webSeed: false, uploadLimit: Number(uplink), stallMs: STALL_MS })
+const node = await ContentNode.start({ path: join(dir, 'content'), tracker: role === 'publisher', webSeed: false, uploadLimit: Number(uplink), stallMs: STALL_MS, peerId })
 
 async function stop (uploaded: number): Promise<{ uploaded: number }> {
   setTimeout(() => { void node.stop().finally(() => process.exit(0)) }, 100)
@@ -109,7 +110,7 @@ if (role === 'publisher') {
         units: units.map((u) => ({ id: unitId(u), bytes: u.size })),
         seedable: new Set(units.map(unitId)),
         settings: { windowMs: s.windowMs, expectedPeers: s.peers, maxTorrents: s.k },
-        seed: async (name, ids, pieceLength) => await node.seedSet(name, ids, { pieceLength, webSeed: false }),
+        seed: async (name, ids, pieceLength, wants) => await node.seedSet(name, ids, { pieceLength, webSeed: false, ...(superSeed ? { superSeed: wants } : {}) }),
         announce: async (a) => { ipc.notify({ t: 'announce', a }) },
         uploaded: (ih) => node.torrentStats(ih)?.uploaded ?? 0,
         log: (m) => { process.stderr.write(`${m}\n`) }
@@ -225,7 +226,7 @@ if (role === 'publisher') {
     return { ms: performance.now() - t0, bytes }
   }
 } else {
-  process.stderr.write('usage: flash-crowd-worker.ts publisher|peer DIR UPLINK\n')
+  process.stderr.write('usage: flash-crowd-worker.ts publisher|peer DIR UPLINK NAME seed|super-seed\n')
   process.exit(2)
 }
 ipc.notify({ t: 'up' })

@@ -133,9 +133,10 @@ export class FlashCrowds {
       units: units.map((u) => ({ id: u.id, bytes: u.bytes })),
       seedable,
       settings,
-      seed: async (name, ids, pieceLength) => await this.init.content.seedSet(name, ids, { pieceLength, webSeed: false }),
+      seed: async (name, ids, pieceLength, wants) => await this.init.content.seedSet(name, ids, { pieceLength, webSeed: false, superSeed: wants }),
       announce: async (a) => { await this.init.channels.announceFlashCrowd(a) },
       uploaded: (ih) => this.init.content.torrentStats(ih)?.uploaded ?? 0,
+      downloaders: (ih) => this.init.content.setDownloaders(ih),
       onStatus: (s) => { this.emit(s) },
       log: this.init.log
     })

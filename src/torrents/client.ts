@@ -8,12 +8,14 @@
  * sha256 matches the signed metadata. Partial files survive a restart:
  * re-adding the torrent re-checks their pieces and fetches only the rest.
  */
+import { createHash } from 'node:crypto'
 import { rm } from 'node:fs/promises'
 import WebTorrent, { type Torrent } from 'webtorrent'
 import FSChunkStore from 'fs-chunk-store'
 import { ChecksumMismatchError, ContentUnavailableError, DownloadCancelledError } from './errors.ts'
 import type { ContentStore, UnitContent } from './store.ts'
 import type { TorrentMeta } from './torrent-file.ts'
+import { SuperSeeder, type SeedTorrent, type SuperSeedInit, type SuperSeedPeer } from './super-seed.ts'
 
 export interface TorrentClientInit {
   store: ContentStore
@@ -24,6 +26,18 @@ export interface TorrentClientInit {
   /** Receive / send limits over all torrents, bytes/s. Default: none. */
   downloadLimit?: number
   uploadLimit?: number
+  /** This client's BitTorrent peer id (40 hex digits): see `bittorrentPeerId`. Default: WebTorrent's random one. */
+  peerId?: string
+}
+
+/**
+ * The BitTorrent peer id of a peer identity (its libp2p peer id): a
+ * super-seeding publisher recognises a wire's downloader, and so its wish
+ * list, by it. 20 bytes, hex: an Azureus-style client prefix and 12 bytes
+ * of the identity's sha256.
+ */
+export function bittorrentPeerId (identity: string): string {
+  return Buffer.concat([Buffer.from('-ED0100-'), createHash('sha256').update(identity).digest().subarray(0, 12)]).toString('hex')
 }
 
 /** Progress of one transfer: bytes of the wanted files, connected peers, rate in bytes/s. */
@@ -90,11 +104,11 @@ function storeAt (paths: string[]): unknown {
 
 export class TorrentClient {
   private readonly wt: WebTorrent
-  private readonly seeding = new Map<string, { torrent: Torrent, since: number, units: string[], counted: number, downloaded: boolean }>()
+  private readonly seeding = new Map<string, { torrent: Torrent, since: number, units: string[], counted: number, downloaded: boolean, superSeeder?: SuperSeeder }>()
   private readonly fetching = new Map<string, Torrent>()
 
   private constructor (private readonly init: TorrentClientInit) {
-    this.wt = new WebTorrent({ dht: false, lsd: false, natUpnp: false, natPmp: false, utp: false, utPex: true, webSeeds: true, torrentPort: init.torrentPort ?? 0, maxConns: init.maxConns, downloadLimit: init.downloadLimit, uploadLimit: init.uploadLimit })
+    this.wt = new WebTorrent({ ...(init.peerId !== undefined ? { peerId: init.peerId } : {}), dht: false, lsd: false, natUpnp: false, natPmp: false, utp: false, utPex: true, webSeeds: true, torrentPort: init.torrentPort ?? 0, maxConns: init.maxConns, downloadLimit: init.downloadLimit, uploadLimit: init.uploadLimit })
     // A torrent's errors reach its own listener; anything else would crash the process.
     this.wt.on('error', () => {})
   }
@@ -124,11 +138,20 @@ export class TorrentClient {
    * Seeds a torrent whose files are all in the store (verified by sha256,
    * so pieces are not rehashed). Idempotent. `units[i]` is file i's sha256.
    */
-  async seed (meta: TorrentMeta, shas: string[], units: string[], options: { announce?: string[], webSeeds?: string[] } = {}): Promise<void> {
+  async seed (meta: TorrentMeta, shas: string[], units: string[], options: { announce?: string[], webSeeds?: string[], superSeed?: SuperSeedInit } = {}): Promise<void> {
     if (this.seeding.has(meta.infoHash) || this.fetching.has(meta.infoHash)) return
     const paths = shas.map((s) => this.init.store.filePath(s))
-    const torrent = await this.add(meta, { paths, skipVerify: true, announce: options.announce, webSeeds: options.webSeeds })
-    this.seeding.set(meta.infoHash, { torrent, since: Date.now(), units, counted: 0, downloaded: false })
+    let superSeeder: SuperSeeder | undefined
+    const superSeed = options.superSeed
+    // Hooked before any wire can arrive: a downloader's first message from us must already be the empty bitfield.
+    const onAdded = superSeed === undefined ? undefined : (t: Torrent): void => { superSeeder = new SuperSeeder(t as unknown as SeedTorrent, meta, superSeed) }
+    const torrent = await this.add(meta, { paths, skipVerify: true, announce: options.announce, webSeeds: options.webSeeds }, onAdded)
+    this.seeding.set(meta.infoHash, { torrent, since: Date.now(), units, counted: 0, downloaded: false, superSeeder })
+  }
+
+  /** What a super-seeded torrent's downloaders hold of what they want (undefined when not super-seeded). */
+  superSeedPeers (infoHash: string): SuperSeedPeer[] | undefined {
+    return this.seeding.get(infoHash)?.superSeeder?.peers()
   }
 
   /** Stops seeding (the files stay in the store). Returns the bytes uploaded not yet reported through `uploads`. */
@@ -136,6 +159,7 @@ export class TorrentClient {
     const s = this.seeding.get(infoHash)
     if (s === undefined) return
     this.seeding.delete(infoHash)
+    s.superSeeder?.stop()
     await new Promise<void>((resolve) => { s.torrent.destroy({ destroyStore: false }, () => { resolve() }) })
   }
 
@@ -150,7 +174,7 @@ export class TorrentClient {
     return out
   }
 
-  private async add (meta: TorrentMeta, o: { paths: string[], skipVerify: boolean, announce?: string[], webSeeds?: string[], deselect?: boolean }): Promise<Torrent> {
+  private async add (meta: TorrentMeta, o: { paths: string[], skipVerify: boolean, announce?: string[], webSeeds?: string[], deselect?: boolean }, onAdded?: (t: Torrent) => void): Promise<Torrent> {
     return await new Promise<Torrent>((resolve, reject) => {
       const torrent = this.wt.add(meta.torrent, {
         announce: o.announce ?? [],
@@ -163,6 +187,7 @@ export class TorrentClient {
         // Rarest first: downloaders get different pieces and so can trade them (the default, sequential, makes every downloader want the seed's next piece).
         strategy: 'rarest'
       })
+      onAdded?.(torrent)
       const fail = (err: Error | string): void => { reject(new ContentUnavailableError(`torrent ${meta.infoHash} (${meta.name}): ${typeof err === 'string' ? err : err.message}`)) }
       torrent.once('error', fail)
       torrent.once('ready', () => { torrent.off('error', fail); torrent.on('error', () => {}); resolve(torrent) })
@@ -250,6 +275,7 @@ export class TorrentClient {
   }
 
   async stop (): Promise<void> {
+    for (const s of this.seeding.values()) s.superSeeder?.stop()
     this.seeding.clear()
     this.fetching.clear()
     await new Promise<void>((resolve) => { this.wt.destroy(() => { resolve() }) })

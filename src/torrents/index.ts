@@ -6,7 +6,8 @@
  */
 export { ContentStore, checkSha256, sha256File, unitFileName, type ContentStoreInit, type StoredUnit, type UnitContent, type UnitStats } from './store.ts'
 export { buildTorrent, magnetURI, pieceLengthFor, rewrap, type BuildOptions, type TorrentEntry, type TorrentMeta } from './torrent-file.ts'
-export { TorrentClient, type FetchOutcome, type FetchSpec, type TorrentClientInit, type TransferProgress } from './client.ts'
+export { TorrentClient, bittorrentPeerId, type FetchOutcome, type FetchSpec, type TorrentClientInit, type TransferProgress } from './client.ts'
 export { ChecksumMismatchError, ContentInputError, ContentUnavailableError, DownloadCancelledError } from './errors.ts'
-export { ContentNode, type ContentDiscovery, type ContentNodeInit, type ContentOffer, type FetchResult, type SeedPolicy, type SeedSetOptions, type SetTorrent, type UnitTorrent } from './node.ts'
+export { ContentNode, type ContentDiscovery, type ContentNodeInit, type ContentOffer, type FetchResult, type SeedPolicy, type SeedSetOptions, type SetDownloader, type SetTorrent, type SetWants, type UnitTorrent } from './node.ts'
 export { handleContentHttp, parseRange, type ContentHttpSource } from './http.ts'
+export { SuperSeeder, type SuperSeedInit, type SuperSeedPeer } from './super-seed.ts'

@@ -36,6 +36,7 @@ declare module 'fs-chunk-store' {
 declare module 'webtorrent' {
   import type { EventEmitter } from 'node:events'
   export interface WebTorrentOptions {
+    peerId?: string
     dht?: boolean
     lsd?: boolean
     utPex?: boolean

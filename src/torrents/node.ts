@@ -19,7 +19,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Server as TrackerServer } from 'bittorrent-tracker'
 import { ContentStore, type StoredUnit, type UnitContent, type UnitStats } from './store.ts'
 import { buildTorrent, magnetURI, rewrap, type TorrentMeta } from './torrent-file.ts'
-import { TorrentClient, type FetchOutcome, type TransferProgress } from './client.ts'
+import { TorrentClient, bittorrentPeerId, type FetchOutcome, type TransferProgress } from './client.ts'
 import { handleContentHttp, type ContentHttpSource } from './http.ts'
 import { ChecksumMismatchError, ContentInputError, ContentUnavailableError, DownloadCancelledError } from './errors.ts'
 
@@ -63,6 +63,8 @@ export interface ContentNodeInit {
   discovery?: ContentDiscovery
   /** Gives up on a unit when no byte arrives for this long. Default 60 s. */
   stallMs?: number
+  /** This peer's identity (its libp2p peer id): its BitTorrent peer id derives from it (`bittorrentPeerId`). Default: a random one. */
+  peerId?: string
   /** Statistics flush and seeding policy period. Default 2 s. */
   tickMs?: number
   log?: (message: string) => void
@@ -82,7 +84,24 @@ export interface SeedSetOptions {
    * publisher's HTTP as fast as from the swarm, which is what it exists to avoid.
    */
   webSeed?: boolean
+  /**
+   * Super-seed it (src/torrents/super-seed.ts): offer each downloader
+   * known here only the pieces of the units it wants, fresh pieces first.
+   * Default: seed normally.
+   */
+  superSeed?: SetWants
 }
+
+/** Who wants what of a set torrent, by peer identity (the peers' `peerId`). */
+export interface SetWants {
+  /** Peers that may join. */
+  peers: () => Iterable<string>
+  /** Units of the set a peer wants; undefined for a peer not known. */
+  units: (peer: string) => ReadonlySet<string> | undefined
+}
+
+/** A downloader of a super-seeded set, as the seed sees it. */
+export interface SetDownloader { peer: string, wantedBytes: number, heldBytes: number }
 
 export interface FetchResult {
   unit: StoredUnit
@@ -98,7 +117,9 @@ export class ContentNode {
   private readonly trackers = new Set<string>()
   private readonly torrents = new Map<string, { meta: TorrentMeta, shas: string[], units: string[] }>()
   private readonly pendingUploads = new Map<string, number>()
+  private readonly setWants = new Map<string, SetWants>()
   private readonly timer: NodeJS.Timeout
+  private ticking?: Promise<void>
   private stopped = false
 
   private constructor (readonly store: ContentStore, readonly client: TorrentClient, private readonly init: ContentNodeInit) {
@@ -107,14 +128,18 @@ export class ContentNode {
       this.tracker.on('warning', () => {})
       this.tracker.on('error', (err: Error) => { init.log?.(`tracker: ${err.message}`) })
     }
-    this.timer = setInterval(() => { void this.tick().catch((err: Error) => init.log?.(`content statistics: ${err.message}`)) }, init.tickMs ?? 2000)
+    this.timer = setInterval(() => {
+      // One tick at a time: a slow disk must not pile up writes.
+      if (this.ticking !== undefined) return
+      this.ticking = this.tick().catch((err: Error) => init.log?.(`content statistics: ${err.message}`)).finally(() => { this.ticking = undefined })
+    }, init.tickMs ?? 2000)
     this.timer.unref()
   }
 
   static async start (init: ContentNodeInit): Promise<ContentNode> {
     const store = await ContentStore.open({ path: init.path })
     try {
-      const client = await TorrentClient.start({ store, torrentPort: init.torrentPort, downloadLimit: init.downloadLimit, uploadLimit: init.uploadLimit })
+      const client = await TorrentClient.start({ store, ...(init.peerId !== undefined ? { peerId: bittorrentPeerId(init.peerId) } : {}), torrentPort: init.torrentPort, downloadLimit: init.downloadLimit, uploadLimit: init.uploadLimit })
       return new ContentNode(store, client, init)
     } catch (err) {
       await store.close()
@@ -334,7 +359,9 @@ export class ContentNode {
     if (cached === undefined) await this.store.putTorrent(key, meta.torrent)
     this.torrents.set(meta.infoHash, { meta, shas: stored.map((u) => u.sha256), units })
     const webSeeds = options.webSeed === false ? [] : this.webSeedsFor(meta, this.ownWebSeed !== undefined ? [this.ownWebSeed] : [])
-    await this.client.seed(meta, stored.map((u) => u.sha256), units, { announce: this.announceFor(), webSeeds })
+    const superSeed = options.superSeed === undefined ? undefined : { wantedPieces: wantedPieces(meta, units, options.superSeed) }
+    await this.client.seed(meta, stored.map((u) => u.sha256), units, { announce: this.announceFor(), webSeeds, superSeed })
+    if (options.superSeed !== undefined) this.setWants.set(meta.infoHash, options.superSeed)
     return { infoHash: meta.infoHash, magnetURI: magnetURI(meta, this.announceFor(), webSeeds), ...(this.httpBase !== undefined ? { url: `${this.httpBase}/torrents/${meta.infoHash}.torrent` } : {}), name, length: meta.length, pieceLength: meta.pieceLength, files: meta.files.length }
   }
 
@@ -351,6 +378,15 @@ export class ContentNode {
       bittorrent: [this.bittorrentAddress],
       ...(this.tracker !== undefined && this.httpBase !== undefined ? { tracker: `${this.httpBase}/announce` } : {})
     }
+  }
+
+  /** What each downloader of a super-seeded set holds of what it wants, by peer identity (undefined when not super-seeded). */
+  setDownloaders (infoHash: string): SetDownloader[] | undefined {
+    const wants = this.setWants.get(infoHash)
+    const peers = this.client.superSeedPeers(infoHash)
+    if (wants === undefined || peers === undefined) return undefined
+    const byBittorrentId = new Map([...wants.peers()].map((p) => [bittorrentPeerId(p), p]))
+    return peers.flatMap((d) => { const peer = byBittorrentId.get(d.peerId); return peer === undefined ? [] : [{ peer, wantedBytes: d.wantedBytes, heldBytes: d.heldBytes }] })
   }
 
   /** Upload and swarm figures of a torrent this peer seeds. */
@@ -405,9 +441,9 @@ export class ContentNode {
       const share = Math.floor(u.bytes / Math.max(1, u.units.length))
       for (const unit of u.units) this.pendingUploads.set(unit, (this.pendingUploads.get(unit) ?? 0) + share)
     }
-    const pending = [...this.pendingUploads]
+    const pending = new Map(this.pendingUploads)
     this.pendingUploads.clear()
-    for (const [unit, bytes] of pending) await this.store.addStats(unit, { bytesUploaded: bytes })
+    await this.store.addUploads(pending)
     const policy = this.init.seeding
     if (policy === undefined) return
     for (const t of this.client.seedingTorrents()) {
@@ -422,9 +458,28 @@ export class ContentNode {
     if (this.stopped) return
     this.stopped = true
     clearInterval(this.timer)
+    await this.ticking
     await this.tick().catch(() => {})
     await this.client.stop()
     await new Promise<void>((resolve) => { if (this.tracker === undefined) resolve(); else this.tracker.close(() => { resolve() }) })
     await this.store.close()
+  }
+}
+
+/** For super-seeding: a downloader's (by BitTorrent peer id) wanted pieces, those overlapping its units' files. */
+function wantedPieces (meta: TorrentMeta, units: readonly string[], wants: SetWants): (bittorrentId: string) => ReadonlySet<number> | undefined {
+  let byBittorrentId = new Map<string, string>()
+  return (bittorrentId) => {
+    // Late peers join after the torrent was seeded: look them up again when one is not known.
+    if (!byBittorrentId.has(bittorrentId)) byBittorrentId = new Map([...wants.peers()].map((p) => [bittorrentPeerId(p), p]))
+    const peer = byBittorrentId.get(bittorrentId)
+    const wanted = peer === undefined ? undefined : wants.units(peer)
+    if (wanted === undefined) return undefined
+    const pieces = new Set<number>()
+    meta.files.forEach((f, i) => {
+      if (f.length === 0 || !wanted.has(units[i])) return
+      for (let p = Math.floor(f.offset / meta.pieceLength); p <= Math.floor((f.offset + f.length - 1) / meta.pieceLength); p++) pieces.add(p)
+    })
+    return pieces
   }
 }

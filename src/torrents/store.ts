@@ -193,6 +193,17 @@ export class ContentStore {
     })
   }
 
+  /** Adds upload counters to many units in one write (a set torrent's upload is shared by hundreds of units). */
+  async addUploads (bytes: ReadonlyMap<string, number>): Promise<void> {
+    if (bytes.size === 0) return
+    const keys = [...bytes.keys()]
+    const current = await this.stats.getMany(keys)
+    await this.stats.batch(keys.map((unit, i) => {
+      const s = current[i] ?? { downloads: 0, bytesDownloaded: 0, bytesUploaded: 0 }
+      return { type: 'put' as const, key: unit, value: { ...s, bytesUploaded: s.bytesUploaded + (bytes.get(unit) ?? 0) } }
+    }))
+  }
+
   async getTorrent (key: string): Promise<Uint8Array | undefined> {
     const v = await this.torrents.get(key)
     return v === undefined ? undefined : Buffer.from(v, 'base64')

@@ -11,6 +11,7 @@
  */
 import { clusterWishLists, type ClusterInit, type ClusteringResult, type WishList } from './cluster.ts'
 import { WishListCollector, WishListRefusedError, type SubmitResult } from './collector.ts'
+import type { SetDownloader, SetWants } from '../node.ts'
 import { FlashCrowdError, type AnnouncedCluster, type FlashCrowdAnnouncement, type FlashCrowdStatus } from './types.ts'
 
 /** A unit of the release the publisher can seed: its size in bytes. */
@@ -30,12 +31,18 @@ export interface CoordinatorInit {
   /** Units whose content the publisher holds (only these can be clustered). */
   seedable: ReadonlySet<string>
   settings?: FlashCrowdSettings
-  /** Builds and seeds one cluster's multi-file torrent (units in file order, with the clustering's piece length). */
-  seed: (name: string, units: string[], pieceLength: number) => Promise<{ infoHash: string }>
+  /**
+   * Builds and seeds one cluster's multi-file torrent (units in file order,
+   * with the clustering's piece length). `wants` tells who wants which
+   * units (every wish list, late ones too), for super-seeding.
+   */
+  seed: (name: string, units: string[], pieceLength: number, wants: SetWants) => Promise<{ infoHash: string }>
   /** Sends the announcement on the `releases` channel. */
   announce: (announcement: FlashCrowdAnnouncement) => Promise<void>
   /** Bytes uploaded on a seeded torrent so far. */
   uploaded?: (infoHash: string) => number
+  /** What each peer holds of what it wants in a seeded torrent, as the seed sees it (super-seeding). */
+  downloaders?: (infoHash: string) => SetDownloader[] | undefined
   onStatus?: (status: FlashCrowdStatus) => void
   /** How often upload figures are refreshed once announced. Default 1,000 ms. */
   refreshMs?: number
@@ -51,6 +58,9 @@ export class FlashCrowdCoordinator {
   readonly release: string
   private readonly collector: WishListCollector
   private readonly unitBytes = new Map<string, number>()
+  /** Every peer's latest wish list. */
+  private readonly wishLists = new Map<string, ReadonlySet<string>>()
+  private readonly wants: SetWants = { peers: () => this.wishLists.keys(), units: (peer) => this.wishLists.get(peer) }
   private readonly status: FlashCrowdStatus
   private clustering?: ClusteringResult
   private announced: AnnouncedCluster[] = []
@@ -109,6 +119,7 @@ export class FlashCrowdCoordinator {
     const unknown = units.find((u) => !this.unitBytes.has(u))
     if (unknown !== undefined) throw new WishListRefusedError(`wish list of ${peer} names '${unknown}', which is not a unit of ${this.release}`)
     const result = this.collector.submit(peer, units)
+    this.wishLists.set(peer, new Set(units))
     const bytes = units.reduce((sum, u) => sum + (this.unitBytes.get(u) ?? 0), 0)
     const late = result.state === 'closed'
     const i = this.status.requesters.findIndex((r) => r.peer === peer)
@@ -166,7 +177,7 @@ export class FlashCrowdCoordinator {
       const announced: AnnouncedCluster[] = []
       for (const [i, c] of result.clusters.entries()) {
         if (this.stopped) return
-        const t = await this.init.seed(clusterTorrentName(this.release, i), c.units, c.pieceLength)
+        const t = await this.init.seed(clusterTorrentName(this.release, i), c.units, c.pieceLength, this.wants)
         announced.push({ id: c.id, infoHash: t.infoHash, units: c.units, bytes: c.bytes, pieceLength: c.pieceLength })
         this.status.clusters[i].infoHash = t.infoHash
         this.status.bytesDone += c.bytes
@@ -193,13 +204,29 @@ export class FlashCrowdCoordinator {
     if (get === undefined) return
     let changed = false
     let total = 0
+    const held = new Map<string, { wanted: number, held: number }>()
     for (const c of this.status.clusters) {
       if (c.infoHash === undefined) continue
       const up = get(c.infoHash)
       if (up !== c.uploaded) { c.uploaded = up; changed = true }
       total += up
+      for (const d of this.init.downloaders?.(c.infoHash) ?? []) {
+        const h = held.get(d.peer) ?? { wanted: 0, held: 0 }
+        h.wanted += d.wantedBytes
+        h.held += d.heldBytes
+        held.set(d.peer, h)
+      }
     }
     this.status.uploaded = total
+    for (const r of this.status.requesters) {
+      const h = held.get(r.peer)
+      if (h === undefined) continue
+      // Pieces straddle unwanted files: scale what it holds of its pieces to the bytes of its wish list the clusters cover.
+      let covered = 0
+      for (const u of this.wishLists.get(r.peer) ?? []) if (this.init.seedable.has(u)) covered += this.unitBytes.get(u) ?? 0
+      const done = Math.min(covered, Math.round(covered * h.held / Math.max(1, h.wanted)))
+      if (done !== r.bytesDone) { r.bytesDone = done; changed = true }
+    }
     if (changed) this.emit()
   }
 

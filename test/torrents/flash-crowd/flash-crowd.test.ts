@@ -20,9 +20,9 @@ describe('flash crowd: coordinator and participants with real torrents', () => {
   const cleanups: Array<() => Promise<void>> = []
   afterEach(async () => { for (const c of cleanups.splice(0).reverse()) await c() })
 
-  async function node (what: string): Promise<{ dir: string, node: ContentNode }> {
+  async function node (what: string, peerId?: string): Promise<{ dir: string, node: ContentNode }> {
     const { dir, cleanup } = await tempDir(what)
-    const n = await ContentNode.start({ path: join(dir, 'content'), stallMs: 30_000 })
+    const n = await ContentNode.start({ path: join(dir, 'content'), stallMs: 30_000, peerId })
     cleanups.push(cleanup, async () => { await n.stop() })
     return { dir, node: n }
   }
@@ -53,9 +53,10 @@ describe('flash crowd: coordinator and participants with real torrents', () => {
       units: units.map((u) => ({ id: u.unit, bytes: u.size })),
       seedable: new Set(ids.slice(0, 11)),
       settings: { windowMs: 60_000, expectedPeers: 3, maxTorrents: 2 },
-      seed: async (name, us, pieceLength) => await pub.node.seedSet(name, us, { pieceLength, webSeed: false }),
+      seed: async (name, us, pieceLength, wants) => await pub.node.seedSet(name, us, { pieceLength, webSeed: false, superSeed: wants }),
       announce: async (a) => { announcements.push(a) },
       uploaded: (ih) => pub.node.torrentStats(ih)?.uploaded ?? 0,
+      downloaders: (ih) => pub.node.setDownloaders(ih),
       onStatus: (s) => { statuses.push(s) },
       refreshMs: 200
     })
@@ -84,7 +85,7 @@ describe('flash crowd: coordinator and participants with real torrents', () => {
       return o === undefined ? [] : [{ peer: 'publisher', ...o }]
     }
     const results = await Promise.all(Object.entries(wishes).map(async ([peer, wish]) => {
-      const p = await node(`fc-${peer}`)
+      const p = await node(`fc-${peer}`, peer)
       const wanted = new Map(units.filter((u) => wish.includes(u.unit) && u.unit !== ids[11]).map((u) => [u.unit, u]))
       const participant = new FlashCrowdParticipant({ release: 'r2', content: p.node, wanted, held: { units: 0, bytes: 0 }, torrentOffers: offerOf })
       expect(participant.uncovered(clusters)).toEqual([])
@@ -112,6 +113,9 @@ describe('flash crowd: coordinator and participants with real torrents', () => {
     await new Promise((resolve) => setTimeout(resolve, 500))
     coordinator.refresh()
     expect(coordinator.current().uploaded).toBeGreaterThan(0)
+    // Super-seeded: the publisher saw each peer's HAVEs, so it knows each one holds its whole (covered) wish list.
+    const covered = (peer: string): number => units.filter((u) => wishes[peer].includes(u.unit) && u.unit !== ids[11]).reduce((s, u) => s + u.size, 0)
+    for (const r of coordinator.current().requesters) expect(r.bytesDone, r.peer).toBe(covered(r.peer))
   }, 120_000)
 
   it('tells a peer that answers after the window which existing clusters cover its wish list', async () => {
