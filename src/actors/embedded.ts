@@ -102,7 +102,7 @@ export class EmbeddedPeer implements PeerApi {
     private readonly channelsRole: Channels,
     data: string,
     readonly content: ContentNode,
-    log: ((message: string) => void) | undefined,
+    private readonly log: ((message: string) => void) | undefined,
     contentInit: PeerContentInit,
     flash: PeerFlashCrowdInit & { transport?: FlashCrowdTransport }
   ) {
@@ -294,12 +294,27 @@ export class EmbeddedPeer implements PeerApi {
     return { documents: s.documents, postings: s.postings, terms: s.terms, bytes: s.bytes, releases: s.releases.length }
   }
 
-  /** Publishes metadata; with `--format dir` the files themselves, and with `content` the files the metadata names, are stored and seeded. */
+  /**
+   * Publishes metadata; the files with `--format dir`, or the `content` files, are stored and seeded before the channels
+   * are notified, so subscribers downloading on notification find them held. An attach failure is logged and rejects the
+   * publish once the notifications are out (the metadata is published).
+   */
   async publish (sources: PublishSource[], options: { release?: string, format?: 'debian' | 'rpm-md' | 'dir', translations?: PublishSource[], content?: PublishSource[], onProgress?: (p: PublishProgress) => void }): Promise<PublishSummary> {
-    const summary = await this.publishing.publish(sources, options)
     const content = [...(options.format === 'dir' ? sources : []), ...(options.content ?? [])]
-    if (content.length === 0) return summary
-    return { ...summary, content: await this.contentRole.attach(content) }
+    if (content.length === 0) return await this.publishing.publish(sources, options)
+    let attached: PublishSummary['content']
+    const summary = await this.publishing.publish(sources, {
+      ...options,
+      beforeNotify: async (release) => {
+        try {
+          attached = await this.contentRole.attach(content)
+        } catch (err) {
+          this.log?.(`publish into ${release.name}: the content was not stored (${(err as Error).message}); notifying anyway`)
+          throw err
+        }
+      }
+    })
+    return { ...summary, content: attached }
   }
 
   async torrent (unitId: string): Promise<TorrentRecord | undefined> { return await this.contentRole.torrent(unitId) }
