@@ -10,6 +10,8 @@
  * DATA/peer-key, DATA/datastore, DATA/shard, DATA/publisher-key, DATA/mirror-certificate.json  (network)
  */
 import { join } from 'node:path'
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { PeerId } from '@libp2p/interface'
 import { EmbeddedIndex } from '../xml-twig-index/embedded.ts'
 import type { QueryPlan } from '../xml-twig-index/engine/query-engine.ts'
 import { Channels } from '../roles/channels.ts'
@@ -76,6 +78,13 @@ export interface PeerContentInit {
   downloadLimit?: number
   /** BitTorrent send limit, bytes/s. Default: none. */
   uploadLimit?: number
+}
+
+/** A mirror's certificate names an Ed25519 peer id (its public key is the id): anything else is the caller's mistake. */
+function checkMirrorId (peerId: string): void {
+  let id: PeerId
+  try { id = peerIdFromString(peerId) } catch { throw new PeerError(`'${peerId.slice(0, 100)}' is not a peer id`, 'BAD_USER_INPUT') }
+  if (id.type !== 'Ed25519') throw new PeerError(`'${peerId}' is a ${id.type} peer id; a mirror has an Ed25519 one`, 'BAD_USER_INPUT')
 }
 
 export class EmbeddedPeer implements PeerApi {
@@ -271,6 +280,7 @@ export class EmbeddedPeer implements PeerApi {
 
   async admitMirror (peerId: string): Promise<MirrorAdmission> {
     if (this.info.role !== 'publisher') throw new PeerError(`only the publisher admits mirrors; this peer is a ${this.info.role}`, 'FORBIDDEN')
+    checkMirrorId(peerId)
     if (this.node === undefined) throw new PeerError('this publisher runs without a network (embedded): there is no mirror to admit', 'UNAVAILABLE')
     try {
       const cert = await this.node.admitMirror(peerId)
@@ -278,7 +288,6 @@ export class EmbeddedPeer implements PeerApi {
     } catch (err) {
       const code = (err as { code?: string }).code
       if (code === 'ERR_PEER_UNAVAILABLE') throw new PeerError(`mirror ${peerId} is not reachable: start it with --bootstrap pointing at this publisher, then admit it (${(err as Error).message})`, 'UNAVAILABLE')
-      if (err instanceof Error && /invalid peer id|Non-base58|multihash/i.test(err.message)) throw new PeerError(`'${peerId}' is not a peer id`, 'BAD_USER_INPUT')
       throw err
     }
   }
