@@ -10,6 +10,8 @@
  * DATA/peer-key, DATA/datastore, DATA/shard, DATA/publisher-key, DATA/mirror-certificate.json  (network)
  */
 import { join } from 'node:path'
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { PeerId } from '@libp2p/interface'
 import { EmbeddedIndex } from '../xml-twig-index/embedded.ts'
 import type { QueryPlan } from '../xml-twig-index/engine/query-engine.ts'
 import { Channels } from '../roles/channels.ts'
@@ -78,6 +80,13 @@ export interface PeerContentInit {
   uploadLimit?: number
 }
 
+/** A mirror's certificate names an Ed25519 peer id (its public key is the id): anything else is the caller's mistake. */
+function checkMirrorId (peerId: string): void {
+  let id: PeerId
+  try { id = peerIdFromString(peerId) } catch { throw new PeerError(`'${peerId.slice(0, 100)}' is not a peer id`, 'BAD_USER_INPUT') }
+  if (id.type !== 'Ed25519') throw new PeerError(`'${peerId}' is a ${id.type} peer id; a mirror has an Ed25519 one`, 'BAD_USER_INPUT')
+}
+
 export class EmbeddedPeer implements PeerApi {
   private stopped: Promise<void> | undefined
   private readonly querying: Querying
@@ -102,7 +111,7 @@ export class EmbeddedPeer implements PeerApi {
     private readonly channelsRole: Channels,
     data: string,
     readonly content: ContentNode,
-    log: ((message: string) => void) | undefined,
+    private readonly log: ((message: string) => void) | undefined,
     contentInit: PeerContentInit,
     flash: PeerFlashCrowdInit & { transport?: FlashCrowdTransport }
   ) {
@@ -271,6 +280,7 @@ export class EmbeddedPeer implements PeerApi {
 
   async admitMirror (peerId: string): Promise<MirrorAdmission> {
     if (this.info.role !== 'publisher') throw new PeerError(`only the publisher admits mirrors; this peer is a ${this.info.role}`, 'FORBIDDEN')
+    checkMirrorId(peerId)
     if (this.node === undefined) throw new PeerError('this publisher runs without a network (embedded): there is no mirror to admit', 'UNAVAILABLE')
     try {
       const cert = await this.node.admitMirror(peerId)
@@ -278,7 +288,6 @@ export class EmbeddedPeer implements PeerApi {
     } catch (err) {
       const code = (err as { code?: string }).code
       if (code === 'ERR_PEER_UNAVAILABLE') throw new PeerError(`mirror ${peerId} is not reachable: start it with --bootstrap pointing at this publisher, then admit it (${(err as Error).message})`, 'UNAVAILABLE')
-      if (err instanceof Error && /invalid peer id|Non-base58|multihash/i.test(err.message)) throw new PeerError(`'${peerId}' is not a peer id`, 'BAD_USER_INPUT')
       throw err
     }
   }
@@ -294,12 +303,27 @@ export class EmbeddedPeer implements PeerApi {
     return { documents: s.documents, postings: s.postings, terms: s.terms, bytes: s.bytes, releases: s.releases.length }
   }
 
-  /** Publishes metadata; with `--format dir` the files themselves, and with `content` the files the metadata names, are stored and seeded. */
+  /**
+   * Publishes metadata; the files with `--format dir`, or the `content` files, are stored and seeded before the channels
+   * are notified, so subscribers downloading on notification find them held. An attach failure is logged and rejects the
+   * publish once the notifications are out (the metadata is published).
+   */
   async publish (sources: PublishSource[], options: { release?: string, format?: 'debian' | 'rpm-md' | 'dir', translations?: PublishSource[], content?: PublishSource[], onProgress?: (p: PublishProgress) => void }): Promise<PublishSummary> {
-    const summary = await this.publishing.publish(sources, options)
     const content = [...(options.format === 'dir' ? sources : []), ...(options.content ?? [])]
-    if (content.length === 0) return summary
-    return { ...summary, content: await this.contentRole.attach(content) }
+    if (content.length === 0) return await this.publishing.publish(sources, options)
+    let attached: PublishSummary['content']
+    const summary = await this.publishing.publish(sources, {
+      ...options,
+      beforeNotify: async (release) => {
+        try {
+          attached = await this.contentRole.attach(content)
+        } catch (err) {
+          this.log?.(`publish into ${release.name}: the content was not stored (${(err as Error).message}); notifying anyway`)
+          throw err
+        }
+      }
+    })
+    return { ...summary, content: attached }
   }
 
   async torrent (unitId: string): Promise<TorrentRecord | undefined> { return await this.contentRole.torrent(unitId) }

@@ -61,7 +61,8 @@ const FlashCrowdRequesterType = builder.objectRef<RequesterStatus>('FlashCrowdRe
     peer: t.exposeString('peer'),
     units: t.exposeInt('units'),
     bytes: t.exposeFloat('bytes'),
-    late: t.exposeBoolean('late', { description: 'Sent after the window closed: joins the existing clusters.' })
+    late: t.exposeBoolean('late', { description: 'Sent after the window closed: joins the existing clusters.' }),
+    bytesDone: t.exposeFloat('bytesDone', { nullable: true, description: 'Publisher: bytes of this peer\'s wish list it holds in the cluster torrents, as its BitTorrent HAVE messages tell the publisher (pieces straddling a boundary count in part). Null until it joins a torrent.' })
   })
 })
 

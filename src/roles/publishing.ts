@@ -27,6 +27,15 @@ export interface PublishOptions {
   format?: ImportFormat
   translations?: PublishSource[]
   onProgress?: (p: PublishProgress) => void
+  /**
+   * Runs under the publish lock once the release is committed (and
+   * disseminated), before the channels are notified: the peer stores the
+   * content given with the publish here, so a subscriber that downloads
+   * on notification finds it held. If it throws, the notifications still
+   * go out (the metadata is published) and the publish rejects with its
+   * error afterwards.
+   */
+  beforeNotify?: (release: ReleaseRecord) => Promise<void>
 }
 
 export interface PublishingInit {
@@ -156,8 +165,11 @@ export class Publishing {
       const record = await querying.release(release)
       if (record === undefined) throw new Error(`release ${release} vanished after its import`)
       const result: PublishSummary = { ...summary, rejections }
+      let failed: { error: unknown } | undefined
+      try { await options.beforeNotify?.(record) } catch (error) { failed = { error } }
       await this.init.onReleaseChanged?.({ release: record, before, after: unitsWithCollections(record) })
       bus.publish({ type: 'release-published', release: record, summary: result })
+      if (failed !== undefined) throw failed.error
       return result
     } catch (err) {
       if (err instanceof Error && shown.size > 0) err.message = scrub(err.message)

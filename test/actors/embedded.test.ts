@@ -173,6 +173,42 @@ describe('EmbeddedPeer', () => {
     expect(extra.content).toEqual({ stored: 0, unmatched: [join(dir, 'stray.bin')] })
   })
 
+  it('notifies channels only once the content given with the publish is held', async () => {
+    peer = await EmbeddedPeer.start({ data: dir })
+    const p = peer
+    const ac = new AbortController()
+    // Checked the moment each notification is seen: a subscriber downloading on notification asks then.
+    const seen: Array<{ release: string, units: string[], held: boolean[] }> = []
+    const watching = (async () => {
+      for await (const e of p.events(ac.signal)) {
+        if (e.type !== 'notification' || e.notification.channel !== 'releases') continue
+        const units = e.notification.added.map((u) => u.id)
+        seen.push({ release: e.notification.release, units, held: await Promise.all(units.map(async (u) => await p.content.has(u))) })
+      }
+    })()
+    const files = join(dir, 'files')
+    await mkdir(files)
+    for (let i = 0; i < 4; i++) await writeFile(join(files, `part-${i}.bin`), Buffer.alloc(512 * 1024, i + 1))
+    expect((await p.publish([{ kind: 'path', path: files }], { release: 'tools', format: 'dir' })).content).toEqual({ stored: 4, unmatched: [] })
+    // Metadata naming a file by its sha256 (the stanza's SHA256 is that of "gamma 1.0 all"), the file given as `content`.
+    const body = 'gamma 1.0 all'
+    const s = await p.publish([upload('Packages', stanza('gamma', '1.0', { size: body.length }))], { release: 'debs', content: [upload('gamma_1.0_all.deb', body)] })
+    expect(s.content).toEqual({ stored: 1, unmatched: [] })
+    ac.abort()
+    await watching
+    expect(seen.map((n) => [n.release, n.units.length])).toEqual([['tools', 4], ['debs', 1]])
+    for (const n of seen) expect(n.held).toEqual(n.units.map(() => true))
+  })
+
+  it('still notifies when the content fails to attach, and rejects the publish with the reason', async () => {
+    peer = await EmbeddedPeer.start({ data: dir })
+    const err = await peer.publish([upload('Packages', stanza('delta', '1.0'))], { release: 'r', content: [{ kind: 'path', path: join(dir, 'missing') }] }).catch((e: unknown) => e)
+    expect(err).toMatchObject({ code: 'BAD_USER_INPUT', message: expect.stringMatching(/missing' does not exist/) })
+    expect((await peer.release('r'))?.units).toBe(1)
+    const [n] = await take(peer.follow('releases', 0, AbortSignal.timeout(5000))[Symbol.asyncIterator](), 1)
+    expect(n).toMatchObject({ release: 'r', added: [{ name: 'delta' }] })
+  })
+
   it('records a wish list: the release minus what the peer holds (nothing yet)', async () => {
     peer = await EmbeddedPeer.start({ data: dir })
     await peer.publish([{ kind: 'path', path: join(FIXTURES, 'bookworm-updates.Packages.xz') }], { release: 'bookworm-updates' })

@@ -186,6 +186,25 @@ describe('edos --peer URL', () => {
     expect(noFile.stderr).toMatch(/cannot read/)
   })
 
+  it('refuses to admit a mirror by an empty or malformed peer id: exit 2, the peer says BAD_USER_INPUT', async () => {
+    const rsa = 'QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N'
+    const garbled = 'z'.repeat(52)
+    const [empty, notEd25519, notAnId] = await Promise.all([
+      edos(['mirror', 'admit', '--peer', server.url, '--token-file', tokenFile, '']),
+      edos(['mirror', 'admit', '--peer', server.url, '--token-file', tokenFile, rsa]),
+      edos(['mirror', 'admit', '--peer', server.url, '--token-file', tokenFile, garbled])
+    ])
+    expect(empty.code).toBe(2)
+    expect(empty.stderr).toContain("'' is not a peer id")
+    // Base58 of peer-id length passes the CLI's own check: the publisher refuses them.
+    expect(notEd25519.code).toBe(2)
+    expect(notEd25519.stderr).toMatch(/BAD_USER_INPUT/)
+    expect(notEd25519.stderr).toContain(`'${rsa}' is a RSA peer id; a mirror has an Ed25519 one`)
+    expect(notAnId.code).toBe(2)
+    expect(notAnId.stderr).toMatch(/BAD_USER_INPUT/)
+    expect(notAnId.stderr).toContain(`'${garbled}' is not a peer id`)
+  })
+
   it('says when the peer cannot be reached: exit 1', async () => {
     const url = `http://127.0.0.1:${await freePort()}/graphql`
     const r = await edos(['query', '--peer', url, '//package'])

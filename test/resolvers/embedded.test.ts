@@ -90,4 +90,18 @@ describe('schema over EmbeddedPeer', () => {
     expect(first.value?.data?.channel).toMatchObject({ seq: 1, release: 'bookworm-updates' })
     await it.return?.()
   })
+
+  it('refuses to admit a mirror whose id is no Ed25519 peer id: BAD_USER_INPUT naming it', async () => {
+    const ctx = context(peer, { authenticated: true })
+    const admit = 'mutation ($id: String!) { admitMirror(peerId: $id) { mirror } }'
+    const empty = await error(ctx, admit, { id: '' })
+    expect(empty.extensions.code).toBe('BAD_USER_INPUT')
+    expect(empty.message).toBe("'' is not a peer id")
+    expect((await error(ctx, admit, { id: 'peer-0123' })).message).toBe("'peer-0123' is not a peer id")
+    const rsa = await error(ctx, admit, { id: 'QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N' })
+    expect(rsa.extensions.code).toBe('BAD_USER_INPUT')
+    expect(rsa.message).toMatch(/is a RSA peer id; a mirror has an Ed25519 one/)
+    // A well-formed id reaches the next check: this publisher has no network to admit it into.
+    expect((await error(ctx, admit, { id: '12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA' })).extensions.code).toBe('UNAVAILABLE')
+  })
 })

@@ -14,7 +14,7 @@ import { PeerError } from '../../src/actors/errors.ts'
 import {
   RELATION_KINDS, type ChannelRecord, type DownloadRecord, type MatchRecord, type NotificationRecord, type PackageFilter, type PackageRecord,
   type Page, type PeerApi, type PeerEvent, type PeerInfo, type PublishProgress, type PublishSource, type PublishSummary, type RelationClause,
-  type RelationInfo, type RelationKind, type ReleaseRecord, type Satisfier, type UtilityRecord, type WishListRecord
+  type RelationInfo, type RelationKind, type ReleaseRecord, type Satisfier, type UtilityRecord, type WishListRecord, type FlashCrowdStatus
 } from '../../src/actors/types.ts'
 
 type Deps = Partial<Record<RelationKind, RelationClause[]>>
@@ -227,6 +227,22 @@ export class FakePeer implements PeerApi {
   }
 
   submitWishList = async (release: string): Promise<WishListRecord> => ({ release, units: ['pkg/vim/2:9.0.1378-2/amd64'], bytes: 1000, held: 0, heldBytes: 0, submittedAt: new Date(0).toISOString(), state: 'RECORDED' })
+
+  /** Flash crowds by release: set by a test, changes announced with `flashCrowdChanged`. */
+  readonly flashCrowdMap = new Map<string, FlashCrowdStatus>()
+  private readonly flashCrowdFeed = new Feed<FlashCrowdStatus>()
+  flashCrowd = async (release: string): Promise<FlashCrowdStatus | undefined> => this.flashCrowdMap.get(release)
+  flashCrowds = async (): Promise<FlashCrowdStatus[]> => [...this.flashCrowdMap.values()]
+  followFlashCrowd = (release: string, signal: AbortSignal): AsyncIterable<FlashCrowdStatus> => {
+    const now = this.flashCrowdMap.get(release)
+    return this.flashCrowdFeed.iterate(signal, now === undefined ? [] : [now])
+  }
+
+  /** Test hook: records a flash crowd's new status and announces it to its followers. */
+  flashCrowdChanged (status: FlashCrowdStatus): void {
+    this.flashCrowdMap.set(status.release, status)
+    this.flashCrowdFeed.push(status)
+  }
 
   download = async (input: { units?: string[], pattern?: string }): Promise<DownloadRecord> => {
     this.note('download', input)

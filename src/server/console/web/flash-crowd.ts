@@ -2,7 +2,8 @@
 /**
  * Flash-crowd view. The publisher opens a collection window (release,
  * window, K) and watches it live: wish lists arriving, the clusters with
- * their sizes, waste, torrents and upload, and the cluster map. A mirror or
+ * their sizes, waste, torrents and upload, each peer's progress (from its
+ * BitTorrent HAVE messages) and the cluster map. A mirror or
  * client sends its wish list (a release, optionally narrowed by a pattern)
  * and watches its cluster downloads. Both sides follow the peer's
  * `flashCrowd(release)` subscription; a window the publisher opens is heard
@@ -25,7 +26,8 @@ interface Cluster extends MapCluster {
   state: string | null
   wasteMeasured: number | null
 }
-interface Requester { peer: string, units: number, bytes: number, late: boolean }
+/** bytesDone: how much of its wish list the peer holds, as the publisher sees it; null until it joins a cluster torrent. */
+interface Requester { peer: string, units: number, bytes: number, late: boolean, bytesDone: number | null }
 export interface FlashCrowd {
   release: string
   side: 'PUBLISHER' | 'PEER'
@@ -57,7 +59,7 @@ export interface FlashCrowd {
 
 const FIELDS = `release side state startedAt closesAt wishLists expectedPeers maxTorrents exactClusters wantedBytes wasteBytes wastePercent wasteWithoutSelection
   clusteringMs uploaded uncovered bytesDone bytesTotal received wasteMeasured peers rate error
-  wishList { units bytes held heldBytes } requesters { peer units bytes late }
+  wishList { units bytes held heldBytes } requesters { peer units bytes late bytesDone }
   clusters { id infoHash units bytes pieceLength requesters waste uploaded selected bytesDone bytesTotal peers rate state wasteMeasured }`
 
 /** Followed releases: their last status and how to stop following. */
@@ -125,6 +127,7 @@ function publisherSide (s: FlashCrowd): Node[] {
     ['Window', s.state === 'COLLECTING' ? `open until ${time(s.closesAt)}` : `opened ${time(s.startedAt)}, closed`],
     ['Wish lists', `${n(s.wishLists)}${s.expectedPeers === null ? '' : ` of ${n(s.expectedPeers)} expected`}${s.requesters.some((r) => r.late) ? ` (+${s.requesters.filter((r) => r.late).length} late)` : ''}`],
     ['Requester sets', s.exactClusters],
+    ['Peers done', s.requesters.some((r) => r.bytesDone !== null) ? `${n(s.requesters.filter(finished).length)} of ${n(s.requesters.length)}` : null],
     ['Torrents', s.clusters.length === 0 ? null : `${n(s.clusters.length)} (K = ${s.maxTorrents ?? '?'}), ${n(seeded)} seeded`],
     ['Wanted', s.wantedBytes === null ? null : formatBytes(s.wantedBytes)],
     ['Waste', s.wasteBytes === null ? null : `${formatBytes(s.wasteBytes)} (${(s.wastePercent ?? 0).toFixed(2)}% of wanted; ${formatBytes(s.wasteWithoutSelection ?? 0)} without per-file selection)`],
@@ -136,11 +139,11 @@ function publisherSide (s: FlashCrowd): Node[] {
     parts.push(h('button', { type: 'button', class: 'fc-close', onclick: () => { void closeWindow(s.release) } }, `Close the window of ${s.release} now`))
   }
   parts.push(h('table', { class: 'data fc-requesters' },
-    h('caption', {}, `Wish lists received (${s.requesters.length})`),
-    h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Peer'), h('th', { scope: 'col', class: 'num' }, 'Units'), h('th', { scope: 'col', class: 'num' }, 'Bytes'), h('th', { scope: 'col' }, 'Late'))),
+    h('caption', {}, `Wish lists received (${s.requesters.length}) and each peer's progress`),
+    h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Peer'), h('th', { scope: 'col', class: 'num' }, 'Units'), h('th', { scope: 'col', class: 'num' }, 'Wish list'), h('th', { scope: 'col' }, 'Progress'), h('th', { scope: 'col' }, 'Late'))),
     h('tbody', {}, s.requesters.length === 0
-      ? h('tr', {}, h('td', { colspan: 4 }, 'None yet: peers send theirs when they hear the window open.'))
-      : s.requesters.map((r) => h('tr', {}, h('td', { class: 'mono' }, r.peer), h('td', { class: 'num' }, n(r.units)), h('td', { class: 'num' }, formatBytes(r.bytes)), h('td', {}, r.late ? 'yes' : ''))))))
+      ? h('tr', {}, h('td', { colspan: 5 }, 'None yet: peers send theirs when they hear the window open.'))
+      : s.requesters.map(requesterRow))))
   if (s.clusters.length > 0) {
     parts.push(mapFigure(s))
     parts.push(h('table', { class: 'data fc-clusters' },
@@ -151,6 +154,22 @@ function publisherSide (s: FlashCrowd): Node[] {
         h('td', { class: 'num' }, n(c.requesters)), h('td', { class: 'num' }, formatBytes(c.waste)), h('td', { class: 'num' }, c.uploaded === null ? '' : formatBytes(c.uploaded)))))))
   }
   return parts
+}
+
+/** A peer id cut to its ends: the table stays narrow, the title keeps the whole id. */
+const shortPeer = (id: string): string => id.length <= 20 ? id : `${id.slice(0, 8)}…${id.slice(-6)}`
+const finished = (r: Requester): boolean => r.bytesDone !== null && r.bytesDone >= r.bytes
+
+function requesterRow (r: Requester): HTMLElement {
+  const who = shortPeer(r.peer)
+  // An empty wish list (everything held already) is done as soon as the peer takes part.
+  const progress = r.bytesDone === null
+    ? h('span', { class: 'fc-waiting' }, 'waiting')
+    : [progressBar(`Progress of peer ${who}`, r.bytes === 0 ? 1 : r.bytesDone, r.bytes === 0 ? 1 : r.bytes), h('small', {}, `${formatBytes(r.bytesDone)} of ${formatBytes(r.bytes)}`)]
+  return h('tr', { 'data-peer': r.peer, 'data-late': r.late, class: finished(r) ? 'fc-done' : null },
+    h('td', { class: 'mono', title: r.peer }, who), h('td', { class: 'num' }, n(r.units)), h('td', { class: 'num' }, formatBytes(r.bytes)),
+    h('td', { class: 'fc-progress' }, progress),
+    h('td', {}, r.late ? h('span', { class: 'fc-late', title: 'Sent after the window closed: joins the existing clusters' }, 'late') : ''))
 }
 
 const MAP_W = 600
