@@ -191,6 +191,8 @@ export class EmbeddedPeer implements PeerApi {
         uploadLimit: contentInit.uploadLimit,
         seeding: contentInit.seeding,
         stallMs: contentInit.stallMs,
+        // Wish lists are signed by the libp2p id: a super-seeding publisher knows a downloader's wire by the BitTorrent id derived from it.
+        ...(libp2p !== undefined ? { peerId: libp2p.peerId.toString() } : {}),
         log: init.network?.log,
         discovery: libp2p === undefined
           ? undefined

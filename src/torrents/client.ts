@@ -37,8 +37,16 @@ export interface TorrentClientInit {
  * of the identity's sha256.
  */
 export function bittorrentPeerId (identity: string): string {
-  return Buffer.concat([Buffer.from('-ED0100-'), createHash('sha256').update(identity).digest().subarray(0, 12)]).toString('hex')
+  let id = bittorrentIds.get(identity)
+  if (id === undefined) {
+    id = Buffer.concat([Buffer.from('-ED0100-'), createHash('sha256').update(identity).digest().subarray(0, 12)]).toString('hex')
+    // Looked up for every wish list every second by a publisher: worth remembering (bounded).
+    if (bittorrentIds.size >= 100_000) bittorrentIds.clear()
+    bittorrentIds.set(identity, id)
+  }
+  return id
 }
+const bittorrentIds = new Map<string, string>()
 
 /** Progress of one transfer: bytes of the wanted files, connected peers, rate in bytes/s. */
 export interface TransferProgress {
@@ -145,7 +153,8 @@ export class TorrentClient {
     const superSeed = options.superSeed
     // Hooked before any wire can arrive: a downloader's first message from us must already be the empty bitfield.
     const onAdded = superSeed === undefined ? undefined : (t: Torrent): void => { superSeeder = new SuperSeeder(t as unknown as SeedTorrent, meta, superSeed) }
-    const torrent = await this.add(meta, { paths, skipVerify: true, announce: options.announce, webSeeds: options.webSeeds }, onAdded)
+    // Unchoke every downloader: the offers pace each one, and WebTorrent's rechoke (10 slots) would leave offers to choked ones idle.
+    const torrent = await this.add(meta, { paths, skipVerify: true, announce: options.announce, webSeeds: options.webSeeds, ...(superSeed !== undefined ? { uploads: 1_000 } : {}) }, onAdded)
     this.seeding.set(meta.infoHash, { torrent, since: Date.now(), units, counted: 0, downloaded: false, superSeeder })
   }
 
@@ -174,13 +183,14 @@ export class TorrentClient {
     return out
   }
 
-  private async add (meta: TorrentMeta, o: { paths: string[], skipVerify: boolean, announce?: string[], webSeeds?: string[], deselect?: boolean }, onAdded?: (t: Torrent) => void): Promise<Torrent> {
+  private async add (meta: TorrentMeta, o: { paths: string[], skipVerify: boolean, announce?: string[], webSeeds?: string[], deselect?: boolean, uploads?: number }, onAdded?: (t: Torrent) => void): Promise<Torrent> {
     return await new Promise<Torrent>((resolve, reject) => {
       const torrent = this.wt.add(meta.torrent, {
         announce: o.announce ?? [],
         urlList: o.webSeeds ?? [],
         skipVerify: o.skipVerify,
         deselect: o.deselect,
+        ...(o.uploads !== undefined ? { uploads: o.uploads } : {}),
         store: storeAt(o.paths),
         // Pieces go straight to disk: a resumed download finds them there.
         storeCacheSlots: 0,

@@ -60,6 +60,8 @@ declare module 'webtorrent' {
     storeCacheSlots?: number
     private?: boolean
     strategy?: string
+    /** Unchoked upload slots (rechoke). Default 10. */
+    uploads?: number
   }
   export interface Wire {
     remoteAddress?: string

@@ -412,8 +412,8 @@ export class ContentNode {
     const r = await this.client.fetch({ meta, wanted, peers, announce: [...new Set([...meta.announce, ...this.announceFor()])], webSeeds: options.webSeeds, onProgress: options.onProgress, signal: options.signal, stallMs: this.init.stallMs })
     const kept = wanted.filter((w): w is UnitContent => w !== undefined)
     this.torrents.set(meta.infoHash, { meta, shas: kept.map((w) => w.sha256), units: kept.map((w) => w.unit) })
+    await this.store.addStatsMany(new Map(kept.map((w) => [w.unit, { downloads: 1, bytesDownloaded: Math.round(r.received * w.size / Math.max(1, r.pieceBytes)) }])))
     for (const w of kept) {
-      await this.store.addStats(w.unit, { downloads: 1, bytesDownloaded: Math.round(r.received * w.size / Math.max(1, r.pieceBytes)) })
       void this.init.discovery?.provide(w.sha256).catch((err: Error) => this.init.log?.(`provider record for ${w.unit}: ${err.message}`))
     }
     return r
@@ -443,7 +443,7 @@ export class ContentNode {
     }
     const pending = new Map(this.pendingUploads)
     this.pendingUploads.clear()
-    await this.store.addUploads(pending)
+    await this.store.addStatsMany(new Map([...pending].map(([unit, bytes]) => [unit, { bytesUploaded: bytes }])))
     const policy = this.init.seeding
     if (policy === undefined) return
     for (const t of this.client.seedingTorrents()) {

@@ -193,14 +193,15 @@ export class ContentStore {
     })
   }
 
-  /** Adds upload counters to many units in one write (a set torrent's upload is shared by hundreds of units). */
-  async addUploads (bytes: ReadonlyMap<string, number>): Promise<void> {
-    if (bytes.size === 0) return
-    const keys = [...bytes.keys()]
+  /** Adds to many units' counters in one write (a set torrent's transfer is shared by hundreds of units). */
+  async addStatsMany (deltas: ReadonlyMap<string, Partial<UnitStats>>): Promise<void> {
+    if (deltas.size === 0) return
+    const keys = [...deltas.keys()]
     const current = await this.stats.getMany(keys)
     await this.stats.batch(keys.map((unit, i) => {
       const s = current[i] ?? { downloads: 0, bytesDownloaded: 0, bytesUploaded: 0 }
-      return { type: 'put' as const, key: unit, value: { ...s, bytesUploaded: s.bytesUploaded + (bytes.get(unit) ?? 0) } }
+      const d = deltas.get(unit) ?? {}
+      return { type: 'put' as const, key: unit, value: { downloads: s.downloads + (d.downloads ?? 0), bytesDownloaded: s.bytesDownloaded + (d.bytesDownloaded ?? 0), bytesUploaded: s.bytesUploaded + (d.bytesUploaded ?? 0) } }
     }))
   }
 

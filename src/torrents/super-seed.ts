@@ -24,6 +24,11 @@ export interface SeedWire {
   peerId?: string
   hasFast?: boolean
   destroyed?: boolean
+  /** We choke it: it cannot request, so offers to it would sit idle (until it is interested, choked is just the start). */
+  amChoking?: boolean
+  peerInterested?: boolean
+  /** BEP 54 (lt_donthave), which WebTorrent loads on every wire: takes an offer back. */
+  lt_donthave?: { donthave: (i: number) => void }
   peerPieces: { get: (i: number) => boolean }
   have: (i: number) => void
   bitfield: (bitfield: Uint8Array | { buffer: Uint8Array }) => void
@@ -58,6 +63,7 @@ interface Downloader {
   wire: SeedWire
   /** Wanted pieces, in the order this downloader walks them (rotated so downloaders start apart). */
   wanted: Uint32Array
+  wantedSet: ReadonlySet<number>
   cursor: number
   /** A whole walk found no fresh piece: skip walking until a piece turns fresh again. */
   noFresh: boolean
@@ -71,6 +77,8 @@ interface Downloader {
   /** Offers it never requested: not offered again. */
   declined: Set<number>
   lastNews: number
+  /** Wanted pieces it does not hold yet. */
+  missing: number
 }
 
 /** Piece-level statistics of one downloader, as the seed sees it. */
@@ -95,6 +103,7 @@ export class SuperSeeder {
   /** Pieces offered, duplicates included (a piece offered to two downloaders counts twice). */
   offered = 0
   duplicates = 0
+  private joined = 0
 
   constructor (torrent: SeedTorrent, geometry: { pieceLength: number, length: number }, private readonly init: SuperSeedInit) {
     this.geometry = geometry
@@ -135,8 +144,8 @@ export class SuperSeeder {
     wire.haveAll = () => { sendHaveNone(); announced() }
     const list = Uint32Array.from([...wanted].filter((i) => i < this.pieces).sort((a, b) => a - b))
     // Start each downloader at a different place, so first offers differ even before any piece is held.
-    const start = list.length === 0 ? 0 : (this.downloaders.size * 7919) % list.length
-    const d: Downloader = { wire, wanted: Uint32Array.from([...list.subarray(start), ...list.subarray(0, start)]), cursor: 0, noFresh: false, ready: false, holds: new Uint8Array(this.pieces), pending: new Map(), requested: new Set(), declined: new Set(), lastNews: Date.now() }
+    const start = list.length === 0 ? 0 : (this.joined++ * 7919) % list.length
+    const d: Downloader = { missing: list.length, wantedSet: new Set(list), wire, wanted: Uint32Array.from([...list.subarray(start), ...list.subarray(0, start)]), cursor: 0, noFresh: false, ready: false, holds: new Uint8Array(this.pieces), pending: new Map(), requested: new Set(), declined: new Set(), lastNews: Date.now() }
     this.downloaders.add(d)
     const learn = (): void => {
       let news = false
@@ -148,7 +157,9 @@ export class SuperSeeder {
     wire.on('bitfield', learn)
     wire.on('have-all', learn)
     wire.on('request', (index) => { d.requested.add(index as number) })
-    wire.on('not-interested', () => { this.refill(d) })
+    wire.on('uninterested', () => { this.refill(d) })
+    // WebTorrent unchokes an interested downloader in its own listener, after this one.
+    wire.on('interested', () => { setTimeout(() => { this.refill(d) }, 0) })
     wire.once('close', () => {
       this.downloaders.delete(d)
       for (const i of d.pending.keys()) this.withdraw(i)
@@ -167,6 +178,7 @@ export class SuperSeeder {
 
   private held (d: Downloader, i: number): void {
     d.holds[i] = 1
+    if (d.wantedSet.has(i)) d.missing--
     this.holders[i]++
     if (d.pending.delete(i)) this.withdraw(i)
   }
@@ -181,7 +193,8 @@ export class SuperSeeder {
 
   /** Offers the downloader fresh pieces up to the window; pieces others hold only when it starves. */
   private refill (d: Downloader, now = Date.now()): void {
-    if (d.wire.destroyed === true || !d.ready) return
+    // Choked (WebTorrent's rechoke), it could not request what is offered: wait for the unchoke.
+    if (d.wire.destroyed === true || !d.ready || d.missing === 0 || this.choked(d)) return
     const n = d.wanted.length
     // Fresh pieces: walk on from where the last walk stopped, so the whole list is walked about once.
     let scanned = 0
@@ -198,6 +211,9 @@ export class SuperSeeder {
     if (rest.length > 0) d.lastNews = now
   }
 
+  /** Interested yet choked by us: it cannot request now. */
+  private choked (d: Downloader): boolean { return d.wire.amChoking === true && d.wire.peerInterested === true }
+
   private offerable (d: Downloader, i: number): boolean {
     return d.holds[i] === 0 && !d.pending.has(i) && !d.declined.has(i)
   }
@@ -206,11 +222,17 @@ export class SuperSeeder {
     const now = Date.now()
     const timeout = this.init.offerTimeoutMs ?? 20_000
     for (const d of this.downloaders) {
+      if (this.choked(d)) {
+        // It could not ask while choked: the clock of its offers starts again at the unchoke.
+        for (const i of d.pending.keys()) d.pending.set(i, now)
+        continue
+      }
       for (const [i, at] of d.pending) {
         if (now - at < timeout || d.requested.has(i)) continue
-        // Offered and never asked for: it does not want it after all (or got it and will say so).
+        // Offered and never asked for: it does not want it after all. Taken back (BEP 54), so it cannot ask later and make the piece go out twice.
         d.pending.delete(i)
         d.declined.add(i)
+        d.wire.lt_donthave?.donthave(i)
         this.withdraw(i)
       }
       this.refill(d, now)

@@ -60,6 +60,9 @@ export class FlashCrowdCoordinator {
   private readonly unitBytes = new Map<string, number>()
   /** Every peer's latest wish list. */
   private readonly wishLists = new Map<string, ReadonlySet<string>>()
+  /** Per peer, per cluster index: bytes of its wish list it holds there, as last seen. */
+  private readonly heldIn = new Map<string, Map<number, number>>()
+  private readonly wantedBytes = new Map<string, { list: ReadonlySet<string>, bytes: number }>()
   private readonly wants: SetWants = { peers: () => this.wishLists.keys(), units: (peer) => this.wishLists.get(peer) }
   private readonly status: FlashCrowdStatus
   private clustering?: ClusteringResult
@@ -204,30 +207,43 @@ export class FlashCrowdCoordinator {
     if (get === undefined) return
     let changed = false
     let total = 0
-    const held = new Map<string, { wanted: number, held: number }>()
-    for (const c of this.status.clusters) {
+    for (const [i, c] of this.status.clusters.entries()) {
       if (c.infoHash === undefined) continue
       const up = get(c.infoHash)
       if (up !== c.uploaded) { c.uploaded = up; changed = true }
       total += up
       for (const d of this.init.downloaders?.(c.infoHash) ?? []) {
-        const h = held.get(d.peer) ?? { wanted: 0, held: 0 }
-        h.wanted += d.wantedBytes
-        h.held += d.heldBytes
-        held.set(d.peer, h)
+        // Its pieces straddle unwanted files: scale what it holds of them to the bytes it wants in this torrent.
+        const want = this.wantedIn(i, d.peer)
+        // A torrent it has left keeps counting what it held there last.
+        const perCluster = this.heldIn.get(d.peer) ?? new Map<number, number>()
+        perCluster.set(i, Math.min(want, Math.round(want * d.heldBytes / Math.max(1, d.wantedBytes))))
+        this.heldIn.set(d.peer, perCluster)
       }
     }
     this.status.uploaded = total
     for (const r of this.status.requesters) {
-      const h = held.get(r.peer)
-      if (h === undefined) continue
-      // Pieces straddle unwanted files: scale what it holds of its pieces to the bytes of its wish list the clusters cover.
-      let covered = 0
-      for (const u of this.wishLists.get(r.peer) ?? []) if (this.init.seedable.has(u)) covered += this.unitBytes.get(u) ?? 0
-      const done = Math.min(covered, Math.round(covered * h.held / Math.max(1, h.wanted)))
-      if (done !== r.bytesDone) { r.bytesDone = done; changed = true }
+      const perCluster = this.heldIn.get(r.peer)
+      if (perCluster === undefined) continue
+      let bytes = 0
+      for (const b of perCluster.values()) bytes += b
+      if (bytes !== r.bytesDone) { r.bytesDone = bytes; changed = true }
     }
     if (changed) this.emit()
+  }
+
+  /** Bytes of the i-th cluster a peer's wish list wants (cached per wish list). */
+  private wantedIn (i: number, peer: string): number {
+    const list = this.wishLists.get(peer)
+    const units = this.clustering?.clusters[i]?.units
+    if (list === undefined || units === undefined) return 0
+    const key = `${i}\n${peer}`
+    const hit = this.wantedBytes.get(key)
+    if (hit !== undefined && hit.list === list) return hit.bytes
+    let bytes = 0
+    for (const u of units) if (list.has(u)) bytes += this.unitBytes.get(u) ?? 0
+    this.wantedBytes.set(key, { list, bytes })
+    return bytes
   }
 
   stop (): void {
