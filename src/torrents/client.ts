@@ -1,7 +1,9 @@
 /**
  * The peer's BitTorrent side: one WebTorrent client over TCP (no public
  * DHT, no LSD, no UPnP/NAT-PMP, no uTP: uTP halved throughput and stalled
- * piece exchange between leechers here), whose chunk stores point straight
+ * piece exchange between leechers here; no BEP 8 stream obfuscation: it
+ * hides nothing pieces' hashes do not already prove, and its per-connection
+ * Diffie-Hellman took 7% of every flash-crowd peer's CPU), whose chunk stores point straight
  * at the content store's files. A seeded file is the verified file itself
  * (so seeding needs no rehash: skipVerify), a download writes to
  * DATA/content/partial/<sha256> and is moved into the store only after its
@@ -75,6 +77,13 @@ export interface FetchSpec {
   signal?: AbortSignal
   /** Gives up (partial pieces kept) when no byte arrives for this long. Default 60 s. */
   stallMs?: number
+  /**
+   * Piece order. 'rarest' (default) spreads downloaders over the pieces when
+   * the seed shows them all. 'sequential' when the seed super-seeds (it
+   * already hands each downloader different pieces): it costs a walk of the
+   * selection per request where rarest-first rescans every piece per try.
+   */
+  order?: 'rarest' | 'sequential'
 }
 
 /** What a finished fetch moved. */
@@ -116,7 +125,7 @@ export class TorrentClient {
   private readonly fetching = new Map<string, Torrent>()
 
   private constructor (private readonly init: TorrentClientInit) {
-    this.wt = new WebTorrent({ ...(init.peerId !== undefined ? { peerId: init.peerId } : {}), dht: false, lsd: false, natUpnp: false, natPmp: false, utp: false, utPex: true, webSeeds: true, torrentPort: init.torrentPort ?? 0, maxConns: init.maxConns, downloadLimit: init.downloadLimit, uploadLimit: init.uploadLimit })
+    this.wt = new WebTorrent({ ...(init.peerId !== undefined ? { peerId: init.peerId } : {}), dht: false, lsd: false, natUpnp: false, natPmp: false, utp: false, secure: 0, utPex: true, webSeeds: true, torrentPort: init.torrentPort ?? 0, maxConns: init.maxConns, downloadLimit: init.downloadLimit, uploadLimit: init.uploadLimit })
     // A torrent's errors reach its own listener; anything else would crash the process.
     this.wt.on('error', () => {})
   }
@@ -183,7 +192,7 @@ export class TorrentClient {
     return out
   }
 
-  private async add (meta: TorrentMeta, o: { paths: string[], skipVerify: boolean, announce?: string[], webSeeds?: string[], deselect?: boolean, uploads?: number }, onAdded?: (t: Torrent) => void): Promise<Torrent> {
+  private async add (meta: TorrentMeta, o: { paths: string[], skipVerify: boolean, announce?: string[], webSeeds?: string[], deselect?: boolean, uploads?: number, order?: 'rarest' | 'sequential' }, onAdded?: (t: Torrent) => void): Promise<Torrent> {
     return await new Promise<Torrent>((resolve, reject) => {
       const torrent = this.wt.add(meta.torrent, {
         announce: o.announce ?? [],
@@ -195,12 +204,12 @@ export class TorrentClient {
         // Pieces go straight to disk: a resumed download finds them there.
         storeCacheSlots: 0,
         // Rarest first: downloaders get different pieces and so can trade them (the default, sequential, makes every downloader want the seed's next piece).
-        strategy: 'rarest'
+        strategy: o.order ?? 'rarest'
       })
       onAdded?.(torrent)
       const fail = (err: Error | string): void => { reject(new ContentUnavailableError(`torrent ${meta.infoHash} (${meta.name}): ${typeof err === 'string' ? err : err.message}`)) }
       torrent.once('error', fail)
-      torrent.once('ready', () => { torrent.off('error', fail); torrent.on('error', () => {}); resolve(torrent) })
+      torrent.once('ready', () => { torrent.off('error', fail); torrent.on('error', () => {}); skipHeldPieces(torrent); resolve(torrent) })
     })
   }
 
@@ -221,7 +230,7 @@ export class TorrentClient {
       return w !== undefined ? this.init.store.partialPath(w.sha256) : this.init.store.partialPath(fakeSha(meta.infoHash, i))
     })
     this.seeding.delete(meta.infoHash)
-    const torrent = await this.add(meta, { paths, skipVerify: false, announce: spec.announce, webSeeds: spec.webSeeds, deselect: true })
+    const torrent = await this.add(meta, { paths, skipVerify: false, announce: spec.announce, webSeeds: spec.webSeeds, deselect: true, order: spec.order })
     this.fetching.set(meta.infoHash, torrent)
     const bytesTotal = wanted.reduce((s, w) => s + (w?.size ?? 0), 0)
     let lastReceived = -1
@@ -238,11 +247,13 @@ export class TorrentClient {
     const timer = setInterval(report, spec.progressMs ?? 500)
     try {
       for (const p of spec.peers ?? []) torrent.addPeer(p)
-      // With a partial selection the torrent's `done` never fires: wait on each wanted file.
+      // One selection per run of wanted pieces, not per file: WebTorrent's piece picker walks every
+      // selection and scans every piece for each, which per-file selections of a 700-file set make quadratic.
+      for (const [from, to] of wantedPieceRuns(meta, wanted)) torrent.select(from, to)
+      // With a partial selection the torrent's `done` never fires: wait on each wanted file (a file is done once its pieces are, selected or not).
       const waits = torrent.files.map(async (f, i) => {
         if (wanted[i] === undefined) return
         if (f.done) return
-        f.select()
         await new Promise<void>((resolve) => { f.once('done', resolve) })
       })
       await abortable(Promise.all(waits), spec.signal, torrent, stalled.signal, stallMs)
@@ -290,6 +301,36 @@ export class TorrentClient {
     this.fetching.clear()
     await new Promise<void>((resolve) => { this.wt.destroy(() => { resolve() }) })
   }
+}
+
+/**
+ * WebTorrent's rarest-first picker asks its rarity map for the rarest piece
+ * a wire has, tries to request it, and asks again: pieces this peer already
+ * holds are not filtered out, so a wire holding most of what we hold costs
+ * a full scan of the pieces per held piece, on every event. Filtering held
+ * pieces out keeps the picker's behaviour and drops that quadratic cost
+ * (trySelectWire was 47% of a 12-peer flash crowd's CPU).
+ */
+function skipHeldPieces (torrent: Torrent): void {
+  const t = torrent as unknown as { _rarityMap?: { getRarestPiece: (filter?: (i: number) => boolean) => number }, bitfield?: { get: (i: number) => boolean } }
+  const map = t._rarityMap
+  if (map === undefined) return
+  const rarest = map.getRarestPiece.bind(map)
+  map.getRarestPiece = (filter) => rarest((i) => t.bitfield?.get(i) !== true && (filter === undefined || filter(i)))
+}
+
+/** The pieces covering the wanted files, as inclusive [from, to] runs, adjacent and overlapping ones merged. */
+export function wantedPieceRuns (meta: Pick<TorrentMeta, 'files' | 'pieceLength'>, wanted: ReadonlyArray<unknown>): Array<[number, number]> {
+  const runs: Array<[number, number]> = []
+  meta.files.forEach((f, i) => {
+    if (wanted[i] === undefined || f.length === 0) return
+    const from = Math.floor(f.offset / meta.pieceLength)
+    const to = Math.floor((f.offset + f.length - 1) / meta.pieceLength)
+    const last = runs[runs.length - 1]
+    if (last !== undefined && from <= last[1] + 1) last[1] = Math.max(last[1], to)
+    else runs.push([from, to])
+  })
+  return runs
 }
 
 /** A stable scratch name for an unwanted file of a torrent (hex, so the store accepts it as an address). */

@@ -49,6 +49,8 @@ declare module 'webtorrent' {
     downloadLimit?: number
     uploadLimit?: number
     webSeeds?: boolean
+    /** BEP 8 encryption: 0 off, 1 (default) with plaintext fallback, 2 required. */
+    secure?: number
   }
   export interface AddOptions {
     path?: string

@@ -19,7 +19,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Server as TrackerServer } from 'bittorrent-tracker'
 import { ContentStore, type StoredUnit, type UnitContent, type UnitStats } from './store.ts'
 import { buildTorrent, magnetURI, rewrap, type TorrentMeta } from './torrent-file.ts'
-import { TorrentClient, bittorrentPeerId, type FetchOutcome, type TransferProgress } from './client.ts'
+import { TorrentClient, bittorrentPeerId, wantedPieceRuns, type FetchOutcome, type FetchSpec, type TransferProgress } from './client.ts'
 import { handleContentHttp, type ContentHttpSource } from './http.ts'
 import { ChecksumMismatchError, ContentInputError, ContentUnavailableError, DownloadCancelledError } from './errors.ts'
 
@@ -401,7 +401,7 @@ export class ContentNode {
    * against its unit's sha256, stores it, records this peer as a holder and
    * goes on seeding the torrent. `wanted[i]` is file i's unit, or undefined.
    */
-  async fetchSet (meta: TorrentMeta, wanted: Array<UnitContent | undefined>, options: { peers?: string[], webSeeds?: string[], signal?: AbortSignal, onProgress?: (p: TransferProgress) => void } = {}): Promise<FetchOutcome> {
+  async fetchSet (meta: TorrentMeta, wanted: Array<UnitContent | undefined>, options: { peers?: string[], webSeeds?: string[], signal?: AbortSignal, onProgress?: (p: TransferProgress) => void, order?: FetchSpec['order'] } = {}): Promise<FetchOutcome> {
     wanted.forEach((w, i) => {
       if (w === undefined) return
       const f = meta.files[i]
@@ -409,7 +409,7 @@ export class ContentNode {
     })
     for (const a of meta.announce) this.trackers.add(a)
     const peers = (options.peers ?? []).filter((p) => p !== this.bittorrentAddress)
-    const r = await this.client.fetch({ meta, wanted, peers, announce: [...new Set([...meta.announce, ...this.announceFor()])], webSeeds: options.webSeeds, onProgress: options.onProgress, signal: options.signal, stallMs: this.init.stallMs })
+    const r = await this.client.fetch({ meta, wanted, peers, announce: [...new Set([...meta.announce, ...this.announceFor()])], webSeeds: options.webSeeds, onProgress: options.onProgress, signal: options.signal, stallMs: this.init.stallMs, order: options.order })
     const kept = wanted.filter((w): w is UnitContent => w !== undefined)
     this.torrents.set(meta.infoHash, { meta, shas: kept.map((w) => w.sha256), units: kept.map((w) => w.unit) })
     await this.store.addStatsMany(new Map(kept.map((w) => [w.unit, { downloads: 1, bytesDownloaded: Math.round(r.received * w.size / Math.max(1, r.pieceBytes)) }])))
@@ -476,10 +476,7 @@ function wantedPieces (meta: TorrentMeta, units: readonly string[], wants: SetWa
     const wanted = peer === undefined ? undefined : wants.units(peer)
     if (wanted === undefined) return undefined
     const pieces = new Set<number>()
-    meta.files.forEach((f, i) => {
-      if (f.length === 0 || !wanted.has(units[i])) return
-      for (let p = Math.floor(f.offset / meta.pieceLength); p <= Math.floor((f.offset + f.length - 1) / meta.pieceLength); p++) pieces.add(p)
-    })
+    for (const [from, to] of wantedPieceRuns(meta, units.map((u) => wanted.has(u) ? u : undefined))) for (let p = from; p <= to; p++) pieces.add(p)
     return pieces
   }
 }

@@ -162,6 +162,8 @@ export class FlashCrowdParticipant {
       let lastReceived = 0
       const r = await this.init.content.fetchSet(withTrackers, job.wanted, {
         peers,
+        // The publisher super-seeds cluster torrents: it spreads the pieces, so the cheap order does.
+        order: 'sequential',
         signal: this.controller.signal,
         onProgress: (p) => {
           this.status.received += p.received - lastReceived
