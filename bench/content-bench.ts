@@ -9,6 +9,10 @@
  * completion time of the last downloader, and the bytes the seed (or the
  * HTTP server) sent relative to one copy of the set. Target: the seed sends
  * <= 1.5 copies at N = 8 (HTTP sends N).
+ * --super-seed on (default) | off: the seed super-seeds (src/torrents/super-seed.ts,
+ * BEP 16: each downloader is offered pieces nobody has yet, and downloaders
+ * take pieces in order, since the seed already spreads them) or seeds plainly
+ * (downloaders rarest first).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
@@ -50,6 +54,7 @@ export async function run (args: string[]): Promise<void> {
   const mb = Number(arg(args, 'mb', '200'))
   const ns = arg(args, 'n', '2,4,8').split(',').map(Number)
   const uplink = String(Math.round(Number(arg(args, 'uplink-mb', '40')) * 1024 * 1024))
+  const superSeed = arg(args, 'super-seed', 'on') !== 'off'
   const FILES = 20
   const root = await mkdtemp(join(tmpdir(), 'edos-content-bench-'))
   const live: ChildProcess[] = []
@@ -72,11 +77,11 @@ export async function run (args: string[]): Promise<void> {
     for (const n of ns) {
       // WebTorrent: the seed, then N downloaders at once.
       const torrent = join(root, `set-${n}.torrent`)
-      const seed = worker('seed', ['seed', join(root, 'seed'), torrent, uplink])
+      const seed = worker('seed', ['seed', join(root, 'seed'), torrent, uplink, superSeed ? 'super-seed' : 'seed'])
       live.push(seed.child)
       const [, announce, port] = (await seed.wait('ready')).split(' ')
       const t0 = performance.now()
-      const leeches = Array.from({ length: n }, (_, i) => worker(`leech${i}`, ['leech', join(root, `bt-${n}`, `leech-${i}`), torrent, announce, `127.0.0.1:${port}`, uplink, shasFile]))
+      const leeches = Array.from({ length: n }, (_, i) => worker(`leech${i}`, ['leech', join(root, `bt-${n}`, `leech-${i}`), torrent, announce, `127.0.0.1:${port}`, uplink, shasFile, superSeed ? 'sequential' : 'rarest']))
       live.push(...leeches.map((l) => l.child))
       const done = await Promise.all(leeches.map(async (l) => await l.wait('done')))
       const btSeconds = (performance.now() - t0) / 1000
@@ -109,11 +114,11 @@ export async function run (args: string[]): Promise<void> {
       rows.push(row)
       figures.push({ n, setBytes, uplinkBytesPerSecond: Number(uplink), btSeconds, httpSeconds, seedUploaded: seedUp, httpUploaded: httpUp, leechersUploaded: leechUp, received })
       // Written after each N: a long run cut short keeps what it measured.
-      await writeResults('content', { mb, files: FILES, uplinkMiBps: Number(uplink) / 1048576, rows: figures })
+      await writeResults('content', { mb, files: FILES, superSeed, uplinkMiBps: Number(uplink) / 1048576, rows: figures })
       process.stderr.write(`N = ${n}: bittorrent ${btSeconds.toFixed(1)} s (seed sent ${(seedUp / setBytes).toFixed(2)} copies), http ${httpSeconds.toFixed(1)} s\n`)
     }
     printTable(rows)
-    const file = await writeResults('content', { mb, files: FILES, uplinkMiBps: Number(uplink) / 1048576, rows: figures })
+    const file = await writeResults('content', { mb, files: FILES, superSeed, uplinkMiBps: Number(uplink) / 1048576, rows: figures })
     process.stdout.write(`results: ${file}\n`)
   } finally {
     for (const c of live) if (c.exitCode === null) c.kill('SIGKILL')

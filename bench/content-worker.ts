@@ -1,8 +1,8 @@
 /**
  * One process of the content bench (bench/content-bench.ts):
- *   seed DIR TORRENT_OUT UPLINK          stores the set's files, seeds its multi-file torrent and runs the
+ *   seed DIR TORRENT_OUT UPLINK [super-seed]  stores the set's files, seeds its multi-file torrent and runs the
  *                                        tracker on 127.0.0.1; prints `ready TRACKER_URL PORT`
- *   leech DIR TORRENT TRACKER SEED UPLINK SHAS  downloads every file of the set (verified), prints `done MS RECEIVED`,
+ *   leech DIR TORRENT TRACKER SEED UPLINK SHAS [sequential]  downloads every file of the set (verified), prints `done MS RECEIVED`,
  *                                        keeps seeding for the others until stdin closes
  *   http DIR UPLINK                      one HTTP server for the set's files; prints `ready URL`
  *   get URL SHAS NAMES...                fetches each file over HTTP, sha256 on the fly; prints `done MS BYTES`
@@ -44,7 +44,7 @@ async function setFiles (dir: string): Promise<Array<{ name: string, path: strin
 }
 
 if (role === 'seed') {
-  const [dir, torrentOut, up] = args
+  const [dir, torrentOut, up, mode] = args
   const files = await setFiles(join(dir, 'set'))
   const store = await ContentStore.open({ path: join(dir, 'content') })
   const shas: string[] = []
@@ -60,7 +60,8 @@ if (role === 'seed') {
   const meta = await buildTorrent(files.map((f, i) => ({ name: f.name, length: f.size, file: store.filePath(shas[i]) })), { name: 'bench-set', multi: true, announce: [announce] })
   await writeFile(torrentOut, meta.torrent)
   const client = await TorrentClient.start({ store, uploadLimit: Number(up) })
-  await client.seed(meta, shas, files.map((f) => `util/${f.name}/1`), { announce: [announce] })
+  // Super-seeded: every downloader wants the whole set (BEP 16's case).
+  await client.seed(meta, shas, files.map((f) => `util/${f.name}/1`), { announce: [announce], ...(mode === 'super-seed' ? { superSeed: { wantedPieces: () => 'all' as const } } : {}) })
   say(`ready ${announce} ${client.port}`)
   await untilStdinCloses()
   say(`uploaded ${client.seedingTorrents()[0]?.uploaded ?? 0}`)
@@ -69,14 +70,14 @@ if (role === 'seed') {
   server.close()
   process.exit(0)
 } else if (role === 'leech') {
-  const [dir, torrentFile, announce, seedAddr, up, shasFile] = args
+  const [dir, torrentFile, announce, seedAddr, up, shasFile, order] = args
   const shas = JSON.parse(await readFile(shasFile, 'utf8')) as Record<string, string>
   const store = await ContentStore.open({ path: join(dir, 'content') })
   const meta = rewrap(new Uint8Array(await readFile(torrentFile)), {})
   const wanted = meta.files.map((f) => ({ unit: `util/${f.name}/1`, sha256: shas[f.name], size: f.length, name: f.name }))
   const client = await TorrentClient.start({ store, uploadLimit: Number(up) })
   const t0 = performance.now()
-  const r = await client.fetch({ meta, wanted, peers: [seedAddr], announce: [announce], stallMs: 120_000 })
+  const r = await client.fetch({ meta, wanted, peers: [seedAddr], announce: [announce], stallMs: 120_000, order: order === 'sequential' ? 'sequential' : 'rarest' })
   say(`done ${Math.round(performance.now() - t0)} ${r.received}`)
   await untilStdinCloses()
   say(`uploaded ${client.seedingTorrents()[0]?.uploaded ?? 0}`)

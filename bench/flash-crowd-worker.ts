@@ -16,6 +16,7 @@
 import '../src/shims/index.ts'
 import { createHash } from 'node:crypto'
 import { rm } from 'node:fs/promises'
+import { appendFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import type { AddressInfo } from 'node:net'
@@ -39,6 +40,21 @@ interface TorrentView { infoHash: string, name: string, done: boolean, wires: Wi
 
 type Waiting = 'noWire' | 'notInterested' | 'choked'
 
+/** FLASH_CROWD_DIAG=DIR: each worker writes what its stalled torrents (or, on the publisher, its super-seeders) look like to DIR/NAME.log. */
+const DIAG = process.env.FLASH_CROWD_DIAG
+function diag (line: string): void {
+  if (DIAG !== undefined) appendFileSync(join(DIAG, `${process.argv[5] ?? 'worker'}.log`), `${new Date().toISOString()} ${line}\n`)
+}
+
+/** A stalled download's wires (WebTorrent internals): what it misses, and who has it. */
+function describeTorrent (t: unknown): string {
+  const x = t as { bitfield: { get: (i: number) => boolean }, _selections: { _items: Array<{ from: number, to: number, offset: number }> }, wires: Array<{ peerId?: string, peerChoking: boolean, amInterested: boolean, amChoking: boolean, peerInterested: boolean, destroyed: boolean, requests: unknown[], peerPieces: { get: (i: number) => boolean } }> }
+  const missing: number[] = []
+  for (const sel of x._selections._items) for (let i = sel.from + sel.offset; i <= sel.to; i++) if (!x.bitfield.get(i)) missing.push(i)
+  const wires = x.wires.filter((w) => !w.destroyed).map((w) => `${Buffer.from(w.peerId ?? '', 'hex').toString('latin1').slice(8, 11)}.. choking-us:${w.peerChoking} we-want:${w.amInterested} we-choke:${w.amChoking} it-wants:${w.peerInterested} has:${missing.filter((i) => w.peerPieces.get(i)).length} req:${w.requests.length}`)
+  return `missing ${missing.length} [${missing.slice(0, 5).join(',')}] wires ${wires.length}: ${wires.join(' | ')}`
+}
+
 /**
  * Samples the torrents being fetched every second and counts, per torrent,
  * the seconds it was waiting: without any wire, with wires none of which
@@ -49,7 +65,16 @@ type Waiting = 'noWire' | 'notInterested' | 'choked'
 function waitSampler (client: unknown): { stop: () => Record<Waiting, number>, snapshot: () => string } {
   const wt = (client as { wt?: { torrents?: TorrentView[] } }).wt
   const counts = new Map<string, Record<Waiting, number>>()
+  const lastReceived = new Map<string, { bytes: number, since: number }>()
   const timer = setInterval(() => {
+    if (DIAG !== undefined) {
+      for (const t of wt?.torrents ?? []) {
+        const seen = lastReceived.get(t.infoHash)
+        if (seen === undefined || seen.bytes !== t.received) { lastReceived.set(t.infoHash, { bytes: t.received, since: Date.now() }); continue }
+        if (Date.now() - seen.since < 15_000 || (Date.now() - seen.since) % 15_000 > 1000) continue
+        diag(`${t.name}: no byte for ${Math.round((Date.now() - seen.since) / 1000)} s; ${describeTorrent(t)}`)
+      }
+    }
     for (const t of wt?.torrents ?? []) {
       if (t.done) continue
       const c = counts.get(t.infoHash) ?? { noWire: 0, notInterested: 0, choked: 0 }
@@ -98,6 +123,18 @@ if (role === 'publisher') {
   // How long the publisher's event loop stalls: a stalled loop answers neither pieces nor the tracker nor handshakes.
   const lag = monitorEventLoopDelay({ resolution: 20 })
   lag.enable()
+  if (DIAG !== undefined) {
+    // The super-seeders' view of their downloaders (internals).
+    setInterval(() => {
+      const seeding = (node.client as unknown as { seeding: Map<string, { torrent: { name: string }, superSeeder?: { offered: number, duplicates: number, downloaders: Set<{ wire: { peerId?: string, amChoking: boolean, peerInterested: boolean, destroyed: boolean }, pending: Map<number, number>, declined: Set<number>, missing: number, ready: boolean, noFresh: boolean, lastNews: number, requested: Set<number> }> } }> }).seeding
+      for (const s of seeding.values()) {
+        const ss = s.superSeeder
+        if (ss === undefined) continue
+        const ds = [...ss.downloaders].filter((d) => d.missing > 0).map((d) => `${Buffer.from(d.wire.peerId ?? '', 'hex').toString('latin1').slice(8, 11)}.. missing ${d.missing} pending ${d.pending.size} (requested ${[...d.pending.keys()].filter((i) => d.requested.has(i)).length}) declined ${d.declined.size} ready ${d.ready} we-choke ${d.wire.amChoking} it-wants ${d.wire.peerInterested} noFresh ${d.noFresh} news ${Math.round((Date.now() - d.lastNews) / 1000)} s ago${d.wire.destroyed ? ' DESTROYED' : ''}`)
+        diag(`${s.torrent.name}: offered ${ss.offered} (dup ${ss.duplicates}), ${ss.downloaders.size} downloaders, unfinished: ${ds.join(' | ')}`)
+      }
+    }, 15_000).unref()
+  }
   let coordinator: FlashCrowdCoordinator | undefined
   handler = async (b) => {
     if (b.t === 'init') {

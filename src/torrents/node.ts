@@ -86,10 +86,12 @@ export interface SeedSetOptions {
   webSeed?: boolean
   /**
    * Super-seed it (src/torrents/super-seed.ts): offer each downloader
-   * known here only the pieces of the units it wants, fresh pieces first.
+   * known here only the pieces of the units it wants, fresh pieces first;
+   * 'all': every downloader wants the whole set (BEP 16). Downloaders
+   * should take pieces in order (`fetchSet`'s `order: 'sequential'`).
    * Default: seed normally.
    */
-  superSeed?: SetWants
+  superSeed?: SetWants | 'all'
 }
 
 /** Who wants what of a set torrent, by peer identity (the peers' `peerId`). */
@@ -359,9 +361,10 @@ export class ContentNode {
     if (cached === undefined) await this.store.putTorrent(key, meta.torrent)
     this.torrents.set(meta.infoHash, { meta, shas: stored.map((u) => u.sha256), units })
     const webSeeds = options.webSeed === false ? [] : this.webSeedsFor(meta, this.ownWebSeed !== undefined ? [this.ownWebSeed] : [])
-    const superSeed = options.superSeed === undefined ? undefined : { wantedPieces: wantedPieces(meta, units, options.superSeed) }
+    const wants = options.superSeed
+    const superSeed = wants === undefined ? undefined : { wantedPieces: wants === 'all' ? () => 'all' as const : wantedPieces(meta, units, wants) }
     await this.client.seed(meta, stored.map((u) => u.sha256), units, { announce: this.announceFor(), webSeeds, superSeed })
-    if (options.superSeed !== undefined) this.setWants.set(meta.infoHash, options.superSeed)
+    if (wants !== undefined && wants !== 'all') this.setWants.set(meta.infoHash, wants)
     return { infoHash: meta.infoHash, magnetURI: magnetURI(meta, this.announceFor(), webSeeds), ...(this.httpBase !== undefined ? { url: `${this.httpBase}/torrents/${meta.infoHash}.torrent` } : {}), name, length: meta.length, pieceLength: meta.pieceLength, files: meta.files.length }
   }
 

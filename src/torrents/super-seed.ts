@@ -45,10 +45,11 @@ export interface SeedTorrent {
 
 export interface SuperSeedInit {
   /**
-   * The pieces a downloader (by its BitTorrent peer id, hex) wants, or
-   * undefined when it is not known (it is then seeded normally).
+   * The pieces a downloader (by its BitTorrent peer id, hex) wants, 'all'
+   * (BEP 16's case: everyone wants the whole torrent), or undefined when it
+   * is not known (it is then seeded normally).
    */
-  wantedPieces: (peerId: string) => ReadonlySet<number> | undefined
+  wantedPieces: (peerId: string) => ReadonlySet<number> | 'all' | undefined
   /** Pieces offered to one downloader at a time. Default: enough for 1 MiB, at least 2. */
   window?: number
   /** How long a downloader announces nothing new before it is offered pieces others hold. Default 3,000 ms. */
@@ -142,7 +143,7 @@ export class SuperSeeder {
     const announced = (): void => { d.ready = true; setTimeout(() => { this.refill(d) }, 0) }
     wire.bitfield = () => { if (wire.hasFast === true) sendHaveNone(); else sendBitfield(empty); announced() }
     wire.haveAll = () => { sendHaveNone(); announced() }
-    const list = Uint32Array.from([...wanted].filter((i) => i < this.pieces).sort((a, b) => a - b))
+    const list = wanted === 'all' ? Uint32Array.from({ length: this.pieces }, (_, i) => i) : Uint32Array.from([...wanted].filter((i) => i < this.pieces).sort((a, b) => a - b))
     // Start each downloader at a different place, so first offers differ even before any piece is held.
     const start = list.length === 0 ? 0 : (this.joined++ * 7919) % list.length
     const d: Downloader = { missing: list.length, wantedSet: new Set(list), wire, wanted: Uint32Array.from([...list.subarray(start), ...list.subarray(0, start)]), cursor: 0, noFresh: false, ready: false, holds: new Uint8Array(this.pieces), pending: new Map(), requested: new Set(), declined: new Set(), lastNews: Date.now() }

@@ -32,11 +32,11 @@ class FakeWire extends EventEmitter implements SeedWire {
 describe('SuperSeeder', () => {
   afterEach(() => { vi.useRealTimers() })
 
-  function setup (wants: Record<string, number[]>, init: { window?: number, starveMs?: number, offerTimeoutMs?: number } = {}): { connect: (peer: string) => FakeWire, seeder: SuperSeeder } {
+  function setup (wants: Record<string, number[] | 'all'>, init: { window?: number, starveMs?: number, offerTimeoutMs?: number } = {}): { connect: (peer: string) => FakeWire, seeder: SuperSeeder } {
     vi.useFakeTimers()
     const torrent = new EventEmitter()
     // 10 pieces of 100 bytes, the last one 50.
-    const seeder = new SuperSeeder(torrent as never, { pieceLength: 100, length: 950 }, { wantedPieces: (id) => wants[id] === undefined ? undefined : new Set(wants[id]), window: init.window ?? 2, starveMs: init.starveMs ?? 3000, offerTimeoutMs: init.offerTimeoutMs ?? 20_000, checkMs: 100 })
+    const seeder = new SuperSeeder(torrent as never, { pieceLength: 100, length: 950 }, { wantedPieces: (id) => { const w = wants[id]; return w === undefined || w === 'all' ? w : new Set(w) }, window: init.window ?? 2, starveMs: init.starveMs ?? 3000, offerTimeoutMs: init.offerTimeoutMs ?? 20_000, checkMs: 100 })
     const connect = (peer: string): FakeWire => {
       const w = new FakeWire(peer)
       torrent.emit('wire', w)
@@ -65,6 +65,15 @@ describe('SuperSeeder', () => {
     expect(seeder.duplicates).toBe(0)
     expect(seeder.peers().find((p) => p.peerId === 'a')).toMatchObject({ wantedBytes: 400, heldBytes: 200 })
     expect(seeder.peers().find((p) => p.peerId === 'b')).toMatchObject({ wantedBytes: 450, heldBytes: 0 })
+  })
+
+  it('spreads the whole torrent when every downloader wants all of it (BEP 16)', () => {
+    const { connect } = setup({ a: 'all', b: 'all', c: 'all' }, { window: 3 })
+    const offered = ['a', 'b', 'c'].flatMap((p) => connect(p).offered())
+    // Nine offers of ten pieces, no piece twice.
+    expect(offered).toHaveLength(9)
+    expect(new Set(offered).size).toBe(9)
+    expect(offered.every((i) => i >= 0 && i < 10)).toBe(true)
   })
 
   it('seeds a downloader it does not know like any seed', () => {
