@@ -237,7 +237,11 @@ export class TorrentClient {
     let lastChange = Date.now()
     const stallMs = spec.stallMs ?? 60_000
     const stalled = new AbortController()
+    let lonelySince = Date.now()
     const report = (): void => {
+      // Left without any wire (dropped under load, the tracker not asked again for 30 s): dial the known holders again.
+      if (torrent.numPeers > 0) lonelySince = Date.now()
+      else if (Date.now() - lonelySince > 5000) { lonelySince = Date.now(); for (const p of spec.peers ?? []) torrent.addPeer(p) }
       let bytesDone = 0
       torrent.files.forEach((f, i) => { if (wanted[i] !== undefined) bytesDone += Math.min(f.downloaded, f.length) })
       if (torrent.received !== lastReceived) { lastReceived = torrent.received; lastChange = Date.now() }

@@ -31,6 +31,7 @@ export interface SeedWire {
   lt_donthave?: { donthave: (i: number) => void }
   peerPieces: { get: (i: number) => boolean }
   have: (i: number) => void
+  unchoke: () => void
   bitfield: (bitfield: Uint8Array | { buffer: Uint8Array }) => void
   haveAll: () => void
   haveNone: () => void
@@ -190,6 +191,9 @@ export class SuperSeeder {
     d.pending.set(i, Date.now())
     this.offers[i]++
     d.wire.have(i)
+    // Offers pace a downloader here, not choking: WebTorrent's seed unchokes a wire on its first interest only, and
+    // chokes wires it takes for seeders (a leecher that announced have-none looks like one), which would leave offers idle.
+    if (d.wire.amChoking === true) d.wire.unchoke()
   }
 
   /** Offers the downloader fresh pieces up to the window; pieces others hold only when it starves. */
@@ -224,7 +228,8 @@ export class SuperSeeder {
     const timeout = this.init.offerTimeoutMs ?? 20_000
     for (const d of this.downloaders) {
       if (this.choked(d)) {
-        // It could not ask while choked: the clock of its offers starts again at the unchoke.
+        // It could not ask while choked: unchoke it, and the clock of its offers starts again.
+        d.wire.unchoke()
         for (const i of d.pending.keys()) d.pending.set(i, now)
         continue
       }

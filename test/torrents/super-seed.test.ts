@@ -22,6 +22,9 @@ class FakeWire extends EventEmitter implements SeedWire {
   }
 
   have (i: number): void { this.sent.push(['have', i]) }
+  amChoking = true
+  peerInterested = false
+  unchoke (): void { this.amChoking = false }
   haveAll (): void { throw new Error('a super-seed never says have-all') }
   haveNone (): void { this.sent.push(['have-none']) }
   offered (): number[] { return this.sent.filter((m) => m[0] === 'have').map((m) => m[1] as number) }
