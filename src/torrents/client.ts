@@ -84,6 +84,13 @@ export interface FetchSpec {
    * selection per request where rarest-first rescans every piece per try.
    */
   order?: 'rarest' | 'sequential'
+  /**
+   * Peers unchoked at once while downloading and seeding it. Default 10
+   * (WebTorrent's tit-for-tat). A flash crowd's peers cooperate: unchoking
+   * all lets a peer that joins a cluster late take pieces from the others
+   * at once instead of waiting up to 30 s for an optimistic unchoke.
+   */
+  uploadSlots?: number
 }
 
 /** What a finished fetch moved. */
@@ -230,7 +237,7 @@ export class TorrentClient {
       return w !== undefined ? this.init.store.partialPath(w.sha256) : this.init.store.partialPath(fakeSha(meta.infoHash, i))
     })
     this.seeding.delete(meta.infoHash)
-    const torrent = await this.add(meta, { paths, skipVerify: false, announce: spec.announce, webSeeds: spec.webSeeds, deselect: true, order: spec.order })
+    const torrent = await this.add(meta, { paths, skipVerify: false, announce: spec.announce, webSeeds: spec.webSeeds, deselect: true, order: spec.order, ...(spec.uploadSlots !== undefined ? { uploads: spec.uploadSlots } : {}) })
     this.fetching.set(meta.infoHash, torrent)
     const bytesTotal = wanted.reduce((s, w) => s + (w?.size ?? 0), 0)
     let lastReceived = -1

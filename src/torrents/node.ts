@@ -404,7 +404,7 @@ export class ContentNode {
    * against its unit's sha256, stores it, records this peer as a holder and
    * goes on seeding the torrent. `wanted[i]` is file i's unit, or undefined.
    */
-  async fetchSet (meta: TorrentMeta, wanted: Array<UnitContent | undefined>, options: { peers?: string[], webSeeds?: string[], signal?: AbortSignal, onProgress?: (p: TransferProgress) => void, order?: FetchSpec['order'] } = {}): Promise<FetchOutcome> {
+  async fetchSet (meta: TorrentMeta, wanted: Array<UnitContent | undefined>, options: { peers?: string[], webSeeds?: string[], signal?: AbortSignal, onProgress?: (p: TransferProgress) => void, order?: FetchSpec['order'], uploadSlots?: number } = {}): Promise<FetchOutcome> {
     wanted.forEach((w, i) => {
       if (w === undefined) return
       const f = meta.files[i]
@@ -412,7 +412,7 @@ export class ContentNode {
     })
     for (const a of meta.announce) this.trackers.add(a)
     const peers = (options.peers ?? []).filter((p) => p !== this.bittorrentAddress)
-    const r = await this.client.fetch({ meta, wanted, peers, announce: [...new Set([...meta.announce, ...this.announceFor()])], webSeeds: options.webSeeds, onProgress: options.onProgress, signal: options.signal, stallMs: this.init.stallMs, order: options.order })
+    const r = await this.client.fetch({ meta, wanted, peers, announce: [...new Set([...meta.announce, ...this.announceFor()])], webSeeds: options.webSeeds, onProgress: options.onProgress, signal: options.signal, stallMs: this.init.stallMs, order: options.order, uploadSlots: options.uploadSlots })
     const kept = wanted.filter((w): w is UnitContent => w !== undefined)
     this.torrents.set(meta.infoHash, { meta, shas: kept.map((w) => w.sha256), units: kept.map((w) => w.unit) })
     await this.store.addStatsMany(new Map(kept.map((w) => [w.unit, { downloads: 1, bytesDownloaded: Math.round(r.received * w.size / Math.max(1, r.pieceBytes)) }])))

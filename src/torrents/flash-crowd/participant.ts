@@ -164,6 +164,8 @@ export class FlashCrowdParticipant {
         peers,
         // The publisher super-seeds cluster torrents: it spreads the pieces, so the cheap order does.
         order: 'sequential',
+        // Every peer of a cluster serves every other one: no tit-for-tat among cooperating peers.
+        uploadSlots: 1000,
         signal: this.controller.signal,
         onProgress: (p) => {
           this.status.received += p.received - lastReceived
