@@ -53,8 +53,10 @@ export interface SuperSeedInit {
   wantedPieces: (peerId: string) => ReadonlySet<number> | 'all' | undefined
   /** Pieces offered to one downloader at a time. Default: enough for 1 MiB, at least 2. */
   window?: number
-  /** How long a downloader announces nothing new before it is offered pieces others hold. Default 3,000 ms. */
+  /** How long a downloader announces nothing new before it is offered pieces others hold. Default 5,000 ms. */
   starveMs?: number
+  /** Pieces others hold offered to a starving downloader at a time. Default 2. */
+  starveOffers?: number
   /** An offered piece never requested is withdrawn after this long. Default 20,000 ms. */
   offerTimeoutMs?: number
   /** How often starving downloaders and stale offers are looked at. Default 500 ms. */
@@ -209,10 +211,11 @@ export class SuperSeeder {
       if (this.offerable(d, i) && this.holders[i] + this.offers[i] === 0) { this.offer(d, i); scanned = -1 }
     }
     if (scanned >= n) d.noFresh = true
-    if (d.pending.size > 0 || now - d.lastNews < (this.init.starveMs ?? 3000)) return
+    if (d.pending.size > 0 || now - d.lastNews < (this.init.starveMs ?? 5000)) return
     // Starving: the least held pieces it still lacks.
     const rest = [...d.wanted].filter((i) => this.offerable(d, i)).sort((a, b) => (this.holders[a] + this.offers[a]) - (this.holders[b] + this.offers[b]))
-    for (const i of rest.slice(0, this.window)) this.offer(d, i)
+    // A trickle, not a window: the other holders are still its main source, the publisher only unblocks it.
+    for (const i of rest.slice(0, this.init.starveOffers ?? 2)) this.offer(d, i)
     if (rest.length > 0) d.lastNews = now
   }
 

@@ -41,13 +41,13 @@ const log = (m: string): void => { process.stderr.write(`[e2e flash-crowd ${((Da
 const unitId = (u: SyntheticUnit): string => `pkg/${u.package}/${u.version}/${u.arch}`
 
 const STATUS = `query ($r: String!) { flashCrowd(release: $r) { state side wishLists uploaded wantedBytes wasteBytes wastePercent exactClusters maxTorrents uncovered
-  bytesDone bytesTotal received wasteMeasured error wishList { units bytes held heldBytes } requesters { peer units bytes late }
+  bytesDone bytesTotal received wasteMeasured error wishList { units bytes held heldBytes } requesters { peer units bytes late bytesDone }
   clusters { id infoHash units bytes requesters waste selected state wasteMeasured } } }`
 interface Status {
   state: string, side: string, wishLists: number, uploaded: number | null, wantedBytes: number | null, wasteBytes: number | null, wastePercent: number | null
   exactClusters: number | null, maxTorrents: number | null, uncovered: number, bytesDone: number, bytesTotal: number, received: number, wasteMeasured: number, error: string | null
   wishList: { units: number, bytes: number, held: number, heldBytes: number } | null
-  requesters: Array<{ peer: string, units: number, bytes: number, late: boolean }>
+  requesters: Array<{ peer: string, units: number, bytes: number, late: boolean, bytesDone: number | null }>
   clusters: Array<{ id: string, infoHash: string | null, units: number, bytes: number, requesters: number, waste: number, selected: number | null, state: string | null, wasteMeasured: number | null }>
 }
 async function status (p: Peer): Promise<Status | null> {
@@ -196,5 +196,11 @@ describe('flash crowd R1 -> R2 between processes (1 publisher, 2 mirrors, 4 clie
     log(`publisher uploaded ${pub.uploaded} B = ${((pub.uploaded ?? 0) / uniqueBytes).toFixed(2)} x the unique bytes wanted (${uniqueBytes} B); peers wanted ${sumWanted} B in all; waste reported ${pub.wasteBytes} B, measured ${measured} B`)
     // The waste the peers measured (verified pieces beyond their files) is what the clustering reported.
     expect(measured).toBe(pub.wasteBytes)
+    // The publisher super-seeds: it knows each wire's peer (BitTorrent ids derive from libp2p ids) and so sees every requester complete.
+    const seen = await waitFor('the publisher sees every requester complete', async () => {
+      const s = await status(publisher)
+      return s !== null && s.requesters.length === 6 && s.requesters.every((r) => r.bytesDone === r.bytes) ? s : false
+    }, 30_000, 1000).catch(async () => await status(publisher))
+    expect(seen?.requesters.map((r) => [r.peer, r.bytesDone])).toEqual(seen?.requesters.map((r) => [r.peer, r.bytes]))
   }, 600_000)
 })
