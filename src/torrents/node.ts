@@ -19,8 +19,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Server as TrackerServer } from 'bittorrent-tracker'
 import { ContentStore, type StoredUnit, type UnitContent, type UnitStats } from './store.ts'
 import { buildTorrent, magnetURI, rewrap, type TorrentMeta } from './torrent-file.ts'
-import { TorrentClient, bittorrentPeerId, wantedPieceRuns, type FetchOutcome, type FetchSpec, type TransferProgress } from './client.ts'
+import { TorrentClient, bittorrentPeerId, type FetchOutcome, type FetchSpec, type TransferProgress } from './client.ts'
 import { handleContentHttp, type ContentHttpSource } from './http.ts'
+import { wantedPieces, type SetDownloader, type SetWants } from './set-wants.ts'
+
+export type { SetDownloader, SetWants } from './set-wants.ts'
 import { ChecksumMismatchError, ContentInputError, ContentUnavailableError, DownloadCancelledError } from './errors.ts'
 
 /** A holder's offer for some content: the contract of src/dht/providers.ts, which fills it over libp2p. */
@@ -93,17 +96,6 @@ export interface SeedSetOptions {
    */
   superSeed?: SetWants | 'all'
 }
-
-/** Who wants what of a set torrent, by peer identity (the peers' `peerId`). */
-export interface SetWants {
-  /** Peers that may join. */
-  peers: () => Iterable<string>
-  /** Units of the set a peer wants; undefined for a peer not known. */
-  units: (peer: string) => ReadonlySet<string> | undefined
-}
-
-/** A downloader of a super-seeded set, as the seed sees it. */
-export interface SetDownloader { peer: string, wantedBytes: number, heldBytes: number }
 
 export interface FetchResult {
   unit: StoredUnit
@@ -466,20 +458,5 @@ export class ContentNode {
     await this.client.stop()
     await new Promise<void>((resolve) => { if (this.tracker === undefined) resolve(); else this.tracker.close(() => { resolve() }) })
     await this.store.close()
-  }
-}
-
-/** For super-seeding: a downloader's (by BitTorrent peer id) wanted pieces, those overlapping its units' files. */
-function wantedPieces (meta: TorrentMeta, units: readonly string[], wants: SetWants): (bittorrentId: string) => ReadonlySet<number> | undefined {
-  let byBittorrentId = new Map<string, string>()
-  return (bittorrentId) => {
-    // Late peers join after the torrent was seeded: look them up again when one is not known.
-    if (!byBittorrentId.has(bittorrentId)) byBittorrentId = new Map([...wants.peers()].map((p) => [bittorrentPeerId(p), p]))
-    const peer = byBittorrentId.get(bittorrentId)
-    const wanted = peer === undefined ? undefined : wants.units(peer)
-    if (wanted === undefined) return undefined
-    const pieces = new Set<number>()
-    for (const [from, to] of wantedPieceRuns(meta, units.map((u) => wanted.has(u) ? u : undefined))) for (let p = from; p <= to; p++) pieces.add(p)
-    return pieces
   }
 }
