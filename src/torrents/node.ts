@@ -21,7 +21,7 @@ import { ContentStore, type StoredUnit, type UnitContent, type UnitStats } from 
 import { buildTorrent, magnetURI, rewrap, type TorrentMeta } from './torrent-file.ts'
 import { TorrentClient, bittorrentPeerId, type FetchOutcome, type FetchSpec, type TransferProgress } from './client.ts'
 import { handleContentHttp, type ContentHttpSource } from './http.ts'
-import { wantedPieces, type SetDownloader, type SetWants } from './set-wants.ts'
+import { peersByBittorrentId, wantedPieces, type SetDownloader, type SetWants } from './set-wants.ts'
 
 export type { SetDownloader, SetWants } from './set-wants.ts'
 import { ChecksumMismatchError, ContentInputError, ContentUnavailableError, DownloadCancelledError } from './errors.ts'
@@ -380,8 +380,14 @@ export class ContentNode {
     const wants = this.setWants.get(infoHash)
     const peers = this.client.superSeedPeers(infoHash)
     if (wants === undefined || peers === undefined) return undefined
-    const byBittorrentId = new Map([...wants.peers()].map((p) => [bittorrentPeerId(p), p]))
-    return peers.flatMap((d) => { const peer = byBittorrentId.get(d.peerId); return peer === undefined ? [] : [{ peer, wantedBytes: d.wantedBytes, heldBytes: d.heldBytes }] })
+    const byBittorrentId = peersByBittorrentId(wants)
+    // A peer may have two wires to us (each side dialled): one row per peer, the wire that knows most.
+    const rows = new Map<string, SetDownloader>()
+    for (const d of peers) {
+      const peer = byBittorrentId.get(d.peerId)
+      if (peer !== undefined && (rows.get(peer)?.heldBytes ?? -1) < d.heldBytes) rows.set(peer, { peer, wantedBytes: d.wantedBytes, heldBytes: d.heldBytes })
+    }
+    return [...rows.values()]
   }
 
   /** Upload and swarm figures of a torrent this peer seeds. */

@@ -17,12 +17,17 @@ export interface SetWants {
 /** A downloader of a super-seeded set, as the seed sees it. */
 export interface SetDownloader { peer: string, wantedBytes: number, heldBytes: number }
 
+/** The peers that may join, by the BitTorrent peer id their wires show. */
+export function peersByBittorrentId (wants: SetWants): Map<string, string> {
+  return new Map([...wants.peers()].map((p) => [bittorrentPeerId(p), p]))
+}
+
 /** For super-seeding: a downloader's (by BitTorrent peer id) wanted pieces, those overlapping its units' files. */
 export function wantedPieces (meta: TorrentMeta, units: readonly string[], wants: SetWants): (bittorrentId: string) => ReadonlySet<number> | undefined {
   let byBittorrentId = new Map<string, string>()
   return (bittorrentId) => {
     // Late peers join after the torrent was seeded: look them up again when one is not known.
-    if (!byBittorrentId.has(bittorrentId)) byBittorrentId = new Map([...wants.peers()].map((p) => [bittorrentPeerId(p), p]))
+    if (!byBittorrentId.has(bittorrentId)) byBittorrentId = peersByBittorrentId(wants)
     const peer = byBittorrentId.get(bittorrentId)
     const wanted = peer === undefined ? undefined : wants.units(peer)
     if (wanted === undefined) return undefined
