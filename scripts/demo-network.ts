@@ -161,11 +161,16 @@ export interface DemoNetwork {
   peers: DemoPeer[]
   releases: { r1: DemoRelease, r2: DemoRelease, r3: DemoRelease }
   /**
-   * Publishes a release at the publisher from its synthetic Packages file,
-   * then (with `content`) adds its files there, stored and seeded; resolves
-   * once every peer sees the release.
+   * Publishes a release at the publisher from its synthetic Packages file;
+   * with `content` its files are stored and seeded there too: 'with' gives
+   * them with the publish (the publisher stores them before it notifies the
+   * channels, so subscribers downloading on notification find them held; one
+   * request, for a release of moderate size), 'after' (or true) adds them
+   * once the publish is in, in batches (each request answers within HTTP
+   * time limits, for a release of any size). Resolves once every peer sees
+   * the release.
    */
-  publish: (release: DemoRelease, options?: { content?: boolean }) => Promise<PublishedRelease>
+  publish: (release: DemoRelease, options?: { content?: boolean | 'with' | 'after' }) => Promise<PublishedRelease>
   /** Stops every peer (bounded). */
   stop: () => Promise<void>
 }
@@ -276,10 +281,10 @@ export async function startDemoNetwork (init: DemoNetworkInit): Promise<DemoNetw
     throw err
   }
 
-  const publish = async (release: DemoRelease, options: { content?: boolean } = {}): Promise<PublishedRelease> => {
-    const input = { name: release.name, format: 'DEBIAN', paths: [release.synthetic.packagesFile] }
+  const publish = async (release: DemoRelease, options: { content?: boolean | 'with' | 'after' } = {}): Promise<PublishedRelease> => {
+    const input = { name: release.name, format: 'DEBIAN', paths: [release.synthetic.packagesFile], ...(options.content === 'with' ? { contentPaths: [release.synthetic.filesDir] } : {}) }
     const summary = (await publisher.gql<{ publishRelease: { summary: PublishedRelease } }>(PUBLISH, { input }, 290_000)).publishRelease.summary
-    if (options.content === true) {
+    if (options.content === true || options.content === 'after') {
       const files = release.synthetic.units.flatMap((u) => u.file === undefined ? [] : [u.file])
       summary.contentStored = await addContent(publisher, [...new Set(files)], (done, total) => { log(`  publisher: ${done} of ${total} ${release.name} files stored and seeded`) })
     }

@@ -66,8 +66,8 @@ async function status (p: DemoPeer, release: string): Promise<Status | null> {
   return (await p.gql<{ flashCrowd: Status | null }>(STATUS, { r: release }, 20_000)).flashCrowd
 }
 
-const DOWNLOADS = 'query DemoDownloads { downloads { downloadId state units bytesTotal bytesDone bytesReceived error } }'
-interface Dl { downloadId: string, state: string, units: string[], bytesTotal: number, bytesDone: number, bytesReceived: number, error: string | null }
+const DOWNLOADS = 'query DemoDownloads { downloads { downloadId state units bytesTotal bytesDone bytesReceived error completedAt } }'
+interface Dl { downloadId: string, state: string, units: string[], bytesTotal: number, bytesDone: number, bytesReceived: number, error: string | null, completedAt: string | null }
 
 /** The download once it ended (completed, failed or cancelled). */
 async function downloadEnd (p: DemoPeer, id: string, ms: number): Promise<Dl> {
@@ -184,18 +184,19 @@ async function security (net: DemoNetwork, rec: DemoRecord): Promise<void> {
   say(`  channel security created (filter ${filter})`)
   await waitFor('channel security at every client', async () => (await Promise.all(net.clients.map(async (c) =>
     (await c.gql<{ channel: { lastSeq: number } | null }>('query { channel(name: "security") { lastSeq } }', {}, 15_000)).channel !== null))).every(Boolean), 60_000)
-  const got = new Map<DemoPeer, { seq: number, units: number, download: string | null, error: string | null }>()
+  const got = new Map<DemoPeer, { seq: number, units: number, download: string | null, error: string | null, at: number }>()
   const failures: Error[] = []
   const stops = net.clients.map((c) => c.subscribe<{ channel: { seq: number, added: unknown[], updated: unknown[], download: { downloadId: string } | null, downloadError: string | null } }>(
     'subscription DemoSecurity { channel(name: "security", since: 0, autoDownload: true) { seq added { doc } updated { doc } download { downloadId } downloadError } }', {},
     ({ channel: n }) => {
-      got.set(c, { seq: n.seq, units: n.added.length + n.updated.length, download: n.download?.downloadId ?? null, error: n.downloadError })
+      got.set(c, { seq: n.seq, units: n.added.length + n.updated.length, download: n.download?.downloadId ?? null, error: n.downloadError, at: Date.now() })
       say(`  ${c.name} got security #${n.seq}: ${n.added.length + n.updated.length} units, ${n.download === null ? `no download (${n.downloadError ?? ''})` : 'downloading them'}`)
     },
     (err) => { failures.push(err) }))
   try {
     await sleep(1500) // the subscriptions are open before the publish
-    const p = await net.publish(net.releases.r3, { content: true })
+    // The content goes with the publish: the publisher stores and seeds it before it notifies the channel.
+    const p = await net.publish(net.releases.r3, { content: 'with' })
     rec.published.push(p)
     say(`  published ${p.release}: ${p.units} units, content stored ${p.contentStored}`)
     await waitFor('the notification at every client', () => failures.length > 0 || got.size === net.clients.length, 120_000)
@@ -205,14 +206,14 @@ async function security (net: DemoNetwork, rec: DemoRecord): Promise<void> {
       if (n.download === null) throw new DemoError(`${c.name}: the notification started no download: ${n.error ?? ''}`, 'ERR_DEMO_STEP')
       let d = await downloadEnd(c, n.download, 300_000)
       if (d.state === 'FAILED') {
-        // The publisher notifies as soon as the metadata is in and stores the content after: a quick subscriber may ask before anyone holds it.
+        // Should not happen (the content is seeded before the notification), but a loaded publisher may not answer in time.
         say(`  ${c.name}: its auto-download failed (${d.error ?? ''}); the content is seeded now, downloading again`)
         d = await downloadDone(c, await startDownload(c, d.units), 300_000)
       } else if (d.state !== 'COMPLETED') {
         throw new DemoError(`${c.name}: download ${d.downloadId} ${d.state}`, 'ERR_DEMO_STEP')
       }
       rec.downloads.push({ peer: c.name, what: `security #${n.seq} (auto-download)`, units: d.units.length, bytes: d.bytesDone, received: d.bytesReceived })
-      say(`  ${c.name} downloaded ${d.units.length} units of security #${n.seq} (${mb(d.bytesDone)})`)
+      say(`  ${c.name} downloaded ${d.units.length} units of security #${n.seq} (${mb(d.bytesDone)}), completed ${(((d.completedAt === null ? Date.now() : Date.parse(d.completedAt)) - n.at) / 1000).toFixed(1)} s after the notification`)
     }
   } finally {
     for (const stop of stops) stop()
@@ -281,12 +282,15 @@ export async function runDemo (opts: DemoOptions): Promise<void> {
     log: (l) => { say(l) },
     onPeer: (p) => { say(`${p.name} (${p.role}) is up: ${p.consoleWithToken}`) }
   })
-  let stopping = false
+  // One stop, awaited by every caller: a signal stops the peers, the step it interrupted fails and its catch waits for
+  // the same stop, so the signal's exit code (130, 143) is the one the process ends with, once the peers are down.
+  let stopped: Promise<void> | undefined
   const stop = async (): Promise<void> => {
-    if (stopping) return
-    stopping = true
-    say('stopping the peers…')
-    await net.stop()
+    if (stopped === undefined) {
+      say('stopping the peers…')
+      stopped = net.stop()
+    }
+    await stopped
   }
   process.once('SIGINT', () => { void stop().then(() => process.exit(130)) })
   process.once('SIGTERM', () => { void stop().then(() => process.exit(143)) })
