@@ -89,6 +89,7 @@ class Slots {
 
 export class Downloads {
   private readonly maxUnits: number
+  private readonly parallel: number
   private readonly slots: Slots
   private readonly running = new Map<string, AbortController>()
   /** The latest record of each running download (persisted only at unit boundaries). */
@@ -97,7 +98,8 @@ export class Downloads {
 
   constructor (private readonly init: DownloadsInit) {
     this.maxUnits = init.maxUnits ?? 100_000
-    this.slots = new Slots(Math.max(1, init.parallel ?? 4))
+    this.parallel = Math.max(1, init.parallel ?? 4)
+    this.slots = new Slots(this.parallel)
   }
 
   /** Unit ids of a pattern's answers: the package or utility documents they lie in (releases are compositions, not content). */
@@ -209,7 +211,9 @@ export class Downloads {
     }
     const failures: string[] = []
     try {
-      await Promise.all(contents.map(async (unit) => {
+      // A few workers per download pull its units: a 20,000-unit download queues its workers on the slots, not 20,000 waiters (each one an abort listener).
+      let nextUnit = 0
+      const fetchOne = async (unit: UnitContent): Promise<void> => {
         await this.slots.take(signal)
         try {
           if (signal.aborted) throw new DownloadCancelledError('cancelled')
@@ -230,6 +234,9 @@ export class Downloads {
         }
         current = snapshot()
         await this.save(current)
+      }
+      await Promise.all(Array.from({ length: Math.min(this.parallel, contents.length) }, async () => {
+        while (nextUnit < contents.length) await fetchOne(contents[nextUnit++])
       }))
       const end = snapshot()
       delete end.etaSeconds

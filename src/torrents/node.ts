@@ -105,6 +105,9 @@ export interface FetchResult {
   sources: string[]
 }
 
+/** Provider records written at once (`provideSoon`). */
+const PROVIDES_IN_FLIGHT = 4
+
 export class ContentNode {
   private httpBase: string | undefined
   private readonly tracker: TrackerServer | undefined
@@ -112,6 +115,9 @@ export class ContentNode {
   private readonly torrents = new Map<string, { meta: TorrentMeta, shas: string[], units: string[] }>()
   private readonly pendingUploads = new Map<string, number>()
   private readonly setWants = new Map<string, SetWants>()
+  /** Provider records to write (sha256 -> a unit, for the log), and writers running. */
+  private readonly toProvide = new Map<string, string>()
+  private providing = 0
   private readonly timer: NodeJS.Timeout
   private ticking?: Promise<void>
   private stopped = false
@@ -244,8 +250,29 @@ export class ContentNode {
     // The torrent is computed (and cached) now, but seeded on demand (an offer, a .torrent request):
     // a publisher storing a whole release would otherwise run a swarm per unit nobody asked for yet.
     await this.unitTorrent(u)
-    // A provider record is best effort: the content is served either way, and records are rewritten on restart.
-    void this.init.discovery?.provide(u.sha256).catch((err: Error) => this.init.log?.(`provider record for ${u.unit}: ${err.message}`))
+    this.provideSoon(u)
+  }
+
+  /**
+   * Queues a provider record. Best effort: the content is served either way,
+   * and records are rewritten on restart. A few at a time: each is a DHT
+   * lookup, and a peer storing 20,000 files at once would otherwise start
+   * 20,000 lookups that time each other out.
+   */
+  private provideSoon (u: StoredUnit): void {
+    const d = this.init.discovery
+    if (d === undefined || this.stopped) return
+    this.toProvide.set(u.sha256, u.unit)
+    while (this.providing < PROVIDES_IN_FLIGHT && this.toProvide.size > 0) {
+      this.providing++
+      void (async () => {
+        for (const [sha, unit] of this.toProvide) {
+          if (this.stopped) break
+          this.toProvide.delete(sha)
+          await d.provide(sha).catch((err: Error) => this.init.log?.(`provider record for ${unit}: ${err.message}`))
+        }
+      })().finally(() => { this.providing-- })
+    }
   }
 
   /** Writes provider records for everything held (at start: records expire). Bounded, in the background. */
