@@ -14,6 +14,8 @@
  *   4. KadoP's own metrics: index latency (publish -> visible at a client)
  *      and time to first answer at a client that just started.
  * --small uses the test fixture slice instead of R1 (a quick check).
+ * --publish-only stops after step 2 (the publish figures and the CPU
+ * seconds every peer process spent during the publish).
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -36,6 +38,7 @@ const EXPLAIN = `query($p: String!) { explain(pattern: $p) { answers ms { total 
 
 export async function run (args: string[]): Promise<void> {
   const small = args.includes('--small')
+  const publishOnly = args.includes('--publish-only')
   const mi = args.indexOf('--mirrors')
   const mirrorsN = mi >= 0 ? Number(args[mi + 1]) : 8
   const input = small ? SMALL : { files: R1_FILES, translations: R1_TRANSLATIONS }
@@ -68,11 +71,16 @@ export async function run (args: string[]): Promise<void> {
       return views.every((v) => v.network.index.members.length === mirrorsN + 1)
     }, 120_000)
 
+    const cpu0 = await Promise.all(everyone.map(async (p) => (await processUsage(p.child.pid as number)).cpuSeconds))
     const p0 = performance.now()
     const summary = await gql<{ publishRelease: { summary: { units: number, postings: number } } }>(pub,
       'mutation($i: PublishReleaseInput!) { publishRelease(input: $i) { summary { units postings } } }',
       { i: { name: 'bookworm', format: 'DEBIAN', paths: input.files, translationPaths: input.translations } }, 3_600_000)
     const publishSeconds = (performance.now() - p0) / 1000
+    // CPU the peers spent during the publish (the machine has 2 cores shared by every peer: the figure the wall time follows when it is busy).
+    const cpu1 = await Promise.all(everyone.map(async (p) => (await processUsage(p.child.pid as number)).cpuSeconds))
+    const publishCpu = { publisher: cpu1[0] - cpu0[0], mirrors: cpu1.slice(1, 1 + mirrorsN).reduce((n, c, i) => n + c - cpu0[1 + i], 0), all: cpu1.reduce((n, c, i) => n + c - cpu0[i], 0) }
+    process.stderr.write(`publish CPU s: publisher ${publishCpu.publisher.toFixed(2)}, mirrors ${publishCpu.mirrors.toFixed(2)}, every peer ${publishCpu.all.toFixed(2)}\n`)
     const lagMs = await waitFor('the catalog at the client', async () => (await gql<NetworkInfo>(client, '{ network { index { catalogSeq members { peerId role held { postings heads blocks docs } } } } }')).network.index.catalogSeq >= 1, 60_000)
     process.stderr.write(`published ${summary.publishRelease.summary.units} units into ${mirrorsN} mirrors in ${publishSeconds.toFixed(1)} s\n`)
     // Announcements carry what each peer holds: wait one period so they are fresh.
@@ -83,6 +91,21 @@ export async function run (args: string[]): Promise<void> {
     const shares = held.map((h) => h.postings / totalHeld)
     const ideal = 1 / held.length
     const usage = await Promise.all(everyone.map(async (p) => ({ peer: p.name, ...(await processUsage(p.child.pid as number)) })))
+    if (publishOnly) {
+      printTable([
+        { what: 'units published', value: summary.publishRelease.summary.units },
+        { what: 'mirrors', value: mirrorsN },
+        { what: 'one-peer import s (baseline)', value: baselineSeconds },
+        { what: `publish into ${mirrorsN} mirrors s`, value: publishSeconds },
+        { what: 'ratio (target <= 3)', value: publishSeconds / baselineSeconds },
+        { what: 'CPU s during the publish: publisher / mirrors / every peer', value: `${publishCpu.publisher.toFixed(2)} / ${publishCpu.mirrors.toFixed(2)} / ${publishCpu.all.toFixed(2)}` },
+        { what: 'postings share min/max vs ideal', value: `${(Math.min(...shares) / ideal).toFixed(2)} / ${(Math.max(...shares) / ideal).toFixed(2)}` }
+      ])
+      const file = await writeResults('dht-publish', { units: summary.publishRelease.summary.units, mirrors: mirrorsN, baselineSeconds, publishSeconds, ratio: publishSeconds / baselineSeconds, publishCpu, held, usageAfterPublish: usage, small })
+      process.stdout.write(`\nwrote ${file}\n`)
+      await local.close()
+      return
+    }
 
     // 3. The query suite through the two clients (warm: one untimed run first).
     const rows: Array<Record<string, string | number>> = []
@@ -184,6 +207,7 @@ export async function run (args: string[]): Promise<void> {
       baselineSeconds,
       publishSeconds,
       ratio,
+      publishCpu,
       catalogLagMs: lagMs,
       held,
       shareMinOverIdeal: Math.min(...shares) / ideal,

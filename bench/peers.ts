@@ -9,6 +9,8 @@ import { join } from 'node:path'
 import { ROOT } from './common.ts'
 
 const EDOS = join(ROOT, 'bin', 'edos.js')
+/** EDOS_BENCH_NODE_ARGS: node flags for every peer process (space-separated), e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` (profiles are written when a peer stops). */
+const NODE_ARGS = (process.env.EDOS_BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')
 
 export interface BenchPeer {
   name: string
@@ -26,7 +28,7 @@ const running = new Set<ChildProcess>()
 process.on('exit', () => { for (const c of running) c.kill('SIGKILL') })
 
 export async function startPeer (name: string, data: string, args: string[], env: Record<string, string> = {}, timeoutMs = 120_000): Promise<BenchPeer> {
-  const child = spawn(process.execPath, [EDOS, 'serve', '--data', data, '--http', '127.0.0.1:0', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
+  const child = spawn(process.execPath, [...NODE_ARGS, EDOS, 'serve', '--data', data, '--http', '127.0.0.1:0', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
   running.add(child)
   child.on('exit', () => running.delete(child))
   let out = ''
