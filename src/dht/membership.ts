@@ -77,8 +77,6 @@ type Listener = (placement: Placement, previous: Placement) => void
 
 export class Membership {
   private readonly members = new Map<string, MemberRecord>()
-  /** The addresses last merged into the peer store, per member. */
-  private readonly mergedAddrs = new Map<string, string>()
   private certificate: MirrorCertificate | undefined
   private placementCache: Placement
   private timer: NodeJS.Timeout | undefined
@@ -252,11 +250,8 @@ export class Membership {
     // Pulled records are second-hand: they must not keep alive a member that stopped announcing (but a peer's own record is first-hand).
     if (from === undefined && known && via !== record.peer) return
     this.upsert(record)
-    // The peer store is written (LevelDB) only when a member's addresses change, not on every announcement of every member.
-    const addrKey = addrs.join(' ')
-    if (addrs.length > 0 && this.mergedAddrs.get(record.peer) !== addrKey) {
-      this.mergedAddrs.set(record.peer, addrKey)
-      void this.init.host.libp2p.peerStore.merge(peerIdFromString(record.peer), { multiaddrs: addrs.map((a) => multiaddr(a)) }).catch(() => { this.mergedAddrs.delete(record.peer) })
+    if (addrs.length > 0) {
+      void this.init.host.libp2p.peerStore.merge(peerIdFromString(record.peer), { multiaddrs: addrs.map((a) => multiaddr(a)) }).catch(() => {})
     }
     if (!known) this.recompute()
   }
@@ -276,7 +271,7 @@ export class Membership {
       if (peer === this.self) continue
       const expired = m.lastSeen < now - this.expireMs
       const certExpired = m.certificate !== undefined && Date.parse(m.certificate.expires) <= now
-      if (expired || certExpired) { this.members.delete(peer); this.mergedAddrs.delete(peer); changed = true }
+      if (expired || certExpired) { this.members.delete(peer); changed = true }
     }
     if (changed) this.recompute()
     await this.announce()
@@ -298,7 +293,6 @@ export class Membership {
   /** Forgets a member at once (it was seen gone: refused connections on every call). */
   evict (peer: string): void {
     if (peer === this.self || !this.members.delete(peer)) return
-    this.mergedAddrs.delete(peer)
     this.recompute()
   }
 }
