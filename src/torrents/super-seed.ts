@@ -15,11 +15,7 @@
  *
  * A piece someone else already holds is offered again only when the
  * downloader starves: nothing offered is pending and it announced no new
- * piece for `starveMs` (its other sources are slow or gone). It then gets a
- * trickle (`starveOffers` pieces per `starveMs`), unless it never announced
- * a piece we did not offer it: then it has no other source at all (it cannot
- * reach the other holders), and it is fed like a plain seed would, its next
- * pieces as soon as it has the last ones.
+ * piece for `starveMs` (its other sources are slow or gone).
  */
 
 /** The part of a bittorrent-protocol Wire super-seeding uses. */
@@ -85,10 +81,6 @@ interface Downloader {
   /** Offers it never requested: not offered again. */
   declined: Set<number>
   lastNews: number
-  /** It announced a piece we had not offered it: it has another source. */
-  otherSource: boolean
-  /** It was offered pieces others hold (it starved) at least once. */
-  fed: boolean
   /** Wanted pieces it does not hold yet. */
   missing: number
 }
@@ -157,23 +149,15 @@ export class SuperSeeder {
     const list = wanted === 'all' ? Uint32Array.from({ length: this.pieces }, (_, i) => i) : Uint32Array.from([...wanted].filter((i) => i < this.pieces).sort((a, b) => a - b))
     // Start each downloader at a different place, so first offers differ even before any piece is held.
     const start = list.length === 0 ? 0 : (this.joined++ * 7919) % list.length
-    const d: Downloader = { missing: list.length, wantedSet: new Set(list), wire, wanted: Uint32Array.from([...list.subarray(start), ...list.subarray(0, start)]), cursor: 0, noFresh: false, ready: false, holds: new Uint8Array(this.pieces), pending: new Map(), requested: new Set(), declined: new Set(), lastNews: Date.now(), otherSource: false, fed: false }
+    const d: Downloader = { missing: list.length, wantedSet: new Set(list), wire, wanted: Uint32Array.from([...list.subarray(start), ...list.subarray(0, start)]), cursor: 0, noFresh: false, ready: false, holds: new Uint8Array(this.pieces), pending: new Map(), requested: new Set(), declined: new Set(), lastNews: Date.now() }
     this.downloaders.add(d)
     const learn = (): void => {
       let news = false
       for (let i = 0; i < this.pieces; i++) if (d.holds[i] === 0 && wire.peerPieces.get(i)) { this.held(d, i); news = true }
-      if (news) { d.lastNews = Date.now(); d.otherSource = true }
+      if (news) d.lastNews = Date.now()
       this.refill(d)
     }
-    wire.on('have', (index) => {
-      const i = index as number
-      if (d.holds[i] === 0) {
-        if (!d.pending.has(i)) d.otherSource = true
-        this.held(d, i)
-        d.lastNews = Date.now()
-      }
-      this.refill(d)
-    })
+    wire.on('have', (index) => { const i = index as number; if (d.holds[i] === 0) { this.held(d, i); d.lastNews = Date.now() } this.refill(d) })
     wire.on('bitfield', learn)
     wire.on('have-all', learn)
     wire.on('request', (index) => { d.requested.add(index as number) })
@@ -227,15 +211,14 @@ export class SuperSeeder {
       if (this.offerable(d, i) && this.holders[i] + this.offers[i] === 0) { this.offer(d, i); scanned = -1 }
     }
     if (scanned >= n) d.noFresh = true
-    // Starving once, a downloader with no other source is fed again as soon as it has the last pieces; with one, a trickle.
-    if (d.pending.size > 0 || (now - d.lastNews < (this.init.starveMs ?? 5000) && (d.otherSource || !d.fed))) return
+    if (d.pending.size > 0 || now - d.lastNews < (this.init.starveMs ?? 5000)) return
     // Starving: the least held pieces it still lacks.
     const rest = [...d.wanted].filter((i) => this.offerable(d, i)).sort((a, b) => (this.holders[a] + this.offers[a]) - (this.holders[b] + this.offers[b]))
-    // With another source, a trickle, not a window: the other holders are still its main source, the publisher only
-    // unblocks it. Measured (16-peer flash-crowd bench, loaded machine): feeding every starving downloader its next
-    // pieces as soon as it had the last ones raised the publisher's upload from 1.07x to 1.35x the unique bytes.
-    for (const i of rest.slice(0, d.otherSource ? this.init.starveOffers ?? 2 : this.window)) this.offer(d, i)
-    if (rest.length > 0) { d.lastNews = now; d.fed = true }
+    // A trickle, not a window: the other holders are still its main source, the publisher only unblocks it.
+    // Measured (16-peer flash-crowd bench, loaded machine): feeding a starving downloader its next pieces as soon
+    // as it had the last ones raised the publisher's upload from 1.07x to 1.35x the unique bytes.
+    for (const i of rest.slice(0, this.init.starveOffers ?? 2)) this.offer(d, i)
+    if (rest.length > 0) d.lastNews = now
   }
 
   /** Interested yet choked by us: it cannot request now. */

@@ -104,32 +104,6 @@ describe('SuperSeeder', () => {
     expect(b.offered()).toHaveLength(2)
   })
 
-  it('feeds a downloader with no other source like a plain seed once it starves', () => {
-    const all = Array.from({ length: 10 }, (_, i) => i)
-    const { connect } = setup({ a: all, b: all }, { window: 2, starveMs: 3000 })
-    const a = connect('a')
-    // a gets the whole torrent from the seed, then stays connected without serving b (b cannot reach it, say).
-    for (let k = 0; k < 10 && a.offered().length > 0; k++) for (const i of a.offered()) if (!a.has.has(i)) a.got(i)
-    const b = connect('b')
-    vi.advanceTimersByTime(3500)
-    expect(b.offered()).toHaveLength(2)
-    // Every piece b announced came from the seed's offers: it has no other source, so the next ones follow at once.
-    for (const i of b.offered()) b.got(i)
-    expect(b.offered()).toHaveLength(4)
-    for (const i of b.offered().slice(2)) b.got(i)
-    expect(b.offered()).toHaveLength(6)
-    // A piece from elsewhere: it has another source now, and starving again gets it the trickle, starveMs apart.
-    const fromPeer = all.find((i) => !b.offered().includes(i)) as number
-    b.got(fromPeer)
-    for (const i of b.offered().slice(4)) b.got(i)
-    expect(b.offered()).toHaveLength(6)
-    vi.advanceTimersByTime(3500)
-    expect(b.offered()).toHaveLength(8)
-    for (const i of b.offered().slice(6)) b.got(i)
-    vi.advanceTimersByTime(1000)
-    expect(b.offered()).toHaveLength(8)
-  })
-
   it('withdraws an offer never requested and offers another piece instead', () => {
     const { connect } = setup({ a: [0, 1, 2] }, { window: 1, offerTimeoutMs: 1000, starveMs: 60_000 })
     const a = connect('a')
