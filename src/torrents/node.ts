@@ -157,7 +157,8 @@ export class ContentNode {
     return this.init.webSeed === false || this.httpBase === undefined ? undefined : `${this.httpBase}/content/`
   }
 
-  private get bittorrentAddress (): string {
+  /** Where this peer's BitTorrent port is reached (host:port). */
+  get bittorrentAddress (): string {
     const host = this.init.announceHost ?? (this.httpBase !== undefined ? new URL(this.httpBase).hostname.replace(/^\[|\]$/g, '') : '127.0.0.1')
     return `${host}:${this.client.port}`
   }

@@ -80,12 +80,18 @@ describe('flash crowd: coordinator and participants with real torrents', () => {
     const clusters = announcements.find((a) => a.phase === 'clusters')?.clusters as AnnouncedCluster[]
     expect(clusters.map((c) => c.infoHash)).toEqual(status.clusters.map((c) => c.infoHash))
 
-    const offerOf = async (ih: string): Promise<ContentOffer[]> => {
+    // The publisher's offer, and the other downloaders as peers of the swarm (what the publisher's tracker tells them in a
+    // real network): a super-seeder gives a downloader fresh pieces only, so the rest must come from the others.
+    const nodes = new Map<string, { dir: string, node: ContentNode }>()
+    for (const peer of Object.keys(wishes)) nodes.set(peer, await node(`fc-${peer}`, peer))
+    const offersFor = (self: string) => async (ih: string): Promise<ContentOffer[]> => {
       const o = await pub.node.torrentOffer(ih)
-      return o === undefined ? [] : [{ peer: 'publisher', ...o }]
+      if (o === undefined) return []
+      return [{ peer: 'publisher', ...o }, ...[...nodes].filter(([peer]) => peer !== self).map(([peer, n]) => ({ peer, torrent: o.torrent, bittorrent: [n.node.bittorrentAddress] }))]
     }
     const results = await Promise.all(Object.entries(wishes).map(async ([peer, wish]) => {
-      const p = await node(`fc-${peer}`, peer)
+      const p = nodes.get(peer) as { dir: string, node: ContentNode }
+      const offerOf = offersFor(peer)
       const wanted = new Map(units.filter((u) => wish.includes(u.unit) && u.unit !== ids[11]).map((u) => [u.unit, u]))
       const participant = new FlashCrowdParticipant({ release: 'r2', content: p.node, wanted, held: { units: 0, bytes: 0 }, torrentOffers: offerOf })
       expect(participant.uncovered(clusters)).toEqual([])
