@@ -22,9 +22,9 @@ import { buildTorrent, magnetURI, rewrap, type TorrentMeta } from './torrent-fil
 import { TorrentClient, bittorrentPeerId, type FetchOutcome, type FetchSpec, type TransferProgress } from './client.ts'
 import { handleContentHttp, type ContentHttpSource } from './http.ts'
 import { peersByBittorrentId, wantedPieces, type SetDownloader, type SetWants } from './set-wants.ts'
+import { ChecksumMismatchError, ContentInputError, ContentUnavailableError, DownloadCancelledError } from './errors.ts'
 
 export type { SetDownloader, SetWants } from './set-wants.ts'
-import { ChecksumMismatchError, ContentInputError, ContentUnavailableError, DownloadCancelledError } from './errors.ts'
 
 /** A holder's offer for some content: the contract of src/dht/providers.ts, which fills it over libp2p. */
 export type { ContentOffer } from '../dht/providers.ts'
