@@ -5,8 +5,11 @@
  * gossipsub topic (gossipsub signs each message with its origin's key, so
  * `from` is authenticated); a mirror's announcement carries its
  * certificate, checked against the publisher key. A member silent for
- * `expireMs` leaves the view; a peer that starts pulls the view from the
- * peers it is connected to, so it can place keys at once.
+ * `expireMs` is probed directly (its own record asked on MEMBERS_PROTOCOL):
+ * it leaves the view only when it does not answer, since a busy peer's
+ * announcements come late and every change of the view starts a repair
+ * pass on every peer. A peer that starts pulls the view from the peers it
+ * is connected to, so it can place keys at once.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -62,8 +65,16 @@ export interface MembershipInit {
   replicas?: number
   /** Announcement period. Default 2000 ms. */
   intervalMs?: number
-  /** A member not heard for this long leaves the view. Default 3 × intervalMs + 1 s, at least 10 s (a busy peer's announcements come late, and a false leave moves keys for nothing). */
+  /** A member not heard for this long is probed, and leaves the view if the probe fails. Default 3 × intervalMs + 1 s, at least 10 s (a busy peer's announcements come late, and a false leave moves keys for nothing). */
   expireMs?: number
+  /**
+   * Longest a silent member may take to answer its probe before it leaves
+   * the view. Default 10 s: a peer whose event loop is blocked applying a
+   * batch still answers within it, and a dead peer on a reachable host is
+   * refused at once (so it leaves after about expireMs); only an
+   * unreachable host takes expireMs + probeTimeoutMs.
+   */
+  probeTimeoutMs?: number
   /** What this peer holds, for its announcements. */
   held?: () => Promise<HeldSummary>
   repair?: () => RepairState
@@ -83,7 +94,11 @@ export class Membership {
   private readonly listeners = new Set<Listener>()
   private readonly intervalMs: number
   private readonly expireMs: number
+  private readonly probeTimeoutMs: number
   private readonly replicas: number
+  /** Silent members being probed (at most one probe per member). */
+  private readonly probing = new Set<string>()
+  private stopped = false
   /** Announcements refused (bad certificate, impostor): observable for tests and `network`. */
   refused = 0
 
@@ -91,6 +106,7 @@ export class Membership {
     this.certificate = init.certificate
     this.intervalMs = init.intervalMs ?? 2000
     this.expireMs = init.expireMs ?? Math.max(10_000, this.intervalMs * 3 + 1000)
+    this.probeTimeoutMs = init.probeTimeoutMs ?? 10_000
     this.replicas = init.replicas ?? DEFAULT_REPLICAS
     this.placementCache = new Placement([], this.replicas)
     if (this.isIndexPeer) this.upsert(this.selfRecord())
@@ -140,6 +156,7 @@ export class Membership {
   }
 
   stop (): void {
+    this.stopped = true
     if (this.timer !== undefined) clearInterval(this.timer)
     this.timer = undefined
   }
@@ -176,6 +193,9 @@ export class Membership {
 
   /** kad-dht lookups run to confirm the view (observable). */
   confirmed = 0
+  /** Probes of silent members, and those that failed (the member left the view). Observable. */
+  probes = 0
+  probesFailed = 0
 
   /** Asks peers (default: the connected ones) for their view (a peer that just started knows nobody yet). */
   async pull (signal?: AbortSignal, from?: string[]): Promise<void> {
@@ -269,12 +289,46 @@ export class Membership {
     let changed = false
     for (const [peer, m] of this.members) {
       if (peer === this.self) continue
-      const expired = m.lastSeen < now - this.expireMs
-      const certExpired = m.certificate !== undefined && Date.parse(m.certificate.expires) <= now
-      if (expired || certExpired) { this.members.delete(peer); changed = true }
+      if (m.certificate !== undefined && Date.parse(m.certificate.expires) <= now) { this.members.delete(peer); changed = true; continue }
+      if (m.lastSeen < now - this.expireMs && !this.probing.has(peer)) void this.probe(peer)
     }
     if (changed) this.recompute()
     await this.announce()
+  }
+
+  /**
+   * A member silent for expireMs is asked for its own record: if it answers
+   * (however late, within probeTimeoutMs) it is alive and stays; it leaves
+   * when the call fails (refused, timed out) or its record does not hold
+   * (it is no longer an index peer, its certificate is invalid) and nothing
+   * was heard from it meanwhile. Never throws.
+   */
+  private async probe (peer: string): Promise<void> {
+    this.probing.add(peer)
+    this.probes++
+    const started = Date.now()
+    let alive = false
+    try {
+      const res = await callRpc(this.init.host.libp2p, peer, MEMBERS_PROTOCOL, {}, [], { timeoutMs: this.probeTimeoutMs })
+      const members = Array.isArray(res.header.members) ? res.header.members as unknown[] : []
+      const own = members.find((m) => m != null && typeof m === 'object' && (m as { peer?: unknown }).peer === peer)
+      if (own !== undefined) {
+        // First-hand (via the peer itself): refreshes lastSeen. A member evicted meanwhile stays out.
+        if (!this.stopped && this.members.has(peer)) this.accept(own, undefined, peer)
+        alive = true
+      }
+    } catch (err) {
+      this.init.log?.(`membership: ${peer} silent for ${this.expireMs} ms and its probe failed: ${(err as Error).message}`)
+    } finally {
+      this.probing.delete(peer)
+    }
+    if (alive || this.stopped) return
+    const m = this.members.get(peer)
+    // An announcement that arrived during the probe keeps it.
+    if (m === undefined || m.lastSeen >= started) return
+    this.probesFailed++
+    this.members.delete(peer)
+    this.recompute()
   }
 
   private indexPeerIds (): string[] { return [...this.members.keys()] }
