@@ -3,8 +3,10 @@
  * sets. After the view settles, each index peer walks what it holds and,
  * for every key whose owner set gained peers, sends the key to them when
  * it is the nearest surviving holder (so one peer, not r, pushes each
- * key). r copies exist again without a republish. Passes are observable
- * (RepairState) and run one at a time in the background.
+ * key). r copies exist again without a republish. A pass whose view has
+ * the same peers as the one the keys were placed for (a member left and
+ * came back) walks nothing. Passes are observable (RepairState) and run
+ * one at a time in the background.
  */
 import type { PeerHost } from './host.ts'
 import type { Membership, RepairState } from './membership.ts'
@@ -34,6 +36,8 @@ export class Repair {
   private again = false
   private stopped = false
   readonly state: RepairState = { running: false, checked: 0, sent: 0 }
+  /** Passes that found the view back at its base and walked nothing (observable). */
+  noop = 0
   private readonly unsubscribe: () => void
 
   constructor (private readonly init: RepairInit) {
@@ -79,6 +83,8 @@ export class Repair {
     if (!membership.isIndexPeer) return
     const prev = this.base
     const next = membership.placement()
+    // The view came back to the peers the held keys are placed for (a member left and returned within the settle time): no key has a new owner.
+    if (samePlacement(prev, next)) { this.base = next; this.noop++; return }
     const self = host.peerId
     this.state.running = true
     this.state.checked = 0
@@ -129,4 +135,8 @@ export class Repair {
       this.state.lastRun = new Date().toISOString()
     }
   }
+}
+
+function samePlacement (a: Placement, b: Placement): boolean {
+  return a.replicas === b.replicas && a.peers.length === b.peers.length && a.peers.every((p, i) => p === b.peers[i])
 }

@@ -7,12 +7,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { peerIdFromString } from '@libp2p/peer-id'
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
+import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import type { PeerId } from '@libp2p/interface'
 import { EmbeddedIndex } from '../../src/xml-twig-index/embedded.ts'
 import { readUnits } from '../../src/xml-twig-index/importers/index.ts'
 import { createPeerHost, IndexNode } from '../../src/dht/index.ts'
-import { blockKey, docKey, headKey, idKey } from '../../src/dht/placement.ts'
+import { Placement, blockKey, docKey, headKey, idKey } from '../../src/dht/placement.ts'
+import type { PeerHost } from '../../src/dht/host.ts'
+import type { Membership } from '../../src/dht/membership.ts'
+import { Repair } from '../../src/dht/repair.ts'
 import { ShardStore, type ShardEntry } from '../../src/dht/shard-store.ts'
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures')
@@ -159,4 +163,54 @@ describe('churn repair (in-process peers)', () => {
     await expectRCopies()
     await expectExactAnswers()
   }, 90_000)
+})
+
+describe('repair passes (no network)', () => {
+  async function ids (n: number): Promise<string[]> {
+    const out: string[] = []
+    for (let i = 0; i < n; i++) {
+      const seed = new Uint8Array(32); seed[0] = 7; seed[1] = i
+      out.push(peerIdFromPrivateKey(await generateKeyPairFromSeed('Ed25519', seed)).toString())
+    }
+    return out
+  }
+
+  it('walks nothing when the view comes back to its base peers (a member left and returned)', async () => {
+    const peers = await ids(4)
+    let placement = new Placement(peers)
+    const listeners = new Set<(next: Placement, prev: Placement) => void>()
+    const membership = {
+      isIndexPeer: true,
+      placement: () => placement,
+      onChange: (l: (next: Placement, prev: Placement) => void) => { listeners.add(l); return () => { listeners.delete(l) } }
+    } as unknown as Membership
+    let walks = 0
+    const shard = {
+      entries: async function * () { walks++; yield * [] as ShardEntry[] }
+    } as unknown as ShardStore
+    const host = { peerId: peers[0], libp2p: {} } as unknown as PeerHost
+    const repair = new Repair({ host, membership, shard, settleMs: 20 })
+    const change = (next: Placement): void => { const prev = placement; placement = next; for (const l of listeners) l(next, prev) }
+    try {
+      // peers[3] drops out and comes back within the settle time: one pass, over the same peers as the base.
+      change(new Placement(peers.slice(0, 3)))
+      change(new Placement(peers))
+      await repair.idle()
+      expect(walks).toBe(0)
+      expect(repair.noop).toBe(1)
+      expect(repair.state).toMatchObject({ running: false, checked: 0, sent: 0 })
+      // A real change walks the shard.
+      change(new Placement(peers.slice(0, 3)))
+      await repair.idle()
+      expect(walks).toBe(1)
+      expect(repair.state.lastRun).toBeDefined()
+      // Back to four peers: the base is now three, so this is a change too.
+      change(new Placement(peers))
+      await repair.idle()
+      expect(walks).toBe(2)
+      expect(repair.noop).toBe(1)
+    } finally {
+      repair.stop()
+    }
+  })
 })
