@@ -43,14 +43,19 @@ export interface ReadTrace {
  * shows every read. Heads read during the evaluation are kept for it alone:
  * a cold query reads each head once (the planner's round), not again per list.
  */
-interface TraceContext { reads: ReadTrace[], fresh: boolean, heads: Map<string, TermHead | null> }
+interface TraceContext { reads: ReadTrace[], fresh: boolean, heads: Map<string, TermHead | null>, closed?: boolean }
 const traces = new AsyncLocalStorage<TraceContext>()
 
 /** Runs `fn` with every network read it causes recorded (and caches bypassed): what explain shows. */
 export async function traced<T> (fn: () => Promise<T>): Promise<{ result: T, reads: ReadTrace[] }> {
   const ctx: TraceContext = { reads: [], fresh: true, heads: new Map() }
-  const result = await traces.run(ctx, fn)
-  return { result, reads: ctx.reads }
+  try {
+    const result = await traces.run(ctx, fn)
+    return { result, reads: ctx.reads }
+  } finally {
+    // A request still running when the evaluation ended (a slow replica's heads, not waited for) is not added to a trace already returned.
+    ctx.closed = true
+  }
 }
 
 export interface RemoteIndexInit {
@@ -113,7 +118,7 @@ export class RemoteIndex implements PostingSource, DocumentSource {
       res = await callRpc(this.init.host.libp2p, peer, protocol, header, parts, { timeoutMs: this.init.callTimeoutMs ?? 10_000 })
     }
     const ctx = traces.getStore()
-    if (ctx !== undefined) {
+    if (ctx !== undefined && ctx.closed !== true) {
       const asked = (['terms', 'docIds', 'ids'].map((k) => header[k]).find(Array.isArray) ?? (typeof header.prefix === 'string' ? [`${header.prefix}*`] : [])) as unknown[]
       const ranges = Array.isArray(header.ranges) ? header.ranges as number[] : undefined
       const items = asked.slice(0, 16).map((x, i) => ranges !== undefined ? `${String(x)}#${ranges[i]}` : String(x))
@@ -205,33 +210,82 @@ export class RemoteIndex implements PostingSource, DocumentSource {
    * replica that missed a publish (down then, or new and not yet repaired)
    * has a smaller head or none, and the largest wins. (Asking one replica
    * after another when a head was missing cost a round per replica for every
-   * term without postings.) Heads no replica answered for go through the
-   * failover path, which confirms a stale view.
+   * term without postings.) A term is settled once all its replicas answered
+   * or two answered the same head (a stale replica's differs); the round ends
+   * when every term is settled, so one slow replica (a peer busy applying a
+   * batch) does not hold every query. Requests still running then finish in
+   * the background: a larger head they bring replaces the cached one. Heads
+   * no replica answered for go through the failover path, which confirms a
+   * stale view.
    */
   private async headsFromEveryReplica (terms: string[]): Promise<Array<TermHead | null>> {
+    const seq = this.init.catalog.seq
     const best: Array<TermHead | null> = terms.map(() => null)
     const answered = new Uint8Array(terms.length)
+    // Replicas asked, and those that answered or failed, per term; answers per total postings (-1: no head).
+    const asked = new Uint8Array(terms.length)
+    const finished = new Uint8Array(terms.length)
+    const totals: Array<Map<number, number> | undefined> = terms.map(() => undefined)
     const byPeer = new Map<string, number[]>()
     terms.forEach((t, i) => {
       for (const peer of this.ownersOf(headKey(t))) {
+        asked[i]++
         const g = byPeer.get(peer); if (g === undefined) byPeer.set(peer, [i]); else g.push(i)
       }
     })
-    await Promise.all([...byPeer].map(async ([peer, idx]) => {
-      try {
-        const res = await this.request(peer, POSTINGS_PROTOCOL, { op: 'heads', terms: idx.map((i) => terms[i]) }, [], false)
-        const heads = res.header.heads as Array<TermHead | null>
-        idx.forEach((i, k) => {
-          answered[i] = 1
-          const h = heads[k] ?? null
-          if (h !== null && (best[i] === null || total(h) > total(best[i] as TermHead))) best[i] = h
-        })
-      } catch (err) {
-        if (!(err instanceof PeerUnavailableError)) throw err
-        this.suspects.set(peer, Date.now() + (this.init.suspectMs ?? 10_000))
-        this.init.log?.(`remote index: ${peer} failed, its heads come from the other replicas: ${err.message}`)
+    let unsettled = terms.filter((_, i) => asked[i] > 0).length
+    const settled = new Uint8Array(terms.length)
+    const settle = (i: number, agreed: boolean): void => {
+      if (settled[i] === 0 && (agreed || finished[i] >= asked[i])) { settled[i] = 1; unsettled-- }
+    }
+    let over = false
+    // An answer after the round: kept if it is larger than what the round returned (a replica the others had not caught up with).
+    const late = (i: number, h: TermHead | null): void => {
+      if (h === null || (best[i] !== null && total(h) <= total(best[i] as TermHead))) return
+      best[i] = h
+      const cached = this.headCache.get(terms[i])
+      if (this.headCacheSeq === seq && this.init.catalog.seq === seq && this.headCache.has(terms[i]) && (cached == null || total(cached) < total(h))) this.headCache.set(terms[i], h)
+    }
+    await new Promise<void>((resolve, reject) => {
+      let left = byPeer.size
+      const end = (): void => { if (!over && (unsettled === 0 || left === 0)) { over = true; resolve() } }
+      end()
+      for (const [peer, idx] of byPeer) {
+        void (async () => {
+          try {
+            const res = await this.request(peer, POSTINGS_PROTOCOL, { op: 'heads', terms: idx.map((i) => terms[i]) }, [], false)
+            const heads = res.header.heads as Array<TermHead | null>
+            idx.forEach((i, k) => {
+              const h = heads[k] ?? null
+              if (over) { late(i, h); return }
+              answered[i] = 1
+              finished[i]++
+              if (h !== null && (best[i] === null || total(h) > total(best[i] as TermHead))) best[i] = h
+              let counts = totals[i]
+              if (counts === undefined) { counts = new Map(); totals[i] = counts }
+              const key = h === null ? -1 : total(h)
+              const same = (counts.get(key) ?? 0) + 1
+              counts.set(key, same)
+              settle(i, same >= 2)
+            })
+          } catch (err) {
+            if (err instanceof PeerUnavailableError) {
+              this.suspects.set(peer, Date.now() + (this.init.suspectMs ?? 10_000))
+              this.init.log?.(`remote index: ${peer} failed, its heads come from the other replicas: ${err.message}`)
+              if (!over) idx.forEach((i) => { finished[i]++; settle(i, false) })
+            } else if (!over) {
+              over = true
+              reject(err)
+            } else {
+              this.init.log?.(`remote index: ${peer} answered heads after the round with an error: ${(err as Error).message}`)
+            }
+          } finally {
+            left--
+            end()
+          }
+        })()
       }
-    }))
+    })
     const unanswered = terms.flatMap((_, i) => answered[i] === 0 ? [i] : [])
     if (unanswered.length > 0) {
       const again = await this.routed(unanswered, (i) => headKey(terms[i]), async (peer, group, failover) => {

@@ -1,0 +1,149 @@
+/**
+ * RemoteIndex heads over three replicas with a scripted network (callRpc
+ * mocked): a term is settled by two equal answers without waiting for a
+ * slow third replica; answers that disagree wait for it (largest wins); a
+ * late answer that is larger updates the cache; a late failure or a late
+ * read in a traced evaluation breaks nothing.
+ */
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
+import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { PeerUnavailableError, RemoteError } from '../../src/dht/errors.ts'
+import type { PeerHost } from '../../src/dht/host.ts'
+import type { CatalogView } from '../../src/dht/catalog.ts'
+import type { Membership } from '../../src/dht/membership.ts'
+import { Placement } from '../../src/dht/placement.ts'
+import { RemoteIndex, traced } from '../../src/dht/remote-source.ts'
+import type { TermHead } from '../../src/dht/types.ts'
+
+type Reply = (terms: string[]) => Promise<Array<TermHead | null>>
+const replies = new Map<string, Reply>()
+
+vi.mock('../../src/dht/rpc.ts', () => ({
+  callRpc: async (_libp2p: unknown, peer: string, _protocol: string, header: Record<string, unknown>) => {
+    const reply = replies.get(peer)
+    if (reply === undefined) throw new PeerUnavailableError(`peer ${peer} unreachable`)
+    const heads = await reply(header.terms as string[])
+    return { header: { heads }, parts: [], bytes: 10 }
+  }
+}))
+
+const head = (term: string, postings: number): TermHead => ({ term, ranges: [{ range: 0, postings, docs: postings }] })
+const now = (postings: number): Reply => async (terms) => terms.map((t) => head(t, postings))
+const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
+const totalOf = (h: TermHead | null): number => h?.ranges.reduce((n, r) => n + r.postings, 0) ?? -1
+
+/** A reply held until released (with a result or an error). */
+function held (): { reply: Reply, release: (postings: number | Error) => void, asked: () => boolean } {
+  let release: (postings: number | Error) => void = () => {}
+  let asked = false
+  const gate = new Promise<number | Error>((resolve) => { release = resolve })
+  return {
+    reply: async (terms) => {
+      asked = true
+      const r = await gate
+      if (r instanceof Error) throw r
+      return terms.map((t) => head(t, r))
+    },
+    release: (p) => { release(p) },
+    asked: () => asked
+  }
+}
+
+describe('remote index heads (scripted replicas)', () => {
+  let peers: string[]
+  let seq = 1
+
+  beforeAll(async () => {
+    peers = []
+    for (let i = 0; i < 4; i++) {
+      const seed = new Uint8Array(32); seed[0] = 9; seed[1] = i
+      peers.push(peerIdFromPrivateKey(await generateKeyPairFromSeed('Ed25519', seed)).toString())
+    }
+  })
+
+  afterEach(() => { replies.clear() })
+
+  function remote (): RemoteIndex {
+    // Three index peers, r = 3: every term is on all of them. The asker (peers[3]) is a client.
+    const placement = new Placement(peers.slice(0, 3), 3)
+    const membership = { placement: () => placement, confirm: async () => [] } as unknown as Membership
+    const catalog = { seq: seq++, current: () => undefined } as unknown as CatalogView
+    const host = { peerId: peers[3], libp2p: {} } as unknown as PeerHost
+    return new RemoteIndex({ host, membership, catalog })
+  }
+
+  it('settles a term on two equal answers without waiting for a slow replica', async () => {
+    const slow = held()
+    replies.set(peers[0], now(5)); replies.set(peers[1], now(5)); replies.set(peers[2], slow.reply)
+    const r = remote()
+    const t0 = performance.now()
+    const [h] = await r.heads(['w:x'])
+    expect(performance.now() - t0).toBeLessThan(1000)
+    expect(totalOf(h)).toBe(5)
+    expect(slow.asked()).toBe(true)
+    // The slow replica knew more (the other two missed a publish): its late answer replaces the cached head.
+    slow.release(8)
+    await sleep(20)
+    expect(totalOf((await r.heads(['w:x']))[0])).toBe(8)
+  })
+
+  it('settles on two replicas that agree there is no head', async () => {
+    const slow = held()
+    replies.set(peers[0], async (terms) => terms.map(() => null))
+    replies.set(peers[1], async (terms) => terms.map(() => null))
+    replies.set(peers[2], slow.reply)
+    const [h] = await remote().heads(['w:none'])
+    expect(h).toBeNull()
+    slow.release(new PeerUnavailableError('gone late'))
+    await sleep(20)
+  })
+
+  it('waits for the third replica when the first two disagree, and the largest wins', async () => {
+    const slow = held()
+    replies.set(peers[0], now(5)); replies.set(peers[1], now(3)); replies.set(peers[2], slow.reply)
+    const r = remote()
+    let done = false
+    const p = r.heads(['w:y']).then((hs) => { done = true; return hs })
+    await sleep(100)
+    expect(done).toBe(false)
+    slow.release(5)
+    expect(totalOf((await p)[0])).toBe(5)
+  })
+
+  it('settles on all answers when a replica is down, and goes to failover when none answered', async () => {
+    replies.set(peers[0], now(4)); replies.set(peers[1], now(2))
+    expect(totalOf((await remote().heads(['w:z']))[0])).toBe(4)
+    replies.clear()
+    await expect(remote().heads(['w:z'])).rejects.toBeInstanceOf(PeerUnavailableError)
+  })
+
+  it('ignores a late error and keeps a late read out of a trace already returned', async () => {
+    const slow = held()
+    replies.set(peers[0], now(6)); replies.set(peers[1], now(6)); replies.set(peers[2], slow.reply)
+    const r = remote()
+    const { result, reads } = await traced(async () => await r.heads(['w:t']))
+    expect(totalOf(result[0])).toBe(6)
+    expect(reads.map((x) => x.peer).sort()).toEqual([peers[0], peers[1]].sort())
+    slow.release(new RemoteError('late failure', 'ERR_INTERNAL', peers[2]))
+    await sleep(20)
+    expect(reads).toHaveLength(2)
+
+    // A late success is not traced either.
+    const slow2 = held()
+    replies.set(peers[2], slow2.reply)
+    const second = await traced(async () => await r.heads(['w:u']))
+    slow2.release(6)
+    await sleep(20)
+    expect(second.reads).toHaveLength(2)
+  })
+
+  it('still fails the round on an error before it settles', async () => {
+    replies.set(peers[0], async () => { throw new RemoteError('broken', 'ERR_INTERNAL', peers[0]) })
+    const slow = held()
+    replies.set(peers[1], slow.reply); replies.set(peers[2], now(1))
+    await expect(remote().heads(['w:v'])).rejects.toBeInstanceOf(RemoteError)
+    slow.release(1)
+    await sleep(20)
+  })
+})
