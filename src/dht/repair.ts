@@ -83,8 +83,15 @@ export class Repair {
     if (!membership.isIndexPeer) return
     const prev = this.base
     const next = membership.placement()
-    // The view came back to the peers the held keys are placed for (a member left and returned within the settle time): no key has a new owner.
-    if (samePlacement(prev, next)) { this.base = next; this.noop++; return }
+    // The view came back to the peers the held keys are placed for (a member left and returned within the settle time):
+    // no key has a new owner. The pass still shows as done, having checked and sent nothing.
+    if (samePlacement(prev, next)) {
+      this.base = next
+      this.noop++
+      Object.assign(this.state, { checked: 0, sent: 0, lastRun: new Date().toISOString() })
+      delete this.state.error
+      return
+    }
     const self = host.peerId
     this.state.running = true
     this.state.checked = 0
