@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- channels [--loaders K] [--interval-ms MS] [SUBSCRIBERS...]`:
+ * `npm run bench -- channels [--loaders K] [--interval-ms MS] [--fan-out off] [--client lean|ws] [SUBSCRIBERS...]`:
  * notification delivery from the publisher through one mirror to
  * graphql-ws subscribers. The publisher is a libp2p host in this process
  * (signs, logs, sends on gossipsub, serves its log); the mirror is an
@@ -12,7 +12,8 @@
  * mirror CPU from /proc (user + system over the sending window) and its
  * peak RSS; the load processes' CPU from their own process.cpuUsage().
  * `--fan-out off` serves every subscriber on its own path (no shared
- * fan-out, src/server/fan-out.ts) for comparison. EDOS_BENCH_CPU_PROF=DIR
+ * fan-out, src/server/fan-out.ts) for comparison. `--client ws` has the
+ * load processes receive with `ws` instead of bench/lean-ws.ts (the default). EDOS_BENCH_CPU_PROF=DIR
  * runs the mirror under --cpu-prof into DIR.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
@@ -62,7 +63,7 @@ async function until<T> (what: string, p: Promise<T>, ms: number): Promise<T> {
 interface LoadResult { latencies: number[], completed: number, errors: number, cpuMs: number }
 
 /** `--name value` flags, and the rest as subscriber counts. */
-function options (args: string[]): { levels: number[], loaders: number, intervalMs: number, fanOut: boolean } {
+function options (args: string[]): { levels: number[], loaders: number, intervalMs: number, fanOut: boolean, client: 'lean' | 'ws' } {
   const flags = new Map<string, string>()
   const levels: number[] = []
   for (let i = 0; i < args.length; i++) {
@@ -73,14 +74,15 @@ function options (args: string[]): { levels: number[], loaders: number, interval
     levels: levels.length > 0 ? levels : [1, 1000, 10_000],
     loaders: Number(flags.get('loaders') ?? DEFAULT_LOADERS),
     intervalMs: Number(flags.get('interval-ms') ?? DEFAULT_INTERVAL_MS),
-    fanOut: flags.get('fan-out') !== 'off'
+    fanOut: flags.get('fan-out') !== 'off',
+    client: flags.get('client') === 'ws' ? 'ws' : 'lean'
   }
 }
 
 /** K load processes sharing `subscribers`; ready once all are, their results merged. */
-function startLoad (url: string, subscribers: number, loaders: number, since: number, last: number): { ready: Promise<void>, result: Promise<LoadResult>, kill: () => void } {
+function startLoad (url: string, subscribers: number, loaders: number, since: number, last: number, client: string): { ready: Promise<void>, result: Promise<LoadResult>, kill: () => void } {
   const counts = Array.from({ length: Math.min(loaders, subscribers) }, (_, i) => Math.floor(subscribers / loaders) + (i < subscribers % loaders ? 1 : 0))
-  const children = counts.map((count) => spawn(process.execPath, [join(ROOT, 'bin', 'run-ts.js'), join(ROOT, 'bench', 'channels-load.ts'), url.replace(/^http/, 'ws'), CHANNEL, String(count), String(since), String(last), String(LOAD_DEADLINE_MS)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] }))
+  const children = counts.map((count) => spawn(process.execPath, [join(ROOT, 'bin', 'run-ts.js'), join(ROOT, 'bench', 'channels-load.ts'), url.replace(/^http/, 'ws'), CHANNEL, String(count), String(since), String(last), String(LOAD_DEADLINE_MS), client], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] }))
   const each = children.map((child) => {
     let ready!: () => void
     const readyP = new Promise<void>((resolve) => { ready = resolve })
@@ -109,7 +111,7 @@ function startLoad (url: string, subscribers: number, loaders: number, since: nu
 }
 
 export async function run (args: string[]): Promise<void> {
-  const { levels, loaders, intervalMs, fanOut } = options(args)
+  const { levels, loaders, intervalMs, fanOut, client } = options(args)
   const dir = await mkdtemp(join(tmpdir(), 'edos-channels-bench-'))
   const host = await createPeerHost({ data: join(dir, 'pub'), role: 'publisher' })
   const state = await PeerState.open(join(dir, 'pub', 'state'))
@@ -146,7 +148,7 @@ export async function run (args: string[]): Promise<void> {
     for (const subscribers of levels) {
       const since = (await state.getChannel(CHANNEL))!.lastSeq
       const last = since + 1 + NOTIFICATIONS
-      const load = startLoad(url, subscribers, loaders, since, last)
+      const load = startLoad(url, subscribers, loaders, since, last, client)
       loads.push(load)
       await publish() // the warm-up: every subscriber gets it, live or from the log
       const tReady = performance.now()
@@ -215,9 +217,9 @@ export async function run (args: string[]): Promise<void> {
     await rm(dir, { recursive: true, force: true })
   }
   printTable(rows)
-  process.stdout.write(`target: p99 <= 200 ms at 10,000 subscribers; ${NOTIFICATIONS} notifications ${intervalMs} ms apart; ${loaders} load processes; fan-out ${fanOut ? 'on' : 'off'}\n`)
+  process.stdout.write(`target: p99 <= 200 ms at 10,000 subscribers; ${NOTIFICATIONS} notifications ${intervalMs} ms apart; ${loaders} load processes; fan-out ${fanOut ? 'on' : 'off'}; ${client} WebSocket client\n`)
   // Runs with other settings than the defaults keep their own file.
   const tag = `${intervalMs === DEFAULT_INTERVAL_MS ? '' : `-interval-${intervalMs}`}${fanOut ? '' : '-fan-out-off'}`
-  const file = await writeResults(`channels${tag}`, { notifications: NOTIFICATIONS, intervalMs, loaders, fanOut, levels: figures })
+  const file = await writeResults(`channels${tag}`, { notifications: NOTIFICATIONS, intervalMs, loaders, fanOut, client, levels: figures })
   process.stdout.write(`wrote ${file}\n`)
 }

@@ -4,14 +4,16 @@ import '../src/shims/index.ts'
  * several, so their CPU is neither the mirror's nor one core's): N
  * subscribers, one WebSocket each, to `channel(name, since)` on the mirror.
  *
- * Each speaks graphql-transport-ws itself over `ws` (connection_init,
- * subscribe with a UUID id, as graphql-ws's client does) instead of
- * graphql-ws's client: the receive time must be the load process's clock
- * when the frame arrives, not after parsing 10,000 messages ahead of it. So
- * a message handler only stamps the time and keeps the frame; frames are
- * parsed in a later (check) phase of the event loop, after every socket
- * ready in that poll was stamped. Connections open at most CONCURRENT at a
- * time (10,000 at once overflow the mirror's accept queue).
+ * Each speaks graphql-transport-ws itself (connection_init, subscribe with
+ * a UUID id, as graphql-ws's client does) instead of graphql-ws's client:
+ * the receive time must be the load process's clock when the frame
+ * arrives, not after parsing 10,000 messages ahead of it. So a data handler
+ * only stamps the time and keeps the bytes; frames are parsed in a later
+ * (check) phase of the event loop, after every socket ready in that poll
+ * was stamped. The WebSocket client is bench/lean-ws.ts (a bare TCP socket:
+ * the load shares the mirror's cores, and `ws` spends ~2x its CPU per
+ * received frame), or `ws` with CLIENT = ws. Connections open at most
+ * CONCURRENT at a time (10,000 at once overflow the mirror's accept queue).
  *
  * Protocol on stdio, one JSON object per line: {ready} once every
  * subscriber got the warm-up notification `since + 1`; then, once each got
@@ -19,12 +21,13 @@ import '../src/shims/index.ts'
  * delivery latencies (receive time minus the notification's signed date)
  * and this process's CPU from ready to the end, and it exits.
  *
- * Usage: channels-load.ts URL CHANNEL N SINCE LAST DEADLINE_MS
+ * Usage: channels-load.ts URL CHANNEL N SINCE LAST DEADLINE_MS [CLIENT: lean (default) | ws]
  */
 import { randomUUID } from 'node:crypto'
 import WebSocket from 'ws'
+import { LeanWebSocket } from './lean-ws.ts'
 
-const [url, channel, nText, sinceText, lastText, deadlineText] = process.argv.slice(2)
+const [url, channel, nText, sinceText, lastText, deadlineText, clientKind = 'lean'] = process.argv.slice(2)
 const n = Number(nText)
 const since = Number(sinceText)
 const last = Number(lastText)
@@ -36,7 +39,7 @@ const say = (v: unknown): void => { process.stdout.write(JSON.stringify(v) + '\n
 const QUERY = 'subscription ($name: String!, $since: Int!) { channel(name: $name, since: $since) { seq date } }'
 const INIT = JSON.stringify({ type: 'connection_init', payload: {} })
 
-interface Subscriber { socket: WebSocket, next: number, finished: boolean, warmed: boolean }
+interface Subscriber { socket: { send: (text: string) => void, terminate: () => void }, next: number, finished: boolean, warmed: boolean }
 const subscribers: Subscriber[] = []
 const latencies: number[] = []
 let warmed = 0
@@ -49,8 +52,9 @@ let errors = 0
 let started = 0
 let cpuAtReady: NodeJS.CpuUsage | undefined
 
-// Frames stamped but not parsed yet: subscriber index, receive time, frame.
-let pending: Array<[number, number, string]> = []
+// Data stamped but not parsed yet: subscriber index, receive time, a frame (ws) or a chunk of frames (lean).
+let pending: Array<[number, number, string | Buffer]> = []
+const lean: LeanWebSocket[] = []
 let scheduled = false
 
 function ready (): void {
@@ -91,10 +95,35 @@ function drain (): void {
   scheduled = false
   const batch = pending
   pending = []
-  for (const [i, at, frame] of batch) handle(i, at, frame)
+  for (const [i, at, data] of batch) {
+    if (typeof data === 'string') handle(i, at, data)
+    else for (const frame of lean[i].frames(data)) handle(i, at, frame)
+  }
+}
+
+function stamp (i: number, data: string | Buffer): void {
+  pending.push([i, Date.now(), data])
+  if (!scheduled) { scheduled = true; setImmediate(drain) }
+}
+
+function connectLean (i: number): void {
+  const s: Subscriber = { socket: { send: () => {}, terminate: () => {} }, next: warm, finished: false, warmed: false }
+  subscribers[i] = s
+  const socket = new LeanWebSocket(url, 'graphql-transport-ws', {
+    open: () => { socket.send(INIT); startOne() },
+    chunk: (data) => { stamp(i, data) },
+    error: () => { errors++; finish(s); startOne() },
+    close: (code) => {
+      if (!s.finished) { errors++; closes.set(code, (closes.get(code) ?? 0) + 1) }
+      finish(s)
+    }
+  })
+  lean[i] = socket
+  s.socket = socket
 }
 
 function connect (i: number): void {
+  if (clientKind !== 'ws') { connectLean(i); return }
   const socket = new WebSocket(url, 'graphql-transport-ws', { perMessageDeflate: false, skipUTF8Validation: true })
   const s: Subscriber = { socket, next: warm, finished: false, warmed: false }
   subscribers[i] = s
@@ -102,10 +131,7 @@ function connect (i: number): void {
     socket.send(INIT)
     startOne()
   })
-  socket.on('message', (data) => {
-    pending.push([i, Date.now(), String(data)])
-    if (!scheduled) { scheduled = true; setImmediate(drain) }
-  })
+  socket.on('message', (data) => { stamp(i, String(data)) })
   socket.on('error', () => { errors++; finish(s); startOne() })
   socket.on('close', (code) => {
     if (!s.finished) { errors++; closes.set(code, (closes.get(code) ?? 0) + 1) }

@@ -12,7 +12,8 @@ const BENCHES: Record<string, () => Promise<{ run: (args: string[]) => Promise<v
   'flash-crowd-sim': async () => await import('./flash-crowd-sim.ts'),
   channels: async () => await import('./channels-bench.ts'),
   content: async () => await import('./content-bench.ts'),
-  'flash-crowd': async () => await import('./flash-crowd-bench.ts')
+  'flash-crowd': async () => await import('./flash-crowd-bench.ts'),
+  'ws-floor': async () => await import('./ws-floor-bench.ts')
 }
 
 const [name, ...args] = process.argv.slice(2)
