@@ -8,7 +8,7 @@
  * Start one per networked peer: `const net = new ChannelNetwork({ host,
  * publisher, store, onNotification }); await net.start()`.
  */
-export { ChannelNetwork, CHANNELS_PROTOCOL, DIRECTORY_TOPIC, RANGE_LIMIT, topicOf, type ChannelNetworkInit } from './network.ts'
-export { signNotification, signDefinition, verifyNotification, verifyDefinition, KIND_NOTIFICATION, KIND_DEFINITION, CHANNEL_NAME } from './signing.ts'
+export { ChannelNetwork, CHANNELS_PROTOCOL, DIRECTORY_TOPIC, RANGE_LIMIT, RANGE_BYTES, topicOf, type ChannelNetworkInit } from './network.ts'
+export { signNotification, signDefinition, verifyNotification, verifyDefinition, KIND_NOTIFICATION, KIND_DEFINITION, CHANNEL_NAME, UNITS_PER_PART } from './signing.ts'
 export { ForgedNotificationError, ChannelSyncError } from './errors.ts'
 export type { ChannelDefinition, ChannelFlashCrowd, ChannelNotification, ChannelUnit, ChannelUnitKind, ChannelStore, StoredChannel, ChannelNetworkStats } from './types.ts'

@@ -26,6 +26,12 @@ export const DIRECTORY_TOPIC = 'edos/channels'
 export const topicOf = (channel: string): string => `edos/channel/${channel}`
 /** Notifications one `range` answer carries at most. */
 export const RANGE_LIMIT = 256
+/**
+ * JSON bytes of notifications past which a `range` answer stops (it always
+ * carries at least one): frame headers are bounded at 1 MiB, and an answer
+ * over the bound failed whole, every sync period, for every peer asking.
+ */
+export const RANGE_BYTES = 512 * 1024
 
 export interface ChannelNetworkInit {
   host: PeerHost
@@ -246,7 +252,13 @@ export class ChannelNetwork {
       }
       const limit = Math.min(RANGE_LIMIT, typeof h.limit === 'number' && h.limit > 0 ? Math.floor(h.limit) : RANGE_LIMIT)
       const out: ChannelNotification[] = []
-      for await (const n of this.init.store.readLog(channel, since, since + limit)) out.push(n)
+      let bytes = 0
+      for await (const n of this.init.store.readLog(channel, since, since + limit)) {
+        const size = JSON.stringify(n).length
+        if (out.length > 0 && bytes + size > RANGE_BYTES) break
+        out.push(n)
+        bytes += size
+      }
       return { header: { notifications: out } }
     }
     throw new ForgedNotificationError(`unknown op ${JSON.stringify(h.op)} on ${CHANNELS_PROTOCOL}`)

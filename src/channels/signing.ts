@@ -17,6 +17,12 @@ export const KIND_DEFINITION = 'edos/channel/definition'
 export const CHANNEL_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/
 /** Units one notification may carry (a whole distribution's release is ~60,000). */
 export const MAX_UNITS = 200_000
+/**
+ * Units one notification carries at most (~200 KB of JSON): a bigger change
+ * (a whole release: R1 is 63,440 units, 13.5 MB) goes as several parts, so
+ * that each fits a gossipsub message (4 MiB) and a log answer (1 MiB).
+ */
+export const UNITS_PER_PART = 1000
 
 type Unsigned<T> = Omit<T, 'signature'>
 
@@ -24,6 +30,7 @@ function headerOfNotification (n: Unsigned<ChannelNotification>): Record<string,
   const h: Record<string, unknown> = { channel: n.channel, seq: n.seq, release: n.release, date: n.date, added: n.added, updated: n.updated, removed: n.removed }
   // Only when present: notifications signed before the field existed verify unchanged.
   if (n.flashCrowd !== undefined) h.flashCrowd = n.flashCrowd
+  if (n.parts !== undefined) { h.part = n.part; h.parts = n.parts }
   return h
 }
 
@@ -109,6 +116,14 @@ export function verifyNotification (value: unknown, publisher: PeerId | string, 
     removed: units(v.removed, 'removed', where)
   }
   if (v.flashCrowd !== undefined) clean.flashCrowd = flashCrowd(v.flashCrowd, where)
+  if (v.part !== undefined || v.parts !== undefined) {
+    const { part, parts } = v
+    if (typeof part !== 'number' || typeof parts !== 'number' || !Number.isSafeInteger(part) || !Number.isSafeInteger(parts) || part < 1 || part > parts) {
+      throw new ForgedNotificationError(`${where}: part and parts must be integers with 1 <= part <= parts`)
+    }
+    clean.part = part
+    clean.parts = parts
+  }
   const header = headerOfNotification(clean)
   try {
     verifyEnvelope({ kind: KIND_NOTIFICATION, header, signer: publisherId(publisher), signature: v.signature }, [], publisher, KIND_NOTIFICATION)

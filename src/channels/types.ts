@@ -33,6 +33,13 @@ export interface ChannelNotification {
   removed: ChannelUnit[]
   /** On the `releases` channel: a flash crowd's window opening, or its cluster torrents. */
   flashCrowd?: ChannelFlashCrowd
+  /**
+   * A publish that changes more units than one notification carries
+   * (UNITS_PER_PART) is announced as `parts` notifications with consecutive
+   * seqs; this is part `part` (1-based). Absent on a whole one.
+   */
+  part?: number
+  parts?: number
   /** base64url Ed25519 signature by the publisher key over everything above ('' on an embedded peer). */
   signature: string
 }

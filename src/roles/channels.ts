@@ -21,7 +21,7 @@ import type { XElement } from '../xml-twig-index/xml/tree.ts'
 import type { EventBus } from './events.ts'
 import type { ReleaseChange, ReleaseUnit } from './publishing.ts'
 import type { PeerState } from './state.ts'
-import type { ChannelNetwork } from '../channels/index.ts'
+import { UNITS_PER_PART, type ChannelNetwork } from '../channels/index.ts'
 import type { FlashCrowdAnnouncement } from '../torrents/flash-crowd/index.ts'
 
 /** What the channels role needs of the network: a publisher signs and sends. */
@@ -205,10 +205,18 @@ export class Channels {
       const up = updated.filter(keep)
       const rm = removed.filter(keep)
       if (c.name !== RELEASES_CHANNEL && filtered.includes(c) && a.length + up.length + rm.length === 0) continue
-      const seq = c.lastSeq + 1
-      const unsigned = { channel: c.name, seq, release: change.release.name, date, added: a.map(toUnit), updated: up.map(toUnit), removed: rm.map(toUnit) }
-      const notification: NotificationRecord = this.init.network === undefined ? { ...unsigned, signature: '' } : await this.init.network.sign(unsigned)
-      updates.push({ channel: { ...c, lastSeq: seq }, notification })
+      // Added, then updated, then removed units, cut into parts of UNITS_PER_PART with consecutive seqs (one part for most publishes).
+      const all = [...a.map((u) => ['added', u] as const), ...up.map((u) => ['updated', u] as const), ...rm.map((u) => ['removed', u] as const)]
+      const parts = Math.max(1, Math.ceil(all.length / UNITS_PER_PART))
+      for (let p = 0; p < parts; p++) {
+        const seq = c.lastSeq + 1 + p
+        const slice = all.slice(p * UNITS_PER_PART, (p + 1) * UNITS_PER_PART)
+        const of = (what: 'added' | 'updated' | 'removed'): NotificationUnit[] => slice.filter(([w]) => w === what).map(([, u]) => toUnit(u))
+        const unsigned: Omit<NotificationRecord, 'signature'> = { channel: c.name, seq, release: change.release.name, date, added: of('added'), updated: of('updated'), removed: of('removed') }
+        if (parts > 1) { unsigned.part = p + 1; unsigned.parts = parts }
+        const notification: NotificationRecord = this.init.network === undefined ? { ...unsigned, signature: '' } : await this.init.network.sign(unsigned)
+        updates.push({ channel: { ...c, lastSeq: seq }, notification })
+      }
     }
     await this.init.state.appendNotifications(updates)
     for (const u of updates) this.init.bus.publish({ type: 'notification', notification: u.notification })

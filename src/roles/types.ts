@@ -137,6 +137,9 @@ export interface NotificationRecord {
   removed: NotificationUnit[]
   /** On `releases`: a flash crowd's window opening or its cluster torrents (no units then). */
   flashCrowd?: FlashCrowdAnnouncement
+  /** Part `part` of `parts` consecutive notifications announcing one publish too large for one (src/channels UNITS_PER_PART). */
+  part?: number
+  parts?: number
   /** base64url Ed25519 signature by the publisher key over every other field (empty on an embedded peer; see src/channels/signing.ts). */
   signature: string
   /** With the auto-download policy: the download this notification started, or why none could start. */

@@ -135,6 +135,19 @@ describe('channels over gossipsub (in-process peers)', () => {
     }
   }, 180_000)
 
+  it('serves a log whose notifications together exceed a frame in several range answers (a whole release announced in parts)', async () => {
+    const c = (await pub.state.getChannel('security'))!
+    const unit = (i: number): ChannelNotification['added'][number] => ({ kind: 'package', id: `pkg/big-${i}/1.0/amd64`, name: `big-${i}`, version: '1.0', arch: 'amd64', checksum: 'sha256:' + 'ab'.repeat(32) })
+    // 8 parts of 1,000 units (~1.5 MB of JSON in all) logged at the publisher only, as if their gossip was lost: the mirror must fetch them.
+    const parts: ChannelNotification[] = []
+    for (let p = 0; p < 8; p++) parts.push(await pub.net.sign({ channel: 'security', seq: c.lastSeq + 1 + p, release: 'big', date: new Date().toISOString(), added: Array.from({ length: 1000 }, (_, i) => unit(p * 1000 + i)), updated: [], removed: [], part: p + 1, parts: 8 }))
+    await pub.state.appendNotifications(parts.map((n) => ({ channel: { ...c, lastSeq: n.seq }, notification: n })))
+    const want = parts.at(-1)!.seq
+    await Promise.all(mirrors.map(async (x) => { await x.net.sync() }))
+    await waitFor('the parts at both mirrors', async () => (await Promise.all(mirrors.map(async (x) => (await x.state.getChannel('security'))?.lastSeq === want))).every(Boolean), 30_000)
+    for (const x of mirrors) expect((await logOf(x.state, 'security')).slice(-8)).toEqual(parts)
+  }, 60_000)
+
   it('a mirror that was down fetches the missed range from the other mirror (publisher gone)', async () => {
     const down = mirrors[1]
     await stop(down)

@@ -35,6 +35,20 @@ describe('channel signatures', () => {
     expect(verifyNotification({ ...n, extra: 1 }, publisher)).toEqual(n)
   })
 
+  it('a part of a notification signs its place: part and parts cannot be altered, added or dropped', async () => {
+    const key = await generateKeyPair('Ed25519')
+    const publisher = peerIdFromPrivateKey(key)
+    const p = await signNotification(key, { ...unsigned, part: 2, parts: 3 })
+    expect(verifyNotification(JSON.parse(JSON.stringify(p)), publisher)).toMatchObject({ part: 2, parts: 3 })
+    const refuse = (v: unknown): unknown => { try { verifyNotification(v, publisher); return 'accepted' } catch (err) { return err } }
+    expect(refuse({ ...p, part: 3 })).toMatchObject({ message: expect.stringMatching(/signature does not verify/) })
+    const { part: _part, parts: _parts, ...whole } = p
+    expect(refuse(whole)).toMatchObject({ message: expect.stringMatching(/signature does not verify/) })
+    expect(refuse({ ...(await signNotification(key, unsigned)), part: 1, parts: 1 })).toMatchObject({ message: expect.stringMatching(/signature does not verify/) })
+    expect(refuse({ ...p, part: 4 })).toMatchObject({ message: expect.stringMatching(/1 <= part <= parts/) })
+    expect(refuse({ ...p, parts: undefined })).toMatchObject({ message: expect.stringMatching(/1 <= part <= parts/) })
+  })
+
   it('a definition verifies with and without a filter', async () => {
     const key = await generateKeyPair('Ed25519')
     const publisher = peerIdFromPrivateKey(key)

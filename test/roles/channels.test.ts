@@ -60,6 +60,21 @@ describe('channels on the embedded peer', () => {
     await expect(take(peer.follow('nope', 0, AbortSignal.timeout(1000))[Symbol.asyncIterator](), 1)).rejects.toMatchObject({ code: 'NOT_FOUND' })
   })
 
+  it('announces a publish of more than UNITS_PER_PART units in parts with consecutive seqs, each unit once and in order', async () => {
+    await peer.publish([{ kind: 'path', path: join(FIXTURES, 'bookworm-slice.Packages.xz') }], { release: 'bookworm' })
+    const last = (await peer.channel('releases'))!.lastSeq
+    const parts = await take(peer.follow('releases', 0, AbortSignal.timeout(5000))[Symbol.asyncIterator](), last)
+    expect(parts.map((n) => [n.seq, n.part, n.parts, n.added.length])).toEqual([[1, 1, 3, 1000], [2, 2, 3, 1000], [3, 3, 3, 115]])
+    const ids = parts.flatMap((n) => n.added.map((u) => u.id))
+    expect(new Set(ids).size).toBe(2115)
+    // a small publish afterwards is one notification again (no part fields)
+    await peer.publish([upload('Packages', stanza('brand-new', '1.0'))], { release: 'extra' })
+    const [next] = await take(peer.follow('releases', last, AbortSignal.timeout(5000))[Symbol.asyncIterator](), 1)
+    expect(next).toMatchObject({ seq: 4, added: [{ name: 'brand-new' }] })
+    expect(next.part).toBeUndefined()
+    expect(next.parts).toBeUndefined()
+  })
+
   it('follow() has no gap and no duplicate when a publish races the catch-up', async () => {
     for (let i = 1; i <= 3; i++) await peer.publish([upload('Packages', stanza('pkg-a', `${i}.0`))], { release: 'r' })
     const ac = new AbortController()

@@ -35,6 +35,8 @@ export const NotificationType = builder.objectRef<NotificationRecord>('Notificat
     added: t.field({ type: [UnitInterface], resolve: (n) => n.added }),
     updated: t.field({ type: [UnitInterface], resolve: (n) => n.updated }),
     removed: t.field({ type: [UnitInterface], resolve: (n) => n.removed }),
+    part: t.exposeInt('part', { nullable: true, description: 'A publish that changes more units than one notification carries (1,000) is announced in parts with consecutive seqs: this one is part `part` of `parts` (null on a whole one).' }),
+    parts: t.exposeInt('parts', { nullable: true, description: 'How many notifications this publish was announced in (null on a whole one).' }),
     signature: t.exposeString('signature', { description: 'base64url Ed25519 signature by the publisher key over the notification\'s other fields (empty on an embedded peer).' }),
     download: t.field({ type: DownloadType, nullable: true, description: 'With autoDownload: the download this notification started.', resolve: (n) => n.download ?? null }),
     downloadError: t.exposeString('downloadError', { nullable: true, description: 'With autoDownload: why no download could start.' })
