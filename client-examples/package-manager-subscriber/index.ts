@@ -17,7 +17,7 @@ import { createClient, type Client } from 'graphql-ws'
 
 const FOLLOW = `subscription Follow($name: String!, $since: Int!) {
   channel(name: $name, since: $since) {
-    channel seq release date signature
+    channel seq release date signature part parts
     added { kind doc name version arch checksum }
     updated { kind doc name version arch }
     removed { kind doc name version arch }
@@ -31,7 +31,8 @@ const DOWNLOAD = `mutation Download($units: [String!]) {
 }`
 
 interface UnitRef { kind: string, doc: string, name: string, version: string, arch: string | null }
-interface Notification { channel: string, seq: number, release: string, date: string, added: UnitRef[], updated: UnitRef[], removed: UnitRef[] }
+/** `part` of `parts` when a publish too large for one notification (over 1,000 units) was announced in several. */
+interface Notification { channel: string, seq: number, release: string, date: string, part: number | null, parts: number | null, added: UnitRef[], updated: UnitRef[], removed: UnitRef[] }
 interface GraphQLErrorLike { message: string, extensions?: { code?: string } }
 
 /** State file: `{ "<url> <channel>": lastSeq }`, so one file can follow several peers and channels. */

@@ -35,7 +35,7 @@ export async function runChannelList (args: PeerArgs): Promise<number> {
 const UNIT = 'kind doc name version arch checksum'
 const FOLLOW = `subscription EdosFollow($name: String!, $since: Int!, $autoDownload: Boolean!) {
   channel(name: $name, since: $since, autoDownload: $autoDownload) {
-    channel seq release date signature
+    channel seq release date signature part parts
     added { ${UNIT} } updated { ${UNIT} } removed { ${UNIT} }
     download { downloadId state units bytesTotal } downloadError
     flashCrowd { phase release closesAt clusters { id infoHash units bytes pieceLength } }
