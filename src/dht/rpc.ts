@@ -206,9 +206,14 @@ export async function callRpc (libp2p: EdosLibp2p, peer: string, protocol: strin
     } catch (err) {
       if (err instanceof EdosError && answered) throw err
       k.stream.abort(err instanceof Error ? err : new Error(String(err)))
-      // A kept stream the peer closed meanwhile (its idle limit, a restart) refuses the write: the request reached no handler, so a fresh stream may carry it.
-      // Once sent it is never re-sent here: a handler may have run it (a signed batch re-sent would read as a replay).
-      if (reused && !sent && !signal.aborted) continue
+      // A write refused before anything left reached no handler, so a fresh stream may carry the request: a kept stream the peer closed
+      // meanwhile (its idle limit, a restart), or a new one on a connection closing under it (R1 publishes: membership probes and
+      // admissions failed on 'Cannot write to a stream that is closed'). Once sent it is never re-sent here: a handler may have run it
+      // (a signed batch re-sent would read as a replay).
+      if (!sent && !signal.aborted && attempt < 3) {
+        if (!reused) await new Promise((resolve) => setTimeout(resolve, 50 * (attempt + 1)))
+        continue
+      }
       if (err instanceof EdosError) throw err
       throw new PeerUnavailableError(`peer ${peer} did not answer on ${protocol}: ${(err as Error).message}`, { cause: err })
     }
