@@ -11,6 +11,9 @@
  * (default 100); latency = arrival at the subscriber minus the signed date;
  * mirror CPU from /proc (user + system over the sending window) and its
  * peak RSS; the load processes' CPU from their own process.cpuUsage().
+ * Before the notifications, 5 s with every subscriber connected measure
+ * the mirror's upkeep of them (idle CPU ms/s); "send us/frame" is the CPU
+ * per notification beyond that upkeep, per subscriber.
  * `--fan-out off` serves every subscriber on its own path (no shared
  * fan-out, src/server/fan-out.ts) for comparison. `--client ws` has the
  * load processes receive with `ws` instead of bench/lean-ws.ts (the default). EDOS_BENCH_CPU_PROF=DIR
@@ -32,6 +35,8 @@ const DEFAULT_LOADERS = 2
 /** A load process gives up this long after it starts (10,000 sockets take minutes to open on a loaded machine). */
 const LOAD_DEADLINE_MS = 900_000
 const CHANNEL = 'bench'
+/** Quiet time with every subscriber connected, to measure the mirror's upkeep of them. */
+const IDLE_MS = 5000
 const TICK = 100 // clock ticks per second in /proc (CLK_TCK on Linux)
 
 async function cpuSeconds (pid: number): Promise<number> {
@@ -157,6 +162,11 @@ export async function run (args: string[]): Promise<void> {
       const rssBefore = await rssMb(pid)
       let rssPeak = rssBefore
       const sampler = setInterval(() => { void rssMb(pid).then((r) => { rssPeak = Math.max(rssPeak, r) }, () => {}) }, 100)
+      // The mirror's upkeep of N idle subscribers (keep-alive pings, timers), so the cost of a notification can be told from it.
+      const idle0 = await cpuSeconds(pid)
+      const tIdle = performance.now()
+      await new Promise((resolve) => setTimeout(resolve, IDLE_MS))
+      const idleCpuMsPerS = (await cpuSeconds(pid) - idle0) * 1000 / ((performance.now() - tIdle) / 1000)
       const cpu0 = await cpuSeconds(pid)
       const t0 = performance.now()
       for (let i = 0; i < NOTIFICATIONS; i++) {
@@ -182,6 +192,7 @@ export async function run (args: string[]): Promise<void> {
         mirrorCpuMsPerNotification: (cpu * 1000) / NOTIFICATIONS,
         mirrorRssMb: rssPeak,
         loadCpuMsPerNotification: result.cpuMs / NOTIFICATIONS,
+        idleCpuMsPerS,
         connectSeconds: connectS
       }
       figures.push(f)
@@ -198,6 +209,9 @@ export async function run (args: string[]): Promise<void> {
         'CPU ms/notif': f.mirrorCpuMsPerNotification,
         // The mirror's CPU per frame beyond the 1-subscriber baseline's (verify, log, gossip).
         'CPU us/frame': subscribers > base.subscribers ? (f.mirrorCpuMsPerNotification - base.mirrorCpuMsPerNotification) * 1000 / (subscribers - base.subscribers) : '',
+        // The same without the upkeep of idle subscribers (measured before the notifications): what sending costs.
+        'idle CPU ms/s': f.idleCpuMsPerS,
+        'send us/frame': subscribers > base.subscribers ? (f.mirrorCpuMsPerNotification - f.idleCpuMsPerS * intervalMs / 1000) * 1000 / subscribers : '',
         'mirror RSS MB': f.mirrorRssMb,
         'load CPU ms/notif': f.loadCpuMsPerNotification,
         'connect s': f.connectSeconds

@@ -4,6 +4,7 @@
  * waits. Every process is killed when the bench ends (or fails).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
+import { createWriteStream } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ROOT } from './common.ts'
@@ -33,7 +34,11 @@ export async function startPeer (name: string, data: string, args: string[], env
   child.on('exit', () => running.delete(child))
   let out = ''
   let err = ''
-  child.stderr?.on('data', (b: Buffer) => { err = (err + String(b)).slice(-4000) })
+  // EDOS_BENCH_LOGS=DIR keeps every peer's whole stderr (DIR/NAME.log) for after the run; the bench's temporary folders are removed.
+  const logs = process.env.EDOS_BENCH_LOGS
+  const file = logs === undefined || logs === '' ? undefined : createWriteStream(join(logs, `${name}.log`))
+  child.stderr?.on('data', (b: Buffer) => { err = (err + String(b)).slice(-4000); file?.write(b) })
+  child.on('exit', () => file?.end())
   const lines = await new Promise<string[]>((resolve, reject) => {
     const timer = setTimeout(() => { reject(new Error(`${name} did not start in ${timeoutMs} ms: ${err}`)) }, timeoutMs)
     child.stdout?.on('data', (b: Buffer) => {
