@@ -92,7 +92,8 @@ describe('membership: silent members are probed before they leave', () => {
     const t0 = Date.now()
     await waitFor('the hung member gone from the publisher view', () => !pub.placement().has(hung.self), 15_000)
     expect(Date.now() - t0).toBeGreaterThanOrEqual(EXPIRE + PROBE - 300)
-    expect(views[3].placement().has(hung.self)).toBe(false)
+    // The other view probes on its own clock (its ticks are not the publisher's): it drops the member within a period.
+    await waitFor('the hung member gone from the other view', () => !views[3].placement().has(hung.self), 5_000)
     // The others stay.
     expect(pub.placement().size).toBe(2)
   }, 30_000)
