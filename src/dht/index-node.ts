@@ -15,7 +15,7 @@ import type { TwigStore } from '../xml-twig-index/store/store.ts'
 import { QueryEngine } from '../xml-twig-index/engine/query-engine.ts'
 import { CatalogView } from './catalog.ts'
 import { Dissemination, type DisseminationProgress, type DisseminationSummary } from './dissemination.ts'
-import { CertificateError, NotAuthorizedError, PeerUnavailableError } from './errors.ts'
+import { CertificateError, NotAuthorizedError } from './errors.ts'
 import type { EdosLibp2p, PeerHost } from './host.ts'
 import { Membership, type MemberRecord, type RepairState } from './membership.ts'
 import { IndexServer, POSTINGS_PROTOCOL, type ServerCounters } from './protocols.ts'
@@ -159,16 +159,8 @@ export class IndexNode {
     if (this.init.host.role !== 'publisher') throw new NotAuthorizedError('only the publisher admits mirrors')
     const id = peerIdFromString(mirror)
     const cert = await issueCertificate(this.init.host.privateKey, id, ttlMs)
-    // Delivering a certificate is idempotent, so a stream lost under it (a connection the two peers both dialled, one closed as a duplicate) is retried.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await callRpc(this.init.host.libp2p, mirror, ADMIT_PROTOCOL, { certificate: cert }, [], { timeoutMs: 15_000 })
-        return cert
-      } catch (err) {
-        if (!(err instanceof PeerUnavailableError) || attempt === 3) throw err
-        await new Promise((resolve) => setTimeout(resolve, 500 * attempt))
-      }
-    }
+    await callRpc(this.init.host.libp2p, mirror, ADMIT_PROTOCOL, { certificate: cert }, [], { timeoutMs: 15_000 })
+    return cert
   }
 
   /** Publisher: pushes what the local store committed and the network has not seen. */
