@@ -7,14 +7,16 @@
  * as one pre-encoded frame (fan-out.ts).
  */
 import type { Server as HttpServer, IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
 import type { ExecutionArgs } from 'graphql'
 import { createGraphQLError } from 'graphql-yoga'
-import { WebSocketServer } from 'ws'
+import { WebSocketServer, type WebSocket } from 'ws'
 import { useServer } from 'graphql-ws/use/ws'
 import type { PeerApi } from '../actors/types.ts'
 import { remoteAddressOf, type CallerInit, type EdosContext } from './context.ts'
 import { isGraphQLError } from './errors.ts'
-import { FanOut, isAsyncIterable, type FanOutInit, type FanOutStats, type SubscribeResult } from './fan-out.ts'
+import { FanOut, isAsyncIterable, type FanOutInit, type FanOutSocket, type FanOutStats, type SubscribeResult } from './fan-out.ts'
+import { createKeepAlive, DEFAULT_KEEP_ALIVE_MS } from './keep-alive.ts'
 import { shareKey } from './share-key.ts'
 import type { EdosYoga } from './yoga.ts'
 
@@ -54,7 +56,10 @@ export interface GraphQLWsInit {
   yoga: EdosYoga
   /** Path of the upgrade (default '/graphql', the same as HTTP). */
   path?: string
-  /** Keep-alive ping interval in ms (default 12000, graphql-ws's). */
+  /**
+   * Keep-alive ping interval in ms (default 12000, graphql-ws's); 0 turns
+   * it off. Pings go out in batches (keep-alive.ts), not one timer per socket.
+   */
   keepAlive?: number
   /**
    * Ms a socket may take to send connection_init (default 10000; graphql-ws's
@@ -94,10 +99,29 @@ export function sameOrigin (req: IncomingMessage): boolean {
   }
 }
 
+/**
+ * The fan-out's view of one subscriber's connection: ws's state, and shared
+ * frames written straight to the TCP socket under it (`tcp` is the upgrade
+ * request's socket, the one ws itself writes to). The order holds because
+ * ws writes synchronously here: no per-message deflate and only string
+ * messages, so its sender never queues; bufferedAmount counts both.
+ */
+export function fanOutSocket (ws: WebSocket, tcp: Duplex | null): FanOutSocket {
+  return {
+    get readyState () { return ws.readyState },
+    get bufferedAmount () { return ws.bufferedAmount },
+    send: (data) => { ws.send(data) },
+    writeFrame: tcp === null ? undefined : (frame) => { if (tcp.writable) tcp.write(frame) }
+  }
+}
+
 export function attachGraphQLWs (init: GraphQLWsInit): GraphQLWs {
   // No per-message deflate (ws's default, said here because it matters): a
   // shared frame would be compressed again for every socket. ws sets TCP_NODELAY.
   const wss = new WebSocketServer({ server: init.server, path: init.path ?? '/graphql', perMessageDeflate: false, verifyClient: (info: { req: IncomingMessage }) => sameOrigin(info.req) })
+  const keepAliveMs = init.keepAlive ?? DEFAULT_KEEP_ALIVE_MS
+  const keepAlive = keepAliveMs > 0 && Number.isFinite(keepAliveMs) ? createKeepAlive({ intervalMs: keepAliveMs }) : undefined
+  if (keepAlive !== undefined) wss.on('connection', (socket) => { keepAlive.add(socket) })
   const fanOutInit = init.fanOut ?? (process.env.EDOS_WS_FANOUT === 'off' ? false : {})
   const fanOut = fanOutInit === false ? undefined : new FanOut(fanOutInit)
   // One AbortController per operation: resolvers pass ctx.signal to the peer
@@ -162,7 +186,7 @@ export function attachGraphQLWs (init: GraphQLWsInit): GraphQLWs {
           return await shared.subscribe({ schema: shared.schema, document, operationName: payload.operationName, variableValues: payload.variables, contextValue: groupContext }) as SubscribeResult
         }
         // The resolver's ctx.peer.follow() is the fan-out's: it joins the group once caught up.
-        contextValue.peer = fanOut.peerFor(peer, { key, id, socket: ctx.extra.socket, open })
+        contextValue.peer = fanOut.peerFor(peer, { key, id, socket: fanOutSocket(ctx.extra.socket, ctx.extra.request.socket), open })
       }
       return {
         schema,
@@ -174,12 +198,13 @@ export function attachGraphQLWs (init: GraphQLWsInit): GraphQLWs {
       }
     },
     onComplete: (ctx, id) => { endOp(ctx.extra, id) }
-  }, wss, init.keepAlive)
+  }, wss, 0) // graphql-ws's own keep-alive off: ours above
 
   return {
     close: async () => {
       // dispose closes every socket (1001 Going away) and ends operations.
       await disposable.dispose()
+      keepAlive?.stop()
       fanOut?.close()
       await new Promise<void>((resolve) => { wss.close(() => { resolve() }) })
     },

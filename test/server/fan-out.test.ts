@@ -79,6 +79,24 @@ describe('shared fan-out of channel notifications', () => {
     expect(clients[0].data('op-0').map((n: { seq: number }) => n.seq)).toEqual([1, 2, 3])
   })
 
+  it('frames payloads of every length class and non-ASCII text exactly as graphql-ws does', async () => {
+    const peer = new FakePeer()
+    const shared = await start(peer)
+    const alone = await start(peer, false)
+    const clients = await Promise.all(range(1, 3).map(async () => await open(shared.url)))
+    clients.forEach((c, i) => { c.subscribe(`op-${i}`, SEQ_RELEASE, { name: 'sizes', since: 0 }) })
+    const reference = await open(alone.url)
+    reference.subscribe('op-0', SEQ_RELEASE, { name: 'sizes', since: 0 })
+    await eventually(() => shared.ws.fanOutStats().members === 3 && peer.openFollows === 2)
+    // 7-bit, 16-bit and 64-bit payload lengths (RFC 6455 5.2), in multi-byte UTF-8.
+    const releases = ['é', 'ü'.repeat(40), 'ß'.repeat(200), '€'.repeat(30_000)]
+    for (const r of releases) peer.notify('sizes', r)
+    await eventually(() => clients.every((c, i) => c.frames(`op-${i}`).length === releases.length) && reference.frames('op-0').length === releases.length)
+    const expected = reference.frames('op-0')
+    clients.forEach((c, i) => { expect(c.frames(`op-${i}`).map((f) => f.replace(`"op-${i}"`, '"op-0"'))).toEqual(expected) })
+    expect(clients[2].data<{ release: string }>('op-2').map((n) => n.release)).toEqual(releases)
+  })
+
   it('keeps different selections, rights and channels in separate groups; since alone does not split', async () => {
     const peer = new FakePeer()
     peer.notify('g', 'old-1')
