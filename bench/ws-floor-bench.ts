@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- ws-floor [--n N] [--rounds R] [--readers K]`: what this
+ * `npm run bench -- ws-floor [--n N] [--rounds R] [--readers K] [--nap-ms MS]`: what this
  * machine allows the channels bench before any edos code runs. One writer
  * process writes one ~130-byte frame to each of N loopback sockets (default
  * 10,000), held by K reader processes (default 2, as the channels bench's
@@ -12,6 +12,8 @@
  *             and ordinary subscribers pay at the least);
  *   ws/lean   the same server, the channels bench's lean client
  *             (bench/lean-ws.ts).
+ * Readers sleep MS (default 1, as the channels bench's load process) outside
+ * epoll after a loop turn that read anything (ReadCoalescer, lean-ws.ts).
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
@@ -35,9 +37,11 @@ async function message<T> (p: ChildProcess, pick: (m: unknown) => T | undefined,
   })
 }
 
+let napMs = 1
+
 function start (args: string[]): ChildProcess {
   // tsx's loader through the same runner as the bench itself.
-  return fork(join(BENCH_DIR, '..', 'bin', 'run-ts.js'), [WORKER, ...args], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  return fork(join(BENCH_DIR, '..', 'bin', 'run-ts.js'), [WORKER, ...args], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, EDOS_BENCH_NAP_MS: String(napMs) } })
 }
 
 interface PairFigures { pair: string, p50Ms: number, p99Ms: number, p99WorstMs: number, writerUsPerFrame: number, readerUsPerFrame: number }
@@ -76,13 +80,14 @@ export async function run (args: string[]): Promise<void> {
   const n = flag(args, 'n', 10_000)
   const rounds = flag(args, 'rounds', 20)
   const readers = flag(args, 'readers', 2)
+  napMs = flag(args, 'nap-ms', 1)
   const rows: PairFigures[] = []
   for (const [w, r] of [['raw', 'raw'], ['ws', 'ws'], ['ws', 'lean']] as const) {
     rows.push(await pair(w, r, n, readers, rounds))
     process.stderr.write(`ws-floor: ${w}/${r} done\n`)
   }
   printTable(rows.map((r) => ({ 'writer/reader': r.pair, 'p50 ms': r.p50Ms, 'p99 ms (median round)': r.p99Ms, 'p99 ms (worst round)': r.p99WorstMs, 'writer us/frame': r.writerUsPerFrame, 'reader us/frame': r.readerUsPerFrame })))
-  process.stdout.write(`${n} sockets, ${readers} reader processes, ${rounds} rounds 1 s apart; compare with the channels bench's p99 target (200 ms at 10,000)\n`)
-  const file = await writeResults('ws-floor', { sockets: n, readers, rounds, pairs: rows })
+  process.stdout.write(`${n} sockets, ${readers} reader processes napping ${napMs} ms after reads, ${rounds} rounds 1 s apart; compare with the channels bench's p99 target (200 ms at 10,000)\n`)
+  const file = await writeResults('ws-floor', { sockets: n, readers, rounds, napMs, pairs: rows })
   process.stdout.write(`\nwrote ${file}\n`)
 }

@@ -9,7 +9,7 @@
  */
 import { connect, createServer, type Socket } from 'node:net'
 import WebSocket, { WebSocketServer } from 'ws'
-import { LeanWebSocket } from './lean-ws.ts'
+import { LeanWebSocket, ReadCoalescer } from './lean-ws.ts'
 
 const PAYLOAD = '{"id":"0b7c1f0e-3c2a-4f5e-9a43-1d2e3f4a5b6c","type":"next","payload":{"data":{"channel":{"seq":12,"date":"2026-11-26T14:00:00.000Z"}}}}'
 const send = (m: unknown): void => { process.send?.(m) }
@@ -46,7 +46,9 @@ if (role === 'writer') {
   let c0 = process.cpuUsage()
   let opened = 0
   let started = 0
+  const coalescer = new ReadCoalescer(Number(process.env.EDOS_BENCH_NAP_MS ?? 0))
   const arrived = (): void => {
+    coalescer.read()
     got.push(performance.timeOrigin + performance.now() - go)
     if (got.length === n) {
       const cpu = process.cpuUsage(c0)
@@ -64,7 +66,7 @@ if (role === 'writer') {
       s.on('message', arrived)
     } else if (kind === 'lean') {
       // The raw writer does not speak HTTP: lean readers go to a ws writer.
-      const s: LeanWebSocket = new LeanWebSocket(`ws://127.0.0.1:${port}/`, 'x', { open: opened1, chunk: (c) => { for (let k = s.frames(c).length; k > 0; k--) arrived() }, close: () => {}, error: () => {} })
+      void new LeanWebSocket(`ws://127.0.0.1:${port}/`, 'x', { open: opened1, message: arrived, close: () => {}, error: () => {} })
     } else {
       const s = connect(port, '127.0.0.1', opened1)
       s.on('data', arrived)
