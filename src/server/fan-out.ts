@@ -20,6 +20,15 @@
  * last + 1, and frames at or below its `last` are skipped. No gap, no
  * duplicate, no reordering.
  *
+ * Sending: a notification is encoded once and queued; one pass at a time
+ * writes each member, in one write, every queued frame it has not had, and
+ * yields to the event loop every `sliceMs` so that queries, gossip and new
+ * notifications are served during a pass over 10,000 sockets. Notifications
+ * that arrive during a pass (a publish announced in parts, notifications
+ * faster than a pass) reach the members not yet visited in that same write,
+ * and the others in the next pass: a burst costs a write per subscriber per
+ * pass, not per notification.
+ *
  * Slow sockets: a send never waits. A member whose socket holds more than
  * `highWaterBytes` not yet handed to the kernel is evicted back to its own
  * stream, which waits on its socket and, behind, re-reads the log (the
@@ -36,9 +45,18 @@ export interface FanOutInit {
    * shared path (default 64 KiB); it rejoins below a quarter of it.
    */
   highWaterBytes?: number
+  /**
+   * A pass over the members yields to the event loop once it has run this
+   * many ms (default 8), so a send to 10,000 sockets does not hold up the
+   * peer's other work.
+   */
+  sliceMs?: number
 }
 
 export const DEFAULT_HIGH_WATER_BYTES = 64 * 1024
+export const DEFAULT_SLICE_MS = 8
+/** Members written between two looks at the clock. */
+const SLICE_CHECK = 64
 
 /** What the fan-out needs of a subscriber's WebSocket (a `ws` WebSocket has it). */
 export interface FanOutSocket {
@@ -46,11 +64,11 @@ export interface FanOutSocket {
   readonly bufferedAmount: number
   send: (data: string) => void
   /**
-   * Writes one complete, already framed WebSocket message to the connection
-   * underneath, in order with send(). Optional: without it, frames go
-   * through send(). See wsFrameWriter in ws.ts.
+   * Writes complete, already framed WebSocket messages (one or more) to the
+   * connection underneath, in order with send(). Optional: without it,
+   * messages go through send(). See fanOutSocket in ws.ts.
    */
-  writeFrame?: (frame: Uint8Array) => void
+  writeFrames?: (frames: Uint8Array) => void
 }
 
 /** The result of an enveloped subscribe: a stream, or errors. */
@@ -114,16 +132,34 @@ function withFollow (peer: PeerApi, follow: PeerApi['follow']): PeerApi {
  * send loop.
  */
 export function textFrame (head: Uint8Array, body: Uint8Array): Uint8Array {
-  const n = head.length + body.length
-  const h = n < 126 ? 2 : n < 65536 ? 4 : 10
-  const frame = Buffer.allocUnsafe(h + n)
-  frame[0] = 0x81
-  if (n < 126) frame[1] = n
-  else if (n < 65536) { frame[1] = 126; frame.writeUInt16BE(n, 2) } else { frame[1] = 127; frame.writeBigUInt64BE(BigInt(n), 2) }
-  frame.set(head, h)
-  frame.set(body, h + head.length)
+  const frame = Buffer.allocUnsafe(frameLength(head, body))
+  putTextFrame(frame, 0, head, body)
   return frame
 }
+
+function headerLength (n: number): number {
+  return n < 126 ? 2 : n < 65536 ? 4 : 10
+}
+
+function frameLength (head: Uint8Array, body: Uint8Array): number {
+  const n = head.length + body.length
+  return headerLength(n) + n
+}
+
+/** Writes the frame of `head` + `body` at `at`; returns the offset after it. */
+function putTextFrame (out: Buffer, at: number, head: Uint8Array, body: Uint8Array): number {
+  const n = head.length + body.length
+  const h = headerLength(n)
+  out[at] = 0x81
+  if (n < 126) out[at + 1] = n
+  else if (n < 65536) { out[at + 1] = 126; out.writeUInt16BE(n, at + 2) } else { out[at + 1] = 127; out.writeBigUInt64BE(BigInt(n), at + 2) }
+  out.set(head, at + h)
+  out.set(body, at + h + head.length)
+  return at + h + n
+}
+
+/** A notification queued for the members: its seq, its encoded result, and that as UTF-8 with the frame's closing brace. */
+interface Queued { seq: number, payload: string, body: Uint8Array }
 
 class Member {
   /** The last seq this subscriber was sent (or asked to start after). */
@@ -137,13 +173,16 @@ class Member {
   constructor (id: string, readonly socket: FanOutSocket, since: number) {
     this.last = since
     this.prefix = `{"id":${JSON.stringify(id)},"type":"next","payload":`
-    this.prefixBytes = socket.writeFrame === undefined ? undefined : Buffer.from(this.prefix)
+    this.prefixBytes = socket.writeFrames === undefined ? undefined : Buffer.from(this.prefix)
   }
 }
 
 class Group {
-  /** The last seq sent to the members; the channel's lastSeq until the first. */
+  /** The last seq queued for the members; the channel's lastSeq until the first. */
   seq = 0
+  /** Notifications not yet written to every member, in seq order. */
+  private readonly queue: Queued[] = []
+  private sending = false
   state: 'starting' | 'live' | 'ended' = 'starting'
   readonly members = new Set<Member>()
   /** Subscribers attached (members and those catching up): the group ends with the last. */
@@ -183,7 +222,7 @@ class Group {
         const step = await iterator.next()
         if (step.done === true || this.controller.signal.aborted) return
         // The pipeline pulls one notification per result, so this result is `current`'s.
-        this.broadcast(current, encodePayload(step.value))
+        this.enqueue(current, encodePayload(step.value))
       }
     } catch {
       // Each member's own stream, which takes over, reports what failed.
@@ -193,22 +232,63 @@ class Group {
     }
   }
 
-  private broadcast (seq: number, payload: string): void {
+  private enqueue (seq: number, payload: string): void {
     this.seq = seq
     this.owner.broadcasts++
-    const high = this.owner.highWaterBytes
-    let body: Uint8Array | undefined
-    for (const m of this.members) {
-      if (seq <= m.last) continue
-      if (m.socket.readyState !== OPEN) continue // closing: its operation aborts and it leaves
-      // A gap cannot happen (members join at or above seq); were it to, the member's own stream re-reads the log.
-      if (seq !== m.last + 1 || m.socket.bufferedAmount > high) { this.evict(m); continue }
-      m.last = seq
-      if (m.prefixBytes !== undefined && m.socket.writeFrame !== undefined) {
-        body ??= Buffer.from(payload + '}')
-        m.socket.writeFrame(textFrame(m.prefixBytes, body))
-      } else m.socket.send(m.prefix + payload + '}')
+    this.queue.push({ seq, payload, body: Buffer.from(payload + '}') })
+    if (!this.sending) void this.send()
+  }
+
+  /** Passes over the members until each has every queued notification. */
+  private async send (): Promise<void> {
+    this.sending = true
+    try {
+      while (this.queue.length > 0 && this.state !== 'ended') {
+        const upTo = this.seq
+        let sliceStart = performance.now()
+        let n = 0
+        for (const m of this.members) {
+          this.write(m)
+          if (++n % SLICE_CHECK === 0 && performance.now() - sliceStart >= this.owner.sliceMs) {
+            await new Promise((resolve) => setImmediate(resolve))
+            if (this.ended()) return
+            sliceStart = performance.now()
+          }
+        }
+        // Every member now has up to upTo, or has left, or is closing (should it stay, its gap evicts it next pass).
+        let done = 0
+        while (done < this.queue.length && this.queue[done].seq <= upTo) done++
+        this.queue.splice(0, done)
+      }
+    } finally {
+      this.sending = false
     }
+  }
+
+  /** The state read through a call: it may change across an await. */
+  private ended (): boolean { return this.state === 'ended' }
+
+  /** Writes `m` the queued notifications after its last, in one write. */
+  private write (m: Member): void {
+    if (m.last >= this.seq) return
+    if (m.socket.readyState !== OPEN) return // closing: its operation aborts and it leaves
+    let from = this.queue.length
+    while (from > 0 && this.queue[from - 1].seq > m.last) from--
+    // A gap cannot happen (members join at or above seq); were it to, the member's own stream re-reads the log.
+    if (from === this.queue.length || this.queue[from].seq !== m.last + 1 || m.socket.bufferedAmount > this.owner.highWaterBytes) { this.evict(m); return }
+    const head = m.prefixBytes
+    if (head !== undefined && m.socket.writeFrames !== undefined) {
+      if (from === this.queue.length - 1) m.socket.writeFrames(textFrame(head, this.queue[from].body))
+      else {
+        let size = 0
+        for (let i = from; i < this.queue.length; i++) size += frameLength(head, this.queue[i].body)
+        const out = Buffer.allocUnsafe(size)
+        let at = 0
+        for (let i = from; i < this.queue.length; i++) at = putTextFrame(out, at, head, this.queue[i].body)
+        m.socket.writeFrames(out)
+      }
+    } else for (let i = from; i < this.queue.length; i++) m.socket.send(m.prefix + this.queue[i].payload + '}')
+    m.last = this.queue[this.queue.length - 1].seq
   }
 
   private evict (m: Member): void {
@@ -258,9 +338,11 @@ export class FanOut {
   /** @internal */
   evictions = 0
   readonly highWaterBytes: number
+  readonly sliceMs: number
 
   constructor (init: FanOutInit = {}) {
     this.highWaterBytes = init.highWaterBytes ?? DEFAULT_HIGH_WATER_BYTES
+    this.sliceMs = init.sliceMs ?? DEFAULT_SLICE_MS
   }
 
   /** `peer`, with a follow() that hands the subscriber to its group once it has caught up. */

@@ -111,7 +111,7 @@ export function fanOutSocket (ws: WebSocket, tcp: Duplex | null): FanOutSocket {
     get readyState () { return ws.readyState },
     get bufferedAmount () { return ws.bufferedAmount },
     send: (data) => { ws.send(data) },
-    writeFrame: tcp === null ? undefined : (frame) => { if (tcp.writable) tcp.write(frame) }
+    writeFrames: tcp === null ? undefined : (frames) => { if (tcp.writable) tcp.write(frames) }
   }
 }
 
