@@ -23,7 +23,8 @@
  * runs the mirror under --cpu-prof into DIR.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { createWriteStream } from 'node:fs'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -140,10 +141,20 @@ export async function run (args: string[]): Promise<void> {
     await net.send(n)
   }
 
+  const benchT0 = Date.now()
   const prof = process.env.EDOS_BENCH_CPU_PROF
-  const mirror = spawn(process.execPath, [...(prof === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${prof}`]), join(ROOT, 'bin', 'edos.js'), 'serve', '--role', 'mirror', '--data', join(dir, 'mirror'), '--http', '127.0.0.1:0', '--bootstrap', host.multiaddrs()[0], '--publisher-key', join(dir, 'pub', 'publisher-key')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, EDOS_WS_FANOUT: fanOut ? 'on' : 'off' } })
+  // EDOS_BENCH_NODE_ARGS: node flags for the mirror (space-separated, e.g. --trace-gc); EDOS_BENCH_LOGS=DIR keeps its output in DIR/mirror.log.
+  const nodeArgs = (process.env.EDOS_BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')
+  const mirror = spawn(process.execPath, [...nodeArgs, ...(prof === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${prof}`]), join(ROOT, 'bin', 'edos.js'), 'serve', '--role', 'mirror', '--data', join(dir, 'mirror'), '--http', '127.0.0.1:0', '--bootstrap', host.multiaddrs()[0], '--publisher-key', join(dir, 'pub', 'publisher-key')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, EDOS_WS_FANOUT: fanOut ? 'on' : 'off' } })
   let mirrorErr = ''
   mirror.stderr!.on('data', (c) => { mirrorErr = (mirrorErr + String(c)).slice(-4000) })
+  const logs = process.env.EDOS_BENCH_LOGS
+  if (logs !== undefined) {
+    await mkdir(logs, { recursive: true })
+    const log = createWriteStream(join(logs, 'mirror.log'))
+    // Each chunk stamped with ms since the bench started, to line the mirror's output up with the notifications.
+    for (const stream of [mirror.stdout!, mirror.stderr!]) stream.on('data', (c) => { log.write(`[${Date.now() - benchT0}] ${String(c)}`) })
+  }
   const rows: Array<Record<string, string | number>> = []
   const loads: Array<{ kill: () => void }> = []
   const figures: Array<Record<string, number>> = []
@@ -176,6 +187,7 @@ export async function run (args: string[]): Promise<void> {
       const idleCpuMsPerS = (await cpuSeconds(pid) - idle0) * 1000 / ((performance.now() - tIdle) / 1000)
       const cpu0 = await cpuSeconds(pid)
       const t0 = performance.now()
+      const startedMs = Date.now() - benchT0
       for (let i = 0; i < NOTIFICATIONS; i++) {
         const next = t0 + (i + 1) * intervalMs
         await publish()
@@ -188,7 +200,8 @@ export async function run (args: string[]): Promise<void> {
       clearInterval(sampler)
       const l = result.latencies.flat()
       // The pooled p99 is set by the slowest notifications: say how the notifications' own p99s spread.
-      const perNotification = result.latencies.filter((x) => x.length > 0).map((x) => percentile(x, 99)).sort((a, b) => a - b)
+      const p99ByNotification = result.latencies.filter((x) => x.length > 0).map((x) => percentile(x, 99))
+      const perNotification = [...p99ByNotification].sort((a, b) => a - b)
       const f = {
         subscribers,
         delivered: l.length,
@@ -208,6 +221,7 @@ export async function run (args: string[]): Promise<void> {
         connectSeconds: connectS
       }
       figures.push(f)
+      if (logs !== undefined) await writeFile(join(logs, `p99-by-notification-${subscribers}.json`), JSON.stringify({ startedMs, intervalMs, p99ByNotification }))
       const base = figures[0]
       rows.push({
         subscribers,
