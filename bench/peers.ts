@@ -4,7 +4,7 @@
  * waits. Every process is killed when the bench ends (or fails).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { createWriteStream } from 'node:fs'
+import { createWriteStream, mkdirSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ROOT } from './common.ts'
@@ -36,6 +36,7 @@ export async function startPeer (name: string, data: string, args: string[], env
   let err = ''
   // EDOS_BENCH_LOGS=DIR keeps every peer's whole stderr (DIR/NAME.log) for after the run; the bench's temporary folders are removed.
   const logs = process.env.EDOS_BENCH_LOGS
+  if (logs !== undefined && logs !== '') mkdirSync(logs, { recursive: true })
   const file = logs === undefined || logs === '' ? undefined : createWriteStream(join(logs, `${name}.log`))
   child.stderr?.on('data', (b: Buffer) => { err = (err + String(b)).slice(-4000); file?.write(b) })
   child.on('exit', () => file?.end())
