@@ -31,6 +31,8 @@ export interface ReadTrace {
   op: string
   keys: number
   bytes: number
+  /** When the request left, ms after the evaluation started: requests that overlap ran in the same round. */
+  at: number
   ms: number
   /** The request went to this peer because a nearer holder failed. */
   failover: boolean
@@ -43,12 +45,12 @@ export interface ReadTrace {
  * shows every read. Heads read during the evaluation are kept for it alone:
  * a cold query reads each head once (the planner's round), not again per list.
  */
-interface TraceContext { reads: ReadTrace[], fresh: boolean, heads: Map<string, TermHead | null>, closed?: boolean }
+interface TraceContext { reads: ReadTrace[], t0: number, fresh: boolean, heads: Map<string, TermHead | null>, closed?: boolean }
 const traces = new AsyncLocalStorage<TraceContext>()
 
 /** Runs `fn` with every network read it causes recorded (and caches bypassed): what explain shows. */
 export async function traced<T> (fn: () => Promise<T>): Promise<{ result: T, reads: ReadTrace[] }> {
-  const ctx: TraceContext = { reads: [], fresh: true, heads: new Map() }
+  const ctx: TraceContext = { reads: [], t0: performance.now(), fresh: true, heads: new Map() }
   try {
     const result = await traces.run(ctx, fn)
     return { result, reads: ctx.reads }
@@ -122,7 +124,7 @@ export class RemoteIndex implements PostingSource, DocumentSource {
       const asked = (['terms', 'docIds', 'ids'].map((k) => header[k]).find(Array.isArray) ?? (typeof header.prefix === 'string' ? [`${header.prefix}*`] : [])) as unknown[]
       const ranges = Array.isArray(header.ranges) ? header.ranges as number[] : undefined
       const items = asked.slice(0, 16).map((x, i) => ranges !== undefined ? `${String(x)}#${ranges[i]}` : String(x))
-      ctx.reads.push({ peer, op: String(header.op), keys: asked.length, bytes: res.bytes, ms: performance.now() - t0, failover, items })
+      ctx.reads.push({ peer, op: String(header.op), keys: asked.length, bytes: res.bytes, at: t0 - ctx.t0, ms: performance.now() - t0, failover, items })
     }
     return res
   }
