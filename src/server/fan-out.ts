@@ -15,10 +15,10 @@
  * peer's per-subscriber stream: the log after `since`, then live. After each
  * notification it yields has been sent (the GraphQL pipeline pulls lazily,
  * so the generator resumes only after graphql-ws sent the frame) it joins
- * once it has everything the group has sent (`last >= group.seq`): joining
- * is synchronous with the group's sends, so the next frame it gets is
- * last + 1, and frames at or below its `last` are skipped. No gap, no
- * duplicate, no reordering.
+ * once it has everything the group has queued (`last >= group.seq`):
+ * joining is synchronous with the group's queue, so the next frames it gets
+ * start at last + 1, and frames at or below its `last` are skipped. No gap,
+ * no duplicate, no reordering.
  *
  * Sending: a notification is encoded once and queued; one pass at a time
  * writes each member, in one write, every queued frame it has not had, and
