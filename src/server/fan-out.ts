@@ -167,13 +167,13 @@ class Member {
   /** `{"id":"…","type":"next","payload":` in graphql-ws's key order. */
   readonly prefix: string
   /** The prefix as UTF-8, for the framed path. */
-  readonly prefixBytes: Uint8Array | undefined
+  readonly prefixBytes: Uint8Array
   wake: ((why: Wake) => void) | undefined
 
   constructor (id: string, readonly socket: FanOutSocket, since: number) {
     this.last = since
     this.prefix = `{"id":${JSON.stringify(id)},"type":"next","payload":`
-    this.prefixBytes = socket.writeFrames === undefined ? undefined : Buffer.from(this.prefix)
+    this.prefixBytes = Buffer.from(this.prefix)
   }
 }
 
@@ -276,17 +276,14 @@ class Group {
     while (from > 0 && this.queue[from - 1].seq > m.last) from--
     // A gap cannot happen (members join at or above seq); were it to, the member's own stream re-reads the log.
     if (from === this.queue.length || this.queue[from].seq !== m.last + 1 || m.socket.bufferedAmount > this.owner.highWaterBytes) { this.evict(m); return }
-    const head = m.prefixBytes
-    if (head !== undefined && m.socket.writeFrames !== undefined) {
-      if (from === this.queue.length - 1) m.socket.writeFrames(textFrame(head, this.queue[from].body))
-      else {
-        let size = 0
-        for (let i = from; i < this.queue.length; i++) size += frameLength(head, this.queue[i].body)
-        const out = Buffer.allocUnsafe(size)
-        let at = 0
-        for (let i = from; i < this.queue.length; i++) at = putTextFrame(out, at, head, this.queue[i].body)
-        m.socket.writeFrames(out)
-      }
+    if (m.socket.writeFrames !== undefined) {
+      const head = m.prefixBytes
+      let size = 0
+      for (let i = from; i < this.queue.length; i++) size += frameLength(head, this.queue[i].body)
+      const out = Buffer.allocUnsafe(size)
+      let at = 0
+      for (let i = from; i < this.queue.length; i++) at = putTextFrame(out, at, head, this.queue[i].body)
+      m.socket.writeFrames(out)
     } else for (let i = from; i < this.queue.length; i++) m.socket.send(m.prefix + this.queue[i].payload + '}')
     m.last = this.queue[this.queue.length - 1].seq
   }
