@@ -38,6 +38,7 @@
  */
 import type { ExecutionResult } from 'graphql'
 import type { FollowPolicy, NotificationRecord, PeerApi } from '../actors/types.ts'
+import { encodePayload, frameLength, putTextFrame } from './frames.ts'
 
 export interface FanOutInit {
   /**
@@ -85,7 +86,12 @@ export interface ShareInit {
   socket: FanOutSocket
   /** How to run the operation for the group, should this subscriber be the first. */
   open: OpenShared
+  /** The operation's own signal: it aborts when the client completes it or the socket closes. */
+  signal: AbortSignal
 }
+
+/** Runs the subscriber's GraphQL operation again, on the peer its subscriber gives (see SharedSubscriber.stream). */
+export type Reopen = () => Promise<SubscribeResult>
 
 export interface FanOutStats {
   groups: number
@@ -99,12 +105,6 @@ export interface FanOutStats {
 const OPEN = 1 // WebSocket.OPEN
 
 type Wake = 'evicted' | 'ended' | 'aborted'
-
-/** graphql-ws's `next` payload (its server's emit.next): the result, errors as JSON. */
-export function encodePayload (result: ExecutionResult): string {
-  const { errors, ...rest } = result
-  return JSON.stringify(errors === undefined ? rest : { ...rest, errors: errors.map((e) => e.toJSON()) })
-}
 
 export function isAsyncIterable (value: unknown): value is AsyncIterable<ExecutionResult> {
   return typeof (value as { [Symbol.asyncIterator]?: unknown } | null)?.[Symbol.asyncIterator] === 'function'
@@ -122,40 +122,6 @@ function withFollow (peer: PeerApi, follow: PeerApi['follow']): PeerApi {
       return typeof value === 'function' ? value.bind(target) : value
     }
   })
-}
-
-/**
- * An unmasked, final text frame (RFC 6455 5.2, what a server sends) of
- * `head` + `body`: one buffer, so one write per subscriber. The shared body
- * is copied, not re-encoded: at 10,000 subscribers the per-subscriber UTF-8
- * encoding, frame header and two-buffer writev of ws.send were ~1/4 of the
- * send loop.
- */
-export function textFrame (head: Uint8Array, body: Uint8Array): Uint8Array {
-  const frame = Buffer.allocUnsafe(frameLength(head, body))
-  putTextFrame(frame, 0, head, body)
-  return frame
-}
-
-function headerLength (n: number): number {
-  return n < 126 ? 2 : n < 65536 ? 4 : 10
-}
-
-function frameLength (head: Uint8Array, body: Uint8Array): number {
-  const n = head.length + body.length
-  return headerLength(n) + n
-}
-
-/** Writes the frame of `head` + `body` at `at`; returns the offset after it. */
-function putTextFrame (out: Buffer, at: number, head: Uint8Array, body: Uint8Array): number {
-  const n = head.length + body.length
-  const h = headerLength(n)
-  out[at] = 0x81
-  if (n < 126) out[at + 1] = n
-  else if (n < 65536) { out[at + 1] = 126; out.writeUInt16BE(n, at + 2) } else { out[at + 1] = 127; out.writeBigUInt64BE(BigInt(n), at + 2) }
-  out.set(head, at + h)
-  out.set(body, at + h + head.length)
-  return at + h + n
 }
 
 /** A notification queued for the members: its seq, its encoded result, and that as UTF-8 with the frame's closing brace. */
@@ -327,6 +293,121 @@ class Group {
   }
 }
 
+/**
+ * One graphql-ws operation served by the fan-out. While it catches up it
+ * runs its own GraphQL pipeline (envelop, graphql-js, the resolver, the
+ * peer's stream); once it can join its group, that pipeline ends and only
+ * this record and its Member stay: ~33 KB of closures, promises and
+ * generators per parked subscriber were what a mirror's major GC marked at
+ * 10,000 subscribers. Should the member have to leave (evicted, or the
+ * group ended), stream() runs the operation again, and follow() resumes
+ * it after the member's last seq instead of the `since` it asked for.
+ */
+export class SharedSubscriber {
+  /** @internal */
+  member: Member | undefined
+  private group: Group | undefined
+  /** False once its group ended: from then on it has its own stream. */
+  private shared = true
+  /** Set by follow() as it hands this subscriber to its group: settles when it must leave. */
+  private parked: Promise<Wake> | undefined
+  private finished = false
+
+  constructor (private readonly owner: FanOut, private readonly share: ShareInit) {}
+
+  /** `peer` with this subscriber's follow(): the resolver's ctx.peer. */
+  peer (peer: PeerApi): PeerApi {
+    return withFollow(peer, (name, since, signal, policy) => this.follow(peer, name, since, signal, policy))
+  }
+
+  /**
+   * The operation's results: `first` (the pipeline subscribe made), then,
+   * each time the subscriber leaves its group, the results of reopen().
+   * Ends when a pipeline ends unparked or the operation's signal aborts.
+   */
+  stream (first: AsyncIterator<ExecutionResult>, reopen: Reopen): AsyncIterableIterator<ExecutionResult> {
+    let inner: AsyncIterator<ExecutionResult> | undefined = first
+    const done = (): IteratorResult<ExecutionResult> => ({ done: true, value: undefined })
+    const stop = async (): Promise<void> => {
+      this.finish()
+      const running = inner
+      inner = undefined
+      await running?.return?.()
+    }
+    return {
+      next: async () => {
+        for (;;) {
+          if (this.finished) return done()
+          if (this.parked !== undefined) {
+            const why = await this.parked
+            this.parked = undefined
+            if (why === 'aborted' || this.share.signal.aborted) { this.finish(); return done() }
+            if (why === 'ended') this.shared = false
+          }
+          if (inner === undefined) {
+            const result = await reopen()
+            if (!isAsyncIterable(result)) { this.finish(); return { done: false, value: result } }
+            inner = result[Symbol.asyncIterator]()
+          }
+          let step: IteratorResult<ExecutionResult>
+          try {
+            step = await inner.next()
+          } catch (err) {
+            this.finish()
+            throw err
+          }
+          if (step.done !== true) return step
+          inner = undefined
+          // The pipeline ended: because follow() parked this subscriber (wait above), or for good.
+          if (this.parked === undefined) { this.finish(); return done() }
+        }
+      },
+      return: async () => { await stop(); return done() },
+      throw: async (err?: unknown) => { await stop(); throw err },
+      [Symbol.asyncIterator] () { return this }
+    }
+  }
+
+  private finish (): void {
+    if (this.finished) return
+    this.finished = true
+    if (this.member !== undefined) this.group?.release(this.member)
+  }
+
+  private async * follow (peer: PeerApi, name: string, since: number, signal: AbortSignal, policy?: FollowPolicy): AsyncGenerator<NotificationRecord> {
+    // autoDownload acts for its subscriber (a download on this peer): never shared.
+    if (policy !== undefined && policy !== 'notify') {
+      yield * peer.follow(name, since, signal, policy)
+      return
+    }
+    // A reopened pipeline resumes after what the member was sent, not at `since`.
+    const member = this.member ??= new Member(this.share.id, this.share.socket, since)
+    const group = this.group ??= this.owner.attach(`${this.share.key}\n${name}`, name, peer, this.share.open)
+    let own: AsyncIterator<NotificationRecord> | undefined
+    try {
+      for (;;) {
+        if (signal.aborted || this.share.signal.aborted) return
+        if (this.shared) {
+          await group.started
+          if (group.state === 'ended') this.shared = false
+          else if (group.canJoin(member)) {
+            // The group sends from here on. This pipeline ends; stream() waits on `parked`.
+            this.parked = group.park(member, this.share.signal)
+            return
+          }
+        }
+        own ??= peer.follow(name, member.last, signal, 'notify')[Symbol.asyncIterator]()
+        const step = await own.next()
+        if (step.done === true) return
+        member.last = step.value.seq
+        yield step.value
+      }
+    } finally {
+      void own?.return?.()?.catch(() => undefined)
+    }
+  }
+}
+
 export class FanOut {
   /** @internal */
   readonly groups = new Map<string, Group>()
@@ -342,9 +423,9 @@ export class FanOut {
     this.sliceMs = init.sliceMs ?? DEFAULT_SLICE_MS
   }
 
-  /** `peer`, with a follow() that hands the subscriber to its group once it has caught up. */
-  peerFor (peer: PeerApi, share: ShareInit): PeerApi {
-    return withFollow(peer, (name, since, signal, policy) => this.follow(peer, share, name, since, signal, policy))
+  /** A subscriber for one operation: its peer() goes to the resolver, its stream() to graphql-ws. */
+  subscriber (share: ShareInit): SharedSubscriber {
+    return new SharedSubscriber(this, share)
   }
 
   stats (): FanOutStats {
@@ -358,7 +439,8 @@ export class FanOut {
     for (const g of [...this.groups.values()]) g.end()
   }
 
-  private attach (key: string, name: string, peer: PeerApi, open: OpenShared): Group {
+  /** @internal */
+  attach (key: string, name: string, peer: PeerApi, open: OpenShared): Group {
     let group = this.groups.get(key)
     if (group === undefined) {
       group = new Group(this, key, name, peer, open)
@@ -366,43 +448,5 @@ export class FanOut {
     }
     group.users++
     return group
-  }
-
-  private async * follow (peer: PeerApi, share: ShareInit, name: string, since: number, signal: AbortSignal, policy?: FollowPolicy): AsyncGenerator<NotificationRecord> {
-    // autoDownload acts for its subscriber (a download on this peer): never shared.
-    if (policy !== undefined && policy !== 'notify') {
-      yield * peer.follow(name, since, signal, policy)
-      return
-    }
-    const group = this.attach(`${share.key}\n${name}`, name, peer, share.open)
-    const member = new Member(share.id, share.socket, since)
-    let shared = true
-    let own: AsyncIterator<NotificationRecord> | undefined
-    try {
-      for (;;) {
-        if (signal.aborted) return
-        if (shared) {
-          await group.started
-          if (group.state === 'ended') shared = false
-          else if (group.canJoin(member)) {
-            // The group sends from here on; this subscriber's own stream is not needed.
-            void own?.return?.()?.catch(() => undefined)
-            own = undefined
-            const why = await group.park(member, signal)
-            if (why === 'aborted') return
-            if (why === 'ended') shared = false
-            continue
-          }
-        }
-        own ??= peer.follow(name, member.last, signal, 'notify')[Symbol.asyncIterator]()
-        const step = await own.next()
-        if (step.done === true) return
-        member.last = step.value.seq
-        yield step.value
-      }
-    } finally {
-      group.release(member)
-      void own?.return?.()?.catch(() => undefined)
-    }
   }
 }

@@ -15,7 +15,7 @@ import { useServer } from 'graphql-ws/use/ws'
 import type { PeerApi } from '../actors/types.ts'
 import { remoteAddressOf, type CallerInit, type EdosContext } from './context.ts'
 import { isGraphQLError } from './errors.ts'
-import { FanOut, isAsyncIterable, type FanOutInit, type FanOutSocket, type FanOutStats, type SubscribeResult } from './fan-out.ts'
+import { FanOut, isAsyncIterable, type FanOutInit, type FanOutSocket, type FanOutStats, type Reopen, type SharedSubscriber, type SubscribeResult } from './fan-out.ts'
 import { createKeepAlive, DEFAULT_KEEP_ALIVE_MS } from './keep-alive.ts'
 import { shareKey } from './share-key.ts'
 import type { EdosYoga } from './yoga.ts'
@@ -26,6 +26,8 @@ interface Enveloped {
   subscribe: (args: ExecutionArgs) => unknown
   /** Aborts the operation's signal. */
   end: () => void
+  /** Set when the fan-out serves the operation. */
+  shared?: { subscriber: SharedSubscriber, reopen: Reopen }
 }
 
 /**
@@ -156,7 +158,14 @@ export function attachGraphQLWs (init: GraphQLWsInit): GraphQLWs {
     subscribe: async (args) => {
       const root = args.rootValue as Enveloped
       const result = await root.subscribe(args)
-      return (isAsyncIterable(result) ? abortingOnReturn(result, root.end) : result) as never
+      if (!isAsyncIterable(result)) return result as never
+      const { shared } = root
+      if (shared === undefined) return abortingOnReturn(result, root.end) as never
+      // graphql-ws keeps `args` for as long as the operation lives; a parked
+      // subscriber must not keep the first pipeline's context through it.
+      args.contextValue = undefined
+      args.rootValue = undefined
+      return abortingOnReturn(shared.subscriber.stream(result[Symbol.asyncIterator](), shared.reopen), root.end) as never
     },
     onSubscribe: async (ctx, id, payload) => {
       const controller = new AbortController()
@@ -176,17 +185,25 @@ export function attachGraphQLWs (init: GraphQLWsInit): GraphQLWs {
       if (errors.length > 0) { endOp(ctx.extra, id); return errors }
       const contextValue = await contextFactory() as EdosContext
       const key = fanOut === undefined ? undefined : shareKey({ document, query: payload.query, operationName: payload.operationName, variables: payload.variables, authenticated: contextValue.authenticated, sameMachine: contextValue.sameMachine })
+      let shared: Enveloped['shared']
       if (fanOut !== undefined && key !== undefined) {
-        const peer = contextValue.peer
-        // Should this subscriber start a group, the group runs this same operation with its own signal and peer.
-        const open = async (groupPeer: PeerApi, signal: AbortSignal): Promise<SubscribeResult> => {
-          const shared = init.yoga.getEnveloped({ req: ctx.extra.request, params: payload, edosCaller: { ...caller, signal } } as never)
-          const groupContext = await shared.contextFactory() as EdosContext
-          groupContext.peer = groupPeer
-          return await shared.subscribe({ schema: shared.schema, document, operationName: payload.operationName, variableValues: payload.variables, contextValue: groupContext }) as SubscribeResult
+        // The operation again, through a fresh envelop: for the group (its own signal and peer) or for this subscriber (reopen).
+        const run = async (callerInit: CallerInit, peerOf: (peer: PeerApi) => PeerApi): Promise<SubscribeResult> => {
+          const again = init.yoga.getEnveloped({ req: ctx.extra.request, params: payload, edosCaller: callerInit } as never)
+          const againContext = await again.contextFactory() as EdosContext
+          againContext.peer = peerOf(againContext.peer)
+          return await again.subscribe({ schema: again.schema, document, operationName: payload.operationName, variableValues: payload.variables, contextValue: againContext }) as SubscribeResult
         }
-        // The resolver's ctx.peer.follow() is the fan-out's: it joins the group once caught up.
-        contextValue.peer = fanOut.peerFor(peer, { key, id, socket: fanOutSocket(ctx.extra.socket, ctx.extra.request.socket), open })
+        const subscriber = fanOut.subscriber({
+          key,
+          id,
+          socket: fanOutSocket(ctx.extra.socket, ctx.extra.request.socket),
+          signal: controller.signal,
+          open: async (groupPeer, signal) => await run({ ...caller, signal }, () => groupPeer)
+        })
+        // The resolver's ctx.peer.follow() is the subscriber's: it hands it to the group once caught up.
+        contextValue.peer = subscriber.peer(contextValue.peer)
+        shared = { subscriber, reopen: async () => await run(caller, (peer) => subscriber.peer(peer)) }
       }
       return {
         schema,
@@ -194,7 +211,7 @@ export function attachGraphQLWs (init: GraphQLWsInit): GraphQLWs {
         operationName: payload.operationName,
         variableValues: payload.variables,
         contextValue,
-        rootValue: { execute, subscribe, end: () => { endOp(ctx.extra, id) } } satisfies Enveloped
+        rootValue: { execute, subscribe, end: () => { endOp(ctx.extra, id) }, shared } satisfies Enveloped
       }
     },
     onComplete: (ctx, id) => { endOp(ctx.extra, id) }

@@ -6,6 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import type { ExecutionResult } from 'graphql'
+import type { PeerApi } from '../../src/actors/types.ts'
 import { FanOut, type FanOutSocket, type OpenShared } from '../../src/server/fan-out.ts'
 import { eventually } from './helpers.ts'
 import { FakePeer } from './stub-schema.ts'
@@ -39,9 +40,18 @@ class RecordingSocket implements FanOutSocket {
   }
 }
 
-const open: OpenShared = async (peer, signal) => (async function * (): AsyncGenerator<ExecutionResult> {
+const results = async function * (peer: PeerApi, signal: AbortSignal): AsyncGenerator<ExecutionResult> {
   for await (const r of peer.follow('c', 0, signal, 'notify')) yield { data: { seq: r.seq } }
-})()
+}
+const open: OpenShared = async (peer, signal) => results(peer, signal)
+
+/** A subscriber's results as graphql-ws would pull them: its own pipeline until it parks, then the group's frames. */
+function subscribe (fan: FanOut, peer: PeerApi, socket: FanOutSocket, id: string, signal: AbortSignal): AsyncIterable<ExecutionResult> {
+  const sub = fan.subscriber({ key: 'k', id, socket, open, signal })
+  return sub.stream(results(sub.peer(peer), signal), async () => results(sub.peer(peer), signal))
+}
+
+const seqOf = (r: ExecutionResult): number => (r.data as { seq: number }).seq
 
 describe('fan-out passes', () => {
   const controllers: AbortController[] = []
@@ -56,9 +66,8 @@ describe('fan-out passes', () => {
     sockets.forEach((socket, i) => {
       const controller = new AbortController()
       controllers.push(controller)
-      const api = fan.peerFor(peer.asPeerApi(), { key: 'k', id: `op-${i}`, socket, open })
       void (async () => {
-        for await (const r of api.follow('c', 0, controller.signal, 'notify')) own[i].push(r.seq)
+        for await (const r of subscribe(fan, peer.asPeerApi(), socket, `op-${i}`, controller.signal)) own[i].push(seqOf(r))
       })()
     })
     await eventually(() => fan.stats().members === 200)
@@ -87,8 +96,7 @@ describe('fan-out passes', () => {
     sockets.forEach((socket, i) => {
       const controller = new AbortController()
       controllers.push(controller)
-      const api = fan.peerFor(peer.asPeerApi(), { key: 'k', id: `op-${i}`, socket, open })
-      void (async () => { for await (const _ of api.follow('c', 0, controller.signal, 'notify')) { /* catch-up only */ } })()
+      void (async () => { for await (const _ of subscribe(fan, peer.asPeerApi(), socket, `op-${i}`, controller.signal)) { /* catch-up only */ } })()
     })
     await eventually(() => fan.stats().members === 300)
     // One count per event-loop turn: an immediate that queues the next.

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import * as ws from 'ws'
-import { textFrame } from '../../src/server/fan-out.ts'
+import { textFrame } from '../../src/server/frames.ts'
 
 /** ws's Sender (exported by ws, not by its types). */
 const Sender = (ws as unknown as { Sender: { frame: (data: Buffer, options: Record<string, unknown>) => Buffer[] } }).Sender
