@@ -40,7 +40,7 @@ async function message<T> (p: ChildProcess, pick: (m: unknown) => T | undefined,
 let napMs = 1
 
 function start (args: string[]): ChildProcess {
-  // tsx's loader through the same runner as the bench itself.
+  // The TypeScript hooks (bin/ts-hooks.js) through the same runner as the bench itself.
   return fork(join(BENCH_DIR, '..', 'bin', 'run-ts.js'), [WORKER, ...args], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, EDOS_BENCH_NAP_MS: String(napMs) } })
 }
 

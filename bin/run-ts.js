@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// Runs a TypeScript entry point (benchmarks, scripts) through tsx's loader: node bin/run-ts.js FILE [ARGS...]
-import { register } from 'tsx/esm/api'
+// Runs a TypeScript entry point (benchmarks, scripts) through bin/ts-hooks.js: node bin/run-ts.js FILE [ARGS...]
+import { register } from './register-ts.js'
 import { pathToFileURL } from 'node:url'
 import { resolve } from 'node:path'
 

@@ -152,7 +152,7 @@ const MESSAGE_BYTES = 1 << 20
 
 /*
  * The worker is plain CommonJS evaluated from a string, so it runs the same
- * under tsx, vitest and compiled JS (no .ts file for the worker to load).
+ * under the project's TypeScript hooks (bin/ts-hooks.js), vitest and compiled JS (no .ts file for the worker to load).
  * It reads and decompresses the file, gathers the output into messages of
  * messageBytes (transferred, not copied) and waits when the bytes posted but
  * not yet consumed by the reader reach the read-ahead.

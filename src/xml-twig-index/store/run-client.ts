@@ -1,7 +1,4 @@
 import { Worker } from 'node:worker_threads'
-import { createRequire } from 'node:module'
-import { pathToFileURL } from 'node:url'
-import { dirname, join } from 'node:path'
 import { StoreError } from '../errors.ts'
 import type { RunInfo, RunInit } from './run-builder.ts'
 
@@ -22,19 +19,17 @@ export type FromRunWorker =
 const MAX_IN_FLIGHT = 4
 
 /*
- * The worker loads run-worker.ts through tsx, as every entry point of this
- * project does (bin/edos.js): the same source runs under tsx and vitest.
+ * The worker loads run-worker.ts through the project's TypeScript hooks, as
+ * every entry point does (bin/edos.js): the same source runs under them and vitest.
  */
 const BOOT = `
 const { workerData, parentPort } = require('node:worker_threads')
-import(workerData.tsx).then((m) => { m.register(); return import(workerData.entry) })
+import(workerData.hooks).then((m) => { m.register(); return import(workerData.entry) })
   .catch((err) => { parentPort.postMessage({ type: 'error', message: String((err && err.stack) || err) }) })
 `
 
-/** tsx's ESM API (its `require` entry, the CommonJS build, cannot register ESM hooks from inside a worker). */
-function tsxApi (require: NodeJS.Require): string {
-  return pathToFileURL(join(dirname(require.resolve('tsx/package.json')), 'dist/esm/api/index.mjs')).href
-}
+/** bin/register-ts.js, which registers bin/ts-hooks.js. */
+const REGISTER_TS = new URL('../../../bin/register-ts.js', import.meta.url).href
 
 /**
  * The main thread's side of the run worker: sends posting records (their
@@ -53,12 +48,11 @@ export class RunClient {
   gathered = 0
 
   constructor (init: RunInit, private readonly put: (key: Uint8Array, value: Uint8Array) => void) {
-    const require = createRequire(import.meta.url)
     this.worker = new Worker(BOOT, {
       eval: true,
       // Not the parent's flags (a loader given with --import is registered by BOOT); EDOS_PROFILE_RUNS=DIR profiles the worker.
       execArgv: process.env.EDOS_PROFILE_RUNS !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${process.env.EDOS_PROFILE_RUNS}`] : [],
-      workerData: { init: { blockSize: init.blockSize, runPostings: init.runPostings }, tsx: tsxApi(require), entry: new URL('./run-worker.ts', import.meta.url).href }
+      workerData: { init: { blockSize: init.blockSize, runPostings: init.runPostings }, hooks: REGISTER_TS, entry: new URL('./run-worker.ts', import.meta.url).href }
     })
     this.worker.on('message', (m: FromRunWorker) => { this.receive(m) })
     this.worker.on('error', (err: Error) => { this.fail(err) })
