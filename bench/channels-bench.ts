@@ -95,7 +95,9 @@ function options (args: string[]): { levels: number[], loaders: number, interval
 /** K load processes sharing `subscribers`; ready once all are, their results merged. */
 function startLoad (url: string, subscribers: number, loaders: number, since: number, last: number, client: string, napMs: number): { ready: Promise<void>, result: Promise<LoadResult>, kill: () => void } {
   const counts = Array.from({ length: Math.min(loaders, subscribers) }, (_, i) => Math.floor(subscribers / loaders) + (i < subscribers % loaders ? 1 : 0))
-  const children = counts.map((count) => spawn(process.execPath, [join(ROOT, 'bin', 'run-ts.js'), join(ROOT, 'bench', 'channels-load.ts'), url.replace(/^http/, 'ws'), CHANNEL, String(count), String(since), String(last), String(LOAD_DEADLINE_MS), client, String(napMs)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] }))
+  // EDOS_BENCH_LOAD_NODE_ARGS: node flags for the load processes (e.g. --cpu-prof --cpu-prof-dir=DIR).
+  const nodeArgs = (process.env.EDOS_BENCH_LOAD_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')
+  const children = counts.map((count) => spawn(process.execPath, [...nodeArgs, join(ROOT, 'bin', 'run-ts.js'), join(ROOT, 'bench', 'channels-load.ts'), url.replace(/^http/, 'ws'), CHANNEL, String(count), String(since), String(last), String(LOAD_DEADLINE_MS), client, String(napMs)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] }))
   const each = children.map((child) => {
     let ready!: () => void
     const readyP = new Promise<void>((resolve) => { ready = resolve })
@@ -221,7 +223,7 @@ export async function run (args: string[]): Promise<void> {
         connectSeconds: connectS
       }
       figures.push(f)
-      if (logs !== undefined) await writeFile(join(logs, `p99-by-notification-${subscribers}.json`), JSON.stringify({ startedMs, intervalMs, p99ByNotification }))
+      if (logs !== undefined) await writeFile(join(logs, `p99-by-notification-${subscribers}.json`), JSON.stringify({ startedMs, intervalMs, p99ByNotification, p50ByNotification: result.latencies.filter((x) => x.length > 0).map((x) => percentile(x, 50)), firstByNotification: result.latencies.filter((x) => x.length > 0).map((x) => Math.min(...x)) }))
       const base = figures[0]
       rows.push({
         subscribers,

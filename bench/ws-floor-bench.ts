@@ -44,7 +44,7 @@ function start (args: string[]): ChildProcess {
   return fork(join(BENCH_DIR, '..', 'bin', 'run-ts.js'), [WORKER, ...args], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, EDOS_BENCH_NAP_MS: String(napMs) } })
 }
 
-interface PairFigures { pair: string, p50Ms: number, p99Ms: number, p99WorstMs: number, writerUsPerFrame: number, readerUsPerFrame: number }
+interface PairFigures { pair: string, p50Ms: number, p99Ms: number, p99WorstMs: number, writerUsPerFrame: number, readerUsPerFrame: number, p99ByRoundMs: number[], writerUsByRound: number[] }
 
 async function pair (writerKind: 'raw' | 'ws', readerKind: 'raw' | 'ws' | 'lean', n: number, readers: number, rounds: number): Promise<PairFigures> {
   const writer = start(['writer', writerKind])
@@ -70,7 +70,7 @@ async function pair (writerKind: 'raw' | 'ws', readerKind: 'raw' | 'ws' | 'lean'
       rUs.push(got.reduce((s, g) => s + g.cpuMs, 0) * 1000 / lat.length)
       await new Promise((resolve) => setTimeout(resolve, 1000))
     }
-    return { pair: `${writerKind}/${readerKind}`, p50Ms: percentile(p50, 50), p99Ms: percentile(p99, 50), p99WorstMs: Math.max(...p99), writerUsPerFrame: percentile(wUs, 50), readerUsPerFrame: percentile(rUs, 50) }
+    return { pair: `${writerKind}/${readerKind}`, p50Ms: percentile(p50, 50), p99Ms: percentile(p99, 50), p99WorstMs: Math.max(...p99), writerUsPerFrame: percentile(wUs, 50), readerUsPerFrame: percentile(rUs, 50), p99ByRoundMs: p99.map((v) => Math.round(v)), writerUsByRound: wUs.map((v) => Math.round(v * 10) / 10) }
   } finally {
     for (const p of all) p.kill()
   }
