@@ -66,8 +66,9 @@ export interface FanOutSocket {
   send: (data: string) => void
   /**
    * Writes complete, already framed WebSocket messages (one or more) to the
-   * connection underneath, in order with send(). Optional: without it,
-   * messages go through send(). See fanOutSocket in ws.ts.
+   * connection underneath, in order with send(). `frames` is the fan-out's
+   * scratch buffer, valid only during the call: copy what must be kept.
+   * Optional: without it, messages go through send(). See fanOutSocket in ws.ts.
    */
   writeFrames?: (frames: Uint8Array) => void
 }
@@ -246,10 +247,10 @@ class Group {
       const head = m.prefixBytes
       let size = 0
       for (let i = from; i < this.queue.length; i++) size += frameLength(head, this.queue[i].body)
-      const out = Buffer.allocUnsafe(size)
+      const out = this.owner.scratch(size)
       let at = 0
       for (let i = from; i < this.queue.length; i++) at = putTextFrame(out, at, head, this.queue[i].body)
-      m.socket.writeFrames(out)
+      m.socket.writeFrames(out.subarray(0, size))
     } else for (let i = from; i < this.queue.length; i++) m.socket.send(m.prefix + this.queue[i].payload + '}')
     m.last = this.queue[this.queue.length - 1].seq
   }
@@ -417,6 +418,8 @@ export class FanOut {
   evictions = 0
   readonly highWaterBytes: number
   readonly sliceMs: number
+  /** Where a member's frames are assembled: a socket copies what it keeps, so one buffer serves every write. */
+  private buffer = Buffer.allocUnsafe(16 * 1024)
 
   constructor (init: FanOutInit = {}) {
     this.highWaterBytes = init.highWaterBytes ?? DEFAULT_HIGH_WATER_BYTES
@@ -426,6 +429,12 @@ export class FanOut {
   /** A subscriber for one operation: its peer() goes to the resolver, its stream() to graphql-ws. */
   subscriber (share: ShareInit): SharedSubscriber {
     return new SharedSubscriber(this, share)
+  }
+
+  /** @internal The scratch buffer, at least `size` bytes. */
+  scratch (size: number): Buffer {
+    if (this.buffer.length < size) this.buffer = Buffer.allocUnsafe(Math.max(size, 2 * this.buffer.length))
+    return this.buffer
   }
 
   stats (): FanOutStats {
