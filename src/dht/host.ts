@@ -84,8 +84,10 @@ export async function createPeerHost (init: PeerHostInit): Promise<PeerHost> {
       // A frame (up to 64 MiB) may arrive before the handler reads it: a smaller read buffer resets the stream.
       streamMuxers: [yamux({ streamOptions: { maxReadBufferLength: 80 * 1024 * 1024 } })],
       // A peer busy applying a batch can miss libp2p's 5 s ping deadline; aborting the connection then resets every stream on it (a publish
-      // fails mid-batch). Dead peers still show: their connections close, RPCs time out and membership drops them.
-      connectionMonitor: { pingTimeout: { minTimeout: 30_000 } },
+      // fails mid-batch). A ping slower than the 10 s interval also makes the next one fail at once ("Too many outbound protocol streams
+      // for /ipfs/ping/1.0.0 - 2/1"), which aborted connections during admission on a loaded machine. So a failed ping never aborts: dead
+      // peers still show, as their connections close, RPCs time out and membership drops them.
+      connectionMonitor: { pingTimeout: { minTimeout: 30_000 }, abortConnectionOnPingFailure: false },
       connectionManager: {
         maxConnections: init.maxConnections ?? 300,
         // Every test peer dials from 127.0.0.1: without this the inbound threshold refuses the burst.
@@ -94,7 +96,9 @@ export async function createPeerHost (init: PeerHostInit): Promise<PeerHost> {
       },
       services: {
         identify: identify(),
-        ping: ping(),
+        // kad-dht pings a new contact through this service while the connection monitor may be pinging the same connection:
+        // with one outbound stream allowed, one of the two failed at once. The listener accepts two (the ping spec's SHOULD).
+        ping: ping({ maxOutboundStreams: 2 }),
         dht: kadDHT({
           protocol: KAD_PROTOCOL,
           clientMode: init.role === 'client',
