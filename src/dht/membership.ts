@@ -88,6 +88,8 @@ type Listener = (placement: Placement, previous: Placement) => void
 
 export class Membership {
   private readonly members = new Map<string, MemberRecord>()
+  /** The addresses last merged into the peer store, per member. */
+  private readonly mergedAddrs = new Map<string, string>()
   private certificate: MirrorCertificate | undefined
   private placementCache: Placement
   private timer: NodeJS.Timeout | undefined
@@ -270,8 +272,11 @@ export class Membership {
     // Pulled records are second-hand: they must not keep alive a member that stopped announcing (but a peer's own record is first-hand).
     if (from === undefined && known && via !== record.peer) return
     this.upsert(record)
-    if (addrs.length > 0) {
-      void this.init.host.libp2p.peerStore.merge(peerIdFromString(record.peer), { multiaddrs: addrs.map((a) => multiaddr(a)) }).catch(() => {})
+    // The peer store is written (LevelDB) only when a member's addresses change, not on every announcement of every member.
+    const addrKey = addrs.join(' ')
+    if (addrs.length > 0 && this.mergedAddrs.get(record.peer) !== addrKey) {
+      this.mergedAddrs.set(record.peer, addrKey)
+      void this.init.host.libp2p.peerStore.merge(peerIdFromString(record.peer), { multiaddrs: addrs.map((a) => multiaddr(a)) }).catch(() => { this.mergedAddrs.delete(record.peer) })
     }
     if (!known) this.recompute()
   }
@@ -289,7 +294,7 @@ export class Membership {
     let changed = false
     for (const [peer, m] of this.members) {
       if (peer === this.self) continue
-      if (m.certificate !== undefined && Date.parse(m.certificate.expires) <= now) { this.members.delete(peer); changed = true; continue }
+      if (m.certificate !== undefined && Date.parse(m.certificate.expires) <= now) { this.members.delete(peer); this.mergedAddrs.delete(peer); changed = true; continue }
       if (m.lastSeen < now - this.expireMs && !this.probing.has(peer)) void this.probe(peer)
     }
     if (changed) this.recompute()
@@ -328,6 +333,7 @@ export class Membership {
     if (m === undefined || m.lastSeen >= started) return
     this.probesFailed++
     this.members.delete(peer)
+    this.mergedAddrs.delete(peer)
     this.recompute()
   }
 
@@ -347,6 +353,7 @@ export class Membership {
   /** Forgets a member at once (it was seen gone: refused connections on every call). */
   evict (peer: string): void {
     if (peer === this.self || !this.members.delete(peer)) return
+    this.mergedAddrs.delete(peer)
     this.recompute()
   }
 }
