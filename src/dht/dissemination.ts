@@ -118,9 +118,11 @@ export class Dissemination {
     const progress = (phase: DisseminationProgress['phase']): void => {
       options.onProgress?.({ phase, docs: docsDone, totalDocs: end - start, postingsSent: { ...postingsSent }, bytesSent })
     }
+    // A batch's buffers are sized for a whole batch up front (growing them by doubling copied each batch ~2x over).
+    const newBatch = (): WriteBuilder => new WriteBuilder(batchBytes >>> 1, batchBytes + (64 << 10), batchBytes >>> 5)
     const queueOf = (peer: string): PeerQueue => {
       let q = queues.get(peer)
-      if (q === undefined) { q = { builder: new WriteBuilder(), postingsQueued: 0, inFlight: new Set(), postings: 0, chunks: 0, docs: 0 }; queues.set(peer, q) }
+      if (q === undefined) { q = { builder: newBatch(), postingsQueued: 0, inFlight: new Set(), postings: 0, chunks: 0, docs: 0 }; queues.set(peer, q) }
       return q
     }
     const send = async (peer: string, builder: WriteBuilder, postings: number): Promise<void> => {
@@ -159,12 +161,14 @@ export class Dissemination {
       if (q.builder.length === 0) return
       const builder = q.builder
       const postings = q.postingsQueued
-      q.builder = new WriteBuilder(); q.postingsQueued = 0
+      q.builder = newBatch(); q.postingsQueued = 0
       while (q.inFlight.size >= maxInFlight) await Promise.race(q.inFlight)
       const p: Promise<void> = send(peer, builder, postings).catch(() => {}).finally(() => q.inFlight.delete(p))
       q.inFlight.add(p)
     }
     const owners = new Uint32Array(placement.width)
+    // Queues by index in placement.peers (no lookup by peer id per entry and holder).
+    const queueAt: Array<PeerQueue | undefined> = new Array(placement.size)
     // Each entry is encoded once, here, then copied to the batch of each of its r holders.
     const scratch = new WriteBuilder()
     const add = async (key: Uint8Array, encode: (b: WriteBuilder) => void, count: (q: PeerQueue) => void): Promise<void> => {
@@ -173,9 +177,10 @@ export class Dissemination {
       const k = scratch.key(0); const v = scratch.value(0)
       const n = placement.ownerIndexes(key, owners)
       for (let i = 0; i < n; i++) {
-        const peer = placement.peers[owners[i]]
-        if (failed.has(peer)) continue
-        const q = queueOf(peer)
+        const o = owners[i]
+        const peer = placement.peers[o]
+        if (failed.size > 0 && failed.has(peer)) continue
+        const q = queueAt[o] ?? (queueAt[o] = queueOf(peer))
         q.builder.raw(k, v)
         count(q)
         if (q.builder.bytes >= batchBytes) await flush(peer, false)

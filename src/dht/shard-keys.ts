@@ -112,13 +112,41 @@ class ViewWriter extends ByteWriter {
   override result (): Uint8Array { return this.buf.subarray(0, this.pos) }
 }
 
-export class WriteBuilder {
-  private readonly kw = new ByteWriter(1 << 16)
-  private readonly vw = new ViewWriter(1 << 16)
-  /** keyStart, keyEnd, valueStart, valueEnd per entry. */
-  private bounds: number[] = []
+/** The platform stores uint32 little-endian (the wire order of entry bounds): bounds go out and come in as views, not copied value by value. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1
 
-  get length (): number { return this.bounds.length / 4 }
+/** Copies `src` into `dst` at `at`: a loop for the short keys and values most entries have (TypedArray#set costs a runtime call). */
+function copyInto (dst: Uint8Array, at: number, src: Uint8Array): void {
+  const n = src.length
+  if (n > 48) { dst.set(src, at); return }
+  for (let i = 0; i < n; i++) dst[at + i] = src[i]
+}
+
+export class WriteBuilder {
+  private readonly kw: ByteWriter
+  private readonly vw: ViewWriter
+  /** keyStart, keyEnd, valueStart, valueEnd per entry (the first `n` slots). */
+  private bounds: Uint32Array
+  private n = 0
+
+  /** Initial capacities: a publish batch sizes them to its batch, so its buffers are not grown (and copied) as it fills. */
+  constructor (keyBytes = 1 << 16, valueBytes = 1 << 16, entries = 1024) {
+    this.kw = new ByteWriter(keyBytes)
+    this.vw = new ViewWriter(valueBytes)
+    this.bounds = new Uint32Array(4 * entries)
+  }
+
+  get length (): number { return this.n >>> 2 }
+
+  private mark (start: number, end: number): void {
+    if (this.n + 2 > this.bounds.length) {
+      const b = new Uint32Array(Math.max(64, this.bounds.length * 2))
+      b.set(this.bounds.subarray(0, this.n))
+      this.bounds = b
+    }
+    this.bounds[this.n++] = start
+    this.bounds[this.n++] = end
+  }
 
   /** Key `prefix term 00 range firstDoc` (the term is validated: no U+0000, well-formed). */
   private termKey (prefix: number, term: string, range: number, firstDoc: number): void {
@@ -129,7 +157,7 @@ export class WriteBuilder {
     w.pos += enc.encodeInto(term, w.buf.subarray(w.pos)).written
     w.buf[w.pos++] = 0
     w.u32(range); w.u32(firstDoc)
-    this.bounds.push(start, w.pos)
+    this.mark(start, w.pos)
   }
 
   /** A posting chunk of a validated list (layout above). */
@@ -156,7 +184,7 @@ export class WriteBuilder {
       w.buf[at] = (len & 0x7f) | 0x80; w.buf[at + 1] = ((len >>> 7) & 0x7f) | 0x80; w.buf[at + 2] = len >>> 14
       base = last
     }
-    this.bounds.push(start, w.pos)
+    this.mark(start, w.pos)
     return this.length - 1
   }
 
@@ -165,7 +193,7 @@ export class WriteBuilder {
     const w = this.vw
     const start = w.pos
     w.varint(h.postings); w.varint(h.docs); w.varint(h.lastDoc - firstDoc)
-    this.bounds.push(start, w.pos)
+    this.mark(start, w.pos)
     return this.length - 1
   }
 
@@ -173,13 +201,13 @@ export class WriteBuilder {
     const k = this.kw
     const start = k.pos
     k.ensure(5); k.buf[k.pos++] = P_DOC; k.u32(docId)
-    this.bounds.push(start, k.pos)
+    this.mark(start, k.pos)
     const idBytes = enc.encode(id)
     const xmlBytes = enc.encode(xml)
     const w = this.vw
     const v = w.pos
     w.varint(idBytes.length); w.bytes(idBytes); w.bytes(xmlBytes)
-    this.bounds.push(v, w.pos)
+    this.mark(v, w.pos)
     return this.length - 1
   }
 
@@ -189,10 +217,10 @@ export class WriteBuilder {
     k.ensure(id.length * 3 + 1)
     k.buf[k.pos++] = P_ID
     k.pos += enc.encodeInto(id, k.buf.subarray(k.pos)).written
-    this.bounds.push(start, k.pos)
+    this.mark(start, k.pos)
     const v = this.vw.pos
     this.vw.u32(docId)
-    this.bounds.push(v, this.vw.pos)
+    this.mark(v, this.vw.pos)
     return this.length - 1
   }
 
@@ -200,17 +228,19 @@ export class WriteBuilder {
   value (i: number): Uint8Array { return this.vw.buf.subarray(this.bounds[4 * i + 2], this.bounds[4 * i + 3]) }
 
   /** Empties the builder, keeping its buffers (a scratch builder encodes an entry once for r holders). */
-  reset (): void { this.kw.pos = 0; this.vw.pos = 0; this.bounds.length = 0 }
+  reset (): void { this.kw.pos = 0; this.vw.pos = 0; this.n = 0 }
 
-  /** An entry as stored (repair copies stored entries without decoding them). */
+  /** An entry as stored (repair copies stored entries without decoding them; the publisher copies each entry to its r holders). */
   raw (key: Uint8Array, value: Uint8Array): void {
-    const ks = this.kw.pos; this.kw.bytes(key)
-    const vs = this.vw.pos; this.vw.bytes(value)
-    this.bounds.push(ks, this.kw.pos, vs, this.vw.pos)
+    const kw = this.kw; const vw = this.vw
+    kw.ensure(key.length); vw.ensure(value.length)
+    const ks = kw.pos; copyInto(kw.buf, ks, key); kw.pos += key.length
+    const vs = vw.pos; copyInto(vw.buf, vs, value); vw.pos += value.length
+    this.mark(ks, kw.pos); this.mark(vs, vw.pos)
   }
 
   /** Bytes held so far (what a batch would put on the wire). */
-  get bytes (): number { return this.kw.pos + this.vw.pos + this.bounds.length * 4 }
+  get bytes (): number { return this.kw.pos + this.vw.pos + this.n * 4 }
 
   /**
    * The write as three wire parts: keys, values, and the entry bounds
@@ -218,32 +248,39 @@ export class WriteBuilder {
    * no decode and re-encode of every chunk on the way.
    */
   toParts (): [Uint8Array, Uint8Array, Uint8Array] {
-    const bounds = new Uint8Array(this.bounds.length * 4)
-    const view = new DataView(bounds.buffer)
-    for (let i = 0; i < this.bounds.length; i++) view.setUint32(i * 4, this.bounds[i], true)
+    let bounds: Uint8Array
+    if (LITTLE_ENDIAN) bounds = new Uint8Array(this.bounds.buffer, this.bounds.byteOffset, this.n * 4)
+    else {
+      bounds = new Uint8Array(this.n * 4)
+      const view = new DataView(bounds.buffer)
+      for (let i = 0; i < this.n; i++) view.setUint32(i * 4, this.bounds[i], true)
+    }
     return [this.kw.buf.subarray(0, this.kw.pos), this.vw.buf.subarray(0, this.vw.pos), bounds]
   }
 
   /** A builder over received parts; checks that every entry lies inside its buffers and that keys are in sequence. */
   static fromParts (keys: Uint8Array, values: Uint8Array, bounds: Uint8Array): WriteBuilder {
     if (bounds.length % 16 !== 0) throw new ProtocolError(`encoded write: bounds of ${bounds.length} bytes are not whole entries (16 bytes each)`)
-    const b = new WriteBuilder()
-    const view = new DataView(bounds.buffer, bounds.byteOffset, bounds.length)
-    const out: number[] = new Array(bounds.length / 4)
+    const b = new WriteBuilder(0, 0, 0)
+    let out: Uint32Array
+    if (LITTLE_ENDIAN && bounds.byteOffset % 4 === 0) out = new Uint32Array(bounds.buffer, bounds.byteOffset, bounds.length / 4)
+    else {
+      out = new Uint32Array(bounds.length / 4)
+      const view = new DataView(bounds.buffer, bounds.byteOffset, bounds.length)
+      for (let i = 0; i < out.length; i++) out[i] = view.getUint32(i * 4, true)
+    }
     let k = 0; let v = 0
     for (let i = 0; i < out.length; i += 4) {
-      const ks = view.getUint32(i * 4, true); const ke = view.getUint32(i * 4 + 4, true)
-      const vs = view.getUint32(i * 4 + 8, true); const ve = view.getUint32(i * 4 + 12, true)
+      const ks = out[i]; const ke = out[i + 1]; const vs = out[i + 2]; const ve = out[i + 3]
       if (ks !== k || ke <= ks || ke > keys.length || vs !== v || ve < vs || ve > values.length) {
         throw new ProtocolError(`encoded write: entry ${i / 4} has bounds [${ks}, ${ke}) / [${vs}, ${ve}) outside or out of sequence`)
       }
-      out[i] = ks; out[i + 1] = ke; out[i + 2] = vs; out[i + 3] = ve
       k = ke; v = ve
     }
     if (k !== keys.length || v !== values.length) throw new ProtocolError('encoded write: bytes after the last entry')
     b.kw.buf = keys; b.kw.pos = keys.length
     b.vw.buf = values; b.vw.pos = values.length
-    b.bounds = out
+    b.bounds = out; b.n = out.length
     return b
   }
 }
