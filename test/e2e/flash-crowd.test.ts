@@ -25,7 +25,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Cluster, EDOS, ROOT, indexState, waitFor, type Peer } from './harness.ts'
 import { materialize, syntheticRelease, type SyntheticUnit } from '../../scripts/synthetic-release.ts'
 
-const DATA = join(ROOT, '..', 'shared', 'data')
+// The perl libraries of bookworm and trixie, cut from ../shared/data (test/fixtures/README.md): tests never read ../shared.
+const FIXTURES = join(ROOT, 'test', 'fixtures')
 const SCALE = 2
 const WANT = '/package[not(starts-with(name, "libd"))]'
 const cluster = new Cluster()
@@ -76,8 +77,8 @@ describe('flash crowd R1 -> R2 between processes (1 publisher, 2 mirrors, 4 clie
     await cluster.init('edos-e2e-flash-')
     const isPerlLib = (re: RegExp) => (s: { package: string, section?: string }) => s.section === 'perl' && re.test(s.package)
     const [a, b] = await Promise.all([
-      syntheticRelease({ packages: join(DATA, 'debian-bookworm-main-amd64.Packages.xz'), out: join(cluster.root, 'r1'), select: isPerlLib(/^lib[ab]/), scale: SCALE }),
-      syntheticRelease({ packages: join(DATA, 'debian-trixie-main-amd64.Packages.xz'), out: join(cluster.root, 'r2'), select: isPerlLib(/^lib[abd]/), scale: SCALE })
+      syntheticRelease({ packages: join(FIXTURES, 'bookworm-perl-lib-ab.Packages.xz'), out: join(cluster.root, 'r1'), select: isPerlLib(/^lib[ab]/), scale: SCALE }),
+      syntheticRelease({ packages: join(FIXTURES, 'trixie-perl-lib-abd.Packages.xz'), out: join(cluster.root, 'r2'), select: isPerlLib(/^lib[abd]/), scale: SCALE })
     ])
     r1 = a.units
     r2 = b.units
