@@ -294,7 +294,7 @@ export class Membership {
     let changed = false
     for (const [peer, m] of this.members) {
       if (peer === this.self) continue
-      if (m.certificate !== undefined && Date.parse(m.certificate.expires) <= now) { this.members.delete(peer); this.mergedAddrs.delete(peer); changed = true; continue }
+      if (m.certificate !== undefined && Date.parse(m.certificate.expires) <= now) { this.forget(peer); changed = true; continue }
       if (m.lastSeen < now - this.expireMs && !this.probing.has(peer)) void this.probe(peer)
     }
     if (changed) this.recompute()
@@ -332,9 +332,14 @@ export class Membership {
     // An announcement that arrived during the probe keeps it.
     if (m === undefined || m.lastSeen >= started) return
     this.probesFailed++
-    this.members.delete(peer)
-    this.mergedAddrs.delete(peer)
+    this.forget(peer)
     this.recompute()
+  }
+
+  /** Drops a member and what was merged of it into the peer store (a returning member's addresses are merged again). */
+  private forget (peer: string): boolean {
+    this.mergedAddrs.delete(peer)
+    return this.members.delete(peer)
   }
 
   private indexPeerIds (): string[] { return [...this.members.keys()] }
@@ -352,8 +357,7 @@ export class Membership {
 
   /** Forgets a member at once (it was seen gone: refused connections on every call). */
   evict (peer: string): void {
-    if (peer === this.self || !this.members.delete(peer)) return
-    this.mergedAddrs.delete(peer)
+    if (peer === this.self || !this.forget(peer)) return
     this.recompute()
   }
 }
