@@ -47,7 +47,7 @@ export const spaceOf = (prefix: number): { gte: Uint8Array, lt: Uint8Array } => 
 export function readU32be (b: Uint8Array, at: number): number {
   return ((b[at] << 24) >>> 0) + (b[at + 1] << 16) + (b[at + 2] << 8) + b[at + 3]
 }
-function putU32be (k: Uint8Array, at: number, n: number): void {
+export function putU32be (k: Uint8Array, at: number, n: number): void {
   k[at] = n >>> 24; k[at + 1] = (n >>> 16) & 0xff; k[at + 2] = (n >>> 8) & 0xff; k[at + 3] = n & 0xff
 }
 
@@ -306,6 +306,20 @@ export function decodeDoc (value: Uint8Array): { id: string, xml: string } {
   return { id: dec.decode(value.subarray(r.p, r.p + n)), xml: dec.decode(value.subarray(r.p + n)) }
 }
 
+/** The two 32-bit halves of the last hash64 (a scratch, so hashing a key allocates nothing). */
+export const hashOut = new Uint32Array(2)
+
+/** A 64-bit hash of `bytes[from, to)` (two FNV-style lanes) into hashOut; its second half is never 0, so 0/0 can mark an empty slot. */
+export function hash64 (bytes: Uint8Array, from: number, to: number): void {
+  let a = 0x811c9dc5; let b = 0x01000193
+  for (let i = from; i < to; i++) {
+    const x = bytes[i]
+    a = Math.imul(a ^ x, 0x01000193)
+    b = Math.imul(b ^ x, 0x5bd1e995); b ^= b >>> 15
+  }
+  hashOut[0] = a >>> 0; hashOut[1] = (b >>> 0) || 1
+}
+
 /**
  * A set of 64-bit hashes of byte strings (open addressing): counts the
  * distinct terms and (term, range) blocks a peer holds without keeping
@@ -321,13 +335,8 @@ export class HashSet64 {
   private b = 0
 
   private hash (bytes: Uint8Array, from: number, to: number): void {
-    let a = 0x811c9dc5; let b = 0x01000193
-    for (let i = from; i < to; i++) {
-      const x = bytes[i]
-      a = Math.imul(a ^ x, 0x01000193)
-      b = Math.imul(b ^ x, 0x5bd1e995); b ^= b >>> 15
-    }
-    this.a = a >>> 0; this.b = (b >>> 0) || 1 // 0/0 marks an empty slot
+    hash64(bytes, from, to)
+    this.a = hashOut[0]; this.b = hashOut[1]
   }
 
   /** Adds the hash of `bytes[from, to)`; returns whether it was new. */

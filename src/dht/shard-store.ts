@@ -14,11 +14,12 @@ import { StoreError } from '../xml-twig-index/errors.ts'
 import { ByteWriter, type PostingList } from '../xml-twig-index/postings/codec.ts'
 import type { DocFilter } from '../xml-twig-index/engine/source.ts'
 import {
-  CATALOG_KEY, FORMAT, HashSet64, META_KEY, P_BLOCK, P_DOC, P_HEAD, P_ID, VarintReader, WriteBuilder, addHead, chunkHeader, dec,
-  decodeChunk, decodeDoc, decodeHead, docKey, enc, heldPostings, idKey, keyFirstDoc, keyRange, keyTerm, rangeSpan, readBlock, readU32be,
+  CATALOG_KEY, FORMAT, META_KEY, P_BLOCK, P_DOC, P_HEAD, P_ID, VarintReader, WriteBuilder, addHead, chunkHeader, dec,
+  decodeChunk, decodeDoc, decodeHead, docKey, enc, heldPostings, idKey, keyFirstDoc, keyRange, keyTerm, putU32be, rangeSpan, readBlock, readU32be,
   sameBytes, spaceOf, startsWithBytes, termSpan
 } from './shard-keys.ts'
 import { MAX_ID_BYTES, MAX_TERM_BYTES, checkCatalog, keyText, prepare, prepareEncoded, show, u32, type Prepared } from './shard-write.ts'
+import { KeyDirectory } from './key-directory.ts'
 
 export { MAX_ID_BYTES, MAX_TERM_BYTES }
 
@@ -42,6 +43,20 @@ export interface ShardStoreInit {
 
 type Db = ClassicLevel<Uint8Array, Uint8Array>
 
+/** Most point reads made on the event loop's thread before it is let go (a request may name up to MAX_KEYS keys). */
+const SYNC_GETS = 256
+
+/** `fn` over `items`, SYNC_GETS at a time, the event loop let go between slices. */
+async function inSlices<T, R> (items: T[], fn: (item: T) => R): Promise<R[]> {
+  if (items.length <= SYNC_GETS) return items.map(fn)
+  const out: R[] = []
+  for (let i = 0; i < items.length; i += SYNC_GETS) {
+    if (i > 0) await new Promise((resolve) => setImmediate(resolve))
+    for (const item of items.slice(i, i + SYNC_GETS)) out.push(fn(item))
+  }
+  return out
+}
+
 /** Lower and upper LevelDB bounds of the head chunks of the terms in `b`. */
 function boundsOf (b: TermBounds): { prefix: Uint8Array, gte: Uint8Array, lt: Uint8Array } {
   if (b == null || typeof b.prefix !== 'string') throw new ProtocolError('term range needs a prefix string')
@@ -59,8 +74,9 @@ function boundsOf (b: TermBounds): { prefix: Uint8Array, gte: Uint8Array, lt: Ui
 
 export class ShardStore {
   private held: { catalog: Catalog, signed: Uint8Array } | undefined
-  private readonly headTerms = new HashSet64()
-  private readonly blockKeys = new HashSet64()
+  /** Head chunk keys by term, block chunk keys by (term, range): reads get exact keys synchronously (key-directory.ts). */
+  private readonly headKeys = new KeyDirectory()
+  private readonly blockKeys = new KeyDirectory()
   private counts = { chunks: 0, postings: 0, docs: 0, ids: 0 }
   /** Writes run one at a time: counters read what is stored before a batch replaces it. */
   private queue: Promise<unknown> = Promise.resolve()
@@ -101,9 +117,9 @@ export class ShardStore {
       this.held = { catalog: JSON.parse(dec.decode(c.subarray(r.p, r.p + n))) as Catalog, signed: new Uint8Array(c.subarray(r.p + n)) }
     }
     // Counters are not stored: a scan of keys (and chunk headers) rebuilds them, so a crash cannot leave them wrong.
-    for await (const key of this.db.keys(spaceOf(P_HEAD))) this.headTerms.add(key, 1, key.length - 9)
+    for await (const key of this.db.keys(spaceOf(P_HEAD))) this.headKeys.add(key, key.length - 9, keyRange(key), keyFirstDoc(key))
     for await (const [key, value] of this.db.iterator(spaceOf(P_BLOCK))) {
-      this.blockKeys.add(key, 1, key.length - 4)
+      this.blockKeys.add(key, key.length - 4, keyRange(key), keyFirstDoc(key))
       this.counts.chunks++
       this.counts.postings += chunkHeader(value, keyFirstDoc(key)).count
     }
@@ -141,9 +157,8 @@ export class ShardStore {
       const p = make()
       const { b } = p
       if (b.length === 0) return
-      const blockOf = (i: number): [Uint8Array, number, number] => { const k = b.key(i); return [k, 1, k.length - 4] }
       // a chunk of a block not held yet cannot exist: only the others (a re-run, a repair) are looked up
-      const known = p.chunks.filter((i) => this.blockKeys.has(...blockOf(i)))
+      const known = p.chunks.filter((i) => { const k = b.key(i); return this.blockKeys.has(k, 1, k.length - 4) })
       const [oldChunks, oldDocs, oldIds] = await Promise.all([
         known.length > 0 ? this.db.getMany(known.map((i) => b.key(i))) : [],
         p.docs.length > 0 ? this.db.hasMany(p.docs.map((i) => b.key(i))) : [],
@@ -158,9 +173,10 @@ export class ShardStore {
         if (was === undefined) this.counts.chunks++
         else this.counts.postings -= chunkHeader(was, keyFirstDoc(b.key(i))).count
         this.counts.postings += p.chunkCounts[i]
-        this.blockKeys.add(...blockOf(i))
+        const k = b.key(i)
+        this.blockKeys.add(k, k.length - 4, keyRange(k), keyFirstDoc(k))
       }
-      for (const i of p.heads) { const k = b.key(i); this.headTerms.add(k, 1, k.length - 9) }
+      for (const i of p.heads) { const k = b.key(i); this.headKeys.add(k, k.length - 9, keyRange(k), keyFirstDoc(k)) }
       for (const had of oldDocs) if (!had) this.counts.docs++
       for (const had of oldIds) if (!had) this.counts.ids++
     })
@@ -187,12 +203,34 @@ export class ShardStore {
 
   /** The heads of `terms` (undefined for a term with no head chunk here). */
   async heads (terms: string[]): Promise<Array<TermHead | undefined>> {
-    return await Promise.all(terms.map(async (term) => {
-      const t = keyText(term, 'term', MAX_TERM_BYTES)
+    return await inSlices(terms, (term) => {
       const head = { term, ranges: [] as TermHead['ranges'] }
-      for await (const [key, value] of this.db.iterator(termSpan(P_HEAD, t))) addHead(head, key, value)
+      for (const [key, value] of this.chunksOf(P_HEAD, keyText(term, 'term', MAX_TERM_BYTES))) addHead(head, key, value)
       return head.ranges.length > 0 ? head : undefined
-    }))
+    })
+  }
+
+  /**
+   * The stored chunks of a term's head (`range` undefined) or of one of its
+   * blocks, in key order, read synchronously by the keys the directory
+   * knows (a LevelDB get of a cached block is ~20 us; an iterator's thread
+   * pool round trips are what a busy machine makes slow).
+   */
+  private chunksOf (prefix: typeof P_HEAD | typeof P_BLOCK, term: Uint8Array, range?: number): Array<[Uint8Array, Uint8Array]> {
+    const dir = prefix === P_HEAD ? this.headKeys : this.blockKeys
+    // the unit's bytes as the directory hashed them: the term (heads), the term, 00 and the range (blocks)
+    const key = new Uint8Array(term.length + 10)
+    key[0] = prefix; key.set(term, 1)
+    if (range !== undefined) putU32be(key, term.length + 2, range)
+    const suffixes = dir.suffixes(key, 1, range === undefined ? term.length + 1 : term.length + 6, range)
+    const out: Array<[Uint8Array, Uint8Array]> = []
+    for (const [r, firstDoc] of suffixes) {
+      const k = suffixes.length === 1 ? key : key.slice()
+      putU32be(k, term.length + 2, r); putU32be(k, term.length + 6, firstDoc)
+      const value = this.db.getSync(k)
+      if (value !== undefined) out.push([k, value])
+    }
+    return out
   }
 
   /** Heads of the terms in `bounds`, in UTF-8 byte order, at most `limit` of them. */
@@ -228,23 +266,27 @@ export class ShardStore {
 
   /** Blocks as `blocks` reads them, each with the postings held for it before the filter (what its head counts, when this replica is complete). */
   async blocksHeld (keys: Array<{ term: string, range: number }>, filter?: DocFilter): Promise<Array<{ list: PostingList, held: number }>> {
-    const spans = keys.map(({ term, range }) => rangeSpan(P_BLOCK, keyText(term, 'term', MAX_TERM_BYTES), u32(range, `range of ${show(term)}`)))
-    return await Promise.all(spans.map(async (span) => {
-      const chunks = await this.db.iterator(span).all()
+    return await inSlices(keys, ({ term, range }) => {
+      const chunks = this.chunksOf(P_BLOCK, keyText(term, 'term', MAX_TERM_BYTES), u32(range, `range of ${show(term)}`))
       return { list: readBlock(chunks, filter), held: heldPostings(chunks) }
-    }))
+    })
   }
 
   async documents (docIds: number[]): Promise<Array<HeldDocument | undefined>> {
     if (docIds.length === 0) return []
-    const values = await this.db.getMany(docIds.map((d) => docKey(u32(d, 'docId'))))
+    const values = await this.getAll(docIds.map((d) => docKey(u32(d, 'docId'))))
     return values.map((v, i) => v === undefined ? undefined : { docId: docIds[i], ...decodeDoc(v) })
   }
 
   async resolve (ids: string[]): Promise<Array<number | undefined>> {
     if (ids.length === 0) return []
-    const values = await this.db.getMany(ids.map((id) => idKey(keyText(id, 'id', MAX_ID_BYTES))))
+    const values = await this.getAll(ids.map((id) => idKey(keyText(id, 'id', MAX_ID_BYTES))))
     return values.map((v) => v === undefined ? undefined : readU32be(v, 0))
+  }
+
+  /** Point reads: a few on this thread (see chunksOf), many in one thread pool read. */
+  private async getAll (keys: Uint8Array[]): Promise<Array<Uint8Array | undefined>> {
+    return keys.length <= SYNC_GETS ? keys.map((k) => this.db.getSync(k)) : await this.db.getMany(keys)
   }
 
   /** Every unit of placement held, in key order, streamed (nothing is gathered in memory). */
@@ -330,6 +372,6 @@ export class ShardStore {
     const folder = join(this.path, 'shard')
     let bytes = 0
     for (const f of await readdir(folder)) bytes += await stat(join(folder, f)).then((st) => st.isFile() ? st.size : 0, () => 0)
-    return { heads: this.headTerms.size, blocks: this.blockKeys.size, ...this.counts, bytes }
+    return { heads: this.headKeys.size, blocks: this.blockKeys.size, ...this.counts, bytes }
   }
 }

@@ -229,6 +229,29 @@ describe('ShardStore', () => {
     expect(await statsOf(a2)).toEqual({ heads: 2, blocks: 3, chunks: 4, postings: 1214, docs: 2, ids: 2 })
   })
 
+  it('reads heads, blocks and documents of more keys than one synchronous slice, the same before and after reopen', async () => {
+    const s = await openStore()
+    const terms = Array.from({ length: 300 }, (_, i) => `v:name=p${i}`)
+    await s.apply({
+      chunks: terms.flatMap((t, i) => [chunk(t, 0, 0, postingsOf([i % R])), chunk(t, 2, 200, postingsOf([200 + (i % R)]))]),
+      heads: terms.flatMap((t, i) => [{ term: t, range: 0, firstDoc: 0, postings: 2, docs: 1, lastDoc: i % R }, { term: t, range: 2, firstDoc: 200, postings: 2, docs: 1, lastDoc: 200 + (i % R) }]),
+      docs: Array.from({ length: 300 }, (_, i) => ({ docId: i, id: `p/${i}`, xml: `<p>${i}</p>` }))
+    })
+    const read = async (st: ShardStore): Promise<unknown> => ({
+      heads: await st.heads([...terms, 'v:name=none']),
+      blocks: (await st.blocks(terms.flatMap((term) => [{ term, range: 0 }, { term, range: 1 }, { term, range: 2 }]))).map(rows),
+      docs: await st.documents(Array.from({ length: 301 }, (_, i) => i))
+    })
+    const before = await read(s) as { heads: unknown[], blocks: P[][], docs: unknown[] }
+    expect(before.heads[299]).toEqual({ term: 'v:name=p299', ranges: [{ range: 0, postings: 2, docs: 1 }, { range: 2, postings: 2, docs: 1 }] })
+    expect(before.heads[300]).toBeUndefined()
+    expect(before.blocks.slice(0, 3)).toEqual([postingsOf([0]), [], postingsOf([200])])
+    expect(before.docs[300]).toBeUndefined()
+    expect(before.docs[7]).toEqual({ docId: 7, id: 'p/7', xml: '<p>7</p>' })
+    await s.close()
+    expect(await read(await openStore())).toEqual(before)
+  })
+
   it('keeps counters right under concurrent writes (the same as a rebuild on open)', async () => {
     let s = await openStore()
     const writes = Array.from({ length: 12 }, (_, w): ShardWrite => ({
