@@ -5,7 +5,9 @@
  *   2. A publisher and N mirrors (default 8) start; the mirrors are
  *      admitted; R1 is published into them: total time vs the baseline
  *      (target <= 3x) and each index peer's share of postings (balance).
- *   3. The engine's query suite through a client, with and without
+ *   3. Once the peers have settled (their CPU back near idle: a publish
+ *      leaves compactions and repair running), the engine's query suite
+ *      through a client, with and without
  *      semi-join reducers: engine time p50/p95 and bytes moved per query
  *      against the answer + plan (target: selective p50 <= 25 ms, bytes
  *      <= 4x the answer + plan), and cold at a client that opens a new
@@ -33,6 +35,10 @@ const SMALL = { files: [join(FIXTURES, 'bookworm-slice.Packages.xz')], translati
 
 interface NetworkInfo { network: { index: { catalogSeq: number, members: Array<{ peerId: string, role: string, held: { postings: number, heads: number, blocks: number, docs: number } | null }> } } }
 interface ExplainResult { explain: { answers: number, ms: { total: number }, network: { bytes: number, requests: Array<{ op: string, bytes: number, peer: string }> } | null } }
+
+/** The query suite starts once every peer together uses less than this many cores (their idle upkeep is ~0.35 with 8 mirrors), or after SETTLE_MAX_MS. */
+const SETTLED_CORES = 0.6
+const SETTLE_MAX_MS = 120_000
 
 const EXPLAIN = `query($p: String!) { explain(pattern: $p) { answers ms { total } network { bytes requests { op bytes peer } } } }`
 
@@ -110,7 +116,21 @@ export async function run (args: string[]): Promise<void> {
       return
     }
 
-    // 3. The query suite through the two clients (warm: one untimed run first).
+    // 3. The query suite through the two clients (warm: one untimed run first), once the peers have settled: after a publish the index
+    // peers compact their LevelDB stores and repair runs, and cold query times taken during that varied 2-5x between runs of the same code.
+    const cpuOfAll = async (): Promise<number> => (await Promise.all(everyone.map(async (p) => (await processUsage(p.child.pid as number)).cpuSeconds))).reduce((a, b) => a + b, 0)
+    const settle0 = performance.now()
+    let quietCores = Infinity
+    while (performance.now() - settle0 < SETTLE_MAX_MS) {
+      const c0 = await cpuOfAll()
+      await new Promise((resolve) => setTimeout(resolve, 2000))
+      quietCores = (await cpuOfAll() - c0) / 2
+      if (quietCores < SETTLED_CORES) break
+    }
+    const settleMs = performance.now() - settle0
+    process.stderr.write(`peers settled after ${(settleMs / 1000).toFixed(1)} s (${quietCores.toFixed(2)} cores busy across every peer)\n`)
+    const queryCpu0 = await cpuOfAll()
+    const queryT0 = performance.now()
     const rows: Array<Record<string, string | number>> = []
     const queryFigures: Array<Record<string, unknown>> = []
     for (const q of PATTERNS) {
@@ -160,6 +180,8 @@ export async function run (args: string[]): Promise<void> {
       queryFigures.push({ pattern: q.pattern, kind: q.kind, answers: withR.answers, engineMs: withR.ms, engineMsNoReducers: without.ms, engineMsNewStreams: unkeptMs, searchMs: withR.wallMs, reevaluatedSearchMs: withR.evalMs, bytes: withR.bytes, bytesNoReducers: without.bytes, answerBytes, planBytes: withR.planBytes })
     }
 
+    const queryPhaseCores = (await cpuOfAll() - queryCpu0) / ((performance.now() - queryT0) / 1000)
+
     // 4. Index latency (a small publish -> visible at the client) and time to first answer at a new client.
     const s0 = performance.now()
     await gql(pub, 'mutation($i: PublishReleaseInput!) { publishRelease(input: $i) { summary { units } } }',
@@ -194,6 +216,8 @@ export async function run (args: string[]): Promise<void> {
       { what: 'catalog visible at a client after publish ms', value: lagMs },
       { what: 'every index peer in the client\'s view again after the catalog ms (-1: not in 60 s)', value: viewWholeMs },
       { what: 'postings share min/max vs ideal', value: `${(Math.min(...shares) / ideal).toFixed(2)} / ${(Math.max(...shares) / ideal).toFixed(2)}` },
+      { what: `peers settled before the queries: s waited / cores busy then (every peer; settled under ${SETTLED_CORES})`, value: `${(settleMs / 1000).toFixed(1)} / ${quietCores.toFixed(2)}` },
+      { what: 'cores busy across every peer during the query suite', value: queryPhaseCores },
       { what: 'selective p50 of p50s ms, cold (explain: every read over the network)', value: percentile(selective, 50) },
       { what: 'selective p95 of p50s ms', value: percentile(selective, 95) },
       { what: 'selective p50 / p95 of p50s ms, cold, a new stream per request (baseline)', value: `${percentile(selectiveUnkept, 50).toFixed(1)} / ${percentile(selectiveUnkept, 95).toFixed(1)}` },
@@ -218,6 +242,9 @@ export async function run (args: string[]): Promise<void> {
       shareMinOverIdeal: Math.min(...shares) / ideal,
       shareMaxOverIdeal: Math.max(...shares) / ideal,
       usageAfterPublish: usage,
+      settleMs,
+      settledCores: quietCores,
+      queryPhaseCores,
       selectiveP50Ms: percentile(selective, 50),
       selectiveP95Ms: percentile(selective, 95),
       selectiveNewStreamsP50Ms: percentile(selectiveUnkept, 50),
