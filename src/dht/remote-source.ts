@@ -79,6 +79,26 @@ export interface RemoteIndexInit {
 
 interface Routed<T> { item: T, owners: string[], attempt: number, confirmed?: boolean }
 
+
+/** A range is heavy when its postings exceed HEAVY_FACTOR times the term's usual postings per document there, by at least HEAVY_EXCESS. */
+const HEAVY_FACTOR = 4
+const HEAVY_EXCESS = 10_000
+
+/**
+ * DocId intervals of the ranges where a term has far more postings per
+ * document than in its other ranges (a release document holds a
+ * `package` leaf per unit: 63,440 of R1's `package` postings in one
+ * document). The planner reads such lists last (TermStats.heavy).
+ */
+export function heavyRanges (head: TermHead, rangeDocs: number): Array<[number, number]> {
+  if (head.ranges.length < 2) return []
+  const ratios = head.ranges.map((r) => r.postings / Math.max(1, r.docs)).sort((a, b) => a - b)
+  const usual = Math.max(1, ratios[(ratios.length - 1) >> 1])
+  return head.ranges
+    .filter((r) => r.postings > HEAVY_FACTOR * usual * r.docs && r.postings - usual * r.docs >= HEAVY_EXCESS)
+    .map((r) => [r.range * rangeDocs, (r.range + 1) * rangeDocs - 1])
+}
+
 export class RemoteIndex implements PostingSource, DocumentSource {
   private readonly suspects = new Map<string, number>()
   private readonly headCache = new Map<string, TermHead | null>()
@@ -318,7 +338,8 @@ export class RemoteIndex implements PostingSource, DocumentSource {
     if (h === null) return { term, postings: 0, docs: 0, blocks: 0 }
     let postings = 0; let docs = 0
     for (const r of h.ranges) { postings += r.postings; docs += r.docs }
-    return { term, postings, docs, blocks: h.ranges.length }
+    const heavy = heavyRanges(h, this.rangeDocs)
+    return heavy.length > 0 ? { term, postings, docs, blocks: h.ranges.length, heavy } : { term, postings, docs, blocks: h.ranges.length }
   }
 
   /** The reducer for one docId range, or undefined when it keeps everything there. */

@@ -13,7 +13,7 @@ import type { PeerHost } from '../../src/dht/host.ts'
 import type { CatalogView } from '../../src/dht/catalog.ts'
 import type { Membership } from '../../src/dht/membership.ts'
 import { Placement } from '../../src/dht/placement.ts'
-import { RemoteIndex, traced } from '../../src/dht/remote-source.ts'
+import { RemoteIndex, heavyRanges, traced } from '../../src/dht/remote-source.ts'
 import type { TermHead } from '../../src/dht/types.ts'
 
 type Reply = (terms: string[]) => Promise<Array<TermHead | null>>
@@ -145,5 +145,18 @@ describe('remote index heads (scripted replicas)', () => {
     await expect(remote().heads(['w:v'])).rejects.toBeInstanceOf(RemoteError)
     slow.release(1)
     await sleep(20)
+  })
+})
+
+describe('heavyRanges', () => {
+  it('finds the range where one document holds far more postings than the term has per document elsewhere', () => {
+    // R1's `package`: one posting per unit, and the release document's 63,440 leaves in the last range.
+    const head: TermHead = { term: 'e:package', ranges: [0, 1, 2, 3, 4, 5, 6].map((range) => ({ range, postings: 8192, docs: 8192 })) }
+    head.ranges.push({ range: 7, postings: 6096 + 63440, docs: 6097 })
+    expect(heavyRanges(head, 8192)).toEqual([[7 * 8192, 8 * 8192 - 1]])
+    // `dep`: many postings per document everywhere, none heavy; a small skew is not heavy either.
+    expect(heavyRanges({ term: 'e:dep', ranges: [0, 1, 2].map((range) => ({ range, postings: 60000 + range * 9000, docs: 8192 })) }, 8192)).toEqual([])
+    expect(heavyRanges({ term: 'e:x', ranges: [{ range: 0, postings: 100, docs: 100 }, { range: 1, postings: 2000, docs: 100 }] }, 8192)).toEqual([])
+    expect(heavyRanges({ term: 'e:y', ranges: [{ range: 0, postings: 90000, docs: 1 }] }, 8192)).toEqual([])
   })
 })

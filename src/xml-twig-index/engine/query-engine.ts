@@ -75,6 +75,13 @@ const RARE_DOCS = 1000
 /** A share of all documents above which a term or a candidate set is too dense to narrow anything. */
 const DENSE = 0.5
 
+/** Terms heavy (TermStats.heavy) where one of the sorted `docs` lies, and the others. */
+function splitHeavy (terms: TermStats[], docs: Uint32Array): { light: TermStats[], heavy: TermStats[] } {
+  const set = new SortedDocSet(docs)
+  const isHeavy = (s: TermStats): boolean => s.heavy?.some(([from, to]) => set.intersects(from, to)) === true
+  return { light: terms.filter((s) => !isHeavy(s)), heavy: terms.filter(isHeavy) }
+}
+
 function intersectSorted (a: Uint32Array, b: Uint32Array): Uint32Array {
   const out = new Uint32Array(Math.min(a.length, b.length))
   let n = 0; let i = 0; let j = 0
@@ -163,11 +170,15 @@ export class QueryEngine {
       signal?.throwIfAborted()
       if (docs !== undefined && docs.length === 0) break
       if (docs !== undefined && docs.length <= RARE_DOCS) {
-        // Few candidates left: the other lists are read together with them as the filter (one round, not one per list).
+        // Few candidates left: the other lists are read together with them as the filter (one round, not one per list), those heavy
+        // where a candidate lies in a second round (see below).
         const rest = narrowing.slice(i)
-        const got = await Promise.all(rest.map(async (s) => await this.postings.fetch(s.term, filterFor(s))))
-        rest.forEach((s, k) => { lists.set(s.term, Promise.resolve(got[k])) })
-        for (const l of got) narrow(docsOf(l))
+        const { light, heavy } = splitHeavy(rest, docs)
+        for (const round of heavy.length > 0 && light.length > 0 ? [light, heavy] : [rest]) {
+          const got = await Promise.all(round.map(async (s) => await this.postings.fetch(s.term, filterFor(s))))
+          round.forEach((s, k) => { lists.set(s.term, Promise.resolve(got[k])) })
+          for (const l of got) narrow(docsOf(l))
+        }
         break
       }
       const s = narrowing[i]
@@ -182,14 +193,31 @@ export class QueryEngine {
       ms: { plan: tPlan - t0, candidates: tCand - tPlan, join: 0, verify: 0, total: 0 }
     }
     // Restricting lists to candidates pays only when the candidates are a minority of the documents.
-    const filter = candidates !== undefined && (candidates.length === 0 || candidates.length < all * DENSE) ? new SortedDocSet(candidates) : undefined
+    let filter = candidates !== undefined && (candidates.length === 0 || candidates.length < all * DENSE) ? new SortedDocSet(candidates) : undefined
+    // Mandatory terms the planner skipped (too dense to narrow) are read in parallel, not one by one during the join; those heavy where a
+    // candidate lies go after the others, with the candidates the others leave (a release document matching the rarest term would
+    // otherwise bring its tens of thousands of leaves along, though another mandatory term rules it out).
+    let rest = selectors.terms.filter((t) => !lists.has(t))
+    if (filter !== undefined && filter.size > 0) {
+      const f = filter
+      const { light, heavy } = splitHeavy(stats.filter((s) => rest.includes(s.term)), f.docs)
+      if (heavy.length > 0 && light.length > 0) {
+        signal?.throwIfAborted()
+        const got = await Promise.all(light.map(async (s) => await this.postings.fetch(s.term, f)))
+        light.forEach((s, k) => { lists.set(s.term, Promise.resolve(got[k])) })
+        let left = f.docs
+        for (const l of got) left = intersectSorted(left, docsOf(l))
+        filter = new SortedDocSet(left)
+        rest = rest.filter((t) => !lists.has(t))
+      }
+    }
+    plan.candidateDocs = filter?.size ?? plan.candidateDocs
     let nodes: PostingList
     if (filter !== undefined && filter.size === 0) {
       nodes = new PostingBuffer(0)
     } else {
       const evaluator = new PostingsEvaluator(this.postings, filter, lists, scans)
-      // Mandatory terms the planner skipped (too dense to narrow) are read in parallel now, not one by one during the join.
-      evaluator.prefetch(selectors.terms.filter((t) => !lists.has(t)))
+      evaluator.prefetch(rest)
       try {
         nodes = await evaluator.evaluate(query)
         if (filter !== undefined) nodes = inDocs(nodes, filter.sequential())

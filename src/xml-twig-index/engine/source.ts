@@ -6,6 +6,14 @@ export interface TermStats {
   postings: number
   docs: number
   blocks: number
+  /**
+   * DocId intervals [from, to] where the term has far more postings per
+   * document than elsewhere (one large document: a release document's
+   * leaves), when the source knows. The planner reads such a list after the
+   * others have narrowed the candidates, so that a candidate the other
+   * terms rule out does not bring its many postings along.
+   */
+  heavy?: Array<[from: number, to: number]>
 }
 
 /**

@@ -7,6 +7,7 @@ import { QueryEngine } from '../../../src/xml-twig-index/engine/query-engine.ts'
 import { parseXml } from '../../../src/xml-twig-index/xml/parse.ts'
 import { canonicalPath } from '../../../src/xml-twig-index/xml/canonical-path.ts'
 import { evaluateOnDocument, parseQuery } from '../../../src/xml-twig-index/query/index.ts'
+import { SortedDocSet, type PostingSource } from '../../../src/xml-twig-index/engine/source.ts'
 
 const long = 'A very long description that goes on and on about the editor and its many features, more than a hundred characters for sure.'
 const DOCS = [
@@ -106,5 +107,43 @@ describe('QueryEngine against the reference evaluator', () => {
     const plan = await engine.explain('//package[contains(description, "features")]/name')
     expect(plan.strategy).toBe('postings+verify')
     expect(plan.terms.map((t) => t.term)).toContain('e:package')
+  })
+})
+
+describe('QueryEngine with a heavy list', () => {
+  it('reads a list heavy where a candidate lies after the others have narrowed the candidates', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'edos-engine-heavy-'))
+    const store = await TwigStore.open({ path: dir, blockSize: 2 })
+    try {
+      await store.transaction(async (tx) => {
+        for (let i = 0; i < DOCS.length; i++) await tx.add({ id: `doc${i}`, root: parseXml(DOCS[i]) })
+      })
+      const fetches: Array<{ term: string, docs: number[] | undefined }> = []
+      // Stats scaled up so that filters pay; `package` marked heavy everywhere (as a release document's leaves make it in one range).
+      const source: PostingSource = {
+        liveDocuments: () => store.liveDocuments() * 1000,
+        termStats: async (term) => {
+          const s = await store.termStats(term)
+          return { ...s, docs: s.docs * 100, postings: s.postings * 100, ...(term === 'e:package' ? { heavy: [[0, 0xffffffff]] as Array<[number, number]> } : {}) }
+        },
+        fetch: async (term, filter) => {
+          fetches.push({ term, docs: filter instanceof SortedDocSet ? Array.from(filter.docs) : undefined })
+          return await store.fetch(term, filter)
+        },
+        terms: (prefix) => store.terms(prefix),
+        scan: async (range, filter) => await store.scan(range, filter)
+      }
+      const engine = new QueryEngine(source, store)
+      const pattern = '//package[.//dep/@name = "libc6"]/name'
+      const page = await engine.query(pattern, { first: 100 })
+      expect(page.matches.map((m) => m.doc)).toEqual(['doc0', 'doc1'])
+      // The release document (doc5) names libc6 too, but has no dep: it is not among the candidates `package` is read for.
+      const pkg = fetches.find((f) => f.term === 'e:package')
+      expect(pkg?.docs).toHaveLength(2)
+      expect(fetches.findIndex((f) => f.term === 'e:package')).toBeGreaterThan(fetches.findIndex((f) => f.term === 'e:dep'))
+    } finally {
+      await store.close()
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 })
