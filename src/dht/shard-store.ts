@@ -213,8 +213,8 @@ export class ShardStore {
   /**
    * The stored chunks of a term's head (`range` undefined) or of one of its
    * blocks, in key order, read synchronously by the keys the directory
-   * knows (a LevelDB get of a cached block is ~20 us; an iterator's thread
-   * pool round trips are what a busy machine makes slow).
+   * knows (a get of a cached LevelDB block takes microseconds; an
+   * iterator's thread pool round trips are what a busy machine makes slow).
    */
   private chunksOf (prefix: typeof P_HEAD | typeof P_BLOCK, term: Uint8Array, range?: number): Array<[Uint8Array, Uint8Array]> {
     const dir = prefix === P_HEAD ? this.headKeys : this.blockKeys
