@@ -5,7 +5,7 @@
  * calling thread. Through an iterator, every read is LevelDB work queued on
  * libuv's thread pool and a callback back: two thread wake-ups per read,
  * which on a busy 2-core machine (12 peer processes, all woken by the same
- * query) cost 2-7 ms each where the read itself takes ~20 us.
+ * query) cost 2-7 ms each, many times the read itself.
  *
  * Units are found by a 64-bit hash of their key bytes; a collision merges
  * two units' suffix lists, and the keys built from the wrong unit's

@@ -79,7 +79,6 @@ export interface RemoteIndexInit {
 
 interface Routed<T> { item: T, owners: string[], attempt: number, confirmed?: boolean }
 
-
 /** A range is heavy when its postings exceed HEAVY_FACTOR times the term's usual postings per document there, by at least HEAVY_EXCESS. */
 const HEAVY_FACTOR = 4
 const HEAVY_EXCESS = 10_000
@@ -339,7 +338,7 @@ export class RemoteIndex implements PostingSource, DocumentSource {
     let postings = 0; let docs = 0
     for (const r of h.ranges) { postings += r.postings; docs += r.docs }
     const heavy = heavyRanges(h, this.rangeDocs)
-    return heavy.length > 0 ? { term, postings, docs, blocks: h.ranges.length, heavy } : { term, postings, docs, blocks: h.ranges.length }
+    return { term, postings, docs, blocks: h.ranges.length, ...(heavy.length > 0 ? { heavy } : {}) }
   }
 
   /** The reducer for one docId range, or undefined when it keeps everything there. */
