@@ -1,6 +1,7 @@
 /**
  * The servers of an index peer: /edos/postings/1.0.0 (term heads, term
- * enumeration, blocks filtered by a reducer, signed appends, replication,
+ * enumeration, blocks filtered by a reducer (docIds, a Bloom filter, or nodes
+ * the postings must lie below or above), signed appends, replication,
  * the catalog) and /edos/docs/1.0.0 (documents by docId, ids to docIds,
  * signed appends, replication). Writes are accepted only when signed by
  * the publisher key and addressed to this peer, or, for replication, when
@@ -9,7 +10,6 @@
  * admitted) refuses every write.
  */
 import type { PeerId } from '@libp2p/interface'
-import { decodeFilter } from './bloom.ts'
 import { NotAuthorizedError, ProtocolError } from './errors.ts'
 import type { PeerHost } from './host.ts'
 import type { Membership } from './membership.ts'
@@ -23,6 +23,8 @@ import { callRpc } from './rpc.ts'
 import { blockKey, docKey, headKey, idKey } from './placement.ts'
 import type { ShardEntry } from './shard-store.ts'
 import { encodePostingList, int, intArray, optStr, str, strArray } from './wire.ts'
+import { applyRelated, decodeReducers, type KeyReducer } from './block-reducers.ts'
+import type { PostingList } from '../xml-twig-index/postings/codec.ts'
 
 export const POSTINGS_PROTOCOL = '/edos/postings/1.0.0'
 export const DOCS_PROTOCOL = '/edos/docs/1.0.0'
@@ -95,15 +97,17 @@ export class IndexServer {
         const terms = bounded(strArray(h, 'terms'), 'terms')
         const ranges = bounded(intArray(h, 'ranges', 0, 0xffffffff), 'ranges')
         if (ranges.length !== terms.length) throw new ProtocolError(`blocks: ${terms.length} terms but ${ranges.length} ranges`)
-        const filterKind = optStr(h, 'filter')
-        let filter
-        if (filterKind !== undefined) {
-          if (filterKind !== 'docs' && filterKind !== 'bloom') throw new ProtocolError(`blocks: unknown filter kind '${filterKind}'`)
-          if (req.parts.length < 1) throw new ProtocolError('blocks: filter announced but no filter part')
-          filter = decodeFilter(filterKind, req.parts[0])
+        const reducers = decodeReducers(h, req.parts, terms.length)
+        // Keys read with the same reducer go to the store together.
+        const byReducer = new Map<KeyReducer | undefined, number[]>()
+        reducers.forEach((r, i) => { const g = byReducer.get(r); if (g === undefined) byReducer.set(r, [i]); else g.push(i) })
+        const lists = new Array<PostingList>(terms.length)
+        const held = new Array<number>(terms.length)
+        for (const [r, idx] of byReducer) {
+          const blocks = await shard.blocksHeld(idx.map((i) => ({ term: terms[i], range: ranges[i] })), r?.docs)
+          idx.forEach((i, k) => { lists[i] = applyRelated(blocks[k].list, r); held[i] = blocks[k].held })
         }
-        const blocks = await shard.blocksHeld(terms.map((term, i) => ({ term, range: ranges[i] })), filter)
-        return { header: { lists: blocks.length, held: blocks.map((b) => b.held) }, parts: blocks.map((b) => encodePostingList(b.list)) }
+        return { header: { held }, parts: lists.map((l) => encodePostingList(l)) }
       }
       case 'catalog': {
         const held = shard.catalog()

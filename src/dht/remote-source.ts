@@ -6,13 +6,15 @@
  * nearest holder first and fails over to the next replica when a holder is
  * down, slow or missing the key; semi-join reducers (exact docId sets or
  * Bloom filters, cut to each block's docId range) travel with block
- * requests so holders of long lists ship only what can join.
+ * requests so holders of long lists ship only what can join, and, for the
+ * lists the engine defers, the nodes the postings must lie below or above.
  */
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { PostingBuffer, type PostingList, EMPTY_LIST } from '../xml-twig-index/postings/codec.ts'
 import type { DocumentSource } from '../xml-twig-index/engine/query-engine.ts'
-import { SortedDocSet, type DocFilter, type PostingSource, type TermRange, type TermStats } from '../xml-twig-index/engine/source.ts'
+import { SortedDocSet, docsOf, type DocFilter, type PostingSource, type RelatedNodes, type TermRange, type TermStats } from '../xml-twig-index/engine/source.ts'
 import { BloomFilter, chooseFilter } from './bloom.ts'
+import type { ReducerSpec } from './block-reducers.ts'
 import type { CatalogView } from './catalog.ts'
 import { PeerUnavailableError } from './errors.ts'
 import type { PeerHost } from './host.ts'
@@ -23,7 +25,7 @@ import { Coalescer } from './coalesce.ts'
 import { BLOCK_CACHE_POSTINGS, SMALL_BLOCK, concatLists, inOrder, keepDocs, sortPostings } from './posting-lists.ts'
 import { callRpc } from './rpc.ts'
 import type { TermHead } from './types.ts'
-import { decodePostingList } from './wire.ts'
+import { decodePostingList, encodePostingList } from './wire.ts'
 
 /** One request to one peer, for explain: who served what, bytes moved, time. */
 export interface ReadTrace {
@@ -79,8 +81,20 @@ export interface RemoteIndexInit {
 
 interface Routed<T> { item: T, owners: string[], attempt: number, confirmed?: boolean }
 
-/** A range is heavy when its postings exceed HEAVY_FACTOR times the term's usual postings per document there, by at least HEAVY_EXCESS. */
-const HEAVY_FACTOR = 4
+/** A block to read: `shares` names the reducer it is read with (keys with the same one share a request part). */
+interface BlockAsk { term: string, range: number, postings: number, reducer?: { spec: ReducerSpec, bytes: Uint8Array }, shares: string, small?: boolean }
+/** A block as read, with the postings its holder had for it before the reducer. */
+interface HeldBlock { list: PostingList, held: number }
+interface PendingBlock { ask: BlockAsk, done: (r: HeldBlock) => void, fail: (err: unknown) => void }
+
+/**
+ * A range is heavy when its postings exceed HEAVY_FACTOR times the term's
+ * usual postings per document there, by at least HEAVY_EXCESS: R1's `@name`
+ * has ~6.5 a document (dependencies) and 2.4 times that in the range of the
+ * release document (its 63,440 leaves), while a range of packages with more
+ * dependencies than most stays within ~1.3 times.
+ */
+const HEAVY_FACTOR = 1.5
 const HEAVY_EXCESS = 10_000
 
 /**
@@ -89,13 +103,19 @@ const HEAVY_EXCESS = 10_000
  * `package` leaf per unit: 63,440 of R1's `package` postings in one
  * document). The planner reads such lists last (TermStats.heavy).
  */
-export function heavyRanges (head: TermHead, rangeDocs: number): Array<[number, number]> {
+export function heavyRanges (head: TermHead, rangeDocs: number, largeDocs: readonly number[] = []): Array<[number, number]> {
   if (head.ranges.length < 2) return []
   const ratios = head.ranges.map((r) => r.postings / Math.max(1, r.docs)).sort((a, b) => a - b)
   const usual = Math.max(1, ratios[(ratios.length - 1) >> 1])
   return head.ranges
     .filter((r) => r.postings > HEAVY_FACTOR * usual * r.docs && r.postings - usual * r.docs >= HEAVY_EXCESS)
-    .map((r) => [r.range * rangeDocs, (r.range + 1) * rangeDocs - 1])
+    .flatMap((r): Array<[number, number]> => {
+      const from = r.range * rangeDocs; const to = from + rangeDocs - 1
+      // A known large document in the range (a release document) is what makes it heavy: name it alone, so that the other
+      // documents of the range are not taken for it.
+      const large = largeDocs.filter((d) => d >= from && d <= to)
+      return large.length > 0 ? large.map((d): [number, number] => [d, d]) : [[from, to]]
+    })
 }
 
 export class RemoteIndex implements PostingSource, DocumentSource {
@@ -337,12 +357,12 @@ export class RemoteIndex implements PostingSource, DocumentSource {
     if (h === null) return { term, postings: 0, docs: 0, blocks: 0 }
     let postings = 0; let docs = 0
     for (const r of h.ranges) { postings += r.postings; docs += r.docs }
-    const heavy = heavyRanges(h, this.rangeDocs)
+    const heavy = heavyRanges(h, this.rangeDocs, this.init.catalog.current()?.releases.map((r) => r.docId))
     return { term, postings, docs, blocks: h.ranges.length, ...(heavy.length > 0 ? { heavy } : {}) }
   }
 
   /** The reducer for one docId range, or undefined when it keeps everything there. */
-  private reducerFor (filter: DocFilter | undefined, range: number): { kind: 'docs' | 'bloom', bytes: Uint8Array } | undefined | null {
+  private reducerFor (filter: DocFilter | undefined, range: number): { spec: ReducerSpec, bytes: Uint8Array } | undefined | null {
     if (filter === undefined) return undefined
     const lo = range * this.rangeDocs
     if (this.init.reducers === false) return filter.intersects(lo, lo + this.rangeDocs - 1) ? undefined : null
@@ -352,19 +372,19 @@ export class RemoteIndex implements PostingSource, DocumentSource {
       const d = filter.docs
       let a = 0; while (a < d.length && d[a] < lo) a++
       let b = a; while (b < d.length && d[b] <= hi) b++
-      return chooseFilter(d.subarray(a, b))
+      const chosen = chooseFilter(d.subarray(a, b))
+      return { spec: { kind: chosen.kind }, bytes: chosen.bytes }
     }
-    if (filter instanceof BloomFilter) return { kind: 'bloom', bytes: filter.toBytes() }
+    if (filter instanceof BloomFilter) return { spec: { kind: 'bloom' }, bytes: filter.toBytes() }
     return undefined
   }
 
   /** Blocks of (term, range) keys, each fetched with its reducer, in the order asked. */
   private async blocks (keys: Array<{ term: string, range: number, postings: number }>, filter?: DocFilter): Promise<PostingList[]> {
-    type Key = { term: string, range: number, postings: number, reducer?: { kind: 'docs' | 'bloom', bytes: Uint8Array }, small?: boolean }
     const seq = this.init.catalog.seq
     if (seq !== this.blockCacheSeq) { this.blockCache.clear(); this.blockCachePostings = 0; this.blockCacheSeq = seq }
     const fresh = traces.getStore()?.fresh === true
-    const wanted: Key[] = []
+    const wanted: BlockAsk[] = []
     const at: number[] = []
     const out: PostingList[] = keys.map(() => EMPTY_LIST)
     keys.forEach((k, i) => {
@@ -374,31 +394,14 @@ export class RemoteIndex implements PostingSource, DocumentSource {
       if (k.postings <= SMALL_BLOCK) {
         const hit = fresh ? undefined : this.blockCache.get(`${k.term}#${k.range}`)
         if (hit !== undefined) { out[i] = filter === undefined ? hit : keepDocs(hit, filter); return }
-        wanted.push({ term: k.term, range: k.range, postings: k.postings, small: true })
+        wanted.push({ term: k.term, range: k.range, postings: k.postings, shares: 'whole', small: true })
       } else {
-        wanted.push({ ...k, reducer })
+        // Keys of one range read with the same filter share its reducer (one request part).
+        wanted.push({ ...k, reducer, shares: reducer === undefined ? 'whole' : `${k.range}/${this.filterId(filter)}` })
       }
       at.push(i)
     })
-    // One request per (peer, reducer): keys of one range share their reducer.
-    const lists = await this.routed(wanted, (k) => blockKey(k.term, k.range), async (peer, group, failover) => {
-      const byReducer = new Map<string, Key[]>()
-      for (const k of group) {
-        const r = k.reducer === undefined ? 'none' : `${k.range}`
-        const g = byReducer.get(r); if (g === undefined) byReducer.set(r, [k]); else g.push(k)
-      }
-      const got = new Map<Key, { list: PostingList, held: number }>()
-      await Promise.all([...byReducer.values()].map(async (g) => {
-        const red = g[0].reducer
-        const header: Record<string, unknown> = { op: 'blocks', terms: g.map((k) => k.term), ranges: g.map((k) => k.range) }
-        if (red !== undefined) header.filter = red.kind
-        const res = await this.request(peer, POSTINGS_PROTOCOL, header, red === undefined ? [] : [red.bytes], failover)
-        const held = Array.isArray(res.header.held) ? res.header.held as number[] : []
-        g.forEach((k, i) => { const list = decodePostingList(res.parts[i]); got.set(k, { list, held: typeof held[i] === 'number' ? held[i] : list.length }) })
-      }))
-      return group.map((k) => got.get(k) ?? { list: EMPTY_LIST, held: 0 })
-    // A block must hold what its head counts (filtered or not); fewer means a stale replica or one still being repaired.
-    }, (k, b) => b.held < k.postings, { score: (_k, b) => b.held })
+    const lists = await this.askBlocks(wanted)
     lists.forEach(({ list: l }, i) => {
       const k = wanted[i]
       if (k.small === true) {
@@ -409,6 +412,67 @@ export class RemoteIndex implements PostingSource, DocumentSource {
       }
     })
     return out
+  }
+
+  /** Related reads so far: each one's nodes are its own reducer. */
+  private relatedCount = 0
+  private readonly filterIds = new WeakMap<DocFilter, number>()
+  private filterCount = 0
+  private filterId (filter: DocFilter | undefined): number {
+    if (filter === undefined) return 0
+    let id = this.filterIds.get(filter)
+    if (id === undefined) { id = ++this.filterCount; this.filterIds.set(filter, id) }
+    return id
+  }
+
+  /** Blocks asked in one turn of the event loop, by evaluation (trace): sent together, so lists read in the same round share requests. */
+  private readonly blockBatches = new Map<TraceContext | undefined, PendingBlock[]>()
+
+  private async askBlocks (asks: BlockAsk[]): Promise<HeldBlock[]> {
+    if (asks.length === 0) return []
+    const ctx = traces.getStore()
+    let batch = this.blockBatches.get(ctx)
+    if (batch === undefined) {
+      const mine: PendingBlock[] = []
+      batch = mine
+      this.blockBatches.set(ctx, mine)
+      // Lists the evaluator asks for together arrive a few microtasks apart (each reads its head first): wait for the turn to end.
+      setImmediate(() => {
+        this.blockBatches.delete(ctx)
+        this.sendBlocks(mine.map((a) => a.ask)).then((got) => { mine.forEach((a, i) => { a.done(got[i]) }) }, (err: unknown) => { for (const a of mine) a.fail(err) })
+      })
+    }
+    const joined = batch
+    return await Promise.all(asks.map(async (ask) => await new Promise<HeldBlock>((resolve, reject) => { joined.push({ ask, done: resolve, fail: reject }) })))
+  }
+
+  /**
+   * One request per peer (each distinct reducer one part of it; one reducer
+   * for every key in the shorter `filter` form), failing over per key; each
+   * block with the postings its holder had for it.
+   */
+  private async sendBlocks (wanted: BlockAsk[]): Promise<HeldBlock[]> {
+    return await this.routed(wanted, (k) => blockKey(k.term, k.range), async (peer, group, failover) => {
+      const partOf = new Map<string, number>()
+      const specs: ReducerSpec[] = []
+      const parts: Uint8Array[] = []
+      const reducerOf = group.map((k) => {
+        if (k.reducer === undefined) return -1
+        let i = partOf.get(k.shares)
+        if (i === undefined) { i = parts.length; partOf.set(k.shares, i); specs.push(k.reducer.spec); parts.push(k.reducer.bytes) }
+        return i
+      })
+      const header: Record<string, unknown> = { op: 'blocks', terms: group.map((k) => k.term), ranges: group.map((k) => k.range) }
+      if (parts.length === 1 && reducerOf.every((i) => i === 0)) Object.assign(header, { filter: specs[0].kind }, specs[0].kind === 'related' ? { relation: specs[0].relation, axis: specs[0].axis } : {})
+      else if (parts.length > 0) { header.reducers = specs; header.reducerOf = reducerOf }
+      const res = await this.request(peer, POSTINGS_PROTOCOL, header, parts, failover)
+      const held = Array.isArray(res.header.held) ? res.header.held as unknown[] : []
+      return group.map((_k, i) => {
+        const list = decodePostingList(res.parts[i] ?? EMPTY_PART)
+        return { list, held: typeof held[i] === 'number' ? held[i] : list.length }
+      })
+    // A block must hold what its head counts (filtered or not); fewer means a stale replica or one still being repaired.
+    }, (k, b) => b.held < k.postings, { score: (_k, b) => b.held })
   }
 
   private cacheBlock (key: string, list: PostingList): void {
@@ -438,6 +502,33 @@ export class RemoteIndex implements PostingSource, DocumentSource {
     if (h === null) return EMPTY_LIST
     const lists = await this.blocks(h.ranges.map((r) => ({ term, range: r.range, postings: r.postings })), filter)
     return this.visible(concatLists(lists), this.init.reducers === false ? filter : undefined)
+  }
+
+  /**
+   * A term's postings below or above given nodes: each holder of a block the
+   * nodes reach gets the nodes of its docId range and ships only the related
+   * postings, where a docId reducer would ship every posting of those
+   * documents.
+   */
+  async fetchRelated (term: string, related: RelatedNodes): Promise<PostingList> {
+    if (this.init.reducers === false) return await this.fetch(term, new SortedDocSet(docsOf(related.nodes)))
+    const h = await this.head(term)
+    if (h === null || related.nodes.length === 0) return EMPTY_LIST
+    const rd = this.rangeDocs
+    const nodes = related.nodes
+    const wanted: Array<{ range: number, postings: number, part: Uint8Array }> = []
+    let i = 0
+    for (const r of [...h.ranges].sort((a, b) => a.range - b.range)) {
+      const lo = r.range * rd; const hi = lo + rd - 1
+      while (i < nodes.length && nodes.docs[i] < lo) i++
+      let j = i
+      while (j < nodes.length && nodes.docs[j] <= hi) j++
+      if (j > i) wanted.push({ range: r.range, postings: r.postings, part: encodePostingList(sliceList(nodes, i, j)) })
+      i = j
+    }
+    const spec: ReducerSpec = { kind: 'related', relation: related.relation, axis: related.axis }
+    const got = await this.askBlocks(wanted.map((k) => ({ term, range: k.range, postings: k.postings, reducer: { spec, bytes: k.part }, shares: `${term}#${k.range}/${related.relation}/${++this.relatedCount}` })))
+    return this.visible(concatLists(got.map((b) => b.list)))
   }
 
   /** Term heads in a range, from every index peer (each holds a share), merged. */
@@ -536,6 +627,13 @@ export class RemoteIndex implements PostingSource, DocumentSource {
     const d = await this.idBatch.get(id)
     return d === null || d === undefined || !this.init.catalog.isLive(d) ? undefined : d
   }
+}
+
+/** An empty posting list as sent (a holder that sent fewer parts than keys sent nothing for the rest). */
+const EMPTY_PART = new Uint8Array([0])
+
+function sliceList (l: PostingList, from: number, to: number): PostingList {
+  return { length: to - from, docs: l.docs.subarray(from, to), starts: l.starts.subarray(from, to), ends: l.ends.subarray(from, to), levels: l.levels.subarray(from, to) }
 }
 
 function total (h: TermHead): number { return h.ranges.reduce((n, r) => n + r.postings, 0) }

@@ -14,6 +14,14 @@ import { readUnits } from '../../src/xml-twig-index/importers/index.ts'
 import { createPeerHost, IndexNode, type PeerHost } from '../../src/dht/index.ts'
 import { ENGINE_SUITE } from '../oracle/patterns.ts'
 import { headKey } from '../../src/dht/placement.ts'
+import { traced } from '../../src/dht/remote-source.ts'
+import type { IndexServer } from '../../src/dht/protocols.ts'
+import { encodePostingList } from '../../src/dht/wire.ts'
+import { PostingBuffer } from '../../src/xml-twig-index/postings/codec.ts'
+import { ancestorsIn, descendantsIn } from '../../src/xml-twig-index/engine/structural.ts'
+import type { PostingList } from '../../src/xml-twig-index/postings/codec.ts'
+
+const asArrays = (l: PostingList): number[][] => Array.from({ length: l.length }, (_, i) => [l.docs[i], l.starts[i], l.ends[i], l.levels[i]])
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures')
 
@@ -69,6 +77,50 @@ describe('distributed index (in-process peers)', () => {
         .toEqual({ pattern, n: want.nodes.length, docs: [...want.nodes.docs.subarray(0, want.nodes.length)], starts: [...want.nodes.starts.subarray(0, want.nodes.length)] })
     }
   }, 120_000)
+
+  it('reads a list inside given nodes at its holders (positions pushed down, not only docIds)', async () => {
+    const m = mirrors[2]
+    // The release document's collections, and its package leaves under them.
+    const collections = (await local.engine.answers('//release[@name = "bookworm"]//collection[@name = "editors"]')).nodes
+    expect(collections.length).toBeGreaterThan(0)
+    const all = await local.store.fetch('e:package')
+    for (const axis of ['child', 'descendant'] as const) {
+      const { result, reads } = await traced(async () => await m.remote.fetchRelated('e:package', { relation: 'below', axis, nodes: collections }))
+      const want = descendantsIn(collections, all, axis)
+      expect(want.length).toBeGreaterThan(0)
+      expect(asArrays(result)).toEqual(asArrays(want))
+      // Only the leaves came over the wire: the document holds a leaf per unit of the release.
+      const bytes = reads.filter((r) => r.op === 'blocks').reduce((n, r) => n + r.bytes, 0)
+      expect(bytes).toBeLessThan(want.length * 16 + 256)
+    }
+    // Above: the `dep`s that have an `@name = "libc6"` attribute, not every `dep` of those packages.
+    const libc6 = await local.store.fetch('v:@name=libc6')
+    const deps = await local.store.fetch('e:dep')
+    const { result: above } = await traced(async () => await m.remote.fetchRelated('e:dep', { relation: 'above', axis: 'child', nodes: libc6 }))
+    expect(libc6.length).toBeGreaterThan(100)
+    expect(asArrays(above)).toEqual(asArrays(ancestorsIn(deps, libc6, 'child')))
+    expect(above.length).toBeLessThan(deps.length / 4)
+    // The release pattern answers exactly with its node lists read that way.
+    const pattern = '//release[@name = "bookworm"]//collection[@name = "editors"]/package/@name'
+    expect(asArrays((await m.engine.answers(pattern)).nodes)).toEqual(asArrays((await local.engine.answers(pattern)).nodes))
+  })
+
+  it('refuses related-node filters that do not hold, naming what is wrong', async () => {
+    const server = (mirrors[0] as unknown as { server: IndexServer }).server
+    const nodes = (rows: number[][]): Uint8Array => { const b = new PostingBuffer(rows.length); for (const [d, s, e, l] of rows) b.push(d, s, e, l); return encodePostingList(b) }
+    const ask = async (relation: string, axis: string, part: Uint8Array): Promise<unknown> => await server.postings({ header: { op: 'blocks', terms: ['e:package'], ranges: [0], filter: 'related', relation, axis }, parts: [part], from: mirrors[1].membership.self })
+    await expect(ask('below', 'sideways', nodes([[1, 1, 5, 1]]))).rejects.toThrow(/unknown axis 'sideways'/)
+    await expect(ask('beside', 'child', nodes([[1, 1, 5, 1]]))).rejects.toThrow(/unknown relation 'beside'/)
+    await expect(ask('below', 'child', new Uint8Array([200]))).rejects.toThrow(/posting/)
+    // The per-key form: as many reducers as parts, one entry per key.
+    const keyed = async (header: Record<string, unknown>, parts: Uint8Array[]): Promise<unknown> => await server.postings({ header: { op: 'blocks', terms: ['e:package', 'e:name'], ranges: [0, 0], ...header }, parts, from: mirrors[1].membership.self })
+    await expect(keyed({ reducers: [{ kind: 'related', relation: 'below', axis: 'child' }], reducerOf: [0, 0] }, [])).rejects.toThrow(/1 reducers but 0 parts/)
+    await expect(keyed({ reducers: [{ kind: 'related', relation: 'below', axis: 'child' }], reducerOf: [0] }, [nodes([[1, 1, 5, 1]])])).rejects.toThrow(/2 keys but 1 reducerOf/)
+    await expect(keyed({ reducers: [{ kind: 'zstd' }], reducerOf: [0, -1] }, [nodes([[1, 1, 5, 1]])])).rejects.toThrow(/unknown filter kind 'zstd' in reducer 0/)
+    await expect(keyed({ reducers: [{ kind: 'related', relation: 'below', axis: 'child' }], reducerOf: [0, 1] }, [nodes([[1, 1, 5, 1]])])).rejects.toThrow(/reducerOf/)
+    const ok = await server.postings({ header: { op: 'blocks', terms: ['e:package', 'e:name'], ranges: [0, 0], reducers: [{ kind: 'related', relation: 'below', axis: 'child' }], reducerOf: [0, -1] }, parts: [nodes([[1, 1, 5, 1]])], from: mirrors[1].membership.self })
+    expect(ok.parts).toHaveLength(2)
+  })
 
   it('confirms its local placement with a kad-dht lookup', async () => {
     const m = mirrors[0]

@@ -15,14 +15,27 @@ import type { Membership } from '../../src/dht/membership.ts'
 import { Placement } from '../../src/dht/placement.ts'
 import { RemoteIndex, heavyRanges, traced } from '../../src/dht/remote-source.ts'
 import type { TermHead } from '../../src/dht/types.ts'
+import { encodePostingList } from '../../src/dht/wire.ts'
+import { PostingBuffer } from '../../src/xml-twig-index/postings/codec.ts'
+import { SortedDocSet } from '../../src/xml-twig-index/engine/source.ts'
 
 type Reply = (terms: string[]) => Promise<Array<TermHead | null>>
 const replies = new Map<string, Reply>()
+
+/** Block requests seen by the scripted peers: their terms and ranges. */
+const blockRequests: Array<{ peer: string, terms: string[], ranges: number[], reducerOf: number[] }> = []
 
 vi.mock('../../src/dht/rpc.ts', () => ({
   callRpc: async (_libp2p: unknown, peer: string, _protocol: string, header: Record<string, unknown>) => {
     const reply = replies.get(peer)
     if (reply === undefined) throw new PeerUnavailableError(`peer ${peer} unreachable`)
+    if (header.op === 'blocks') {
+      const terms = header.terms as string[]
+      blockRequests.push({ peer, terms, ranges: header.ranges as number[], reducerOf: header.reducerOf as number[] })
+      // Every block holds one posting in document 1 of its range.
+      const parts = terms.map((_t, i) => { const b = new PostingBuffer(1); b.push((header.ranges as number[])[i] * 8192 + 1, 1, 2, 1); return encodePostingList(b) })
+      return { header: { lists: terms.length, held: terms.map(() => 1) }, parts, bytes: 10 }
+    }
     const heads = await reply(header.terms as string[])
     return { header: { heads }, parts: [], bytes: 10 }
   }
@@ -62,7 +75,7 @@ describe('remote index heads (scripted replicas)', () => {
     }
   })
 
-  afterEach(() => { replies.clear() })
+  afterEach(() => { replies.clear(); blockRequests.length = 0 })
 
   function remote (): RemoteIndex {
     // Three index peers, r = 3: every term is on all of them. The asker (peers[3]) is a client.
@@ -148,6 +161,33 @@ describe('remote index heads (scripted replicas)', () => {
   })
 })
 
+describe('remote index blocks (scripted holder)', () => {
+  afterEach(() => { replies.clear(); blockRequests.length = 0 })
+
+  it('sends the lists asked in one turn to a holder in one request, each distinct reducer once', async () => {
+    const seed = new Uint8Array(32); seed[0] = 7
+    const holder = peerIdFromPrivateKey(await generateKeyPairFromSeed('Ed25519', seed)).toString()
+    seed[0] = 8
+    const asker = peerIdFromPrivateKey(await generateKeyPairFromSeed('Ed25519', seed)).toString()
+    // Every term: two ranges of 1,000 postings (above the small-block size, so the reducer travels).
+    replies.set(holder, async (terms) => terms.map((t) => ({ term: t, ranges: [0, 1].map((range) => ({ range, postings: 1000, docs: 1000 })) })))
+    const placement = new Placement([holder], 1)
+    const membership = { placement: () => placement, confirm: async () => [] } as unknown as Membership
+    const catalog = { seq: 1, current: () => ({ rangeDocs: 8192 }), isLive: () => true } as unknown as CatalogView
+    const r = new RemoteIndex({ host: { peerId: asker, libp2p: {} } as unknown as PeerHost, membership, catalog })
+    const filter = new SortedDocSet(Uint32Array.from([1, 8193]))
+    const [a, b] = await Promise.all([r.fetch('e:package', filter), r.fetch('e:name', filter)])
+    expect([a.length, b.length]).toEqual([2, 2])
+    // One request: both terms in both ranges, the filter cut to each range (two reducers), each shared by the two terms.
+    expect(blockRequests).toHaveLength(1)
+    const [q] = blockRequests
+    expect(q.terms.map((t, i) => `${t}#${q.ranges[i]}:${q.reducerOf[i]}`).sort()).toEqual(['e:name#0:0', 'e:name#1:1', 'e:package#0:0', 'e:package#1:1'])
+    // A list read in a later turn goes in its own request.
+    await r.fetch('e:dep', new SortedDocSet(Uint32Array.from([1])))
+    expect(blockRequests).toHaveLength(2)
+  })
+})
+
 describe('heavyRanges', () => {
   it('finds the range where one document holds far more postings than the term has per document elsewhere', () => {
     // R1's `package`: one posting per unit, and the release document's 63,440 leaves in the last range.
@@ -158,5 +198,11 @@ describe('heavyRanges', () => {
     expect(heavyRanges({ term: 'e:dep', ranges: [0, 1, 2].map((range) => ({ range, postings: 60000 + range * 9000, docs: 8192 })) }, 8192)).toEqual([])
     expect(heavyRanges({ term: 'e:x', ranges: [{ range: 0, postings: 100, docs: 100 }, { range: 1, postings: 2000, docs: 100 }] }, 8192)).toEqual([])
     expect(heavyRanges({ term: 'e:y', ranges: [{ range: 0, postings: 90000, docs: 1 }] }, 8192)).toEqual([])
+    // `@name`: ~6.5 a document (dependencies), and the release document's leaves on top in the last range (2.4x there).
+    const name: TermHead = { term: 'a:name', ranges: [0, 1, 2, 3, 4, 5, 6].map((range) => ({ range, postings: 53000 + range * 500, docs: 8192 })) }
+    name.ranges.push({ range: 7, postings: 6096 * 7 + 63440, docs: 6097 })
+    expect(heavyRanges(name, 8192)).toEqual([[7 * 8192, 8 * 8192 - 1]])
+    // A release document known in that range is named alone.
+    expect(heavyRanges(name, 8192, [3, 7 * 8192 + 6096])).toEqual([[7 * 8192 + 6096, 7 * 8192 + 6096]])
   })
 })

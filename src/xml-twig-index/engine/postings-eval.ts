@@ -1,4 +1,4 @@
-import type { Expr, PathExpr, Query, Step } from '../query/ast.ts'
+import type { CompareExpr, Expr, PathExpr, Query, Step } from '../query/ast.ts'
 import { EMPTY_LIST, type PostingList } from '../postings/codec.ts'
 import {
   VALUE_MAX, attributeLongTerm, attributeNumberPrefix, attributeTerm, attributeValuePrefix,
@@ -6,7 +6,7 @@ import {
   sortableNumber, textTerm, wordTerm
 } from '../postings/terms.ts'
 import { tokenize } from '../tokens.ts'
-import type { DocFilter, PostingSource, TermRange } from './source.ts'
+import type { DocFilter, PostingSource, RelatedNodes, TermRange } from './source.ts'
 import { numericRange, prefixRange } from './value-ranges.ts'
 import { ancestorsIn, atLevel, descendantsIn, difference, intersect, union, type StructuralAxis } from './structural.ts'
 
@@ -14,6 +14,12 @@ import { ancestorsIn, atLevel, descendantsIn, difference, intersect, union, type
 export class NeedsDocuments extends Error {
   constructor (readonly reason: string) { super(reason); this.name = 'NeedsDocuments' }
 }
+
+/** At most this many nodes are sent along to read a deferred list in relation to them (more would cost more than the list saves). */
+const RELATED_NODES = 4096
+
+/** Reads a list's value for the nodes of `last` (a comparison's or function's last step), below `context` when given. */
+type LastFilter = (last: Step, tag: string | undefined, isSelf: boolean, context?: PostingList) => Promise<PostingList>
 
 /** What a list read cost, for explain. */
 export interface ListRead { term: string, postings: number, ms: number }
@@ -34,10 +40,15 @@ export class PostingsEvaluator {
   /**
    * `lists` and `scans` hold what the planner already read (keyed by term
    * and by range label); the evaluator reuses them, since a list read for a
-   * larger candidate set still gives exact joins.
+   * larger candidate set still gives exact joins. `deferred` terms are read
+   * in relation to nodes already known when the source can (fetchRelated):
+   * below a step's context, or above the nodes a predicate asks for (see
+   * relatableTerms); lists a candidate holds far more of than the pattern
+   * needs (a release document's leaves, a package's dependencies).
    */
   constructor (private readonly source: PostingSource, private readonly filter?: DocFilter,
-    private readonly cache = new Map<string, Promise<PostingList>>(), private readonly scans = new Map<string, Promise<PostingList>>()) {}
+    private readonly cache = new Map<string, Promise<PostingList>>(), private readonly scans = new Map<string, Promise<PostingList>>(),
+    private readonly deferred: ReadonlySet<string> = new Set()) {}
 
   /**
    * Starts reading lists the evaluation will need, all at once: a remote
@@ -77,20 +88,29 @@ export class PostingsEvaluator {
     return l
   }
 
+  /** A deferred term's postings below or above `nodes`, read that way when the source can; otherwise the list as planned. */
+  private async related (term: string, relation: RelatedNodes['relation'], nodes: PostingList | 'document', axis: Step['axis']): Promise<PostingList> {
+    const fetchRelated = this.source.fetchRelated
+    if (!this.deferred.has(term) || this.cache.has(term) || fetchRelated === undefined || nodes === 'document' || nodes.length > RELATED_NODES || (axis !== 'child' && axis !== 'descendant')) return await this.list(term)
+    if (nodes.length === 0) return EMPTY_LIST
+    const related: RelatedNodes = { relation, axis, nodes }
+    return await this.timed(`${term} (${relation} ${nodes.length} nodes)`, async () => await fetchRelated.call(this.source, term, related))
+  }
+
   private markUncertain (l: PostingList): void {
     for (let i = 0; i < l.length; i++) this.uncertain.add(l.docs[i])
   }
 
-  /** Nodes a step's test selects, anywhere (the joins relate them to the context). */
-  private async stepNodes (step: Step, contextTag: string | undefined): Promise<PostingList> {
+  /** Nodes a step's test selects, anywhere or at least those under `context` (the joins relate them to the context). */
+  private async stepNodes (step: Step, contextTag: string | undefined, context: PostingList | 'document' = 'document'): Promise<PostingList> {
     const t = step.test
     if (t.kind === 'element') {
       if (t.name === '*') throw new NeedsDocuments('element wildcard')
-      return await this.list(elementTerm(t.name))
+      return await this.related(elementTerm(t.name), 'below', context, step.axis)
     }
     if (t.kind === 'attribute') {
       if (t.name === '*') throw new NeedsDocuments('attribute wildcard')
-      return await this.list(attributeTerm(t.name))
+      return await this.related(attributeTerm(t.name), 'below', context, step.axis)
     }
     if (t.kind === 'text') {
       if (step.axis !== 'child' || contextTag === undefined || contextTag.startsWith('@')) throw new NeedsDocuments('text() below an unnamed or descendant step')
@@ -115,7 +135,7 @@ export class PostingsEvaluator {
       if (step.axis === 'self') {
         if (current === 'document') throw new NeedsDocuments("'.' on the document node")
       } else {
-        const nodes = await this.stepNodes(step, tag)
+        const nodes = await this.stepNodes(step, tag, current)
         if (current === 'document') {
           current = step.axis === 'child' ? (step.test.kind === 'element' ? atLevel(nodes, 1) : EMPTY_LIST) : nodes
         } else {
@@ -138,7 +158,7 @@ export class PostingsEvaluator {
       case 'not': return difference(context, await this.filter_(context, expr.arg, step, tag))
       case 'path': return await this.existing(context, expr, tag, undefined)
       case 'compare':
-        return await this.existing(context, expr.path, tag, async (last, lastTag, isSelf) => await this.compared(last, lastTag, isSelf, expr.op, expr.value))
+        return await this.existing(context, expr.path, tag, async (last, lastTag, isSelf, below) => await this.compared(last, lastTag, isSelf, expr.op, expr.value, below))
       case 'function':
         return await this.existing(context, expr.path, tag, async (last, lastTag, isSelf) => await this.functioned(last, lastTag, isSelf, expr.name, expr.arg))
     }
@@ -149,7 +169,7 @@ export class PostingsEvaluator {
    * last step, restricted by `lastFilter` when given): evaluated from the
    * last step back to the context with ancestor semi-joins.
    */
-  private async existing (context: PostingList, path: PathExpr, contextTag: string | undefined, lastFilter?: (last: Step, tag: string | undefined, isSelf: boolean) => Promise<PostingList>): Promise<PostingList> {
+  private async existing (context: PostingList, path: PathExpr, contextTag: string | undefined, lastFilter?: LastFilter): Promise<PostingList> {
     if (path.absolute) {
       const reached = await this.forward(path, 'document', undefined)
       const hit = lastFilter === undefined ? reached : intersect(reached, await lastFilter(path.steps[path.steps.length - 1], undefined, false))
@@ -162,7 +182,7 @@ export class PostingsEvaluator {
     return await this.back(context, path.steps, 0, contextTag, lastFilter)
   }
 
-  private async back (context: PostingList, steps: Step[], k: number, contextTag: string | undefined, lastFilter?: (last: Step, tag: string | undefined, isSelf: boolean) => Promise<PostingList>): Promise<PostingList> {
+  private async back (context: PostingList, steps: Step[], k: number, contextTag: string | undefined, lastFilter?: LastFilter): Promise<PostingList> {
     if (k === steps.length) return context
     const step = steps[k]
     const tag = PostingsEvaluator.tagOf(step, contextTag)
@@ -173,9 +193,13 @@ export class PostingsEvaluator {
       if (isLast && lastFilter !== undefined) nodes = intersect(nodes, await lastFilter(step, tag, true))
     } else if (isLast && lastFilter !== undefined && step.test.kind !== 'text') {
       // The value test already names nodes of this step's kind: join those, not the whole element list.
-      nodes = descendantsIn(context, await lastFilter(step, tag, false), step.axis)
+      nodes = descendantsIn(context, await lastFilter(step, tag, false, context), step.axis)
     } else {
-      nodes = descendantsIn(context, await this.stepNodes(step, contextTag), step.axis)
+      const term = stepTerm(step)
+      // A deferred list is read above the few nodes its step's nodes must have below them, when the pattern names such nodes.
+      const below = term !== undefined && this.deferred.has(term) ? await this.belowOf(steps, k, tag, lastFilter) : undefined
+      const list = below !== undefined && term !== undefined ? await this.related(term, 'above', below.nodes, below.axis) : await this.stepNodes(step, contextTag, context)
+      nodes = descendantsIn(context, list, step.axis)
       if (isLast && lastFilter !== undefined) nodes = intersect(nodes, await lastFilter(step, tag, false))
     }
     for (const p of step.predicates) nodes = await this.filter_(nodes, p, step, tag)
@@ -183,8 +207,32 @@ export class PostingsEvaluator {
     return step.axis === 'self' ? nodes : ancestorsIn(context, nodes, step.axis)
   }
 
-  /** Nodes of the last step's kind whose value satisfies `op value`. */
-  private async compared (last: Step, tag: string | undefined, isSelf: boolean, op: string, value: string | number): Promise<PostingList> {
+  /**
+   * Nodes that step k's nodes must have below them, when the pattern names
+   * few enough to read first: those of an `[@a = "v"]` predicate of the
+   * step (its value list), or those of the path's last step when it is the
+   * next one and carries the value test.
+   */
+  private async belowOf (steps: Step[], k: number, stepTag: string | undefined, lastFilter?: LastFilter): Promise<{ nodes: PostingList, axis: 'child' | 'descendant' } | undefined> {
+    // A predicate whose value list is read already (the planner's), else one not deferred itself (a deferred one is long).
+    const equalities = steps[k].predicates.flatMap((p) => {
+      const s = equalityStep(p)
+      if (s === undefined) return []
+      const tag = PostingsEvaluator.tagOf(s, stepTag)
+      const value = (p as CompareExpr).value as string
+      return [{ s, tag, value, term: valueNames(s, tag, false).value + value }]
+    })
+    const best = equalities.find((e) => this.cache.has(e.term)) ?? equalities.find((e) => !this.deferred.has(e.term))
+    if (best !== undefined) return { nodes: await this.compared(best.s, best.tag, false, '=', best.value), axis: best.s.axis as 'child' | 'descendant' }
+    const next = steps[k + 1]
+    if (lastFilter !== undefined && k + 1 === steps.length - 1 && next.predicates.length === 0 && (next.axis === 'child' || next.axis === 'descendant') && stepTerm(next) !== undefined) {
+      return { nodes: await lastFilter(next, PostingsEvaluator.tagOf(next, stepTag), false), axis: next.axis }
+    }
+    return undefined
+  }
+
+  /** Nodes of the last step's kind whose value satisfies `op value` (only those below `context`, when given, may be all that is read). */
+  private async compared (last: Step, tag: string | undefined, isSelf: boolean, op: string, value: string | number, context?: PostingList): Promise<PostingList> {
     const names = valueNames(last, tag, isSelf)
     if (typeof value === 'number' || (op !== '=' && op !== '!=')) {
       const n = typeof value === 'number' ? value : NaN
@@ -199,8 +247,8 @@ export class PostingsEvaluator {
     }
     const s = value
     if (s === '' || s.length > VALUE_MAX) throw new NeedsDocuments(`comparison with ${s === '' ? 'an empty' : 'a long'} string`)
+    if (op === '=') return context !== undefined && !isSelf ? await this.related(names.value + s, 'below', context, last.axis) : await this.list(names.value + s)
     const exact = await this.list(names.value + s)
-    if (op === '=') return exact
     // Long values differ from any short literal, so they are certain members of `!=`.
     return difference(await this.list(names.node), exact)
   }
@@ -223,6 +271,57 @@ export class PostingsEvaluator {
     }
     return await this.scanned({ prefix: names.value, match: (t) => t.slice(names.value.length).includes(arg) }, `${names.value}*${arg}*`)
   }
+}
+
+/** The term of a step's nodes (named elements and attributes). */
+function stepTerm (step: Step): string | undefined {
+  if (step.axis === 'self' || step.test.kind === 'text' || step.test.kind === 'node' || step.test.name === '*') return undefined
+  return step.test.kind === 'element' ? elementTerm(step.test.name) : attributeTerm(step.test.name)
+}
+
+/** The one step of an `[@a = "v"]` or `[e = "v"]` predicate (a relative single step, no predicates of its own, a short string). */
+function equalityStep (p: Expr): Step | undefined {
+  if (p.type !== 'compare' || p.op !== '=' || typeof p.value !== 'string' || p.value === '' || p.value.length > VALUE_MAX) return undefined
+  if (p.path.absolute || p.path.steps.length !== 1) return undefined
+  const s = p.path.steps[0]
+  return s.predicates.length === 0 && (s.axis === 'child' || s.axis === 'descendant') && stepTerm(s) !== undefined ? s : undefined
+}
+
+/**
+ * Terms the evaluator can read in relation to nodes it knows (fetchRelated):
+ * the steps of relative paths that have an `[@a = "v"]` predicate or whose
+ * next and last step carries the value test (read above those nodes), and
+ * the value terms of `=` comparisons on relative paths (read below their
+ * context). The planner defers those of them that have many postings per
+ * document.
+ */
+export function relatableTerms (query: Query): Set<string> {
+  const out = new Set<string>()
+  const path = (p: PathExpr, valued: boolean, relative: boolean): void => {
+    p.steps.forEach((step, k) => {
+      const term = stepTerm(step)
+      if (relative && term !== undefined && (step.predicates.some((x) => equalityStep(x) !== undefined) || (valued && k === p.steps.length - 2 && p.steps[k + 1].predicates.length === 0 && stepTerm(p.steps[k + 1]) !== undefined))) out.add(term)
+      for (const x of step.predicates) expr(x)
+    })
+  }
+  const expr = (e: Expr): void => {
+    switch (e.type) {
+      case 'and': case 'or': expr(e.left); expr(e.right); return
+      case 'not': expr(e.arg); return
+      case 'path': path(e, false, !e.absolute); return
+      case 'function': path(e.path, true, !e.path.absolute); return
+      case 'compare': {
+        path(e.path, true, !e.path.absolute)
+        const last = e.path.steps[e.path.steps.length - 1]
+        if (e.op === '=' && typeof e.value === 'string' && e.value !== '' && e.value.length <= VALUE_MAX && !e.path.absolute && last !== undefined && last.axis !== 'self') {
+          if (last.test.kind === 'attribute' && last.test.name !== '*') out.add(attributeValuePrefix(last.test.name) + e.value)
+          if (last.test.kind === 'element' && last.test.name !== '*') out.add(elementValuePrefix(last.test.name) + e.value)
+        }
+      }
+    }
+  }
+  path(query.path, false, false)
+  return out
 }
 
 function requireTag (tag: string | undefined): string {

@@ -8,7 +8,7 @@ import { serialize } from '../xml/serialize.ts'
 import { nodeAt, type XElement } from '../xml/tree.ts'
 import { mandatorySelectors } from './mandatory.ts'
 import { inDocs } from './structural.ts'
-import { NeedsDocuments, PostingsEvaluator, type ListRead } from './postings-eval.ts'
+import { NeedsDocuments, PostingsEvaluator, relatableTerms, type ListRead } from './postings-eval.ts'
 import { SortedDocSet, docsOf, type DocFilter, type PostingSource, type TermStats } from './source.ts'
 
 /** Where the evaluator reads documents (to verify and to materialise answers). */
@@ -74,6 +74,8 @@ const VERIFY_BATCH = 256
 const RARE_DOCS = 1000
 /** A share of all documents above which a term or a candidate set is too dense to narrow anything. */
 const DENSE = 0.5
+/** Postings per document from which a list the pattern relates to few nodes is read in relation to them. */
+const MANY_PER_DOC = 2
 
 /** Terms heavy (TermStats.heavy) where one of the sorted `docs` lies, and the others. */
 function splitHeavy (terms: TermStats[], docs: Uint32Array): { light: TermStats[], heavy: TermStats[] } {
@@ -212,12 +214,23 @@ export class QueryEngine {
       }
     }
     plan.candidateDocs = filter?.size ?? plan.candidateDocs
+    // Lists read during the join instead, in relation to nodes known by then, when the source can (a docId would bring every posting
+    // of the document): a node list still heavy where a candidate lies (a release document among the candidates: a leaf per unit,
+    // read below the step's context), and lists with several postings per document that the pattern relates to few nodes (a
+    // package's `dep`s read above its `@name = "libc6"` attributes, its `@op = ">="` values below those `dep`s).
+    const deferred = new Set<string>()
+    if (this.postings.fetchRelated !== undefined && filter !== undefined && filter.size > 0) {
+      const pending = stats.filter((s) => rest.includes(s.term))
+      for (const s of splitHeavy(pending, filter.docs).heavy) if (s.term.startsWith('e:') || s.term.startsWith('a:')) deferred.add(s.term)
+      const relatable = relatableTerms(query)
+      for (const s of pending) if (relatable.has(s.term) && s.postings >= MANY_PER_DOC * s.docs) deferred.add(s.term)
+    }
     let nodes: PostingList
     if (filter !== undefined && filter.size === 0) {
       nodes = new PostingBuffer(0)
     } else {
-      const evaluator = new PostingsEvaluator(this.postings, filter, lists, scans)
-      evaluator.prefetch(rest)
+      const evaluator = new PostingsEvaluator(this.postings, filter, lists, scans, deferred)
+      evaluator.prefetch(rest.filter((t) => !deferred.has(t)))
       try {
         nodes = await evaluator.evaluate(query)
         if (filter !== undefined) nodes = inDocs(nodes, filter.sequential())

@@ -50,6 +50,28 @@ export interface PostingSource {
    * and value filters (`contains`) in one pass instead of one fetch per term.
    */
   scan: (range: TermRange, filter?: DocFilter) => Promise<PostingList>
+  /**
+   * The postings of a term related by position to given nodes (below them
+   * or above them), when the source can ship fewer that way than by docId:
+   * a remote source sends the nodes to the holders of the list. May return
+   * more than asked (the joins are exact); optional, the evaluator falls
+   * back to `fetch`.
+   */
+  fetchRelated?: (term: string, related: RelatedNodes) => Promise<PostingList>
+}
+
+/**
+ * Positions pushed to a posting source. A release document holds a leaf
+ * per unit, so its docId keeps them all where its collection's region keeps
+ * the few asked for; a package's docId keeps all its `dep`s where the
+ * `@name = "libc6"` attributes keep their parents only.
+ */
+export interface RelatedNodes {
+  /** 'below': children (axis child) or descendants of one of `nodes`; 'above': parents or ancestors of one of them. */
+  relation: 'below' | 'above'
+  axis: 'child' | 'descendant'
+  /** Sorted by (doc, start). */
+  nodes: PostingList
 }
 
 /** Terms starting with `prefix`, optionally bounded (bounds are whole terms) and filtered. */

@@ -3,11 +3,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { TwigStore } from '../../../src/xml-twig-index/store/store.ts'
+import type { PostingList } from '../../../src/xml-twig-index/postings/codec.ts'
 import { QueryEngine } from '../../../src/xml-twig-index/engine/query-engine.ts'
 import { parseXml } from '../../../src/xml-twig-index/xml/parse.ts'
 import { canonicalPath } from '../../../src/xml-twig-index/xml/canonical-path.ts'
 import { evaluateOnDocument, parseQuery } from '../../../src/xml-twig-index/query/index.ts'
-import { SortedDocSet, type PostingSource } from '../../../src/xml-twig-index/engine/source.ts'
+import { SortedDocSet, docsOf, type PostingSource, type RelatedNodes } from '../../../src/xml-twig-index/engine/source.ts'
+import { ancestorsIn, descendantsIn } from '../../../src/xml-twig-index/engine/structural.ts'
 
 const long = 'A very long description that goes on and on about the editor and its many features, more than a hundred characters for sure.'
 const DOCS = [
@@ -110,6 +112,12 @@ describe('QueryEngine against the reference evaluator', () => {
   })
 })
 
+/** What a holder ships for fetchRelated: the postings of the nodes' documents, then only those related to the nodes. */
+async function relatedIn (store: TwigStore, term: string, related: RelatedNodes): Promise<PostingList> {
+  const list = await store.fetch(term, new SortedDocSet(docsOf(related.nodes)))
+  return related.relation === 'below' ? descendantsIn(related.nodes, list, related.axis) : ancestorsIn(list, related.nodes, related.axis)
+}
+
 describe('QueryEngine with a heavy list', () => {
   it('reads a list heavy where a candidate lies after the others have narrowed the candidates', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'edos-engine-heavy-'))
@@ -141,6 +149,50 @@ describe('QueryEngine with a heavy list', () => {
       const pkg = fetches.find((f) => f.term === 'e:package')
       expect(pkg?.docs).toHaveLength(2)
       expect(fetches.findIndex((f) => f.term === 'e:package')).toBeGreaterThan(fetches.findIndex((f) => f.term === 'e:dep'))
+    } finally {
+      await store.close()
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('reads the other lists of a large candidate inside the nodes each step starts from', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'edos-engine-within-'))
+    const store = await TwigStore.open({ path: dir, blockSize: 2 })
+    try {
+      await store.transaction(async (tx) => {
+        for (let i = 0; i < DOCS.length; i++) await tx.add({ id: `doc${i}`, root: parseXml(DOCS[i]) })
+      })
+      const fetches: string[] = []
+      const within: Array<{ term: string, relation: string, axis: string, nodes: number }> = []
+      const source: PostingSource = {
+        liveDocuments: () => store.liveDocuments() * 1000,
+        termStats: async (term) => {
+          const s = await store.termStats(term)
+          // Node lists in nearly every document and heavy (as `package` and `@name` are in R1: the release document's leaves).
+          const dense = term === 'e:package' || term.startsWith('a:')
+          return { ...s, docs: s.docs * (dense ? 1000 : 100), postings: s.postings * (dense ? 1000 : 100), ...(dense ? { heavy: [[0, 0xffffffff]] as Array<[number, number]> } : {}) }
+        },
+        fetch: async (term, filter) => { fetches.push(term); return await store.fetch(term, filter) },
+        fetchRelated: async (term: string, related: RelatedNodes) => {
+          within.push({ term, relation: related.relation, axis: related.axis, nodes: related.nodes.length })
+          return await relatedIn(store, term, related)
+        },
+        terms: (prefix) => store.terms(prefix),
+        scan: async (range, filter) => await store.scan(range, filter)
+      }
+      const engine = new QueryEngine(source, store)
+      const plain = new QueryEngine(store, store)
+      for (const pattern of ['//release[@name = "bookworm"]//collection[@name = "editors"]/package/@name', '//release//collection[@name = "libs"]//package', '//collection[@name = "amd64"]/collection/package[@name = "nano"]/@version']) {
+        fetches.length = 0; within.length = 0
+        const page = await engine.query(pattern, { first: 100 })
+        const expected = await plain.query(pattern, { first: 100 })
+        expect(page.matches, pattern).toEqual(expected.matches)
+        expect(page.matches.length, pattern).toBeGreaterThan(0)
+        // The release document's package leaves (and their @name) are read inside the collections, never the whole list of the document.
+        expect(within.some((w) => w.term === 'e:package' && w.relation === 'below'), pattern).toBe(true)
+        expect(fetches, pattern).not.toContain('e:package')
+      }
+      expect(within.find((w) => w.term === 'a:version')).toEqual({ term: 'a:version', relation: 'below', axis: 'child', nodes: 1 })
     } finally {
       await store.close()
       await rm(dir, { recursive: true, force: true })

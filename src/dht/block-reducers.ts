@@ -1,0 +1,69 @@
+/**
+ * The reducers of a `blocks` request (/edos/postings/1.0.0): per key, the
+ * docIds its postings may have (an exact set or a Bloom filter) and, for a
+ * related read, the nodes they must lie below or above. A request carries
+ * each distinct reducer once, as one part described in `reducers`, and
+ * `reducerOf` says which key uses which (-1: none), so every list a query
+ * reads from one holder in one round travels in one request, whatever its
+ * range and filter. When one reducer serves every key, the request says
+ * `filter` (its kind, and `relation` and `axis` for a related read) instead.
+ */
+import { SortedDocSet, docsOf, type DocFilter, type RelatedNodes } from '../xml-twig-index/engine/source.ts'
+import { ancestorsIn, descendantsIn } from '../xml-twig-index/engine/structural.ts'
+import type { PostingList } from '../xml-twig-index/postings/codec.ts'
+import { decodeFilter } from './bloom.ts'
+import { ProtocolError } from './errors.ts'
+import { decodePostingList, intArray, optStr, str, type Header } from './wire.ts'
+
+/** How one reducer part reads: a docId filter, or nodes the postings must relate to (their documents are the filter). */
+export type ReducerSpec = { kind: 'docs' | 'bloom' } | { kind: 'related', relation: RelatedNodes['relation'], axis: RelatedNodes['axis'] }
+
+/** A key's reducer as a holder applies it. */
+export interface KeyReducer {
+  docs: DocFilter
+  related?: RelatedNodes
+}
+
+/** Most nodes one related reducer may carry. */
+const MAX_RELATED_NODES = 200_000
+
+function decodeOne (spec: unknown, part: Uint8Array | undefined, at: string): KeyReducer {
+  if (spec == null || typeof spec !== 'object' || Array.isArray(spec)) throw new ProtocolError(`blocks: ${at} is not an object`)
+  if (part === undefined) throw new ProtocolError(`blocks: ${at} has no part`)
+  const s = spec as Header
+  const kind = str(s, 'kind')
+  if (kind === 'docs' || kind === 'bloom') return { docs: decodeFilter(kind, part) }
+  if (kind !== 'related') throw new ProtocolError(`blocks: unknown filter kind '${kind}' in ${at}`)
+  const relation = str(s, 'relation')
+  const axis = str(s, 'axis')
+  if (relation !== 'below' && relation !== 'above') throw new ProtocolError(`blocks: unknown relation '${relation}' in ${at}`)
+  if (axis !== 'child' && axis !== 'descendant') throw new ProtocolError(`blocks: unknown axis '${axis}' in ${at}`)
+  // The list's encoding keeps the nodes sorted by (doc, start) and well formed.
+  const nodes = decodePostingList(part)
+  if (nodes.length > MAX_RELATED_NODES) throw new ProtocolError(`blocks: ${nodes.length} related nodes in ${at}, more than ${MAX_RELATED_NODES}`)
+  return { docs: new SortedDocSet(docsOf(nodes)), related: { relation, axis, nodes } }
+}
+
+/** Each key's reducer (undefined: the whole block); keys sharing a part share the object. */
+export function decodeReducers (h: Header, parts: Uint8Array[], keys: number): Array<KeyReducer | undefined> {
+  const specs = h.reducers
+  if (specs == null) {
+    const kind = optStr(h, 'filter')
+    if (kind === undefined) return new Array<undefined>(keys).fill(undefined)
+    const one = decodeOne({ kind, relation: h.relation, axis: h.axis }, parts[0], 'the filter')
+    return new Array<KeyReducer>(keys).fill(one)
+  }
+  if (!Array.isArray(specs)) throw new ProtocolError('blocks: reducers is not an array')
+  if (specs.length !== parts.length) throw new ProtocolError(`blocks: ${specs.length} reducers but ${parts.length} parts`)
+  const decoded = specs.map((spec: unknown, i) => decodeOne(spec, parts[i], `reducer ${i}`))
+  const of = intArray(h, 'reducerOf', -1, specs.length - 1)
+  if (of.length !== keys) throw new ProtocolError(`blocks: ${keys} keys but ${of.length} reducerOf entries`)
+  return of.map((i) => i < 0 ? undefined : decoded[i])
+}
+
+/** What a holder ships of a block read with `r`: the postings related to its nodes, or the block as its docId filter left it. */
+export function applyRelated (list: PostingList, r: KeyReducer | undefined): PostingList {
+  const related = r?.related
+  if (related === undefined) return list
+  return related.relation === 'below' ? descendantsIn(related.nodes, list, related.axis) : ancestorsIn(list, related.nodes, related.axis)
+}
