@@ -85,7 +85,8 @@ interface Routed<T> { item: T, owners: string[], attempt: number, confirmed?: bo
 interface BlockAsk { term: string, range: number, postings: number, reducer?: { spec: ReducerSpec, bytes: Uint8Array }, shares: string, small?: boolean }
 /** A block as read, with the postings its holder had for it before the reducer. */
 interface HeldBlock { list: PostingList, held: number }
-interface PendingBlock { ask: BlockAsk, done: (r: HeldBlock) => void, fail: (err: unknown) => void }
+/** One caller's asks waiting for the end of the turn. */
+interface PendingBlocks { asks: BlockAsk[], done: (r: HeldBlock[]) => void, fail: (err: unknown) => void }
 
 /**
  * A range is heavy when its postings exceed HEAVY_FACTOR times the term's
@@ -426,24 +427,36 @@ export class RemoteIndex implements PostingSource, DocumentSource {
   }
 
   /** Blocks asked in one turn of the event loop, by evaluation (trace): sent together, so lists read in the same round share requests. */
-  private readonly blockBatches = new Map<TraceContext | undefined, PendingBlock[]>()
+  private readonly blockBatches = new Map<TraceContext | undefined, PendingBlocks[]>()
 
   private async askBlocks (asks: BlockAsk[]): Promise<HeldBlock[]> {
     if (asks.length === 0) return []
     const ctx = traces.getStore()
     let batch = this.blockBatches.get(ctx)
     if (batch === undefined) {
-      const mine: PendingBlock[] = []
+      const mine: PendingBlocks[] = []
       batch = mine
       this.blockBatches.set(ctx, mine)
       // Lists the evaluator asks for together arrive a few microtasks apart (each reads its head first): wait for the turn to end.
       setImmediate(() => {
         this.blockBatches.delete(ctx)
-        this.sendBlocks(mine.map((a) => a.ask)).then((got) => { mine.forEach((a, i) => { a.done(got[i]) }) }, (err: unknown) => { for (const a of mine) a.fail(err) })
+        void this.flushBlocks(mine)
       })
     }
     const joined = batch
-    return await Promise.all(asks.map(async (ask) => await new Promise<HeldBlock>((resolve, reject) => { joined.push({ ask, done: resolve, fail: reject }) })))
+    return await new Promise<HeldBlock[]>((resolve, reject) => { joined.push({ asks, done: resolve, fail: reject }) })
+  }
+
+  /** Sends a turn's asks together; when that fails, each caller's asks again on their own, so one caller's failure is not another's. */
+  private async flushBlocks (calls: PendingBlocks[]): Promise<void> {
+    try {
+      const got = await this.sendBlocks(calls.flatMap((c) => c.asks))
+      let at = 0
+      for (const c of calls) { c.done(got.slice(at, at + c.asks.length)); at += c.asks.length }
+    } catch (err) {
+      if (calls.length === 1) { calls[0].fail(err); return }
+      await Promise.all(calls.map(async (c) => { try { c.done(await this.sendBlocks(c.asks)) } catch (e) { c.fail(e) } }))
+    }
   }
 
   /**

@@ -31,6 +31,7 @@ vi.mock('../../src/dht/rpc.ts', () => ({
     if (reply === undefined) throw new PeerUnavailableError(`peer ${peer} unreachable`)
     if (header.op === 'blocks') {
       const terms = header.terms as string[]
+      if (terms.includes('e:corrupt')) throw new RemoteError(`peer ${peer}: a block of e:corrupt is corrupt`, 'ERR_CORRUPT_BLOCK', peer)
       blockRequests.push({ peer, terms, ranges: header.ranges as number[], reducerOf: header.reducerOf as number[] })
       // Every block holds one posting in document 1 of its range.
       const parts = terms.map((_t, i) => { const b = new PostingBuffer(1); b.push((header.ranges as number[])[i] * 8192 + 1, 1, 2, 1); return encodePostingList(b) })
@@ -164,7 +165,7 @@ describe('remote index heads (scripted replicas)', () => {
 describe('remote index blocks (scripted holder)', () => {
   afterEach(() => { replies.clear(); blockRequests.length = 0 })
 
-  it('sends the lists asked in one turn to a holder in one request, each distinct reducer once', async () => {
+  it('sends the lists asked in one turn to a holder in one request, each distinct reducer once; a failing one fails alone', async () => {
     const seed = new Uint8Array(32); seed[0] = 7
     const holder = peerIdFromPrivateKey(await generateKeyPairFromSeed('Ed25519', seed)).toString()
     seed[0] = 8
@@ -185,6 +186,10 @@ describe('remote index blocks (scripted holder)', () => {
     // A list read in a later turn goes in its own request.
     await r.fetch('e:dep', new SortedDocSet(Uint32Array.from([1])))
     expect(blockRequests).toHaveLength(2)
+    // A list that fails does not fail the others asked in the same turn: they are asked again on their own.
+    const [ok, bad] = await Promise.allSettled([r.fetch('e:version', filter), r.fetch('e:corrupt', filter)])
+    expect(ok.status === 'fulfilled' ? ok.value.length : -1).toBe(2)
+    expect(bad.status === 'rejected' ? String(bad.reason) : '').toMatch(/e:corrupt is corrupt/)
   })
 })
 
