@@ -19,14 +19,20 @@ export function mandatoryTerms (query: Query): string[] {
  * a document with an answer has a node in each range, or a long value
  * (`L:` term) that the range cannot see.
  */
-export function mandatorySelectors (query: Query): { terms: string[], ranges: ValueRange[] } {
+export function mandatorySelectors (query: Query): { terms: string[], ranges: ValueRange[], optional: string[] } {
   const terms = new Set<string>()
   const ranges = new Map<string, ValueRange>()
-  collectPath(query.path, undefined, { terms, ranges })
-  return { terms: [...terms], ranges: [...ranges.values()] }
+  const optional = new Set<string>()
+  collectPath(query.path, undefined, { terms, ranges, optional })
+  return { terms: [...terms], ranges: [...ranges.values()], optional: [...optional].filter((t) => !terms.has(t)) }
 }
 
-interface Out { terms: Set<string>, ranges: Map<string, ValueRange> }
+/**
+ * `optional` gathers the terms under `or` and `not`: they narrow nothing,
+ * but the join reads them (both sides of an `or`, what a `not` excludes),
+ * so a remote source asks their heads in the planner's round.
+ */
+interface Out { terms: Set<string>, ranges: Map<string, ValueRange>, optional?: Set<string> }
 
 function stepTerm (step: Step, contextTag: string | undefined): string | undefined {
   const t = step.test
@@ -58,7 +64,12 @@ function collectPath (path: PathExpr, contextTag: string | undefined, out: Out):
 function collectExpr (expr: Expr, tag: string | undefined, out: Out): void {
   switch (expr.type) {
     case 'and': collectExpr(expr.left, tag, out); collectExpr(expr.right, tag, out); return
-    case 'or': case 'not': return
+    case 'or': case 'not': {
+      if (out.optional === undefined) return
+      const inner: Out = { terms: out.optional, ranges: new Map(), optional: out.optional }
+      if (expr.type === 'or') { collectExpr(expr.left, tag, inner); collectExpr(expr.right, tag, inner) } else collectExpr(expr.arg, tag, inner)
+      return
+    }
     case 'path': collectPath(expr, tag, out); return
     case 'compare': {
       const last = collectPath(expr.path, tag, out)

@@ -146,7 +146,11 @@ export class QueryEngine {
     const t0 = performance.now()
     const query = typeof pattern === 'string' ? parseQuery(pattern) : pattern
     const selectors = mandatorySelectors(query)
-    const stats = await Promise.all(selectors.terms.map(async (t) => await this.postings.termStats(t)))
+    // The heads of the terms under `or` and `not` come in the same round (a remote source): the join reads those lists too.
+    const [stats, optionalStats] = await Promise.all([
+      Promise.all(selectors.terms.map(async (t) => await this.postings.termStats(t))),
+      Promise.all(selectors.optional.map(async (t) => await this.postings.termStats(t)))
+    ])
     stats.sort((a, b) => a.docs - b.docs || a.postings - b.postings)
     const tPlan = performance.now()
     const lists = new Map<string, Promise<PostingList>>()
@@ -199,7 +203,7 @@ export class QueryEngine {
     // Mandatory terms the planner skipped (too dense to narrow) are read in parallel, not one by one during the join; those heavy where a
     // candidate lies go after the others, with the candidates the others leave (a release document matching the rarest term would
     // otherwise bring its tens of thousands of leaves along, though another mandatory term rules it out).
-    let rest = selectors.terms.filter((t) => !lists.has(t))
+    let rest = [...selectors.terms, ...selectors.optional].filter((t) => !lists.has(t))
     if (filter !== undefined && filter.size > 0) {
       const f = filter
       const { light, heavy } = splitHeavy(stats.filter((s) => rest.includes(s.term)), f.docs)
@@ -220,7 +224,7 @@ export class QueryEngine {
     // package's `dep`s read above its `@name = "libc6"` attributes, its `@op = ">="` values below those `dep`s).
     const deferred = new Set<string>()
     if (this.postings.fetchRelated !== undefined && filter !== undefined && filter.size > 0) {
-      const pending = stats.filter((s) => rest.includes(s.term))
+      const pending = [...stats, ...optionalStats].filter((s) => rest.includes(s.term))
       for (const s of splitHeavy(pending, filter.docs).heavy) if (s.term.startsWith('e:') || s.term.startsWith('a:')) deferred.add(s.term)
       const relatable = relatableTerms(query)
       for (const s of pending) if (relatable.has(s.term) && s.postings >= MANY_PER_DOC * s.docs) deferred.add(s.term)

@@ -198,4 +198,34 @@ describe('QueryEngine with a heavy list', () => {
       await rm(dir, { recursive: true, force: true })
     }
   })
+
+  it('asks the stats of the terms under `not` and `or` with the others, before any list is read', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'edos-engine-optional-'))
+    const store = await TwigStore.open({ path: dir, blockSize: 2 })
+    try {
+      await store.transaction(async (tx) => {
+        for (let i = 0; i < DOCS.length; i++) await tx.add({ id: `doc${i}`, root: parseXml(DOCS[i]) })
+      })
+      const calls: string[] = []
+      const source: PostingSource = {
+        liveDocuments: () => store.liveDocuments(),
+        termStats: async (term) => { calls.push(`stats ${term}`); return await store.termStats(term) },
+        fetch: async (term, filter) => { calls.push(`fetch ${term}`); return await store.fetch(term, filter) },
+        terms: (prefix) => store.terms(prefix),
+        scan: async (range, filter) => await store.scan(range, filter)
+      }
+      const engine = new QueryEngine(source, store)
+      for (const pattern of ['//package[not(.//dep)]/name', '//package[arch = "all" or .//dep/@name = "libc6"]/name']) {
+        calls.length = 0
+        expect((await engine.query(pattern, { first: 100 })).matches).toEqual((await new QueryEngine(store, store).query(pattern, { first: 100 })).matches)
+        const firstFetch = calls.findIndex((c) => c.startsWith('fetch '))
+        const optional = pattern.includes('not(') ? ['stats e:dep'] : ['stats v:arch=all', 'stats e:dep', 'stats v:@name=libc6']
+        for (const c of optional) expect(calls.indexOf(c), `${pattern}: ${c}`).toBeGreaterThanOrEqual(0)
+        for (const c of optional) expect(calls.indexOf(c), `${pattern}: ${c} before ${calls[firstFetch]}`).toBeLessThan(firstFetch)
+      }
+    } finally {
+      await store.close()
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
 })
