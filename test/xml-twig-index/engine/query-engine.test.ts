@@ -118,14 +118,24 @@ async function relatedIn (store: TwigStore, term: string, related: RelatedNodes)
   return related.relation === 'below' ? descendantsIn(related.nodes, list, related.axis) : ancestorsIn(list, related.nodes, related.axis)
 }
 
+/** A fresh store holding DOCS (two postings per block), closed and removed after `fn`. */
+async function withDocsStore (fn: (store: TwigStore) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'edos-engine-docs-'))
+  const store = await TwigStore.open({ path: dir, blockSize: 2 })
+  try {
+    await store.transaction(async (tx) => {
+      for (let i = 0; i < DOCS.length; i++) await tx.add({ id: `doc${i}`, root: parseXml(DOCS[i]) })
+    })
+    await fn(store)
+  } finally {
+    await store.close()
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
 describe('QueryEngine with a heavy list', () => {
   it('reads a list heavy where a candidate lies after the others have narrowed the candidates', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'edos-engine-heavy-'))
-    const store = await TwigStore.open({ path: dir, blockSize: 2 })
-    try {
-      await store.transaction(async (tx) => {
-        for (let i = 0; i < DOCS.length; i++) await tx.add({ id: `doc${i}`, root: parseXml(DOCS[i]) })
-      })
+    await withDocsStore(async (store) => {
       const fetches: Array<{ term: string, docs: number[] | undefined }> = []
       // Stats scaled up so that filters pay; `package` marked heavy everywhere (as a release document's leaves make it in one range).
       const source: PostingSource = {
@@ -149,19 +159,11 @@ describe('QueryEngine with a heavy list', () => {
       const pkg = fetches.find((f) => f.term === 'e:package')
       expect(pkg?.docs).toHaveLength(2)
       expect(fetches.findIndex((f) => f.term === 'e:package')).toBeGreaterThan(fetches.findIndex((f) => f.term === 'e:dep'))
-    } finally {
-      await store.close()
-      await rm(dir, { recursive: true, force: true })
-    }
+    })
   })
 
   it('reads the other lists of a large candidate inside the nodes each step starts from', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'edos-engine-within-'))
-    const store = await TwigStore.open({ path: dir, blockSize: 2 })
-    try {
-      await store.transaction(async (tx) => {
-        for (let i = 0; i < DOCS.length; i++) await tx.add({ id: `doc${i}`, root: parseXml(DOCS[i]) })
-      })
+    await withDocsStore(async (store) => {
       const fetches: string[] = []
       const within: Array<{ term: string, relation: string, axis: string, nodes: number }> = []
       const source: PostingSource = {
@@ -193,19 +195,11 @@ describe('QueryEngine with a heavy list', () => {
         expect(fetches, pattern).not.toContain('e:package')
       }
       expect(within.find((w) => w.term === 'a:version')).toEqual({ term: 'a:version', relation: 'below', axis: 'child', nodes: 1 })
-    } finally {
-      await store.close()
-      await rm(dir, { recursive: true, force: true })
-    }
+    })
   })
 
   it('asks the stats of the terms under `not` and `or` with the others, before any list is read', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'edos-engine-optional-'))
-    const store = await TwigStore.open({ path: dir, blockSize: 2 })
-    try {
-      await store.transaction(async (tx) => {
-        for (let i = 0; i < DOCS.length; i++) await tx.add({ id: `doc${i}`, root: parseXml(DOCS[i]) })
-      })
+    await withDocsStore(async (store) => {
       const calls: string[] = []
       const source: PostingSource = {
         liveDocuments: () => store.liveDocuments(),
@@ -223,9 +217,6 @@ describe('QueryEngine with a heavy list', () => {
         for (const c of optional) expect(calls.indexOf(c), `${pattern}: ${c}`).toBeGreaterThanOrEqual(0)
         for (const c of optional) expect(calls.indexOf(c), `${pattern}: ${c} before ${calls[firstFetch]}`).toBeLessThan(firstFetch)
       }
-    } finally {
-      await store.close()
-      await rm(dir, { recursive: true, force: true })
-    }
+    })
   })
 })
