@@ -24,8 +24,10 @@ export interface KeyReducer {
   related?: RelatedNodes
 }
 
-/** Most nodes one related reducer may carry. */
-const MAX_RELATED_NODES = 200_000
+/** Most nodes one related reducer may carry (a reader sends at most a few thousand). */
+export const MAX_RELATED_NODES = 16_384
+/** Most (key, related node) pairs one request may ask a holder to join: bounds the work a request can cost. */
+export const MAX_RELATED_WORK = 2_000_000
 
 function decodeOne (spec: unknown, part: Uint8Array | undefined, at: string): KeyReducer {
   if (spec == null || typeof spec !== 'object' || Array.isArray(spec)) throw new ProtocolError(`blocks: ${at} is not an object`)
@@ -38,10 +40,39 @@ function decodeOne (spec: unknown, part: Uint8Array | undefined, at: string): Ke
   const axis = str(s, 'axis')
   if (relation !== 'below' && relation !== 'above') throw new ProtocolError(`blocks: unknown relation '${relation}' in ${at}`)
   if (axis !== 'child' && axis !== 'descendant') throw new ProtocolError(`blocks: unknown axis '${axis}' in ${at}`)
-  // The list's encoding keeps the nodes sorted by (doc, start) and well formed.
-  const nodes = decodePostingList(part)
+  let nodes: PostingList
+  try {
+    nodes = decodePostingList(part)
+  } catch (err) {
+    throw new ProtocolError(`blocks: the nodes of ${at}: ${(err as Error).message}`)
+  }
   if (nodes.length > MAX_RELATED_NODES) throw new ProtocolError(`blocks: ${nodes.length} related nodes in ${at}, more than ${MAX_RELATED_NODES}`)
+  checkNested(nodes, at)
   return { docs: new SortedDocSet(docsOf(nodes)), related: { relation, axis, nodes } }
+}
+
+/**
+ * Nodes as a document has them: distinct starts, and a node that starts
+ * inside another ends inside it one level deeper or more. The joins rely on
+ * it; overlapping nodes of one level would make a child join emit a region
+ * once per node.
+ */
+function checkNested (nodes: PostingList, at: string): void {
+  const open: number[] = []
+  for (let i = 0; i < nodes.length; i++) {
+    const doc = nodes.docs[i]; const start = nodes.starts[i]
+    if (i > 0 && doc === nodes.docs[i - 1] && start === nodes.starts[i - 1]) throw new ProtocolError(`blocks: ${at} has node ${i} twice (doc ${doc}, start ${start})`)
+    while (open.length > 0) {
+      const j = open[open.length - 1]
+      if (nodes.docs[j] === doc && start <= nodes.ends[j]) break
+      open.pop()
+    }
+    const parent = open[open.length - 1]
+    if (parent !== undefined && (nodes.ends[i] > nodes.ends[parent] || nodes.levels[i] <= nodes.levels[parent])) {
+      throw new ProtocolError(`blocks: ${at}: node ${i} (doc ${doc}, ${start}-${nodes.ends[i]}, level ${nodes.levels[i]}) overlaps node ${parent} without nesting in it`)
+    }
+    open.push(i)
+  }
 }
 
 /** Each key's reducer (undefined: the whole block); keys sharing a part share the object. */
@@ -51,19 +82,26 @@ export function decodeReducers (h: Header, parts: Uint8Array[], keys: number): A
     const kind = optStr(h, 'filter')
     if (kind === undefined) return new Array<undefined>(keys).fill(undefined)
     const one = decodeOne({ kind, relation: h.relation, axis: h.axis }, parts[0], 'the filter')
-    return new Array<KeyReducer>(keys).fill(one)
+    return checkWork(new Array<KeyReducer>(keys).fill(one))
   }
   if (!Array.isArray(specs)) throw new ProtocolError('blocks: reducers is not an array')
   if (specs.length !== parts.length) throw new ProtocolError(`blocks: ${specs.length} reducers but ${parts.length} parts`)
   const decoded = specs.map((spec: unknown, i) => decodeOne(spec, parts[i], `reducer ${i}`))
   const of = intArray(h, 'reducerOf', -1, specs.length - 1)
   if (of.length !== keys) throw new ProtocolError(`blocks: ${keys} keys but ${of.length} reducerOf entries`)
-  return of.map((i) => i < 0 ? undefined : decoded[i])
+  return checkWork(of.map((i) => i < 0 ? undefined : decoded[i]))
+}
+
+function checkWork (reducers: Array<KeyReducer | undefined>): Array<KeyReducer | undefined> {
+  let work = 0
+  for (const r of reducers) work += r?.related?.nodes.length ?? 0
+  if (work > MAX_RELATED_WORK) throw new ProtocolError(`blocks: ${work} (key, related node) pairs to join, more than ${MAX_RELATED_WORK}`)
+  return reducers
 }
 
 /** What a holder ships of a block read with `r`: the postings related to its nodes, or the block as its docId filter left it. */
 export function applyRelated (list: PostingList, r: KeyReducer | undefined): PostingList {
   const related = r?.related
-  if (related === undefined) return list
+  if (related === undefined || list.length === 0) return list
   return related.relation === 'below' ? descendantsIn(related.nodes, list, related.axis) : ancestorsIn(list, related.nodes, related.axis)
 }

@@ -16,7 +16,7 @@ import { SortedDocSet, docsOf, type DocFilter, type PostingSource, type RelatedN
 import { BloomFilter, chooseFilter } from './bloom.ts'
 import type { ReducerSpec } from './block-reducers.ts'
 import type { CatalogView } from './catalog.ts'
-import { PeerUnavailableError } from './errors.ts'
+import { PeerUnavailableError, ProtocolError } from './errors.ts'
 import type { PeerHost } from './host.ts'
 import type { Membership } from './membership.ts'
 import { blockKey, docKey, headKey, idKey } from './placement.ts'
@@ -96,6 +96,9 @@ interface PendingBlocks { asks: BlockAsk[], done: (r: HeldBlock[]) => void, fail
  * dependencies than most stays within ~1.3 times.
  */
 const HEAVY_FACTOR = 1.5
+
+/** Most blocks asked in one request (the answer carries one part per block). */
+const BLOCKS_PER_REQUEST = 4096
 const HEAVY_EXCESS = 10_000
 
 /**
@@ -466,26 +469,37 @@ export class RemoteIndex implements PostingSource, DocumentSource {
    */
   private async sendBlocks (wanted: BlockAsk[]): Promise<HeldBlock[]> {
     return await this.routed(wanted, (k) => blockKey(k.term, k.range), async (peer, group, failover) => {
-      const partOf = new Map<string, number>()
-      const specs: ReducerSpec[] = []
-      const parts: Uint8Array[] = []
-      const reducerOf = group.map((k) => {
-        if (k.reducer === undefined) return -1
-        let i = partOf.get(k.shares)
-        if (i === undefined) { i = parts.length; partOf.set(k.shares, i); specs.push(k.reducer.spec); parts.push(k.reducer.bytes) }
-        return i
-      })
-      const header: Record<string, unknown> = { op: 'blocks', terms: group.map((k) => k.term), ranges: group.map((k) => k.range) }
-      if (parts.length === 1 && reducerOf.every((i) => i === 0)) Object.assign(header, { filter: specs[0].kind }, specs[0].kind === 'related' ? { relation: specs[0].relation, axis: specs[0].axis } : {})
-      else if (parts.length > 0) { header.reducers = specs; header.reducerOf = reducerOf }
-      const res = await this.request(peer, POSTINGS_PROTOCOL, header, parts, failover)
-      const held = Array.isArray(res.header.held) ? res.header.held as unknown[] : []
-      return group.map((_k, i) => {
-        const list = decodePostingList(res.parts[i] ?? EMPTY_PART)
-        return { list, held: typeof held[i] === 'number' ? held[i] : list.length }
-      })
+      const out: HeldBlock[] = []
+      // Requests of a bounded size (a scan reads thousands of terms; every key is a part of the answer).
+      const slices: BlockAsk[][] = []
+      for (let i = 0; i < group.length; i += BLOCKS_PER_REQUEST) slices.push(group.slice(i, i + BLOCKS_PER_REQUEST))
+      for (const got of await Promise.all(slices.map(async (slice) => await this.blocksRequest(peer, slice, failover)))) out.push(...got)
+      return out
     // A block must hold what its head counts (filtered or not); fewer means a stale replica or one still being repaired.
     }, (k, b) => b.held < k.postings, { score: (_k, b) => b.held })
+  }
+
+  private async blocksRequest (peer: string, group: BlockAsk[], failover: boolean): Promise<HeldBlock[]> {
+    const partOf = new Map<string, number>()
+    const specs: ReducerSpec[] = []
+    const parts: Uint8Array[] = []
+    const reducerOf = group.map((k) => {
+      if (k.reducer === undefined) return -1
+      let i = partOf.get(k.shares)
+      if (i === undefined) { i = parts.length; partOf.set(k.shares, i); specs.push(k.reducer.spec); parts.push(k.reducer.bytes) }
+      return i
+    })
+    const header: Record<string, unknown> = { op: 'blocks', terms: group.map((k) => k.term), ranges: group.map((k) => k.range) }
+    if (parts.length === 1 && reducerOf.every((i) => i === 0)) Object.assign(header, { filter: specs[0].kind }, specs[0].kind === 'related' ? { relation: specs[0].relation, axis: specs[0].axis } : {})
+    else if (parts.length > 0) { header.reducers = specs; header.reducerOf = reducerOf }
+    const res = await this.request(peer, POSTINGS_PROTOCOL, header, parts, failover)
+    // A holder that answers fewer lists than asked is broken, not empty.
+    if (res.parts.length !== group.length) throw new ProtocolError(`peer ${peer} answered ${res.parts.length} lists for ${group.length} blocks`)
+    const held = Array.isArray(res.header.held) ? res.header.held as unknown[] : []
+    return group.map((_k, i) => {
+      const list = decodePostingList(res.parts[i])
+      return { list, held: typeof held[i] === 'number' ? held[i] : list.length }
+    })
   }
 
   private cacheBlock (key: string, list: PostingList): void {
@@ -641,9 +655,6 @@ export class RemoteIndex implements PostingSource, DocumentSource {
     return d === null || d === undefined || !this.init.catalog.isLive(d) ? undefined : d
   }
 }
-
-/** An empty posting list as sent (a holder that sent fewer parts than keys sent nothing for the rest). */
-const EMPTY_PART = new Uint8Array([0])
 
 function sliceList (l: PostingList, from: number, to: number): PostingList {
   return { length: to - from, docs: l.docs.subarray(from, to), starts: l.starts.subarray(from, to), ends: l.ends.subarray(from, to), levels: l.levels.subarray(from, to) }

@@ -16,6 +16,7 @@ import { ENGINE_SUITE } from '../oracle/patterns.ts'
 import { headKey } from '../../src/dht/placement.ts'
 import { traced } from '../../src/dht/remote-source.ts'
 import type { IndexServer } from '../../src/dht/protocols.ts'
+import { ProtocolError } from '../../src/dht/errors.ts'
 import { encodePostingList } from '../../src/dht/wire.ts'
 import { PostingBuffer } from '../../src/xml-twig-index/postings/codec.ts'
 import { ancestorsIn, descendantsIn } from '../../src/xml-twig-index/engine/structural.ts'
@@ -112,6 +113,15 @@ describe('distributed index (in-process peers)', () => {
     await expect(ask('below', 'sideways', nodes([[1, 1, 5, 1]]))).rejects.toThrow(/unknown axis 'sideways'/)
     await expect(ask('beside', 'child', nodes([[1, 1, 5, 1]]))).rejects.toThrow(/unknown relation 'beside'/)
     await expect(ask('below', 'child', new Uint8Array([200]))).rejects.toThrow(/posting/)
+    await expect(ask('below', 'child', new Uint8Array([1, 0, 4, 0, 0, 0, 0]))).rejects.toThrow(ProtocolError)
+    // Nodes no document has: overlapping at one level, twice the same, or far too many.
+    await expect(ask('below', 'child', nodes([[1, 1, 9, 2], [1, 3, 12, 2]]))).rejects.toThrow(/overlaps node 0 without nesting/)
+    await expect(ask('below', 'child', nodes([[1, 1, 9, 2], [1, 3, 5, 2]]))).rejects.toThrow(/overlaps node 0 without nesting/)
+    await expect(ask('above', 'child', nodes([[1, 4, 4, 3], [1, 4, 4, 3]]))).rejects.toThrow(/node 1 twice/)
+    await expect(ask('above', 'child', nodes(Array.from({ length: 20_000 }, (_, i) => [1, 2 * i + 1, 2 * i + 1, 2])))).rejects.toThrow(/more than 16384/)
+    // One part of many nodes shared by many keys: more joining than a request may ask for.
+    const many = nodes(Array.from({ length: 16_000 }, (_, i) => [1, 2 * i + 1, 2 * i + 1, 2]))
+    await expect(server.postings({ header: { op: 'blocks', terms: new Array(200).fill('e:package'), ranges: new Array(200).fill(0), filter: 'related', relation: 'above', axis: 'child' }, parts: [many], from: mirrors[1].membership.self })).rejects.toThrow(/3200000 \(key, related node\) pairs/)
     // The per-key form: as many reducers as parts, one entry per key.
     const keyed = async (header: Record<string, unknown>, parts: Uint8Array[]): Promise<unknown> => await server.postings({ header: { op: 'blocks', terms: ['e:package', 'e:name'], ranges: [0, 0], ...header }, parts, from: mirrors[1].membership.self })
     await expect(keyed({ reducers: [{ kind: 'related', relation: 'below', axis: 'child' }], reducerOf: [0, 0] }, [])).rejects.toThrow(/1 reducers but 0 parts/)

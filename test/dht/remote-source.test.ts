@@ -35,6 +35,8 @@ vi.mock('../../src/dht/rpc.ts', () => ({
       blockRequests.push({ peer, terms, ranges: header.ranges as number[], reducerOf: header.reducerOf as number[] })
       // Every block holds one posting in document 1 of its range.
       const parts = terms.map((_t, i) => { const b = new PostingBuffer(1); b.push((header.ranges as number[])[i] * 8192 + 1, 1, 2, 1); return encodePostingList(b) })
+      // A broken holder: one list fewer than asked.
+      if (terms.includes('e:short')) parts.pop()
       return { header: { lists: terms.length, held: terms.map(() => 1) }, parts, bytes: 10 }
     }
     const heads = await reply(header.terms as string[])
@@ -190,6 +192,8 @@ describe('remote index blocks (scripted holder)', () => {
     const [ok, bad] = await Promise.allSettled([r.fetch('e:version', filter), r.fetch('e:corrupt', filter)])
     expect(ok.status === 'fulfilled' ? ok.value.length : -1).toBe(2)
     expect(bad.status === 'rejected' ? String(bad.reason) : '').toMatch(/e:corrupt is corrupt/)
+    // A holder that answers fewer lists than asked is an error, not empty lists.
+    await expect(r.fetch('e:short', filter)).rejects.toThrow(/answered 1 lists for 2 blocks/)
   })
 })
 

@@ -32,7 +32,7 @@ export function mandatorySelectors (query: Query): { terms: string[], ranges: Va
  * but the join reads them (both sides of an `or`, what a `not` excludes),
  * so a remote source asks their heads in the planner's round.
  */
-interface Out { terms: Set<string>, ranges: Map<string, ValueRange>, optional?: Set<string> }
+interface Out { terms: Set<string>, ranges: Map<string, ValueRange>, optional: Set<string> }
 
 function stepTerm (step: Step, contextTag: string | undefined): string | undefined {
   const t = step.test
@@ -65,7 +65,6 @@ function collectExpr (expr: Expr, tag: string | undefined, out: Out): void {
   switch (expr.type) {
     case 'and': collectExpr(expr.left, tag, out); collectExpr(expr.right, tag, out); return
     case 'or': case 'not': {
-      if (out.optional === undefined) return
       const inner: Out = { terms: out.optional, ranges: new Map(), optional: out.optional }
       if (expr.type === 'or') { collectExpr(expr.left, tag, inner); collectExpr(expr.right, tag, inner) } else collectExpr(expr.arg, tag, inner)
       return

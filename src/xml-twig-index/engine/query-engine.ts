@@ -7,6 +7,7 @@ import { parseXml } from '../xml/parse.ts'
 import { serialize } from '../xml/serialize.ts'
 import { nodeAt, type XElement } from '../xml/tree.ts'
 import { mandatorySelectors } from './mandatory.ts'
+import { isNodeTerm } from '../postings/terms.ts'
 import { inDocs } from './structural.ts'
 import { NeedsDocuments, PostingsEvaluator, relatableTerms, type ListRead } from './postings-eval.ts'
 import { SortedDocSet, docsOf, type DocFilter, type PostingSource, type TermStats } from './source.ts'
@@ -225,7 +226,7 @@ export class QueryEngine {
     const deferred = new Set<string>()
     if (this.postings.fetchRelated !== undefined && filter !== undefined && filter.size > 0) {
       const pending = [...stats, ...optionalStats].filter((s) => rest.includes(s.term))
-      for (const s of splitHeavy(pending, filter.docs).heavy) if (s.term.startsWith('e:') || s.term.startsWith('a:')) deferred.add(s.term)
+      for (const s of splitHeavy(pending, filter.docs).heavy) if (isNodeTerm(s.term)) deferred.add(s.term)
       const relatable = relatableTerms(query)
       for (const s of pending) if (relatable.has(s.term) && s.postings >= MANY_PER_DOC * s.docs) deferred.add(s.term)
     }

@@ -16,6 +16,8 @@ export const VALUE_MAX = 100
 export const elementTerm = (tag: string): string => `e:${tag}`
 export const attributeTerm = (name: string): string => `a:${name}`
 export const textTerm = (parentTag: string): string => `t:${parentTag}`
+/** Whether a term's postings are element or attribute nodes (not text, words or values). */
+export const isNodeTerm = (term: string): boolean => term.startsWith('e:') || term.startsWith('a:')
 export const wordTerm = (token: string): string => `w:${token}`
 export const attributeWordTerm = (token: string): string => `w:@${token}`
 export const elementValueTerm = (tag: string, value: string): string => `v:${tag}=${value}`
