@@ -9,7 +9,6 @@
  * requests so holders of long lists ship only what can join, and, for the
  * lists the engine defers, the nodes the postings must lie below or above.
  */
-import { AsyncLocalStorage } from 'node:async_hooks'
 import { PostingBuffer, type PostingList, EMPTY_LIST } from '../xml-twig-index/postings/codec.ts'
 import type { DocumentSource } from '../xml-twig-index/engine/query-engine.ts'
 import { SortedDocSet, docsOf, type DocFilter, type PostingSource, type RelatedNodes, type TermRange, type TermStats } from '../xml-twig-index/engine/source.ts'
@@ -23,44 +22,11 @@ import { blockKey, docKey, headKey, idKey } from './placement.ts'
 import { DOCS_PROTOCOL, POSTINGS_PROTOCOL, type IndexServer } from './protocols.ts'
 import { Coalescer } from './coalesce.ts'
 import { BLOCK_CACHE_POSTINGS, SMALL_BLOCK, concatLists, inOrder, keepDocs, sortPostings } from './posting-lists.ts'
-import { callRpc } from './rpc.ts'
+import { Holders, traces, type TraceContext } from './holders.ts'
 import type { TermHead } from './types.ts'
 import { decodePostingList, encodePostingList } from './wire.ts'
 
-/** One request to one peer, for explain: who served what, bytes moved, time. */
-export interface ReadTrace {
-  peer: string
-  op: string
-  keys: number
-  bytes: number
-  /** When the request left, ms after the evaluation started: requests that overlap ran in the same round. */
-  at: number
-  ms: number
-  /** The request went to this peer because a nearer holder failed. */
-  failover: boolean
-  /** What was asked: terms, docIds or ids (the first 16). */
-  items: string[]
-}
-
-/**
- * What one traced evaluation collects; `fresh` bypasses the caches so explain
- * shows every read. Heads read during the evaluation are kept for it alone:
- * a cold query reads each head once (the planner's round), not again per list.
- */
-interface TraceContext { reads: ReadTrace[], t0: number, fresh: boolean, heads: Map<string, TermHead | null>, closed?: boolean }
-const traces = new AsyncLocalStorage<TraceContext>()
-
-/** Runs `fn` with every network read it causes recorded (and caches bypassed): what explain shows. */
-export async function traced<T> (fn: () => Promise<T>): Promise<{ result: T, reads: ReadTrace[] }> {
-  const ctx: TraceContext = { reads: [], t0: performance.now(), fresh: true, heads: new Map() }
-  try {
-    const result = await traces.run(ctx, fn)
-    return { result, reads: ctx.reads }
-  } finally {
-    // A request still running when the evaluation ended (a slow replica's heads, not waited for) is not added to a trace already returned.
-    ctx.closed = true
-  }
-}
+export { traced, type ReadTrace } from './holders.ts'
 
 export interface RemoteIndexInit {
   host: PeerHost
@@ -79,7 +45,6 @@ export interface RemoteIndexInit {
   log?: (message: string) => void
 }
 
-interface Routed<T> { item: T, owners: string[], attempt: number, confirmed?: boolean }
 
 /** A block to read: `shares` names the reducer it is read with (keys with the same one share a request part). */
 interface BlockAsk { term: string, range: number, postings: number, reducer?: { spec: ReducerSpec, bytes: Uint8Array }, shares: string, small?: boolean }
@@ -123,7 +88,7 @@ export function heavyRanges (head: TermHead, rangeDocs: number, largeDocs: reado
 }
 
 export class RemoteIndex implements PostingSource, DocumentSource {
-  private readonly suspects = new Map<string, number>()
+  private readonly holders: Holders
   private readonly headCache = new Map<string, TermHead | null>()
   private headCacheSeq = -1
   private readonly docCache = new Map<number, { id: string, xml: string }>()
@@ -136,103 +101,13 @@ export class RemoteIndex implements PostingSource, DocumentSource {
   private termsCacheSeq = -1
   private docCacheBytes = 0
 
-  constructor (private readonly init: RemoteIndexInit) {}
+  constructor (private readonly init: RemoteIndexInit) {
+    this.holders = new Holders(init)
+  }
 
-  private get self (): string { return this.init.host.peerId }
   private get rangeDocs (): number { return this.init.catalog.current()?.rangeDocs ?? 8192 }
 
   liveDocuments (): number { return this.init.catalog.current()?.live ?? 0 }
-
-  /** Holders of a key, nearest first, those that failed lately last. */
-  private ownersOf (key: Uint8Array): string[] {
-    const owners = this.init.membership.placement().owners(key)
-    const now = Date.now()
-    const ok = owners.filter((p) => (this.suspects.get(p) ?? 0) < now)
-    return ok.length === owners.length ? owners : [...ok, ...owners.filter((p) => !ok.includes(p))]
-  }
-
-  private async request (peer: string, protocol: string, header: Record<string, unknown>, parts: Uint8Array[], failover: boolean): Promise<{ header: Record<string, unknown>, parts: Uint8Array[] }> {
-    const t0 = performance.now()
-    let res: { header: Record<string, unknown>, parts: Uint8Array[], bytes: number }
-    if (peer === this.self && this.init.server !== undefined) {
-      const r = protocol === POSTINGS_PROTOCOL
-        ? await this.init.server.postings({ header, parts, from: this.self })
-        : await this.init.server.docs({ header, parts, from: this.self })
-      res = { header: r.header, parts: r.parts ?? [], bytes: 0 }
-    } else {
-      res = await callRpc(this.init.host.libp2p, peer, protocol, header, parts, { timeoutMs: this.init.callTimeoutMs ?? 10_000 })
-    }
-    const ctx = traces.getStore()
-    if (ctx !== undefined && ctx.closed !== true) {
-      const asked = (['terms', 'docIds', 'ids'].map((k) => header[k]).find(Array.isArray) ?? (typeof header.prefix === 'string' ? [`${header.prefix}*`] : [])) as unknown[]
-      const ranges = Array.isArray(header.ranges) ? header.ranges as number[] : undefined
-      const items = asked.slice(0, 16).map((x, i) => ranges !== undefined ? `${String(x)}#${ranges[i]}` : String(x))
-      ctx.reads.push({ peer, op: String(header.op), keys: asked.length, bytes: res.bytes, at: t0 - ctx.t0, ms: performance.now() - t0, failover, items })
-    }
-    return res
-  }
-
-  /**
-   * Sends items to their holders, one request per peer, and fails each
-   * group over to the next replica when its holder is unreachable or when
-   * `incomplete` says the answer lacks what another replica may hold.
-   */
-  private async routed<T, R> (
-    items: T[], keyOf: (t: T) => Uint8Array,
-    send: (peer: string, group: T[], failover: boolean) => Promise<R[]>,
-    incomplete?: (item: T, result: R) => boolean,
-    options: { score?: (item: T, result: R) => number } = {}
-  ): Promise<R[]> {
-    const results = new Array<R>(items.length)
-    // The best answer so far of an item whose holders answered incompletely (a stale or still-repairing replica).
-    const fallback = new Map<number, R>()
-    const better = (i: number, r: R): void => {
-      const prev = fallback.get(i)
-      if (prev === undefined || (options.score !== undefined && options.score(items[i], r) > options.score(items[i], prev))) fallback.set(i, r)
-    }
-    let pending: Array<Routed<number>> = items.map((_, i) => ({ item: i, owners: this.ownersOf(keyOf(items[i])), attempt: 0 }))
-    while (pending.length > 0) {
-      const groups = new Map<string, Array<Routed<number>>>()
-      const next: Array<Routed<number>> = []
-      for (const r of pending) {
-        const peer = r.owners[r.attempt]
-        if (peer === undefined) {
-          const best = fallback.get(r.item)
-          if (best !== undefined) { results[r.item] = best; continue }
-          // Every holder in the view failed: the view may be stale. Confirm it on kad-dht once, then retry with the new holders.
-          if (!r.confirmed) {
-            await this.init.membership.confirm(keyOf(items[r.item]))
-            const owners = this.ownersOf(keyOf(items[r.item]))
-            next.push({ item: r.item, owners, attempt: 0, confirmed: true })
-            continue
-          }
-          throw new PeerUnavailableError(`no holder of a key answered (asked ${r.owners.join(', ') || 'no index peer: the view is empty'})`)
-        }
-        const g = groups.get(peer)
-        if (g === undefined) groups.set(peer, [r]); else g.push(r)
-      }
-      await Promise.all([...groups].map(async ([peer, group]) => {
-        try {
-          const out = await send(peer, group.map((r) => items[r.item]), group.some((r) => r.attempt > 0))
-          group.forEach((r, k) => {
-            if (incomplete !== undefined && incomplete(items[r.item], out[k])) {
-              better(r.item, out[k])
-              next.push({ ...r, attempt: r.attempt + 1 })
-            } else {
-              results[r.item] = out[k]
-            }
-          })
-        } catch (err) {
-          if (!(err instanceof PeerUnavailableError)) throw err
-          this.suspects.set(peer, Date.now() + (this.init.suspectMs ?? 10_000))
-          this.init.log?.(`remote index: ${peer} failed, asking the next replica: ${err.message}`)
-          for (const r of group) next.push({ ...r, attempt: r.attempt + 1 })
-        }
-      }))
-      pending = next
-    }
-    return results
-  }
 
   /** Term heads, cached for the current catalog (a new publish clears the cache). */
   async heads (terms: string[]): Promise<Array<TermHead | null>> {
@@ -273,7 +148,7 @@ export class RemoteIndex implements PostingSource, DocumentSource {
     const totals: Array<Map<number, number> | undefined> = terms.map(() => undefined)
     const byPeer = new Map<string, number[]>()
     terms.forEach((t, i) => {
-      for (const peer of this.ownersOf(headKey(t))) {
+      for (const peer of this.holders.ownersOf(headKey(t))) {
         asked[i]++
         const g = byPeer.get(peer); if (g === undefined) byPeer.set(peer, [i]); else g.push(i)
       }
@@ -298,7 +173,7 @@ export class RemoteIndex implements PostingSource, DocumentSource {
       for (const [peer, idx] of byPeer) {
         void (async () => {
           try {
-            const res = await this.request(peer, POSTINGS_PROTOCOL, { op: 'heads', terms: idx.map((i) => terms[i]) }, [], false)
+            const res = await this.holders.request(peer, POSTINGS_PROTOCOL, { op: 'heads', terms: idx.map((i) => terms[i]) }, [], false)
             const heads = res.header.heads as Array<TermHead | null>
             idx.forEach((i, k) => {
               const h = heads[k] ?? null
@@ -315,7 +190,7 @@ export class RemoteIndex implements PostingSource, DocumentSource {
             })
           } catch (err) {
             if (err instanceof PeerUnavailableError) {
-              this.suspects.set(peer, Date.now() + (this.init.suspectMs ?? 10_000))
+              this.holders.suspect(peer)
               this.init.log?.(`remote index: ${peer} failed, its heads come from the other replicas: ${err.message}`)
               if (!over) idx.forEach((i) => { finished[i]++; settle(i, false) })
             } else if (!over) {
@@ -333,8 +208,8 @@ export class RemoteIndex implements PostingSource, DocumentSource {
     })
     const unanswered = terms.flatMap((_, i) => answered[i] === 0 ? [i] : [])
     if (unanswered.length > 0) {
-      const again = await this.routed(unanswered, (i) => headKey(terms[i]), async (peer, group, failover) => {
-        const res = await this.request(peer, POSTINGS_PROTOCOL, { op: 'heads', terms: group.map((i) => terms[i]) }, [], failover)
+      const again = await this.holders.routed(unanswered, (i) => headKey(terms[i]), async (peer, group, failover) => {
+        const res = await this.holders.request(peer, POSTINGS_PROTOCOL, { op: 'heads', terms: group.map((i) => terms[i]) }, [], failover)
         const heads = res.header.heads as Array<TermHead | null>
         return group.map((_, k) => heads[k] ?? null)
       })
@@ -468,7 +343,7 @@ export class RemoteIndex implements PostingSource, DocumentSource {
    * block with the postings its holder had for it.
    */
   private async sendBlocks (wanted: BlockAsk[]): Promise<HeldBlock[]> {
-    return await this.routed(wanted, (k) => blockKey(k.term, k.range), async (peer, group, failover) => {
+    return await this.holders.routed(wanted, (k) => blockKey(k.term, k.range), async (peer, group, failover) => {
       const out: HeldBlock[] = []
       // Requests of a bounded size (a scan reads thousands of terms; every key is a part of the answer).
       const slices: BlockAsk[][] = []
@@ -492,7 +367,7 @@ export class RemoteIndex implements PostingSource, DocumentSource {
     const header: Record<string, unknown> = { op: 'blocks', terms: group.map((k) => k.term), ranges: group.map((k) => k.range) }
     if (parts.length === 1 && reducerOf.every((i) => i === 0)) Object.assign(header, { filter: specs[0].kind }, specs[0].kind === 'related' ? { relation: specs[0].relation, axis: specs[0].axis } : {})
     else if (parts.length > 0) { header.reducers = specs; header.reducerOf = reducerOf }
-    const res = await this.request(peer, POSTINGS_PROTOCOL, header, parts, failover)
+    const res = await this.holders.request(peer, POSTINGS_PROTOCOL, header, parts, failover)
     // A holder that answers fewer lists than asked is broken, not empty.
     if (res.parts.length !== group.length) throw new ProtocolError(`peer ${peer} answered ${res.parts.length} lists for ${group.length} blocks`)
     const held = Array.isArray(res.header.held) ? res.header.held as unknown[] : []
@@ -579,7 +454,7 @@ export class RemoteIndex implements PostingSource, DocumentSource {
     const byTerm = new Map<string, TermHead>()
     await Promise.all(peers.map(async (peer) => {
       try {
-        const res = await this.request(peer, POSTINGS_PROTOCOL, { op: 'terms', prefix: range.prefix, gt: range.gt, gte: range.gte, lt: range.lt, lte: range.lte }, [], false)
+        const res = await this.holders.request(peer, POSTINGS_PROTOCOL, { op: 'terms', prefix: range.prefix, gt: range.gt, gte: range.gte, lt: range.lt, lte: range.lte }, [], false)
         for (const h of res.header.heads as TermHead[]) {
           const known = byTerm.get(h.term)
           // Replicas agree once repaired; meanwhile the one that knows more postings is the complete one.
@@ -588,7 +463,7 @@ export class RemoteIndex implements PostingSource, DocumentSource {
       } catch (err) {
         // Each term lives on r peers: one peer down loses nothing unless r were down together.
         if (!(err instanceof PeerUnavailableError)) throw err
-        this.suspects.set(peer, Date.now() + (this.init.suspectMs ?? 10_000))
+        this.holders.suspect(peer)
       }
     }))
     const enc = new TextEncoder()
@@ -614,8 +489,8 @@ export class RemoteIndex implements PostingSource, DocumentSource {
     const fresh = traces.getStore()?.fresh === true
     const missing = [...new Set(docIds.filter((d) => (fresh || !this.docCache.has(d)) && this.init.catalog.isLive(d)))]
     if (missing.length > 0) {
-      const got = await this.routed(missing, docKey, async (peer, group, failover) => {
-        const res = await this.request(peer, DOCS_PROTOCOL, { op: 'get', docIds: group }, [], failover)
+      const got = await this.holders.routed(missing, docKey, async (peer, group, failover) => {
+        const res = await this.holders.request(peer, DOCS_PROTOCOL, { op: 'get', docIds: group }, [], failover)
         const ids = res.header.ids as Array<string | null>
         const dec = new TextDecoder()
         return group.map((_, i) => ids[i] == null ? null : { id: ids[i] as string, xml: dec.decode(res.parts[i]) })
@@ -644,8 +519,8 @@ export class RemoteIndex implements PostingSource, DocumentSource {
     for (let d = 0; d < n; d++) if (this.init.catalog.isLive(d)) yield d
   }
 
-  private readonly idBatch = new Coalescer<string, number | null>(async (ids) => await this.routed(ids, idKey, async (peer, group, failover) => {
-    const res = await this.request(peer, DOCS_PROTOCOL, { op: 'resolve', ids: group }, [], failover)
+  private readonly idBatch = new Coalescer<string, number | null>(async (ids) => await this.holders.routed(ids, idKey, async (peer, group, failover) => {
+    const res = await this.holders.request(peer, DOCS_PROTOCOL, { op: 'resolve', ids: group }, [], failover)
     return (res.header.docIds as Array<number | null>)
   }, (_id, d) => d === null))
 
