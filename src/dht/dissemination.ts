@@ -8,7 +8,6 @@
  * visible; a failure leaves the catalog as it was and throws, and running
  * it again sends the same chunks under the same keys (idempotent).
  */
-import type { PostingList } from '../xml-twig-index/postings/codec.ts'
 import type { TwigStore } from '../xml-twig-index/store/store.ts'
 import { EdosError } from '../xml-twig-index/errors.ts'
 import type { CatalogView } from './catalog.ts'
@@ -20,6 +19,7 @@ import { KIND_BATCH, KIND_CATALOG, POSTINGS_PROTOCOL } from './protocols.ts'
 import { callRpc } from './rpc.ts'
 import type { ShardStore } from './shard-store.ts'
 import { WriteBuilder } from './shard-keys.ts'
+import { sliceList } from './posting-lists.ts'
 import { deliveryFields, signEnvelope } from './trust.ts'
 import { DEFAULT_RANGE_DOCS, type Catalog } from './types.ts'
 import { encodeEntries } from './write-codec.ts'
@@ -73,12 +73,6 @@ interface PeerQueue {
   postings: number
   chunks: number
   docs: number
-}
-
-/** Postings [from, to) of a list, without copying. */
-function slice (list: PostingList, from: number, to: number): PostingList {
-  if (from === 0 && to === list.length) return list
-  return { length: to - from, docs: list.docs.subarray(from, to), starts: list.starts.subarray(from, to), ends: list.ends.subarray(from, to), levels: list.levels.subarray(from, to) }
 }
 
 export class Dissemination {
@@ -211,7 +205,7 @@ export class Dissemination {
         const limit = (range + 1) * rangeDocs
         let j = i; let distinct = 0; let last = -1
         while (j < list.length && list.docs[j] < limit) { if (list.docs[j] !== last) { distinct++; last = list.docs[j] } j++ }
-        const part = slice(list, i, j)
+        const part = sliceList(list, i, j)
         const firstDoc = part.docs[0]
         const head = { postings: part.length, docs: distinct, lastDoc: part.docs[part.length - 1] }
         postingsTotal += part.length

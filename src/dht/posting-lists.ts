@@ -19,6 +19,12 @@ export function keepDocs (list: PostingList, filter: DocFilter): PostingList {
   return out
 }
 
+/** Postings [from, to) of a list, without copying. */
+export function sliceList (list: PostingList, from: number, to: number): PostingList {
+  if (from === 0 && to === list.length) return list
+  return { length: to - from, docs: list.docs.subarray(from, to), starts: list.starts.subarray(from, to), ends: list.ends.subarray(from, to), levels: list.levels.subarray(from, to) }
+}
+
 export function concatLists (lists: PostingList[]): PostingList {
   const nonEmpty = lists.filter((l) => l.length > 0)
   if (nonEmpty.length === 0) return EMPTY_LIST

@@ -21,7 +21,7 @@ import type { Membership } from './membership.ts'
 import { blockKey, docKey, headKey, idKey } from './placement.ts'
 import { DOCS_PROTOCOL, POSTINGS_PROTOCOL, type IndexServer } from './protocols.ts'
 import { Coalescer } from './coalesce.ts'
-import { BLOCK_CACHE_POSTINGS, SMALL_BLOCK, concatLists, inOrder, keepDocs, sortPostings } from './posting-lists.ts'
+import { BLOCK_CACHE_POSTINGS, SMALL_BLOCK, concatLists, inOrder, keepDocs, sliceList, sortPostings } from './posting-lists.ts'
 import { Holders, traces, type TraceContext } from './holders.ts'
 import type { TermHead } from './types.ts'
 import { decodePostingList, encodePostingList } from './wire.ts'
@@ -531,8 +531,5 @@ export class RemoteIndex implements PostingSource, DocumentSource {
   }
 }
 
-function sliceList (l: PostingList, from: number, to: number): PostingList {
-  return { length: to - from, docs: l.docs.subarray(from, to), starts: l.starts.subarray(from, to), ends: l.ends.subarray(from, to), levels: l.levels.subarray(from, to) }
-}
 
 function total (h: TermHead): number { return h.ranges.reduce((n, r) => n + r.postings, 0) }

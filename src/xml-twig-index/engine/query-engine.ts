@@ -85,6 +85,15 @@ function splitHeavy (terms: TermStats[], docs: Uint32Array): { light: TermStats[
   return { light: terms.filter((s) => !isHeavy(s)), heavy: terms.filter(isHeavy) }
 }
 
+/** Of the lists still to read, those the join reads in relation to nodes (see the caller). */
+function deferredTerms (query: Query, pending: TermStats[], candidates: Uint32Array): Set<string> {
+  const deferred = new Set<string>()
+  for (const s of splitHeavy(pending, candidates).heavy) if (isNodeTerm(s.term)) deferred.add(s.term)
+  const relatable = relatableTerms(query)
+  for (const s of pending) if (relatable.has(s.term) && s.postings >= MANY_PER_DOC * s.docs) deferred.add(s.term)
+  return deferred
+}
+
 function intersectSorted (a: Uint32Array, b: Uint32Array): Uint32Array {
   const out = new Uint32Array(Math.min(a.length, b.length))
   let n = 0; let i = 0; let j = 0
@@ -158,6 +167,12 @@ export class QueryEngine {
     const scans = new Map<string, Promise<PostingList>>()
     let docs: Uint32Array | undefined
     const narrow = (found: Uint32Array): void => { docs = docs === undefined ? found : intersectSorted(docs, found) }
+    // Lists read in one round, each with its filter, kept for the join.
+    const readRound = async (round: TermStats[], filterOf: (s: TermStats) => DocFilter | undefined): Promise<PostingList[]> => {
+      const got = await Promise.all(round.map(async (s) => await this.postings.fetch(s.term, filterOf(s))))
+      round.forEach((s, k) => { lists.set(s.term, Promise.resolve(got[k])) })
+      return got
+    }
     // Value ranges first when no term is rare: a range read whole is cheaper than joining whole lists.
     if (selectors.ranges.length > 0 && (stats.length === 0 || stats[0].docs > RARE_DOCS)) {
       for (const r of selectors.ranges) {
@@ -182,9 +197,7 @@ export class QueryEngine {
         const rest = narrowing.slice(i)
         const { light, heavy } = splitHeavy(rest, docs)
         for (const round of heavy.length > 0 && light.length > 0 ? [light, heavy] : [rest]) {
-          const got = await Promise.all(round.map(async (s) => await this.postings.fetch(s.term, filterFor(s))))
-          round.forEach((s, k) => { lists.set(s.term, Promise.resolve(got[k])) })
-          for (const l of got) narrow(docsOf(l))
+          for (const l of await readRound(round, filterFor)) narrow(docsOf(l))
         }
         break
       }
@@ -210,10 +223,8 @@ export class QueryEngine {
       const { light, heavy } = splitHeavy(stats.filter((s) => rest.includes(s.term)), f.docs)
       if (heavy.length > 0 && light.length > 0) {
         signal?.throwIfAborted()
-        const got = await Promise.all(light.map(async (s) => await this.postings.fetch(s.term, f)))
-        light.forEach((s, k) => { lists.set(s.term, Promise.resolve(got[k])) })
         let left = f.docs
-        for (const l of got) left = intersectSorted(left, docsOf(l))
+        for (const l of await readRound(light, () => f)) left = intersectSorted(left, docsOf(l))
         filter = new SortedDocSet(left)
         rest = rest.filter((t) => !lists.has(t))
       }
@@ -223,13 +234,9 @@ export class QueryEngine {
     // of the document): a node list still heavy where a candidate lies (a release document among the candidates: a leaf per unit,
     // read below the step's context), and lists with several postings per document that the pattern relates to few nodes (a
     // package's `dep`s read above its `@name = "libc6"` attributes, its `@op = ">="` values below those `dep`s).
-    const deferred = new Set<string>()
-    if (this.postings.fetchRelated !== undefined && filter !== undefined && filter.size > 0) {
-      const pending = [...stats, ...optionalStats].filter((s) => rest.includes(s.term))
-      for (const s of splitHeavy(pending, filter.docs).heavy) if (isNodeTerm(s.term)) deferred.add(s.term)
-      const relatable = relatableTerms(query)
-      for (const s of pending) if (relatable.has(s.term) && s.postings >= MANY_PER_DOC * s.docs) deferred.add(s.term)
-    }
+    const deferred = this.postings.fetchRelated !== undefined && filter !== undefined && filter.size > 0
+      ? deferredTerms(query, [...stats, ...optionalStats].filter((s) => rest.includes(s.term)), filter.docs)
+      : new Set<string>()
     let nodes: PostingList
     if (filter !== undefined && filter.size === 0) {
       nodes = new PostingBuffer(0)
