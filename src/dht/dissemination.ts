@@ -2,7 +2,8 @@
  * The publisher pushes what its local store committed and the network has
  * not yet seen (docIds from the catalog's nextDocId to the store's) to
  * the index peers: one docId range at a time (bounded memory), postings
- * grouped into (term, range) chunks, every key placed locally on its r
+ * grouped into (term, range) chunks (a short one inside its head entry),
+ * every key placed locally on its r
  * closest index peers, writes batched per peer and signed. Only when every
  * batch is acknowledged does a new signed catalog make the publish
  * visible; a failure leaves the catalog as it was and throws, and running
@@ -18,7 +19,7 @@ import { blockKey, docKey, headKey, idKey } from './placement.ts'
 import { KIND_BATCH, KIND_CATALOG, POSTINGS_PROTOCOL } from './protocols.ts'
 import { callRpc } from './rpc.ts'
 import type { ShardStore } from './shard-store.ts'
-import { WriteBuilder } from './shard-keys.ts'
+import { INLINE_POSTINGS, WriteBuilder } from './shard-keys.ts'
 import { sliceList } from './posting-lists.ts'
 import { deliveryFields, signEnvelope } from './trust.ts'
 import { DEFAULT_RANGE_DOCS, type Catalog } from './types.ts'
@@ -210,8 +211,13 @@ export class Dissemination {
         const head = { postings: part.length, docs: distinct, lastDoc: part.docs[part.length - 1] }
         postingsTotal += part.length
         chunksTotal++
-        await add(blockKey(term, range), (b) => { b.chunk(term, range, firstDoc, part) }, (q) => { q.postingsQueued += part.length; q.chunks++ })
-        await add(headKey(term), (b) => { b.head(term, range, firstDoc, head) }, () => {})
+        if (part.length <= INLINE_POSTINGS) {
+          // a short chunk travels in its head: one entry, and the heads round of a query brings it
+          await add(headKey(term), (b) => { b.head(term, range, firstDoc, head, part) }, (q) => { q.postingsQueued += part.length; q.chunks++ })
+        } else {
+          await add(blockKey(term, range), (b) => { b.chunk(term, range, firstDoc, part) }, (q) => { q.postingsQueued += part.length; q.chunks++ })
+          await add(headKey(term), (b) => { b.head(term, range, firstDoc, head) }, () => {})
+        }
         i = j
       }
     }

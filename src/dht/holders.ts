@@ -19,6 +19,8 @@ export interface ReadTrace {
   op: string
   keys: number
   bytes: number
+  /** Of `bytes`, the postings that came inline with term heads (heads and terms requests): list data, not plan. */
+  inlineBytes: number
   /** When the request left, ms after the evaluation started: requests that overlap ran in the same round. */
   at: number
   ms: number
@@ -98,7 +100,9 @@ export class Holders {
       const asked = (['terms', 'docIds', 'ids'].map((k) => header[k]).find(Array.isArray) ?? (typeof header.prefix === 'string' ? [`${header.prefix}*`] : [])) as unknown[]
       const ranges = Array.isArray(header.ranges) ? header.ranges as number[] : undefined
       const items = asked.slice(0, 16).map((x, i) => ranges !== undefined ? `${String(x)}#${ranges[i]}` : String(x))
-      ctx.reads.push({ peer, op: String(header.op), keys: asked.length, bytes: res.bytes, at: t0 - ctx.t0, ms: performance.now() - t0, failover, items })
+      // (an answer from this peer's own server moved no bytes, inline or not)
+      const inlineBytes = res.bytes > 0 && (header.op === 'heads' || header.op === 'terms') ? res.parts.reduce((n, p) => n + p.length, 0) : 0
+      ctx.reads.push({ peer, op: String(header.op), keys: asked.length, bytes: res.bytes, inlineBytes, at: t0 - ctx.t0, ms: performance.now() - t0, failover, items })
     }
     return res
   }

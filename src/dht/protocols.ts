@@ -24,6 +24,7 @@ import { blockKey, docKey, headKey, idKey } from './placement.ts'
 import type { ShardEntry } from './shard-store.ts'
 import { encodePostingList, int, intArray, optStr, str, strArray } from './wire.ts'
 import { applyRelated, decodeReducers, type KeyReducer } from './block-reducers.ts'
+import { encodeHeads } from './head-codec.ts'
 import type { PostingList } from '../xml-twig-index/postings/codec.ts'
 
 export const POSTINGS_PROTOCOL = '/edos/postings/1.0.0'
@@ -87,11 +88,13 @@ export class IndexServer {
     switch (op) {
       case 'heads': {
         const terms = bounded(strArray(h, 'terms'), 'terms')
-        return { header: { heads: (await shard.heads(terms)).map((x) => x ?? null) } }
+        const { heads, parts } = encodeHeads(await shard.heads(terms))
+        return { header: { heads }, parts }
       }
       case 'terms': {
         const range = { prefix: str(h, 'prefix'), gt: optStr(h, 'gt'), gte: optStr(h, 'gte'), lt: optStr(h, 'lt'), lte: optStr(h, 'lte') }
-        return { header: { heads: await shard.termHeads(range) } }
+        const { heads, parts } = encodeHeads(await shard.termHeads(range))
+        return { header: { heads }, parts }
       }
       case 'blocks': {
         const terms = bounded(strArray(h, 'terms'), 'terms')

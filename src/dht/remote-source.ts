@@ -22,6 +22,9 @@ import { blockKey, docKey, headKey, idKey } from './placement.ts'
 import { DOCS_PROTOCOL, POSTINGS_PROTOCOL, type IndexServer } from './protocols.ts'
 import { Coalescer } from './coalesce.ts'
 import { BLOCK_CACHE_POSTINGS, SMALL_BLOCK, concatLists, inOrder, keepDocs, sliceList, sortPostings } from './posting-lists.ts'
+import { decodeHeads } from './head-codec.ts'
+// a posting held both inline and in a block (a re-run publish) is one node: union keeps it once
+import { ancestorsIn, descendantsIn, union as mergePostings } from '../xml-twig-index/engine/structural.ts'
 import { Holders, traces, type TraceContext } from './holders.ts'
 import type { TermHead } from './types.ts'
 import { decodePostingList, encodePostingList } from './wire.ts'
@@ -174,7 +177,7 @@ export class RemoteIndex implements PostingSource, DocumentSource {
         void (async () => {
           try {
             const res = await this.holders.request(peer, POSTINGS_PROTOCOL, { op: 'heads', terms: idx.map((i) => terms[i]) }, [], false)
-            const heads = res.header.heads as Array<TermHead | null>
+            const heads = decodeHeads(res.header.heads, res.parts, this.rangeDocs, `heads from ${peer}`)
             idx.forEach((i, k) => {
               const h = heads[k] ?? null
               if (over) { late(i, h); return }
@@ -210,7 +213,7 @@ export class RemoteIndex implements PostingSource, DocumentSource {
     if (unanswered.length > 0) {
       const again = await this.holders.routed(unanswered, (i) => headKey(terms[i]), async (peer, group, failover) => {
         const res = await this.holders.request(peer, POSTINGS_PROTOCOL, { op: 'heads', terms: group.map((i) => terms[i]) }, [], failover)
-        const heads = res.header.heads as Array<TermHead | null>
+        const heads = decodeHeads(res.header.heads, res.parts, this.rangeDocs, `heads from ${peer}`)
         return group.map((_, k) => heads[k] ?? null)
       })
       unanswered.forEach((i, k) => { best[i] = again[k] })
@@ -258,25 +261,32 @@ export class RemoteIndex implements PostingSource, DocumentSource {
     return undefined
   }
 
-  /** Blocks of (term, range) keys, each fetched with its reducer, in the order asked. */
-  private async blocks (keys: Array<{ term: string, range: number, postings: number }>, filter?: DocFilter): Promise<PostingList[]> {
+  /**
+   * Blocks of (term, range) keys, each fetched with its reducer, in the order
+   * asked. A range whose postings all came inline with its head is not asked
+   * for; one with some inline has them merged into what its block holds.
+   */
+  private async blocks (keys: Array<{ term: string, range: number, postings: number, inline?: PostingList }>, filter?: DocFilter): Promise<PostingList[]> {
     const seq = this.init.catalog.seq
     if (seq !== this.blockCacheSeq) { this.blockCache.clear(); this.blockCachePostings = 0; this.blockCacheSeq = seq }
     const fresh = traces.getStore()?.fresh === true
     const wanted: BlockAsk[] = []
     const at: number[] = []
     const out: PostingList[] = keys.map(() => EMPTY_LIST)
+    const inlineOf = (k: { inline?: PostingList }): PostingList => k.inline === undefined ? EMPTY_LIST : filter === undefined ? k.inline : keepDocs(k.inline, filter)
     keys.forEach((k, i) => {
       const reducer = this.reducerFor(filter, k.range)
       if (reducer === null) return
+      const inBlock = k.postings - (k.inline?.length ?? 0)
+      if (inBlock <= 0) { out[i] = inlineOf(k); return }
       // A small block travels whole (a reducer would save little) and is kept: the next query reads it here.
-      if (k.postings <= SMALL_BLOCK) {
+      if (inBlock <= SMALL_BLOCK) {
         const hit = fresh ? undefined : this.blockCache.get(`${k.term}#${k.range}`)
-        if (hit !== undefined) { out[i] = filter === undefined ? hit : keepDocs(hit, filter); return }
-        wanted.push({ term: k.term, range: k.range, postings: k.postings, shares: 'whole', small: true })
+        if (hit !== undefined) { out[i] = mergePostings(filter === undefined ? hit : keepDocs(hit, filter), inlineOf(k)); return }
+        wanted.push({ term: k.term, range: k.range, postings: inBlock, shares: 'whole', small: true })
       } else {
         // Keys of one range read with the same filter share its reducer (one request part).
-        wanted.push({ ...k, reducer, shares: reducer === undefined ? 'whole' : `${k.range}/${this.filterId(filter)}` })
+        wanted.push({ term: k.term, range: k.range, postings: inBlock, reducer, shares: reducer === undefined ? 'whole' : `${k.range}/${this.filterId(filter)}` })
       }
       at.push(i)
     })
@@ -285,10 +295,9 @@ export class RemoteIndex implements PostingSource, DocumentSource {
       const k = wanted[i]
       if (k.small === true) {
         this.cacheBlock(`${k.term}#${k.range}`, l)
-        out[at[i]] = filter === undefined ? l : keepDocs(l, filter)
-      } else {
-        out[at[i]] = l
+        l = filter === undefined ? l : keepDocs(l, filter)
       }
+      out[at[i]] = mergePostings(l, inlineOf(keys[at[i]]))
     })
     return out
   }
@@ -402,7 +411,7 @@ export class RemoteIndex implements PostingSource, DocumentSource {
   async fetch (term: string, filter?: DocFilter): Promise<PostingList> {
     const h = await this.head(term)
     if (h === null) return EMPTY_LIST
-    const lists = await this.blocks(h.ranges.map((r) => ({ term, range: r.range, postings: r.postings })), filter)
+    const lists = await this.blocks(h.ranges.map((r) => ({ term, range: r.range, postings: r.postings, inline: r.inline })), filter)
     return this.visible(concatLists(lists), this.init.reducers === false ? filter : undefined)
   }
 
@@ -418,19 +427,28 @@ export class RemoteIndex implements PostingSource, DocumentSource {
     if (h === null || related.nodes.length === 0) return EMPTY_LIST
     const rd = this.rangeDocs
     const nodes = related.nodes
-    const wanted: Array<{ range: number, postings: number, part: Uint8Array }> = []
+    const relate = (list: PostingList, near: PostingList): PostingList => related.relation === 'below' ? descendantsIn(near, list, related.axis) : ancestorsIn(list, near, related.axis)
+    // per range, in range order: its inline postings related here, and the block part asked of its holders
+    const here: PostingList[] = []
+    const wanted: Array<{ at: number, range: number, postings: number, part: Uint8Array }> = []
     let i = 0
     for (const r of [...h.ranges].sort((a, b) => a.range - b.range)) {
       const lo = r.range * rd; const hi = lo + rd - 1
       while (i < nodes.length && nodes.docs[i] < lo) i++
       let j = i
       while (j < nodes.length && nodes.docs[j] <= hi) j++
-      if (j > i) wanted.push({ range: r.range, postings: r.postings, part: encodePostingList(sliceList(nodes, i, j)) })
+      if (j > i) {
+        const near = sliceList(nodes, i, j)
+        const inBlock = r.postings - (r.inline?.length ?? 0)
+        here.push(r.inline === undefined ? EMPTY_LIST : relate(r.inline, near))
+        if (inBlock > 0) wanted.push({ at: here.length - 1, range: r.range, postings: inBlock, part: encodePostingList(near) })
+      }
       i = j
     }
     const spec: ReducerSpec = { kind: 'related', relation: related.relation, axis: related.axis }
     const got = await this.askBlocks(wanted.map((k) => ({ term, range: k.range, postings: k.postings, reducer: { spec, bytes: k.part }, shares: `${term}#${k.range}/${related.relation}/${++this.relatedCount}` })))
-    return this.visible(concatLists(got.map((b) => b.list)))
+    got.forEach((b, k) => { const at = wanted[k].at; here[at] = mergePostings(b.list, here[at]) })
+    return this.visible(concatLists(here))
   }
 
   /** Term heads in a range, from every index peer (each holds a share), merged. */
@@ -455,7 +473,8 @@ export class RemoteIndex implements PostingSource, DocumentSource {
     await Promise.all(peers.map(async (peer) => {
       try {
         const res = await this.holders.request(peer, POSTINGS_PROTOCOL, { op: 'terms', prefix: range.prefix, gt: range.gt, gte: range.gte, lt: range.lt, lte: range.lte }, [], false)
-        for (const h of res.header.heads as TermHead[]) {
+        for (const h of decodeHeads(res.header.heads, res.parts, this.rangeDocs, `terms from ${peer}`)) {
+          if (h === null) continue
           const known = byTerm.get(h.term)
           // Replicas agree once repaired; meanwhile the one that knows more postings is the complete one.
           if (known === undefined || total(h) > total(known)) byTerm.set(h.term, h)
@@ -476,7 +495,7 @@ export class RemoteIndex implements PostingSource, DocumentSource {
 
   async scan (range: TermRange, filter?: DocFilter): Promise<PostingList> {
     const heads = await this.termHeads(range)
-    const keys = heads.flatMap((h) => h.ranges.map((r) => ({ term: h.term, range: r.range, postings: r.postings })))
+    const keys = heads.flatMap((h) => h.ranges.map((r) => ({ term: h.term, range: r.range, postings: r.postings, inline: r.inline })))
     const lists = await this.blocks(keys, filter)
     const merged = concatLists(lists)
     const all = this.visible(inOrder(merged) || this.init.reducers !== false ? merged : sortPostings(merged), this.init.reducers === false ? filter : undefined)

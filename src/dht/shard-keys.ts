@@ -1,9 +1,11 @@
 /**
- * LevelDB layout of a shard store (what one index peer holds), format 1:
+ * LevelDB layout of a shard store (what one index peer holds), format 2:
  *   M                              format marker (JSON {format})
  *   C                              the catalog: varint jsonLength, catalog JSON, the signed bytes
  *   B term 00 range firstDoc       a posting chunk (value below)
- *   H term 00 range firstDoc       a head chunk: varint postings, varint docs, varint lastDoc - firstDoc
+ *   H term 00 range firstDoc       a head chunk: varint postings, varint docs, varint lastDoc - firstDoc,
+ *                                  then, for a chunk of at most INLINE_POSTINGS postings, the chunk
+ *                                  itself (a posting chunk value): no B entry is written for it
  *   D docId                        a document: varint idLength, id, xml (UTF-8)
  *   I id                           u32 docId
  * Numbers in keys are big-endian uint32 and terms never hold U+0000, so
@@ -16,6 +18,9 @@
  * last doc after. The doc bounds in front of each part let a filtered read
  * skip a chunk or sub-block without decoding it.
  *
+ * Format 1 (no inline chunks) reads as format 2; a store is marked 2 once
+ * opened, so an edos that does not know inline chunks refuses it.
+ *
  * Also here: the encoder of a whole write (WriteBuilder) and the decoders
  * the store reads with (readBlock merges the chunks of one block).
  */
@@ -25,8 +30,17 @@ import type { TermHead } from './types.ts'
 
 import { ProtocolError } from './errors.ts'
 
-export const FORMAT = 1
+export const FORMAT = 2
+/** Formats this code reads (1 has no inline chunks, and is otherwise the same). */
+export const READ_FORMATS: readonly number[] = [1, 2]
 export const SUB_BLOCK = 512
+/**
+ * A chunk of at most this many postings travels inside its head entry: the
+ * planner's heads round brings the postings of rare terms along (no blocks
+ * round for them), and a publish writes one entry instead of two for most
+ * (term, range) chunks (R1: 1,142,000 of 1,193,000 chunks have at most 16).
+ */
+export const INLINE_POSTINGS = 16
 const CHUNK_VERSION = 1
 
 export const P_BLOCK = 0x42
@@ -163,8 +177,14 @@ export class WriteBuilder {
   /** A posting chunk of a validated list (layout above). */
   chunk (term: string, range: number, firstDoc: number, list: PostingList): number {
     this.termKey(P_BLOCK, term, range, firstDoc)
+    const start = this.vw.pos
+    this.chunkValue(firstDoc, list)
+    this.mark(start, this.vw.pos)
+    return this.length - 1
+  }
+
+  private chunkValue (firstDoc: number, list: PostingList): void {
     const w = this.vw
-    const start = w.pos
     const n = list.length
     w.ensure(12)
     w.buf[w.pos++] = CHUNK_VERSION
@@ -184,15 +204,15 @@ export class WriteBuilder {
       w.buf[at] = (len & 0x7f) | 0x80; w.buf[at + 1] = ((len >>> 7) & 0x7f) | 0x80; w.buf[at + 2] = len >>> 14
       base = last
     }
-    this.mark(start, w.pos)
-    return this.length - 1
   }
 
-  head (term: string, range: number, firstDoc: number, h: HeadValue): number {
+  /** A head chunk; with `inline` (the chunk's postings, at most INLINE_POSTINGS of them), the chunk itself too. */
+  head (term: string, range: number, firstDoc: number, h: { postings: number, docs: number, lastDoc: number }, inline?: PostingList): number {
     this.termKey(P_HEAD, term, range, firstDoc)
     const w = this.vw
     const start = w.pos
     w.varint(h.postings); w.varint(h.docs); w.varint(h.lastDoc - firstDoc)
+    if (inline !== undefined) this.chunkValue(firstDoc, inline)
     this.mark(start, w.pos)
     return this.length - 1
   }
@@ -294,10 +314,19 @@ export function chunkHeader (value: Uint8Array, firstDoc: number): { count: numb
   return { count, lastDoc, body: r.p }
 }
 
-export interface HeadValue { postings: number, docs: number, lastDoc: number }
+/** A head chunk as stored; `inline` is the chunk's posting chunk value when its postings travel in the head. */
+export interface HeadValue { postings: number, docs: number, lastDoc: number, inline?: Uint8Array }
 export function decodeHead (value: Uint8Array, firstDoc: number): HeadValue {
   const r = new VarintReader(value)
-  return { postings: r.next(), docs: r.next(), lastDoc: firstDoc + r.next() }
+  const h: HeadValue = { postings: r.next(), docs: r.next(), lastDoc: firstDoc + r.next() }
+  if (!r.done) h.inline = value.subarray(r.p)
+  return h
+}
+
+/** Postings a head chunk carries inline (0 for one whose postings are in a B chunk). */
+export function inlineCount (value: Uint8Array, firstDoc: number): number {
+  const h = decodeHead(value, firstDoc)
+  return h.inline === undefined ? 0 : chunkHeader(h.inline, firstDoc).count
 }
 
 export function decodeDoc (value: Uint8Array): { id: string, xml: string } {
@@ -396,12 +425,27 @@ export function supersededIn (b: WriteBuilder): Set<number> {
   return out
 }
 
-/** Adds a head chunk to its term's head: chunks come in key order, so equal ranges are adjacent. */
+/**
+ * Adds a head chunk to its term's head: chunks come in key order, so equal
+ * ranges are adjacent. Inline postings join the range's `inline` list; a
+ * chunk overlapping earlier ones (a re-run publish) adds only docs past the
+ * last one covered, as readBlock does.
+ */
 export function addHead (head: TermHead, key: Uint8Array, value: Uint8Array): void {
   const range = keyRange(key)
-  const h = decodeHead(value, keyFirstDoc(key))
-  const last = head.ranges[head.ranges.length - 1]
-  if (last !== undefined && last.range === range) { last.postings += h.postings; last.docs += h.docs } else head.ranges.push({ range, postings: h.postings, docs: h.docs })
+  const firstDoc = keyFirstDoc(key)
+  const h = decodeHead(value, firstDoc)
+  let last = head.ranges[head.ranges.length - 1]
+  if (last !== undefined && last.range === range) { last.postings += h.postings; last.docs += h.docs } else { last = { range, postings: h.postings, docs: h.docs }; head.ranges.push(last) }
+  if (h.inline === undefined) return
+  const chunk = decodeChunk(h.inline, firstDoc)
+  const held = last.inline
+  if (held === undefined || held.length === 0) { last.inline = chunk; return }
+  const cutoff = held.docs[held.length - 1]
+  const out = new PostingBuffer(held.length + chunk.length)
+  out.append(held)
+  for (let i = 0; i < chunk.length; i++) if (chunk.docs[i] > cutoff) out.push(chunk.docs[i], chunk.starts[i], chunk.ends[i], chunk.levels[i])
+  last.inline = out
 }
 
 export function decodeChunk (value: Uint8Array, firstDoc: number): PostingBuffer {

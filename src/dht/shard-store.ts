@@ -14,8 +14,8 @@ import { StoreError } from '../xml-twig-index/errors.ts'
 import { ByteWriter, type PostingList } from '../xml-twig-index/postings/codec.ts'
 import type { DocFilter } from '../xml-twig-index/engine/source.ts'
 import {
-  CATALOG_KEY, FORMAT, META_KEY, P_BLOCK, P_DOC, P_HEAD, P_ID, VarintReader, WriteBuilder, addHead, chunkHeader, dec,
-  decodeChunk, decodeDoc, decodeHead, docKey, enc, heldPostings, idKey, keyFirstDoc, keyRange, keyTerm, putU32be, rangeSpan, readBlock, readU32be,
+  CATALOG_KEY, FORMAT, META_KEY, P_BLOCK, P_DOC, P_HEAD, P_ID, READ_FORMATS, VarintReader, WriteBuilder, addHead, chunkHeader, dec,
+  decodeChunk, decodeDoc, decodeHead, docKey, enc, heldPostings, idKey, inlineCount, keyFirstDoc, keyRange, keyTerm, putU32be, rangeSpan, readBlock, readU32be,
   sameBytes, spaceOf, startsWithBytes, termSpan
 } from './shard-keys.ts'
 import { MAX_ID_BYTES, MAX_TERM_BYTES, checkCatalog, keyText, prepare, prepareEncoded, show, u32, type Prepared } from './shard-write.ts'
@@ -25,8 +25,8 @@ export { MAX_ID_BYTES, MAX_TERM_BYTES }
 
 /** The postings of one term within one docId range, sent in one publish: docs in `range` and >= firstDoc, sorted by (doc, start). */
 export interface PostingChunk { term: string, range: number, firstDoc: number, postings: PostingList }
-/** Sizes of one publish's postings of a term within a range; a term's head sums them per range. */
-export interface HeadChunk { term: string, range: number, firstDoc: number, postings: number, docs: number, lastDoc: number }
+/** Sizes of one publish's postings of a term within a range; a term's head sums them per range. `inline`: the chunk's postings themselves (at most INLINE_POSTINGS), when no B chunk holds them. */
+export interface HeadChunk { term: string, range: number, firstDoc: number, postings: number, docs: number, lastDoc: number, inline?: PostingList }
 export interface IdEntry { id: string, docId: number }
 export interface ShardWrite { chunks?: PostingChunk[], heads?: HeadChunk[], docs?: HeldDocument[], ids?: IdEntry[] }
 /** A unit of placement held here: what repair re-sends when the closest peers of its key change. */
@@ -108,7 +108,9 @@ export class ShardStore {
     if (meta === undefined) await this.db.put(META_KEY, enc.encode(JSON.stringify({ format: FORMAT })))
     else {
       const format = (JSON.parse(dec.decode(meta)) as { format?: unknown }).format
-      if (format !== FORMAT) throw new StoreError(`shard store ${this.path} has format ${String(format)}, this edos reads format ${FORMAT}`, 'ERR_STORE_FORMAT')
+      if (typeof format !== 'number' || !READ_FORMATS.includes(format)) throw new StoreError(`shard store ${this.path} has format ${String(format)}, this edos reads formats ${READ_FORMATS.join(', ')}`, 'ERR_STORE_FORMAT')
+      // Marked with the format it may now hold (inline chunks), so that an older edos refuses it rather than misreads it.
+      if (format !== FORMAT) await this.db.put(META_KEY, enc.encode(JSON.stringify({ format: FORMAT })))
     }
     const c = await this.db.get(CATALOG_KEY)
     if (c !== undefined) {
@@ -117,7 +119,10 @@ export class ShardStore {
       this.held = { catalog: JSON.parse(dec.decode(c.subarray(r.p, r.p + n))) as Catalog, signed: new Uint8Array(c.subarray(r.p + n)) }
     }
     // Counters are not stored: a scan of keys (and chunk headers) rebuilds them, so a crash cannot leave them wrong.
-    for await (const key of this.db.keys(spaceOf(P_HEAD))) this.headKeys.add(key, key.length - 9, keyRange(key), keyFirstDoc(key))
+    for await (const [key, value] of this.db.iterator(spaceOf(P_HEAD))) {
+      this.headKeys.add(key, key.length - 9, keyRange(key), keyFirstDoc(key))
+      this.counts.postings += inlineCount(value, keyFirstDoc(key))
+    }
     for await (const [key, value] of this.db.iterator(spaceOf(P_BLOCK))) {
       this.blockKeys.add(key, key.length - 4, keyRange(key), keyFirstDoc(key))
       this.counts.chunks++
@@ -159,8 +164,11 @@ export class ShardStore {
       if (b.length === 0) return
       // a chunk of a block not held yet cannot exist: only the others (a re-run, a repair) are looked up
       const known = p.chunks.filter((i) => { const k = b.key(i); return this.blockKeys.has(k, 1, k.length - 4) })
-      const [oldChunks, oldDocs, oldIds] = await Promise.all([
+      // likewise the head chunks of terms held already: an inline one replaced takes its postings out of the count
+      const knownHeads = p.heads.filter((i) => { const k = b.key(i); return this.headKeys.has(k, 1, k.length - 9) })
+      const [oldChunks, oldHeads, oldDocs, oldIds] = await Promise.all([
         known.length > 0 ? this.db.getMany(known.map((i) => b.key(i))) : [],
+        knownHeads.length > 0 ? this.db.getMany(knownHeads.map((i) => b.key(i))) : [],
         p.docs.length > 0 ? this.db.hasMany(p.docs.map((i) => b.key(i))) : [],
         p.ids.length > 0 ? this.db.hasMany(p.ids.map((i) => b.key(i))) : []
       ])
@@ -176,7 +184,12 @@ export class ShardStore {
         const k = b.key(i)
         this.blockKeys.add(k, k.length - 4, keyRange(k), keyFirstDoc(k))
       }
-      for (const i of p.heads) { const k = b.key(i); this.headKeys.add(k, k.length - 9, keyRange(k), keyFirstDoc(k)) }
+      knownHeads.forEach((i, j) => { const was = oldHeads[j]; if (was !== undefined) this.counts.postings -= inlineCount(was, keyFirstDoc(b.key(i))) })
+      for (const i of p.heads) {
+        const k = b.key(i)
+        this.headKeys.add(k, k.length - 9, keyRange(k), keyFirstDoc(k))
+        this.counts.postings += p.headCounts[i] ?? 0
+      }
       for (const had of oldDocs) if (!had) this.counts.docs++
       for (const had of oldIds) if (!had) this.counts.ids++
     })
@@ -335,7 +348,8 @@ export class ShardStore {
       if (e.kind === 'head') {
         for await (const [key, value] of this.db.iterator(termSpan(P_HEAD, keyText(e.term, 'term', MAX_TERM_BYTES)))) {
           const firstDoc = keyFirstDoc(key)
-          out.heads.push({ term: e.term, range: keyRange(key), firstDoc, ...decodeHead(value, firstDoc) })
+          const { inline, ...sizes } = decodeHead(value, firstDoc)
+          out.heads.push({ term: e.term, range: keyRange(key), firstDoc, ...sizes, ...(inline !== undefined ? { inline: decodeChunk(inline, firstDoc) } : {}) })
         }
       } else if (e.kind === 'block') {
         for await (const [key, value] of this.db.iterator(rangeSpan(P_BLOCK, keyText(e.term, 'term', MAX_TERM_BYTES), u32(e.range, 'range')))) {

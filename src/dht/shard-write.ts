@@ -7,7 +7,7 @@
  */
 import { ProtocolError } from './errors.ts'
 import type { Catalog } from './types.ts'
-import { P_BLOCK, P_DOC, P_HEAD, P_ID, WriteBuilder, chunkHeader, enc, keyFirstDoc, supersededIn } from './shard-keys.ts'
+import { INLINE_POSTINGS, P_BLOCK, P_DOC, P_HEAD, P_ID, VarintReader, WriteBuilder, chunkHeader, enc, keyFirstDoc, supersededIn } from './shard-keys.ts'
 import type { HeadChunk, PostingChunk, ShardWrite } from './shard-store.ts'
 
 const U32 = 0x100000000
@@ -90,6 +90,8 @@ export interface Prepared {
   chunks: number[]
   chunkCounts: number[]
   heads: number[]
+  /** Postings a head carries inline, by entry index (absent: none). */
+  headCounts: number[]
   docs: number[]
   ids: number[]
 }
@@ -102,7 +104,7 @@ export function prepare (write: ShardWrite, rangeDocs: number): Prepared {
     if (!Array.isArray(xs)) throw new ProtocolError(`shard write ${what} is not an array`)
     return xs
   }
-  const chunks: number[] = []; const chunkCounts: number[] = []; const heads: number[] = []; const docs: number[] = []; const ids: number[] = []
+  const chunks: number[] = []; const chunkCounts: number[] = []; const heads: number[] = []; const headCounts: number[] = []; const docs: number[] = []; const ids: number[] = []
   for (const c of list(write.chunks, 'chunks')) {
     checkText(c?.term, 'chunk term', MAX_TERM_BYTES)
     if (!isU32(c.range)) u32(c.range, `${chunkName(c)}: range`)
@@ -115,7 +117,14 @@ export function prepare (write: ShardWrite, rangeDocs: number): Prepared {
     const where = `head chunk (${show(h.term)}, range ${String(h.range)}, firstDoc ${String(h.firstDoc)})`
     u32(h.range, `${where}: range`); u32(h.firstDoc, `${where}: firstDoc`)
     checkHead(h, rangeDocs, where)
-    heads.push(b.head(h.term, h.range, h.firstDoc, h))
+    if (h.inline !== undefined) {
+      checkPostings({ term: h.term, range: h.range, firstDoc: h.firstDoc, postings: h.inline }, rangeDocs)
+      if (h.inline.length !== h.postings || h.inline.length > INLINE_POSTINGS) throw new ProtocolError(`${where}: ${h.inline.length} inline postings for a head of ${h.postings} (inline only when all of them, at most ${INLINE_POSTINGS})`)
+      if (h.inline.docs[h.inline.length - 1] !== h.lastDoc) throw new ProtocolError(`${where}: inline postings end at doc ${h.inline.docs[h.inline.length - 1]}, the head says ${h.lastDoc}`)
+    }
+    const at = b.head(h.term, h.range, h.firstDoc, h, h.inline)
+    heads.push(at)
+    if (h.inline !== undefined) headCounts[at] = h.inline.length
   }
   for (const d of list(write.docs, 'docs')) {
     const docId = u32(d?.docId, 'document docId')
@@ -130,12 +139,12 @@ export function prepare (write: ShardWrite, rangeDocs: number): Prepared {
   }
   const superseded = supersededIn(b)
   const live = (xs: number[]): number[] => superseded.size === 0 ? xs : xs.filter((i) => !superseded.has(i))
-  return { b, chunks: live(chunks), chunkCounts, heads, docs: live(docs), ids: live(ids) }
+  return { b, chunks: live(chunks), chunkCounts, heads: live(heads), headCounts, docs: live(docs), ids: live(ids) }
 }
 
 /** Checks the shape of received entries (trusted senders: signed by the publisher or a certified mirror) and sorts them by kind. */
 export function prepareEncoded (b: WriteBuilder): Prepared {
-  const chunks: number[] = []; const chunkCounts: number[] = []; const heads: number[] = []; const docs: number[] = []; const ids: number[] = []
+  const chunks: number[] = []; const chunkCounts: number[] = []; const heads: number[] = []; const headCounts: number[] = []; const docs: number[] = []; const ids: number[] = []
   const termKey = (k: Uint8Array, i: number): void => {
     if (k.length < 11 || k[k.length - 9] !== 0) throw new ProtocolError(`encoded write: entry ${i} is not a (term, range, firstDoc) key`)
     for (let j = 1; j < k.length - 9; j++) if (k[j] === 0) throw new ProtocolError(`encoded write: entry ${i} has a term with U+0000`)
@@ -152,11 +161,13 @@ export function prepareEncoded (b: WriteBuilder): Prepared {
         chunks.push(i); chunkCounts[i] = h.count
         break
       }
-      case P_HEAD:
+      case P_HEAD: {
         termKey(k, i)
-        if (v.length === 0 || v.length > 30) throw new ProtocolError(`encoded write: head ${i} has a ${v.length}-byte value`)
+        const n = checkHeadValue(v, keyFirstDoc(k), i)
         heads.push(i)
+        if (n > 0) headCounts[i] = n
         break
+      }
       case P_DOC:
         if (k.length !== 5 || v.length === 0) throw new ProtocolError(`encoded write: document entry ${i} is malformed`)
         docs.push(i)
@@ -171,6 +182,26 @@ export function prepareEncoded (b: WriteBuilder): Prepared {
   }
   const superseded = supersededIn(b)
   const live = (xs: number[]): number[] => superseded.size === 0 ? xs : xs.filter((i) => !superseded.has(i))
-  return { b, chunks: live(chunks), chunkCounts, heads, docs: live(docs), ids: live(ids) }
+  return { b, chunks: live(chunks), chunkCounts, heads: live(heads), headCounts, docs: live(docs), ids: live(ids) }
+}
+
+/** Checks an encoded head value (three varints, then maybe its inline chunk); returns the postings it carries inline. */
+function checkHeadValue (v: Uint8Array, firstDoc: number, i: number): number {
+  try {
+    const r = new VarintReader(v)
+    const postings = r.next(); r.next(); const lastDoc = firstDoc + r.next()
+    if (r.done) {
+      if (v.length > 30) throw new ProtocolError(`a ${v.length}-byte value`)
+      return 0
+    }
+    const inline = v.subarray(r.p)
+    const h = chunkHeader(inline, firstDoc)
+    if (h.count !== postings || h.count > INLINE_POSTINGS || h.lastDoc !== lastDoc || h.body >= inline.length) {
+      throw new ProtocolError(`an inline chunk of ${h.count} postings to doc ${h.lastDoc} for a head of ${postings} to doc ${lastDoc} (at most ${INLINE_POSTINGS})`)
+    }
+    return h.count
+  } catch (err) {
+    throw new ProtocolError(`encoded write: head ${i} has ${(err as Error).message}`)
+  }
 }
 

@@ -20,6 +20,8 @@
  * by the term alone, so planning asks one peer per term.
  */
 
+import type { PostingList } from '../xml-twig-index/postings/codec.ts'
+
 /** Kinds of placement keys. */
 export type KeyKind = 'head' | 'block' | 'doc' | 'id'
 
@@ -34,6 +36,12 @@ export interface RangeStats {
   range: number
   postings: number
   docs: number
+  /**
+   * Postings of the range that travel in the head (chunks of at most
+   * INLINE_POSTINGS, shard-keys.ts), sorted by (doc, start). When they are
+   * all `postings`, the range has no block to read.
+   */
+  inline?: PostingList
 }
 
 /** A term's head: its ranges with sizes (the planner's input). */

@@ -3,11 +3,11 @@
  * counts; the keys go in a compact binary part (a batch names tens of
  * thousands of keys: as JSON it would be megabytes to parse and to
  * canonicalise for the signature), followed by one part per chunk's
- * postings and one per document text. Decoding checks shapes; the shard
+ * postings, one per inline head's postings and one per document text. Decoding checks shapes; the shard
  * store checks content (sortedness, ranges) before it writes anything.
  *
  * Key part: for each chunk (term, range, firstDoc), each head (term,
- * range, firstDoc, postings, docs, lastDoc), each document (docId, id),
+ * range, firstDoc, postings, docs, lastDoc, inline 0/1), each document (docId, id),
  * each id (id, docId); strings as varint length + UTF-8, numbers as varints.
  */
 import { ByteWriter } from '../xml-twig-index/postings/codec.ts'
@@ -52,11 +52,13 @@ export function encodeWrite (write: ShardWrite): { header: Record<string, unknow
   const ids = write.ids ?? []
   const w = new ByteWriter(1024 + chunks.length * 24 + heads.length * 32)
   for (const c of chunks) { putString(w, c.term); w.varint(c.range); w.varint(c.firstDoc) }
-  for (const h of heads) { putString(w, h.term); w.varint(h.range); w.varint(h.firstDoc); w.varint(h.postings); w.varint(h.docs); w.varint(h.lastDoc) }
+  // after lastDoc, 1 when the head carries its postings inline (their part follows the chunks')
+  for (const h of heads) { putString(w, h.term); w.varint(h.range); w.varint(h.firstDoc); w.varint(h.postings); w.varint(h.docs); w.varint(h.lastDoc); w.varint(h.inline === undefined ? 0 : 1) }
   for (const d of docs) { w.varint(d.docId); putString(w, d.id) }
   for (const x of ids) { putString(w, x.id); w.varint(x.docId) }
   const parts: Uint8Array[] = [w.result()]
   for (const c of chunks) parts.push(encodePostingList(c.postings))
+  for (const h of heads) if (h.inline !== undefined) parts.push(encodePostingList(h.inline))
   for (const d of docs) parts.push(enc.encode(d.xml))
   return { header: { chunks: chunks.length, heads: heads.length, docs: docs.length, ids: ids.length }, parts }
 }
@@ -98,7 +100,7 @@ export function decodeWrite (h: Record<string, unknown>, parts: Uint8Array[]): S
   const nHeads = count(h, 'heads')
   const nDocs = count(h, 'docs')
   const nIds = count(h, 'ids')
-  if (parts.length !== 1 + nChunks + nDocs) throw new ProtocolError(`write: ${nChunks} chunks and ${nDocs} documents need ${1 + nChunks + nDocs} parts, got ${parts.length}`)
+  if (parts.length < 1 + nChunks + nDocs) throw new ProtocolError(`write: ${nChunks} chunks and ${nDocs} documents need at least ${1 + nChunks + nDocs} parts, got ${parts.length}`)
   const r = new KeyReader(parts[0])
   const chunks: PostingChunk[] = []
   for (let i = 0; i < nChunks; i++) {
@@ -106,17 +108,27 @@ export function decodeWrite (h: Record<string, unknown>, parts: Uint8Array[]): S
     chunks.push({ term, range: r.varint(`chunks[${i}].range`), firstDoc: r.varint(`chunks[${i}].firstDoc`), postings: decodePostingList(parts[1 + i]) })
   }
   const heads: HeadChunk[] = []
+  let inlines = 0
   for (let i = 0; i < nHeads; i++) {
     const term = r.string(`heads[${i}].term`)
-    heads.push({ term, range: r.varint('range'), firstDoc: r.varint('firstDoc'), postings: r.varint('postings'), docs: r.varint('docs'), lastDoc: r.varint('lastDoc') })
+    const h: HeadChunk = { term, range: r.varint('range'), firstDoc: r.varint('firstDoc'), postings: r.varint('postings'), docs: r.varint('docs'), lastDoc: r.varint('lastDoc') }
+    const inline = r.varint(`heads[${i}].inline`)
+    if (inline > 1) throw new ProtocolError(`write: heads[${i}].inline is ${inline}, not 0 or 1`)
+    if (inline === 1) {
+      const part = parts[1 + nChunks + inlines++]
+      if (part === undefined || 1 + nChunks + inlines + nDocs > parts.length) throw new ProtocolError(`write: heads[${i}] carries postings inline but the write has no part left for them`)
+      h.inline = decodePostingList(part)
+    }
+    heads.push(h)
   }
+  if (parts.length !== 1 + nChunks + inlines + nDocs) throw new ProtocolError(`write: ${nChunks} chunks, ${inlines} inline heads and ${nDocs} documents need ${1 + nChunks + inlines + nDocs} parts, got ${parts.length}`)
   const dec = new TextDecoder('utf-8', { fatal: true })
   const docs: HeldDocument[] = []
   for (let i = 0; i < nDocs; i++) {
     const docId = r.varint(`docs[${i}].docId`)
     const id = r.string(`docs[${i}].id`)
     let xml: string
-    try { xml = dec.decode(parts[1 + nChunks + i]) } catch { throw new ProtocolError(`write: document ${id} is not UTF-8`) }
+    try { xml = dec.decode(parts[1 + nChunks + inlines + i]) } catch { throw new ProtocolError(`write: document ${id} is not UTF-8`) }
     docs.push({ docId, id, xml })
   }
   const ids: Array<{ id: string, docId: number }> = []

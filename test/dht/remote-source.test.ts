@@ -16,6 +16,7 @@ import { Placement } from '../../src/dht/placement.ts'
 import { RemoteIndex, heavyRanges, traced } from '../../src/dht/remote-source.ts'
 import type { TermHead } from '../../src/dht/types.ts'
 import { encodePostingList } from '../../src/dht/wire.ts'
+import { encodeHeads } from '../../src/dht/head-codec.ts'
 import { PostingBuffer } from '../../src/xml-twig-index/postings/codec.ts'
 import { SortedDocSet } from '../../src/xml-twig-index/engine/source.ts'
 
@@ -39,8 +40,8 @@ vi.mock('../../src/dht/rpc.ts', () => ({
       if (terms.includes('e:short')) parts.pop()
       return { header: { lists: terms.length, held: terms.map(() => 1) }, parts, bytes: 10 }
     }
-    const heads = await reply(header.terms as string[])
-    return { header: { heads }, parts: [], bytes: 10 }
+    const { heads, parts } = encodeHeads((await reply(header.terms as string[])).map((h) => h ?? undefined))
+    return { header: { heads }, parts, bytes: 10 }
   }
 }))
 
@@ -194,6 +195,46 @@ describe('remote index blocks (scripted holder)', () => {
     expect(bad.status === 'rejected' ? String(bad.reason) : '').toMatch(/e:corrupt is corrupt/)
     // A holder that answers fewer lists than asked is an error, not empty lists.
     await expect(r.fetch('e:short', filter)).rejects.toThrow(/answered 1 lists for 2 blocks/)
+  })
+})
+
+describe('remote index inline postings (scripted holder)', () => {
+  afterEach(() => { replies.clear(); blockRequests.length = 0 })
+
+  const postings = (ps: Array<[number, number, number, number]>): PostingBuffer => { const b = new PostingBuffer(ps.length); for (const [d, s, e, l] of ps) b.push(d, s, e, l); return b }
+  const rowsOf = (l: { length: number, docs: Uint32Array, starts: Uint32Array }): Array<[number, number]> => Array.from({ length: l.length }, (_, i) => [l.docs[i], l.starts[i]])
+
+  async function remote (): Promise<RemoteIndex> {
+    const seed = new Uint8Array(32); seed[0] = 17
+    const holder = peerIdFromPrivateKey(await generateKeyPairFromSeed('Ed25519', seed)).toString()
+    seed[0] = 18
+    const asker = peerIdFromPrivateKey(await generateKeyPairFromSeed('Ed25519', seed)).toString()
+    // 'w:rare': range 0 all inline; range 1 has 1,000 postings in its block and one more inline (a later publish).
+    replies.set(holder, async (terms) => terms.map((t) => ({
+      term: t,
+      ranges: [
+        { range: 0, postings: 3, docs: 2, inline: postings([[5, 1, 4, 1], [5, 2, 3, 2], [9, 1, 1, 1]]) },
+        { range: 1, postings: 1001, docs: 1001, inline: postings([[8200, 1, 1, 1]]) }
+      ]
+    })))
+    const placement = new Placement([holder], 1)
+    const membership = { placement: () => placement, confirm: async () => [] } as unknown as Membership
+    const catalog = { seq: 1, current: () => ({ rangeDocs: 8192, releases: [] }), isLive: () => true } as unknown as CatalogView
+    return new RemoteIndex({ host: { peerId: asker, libp2p: {} } as unknown as PeerHost, membership, catalog })
+  }
+
+  it('reads a range whose postings came with its head without asking for its block, and merges a range held both ways', async () => {
+    const r = await remote()
+    // the block of range 1 holds one posting, in doc 8193 (the scripted holder): merged in order with the inline one
+    expect(rowsOf(await r.fetch('w:rare'))).toEqual([[5, 1], [5, 2], [9, 1], [8193, 1], [8200, 1]])
+    expect(blockRequests.map((q) => q.ranges)).toEqual([[1]])
+    // a filter that keeps nothing of range 1: no request at all
+    expect(rowsOf(await r.fetch('w:rare', new SortedDocSet(Uint32Array.of(9))))).toEqual([[9, 1]])
+    expect(blockRequests).toHaveLength(1)
+    // related reads join inline postings here: the descendants of a node of doc 5
+    expect(rowsOf(await r.fetchRelated('w:rare', { relation: 'below', axis: 'descendant', nodes: postings([[5, 1, 4, 1]]) }))).toEqual([[5, 2]])
+    expect(blockRequests).toHaveLength(1)
+    expect(await r.termStats('w:rare')).toMatchObject({ postings: 1004, docs: 1003, blocks: 2 })
   })
 })
 

@@ -2,7 +2,9 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { ShardStore, type PostingChunk, type ShardEntry, type ShardWrite } from '../../src/dht/shard-store.ts'
+import { ClassicLevel } from 'classic-level'
+import { ShardStore, type HeadChunk, type PostingChunk, type ShardEntry, type ShardWrite } from '../../src/dht/shard-store.ts'
+import { WriteBuilder } from '../../src/dht/shard-keys.ts'
 import { BloomFilter } from '../../src/dht/bloom.ts'
 import { ProtocolError } from '../../src/dht/errors.ts'
 import type { Catalog } from '../../src/dht/types.ts'
@@ -175,6 +177,59 @@ describe('ShardStore', () => {
     expect((await s.blocks([{ term: 'new', range: 0 }]))[0].length).toBe(0)
     expect(await s.documents([3])).toEqual([undefined])
     expect(await collect(s.entries())).toEqual([{ kind: 'block', term: 'keep', range: 0 }])
+  })
+
+  it('keeps short chunks inline in their heads: read with the head, counted, replaced, exported and rebuilt on reopen', async () => {
+    const a = await openStore('a')
+    const inline = (term: string, range: number, firstDoc: number, ps: P[]): HeadChunk => ({ term, range, firstDoc, postings: ps.length, docs: new Set(ps.map((x) => x[0])).size, lastDoc: ps[ps.length - 1][0], inline: list(ps) })
+    // 'w:vim': range 0 inline only; range 1 one chunk in a block (an earlier publish) and a later one inline
+    await a.apply({
+      chunks: [chunk('w:vim', 1, 100, postingsOf([120, 130]))],
+      heads: [inline('w:vim', 0, 2, postingsOf([2, 7])), { term: 'w:vim', range: 1, firstDoc: 100, postings: 4, docs: 2, lastDoc: 130 }, inline('w:vim', 1, 140, postingsOf([140]))]
+    })
+    expect(await statsOf(a)).toEqual({ heads: 1, blocks: 1, chunks: 1, postings: 10, docs: 0, ids: 0 })
+    const [h] = await a.heads(['w:vim'])
+    expect(h?.ranges.map((r) => ({ range: r.range, postings: r.postings, docs: r.docs, inline: r.inline === undefined ? undefined : rows(r.inline) }))).toEqual([
+      { range: 0, postings: 4, docs: 2, inline: postingsOf([2, 7]) },
+      { range: 1, postings: 6, docs: 3, inline: postingsOf([140]) }
+    ])
+    // the same through the encoded path (what a publish sends), which checks an inline chunk against its head
+    const b = await openStore('b')
+    const enc = new WriteBuilder()
+    enc.head('w:emacs', 0, 3, { postings: 2, docs: 1, lastDoc: 3 }, list(postingsOf([3])))
+    await b.applyEncoded(enc)
+    expect((await b.heads(['w:emacs']))[0]?.ranges[0].inline?.length).toBe(2)
+    const lying = new WriteBuilder()
+    lying.head('w:lie', 0, 3, { postings: 5, docs: 1, lastDoc: 3 }, list(postingsOf([3])))
+    await expect(b.applyEncoded(lying)).rejects.toThrow(/head 0 has an inline chunk of 2 postings to doc 3 for a head of 5/)
+    await expect(b.apply({ heads: [{ ...inline('w:x', 0, 3, postingsOf([3, 4])), postings: 3 }] })).rejects.toThrow(/4 inline postings for a head of 3/)
+    // replaced by a re-run with one posting more: counted once
+    await a.apply({ heads: [inline('w:vim', 0, 2, [...postingsOf([2, 7]), [9, 1, 1, 1]])] })
+    expect((await statsOf(a)).postings).toBe(11)
+    // exported and applied elsewhere, and rebuilt from the keys on reopen
+    const c = await openStore('c')
+    await c.apply(await a.export(await collect(a.entries())))
+    expect(await c.heads(['w:vim'])).toEqual(await a.heads(['w:vim']))
+    const before = await statsOf(a)
+    await a.close()
+    const a2 = await openStore('a')
+    expect(await statsOf(a2)).toEqual(before)
+    expect(await statsOf(c)).toEqual(before)
+  })
+
+  it('opens a store of format 1 (no inline chunks) and marks it format 2', async () => {
+    const s = await openStore('old')
+    await s.apply({ chunks: [chunk('a', 0, 0, postingsOf([1]))], heads: [{ term: 'a', range: 0, firstDoc: 0, postings: 2, docs: 1, lastDoc: 1 }] })
+    await s.close()
+    const db = new ClassicLevel<Uint8Array, Uint8Array>(join(dir, 'old', 'shard'), { keyEncoding: 'view', valueEncoding: 'view' })
+    await db.put(Uint8Array.of(0x4d), new TextEncoder().encode(JSON.stringify({ format: 1 })))
+    await db.close()
+    const again = await openStore('old')
+    expect(await again.heads(['a'])).toEqual([{ term: 'a', ranges: [{ range: 0, postings: 2, docs: 1 }] }])
+    await again.close()
+    const check = new ClassicLevel<Uint8Array, Uint8Array>(join(dir, 'old', 'shard'), { keyEncoding: 'view', valueEncoding: 'view' })
+    expect(JSON.parse(new TextDecoder().decode(await check.get(Uint8Array.of(0x4d))))).toEqual({ format: 2 })
+    await check.close()
   })
 
   it('keeps a catalog only when its seq is higher, across reopen', async () => {

@@ -64,6 +64,7 @@ const NetworkReadType = builder.objectRef<ReadTrace>('NetworkRead').implement({
     keys: t.exposeInt('keys'),
     items: t.exposeStringList('items', { description: 'What was asked (terms as term#range for blocks, docIds, ids), the first 16.' }),
     bytes: t.exposeInt('bytes'),
+    inlineBytes: t.exposeInt('inlineBytes', { description: 'Of bytes, the postings that came inline with term heads (heads and terms requests): list data, not plan.' }),
     at: t.exposeFloat('at', { description: 'When the request left, ms after the evaluation started (requests that overlap ran in the same round).' }),
     ms: t.exposeFloat('ms'),
     failover: t.exposeBoolean('failover', { description: 'Sent here because a nearer holder failed.' })
