@@ -178,7 +178,7 @@ export class EmbeddedPeer implements PeerApi {
         })
         await channelNet.start()
       }
-      const channels = await Channels.open({ state, bus, index: view, role, network: role === 'publisher' ? channelNet : undefined })
+      const channels = await Channels.open({ state, bus, index: view, documents: local?.store, role, network: role === 'publisher' ? channelNet : undefined })
       const info: PeerInfo = { id, role, addresses: node !== undefined ? node.addresses() : [] }
       if (init.graphqlUrl !== undefined) info.graphql = init.graphqlUrl
       const libp2p = node?.libp2p

@@ -13,7 +13,7 @@ import { releaseEntryKey } from '../xml-twig-index/documents/index.ts'
 import { SerialQueue } from '../channels/serial.ts'
 import type { ChannelRecord, NotificationRecord, NotificationUnit, PeerEvent, PeerRole } from './types.ts'
 import { PeerError } from './errors.ts'
-import type { IndexView } from './index-view.ts'
+import type { IndexStoreView, IndexView } from './index-view.ts'
 import { QueryParseError } from '../xml-twig-index/errors.ts'
 import { hasAnswer, parseQuery, type Query } from '../xml-twig-index/query/index.ts'
 import { parseXml } from '../xml-twig-index/xml/parse.ts'
@@ -44,6 +44,13 @@ export interface ChannelsInit {
   state: PeerState
   bus: EventBus<PeerEvent>
   index: IndexView
+  /**
+   * Where the changed units' documents are read. Default: index.store. The
+   * networked publisher gives its own store: it holds every document, and
+   * reading a release's worth (R1: 63,440) back from the mirrors cost them
+   * and it seconds of every publish.
+   */
+  documents?: IndexStoreView
   role: PeerRole
   /** The networked publisher's transport; undefined on an embedded peer and on mirrors and clients (they only receive). */
   network?: ChannelTransport
@@ -227,7 +234,7 @@ export class Channels {
 
   /** XML of the given unit documents, read in batches. */
   private async documents (ids: string[]): Promise<Map<string, string>> {
-    const store = this.init.index.store
+    const store = this.init.documents ?? this.init.index.store
     const out = new Map<string, string>()
     for (let i = 0; i < ids.length; i += DOC_BATCH) {
       // Asked together: the distributed index answers a batch in one request per holder.
