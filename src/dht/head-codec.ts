@@ -13,7 +13,7 @@ import type { RangeStats, TermHead } from './types.ts'
 import { decodePostingList, encodePostingList } from './wire.ts'
 
 /** A range as the header carries it: `inline` is the index of its inline postings in the answer's part. */
-interface WireRange { range: number, postings: number, docs: number, inline?: number }
+interface WireRange { range: number, postings: number, docs: number, lastDoc?: number, inline?: number }
 interface WireHead { term: string, ranges: WireRange[] }
 
 export function encodeHeads (heads: Array<TermHead | undefined>): { heads: Array<WireHead | null>, parts: Uint8Array[] } {
@@ -23,12 +23,14 @@ export function encodeHeads (heads: Array<TermHead | undefined>): { heads: Array
     ? null
     : {
         term: h.term,
-        ranges: h.ranges.map(({ range, postings, docs, inline }) => {
-          if (inline === undefined || inline.length === 0) return { range, postings, docs }
+        ranges: h.ranges.map(({ range, postings, docs, lastDoc, inline }) => {
+          const r: WireRange = lastDoc === undefined ? { range, postings, docs } : { range, postings, docs, lastDoc }
+          if (inline === undefined || inline.length === 0) return r
           const bytes = encodePostingList(inline)
           w ??= new ByteWriter(4096)
           w.varint(bytes.length); w.bytes(bytes)
-          return { range, postings, docs, inline: lists++ }
+          r.inline = lists++
+          return r
         })
       })
   return { heads: out, parts: w === undefined ? [] : [w.result()] }
@@ -67,6 +69,10 @@ export function decodeHeads (value: unknown, parts: Uint8Array[], rangeDocs: num
     const ranges = w.ranges.map((r: Partial<WireRange>): RangeStats => {
       if (!isCount(r?.range) || !isCount(r.postings) || !isCount(r.docs)) throw new ProtocolError(`${from}: head ${JSON.stringify(w.term)} has a malformed range`)
       const out: RangeStats = { range: r.range, postings: r.postings, docs: r.docs }
+      if (r.lastDoc !== undefined) {
+        if (!isCount(r.lastDoc) || Math.floor(r.lastDoc / rangeDocs) !== r.range) throw new ProtocolError(`${from}: head ${JSON.stringify(w.term)} range ${r.range} has lastDoc ${String(r.lastDoc)} outside it`)
+        out.lastDoc = r.lastDoc
+      }
       if (r.inline !== undefined) out.inline = inlineOf(r as WireRange, lists, rangeDocs, `${from}: head ${JSON.stringify(w.term)} range ${r.range}`)
       return out
     })

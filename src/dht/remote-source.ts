@@ -134,7 +134,8 @@ export class RemoteIndex implements PostingSource, DocumentSource {
    * has a smaller head or none, and the largest wins. (Asking one replica
    * after another when a head was missing cost a round per replica for every
    * term without postings.) A term is settled once all its replicas answered
-   * or two answered the same head (a stale replica's differs); the round ends
+   * or two answered the same head (sizes and last doc per range: replicas
+   * stale in different ways can count the same postings); the round ends
    * when every term is settled, so one slow replica (a peer busy applying a
    * batch) does not hold every query. Requests still running then finish in
    * the background: a larger head they bring replaces the cached one. Heads
@@ -148,7 +149,7 @@ export class RemoteIndex implements PostingSource, DocumentSource {
     // Replicas asked, and those that answered or failed, per term; answers per total postings (-1: no head).
     const asked = new Uint8Array(terms.length)
     const finished = new Uint8Array(terms.length)
-    const totals: Array<Map<number, number> | undefined> = terms.map(() => undefined)
+    const totals: Array<Map<string, number> | undefined> = terms.map(() => undefined)
     const byPeer = new Map<string, number[]>()
     terms.forEach((t, i) => {
       for (const peer of this.holders.ownersOf(headKey(t))) {
@@ -164,10 +165,10 @@ export class RemoteIndex implements PostingSource, DocumentSource {
     let over = false
     // An answer after the round: kept if it is larger than what the round returned (a replica the others had not caught up with).
     const late = (i: number, h: TermHead | null): void => {
-      if (h === null || (best[i] !== null && total(h) <= total(best[i] as TermHead))) return
+      if (h === null || (best[i] !== null && !better(h, best[i] as TermHead))) return
       best[i] = h
       const cached = this.headCache.get(terms[i])
-      if (this.headCacheSeq === seq && this.init.catalog.seq === seq && this.headCache.has(terms[i]) && (cached == null || total(cached) < total(h))) this.headCache.set(terms[i], h)
+      if (this.headCacheSeq === seq && this.init.catalog.seq === seq && this.headCache.has(terms[i]) && (cached == null || better(h, cached))) this.headCache.set(terms[i], h)
     }
     await new Promise<void>((resolve, reject) => {
       let left = byPeer.size
@@ -183,10 +184,10 @@ export class RemoteIndex implements PostingSource, DocumentSource {
               if (over) { late(i, h); return }
               answered[i] = 1
               finished[i]++
-              if (h !== null && (best[i] === null || total(h) > total(best[i] as TermHead))) best[i] = h
+              if (h !== null && (best[i] === null || better(h, best[i] as TermHead))) best[i] = h
               let counts = totals[i]
               if (counts === undefined) { counts = new Map(); totals[i] = counts }
-              const key = h === null ? -1 : total(h)
+              const key = h === null ? '-' : fingerprint(h)
               const same = (counts.get(key) ?? 0) + 1
               counts.set(key, same)
               settle(i, same >= 2)
@@ -477,7 +478,7 @@ export class RemoteIndex implements PostingSource, DocumentSource {
           if (h === null) continue
           const known = byTerm.get(h.term)
           // Replicas agree once repaired; meanwhile the one that knows more postings is the complete one.
-          if (known === undefined || total(h) > total(known)) byTerm.set(h.term, h)
+          if (known === undefined || better(h, known)) byTerm.set(h.term, h)
         }
       } catch (err) {
         // Each term lives on r peers: one peer down loses nothing unless r were down together.
@@ -552,3 +553,14 @@ export class RemoteIndex implements PostingSource, DocumentSource {
 
 
 function total (h: TermHead): number { return h.ranges.reduce((n, r) => n + r.postings, 0) }
+
+/** What two replicas must share to hold the same head: sizes and last doc per range (equal totals can be different chunks). */
+function fingerprint (h: TermHead): string { return h.ranges.map((r) => `${r.range}:${r.postings}:${r.docs}:${r.lastDoc ?? ''}`).join(',') }
+
+/** Whether head `a` is more complete than `b`: more postings, or as many reaching later docs (a replica that has a newer publish's chunks). */
+function better (a: TermHead, b: TermHead): boolean {
+  const d = total(a) - total(b)
+  if (d !== 0) return d > 0
+  const reach = (h: TermHead): number => h.ranges.reduce((n, r) => Math.max(n, r.lastDoc ?? 0), 0)
+  return reach(a) > reach(b)
+}

@@ -436,7 +436,12 @@ export function addHead (head: TermHead, key: Uint8Array, value: Uint8Array): vo
   const firstDoc = keyFirstDoc(key)
   const h = decodeHead(value, firstDoc)
   let last = head.ranges[head.ranges.length - 1]
-  if (last !== undefined && last.range === range) { last.postings += h.postings; last.docs += h.docs } else { last = { range, postings: h.postings, docs: h.docs }; head.ranges.push(last) }
+  if (last !== undefined && last.range === range) {
+    last.postings += h.postings; last.docs += h.docs; last.lastDoc = Math.max(last.lastDoc ?? 0, h.lastDoc)
+  } else {
+    last = { range, postings: h.postings, docs: h.docs, lastDoc: h.lastDoc }
+    head.ranges.push(last)
+  }
   if (h.inline === undefined) return
   const chunk = decodeChunk(h.inline, firstDoc)
   const held = last.inline

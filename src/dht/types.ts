@@ -37,6 +37,12 @@ export interface RangeStats {
   postings: number
   docs: number
   /**
+   * The range's last doc over its chunks. Two replicas that hold different
+   * chunks of a range (one missed a publish, another a repair) can count
+   * the same postings; they differ here.
+   */
+  lastDoc?: number
+  /**
    * Postings of the range that travel in the head (chunks of at most
    * INLINE_POSTINGS, shard-keys.ts), sorted by (doc, start). When they are
    * all `postings`, the range has no block to read.

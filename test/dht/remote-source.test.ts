@@ -128,6 +128,21 @@ describe('remote index heads (scripted replicas)', () => {
     expect(totalOf((await p)[0])).toBe(5)
   })
 
+  it('does not settle on two replicas that count the same postings of different chunks (each stale in its own way)', async () => {
+    // One missed a repair (only the new publish's chunk), one missed the publish (only the old chunk): both count 1 posting.
+    const of = (lastDoc: number, postings = 1): Reply => async (terms) => terms.map((t) => ({ term: t, ranges: [{ range: 0, postings, docs: postings, lastDoc }] }))
+    const slow = held()
+    replies.set(peers[0], of(3050)); replies.set(peers[1], of(1500))
+    replies.set(peers[2], async (terms) => { await slow.reply(terms); return await of(3050, 2)(terms) })
+    const r = remote()
+    let done = false
+    const p = r.heads(['v:name=tzdata']).then((hs) => { done = true; return hs })
+    await sleep(100)
+    expect(done).toBe(false)
+    slow.release(2)
+    expect((await p)[0]?.ranges).toEqual([{ range: 0, postings: 2, docs: 2, lastDoc: 3050 }])
+  })
+
   it('settles on all answers when a replica is down, and goes to failover when none answered', async () => {
     replies.set(peers[0], now(4)); replies.set(peers[1], now(2))
     expect(totalOf((await remote().heads(['w:z']))[0])).toBe(4)

@@ -54,8 +54,8 @@ describe('ShardStore', () => {
     expect(rows(c)).toEqual([[2, 7, 7, 3]])
     expect(none.length).toBe(0)
     expect(await s.heads(['e:package', 'w:vim', 'w:emacs'])).toEqual([
-      { term: 'e:package', ranges: [{ range: 0, postings: 6, docs: 3 }, { range: 1, postings: 1350, docs: 90 }] },
-      { term: 'w:vim', ranges: [{ range: 0, postings: 1, docs: 1 }] },
+      { term: 'e:package', ranges: [{ range: 0, postings: 6, docs: 3, lastDoc: 3 }, { range: 1, postings: 1350, docs: 90, lastDoc: 189 }] },
+      { term: 'w:vim', ranges: [{ range: 0, postings: 1, docs: 1, lastDoc: 2 }] },
       undefined
     ])
     expect(await s.documents([2, 3])).toEqual([{ docId: 2, id: 'pkg/vim/9.0/amd64', xml: '<package><name>vim</name><summary>é €</summary></package>' }, undefined])
@@ -68,7 +68,7 @@ describe('ShardStore', () => {
     const s = await openStore()
     await s.apply({ chunks: [chunk('e:name', 0, 0, postingsOf([1, 5]))], heads: [{ term: 'e:name', range: 0, firstDoc: 0, postings: 4, docs: 2, lastDoc: 5 }] })
     await s.apply({ chunks: [chunk('e:name', 0, 10, postingsOf([10, 12])), chunk('e:name', 2, 10, postingsOf([250]))], heads: [{ term: 'e:name', range: 0, firstDoc: 10, postings: 4, docs: 2, lastDoc: 12 }, { term: 'e:name', range: 2, firstDoc: 10, postings: 2, docs: 1, lastDoc: 250 }] })
-    expect(await s.heads(['e:name'])).toEqual([{ term: 'e:name', ranges: [{ range: 0, postings: 8, docs: 4 }, { range: 2, postings: 2, docs: 1 }] }])
+    expect(await s.heads(['e:name'])).toEqual([{ term: 'e:name', ranges: [{ range: 0, postings: 8, docs: 4, lastDoc: 12 }, { range: 2, postings: 2, docs: 1, lastDoc: 250 }] }])
     const [r0] = await s.blocks([{ term: 'e:name', range: 0 }])
     expect(rows(r0)).toEqual(postingsOf([1, 5, 10, 12]))
   })
@@ -116,7 +116,7 @@ describe('ShardStore', () => {
     expect(await names({ prefix: 'w:' }, 3)).toEqual(byteOrder(w).slice(0, 3))
     expect(await names({ prefix: 'w:' }, 0)).toEqual([])
     expect(await names({ prefix: 'q:' })).toEqual([])
-    expect((await s.termHeads({ prefix: 'w:ab' }))[0]).toEqual({ term: 'w:ab', ranges: [{ range: 0, postings: 2, docs: 1 }] })
+    expect((await s.termHeads({ prefix: 'w:ab' }))[0]).toEqual({ term: 'w:ab', ranges: [{ range: 0, postings: 2, docs: 1, lastDoc: 0 }] })
   })
 
   it('is idempotent: re-applying a write changes nothing', async () => {
@@ -225,7 +225,7 @@ describe('ShardStore', () => {
     await db.put(Uint8Array.of(0x4d), new TextEncoder().encode(JSON.stringify({ format: 1 })))
     await db.close()
     const again = await openStore('old')
-    expect(await again.heads(['a'])).toEqual([{ term: 'a', ranges: [{ range: 0, postings: 2, docs: 1 }] }])
+    expect(await again.heads(['a'])).toEqual([{ term: 'a', ranges: [{ range: 0, postings: 2, docs: 1, lastDoc: 1 }] }])
     await again.close()
     const check = new ClassicLevel<Uint8Array, Uint8Array>(join(dir, 'old', 'shard'), { keyEncoding: 'view', valueEncoding: 'view' })
     expect(JSON.parse(new TextDecoder().decode(await check.get(Uint8Array.of(0x4d))))).toEqual({ format: 2 })
@@ -298,7 +298,7 @@ describe('ShardStore', () => {
       docs: await st.documents(Array.from({ length: 301 }, (_, i) => i))
     })
     const before = await read(s) as { heads: unknown[], blocks: P[][], docs: unknown[] }
-    expect(before.heads[299]).toEqual({ term: 'v:name=p299', ranges: [{ range: 0, postings: 2, docs: 1 }, { range: 2, postings: 2, docs: 1 }] })
+    expect(before.heads[299]).toEqual({ term: 'v:name=p299', ranges: [{ range: 0, postings: 2, docs: 1, lastDoc: 99 }, { range: 2, postings: 2, docs: 1, lastDoc: 299 }] })
     expect(before.heads[300]).toBeUndefined()
     expect(before.blocks.slice(0, 3)).toEqual([postingsOf([0]), [], postingsOf([200])])
     expect(before.docs[300]).toBeUndefined()
