@@ -20,9 +20,9 @@ import { ping, type Ping } from '@libp2p/ping'
 import { kadDHT, passthroughMapper, removePrivateAddressesMapper, removePublicAddressesMapper, type KadDHT } from '@libp2p/kad-dht'
 import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
 import { multiaddr } from '@multiformats/multiaddr'
-import { LevelDatastore } from 'datastore-level'
 import type { PrivateKey } from '@libp2p/interface'
 import { loadOrCreatePrivateKey } from './trust.ts'
+import { PeerDatastore } from './peer-datastore.ts'
 
 export type PeerRoleName = 'publisher' | 'mirror' | 'client'
 
@@ -145,7 +145,7 @@ function mapperFor (scope: AddressScope): typeof passthroughMapper {
 export async function createPeerHost (init: PeerHostInit): Promise<PeerHost> {
   const scope = init.addressScope ?? 'private'
   const privateKey = await loadOrCreatePrivateKey(join(init.data, 'peer-key'))
-  const datastore = new LevelDatastore(join(init.data, 'datastore'))
+  const datastore = new PeerDatastore(join(init.data, 'datastore'))
   await datastore.open()
   let libp2p: EdosLibp2p
   try {
@@ -161,7 +161,9 @@ export async function createPeerHost (init: PeerHostInit): Promise<PeerHost> {
       // fails mid-batch). A ping slower than the 10 s interval also makes the next one fail at once ("Too many outbound protocol streams
       // for /ipfs/ping/1.0.0 - 2/1"), which aborted connections during admission on a loaded machine. So a failed ping never aborts: dead
       // peers still show, as their connections close, RPCs time out and membership drops them.
-      connectionMonitor: { pingTimeout: { minTimeout: 30_000 }, abortConnectionOnPingFailure: false },
+      // The monitor's pings are then only a keep-alive (TCP closes a socket idle for 5 minutes): one a minute per connection, not every
+      // 10 s (each ping is a stream: negotiation, a peer store write and logger scopes at both ends).
+      connectionMonitor: { pingInterval: 60_000, pingTimeout: { minTimeout: 30_000 }, abortConnectionOnPingFailure: false },
       connectionManager: {
         maxConnections: init.maxConnections ?? 300,
         // Every test peer dials from 127.0.0.1: without this the inbound threshold refuses the burst.
@@ -181,7 +183,9 @@ export async function createPeerHost (init: PeerHostInit): Promise<PeerHost> {
           querySelfInterval: 30_000,
           initialQuerySelfInterval: 500
         }),
-        pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false, heartbeatInterval: 500, fastMsgIdFn, idontwantMinDataSize: IDONTWANT_MIN_BYTES })
+        // The default heartbeat (1 s): at 500 ms its gossip (IHAVE to peers outside the mesh, sent whether or not they lack anything) was
+        // the largest single cost of an idle peer. Messages are flood-published by their origin to every subscriber, so gossip only repairs.
+        pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false, heartbeatInterval: 1000, fastMsgIdFn, idontwantMinDataSize: IDONTWANT_MIN_BYTES })
       }
     })
   } catch (err) {

@@ -43,6 +43,9 @@ export interface ShardStoreInit {
 
 type Db = ClassicLevel<Uint8Array, Uint8Array>
 
+/** How long a measured folder size is reported before it is measured again. */
+const STATS_BYTES_MS = 10_000
+
 /** Most point reads made on the event loop's thread before it is let go (a request may name up to MAX_KEYS keys). */
 const SYNC_GETS = 256
 
@@ -381,11 +384,18 @@ export class ShardStore {
     return b
   }
 
+  /** The folder's size as last measured, and when (membership announces stats every few seconds). */
+  private measured = { at: -Infinity, bytes: 0 }
+
   async stats (): Promise<ShardStats> {
-    // the folder, not db.approximateSize: that one leaves out the write-ahead log and memtable, all of a young store
-    const folder = join(this.path, 'shard')
-    let bytes = 0
-    for (const f of await readdir(folder)) bytes += await stat(join(folder, f)).then((st) => st.isFile() ? st.size : 0, () => 0)
-    return { heads: this.headKeys.size, blocks: this.blockKeys.size, ...this.counts, bytes }
+    // the folder, not db.approximateSize: that one leaves out the write-ahead log and memtable, all of a young store;
+    // measured at most every STATS_BYTES_MS (a stat per LevelDB file)
+    if (performance.now() - this.measured.at >= STATS_BYTES_MS) {
+      const folder = join(this.path, 'shard')
+      let bytes = 0
+      for (const f of await readdir(folder)) bytes += await stat(join(folder, f)).then((st) => st.isFile() ? st.size : 0, () => 0)
+      this.measured = { at: performance.now(), bytes }
+    }
+    return { heads: this.headKeys.size, blocks: this.blockKeys.size, ...this.counts, bytes: this.measured.bytes }
   }
 }

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { createPeerHost, type PeerHost } from '../../src/dht/host.ts'
-import { MEMBERS_PROTOCOL, Membership } from '../../src/dht/membership.ts'
+import { MEMBERS_PROTOCOL, MEMBERS_TOPIC, Membership } from '../../src/dht/membership.ts'
 import { issueCertificate } from '../../src/dht/trust.ts'
 
 async function waitFor (what: string, ok: () => boolean, ms = 20_000): Promise<void> {
@@ -36,14 +36,15 @@ describe('membership: silent members are probed before they leave', () => {
     const pubHost = await createPeerHost({ data: join(dir, 'pub'), role: 'publisher' })
     const publisher = peerIdFromString(pubHost.peerId)
     hosts.push(pubHost)
-    pub = new Membership({ host: pubHost, publisher, intervalMs: 200, expireMs: EXPIRE, probeTimeoutMs: PROBE })
+    // keep-alive at every period: these tests time silence from the last announcement
+    pub = new Membership({ host: pubHost, publisher, intervalMs: 200, keepAliveMs: 200, expireMs: EXPIRE, probeTimeoutMs: PROBE })
     views.push(pub)
     await pub.start()
     for (const label of ['m0', 'm1', 'm2']) {
       const host = await createPeerHost({ data: join(dir, label), role: 'mirror', bootstrap: pubHost.multiaddrs() })
       hosts.push(host)
       const certificate = await issueCertificate(pubHost.privateKey, host.peerId)
-      const m = new Membership({ host, publisher, certificate, intervalMs: 200, expireMs: EXPIRE, probeTimeoutMs: PROBE })
+      const m = new Membership({ host, publisher, certificate, intervalMs: 200, keepAliveMs: 200, expireMs: EXPIRE, probeTimeoutMs: PROBE })
       views.push(m)
       await m.start()
     }
@@ -97,4 +98,41 @@ describe('membership: silent members are probed before they leave', () => {
     // The others stay.
     expect(pub.placement().size).toBe(2)
   }, 30_000)
+})
+
+describe('membership: announcements on change, a keep-alive otherwise', () => {
+  it('announces an unchanged record only every keepAliveMs, a changed one at the next period', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'edos-members-'))
+    const hosts: PeerHost[] = []
+    const views: Membership[] = []
+    try {
+      const pubHost = await createPeerHost({ data: join(dir, 'pub'), role: 'publisher' })
+      hosts.push(pubHost)
+      const publisher = peerIdFromString(pubHost.peerId)
+      const pub = new Membership({ host: pubHost, publisher, intervalMs: 100, keepAliveMs: 1500, expireMs: 20_000 })
+      views.push(pub)
+      await pub.start()
+      const host = await createPeerHost({ data: join(dir, 'm0'), role: 'mirror', bootstrap: pubHost.multiaddrs() })
+      hosts.push(host)
+      let held = { heads: 0, blocks: 0, docs: 0, postings: 0 }
+      const m = new Membership({ host, publisher, certificate: await issueCertificate(pubHost.privateKey, host.peerId), intervalMs: 100, keepAliveMs: 1500, expireMs: 20_000, held: async () => held })
+      views.push(m)
+      await m.start()
+      await waitFor('the mirror in the publisher view', () => pub.placement().size === 2)
+      const seen: number[] = []
+      pubHost.libp2p.services.pubsub.addEventListener('message', (evt) => { if (evt.detail.topic === MEMBERS_TOPIC && evt.detail.type === 'signed' && evt.detail.from.toString() === host.peerId) seen.push(Date.now()) })
+      await sleep(2000)
+      // 20 periods with nothing new: one or two keep-alives, not 20 announcements
+      expect(seen.length).toBeGreaterThanOrEqual(1)
+      expect(seen.length).toBeLessThanOrEqual(2)
+      const before = seen.length
+      held = { ...held, postings: 5 }
+      await waitFor('the changed record announced', () => seen.length > before, 1000)
+      expect(pub.view().find((r) => r.peer === host.peerId)?.held?.postings).toBe(5)
+    } finally {
+      for (const v of views) v.stop()
+      for (const h of hosts) await h.stop().catch(() => {})
+      await rm(dir, { recursive: true, force: true })
+    }
+  }, 60_000)
 })
