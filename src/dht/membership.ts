@@ -247,12 +247,14 @@ export class Membership {
     this.upsert({ ...record, lastSeen: Date.now() })
     const json = JSON.stringify(record)
     const now = performance.now()
-    if (!force && json === this.announced.json && now - this.announced.at < this.keepAliveMs) return
+    // (half a period early rather than a period late: ticks do not fall exactly keepAliveMs apart)
+    if (!force && json === this.announced.json && now - this.announced.at < this.keepAliveMs - this.intervalMs / 2) return
     try {
-      await this.init.host.libp2p.services.pubsub.publish(MEMBERS_TOPIC, new TextEncoder().encode(json))
-      this.announced = { json, at: now }
+      const { recipients } = await this.init.host.libp2p.services.pubsub.publish(MEMBERS_TOPIC, new TextEncoder().encode(json))
+      // Reached nobody (no subscriber yet): the next period tries again.
+      if (recipients.length > 0) this.announced = { json, at: now }
     } catch {
-      // No subscriber yet: the next period tries again.
+      // The next period tries again.
     }
   }
 

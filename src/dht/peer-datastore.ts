@@ -44,6 +44,8 @@ export class PeerDatastore extends LevelDatastore {
   private readonly records = new Map<string, Uint8Array | null>()
   /** Changes not yet in LevelDB: a value, or null for a deletion. */
   private readonly dirty = new Map<string, Uint8Array | null>()
+  /** Changes being written by the running flush (LevelDB may not have them yet). */
+  private writing = new Map<string, Uint8Array | null>()
   private timer: NodeJS.Timeout | undefined
   private flushing: Promise<void> = Promise.resolve()
   private readonly flushMs: number
@@ -66,15 +68,22 @@ export class PeerDatastore extends LevelDatastore {
   override async get (key: Key, options?: AbortOptions): Promise<Uint8Array> {
     if (!PeerDatastore.isPeer(key)) return await super.get(key, options)
     const k = key.toString()
-    let v = this.records.get(k)
+    let v = this.known(k)
     if (v === undefined) {
-      v = await super.get(key, options).catch((err: Error) => { if (err.name === 'NotFoundError') return null; throw err })
-      // a put while LevelDB was read is newer than what it returned
-      if (!this.records.has(k)) this.keep(k, v)
-      v = this.records.get(k) ?? null
+      const read = await super.get(key, options).catch((err: Error) => { if (err.name === 'NotFoundError') return null; throw err })
+      // a put while LevelDB was read (or one still being written) is newer than what it returned
+      v = this.known(k)
+      if (v === undefined) { v = read; this.keep(k, v) }
     }
     if (v === null) throw new PeerRecordNotFoundError(k)
     return v
+  }
+
+  /** What is known here of a record, newest first: a value, null (absent), or undefined (ask LevelDB). */
+  private known (k: string): Uint8Array | null | undefined {
+    if (this.dirty.has(k)) return this.dirty.get(k)
+    if (this.writing.has(k)) return this.writing.get(k)
+    return this.records.get(k)
   }
 
   override async has (key: Key, options?: AbortOptions): Promise<boolean> {
@@ -115,22 +124,24 @@ export class PeerDatastore extends LevelDatastore {
 
   override async close (): Promise<void> {
     if (this.timer !== undefined) { clearTimeout(this.timer); this.timer = undefined }
-    await this.flush()
-    await super.close()
+    try { await this.flush() } finally { await super.close() }
   }
 
   /** Writes what changed since the last flush (one LevelDB batch). */
   async flush (): Promise<void> {
     const run = this.flushing.then(async () => {
       if (this.dirty.size === 0) return
-      const ops = [...this.dirty]
+      this.writing = new Map(this.dirty)
       this.dirty.clear()
       try {
-        await this.db.batch(ops.map(([key, value]) => value === null ? { type: 'del' as const, key } : { type: 'put' as const, key, value }))
+        await this.db.batch([...this.writing].map(([key, value]) => value === null ? { type: 'del' as const, key } : { type: 'put' as const, key, value }))
       } catch (err) {
-        // not written: kept for the next flush, unless changed again meanwhile
-        for (const [k, v] of ops) if (!this.dirty.has(k)) this.dirty.set(k, v)
+        // not written: kept for a later flush, unless changed again meanwhile
+        for (const [k, v] of this.writing) if (!this.dirty.has(k)) this.dirty.set(k, v)
+        this.schedule()
         throw err
+      } finally {
+        this.writing = new Map()
       }
     })
     this.flushing = run.catch(() => {})
@@ -138,22 +149,25 @@ export class PeerDatastore extends LevelDatastore {
   }
 
   private remember (k: string, v: Uint8Array | null): void {
-    this.keep(k, v)
     this.dirty.set(k, v)
-    if (this.timer === undefined) {
-      this.timer = setTimeout(() => { this.timer = undefined; void this.flush().catch(() => {}) }, this.flushMs)
-      this.timer.unref()
-    }
+    this.keep(k, v)
+    this.schedule()
+  }
+
+  private schedule (): void {
+    if (this.timer !== undefined) return
+    this.timer = setTimeout(() => { this.timer = undefined; void this.flush().catch(() => {}) }, this.flushMs)
+    this.timer.unref()
   }
 
   private keep (k: string, v: Uint8Array | null): void {
     this.records.delete(k)
     this.records.set(k, v)
     if (this.records.size <= this.maxRecords) return
-    // the oldest records that are written already go first
+    // the oldest records go first; one not yet in LevelDB, and the one just kept, stay
     for (const key of this.records.keys()) {
       if (this.records.size <= this.maxRecords) break
-      if (!this.dirty.has(key)) this.records.delete(key)
+      if (key !== k && !this.dirty.has(key) && !this.writing.has(key)) this.records.delete(key)
     }
   }
 }

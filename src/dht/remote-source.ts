@@ -178,7 +178,7 @@ export class RemoteIndex implements PostingSource, DocumentSource {
         void (async () => {
           try {
             const res = await this.holders.request(peer, POSTINGS_PROTOCOL, { op: 'heads', terms: idx.map((i) => terms[i]) }, [], false)
-            const heads = decodeHeads(res.header.heads, res.parts, this.rangeDocs, `heads from ${peer}`)
+            const heads = this.headsIn(res, peer, 'heads')
             idx.forEach((i, k) => {
               const h = heads[k] ?? null
               if (over) { late(i, h); return }
@@ -214,12 +214,26 @@ export class RemoteIndex implements PostingSource, DocumentSource {
     if (unanswered.length > 0) {
       const again = await this.holders.routed(unanswered, (i) => headKey(terms[i]), async (peer, group, failover) => {
         const res = await this.holders.request(peer, POSTINGS_PROTOCOL, { op: 'heads', terms: group.map((i) => terms[i]) }, [], failover)
-        const heads = decodeHeads(res.header.heads, res.parts, this.rangeDocs, `heads from ${peer}`)
+        const heads = this.headsIn(res, peer, 'heads')
         return group.map((_, k) => heads[k] ?? null)
       })
       unanswered.forEach((i, k) => { best[i] = again[k] })
     }
     return best
+  }
+
+  /**
+   * The heads of an answer. Heads that do not hold (a broken or lying
+   * replica) make that replica fail like an unreachable one: it is asked
+   * last for a while, and the other replicas answer.
+   */
+  private headsIn (res: { header: Record<string, unknown>, parts: Uint8Array[] }, peer: string, op: string): Array<TermHead | null> {
+    try {
+      return decodeHeads(res.header.heads, res.parts, this.rangeDocs, `${op} from ${peer}`)
+    } catch (err) {
+      if (!(err instanceof ProtocolError)) throw err
+      throw new PeerUnavailableError(`peer ${peer} answered ${op} that do not hold: ${err.message}`, { cause: err })
+    }
   }
 
   /** The heads asked in one tick, in one round (the planner asks term by term). */
@@ -474,7 +488,7 @@ export class RemoteIndex implements PostingSource, DocumentSource {
     await Promise.all(peers.map(async (peer) => {
       try {
         const res = await this.holders.request(peer, POSTINGS_PROTOCOL, { op: 'terms', prefix: range.prefix, gt: range.gt, gte: range.gte, lt: range.lt, lte: range.lte }, [], false)
-        for (const h of decodeHeads(res.header.heads, res.parts, this.rangeDocs, `terms from ${peer}`)) {
+        for (const h of this.headsIn(res, peer, 'terms')) {
           if (h === null) continue
           const known = byTerm.get(h.term)
           // Replicas agree once repaired; meanwhile the one that knows more postings is the complete one.

@@ -450,6 +450,8 @@ export function addHead (head: TermHead, key: Uint8Array, value: Uint8Array): vo
   const out = new PostingBuffer(held.length + chunk.length)
   out.append(held)
   for (let i = 0; i < chunk.length; i++) if (chunk.docs[i] > cutoff) out.push(chunk.docs[i], chunk.starts[i], chunk.ends[i], chunk.levels[i])
+  // postings counted twice by overlapping chunks are counted once: `postings - inline.length` is what the range's block holds
+  last.postings -= held.length + chunk.length - out.length
   last.inline = out
 }
 

@@ -7,7 +7,7 @@
  */
 import { ProtocolError } from './errors.ts'
 import type { Catalog } from './types.ts'
-import { INLINE_POSTINGS, P_BLOCK, P_DOC, P_HEAD, P_ID, VarintReader, WriteBuilder, chunkHeader, enc, keyFirstDoc, supersededIn } from './shard-keys.ts'
+import { INLINE_POSTINGS, P_BLOCK, P_DOC, P_HEAD, P_ID, VarintReader, WriteBuilder, chunkHeader, decodeChunk, enc, keyFirstDoc, supersededIn } from './shard-keys.ts'
 import type { HeadChunk, PostingChunk, ShardWrite } from './shard-store.ts'
 
 const U32 = 0x100000000
@@ -195,9 +195,13 @@ function checkHeadValue (v: Uint8Array, firstDoc: number, i: number): number {
       return 0
     }
     const inline = v.subarray(r.p)
+    // bounded before it is decoded: at most INLINE_POSTINGS postings of a few varints each
+    if (inline.length > 32 + INLINE_POSTINGS * 24) throw new ProtocolError(`an inline chunk of ${inline.length} bytes`)
     const h = chunkHeader(inline, firstDoc)
-    if (h.count !== postings || h.count > INLINE_POSTINGS || h.lastDoc !== lastDoc || h.body >= inline.length) {
-      throw new ProtocolError(`an inline chunk of ${h.count} postings to doc ${h.lastDoc} for a head of ${postings} to doc ${lastDoc} (at most ${INLINE_POSTINGS})`)
+    // decoded whole: what the sub-blocks hold, not only what the chunk's header says, is what readers get
+    const list = h.count === postings && h.count <= INLINE_POSTINGS && h.body < inline.length ? decodeChunk(inline, firstDoc) : undefined
+    if (list === undefined || list.length !== h.count || list.docs[list.length - 1] !== lastDoc || h.lastDoc !== lastDoc) {
+      throw new ProtocolError(`an inline chunk of ${list?.length ?? h.count} postings to doc ${h.lastDoc} for a head of ${postings} to doc ${lastDoc} (at most ${INLINE_POSTINGS})`)
     }
     return h.count
   } catch (err) {

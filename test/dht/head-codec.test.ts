@@ -33,7 +33,8 @@ describe('term heads on the wire', () => {
       [[{ term: 'a', ranges: [{ range: 0, postings: 1, docs: 1, inline: 3 }] }], [part([1])], /"a" range 0: inline postings name list 3 of 1/],
       [[{ term: 'a', ranges: [{ range: 0, postings: 1, docs: 1, inline: 0 }] }], [part([1, 2])], /2 inline postings for a range of 1/],
       [[{ term: 'a', ranges: [{ range: 1, postings: 5, docs: 5, inline: 0 }] }], [part([3])], /outside docs \[100, 200\)/],
-      [[{ term: 'a', ranges: [{ range: 0, postings: 5, docs: 5, inline: 0 }] }], [Uint8Array.of(200, 1, 1)], /truncated/]
+      [[{ term: 'a', ranges: [{ range: 0, postings: 5, docs: 5, inline: 0 }] }], [Uint8Array.of(200, 1, 1)], /truncated/],
+      [[{ term: 'a', ranges: [{ range: 1, postings: 5, docs: 5, lastDoc: 250 }] }], [], /range 1 has lastDoc 250 outside it/]
     ]
     for (const [value, parts, message] of bad) {
       const err = (() => { try { decodeHeads(value, parts, 100, 'heads from p'); return undefined } catch (e) { return e } })()

@@ -54,3 +54,30 @@ describe('PeerDatastore', () => {
     await ds.close()
   })
 })
+
+describe('PeerDatastore under eviction and writes in flight', () => {
+  let dir: string
+  beforeEach(async () => { dir = await mkdtemp(join(tmpdir(), 'edos-peerds-')) })
+  afterEach(async () => { await rm(dir, { recursive: true, force: true }) })
+
+  it('never answers an older value or "not found" for a record it let go or is still writing', async () => {
+    const ds = new PeerDatastore(join(dir, 'ds'), { flushMs: 60_000, maxRecords: 1 })
+    await ds.open()
+    await ds.put(key('/peers/a'), bytes('old'))
+    await ds.flush()
+    await ds.put(key('/peers/a'), bytes('new'))
+    const writing = ds.flush() // in flight: 'new' is not in LevelDB yet
+    await ds.put(key('/peers/b'), bytes('b'))
+    await ds.put(key('/peers/c'), bytes('c'))
+    expect(text(await ds.get(key('/peers/a')))).toBe('new')
+    await writing
+    // more records than maxRecords, most of them not yet written: each still reads as written
+    for (const x of ['d', 'e', 'f']) await ds.put(key(`/peers/${x}`), bytes(x))
+    for (const x of ['a', 'b', 'c', 'd', 'e', 'f']) expect(text(await ds.get(key(`/peers/${x}`)))).toBe(x === 'a' ? 'new' : x)
+    await ds.close()
+    const again = new PeerDatastore(join(dir, 'ds'), { maxRecords: 1 })
+    await again.open()
+    for (const x of ['a', 'b', 'c', 'd', 'e', 'f']) expect(text(await again.get(key(`/peers/${x}`)))).toBe(x === 'a' ? 'new' : x)
+    await again.close()
+  })
+})

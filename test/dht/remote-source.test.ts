@@ -143,6 +143,14 @@ describe('remote index heads (scripted replicas)', () => {
     expect((await p)[0]?.ranges).toEqual([{ range: 0, postings: 2, docs: 2, lastDoc: 3050 }])
   })
 
+  it('takes a replica whose heads do not hold for a failed one: the others answer', async () => {
+    // A lying replica: inline postings outside the range its head names.
+    replies.set(peers[0], async (terms) => terms.map((t) => ({ term: t, ranges: [{ range: 0, postings: 1, docs: 1, inline: (() => { const b = new PostingBuffer(1); b.push(9000, 1, 1, 1); return b })() }] })))
+    replies.set(peers[1], now(2)); replies.set(peers[2], now(2))
+    const [h] = await remote().heads(['w:z'])
+    expect(totalOf(h)).toBe(2)
+  })
+
   it('settles on all answers when a replica is down, and goes to failover when none answered', async () => {
     replies.set(peers[0], now(4)); replies.set(peers[1], now(2))
     expect(totalOf((await remote().heads(['w:z']))[0])).toBe(4)
@@ -224,12 +232,12 @@ describe('remote index inline postings (scripted holder)', () => {
     const holder = peerIdFromPrivateKey(await generateKeyPairFromSeed('Ed25519', seed)).toString()
     seed[0] = 18
     const asker = peerIdFromPrivateKey(await generateKeyPairFromSeed('Ed25519', seed)).toString()
-    // 'w:rare': range 0 all inline; range 1 has 1,000 postings in its block and one more inline (a later publish).
+    // 'w:rare': range 0 all inline; range 1 has one posting in its block (the scripted holder's, doc 8193) and one more inline (a later publish).
     replies.set(holder, async (terms) => terms.map((t) => ({
       term: t,
       ranges: [
         { range: 0, postings: 3, docs: 2, inline: postings([[5, 1, 4, 1], [5, 2, 3, 2], [9, 1, 1, 1]]) },
-        { range: 1, postings: 1001, docs: 1001, inline: postings([[8200, 1, 1, 1]]) }
+        { range: 1, postings: 2, docs: 2, inline: postings([[8200, 1, 1, 1]]) }
       ]
     })))
     const placement = new Placement([holder], 1)
@@ -249,7 +257,7 @@ describe('remote index inline postings (scripted holder)', () => {
     // related reads join inline postings here: the descendants of a node of doc 5
     expect(rowsOf(await r.fetchRelated('w:rare', { relation: 'below', axis: 'descendant', nodes: postings([[5, 1, 4, 1]]) }))).toEqual([[5, 2]])
     expect(blockRequests).toHaveLength(1)
-    expect(await r.termStats('w:rare')).toMatchObject({ postings: 1004, docs: 1003, blocks: 2 })
+    expect(await r.termStats('w:rare')).toMatchObject({ postings: 5, docs: 4, blocks: 2 })
   })
 })
 
