@@ -2,9 +2,10 @@
  * Term heads on the wire (the `heads` and `terms` answers): the sizes per
  * range in the JSON header, and the postings ranges carry inline in one
  * binary part (each list a varint length and its encoding), which the
- * header names by index: a `terms` answer may hold many thousands. A reader checks what it
- * gets against what the head says of it: inline postings in (doc, start)
- * order, inside their range, no more than the range's postings.
+ * header names by index: a `terms` answer may hold many thousands. A
+ * reader checks what it gets against what the head says of it: inline
+ * postings in (doc, start) order, inside their range, no more than the
+ * range's postings; a last doc inside its range.
  */
 import { ByteWriter, type PostingList } from '../xml-twig-index/postings/codec.ts'
 import { ProtocolError } from './errors.ts'
@@ -12,27 +13,33 @@ import { inOrder } from './posting-lists.ts'
 import type { RangeStats, TermHead } from './types.ts'
 import { decodePostingList, encodePostingList } from './wire.ts'
 
-/** A range as the header carries it: `inline` is the index of its inline postings in the answer's part. */
-interface WireRange { range: number, postings: number, docs: number, lastDoc?: number, inline?: number }
-interface WireHead { term: string, ranges: WireRange[] }
+/**
+ * A head as the header carries it: [term, ranges], the ranges flat, five
+ * numbers each: range, postings, docs, lastDoc (-1: not known), and the
+ * index of its inline postings in the answer's part (-1: none). (As
+ * objects, the field names were most of a heads answer.)
+ */
+type WireHead = [string, number[]]
+const FIELDS = 5
 
 export function encodeHeads (heads: Array<TermHead | undefined>): { heads: Array<WireHead | null>, parts: Uint8Array[] } {
   let lists = 0
   let w: ByteWriter | undefined
-  const out = heads.map((h): WireHead | null => h === undefined
-    ? null
-    : {
-        term: h.term,
-        ranges: h.ranges.map(({ range, postings, docs, lastDoc, inline }) => {
-          const r: WireRange = lastDoc === undefined ? { range, postings, docs } : { range, postings, docs, lastDoc }
-          if (inline === undefined || inline.length === 0) return r
-          const bytes = encodePostingList(inline)
-          w ??= new ByteWriter(4096)
-          w.varint(bytes.length); w.bytes(bytes)
-          r.inline = lists++
-          return r
-        })
-      })
+  const out = heads.map((h): WireHead | null => {
+    if (h === undefined) return null
+    const ranges: number[] = []
+    for (const { range, postings, docs, lastDoc, inline } of h.ranges) {
+      let at = -1
+      if (inline !== undefined && inline.length > 0) {
+        const bytes = encodePostingList(inline)
+        w ??= new ByteWriter(4096)
+        w.varint(bytes.length); w.bytes(bytes)
+        at = lists++
+      }
+      ranges.push(range, postings, docs, lastDoc ?? -1, at)
+    }
+    return [h.term, ranges]
+  })
   return { heads: out, parts: w === undefined ? [] : [w.result()] }
 }
 
@@ -64,28 +71,30 @@ export function decodeHeads (value: unknown, parts: Uint8Array[], rangeDocs: num
   const lists = splitLists(parts[0], from)
   return value.map((h: unknown, k): TermHead | null => {
     if (h === null) return null
-    const w = h as Partial<WireHead>
-    if (typeof w?.term !== 'string' || !Array.isArray(w.ranges)) throw new ProtocolError(`${from}: head ${k} has no term or ranges`)
-    const ranges = w.ranges.map((r: Partial<WireRange>): RangeStats => {
-      if (!isCount(r?.range) || !isCount(r.postings) || !isCount(r.docs)) throw new ProtocolError(`${from}: head ${JSON.stringify(w.term)} has a malformed range`)
-      const out: RangeStats = { range: r.range, postings: r.postings, docs: r.docs }
-      if (r.lastDoc !== undefined) {
-        if (!isCount(r.lastDoc) || Math.floor(r.lastDoc / rangeDocs) !== r.range) throw new ProtocolError(`${from}: head ${JSON.stringify(w.term)} range ${r.range} has lastDoc ${String(r.lastDoc)} outside it`)
-        out.lastDoc = r.lastDoc
+    const [term, flat] = Array.isArray(h) ? h as [unknown, unknown] : []
+    if (typeof term !== 'string' || !Array.isArray(flat) || flat.length % FIELDS !== 0) throw new ProtocolError(`${from}: head ${k} has no term or ranges`)
+    const ranges: RangeStats[] = []
+    for (let i = 0; i < flat.length; i += FIELDS) {
+      const [range, postings, docs, lastDoc, inline] = flat.slice(i, i + FIELDS) as unknown[]
+      if (!isCount(range) || !isCount(postings) || !isCount(docs) || !(lastDoc === -1 || isCount(lastDoc)) || !(inline === -1 || isCount(inline))) throw new ProtocolError(`${from}: head ${JSON.stringify(term)} has a malformed range`)
+      const where = `${from}: head ${JSON.stringify(term)} range ${range}`
+      const out: RangeStats = { range, postings, docs }
+      if (lastDoc !== -1) {
+        if (Math.floor(lastDoc / rangeDocs) !== range) throw new ProtocolError(`${where} has lastDoc ${lastDoc} outside it`)
+        out.lastDoc = lastDoc
       }
-      if (r.inline !== undefined) out.inline = inlineOf(r as WireRange, lists, rangeDocs, `${from}: head ${JSON.stringify(w.term)} range ${r.range}`)
-      return out
-    })
-    return { term: w.term, ranges }
+      if (inline !== -1) out.inline = inlineOf(range, postings, lists[inline], inline, lists.length, rangeDocs, where)
+      ranges.push(out)
+    }
+    return { term, ranges }
   })
 }
 
-function inlineOf (r: WireRange, lists: Uint8Array[], rangeDocs: number, where: string): PostingList {
-  const part = Number.isInteger(r.inline) ? lists[r.inline as number] : undefined
-  if (part === undefined) throw new ProtocolError(`${where}: inline postings name list ${String(r.inline)} of ${lists.length}`)
+function inlineOf (range: number, postings: number, part: Uint8Array | undefined, index: number, of: number, rangeDocs: number, where: string): PostingList {
+  if (part === undefined) throw new ProtocolError(`${where}: inline postings name list ${index} of ${of}`)
   const list = decodePostingList(part)
-  const lo = r.range * rangeDocs; const hi = lo + rangeDocs
-  if (list.length > r.postings) throw new ProtocolError(`${where}: ${list.length} inline postings for a range of ${r.postings}`)
+  const lo = range * rangeDocs; const hi = lo + rangeDocs
+  if (list.length > postings) throw new ProtocolError(`${where}: ${list.length} inline postings for a range of ${postings}`)
   if (list.length > 0 && (list.docs[0] < lo || list.docs[list.length - 1] >= hi || !inOrder(list))) throw new ProtocolError(`${where}: inline postings out of order or outside docs [${lo}, ${hi})`)
   return list
 }

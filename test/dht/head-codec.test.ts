@@ -28,13 +28,14 @@ describe('term heads on the wire', () => {
     const part = (docs: number[]): Uint8Array => { const bytes = encodePostingList(list(docs)); return Uint8Array.of(bytes.length, ...bytes) }
     const bad: Array<[unknown, Uint8Array[], RegExp]> = [
       ['nope', [], /heads is not an array/],
-      [[{ term: 'a' }], [], /head 0 has no term or ranges/],
-      [[{ term: 'a', ranges: [{ range: -1, postings: 1, docs: 1 }] }], [], /"a" has a malformed range/],
-      [[{ term: 'a', ranges: [{ range: 0, postings: 1, docs: 1, inline: 3 }] }], [part([1])], /"a" range 0: inline postings name list 3 of 1/],
-      [[{ term: 'a', ranges: [{ range: 0, postings: 1, docs: 1, inline: 0 }] }], [part([1, 2])], /2 inline postings for a range of 1/],
-      [[{ term: 'a', ranges: [{ range: 1, postings: 5, docs: 5, inline: 0 }] }], [part([3])], /outside docs \[100, 200\)/],
-      [[{ term: 'a', ranges: [{ range: 0, postings: 5, docs: 5, inline: 0 }] }], [Uint8Array.of(200, 1, 1)], /truncated/],
-      [[{ term: 'a', ranges: [{ range: 1, postings: 5, docs: 5, lastDoc: 250 }] }], [], /range 1 has lastDoc 250 outside it/]
+      [[['a']], [], /head 0 has no term or ranges/],
+      [[['a', [0, 1, 1, -1]]], [], /head 0 has no term or ranges/],
+      [[['a', [-1, 1, 1, -1, -1]]], [], /"a" has a malformed range/],
+      [[['a', [0, 1, 1, -1, 3]]], [part([1])], /"a" range 0: inline postings name list 3 of 1/],
+      [[['a', [0, 1, 1, -1, 0]]], [part([1, 2])], /2 inline postings for a range of 1/],
+      [[['a', [1, 5, 5, -1, 0]]], [part([3])], /outside docs \[100, 200\)/],
+      [[['a', [0, 5, 5, -1, 0]]], [Uint8Array.of(200, 1, 1)], /truncated/],
+      [[['a', [1, 5, 5, 250, -1]]], [], /range 1 has lastDoc 250 outside it/]
     ]
     for (const [value, parts, message] of bad) {
       const err = (() => { try { decodeHeads(value, parts, 100, 'heads from p'); return undefined } catch (e) { return e } })()
