@@ -103,5 +103,10 @@ function checkWork (reducers: Array<KeyReducer | undefined>): Array<KeyReducer |
 export function applyRelated (list: PostingList, r: KeyReducer | undefined): PostingList {
   const related = r?.related
   if (related === undefined || list.length === 0) return list
+  return relatedIn(list, related)
+}
+
+/** The postings of `list` below or above the given nodes (as `related` says). */
+export function relatedIn (list: PostingList, related: RelatedNodes): PostingList {
   return related.relation === 'below' ? descendantsIn(related.nodes, list, related.axis) : ancestorsIn(list, related.nodes, related.axis)
 }

@@ -10,6 +10,7 @@
 import { ByteWriter, type PostingList } from '../xml-twig-index/postings/codec.ts'
 import { ProtocolError } from './errors.ts'
 import { inOrder } from './posting-lists.ts'
+import { VarintReader } from './shard-keys.ts'
 import type { RangeStats, TermHead } from './types.ts'
 import { decodePostingList, encodePostingList } from './wire.ts'
 
@@ -47,18 +48,13 @@ export function encodeHeads (heads: Array<TermHead | undefined>): { heads: Array
 function splitLists (part: Uint8Array | undefined, from: string): Uint8Array[] {
   const out: Uint8Array[] = []
   if (part === undefined) return out
-  let p = 0
-  while (p < part.length) {
-    let n = 0
-    for (let shift = 0; ; shift += 7) {
-      if (p >= part.length || shift > 28) throw new ProtocolError(`${from}: inline postings part is malformed at byte ${p}`)
-      const x = part[p++]
-      n += (x & 0x7f) * 2 ** shift
-      if (x < 0x80) break
-    }
-    if (p + n > part.length) throw new ProtocolError(`${from}: inline postings part is truncated at byte ${p}`)
-    out.push(part.subarray(p, p + n))
-    p += n
+  const r = new VarintReader(part)
+  while (!r.done) {
+    let n: number
+    try { n = r.next() } catch (err) { throw new ProtocolError(`${from}: inline postings part is malformed: ${(err as Error).message}`) }
+    if (r.p + n > part.length) throw new ProtocolError(`${from}: inline postings part is truncated at byte ${r.p}`)
+    out.push(part.subarray(r.p, r.p + n))
+    r.p += n
   }
   return out
 }

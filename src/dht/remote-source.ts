@@ -13,7 +13,7 @@ import { PostingBuffer, type PostingList, EMPTY_LIST } from '../xml-twig-index/p
 import type { DocumentSource } from '../xml-twig-index/engine/query-engine.ts'
 import { SortedDocSet, docsOf, type DocFilter, type PostingSource, type RelatedNodes, type TermRange, type TermStats } from '../xml-twig-index/engine/source.ts'
 import { BloomFilter, chooseFilter } from './bloom.ts'
-import type { ReducerSpec } from './block-reducers.ts'
+import { relatedIn, type ReducerSpec } from './block-reducers.ts'
 import type { CatalogView } from './catalog.ts'
 import { PeerUnavailableError, ProtocolError } from './errors.ts'
 import type { PeerHost } from './host.ts'
@@ -24,7 +24,7 @@ import { Coalescer } from './coalesce.ts'
 import { BLOCK_CACHE_POSTINGS, SMALL_BLOCK, concatLists, inOrder, keepDocs, sliceList, sortPostings } from './posting-lists.ts'
 import { decodeHeads } from './head-codec.ts'
 // a posting held both inline and in a block (a re-run publish) is one node: union keeps it once
-import { ancestorsIn, descendantsIn, union as mergePostings } from '../xml-twig-index/engine/structural.ts'
+import { union as mergePostings } from '../xml-twig-index/engine/structural.ts'
 import { Holders, traces, type TraceContext } from './holders.ts'
 import type { TermHead } from './types.ts'
 import { decodePostingList, encodePostingList } from './wire.ts'
@@ -442,7 +442,6 @@ export class RemoteIndex implements PostingSource, DocumentSource {
     if (h === null || related.nodes.length === 0) return EMPTY_LIST
     const rd = this.rangeDocs
     const nodes = related.nodes
-    const relate = (list: PostingList, near: PostingList): PostingList => related.relation === 'below' ? descendantsIn(near, list, related.axis) : ancestorsIn(list, near, related.axis)
     // per range, in range order: its inline postings related here, and the block part asked of its holders
     const here: PostingList[] = []
     const wanted: Array<{ at: number, range: number, postings: number, part: Uint8Array }> = []
@@ -455,7 +454,7 @@ export class RemoteIndex implements PostingSource, DocumentSource {
       if (j > i) {
         const near = sliceList(nodes, i, j)
         const inBlock = r.postings - (r.inline?.length ?? 0)
-        here.push(r.inline === undefined ? EMPTY_LIST : relate(r.inline, near))
+        here.push(r.inline === undefined ? EMPTY_LIST : relatedIn(r.inline, { ...related, nodes: near }))
         if (inBlock > 0) wanted.push({ at: here.length - 1, range: r.range, postings: inBlock, part: encodePostingList(near) })
       }
       i = j
