@@ -33,6 +33,7 @@ import { PATTERNS } from './query-bench.ts'
 const FIXTURES = join(ROOT, 'test', 'fixtures')
 const SMALL = { files: [join(FIXTURES, 'bookworm-slice.Packages.xz')], translations: [join(FIXTURES, 'bookworm-slice.Translation-en.xz')] }
 
+interface PublishTimes { importSeconds: number, indexSeconds: number, contentSeconds: number, notifySeconds: number, totalSeconds: number }
 interface NetworkInfo { network: { index: { catalogSeq: number, members: Array<{ peerId: string, role: string, held: { postings: number, heads: number, blocks: number, docs: number } | null }> } } }
 interface ExplainResult { explain: { answers: number, ms: { total: number }, network: { bytes: number, requests: Array<{ op: string, bytes: number, inlineBytes: number, peer: string }> } | null } }
 
@@ -79,8 +80,8 @@ export async function run (args: string[]): Promise<void> {
 
     const cpu0 = await Promise.all(everyone.map(async (p) => (await processUsage(p.child.pid as number)).cpuSeconds))
     const p0 = performance.now()
-    const summary = await gql<{ publishRelease: { summary: { units: number, postings: number } } }>(pub,
-      'mutation($i: PublishReleaseInput!) { publishRelease(input: $i) { summary { units postings } } }',
+    const summary = await gql<{ publishRelease: { summary: { units: number, postings: number, times: PublishTimes } } }>(pub,
+      'mutation($i: PublishReleaseInput!) { publishRelease(input: $i) { summary { units postings times { importSeconds indexSeconds contentSeconds notifySeconds totalSeconds } } } }',
       { i: { name: 'bookworm', format: 'DEBIAN', paths: input.files, translationPaths: input.translations } }, 3_600_000)
     const publishSeconds = (performance.now() - p0) / 1000
     // CPU the peers spent during the publish (the machine has 2 cores shared by every peer: the figure the wall time follows when it is busy).
@@ -88,7 +89,8 @@ export async function run (args: string[]): Promise<void> {
     const publishCpu = { publisher: cpu1[0] - cpu0[0], mirrors: cpu1.slice(1, 1 + mirrorsN).reduce((n, c, i) => n + c - cpu0[1 + i], 0), all: cpu1.reduce((n, c, i) => n + c - cpu0[i], 0) }
     process.stderr.write(`publish CPU s: publisher ${publishCpu.publisher.toFixed(2)}, mirrors ${publishCpu.mirrors.toFixed(2)}, every peer ${publishCpu.all.toFixed(2)}\n`)
     const lagMs = await waitFor('the catalog at the client', async () => (await gql<NetworkInfo>(client, '{ network { index { catalogSeq members { peerId role held { postings heads blocks docs } } } } }')).network.index.catalogSeq >= 1, 60_000)
-    process.stderr.write(`published ${summary.publishRelease.summary.units} units into ${mirrorsN} mirrors in ${publishSeconds.toFixed(1)} s\n`)
+    const times = summary.publishRelease.summary.times
+    process.stderr.write(`published ${summary.publishRelease.summary.units} units into ${mirrorsN} mirrors in ${publishSeconds.toFixed(1)} s (import ${times.importSeconds.toFixed(1)}, index ${times.indexSeconds.toFixed(1)}, notify ${times.notifySeconds.toFixed(1)})\n`)
     // A busy publish can drop index peers from a view (late announcements, failed probes): the figures below are taken with the whole view back, and how long that took is reported (-1: not within 60 s).
     const viewWholeMs = await waitFor('every index peer in the client\'s view', async () => (await gql<NetworkInfo>(client, '{ network { index { catalogSeq members { peerId role held { postings heads blocks docs } } } } }')).network.index.members.length === mirrorsN + 1, 60_000).catch(() => -1)
     process.stderr.write(`client's view whole again ${viewWholeMs.toFixed(0)} ms after the catalog\n`)
@@ -107,10 +109,11 @@ export async function run (args: string[]): Promise<void> {
         { what: 'one-peer import s (baseline)', value: baselineSeconds },
         { what: `publish into ${mirrorsN} mirrors s`, value: publishSeconds },
         { what: 'ratio (target <= 3)', value: publishSeconds / baselineSeconds },
+        { what: 'publish steps s: import / index / notify', value: `${times.importSeconds.toFixed(1)} / ${times.indexSeconds.toFixed(1)} / ${times.notifySeconds.toFixed(1)}` },
         { what: 'CPU s during the publish: publisher / mirrors / every peer', value: `${publishCpu.publisher.toFixed(2)} / ${publishCpu.mirrors.toFixed(2)} / ${publishCpu.all.toFixed(2)}` },
         { what: 'postings share min/max vs ideal', value: `${(Math.min(...shares) / ideal).toFixed(2)} / ${(Math.max(...shares) / ideal).toFixed(2)}` }
       ])
-      const file = await writeResults('dht-publish', { units: summary.publishRelease.summary.units, mirrors: mirrorsN, baselineSeconds, publishSeconds, ratio: publishSeconds / baselineSeconds, publishCpu, held, usageAfterPublish: usage, small })
+      const file = await writeResults('dht-publish', { units: summary.publishRelease.summary.units, mirrors: mirrorsN, baselineSeconds, publishSeconds, ratio: publishSeconds / baselineSeconds, publishTimes: times, publishCpu, held, usageAfterPublish: usage, small })
       process.stdout.write(`\nwrote ${file}\n`)
       await local.close()
       return
@@ -214,6 +217,7 @@ export async function run (args: string[]): Promise<void> {
       { what: 'one-peer import s (baseline)', value: baselineSeconds },
       { what: `publish into ${mirrorsN} mirrors s`, value: publishSeconds },
       { what: 'ratio (target <= 3)', value: ratio },
+      { what: 'publish steps s: import / index / notify', value: `${times.importSeconds.toFixed(1)} / ${times.indexSeconds.toFixed(1)} / ${times.notifySeconds.toFixed(1)}` },
       { what: 'catalog visible at a client after publish ms', value: lagMs },
       { what: 'every index peer in the client\'s view again after the catalog ms (-1: not in 60 s)', value: viewWholeMs },
       { what: 'postings share min/max vs ideal', value: `${(Math.min(...shares) / ideal).toFixed(2)} / ${(Math.max(...shares) / ideal).toFixed(2)}` },
@@ -236,6 +240,7 @@ export async function run (args: string[]): Promise<void> {
       baselineSeconds,
       publishSeconds,
       ratio,
+      publishTimes: times,
       publishCpu,
       catalogLagMs: lagMs,
       viewWholeMs,

@@ -12,6 +12,8 @@ import { ROOT } from './common.ts'
 const EDOS = join(ROOT, 'bin', 'edos.js')
 /** EDOS_BENCH_NODE_ARGS: node flags for every peer process (space-separated), e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` (profiles are written when a peer stops). */
 const NODE_ARGS = (process.env.EDOS_BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')
+/** EDOS_BENCH_NODE_ARGS_FOR: the peers (names, comma-separated, e.g. `publisher`) those flags are for; default every peer (profiling all 12 slows each). */
+const NODE_ARGS_FOR = process.env.EDOS_BENCH_NODE_ARGS_FOR === undefined || process.env.EDOS_BENCH_NODE_ARGS_FOR === '' ? undefined : new Set(process.env.EDOS_BENCH_NODE_ARGS_FOR.split(','))
 
 export interface BenchPeer {
   name: string
@@ -29,7 +31,8 @@ const running = new Set<ChildProcess>()
 process.on('exit', () => { for (const c of running) c.kill('SIGKILL') })
 
 export async function startPeer (name: string, data: string, args: string[], env: Record<string, string> = {}, timeoutMs = 120_000): Promise<BenchPeer> {
-  const child = spawn(process.execPath, [...NODE_ARGS, EDOS, 'serve', '--data', data, '--http', '127.0.0.1:0', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
+  const nodeArgs = NODE_ARGS_FOR === undefined || NODE_ARGS_FOR.has(name) ? NODE_ARGS : []
+  const child = spawn(process.execPath, [...nodeArgs, EDOS, 'serve', '--data', data, '--http', '127.0.0.1:0', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
   running.add(child)
   child.on('exit', () => running.delete(child))
   let out = ''

@@ -30,6 +30,8 @@ export function networkView (node: IndexNode): IndexView {
     get nextDocId (): number { return catalog.nextDocId },
     isLive: (docId) => catalog.isLive(docId),
     docIdOf: async (id) => await remote.docIdOf(id),
+    // Look-ups made in one tick go out together, one request per holder.
+    docIdsOf: async (ids) => await Promise.all(ids.map(async (id) => await remote.docIdOf(id))),
     getDocument: async (docId): Promise<StoredDocument | undefined> => (await remote.getDocuments([docId]))[0],
     getDocuments: async (docIds) => await remote.getDocuments(docIds),
     release: async (name): Promise<ReleaseInfo | undefined> => catalog.current()?.releases.find((r) => r.name === name),

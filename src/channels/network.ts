@@ -44,6 +44,13 @@ export interface ChannelNetworkInit {
   syncMs?: number
   /** Bound on each request to another peer. Default 5000 ms. */
   callTimeoutMs?: number
+  /**
+   * How long a notification ahead of a gap waits for gossip to bring the
+   * missing ones before they are fetched from a log. Default 500 ms (gossip
+   * reorders the parts of a large change; fetching at once asked the logs
+   * for what was already on its way).
+   */
+  gapWaitMs?: number
   log?: (message: string) => void
 }
 
@@ -60,16 +67,22 @@ export class ChannelNetwork {
   private readonly counters = { refused: 0, live: 0, fetched: 0 }
   private readonly self: string
   private readonly publisherId: string
+  /** Notifications the topic validator verified, by message bytes: each is verified once, not again when delivered. */
+  private readonly verified = new WeakMap<Uint8Array, ChannelNotification>()
+  private gapTimer: NodeJS.Timeout | undefined
   private readonly onMessage = (evt: CustomEvent<{ topic: string, data: Uint8Array }>): void => {
     const { topic, data } = evt.detail
     if (!topic.startsWith('edos/channel')) return
-    // The validator accepted it: it verifies; parse again (cheap) rather than share state with the validator.
+    // The validator accepted it: definitions (small) are parsed and verified again; notifications come verified from the validator.
     if (topic === DIRECTORY_TOPIC) {
       void this.queue.run(async () => { await this.learn(verifyDefinition(JSON.parse(decoder.decode(data)), this.init.publisher)) }).catch((err: Error) => { this.init.log?.(`channels: ${err.message}`) })
       return
     }
-    let n: ChannelNotification
-    try { n = verifyNotification(JSON.parse(decoder.decode(data)), this.init.publisher, topic.slice('edos/channel/'.length)) } catch (err) { this.refuse(err, 'gossip'); return }
+    let n = this.verified.get(data)
+    if (n !== undefined) this.verified.delete(data)
+    else {
+      try { n = verifyNotification(JSON.parse(decoder.decode(data)), this.init.publisher, topic.slice('edos/channel/'.length)) } catch (err) { this.refuse(err, 'gossip'); return }
+    }
     void this.receive(n, 'live').catch((err: Error) => { this.init.log?.(`channels: ${n.channel}#${n.seq}: ${err.message}`) })
   }
 
@@ -104,6 +117,7 @@ export class ChannelNetwork {
   async stop (): Promise<void> {
     this.stopped = true
     if (this.timer !== undefined) clearInterval(this.timer)
+    clearTimeout(this.gapTimer)
     this.pubsub.removeEventListener('message', this.onMessage as never)
     for (const t of this.subscribed) this.pubsub.topicValidators.delete(t)
     await this.syncing?.catch(() => {})
@@ -152,7 +166,7 @@ export class ChannelNetwork {
       try {
         const value = JSON.parse(decoder.decode(msg.data)) as unknown
         if (topic === DIRECTORY_TOPIC) verifyDefinition(value, this.init.publisher)
-        else verifyNotification(value, this.init.publisher, topic.slice('edos/channel/'.length))
+        else this.verified.set(msg.data, verifyNotification(value, this.init.publisher, topic.slice('edos/channel/'.length)))
         return TopicValidatorResult.Accept
       } catch (err) {
         this.refuse(err, peer.toString())
@@ -194,7 +208,18 @@ export class ChannelNetwork {
       await this.drain(n.channel)
       return false
     })
-    if (gap) await this.sync()
+    if (gap) this.syncSoon()
+  }
+
+  /** An anti-entropy pass once gossip had `gapWaitMs` to fill a gap (one timer for any number of gaps). */
+  private syncSoon (): void {
+    if (this.gapTimer !== undefined || this.stopped) return
+    this.gapTimer = setTimeout(() => {
+      this.gapTimer = undefined
+      if (![...this.pending.values()].some((m) => m.size > 0)) return
+      void this.sync()
+    }, this.init.gapWaitMs ?? 500)
+    this.gapTimer.unref()
   }
 
   private park (n: ChannelNotification): void {
@@ -347,7 +372,15 @@ export class ChannelNetwork {
         for (let rounds = 0; rounds < 100_000; rounds++) {
           const c = await this.init.store.getChannel(channel)
           if (c === undefined || c.lastSeq >= until || this.stopped) return
-          const res = await callRpc(this.init.host.libp2p, peer, CHANNELS_PROTOCOL, { op: 'range', channel, since: c.lastSeq, limit: RANGE_LIMIT }, [], { timeoutMs })
+          // Only the hole before what waits here: the rest is held already.
+          let limit = RANGE_LIMIT
+          for (const seq of this.pending.get(channel)?.keys() ?? []) if (seq > c.lastSeq) limit = Math.min(limit, seq - c.lastSeq - 1)
+          if (limit === 0) {
+            await this.queue.run(async () => { await this.drain(channel) })
+            if ((await this.init.store.getChannel(channel))?.lastSeq === c.lastSeq) break
+            continue
+          }
+          const res = await callRpc(this.init.host.libp2p, peer, CHANNELS_PROTOCOL, { op: 'range', channel, since: c.lastSeq, limit }, [], { timeoutMs })
           const got = Array.isArray(res.header.notifications) ? res.header.notifications : []
           if (got.length === 0) break
           const run: ChannelNotification[] = []

@@ -8,7 +8,7 @@
  */
 import type { PeerId, PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { signEnvelope, verifyEnvelope } from '../dht/trust.ts'
+import { signEnvelope, signatureOf, verifyEnvelope } from '../dht/trust.ts'
 import { ForgedNotificationError } from './errors.ts'
 import type { ChannelDefinition, ChannelFlashCrowd, ChannelNotification, ChannelUnit } from './types.ts'
 
@@ -26,11 +26,13 @@ export const UNITS_PER_PART = 1000
 
 type Unsigned<T> = Omit<T, 'signature'>
 
+// Headers and units are built with their keys in sorted order: canonicalJson then spells them with the native JSON.stringify.
 function headerOfNotification (n: Unsigned<ChannelNotification>): Record<string, unknown> {
-  const h: Record<string, unknown> = { channel: n.channel, seq: n.seq, release: n.release, date: n.date, added: n.added, updated: n.updated, removed: n.removed }
+  const h: Record<string, unknown> = { added: n.added, channel: n.channel, date: n.date }
   // Only when present: notifications signed before the field existed verify unchanged.
   if (n.flashCrowd !== undefined) h.flashCrowd = n.flashCrowd
   if (n.parts !== undefined) { h.part = n.part; h.parts = n.parts }
+  h.release = n.release; h.removed = n.removed; h.seq = n.seq; h.updated = n.updated
   return h
 }
 
@@ -42,7 +44,7 @@ function flashCrowd (v: unknown, where: string): ChannelFlashCrowd {
   if (!isObject(v) || (v.phase !== 'open' && v.phase !== 'clusters') || !isString(v.release) || (v.closesAt !== undefined && !isString(v.closesAt))) {
     throw new ForgedNotificationError(`${where}: flashCrowd is not an announcement (phase open|clusters, release, closesAt?)`)
   }
-  const out: ChannelFlashCrowd = { phase: v.phase, release: v.release }
+  const out = {} as ChannelFlashCrowd
   if (v.closesAt !== undefined) out.closesAt = v.closesAt as string
   if (v.clusters !== undefined) {
     if (!Array.isArray(v.clusters) || v.clusters.length > MAX_CLUSTERS) throw new ForgedNotificationError(`${where}: flashCrowd.clusters is not a list of at most ${MAX_CLUSTERS}`)
@@ -53,9 +55,11 @@ function flashCrowd (v: unknown, where: string): ChannelFlashCrowd {
       if (!ok) throw new ForgedNotificationError(`${where}: flashCrowd.clusters[${i}] is not a cluster (id, infoHash, units, bytes, pieceLength)`)
       units += (c.units as string[]).length
       if (units > MAX_UNITS) throw new ForgedNotificationError(`${where}: flashCrowd.clusters name more than ${MAX_UNITS} units`)
-      return { id: c.id as string, infoHash: c.infoHash as string, units: c.units as string[], bytes: c.bytes as number, pieceLength: c.pieceLength as number }
+      return { bytes: c.bytes as number, id: c.id as string, infoHash: c.infoHash as string, pieceLength: c.pieceLength as number, units: c.units as string[] }
     })
   }
+  out.phase = v.phase
+  out.release = v.release
   return out
 }
 
@@ -64,8 +68,8 @@ function headerOfDefinition (d: Unsigned<ChannelDefinition>): Record<string, unk
 }
 
 export async function signNotification (key: PrivateKey, n: Unsigned<ChannelNotification>): Promise<ChannelNotification> {
-  const env = await signEnvelope(key, KIND_NOTIFICATION, headerOfNotification(n))
-  return { ...headerOfNotification(n), signature: env.signature } as unknown as ChannelNotification
+  const header = headerOfNotification(n)
+  return { ...header, signature: await signatureOf(key, KIND_NOTIFICATION, header) } as unknown as ChannelNotification
 }
 
 export async function signDefinition (key: PrivateKey, d: Unsigned<ChannelDefinition>): Promise<ChannelDefinition> {
@@ -86,9 +90,10 @@ function units (v: unknown, field: string, where: string): ChannelUnit[] {
       (u.arch !== undefined && !isString(u.arch)) || (u.checksum !== undefined && !isString(u.checksum))) {
       throw new ForgedNotificationError(`${where}: ${field}[${i}] is not a unit (kind, id, name, version, arch?, checksum?)`)
     }
-    const out: ChannelUnit = { kind: u.kind, id: u.id, name: u.name, version: u.version }
+    const out = {} as ChannelUnit
     if (u.arch !== undefined) out.arch = u.arch as string
     if (u.checksum !== undefined) out.checksum = u.checksum as string
+    out.id = u.id; out.kind = u.kind; out.name = u.name; out.version = u.version
     return out
   })
 }

@@ -12,7 +12,7 @@ import type { Connection, Stream } from '@libp2p/interface'
 import { EdosError } from '../xml-twig-index/errors.ts'
 import { BadSignatureError, CertificateError, NotAuthorizedError, PeerUnavailableError, ProtocolError, RemoteError, ReplayError } from './errors.ts'
 import { guardSignal, type EdosLibp2p } from './host.ts'
-import { decodeFrame, encodeFrame } from './wire.ts'
+import { decodeFrame, encodeFrame, encodeFrameList } from './wire.ts'
 
 const DEBUG = process.env.EDOS_DHT_DEBUG === '1'
 
@@ -177,7 +177,8 @@ export async function callRpc (libp2p: EdosLibp2p, peer: string, protocol: strin
   const timeout = AbortSignal.timeout(options.timeoutMs ?? 15_000)
   const signal = guardSignal(options.signal != null ? AbortSignal.any([options.signal, timeout]) : timeout)
   const key = `${peer} ${protocol}`
-  const out = encodeFrame(header, parts)
+  // The parts are not copied into the frame (a publish batch is 4 MiB): they are sent from where they are.
+  const out = encodeFrameList(header, parts)
   for (let attempt = 0; ; attempt++) {
     let k = attempt === 0 ? takeKept(libp2p, key) : undefined
     const reused = k !== undefined
@@ -202,7 +203,7 @@ export async function callRpc (libp2p: EdosLibp2p, peer: string, protocol: strin
       keep(libp2p, key, k)
       const error = frame.header.error as { code?: unknown, message?: unknown } | undefined
       if (error != null) throw remoteError(peer, String(error.code ?? 'ERR_REMOTE'), String(error.message ?? 'remote error'))
-      return { header: frame.header, parts: frame.parts, bytes: out.length + bytes.byteLength }
+      return { header: frame.header, parts: frame.parts, bytes: out.byteLength + bytes.byteLength }
     } catch (err) {
       if (err instanceof EdosError && answered) throw err
       k.stream.abort(err instanceof Error ? err : new Error(String(err)))

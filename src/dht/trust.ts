@@ -260,6 +260,48 @@ const KIND = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$/
  * dropped (as JSON.stringify does); other non-JSON values are refused.
  */
 export function canonicalJson (value: unknown): string {
+  // A value whose objects already list their keys in sorted order (what a verifier builds, and what JSON.parse gives back of
+  // canonical JSON) is spelled canonically by the native JSON.stringify: checking that is a walk, much cheaper than building
+  // the string here (a 1,000-unit notification: ~4.5 ms this way round, ~1 ms checked and stringified).
+  return inCanonicalOrder(value) ? JSON.stringify(value) : canonicalSpelling(value)
+}
+
+/** True when JSON.stringify spells `value` canonically; throws what canonicalJson throws for a value JSON cannot carry. */
+function inCanonicalOrder (value: unknown): boolean {
+  switch (typeof value) {
+    case 'string': case 'boolean': return true
+    case 'number':
+      if (!Number.isFinite(value)) throw new TypeError(`canonical JSON has no ${value}`)
+      return true
+    case 'object': {
+      if (value === null) return true
+      let ordered = true
+      if (Array.isArray(value)) {
+        for (let i = 0; i < value.length; i++) {
+          if (!(i in value)) return false
+          if (!inCanonicalOrder(value[i])) ordered = false
+        }
+        return ordered
+      }
+      const proto = Object.getPrototypeOf(value)
+      if (proto !== Object.prototype && proto !== null) throw new TypeError(`canonical JSON takes plain objects, got ${(proto as { constructor?: { name?: string } } | null)?.constructor?.name ?? 'an object'}`)
+      const o = value as Record<string, unknown>
+      let previous: string | undefined
+      for (const k in o) {
+        if (!Object.hasOwn(o, k)) continue
+        const v = o[k]
+        if (v === undefined || (previous !== undefined && !(previous < k))) ordered = false
+        else if (!inCanonicalOrder(v)) ordered = false
+        previous = k
+      }
+      return ordered
+    }
+  }
+  throw new TypeError(`canonical JSON has no ${typeof value}`)
+}
+
+/** The canonical spelling built key by key (objects whose keys are not in order). */
+function canonicalSpelling (value: unknown): string {
   if (value === null || typeof value === 'boolean' || typeof value === 'string') return JSON.stringify(value)
   if (typeof value === 'number') {
     if (!Number.isFinite(value)) throw new TypeError(`canonical JSON has no ${value}`)
@@ -291,6 +333,12 @@ export async function signEnvelope (key: PrivateKey, kind: string, header: Recor
   const signer = peerIdFromPrivateKey(key).toString()
   const signature = await signBy(key, envelopeBytes(kind, signer, json, parts))
   return { kind, header: JSON.parse(json) as Record<string, unknown>, signer, signature }
+}
+
+/** Only the signature signEnvelope would give (for callers that send the header as they hold it: no parse of it back). */
+export async function signatureOf (key: PrivateKey, kind: string, header: Record<string, unknown>, parts: readonly Uint8Array[] = []): Promise<string> {
+  if (!KIND.test(kind)) throw new TypeError(`bad envelope kind ${JSON.stringify(kind)}`)
+  return await signBy(key, envelopeBytes(kind, peerIdFromPrivateKey(key).toString(), canonicalJson(header), parts))
 }
 
 /**

@@ -11,7 +11,7 @@
  * caller does the I/O (and must raise the length-prefix decoder's
  * `maxDataLength`, 4 MiB by default in @libp2p/utils, to MAX_FRAME_BYTES).
  */
-import type { Uint8ArrayList } from 'uint8arraylist'
+import { Uint8ArrayList } from 'uint8arraylist'
 import { ByteWriter, CorruptBlockError, EMPTY_LIST, PostingBuffer, encodeBlock, type PostingList } from '../xml-twig-index/postings/codec.ts'
 import { ProtocolError } from './errors.ts'
 
@@ -66,6 +66,35 @@ function limitsOf (limits?: Partial<FrameLimits>): FrameLimits {
 
 /** Encodes a header object and parts into one frame, refusing frames the receiver would refuse. */
 export function encodeFrame (header: object, parts: readonly Uint8Array[] = [], limits?: Partial<FrameLimits>): Uint8Array {
+  const { json, total } = frameHead(header, parts, limits)
+  const out = new Uint8Array(total)
+  let pos = putVarint(out, 0, json.length)
+  out.set(json, pos); pos += json.length
+  pos = putVarint(out, pos, parts.length)
+  for (const p of parts) { pos = putVarint(out, pos, p.length); out.set(p, pos); pos += p.length }
+  return out
+}
+
+/**
+ * The same frame as a list of buffers that holds the parts themselves
+ * (no copy of a 4 MiB batch): the caller must leave them unchanged until
+ * the frame is sent.
+ */
+export function encodeFrameList (header: object, parts: readonly Uint8Array[] = [], limits?: Partial<FrameLimits>): Uint8ArrayList {
+  const { json } = frameHead(header, parts, limits)
+  const head = new Uint8Array(varintLength(json.length) + json.length + varintLength(parts.length) + (parts.length > 0 ? varintLength(parts[0].length) : 0))
+  let pos = putVarint(head, 0, json.length)
+  head.set(json, pos); pos += json.length
+  pos = putVarint(head, pos, parts.length)
+  const out = new Uint8ArrayList<ArrayBufferLike>(head.subarray(0, parts.length > 0 ? putVarint(head, pos, parts[0].length) : pos))
+  parts.forEach((p, i) => {
+    if (i > 0) { const v = new Uint8Array(varintLength(p.length)); putVarint(v, 0, p.length); out.append(v) }
+    if (p.length > 0) out.append(p)
+  })
+  return out
+}
+
+function frameHead (header: object, parts: readonly Uint8Array[], limits?: Partial<FrameLimits>): { json: Uint8Array, total: number } {
   const lim = limitsOf(limits)
   if (header == null || typeof header !== 'object' || Array.isArray(header)) throw new ProtocolError('frame header must be an object')
   const json = utf8.encode(JSON.stringify(header))
@@ -74,12 +103,7 @@ export function encodeFrame (header: object, parts: readonly Uint8Array[] = [], 
   let total = varintLength(json.length) + json.length + varintLength(parts.length)
   for (const p of parts) total += varintLength(p.length) + p.length
   if (total > lim.maxTotalBytes) throw new ProtocolError(`frame of ${total} bytes exceeds ${lim.maxTotalBytes}`)
-  const out = new Uint8Array(total)
-  let pos = putVarint(out, 0, json.length)
-  out.set(json, pos); pos += json.length
-  pos = putVarint(out, pos, parts.length)
-  for (const p of parts) { pos = putVarint(out, pos, p.length); out.set(p, pos); pos += p.length }
-  return out
+  return { json, total }
 }
 
 /** Decodes one frame; every malformed input throws ProtocolError naming the fault and its byte offset. */

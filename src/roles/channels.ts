@@ -192,11 +192,13 @@ export class Channels {
       return r
     }
     const toUnit = (u: ReleaseUnit): NotificationUnit => {
-      const n: NotificationUnit = { kind: u.kind, id: u.id, name: u.name, version: u.version }
+      // Keys in sorted order, as signing spells them (the native JSON.stringify then does; see canonicalJson).
+      const n = {} as NotificationUnit
       if (u.arch !== undefined) n.arch = u.arch
       const sum = docs.get(u.id)
       const checksum = sum === undefined ? undefined : checksumOf(sum)
       if (checksum !== undefined) n.checksum = checksum
+      n.id = u.id; n.kind = u.kind; n.name = u.name; n.version = u.version
       return n
     }
     const date = new Date().toISOString()
@@ -238,7 +240,7 @@ export class Channels {
     const out = new Map<string, string>()
     for (let i = 0; i < ids.length; i += DOC_BATCH) {
       // Asked together: the distributed index answers a batch in one request per holder.
-      const docIds = (await Promise.all(ids.slice(i, i + DOC_BATCH).map(async (id) => await store.docIdOf(id)))).filter((d): d is number => d !== undefined)
+      const docIds = (await store.docIdsOf(ids.slice(i, i + DOC_BATCH))).filter((d): d is number => d !== undefined)
       for (const d of await store.getDocuments(docIds)) if (d !== undefined) out.set(d.id, d.xml)
     }
     return out

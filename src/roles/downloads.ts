@@ -120,7 +120,7 @@ export class Downloads {
     const out: UnitContent[] = []
     for (let i = 0; i < units.length; i += 256) {
       const batch = units.slice(i, i + 256)
-      const docIds = await Promise.all(batch.map(async (id) => await this.init.index.store.docIdOf(id)))
+      const docIds = await this.init.index.store.docIdsOf(batch)
       const missing = batch.find((_, j) => docIds[j] === undefined)
       if (missing !== undefined) throw new PeerError(`no unit with id '${missing}'`, 'NOT_FOUND')
       const docs = await this.init.index.store.getDocuments(docIds as number[])

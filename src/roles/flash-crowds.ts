@@ -190,7 +190,7 @@ export class FlashCrowds {
     const store = this.init.index.store
     for (let i = 0; i < units.length; i += BATCH) {
       const batch = units.slice(i, i + BATCH)
-      const docIds = await Promise.all(batch.map(async (u) => await store.docIdOf(u.id)))
+      const docIds = await store.docIdsOf(batch.map((u) => u.id))
       const docs = await store.getDocuments(docIds.filter((d): d is number => d !== undefined))
       const byId = new Map(docs.filter((d) => d !== undefined).map((d) => [d.id, d]))
       for (const u of batch) {

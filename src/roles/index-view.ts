@@ -13,6 +13,8 @@ export interface IndexStoreView {
   readonly nextDocId: number
   isLive: (docId: number) => boolean
   docIdOf: (id: string) => Promise<number | undefined>
+  /** docIdOf of each id, in order (one store read, or one request per holder). */
+  docIdsOf: (ids: readonly string[]) => Promise<Array<number | undefined>>
   getDocument: (docId: number) => Promise<StoredDocument | undefined>
   getDocuments: (docIds: number[]) => Promise<Array<StoredDocument | undefined>>
   release: (name: string) => Promise<ReleaseInfo | undefined>

@@ -148,6 +148,7 @@ export class Publishing {
         bus.publish({ type: 'publish-progress', release, progress })
       }
       const rejections: string[] = []
+      const t0 = performance.now()
       const before = unitsWithCollections(await querying.release(release))
       const summary = await index.import(readUnits(files, {
         format: options.format,
@@ -159,7 +160,9 @@ export class Publishing {
         onUnits: (n) => { units = n; report(false) }
       })
       report(true)
+      const tImported = performance.now()
       await this.init.afterCommit?.((p) => { extra = p; report(true) })
+      const tIndexed = performance.now()
       extra = { phase: 'done', postingsSent: extra.postingsSent }
       report(true)
       const record = await querying.release(release)
@@ -167,7 +170,16 @@ export class Publishing {
       const result: PublishSummary = { ...summary, rejections }
       let failed: { error: unknown } | undefined
       try { await options.beforeNotify?.(record) } catch (error) { failed = { error } }
+      const tContent = performance.now()
       await this.init.onReleaseChanged?.({ release: record, before, after: unitsWithCollections(record) })
+      const tNotified = performance.now()
+      result.times = {
+        importSeconds: (tImported - t0) / 1000,
+        indexSeconds: (tIndexed - tImported) / 1000,
+        contentSeconds: (tContent - tIndexed) / 1000,
+        notifySeconds: (tNotified - tContent) / 1000,
+        totalSeconds: (tNotified - t0) / 1000
+      }
       bus.publish({ type: 'release-published', release: record, summary: result })
       if (failed !== undefined) throw failed.error
       return result

@@ -255,7 +255,7 @@ export class Querying {
       const ids = [...await this.unitIds(release)]
       // In batches asked together: the distributed index answers each batch in one request per holder.
       for (let i = 0; i < ids.length; i += 4096) {
-        for (const d of await Promise.all(ids.slice(i, i + 4096).map(async (id) => await this.index.store.docIdOf(id)))) {
+        for (const d of await this.index.store.docIdsOf(ids.slice(i, i + 4096))) {
           if (d !== undefined && this.index.store.isLive(d)) docIds.add(d)
         }
       }

@@ -269,8 +269,24 @@ export interface NetworkRecord {
 
 export interface MirrorAdmission { mirror: string, publisher: string, issued: string, expires: string }
 
+/** Wall-clock seconds of each step of a publish. */
+export interface PublishTimes {
+  /** Reading the files into the local store (the summary's `seconds`). */
+  importSeconds: number
+  /** Sending the new postings and documents to the index peers (0 without a network). */
+  indexSeconds: number
+  /** Storing and seeding the content given with the publish. */
+  contentSeconds: number
+  /** Building, signing, logging and sending the channels' notifications. */
+  notifySeconds: number
+  totalSeconds: number
+}
+
 export interface PublishSummary {
-  release: string, units: number, rejected: number, replaced: number, postings: number, seconds: number, rejections: string[]
+  release: string, units: number, rejected: number, replaced: number, postings: number, rejections: string[]
+  /** Seconds of the local import (`times` has every step). */
+  seconds: number
+  times?: PublishTimes
   /** Content files stored and seeded (matched to units by sha256), and files no unit names. */
   content?: { stored: number, unmatched: string[] }
 }

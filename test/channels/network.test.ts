@@ -42,14 +42,14 @@ describe('channels over gossipsub (in-process peers)', () => {
   let publisherId: ReturnType<typeof peerIdFromString>
   const log = process.env.EDOS_TEST_LOG === '1' ? (m: string) => { console.error(m) } : undefined
 
-  async function start (name: string, role: 'publisher' | 'mirror' | 'client', bootstrap: string[] = []): Promise<Node> {
+  async function start (name: string, role: 'publisher' | 'mirror' | 'client', bootstrap: string[] = [], init: { syncMs?: number, gapWaitMs?: number } = {}): Promise<Node> {
     const d = join(dir, name)
     const host = await createPeerHost({ data: d, role, bootstrap })
     publisherId ??= peerIdFromString(host.peerId)
     const state = await PeerState.open(join(d, 'state'))
     const got: ChannelNotification[] = []
     const bus = new EventBus<PeerEvent>()
-    const net = new ChannelNetwork({ host, publisher: publisherId, store: state, onNotification: (n) => { got.push(n); bus.publish({ type: 'notification', notification: n }) }, syncMs: 500, callTimeoutMs: 3000, log })
+    const net = new ChannelNetwork({ host, publisher: publisherId, store: state, onNotification: (n) => { got.push(n); bus.publish({ type: 'notification', notification: n }) }, syncMs: 500, callTimeoutMs: 3000, log, ...init })
     await net.start()
     return { host, state, net, got, dir: d, bus }
   }
@@ -146,6 +146,35 @@ describe('channels over gossipsub (in-process peers)', () => {
     await Promise.all(mirrors.map(async (x) => { await x.net.sync() }))
     await waitFor('the parts at both mirrors', async () => (await Promise.all(mirrors.map(async (x) => (await x.state.getChannel('security'))?.lastSeq === want))).every(Boolean), 30_000)
     for (const x of mirrors) expect((await logOf(x.state, 'security')).slice(-8)).toEqual(parts)
+  }, 60_000)
+
+  it('a gap gossip reordered waits for gossip, and only the hole is fetched from a log', async () => {
+    // A third mirror with no periodic pass in the test's time: only its gap timer fetches.
+    const late = await start('m-gap', 'mirror', pub.host.multiaddrs(), { syncMs: 600_000, gapWaitMs: 300 })
+    try {
+      await waitFor('the late mirror in sync and in the mesh', async () =>
+        (await late.state.getChannel('security'))?.lastSeq === (await pub.state.getChannel('security'))?.lastSeq &&
+        pub.host.libp2p.services.pubsub.getSubscribers(topicOf('security')).length === 3)
+      const c = (await pub.state.getChannel('security'))!
+      const four: ChannelNotification[] = []
+      for (let i = 1; i <= 4; i++) four.push(await pub.net.sign({ channel: 'security', seq: c.lastSeq + i, release: 'gap', date: new Date().toISOString(), added: [], updated: [], removed: [] }))
+      await pub.state.appendNotifications(four.map((n) => ({ channel: { ...c, lastSeq: n.seq }, notification: n })))
+      const before = late.net.stats()
+      // The second one's gossip is lost; the third and fourth arrive ahead of it.
+      await pub.net.send(four[0])
+      await waitFor('the first live', async () => (await late.state.getChannel('security'))?.lastSeq === four[0].seq)
+      await pub.net.send(four[2])
+      await pub.net.send(four[3])
+      await waitFor('the rest, the hole fetched', async () => (await late.state.getChannel('security'))?.lastSeq === four[3].seq, 10_000)
+      const after = late.net.stats()
+      expect(after.live - before.live).toBe(3)
+      expect(after.fetched - before.fetched).toBe(1)
+      expect(after.pending).toBe(0)
+      expect((await logOf(late.state, 'security')).slice(-4)).toEqual(four)
+      expect(late.got.slice(-4).map((n) => n.seq)).toEqual(four.map((n) => n.seq))
+    } finally {
+      await stop(late)
+    }
   }, 60_000)
 
   it('a mirror that was down fetches the missed range from the other mirror (publisher gone)', async () => {

@@ -158,6 +158,46 @@ describe('signed envelopes', () => {
     for (const bad of [Number.NaN, Infinity, new Date(), [undefined], () => 1, 1n, new Uint8Array(1)]) expect(() => canonicalJson(bad)).toThrow(TypeError)
   })
 
+  it('canonical JSON is the same string whether keys come sorted (native stringify) or not (built key by key)', () => {
+    // The reference: every object's keys sorted, undefined values dropped, built by hand.
+    const reference = (v: unknown): string => {
+      if (Array.isArray(v)) return '[' + v.map(reference).join(',') + ']'
+      if (v !== null && typeof v === 'object') {
+        const o = v as Record<string, unknown>
+        return '{' + Object.keys(o).filter((k) => o[k] !== undefined).sort().map((k) => JSON.stringify(k) + ':' + reference(o[k])).join(',') + '}'
+      }
+      return JSON.stringify(v)
+    }
+    let seed = 7
+    const rand = (n: number): number => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n }
+    const keys = ['a', 'b', 'Z', '10', '9', '__proto__', 'é', 'aa', '', 'k\u0000']
+    const value = (depth: number): unknown => {
+      switch (depth > 3 ? rand(4) : rand(7)) {
+        case 0: return rand(2) === 0 ? -rand(1000) / 7 : rand(100)
+        case 1: return ['x', 'é"\\', '', '\u2028'][rand(4)]
+        case 2: return rand(3) === 0 ? null : rand(2) === 0
+        case 3: return -0
+        case 4: return Array.from({ length: rand(4) }, () => value(depth + 1))
+        default: {
+          const o: Record<string, unknown> = rand(4) === 0 ? Object.create(null) as Record<string, unknown> : {}
+          const ks = keys.filter(() => rand(2) === 0)
+          if (rand(2) === 0) ks.sort()
+          for (const k of ks) Object.defineProperty(o, k, { value: rand(8) === 0 ? undefined : value(depth + 1), enumerable: true, writable: true, configurable: true })
+          return o
+        }
+      }
+    }
+    for (let i = 0; i < 2000; i++) {
+      const v = value(0)
+      expect(canonicalJson(v)).toBe(reference(v))
+      // What JSON.parse gives back of canonical JSON is in canonical order: the native spelling is taken, and is the same.
+      const again = JSON.parse(reference(v)) as unknown
+      expect(canonicalJson(again)).toBe(reference(v))
+    }
+    expect(() => canonicalJson({ a: 1, b: { c: [1, Number.NaN] } })).toThrow(TypeError)
+    expect(() => canonicalJson({ a: 1, b: [new Map()] })).toThrow(TypeError)
+  })
+
   it('verifies through JSON and a wire frame, whatever the key order', async () => {
     const env = await signEnvelope(publisher, 'batch', header, parts)
     expect(env.signer).toBe(pubId().toString())

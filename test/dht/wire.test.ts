@@ -3,7 +3,7 @@ import { Uint8ArrayList } from 'uint8arraylist'
 import { ByteWriter, CorruptBlockError, PostingBuffer, decodeBlock, encodeBlock, type PostingList } from '../../src/xml-twig-index/postings/codec.ts'
 import { ProtocolError } from '../../src/dht/errors.ts'
 import {
-  bool, decodeFrame, decodePostingList, encodeFrame, encodePostingList, int, intArray, optBool, optInt, optIntArray, optStr,
+  bool, decodeFrame, decodePostingList, encodeFrame, encodeFrameList, encodePostingList, int, intArray, optBool, optInt, optIntArray, optStr,
   optStrArray, str, strArray
 } from '../../src/dht/wire.ts'
 
@@ -42,6 +42,23 @@ describe('frames', () => {
       expect(f.parts.length).toBe(parts.length)
       f.parts.forEach((p, i) => expect(Buffer.from(p).equals(parts[i])).toBe(true))
     }
+  })
+
+  it('spells a frame as a list of buffers (parts not copied) byte for byte as one buffer', () => {
+    const big = new Uint8Array(300_000).map((_, i) => i * 31)
+    const cases: Array<[object, Uint8Array[]]> = [
+      [{}, []], [{ op: 'x' }, [new Uint8Array(0)]], [{ a: 'é'.repeat(200) }, [Uint8Array.of(1), new Uint8Array(0), big, Uint8Array.of(2, 3)]],
+      [{ op: 'append', n: 1 }, Array.from({ length: 200 }, (_, i) => big.subarray(i, i * 7))]
+    ]
+    for (const [header, parts] of cases) {
+      const list = encodeFrameList(header, parts)
+      expect(list.subarray()).toEqual(encodeFrame(header, parts))
+      expect(decodeFrame(list).parts).toEqual(parts)
+    }
+    // the parts are the caller's buffers, not copies
+    const part = new Uint8Array(100_000)
+    expect([...encodeFrameList({ op: 'x' }, [part])].some((b) => b.buffer === part.buffer)).toBe(true)
+    expect(() => encodeFrameList({ a: 1 }, [new Uint8Array(10)], { maxTotalBytes: 8 })).toThrow(ProtocolError)
   })
 
   it('gives parts as views into the input', () => {

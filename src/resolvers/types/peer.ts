@@ -3,7 +3,7 @@
  * statistics, publishing summaries and progress.
  */
 import { builder } from '../builder.ts'
-import type { ChannelRecord, ChannelTransportRecord, DownloadRecord, IndexPeerRecord, IndexStateRecord, MirrorAdmission, NetworkRecord, NotificationRecord, PeerInfo, PublishProgress, PublishSummary, RepairRecord, WishListRecord } from '../../actors/types.ts'
+import type { ChannelRecord, ChannelTransportRecord, DownloadRecord, IndexPeerRecord, IndexStateRecord, MirrorAdmission, NetworkRecord, NotificationRecord, PeerInfo, PublishProgress, PublishSummary, PublishTimes, RepairRecord, WishListRecord } from '../../actors/types.ts'
 import { UnitInterface } from './release.ts'
 
 export type StatsRecord = Awaited<ReturnType<import('../../actors/types.ts').PeerApi['stats']>>
@@ -198,6 +198,17 @@ export const StatsType = builder.objectRef<StatsRecord>('Stats').implement({
   })
 })
 
+export const PublishTimesType = builder.objectRef<PublishTimes>('PublishTimes').implement({
+  description: 'Wall-clock seconds of each step of a publish.',
+  fields: (t) => ({
+    importSeconds: t.exposeFloat('importSeconds', { description: 'Reading the files into the local store.' }),
+    indexSeconds: t.exposeFloat('indexSeconds', { description: 'Sending the new postings and documents to the index peers (0 without a network).' }),
+    contentSeconds: t.exposeFloat('contentSeconds', { description: 'Storing and seeding the content given with the publish.' }),
+    notifySeconds: t.exposeFloat('notifySeconds', { description: "Building, signing, logging and sending the channels' notifications." }),
+    totalSeconds: t.exposeFloat('totalSeconds')
+  })
+})
+
 export const PublishSummaryType = builder.objectRef<PublishSummary>('PublishSummary').implement({
   fields: (t) => ({
     release: t.exposeString('release'),
@@ -205,7 +216,8 @@ export const PublishSummaryType = builder.objectRef<PublishSummary>('PublishSumm
     rejected: t.exposeInt('rejected'),
     replaced: t.exposeInt('replaced', { description: 'Units whose earlier version this publish replaced.' }),
     postings: t.exposeFloat('postings'),
-    seconds: t.exposeFloat('seconds'),
+    seconds: t.exposeFloat('seconds', { description: 'Seconds of the local import (times has every step).' }),
+    times: t.field({ type: PublishTimesType, nullable: true, resolve: (s) => s.times ?? null }),
     rejections: t.exposeStringList('rejections', { description: 'Why units were rejected (document and position).' }),
     contentStored: t.int({ description: 'Content files stored and seeded, matched to units by sha256 (format dir, or content given).', resolve: (s) => s.content?.stored ?? 0 }),
     contentUnmatched: t.stringList({ description: 'Content files that no unit names (not stored).', resolve: (s) => s.content?.unmatched ?? [] })

@@ -192,6 +192,13 @@ export class TwigStore implements PostingSource {
     return v === undefined ? undefined : readU32be(v, 0)
   }
 
+  /** docIdOf for many ids in one LevelDB read (a release's units: one look-up each cost ~30 us). */
+  async docIdsOf (ids: readonly string[]): Promise<Array<number | undefined>> {
+    if (ids.length === 0) return []
+    const values = await this.db.getMany(ids.map(idKey))
+    return values.map((v) => v === undefined ? undefined : readU32be(v, 0))
+  }
+
   async getDocument (docId: number): Promise<StoredDocument | undefined> {
     if (!this.isLive(docId)) return undefined
     const v = await this.db.get(docKey(docId))
