@@ -259,6 +259,9 @@ export class WriteBuilder {
     this.mark(ks, kw.pos); this.mark(vs, vw.pos)
   }
 
+  /** Bytes of the keys held. */
+  get keyBytes (): number { return this.kw.pos }
+
   /** Bytes held so far (what a batch would put on the wire). */
   get bytes (): number { return this.kw.pos + this.vw.pos + this.n * 4 }
 
