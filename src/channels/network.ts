@@ -108,9 +108,9 @@ export class ChannelNetwork {
       await serveRpc(this.init.host.libp2p, CHANNELS_PROTOCOL, async (req) => await this.answer(req.header), { timeoutMs: 30_000 })
     }
     if (!this.isPublisher) {
-      this.timer = setInterval(() => { void this.sync() }, this.init.syncMs ?? 5000)
+      this.timer = setInterval(() => { this.syncQuietly() }, this.init.syncMs ?? 5000)
       this.timer.unref()
-      void this.sync()
+      this.syncQuietly()
     }
   }
 
@@ -217,9 +217,14 @@ export class ChannelNetwork {
     this.gapTimer = setTimeout(() => {
       this.gapTimer = undefined
       if (![...this.pending.values()].some((m) => m.size > 0)) return
-      void this.sync()
+      this.syncQuietly()
     }, this.init.gapWaitMs ?? 500)
     this.gapTimer.unref()
+  }
+
+  /** A pass started from a timer: what fails is logged (a store closing under it), never left unhandled. */
+  private syncQuietly (): void {
+    this.sync().catch((err: Error) => { this.init.log?.(`channels: sync failed: ${err.message}`) })
   }
 
   private park (n: ChannelNotification): void {

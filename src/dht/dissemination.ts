@@ -164,8 +164,9 @@ export class Dissemination {
       const postings = q.postingsQueued
       q.builder = newBatch(); q.postingsQueued = 0; q.full = false
       while (q.inFlight.size >= maxInFlight) await Promise.race(q.inFlight)
-      // Every attempt is over when send settles (acknowledged, refused or abandoned): the buffers are free again.
-      const p: Promise<void> = send(peer, builder, postings).catch(() => {}).finally(() => { q.inFlight.delete(p); release(builder) })
+      // An acknowledged batch was sent whole: its buffers are free again. One that failed may still be queued under an aborted
+      // stream (noise, yamux, TCP) and is left to the collector.
+      const p: Promise<void> = send(peer, builder, postings).then(() => { release(builder) }, () => {}).finally(() => q.inFlight.delete(p))
       q.inFlight.add(p)
     }
     const owners = new Uint32Array(placement.width)

@@ -284,7 +284,6 @@ export class WriteBuilder {
   /** A builder over received parts; checks that every entry lies inside its buffers and that keys are in sequence. */
   static fromParts (keys: Uint8Array, values: Uint8Array, bounds: Uint8Array): WriteBuilder {
     if (bounds.length % 16 !== 0) throw new ProtocolError(`encoded write: bounds of ${bounds.length} bytes are not whole entries (16 bytes each)`)
-    const b = new WriteBuilder(0, 0, 0)
     let out: Uint32Array
     if (LITTLE_ENDIAN && bounds.byteOffset % 4 === 0) out = new Uint32Array(bounds.buffer, bounds.byteOffset, bounds.length / 4)
     else {
@@ -292,6 +291,13 @@ export class WriteBuilder {
       const view = new DataView(bounds.buffer, bounds.byteOffset, bounds.length)
       for (let i = 0; i < out.length; i++) out[i] = view.getUint32(i * 4, true)
     }
+    return WriteBuilder.fromBounds(keys, values, out)
+  }
+
+  /** As fromParts, with the bounds as numbers (a compact write rebuilds them). */
+  static fromBounds (keys: Uint8Array, values: Uint8Array, out: Uint32Array): WriteBuilder {
+    if (out.length % 4 !== 0) throw new ProtocolError(`encoded write: ${out.length} bounds are not whole entries (4 each)`)
+    const b = new WriteBuilder(0, 0, 0)
     let k = 0; let v = 0
     for (let i = 0; i < out.length; i += 4) {
       const ks = out[i]; const ke = out[i + 1]; const vs = out[i + 2]; const ve = out[i + 3]

@@ -300,20 +300,25 @@ function inCanonicalOrder (value: unknown): boolean {
   throw new TypeError(`canonical JSON has no ${typeof value}`)
 }
 
-/** The canonical spelling built key by key (objects whose keys are not in order). */
+/**
+ * The canonical spelling built key by key (objects whose keys are not in
+ * order). It recurses into itself, not canonicalJson: a walk per level
+ * would cost depth^2 on a deep value (headers are canonicalised before
+ * their signature is checked, so a hostile one gets here).
+ */
 function canonicalSpelling (value: unknown): string {
   if (value === null || typeof value === 'boolean' || typeof value === 'string') return JSON.stringify(value)
   if (typeof value === 'number') {
     if (!Number.isFinite(value)) throw new TypeError(`canonical JSON has no ${value}`)
     return JSON.stringify(value)
   }
-  if (Array.isArray(value)) return '[' + value.map(canonicalJson).join(',') + ']'
+  if (Array.isArray(value)) return '[' + value.map(canonicalSpelling).join(',') + ']'
   if (typeof value === 'object') {
     const proto = Object.getPrototypeOf(value)
     if (proto !== Object.prototype && proto !== null) throw new TypeError(`canonical JSON takes plain objects, got ${proto?.constructor?.name ?? 'an object'}`)
     const o = value as Record<string, unknown>
     const keys = Object.keys(o).filter(k => o[k] !== undefined).sort()
-    return '{' + keys.map(k => JSON.stringify(k) + ':' + canonicalJson(o[k])).join(',') + '}'
+    return '{' + keys.map(k => JSON.stringify(k) + ':' + canonicalSpelling(o[k])).join(',') + '}'
   }
   throw new TypeError(`canonical JSON has no ${typeof value}`)
 }

@@ -15,6 +15,7 @@ import { ProtocolError } from './errors.ts'
 import type { HeadChunk, PostingChunk, ShardWrite } from './shard-store.ts'
 import type { HeldDocument } from './types.ts'
 import { VarintReader, WriteBuilder } from './shard-keys.ts'
+import { MAX_ID_BYTES, MAX_TERM_BYTES } from './shard-write.ts'
 
 /**
  * The fast form: the shard store's own entries, as the sender's
@@ -49,8 +50,8 @@ export function encodeEntries (b: WriteBuilder): { header: Record<string, unknow
 }
 
 const EMPTY = new Uint8Array(0)
-/** Longest key a compact write may rebuild (terms are at most a few KiB), and all of its keys together. */
-const MAX_KEY_BYTES = 64 * 1024
+/** Longest key a compact write may rebuild (a prefix byte, a term or id of at most 4 KiB, 00 and two uint32), and all of them together. */
+const MAX_KEY_BYTES = 1 + Math.max(MAX_TERM_BYTES, MAX_ID_BYTES) + 9
 const MAX_KEYS_BYTES = 64 * 1024 * 1024
 
 /** True when a write frame carries entries (encodeEntries) rather than keys and postings (encodeWrite). */
@@ -70,7 +71,8 @@ function rebuild (suffixes: Uint8Array, values: Uint8Array, lengths: Uint8Array)
     try { return r.next() } catch { throw new ProtocolError(`write: entry lengths truncated or overlong at byte ${r.p}`) }
   }
   let keys = new Uint8Array(Math.min(MAX_KEYS_BYTES, Math.max(64, suffixes.length * 3)))
-  let bounds = new Uint32Array(Math.max(16, lengths.length * 2))
+  // an entry takes 3 bytes of lengths at least
+  let bounds = new Uint32Array(4 * Math.ceil(lengths.length / 3))
   let kp = 0; let sp = 0; let vp = 0; let n = 0; let prevStart = 0; let prevLength = 0
   while (!r.done) {
     const shared = next(); const suffix = next(); const value = next()
@@ -84,14 +86,12 @@ function rebuild (suffixes: Uint8Array, values: Uint8Array, lengths: Uint8Array)
     }
     keys.copyWithin(kp, prevStart, prevStart + shared)
     keys.set(suffixes.subarray(sp, sp + suffix), kp + shared)
-    if (n + 4 > bounds.length) { const grown = new Uint32Array(bounds.length * 2); grown.set(bounds); bounds = grown }
     bounds[n++] = kp; bounds[n++] = kp + length; bounds[n++] = vp; bounds[n++] = vp + value
     prevStart = kp; prevLength = length
     kp += length; sp += suffix; vp += value
   }
   if (sp !== suffixes.length || vp !== values.length) throw new ProtocolError('write: bytes after the last entry')
-  const b = bounds.subarray(0, n)
-  return WriteBuilder.fromParts(keys.subarray(0, kp), values, new Uint8Array(b.buffer, b.byteOffset, n * 4))
+  return WriteBuilder.fromBounds(keys.subarray(0, kp), values, bounds.subarray(0, n))
 }
 
 import { decodePostingList, encodePostingList } from './wire.ts'

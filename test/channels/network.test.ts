@@ -189,7 +189,11 @@ describe('channels over gossipsub (in-process peers)', () => {
     const back = await start('m1', 'mirror', mirrors[0].host.multiaddrs())
     mirrors[1] = back
     await waitFor('restarted mirror caught up', async () => (await back.state.getChannel('security'))?.lastSeq === want, 30_000)
-    expect(back.net.stats().fetched).toBe(300)
+    // Most come from the other mirror's log; gossip may bring the last few again (the other mirror's message cache answers the
+    // restarted one's IWANT), and those are logged as live. Either way each is logged once, in order.
+    const { fetched, live } = back.net.stats()
+    expect(fetched + live).toBe(300)
+    expect(fetched).toBeGreaterThan(0)
     const all = await logOf(back.state, 'security')
     expect(all.map((n) => n.seq)).toEqual(Array.from({ length: want }, (_, i) => i + 1))
     expect(all.slice(-300)).toEqual(missed)

@@ -194,6 +194,14 @@ describe('signed envelopes', () => {
       const again = JSON.parse(reference(v)) as unknown
       expect(canonicalJson(again)).toBe(reference(v))
     }
+    // a deep chain whose disorder is at the bottom is spelled in one walk, not a walk per level
+    // (each object counts its key listings: a walk per level would list a chain's objects depth/2 times each)
+    let listings = 0
+    const counted = (o: Record<string, unknown>): Record<string, unknown> => new Proxy(o, { ownKeys: (t) => { listings++; return Reflect.ownKeys(t) } })
+    let deep = counted({ b: 0, a: 0 })
+    for (let i = 0; i < 1000; i++) deep = counted({ a: deep })
+    expect(canonicalJson(deep)).toBe('{"a":'.repeat(1000) + '{"a":0,"b":0}' + '}'.repeat(1000))
+    expect(listings).toBeLessThanOrEqual(3 * 1001)
     expect(() => canonicalJson({ a: 1, b: { c: [1, Number.NaN] } })).toThrow(TypeError)
     expect(() => canonicalJson({ a: 1, b: [new Map()] })).toThrow(TypeError)
   })

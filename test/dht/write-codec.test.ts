@@ -58,7 +58,9 @@ describe('write entries on the wire', () => {
     bad([suffixes, values, lens(0, 0, 0)]) // an empty key
     bad([suffixes, values, lens(0, suffixes.length + 1, 0)]) // more suffix than sent
     bad([suffixes, values, lens(0, 1, values.length + 1)]) // more value than sent
-    bad([suffixes, values, lens(0, 70_000, 0)]) // a key longer than any
+    bad([suffixes, values, lens(0, 5000, 0)]) // a key longer than any (a term is at most 4 KiB)
+    const long = new Uint8Array(4200).fill(0x61)
+    bad([long, new Uint8Array(0), lens(0, 4200, 0)]) // a key longer than any, its bytes sent
     bad([suffixes, values, lengths.subarray(0, lengths.length - 1)]) // truncated: bytes left over
     bad([suffixes, values, Uint8Array.of(0x80)]) // a varint cut short
     bad([suffixes.subarray(1), values, lengths]) // the suffixes and lengths disagree
