@@ -9,6 +9,6 @@
  * publisher, store, onNotification }); await net.start()`.
  */
 export { ChannelNetwork, CHANNELS_PROTOCOL, DIRECTORY_TOPIC, RANGE_LIMIT, RANGE_BYTES, topicOf, type ChannelNetworkInit } from './network.ts'
-export { signNotification, signDefinition, verifyNotification, verifyDefinition, KIND_NOTIFICATION, KIND_DEFINITION, CHANNEL_NAME, UNITS_PER_PART } from './signing.ts'
+export { channelUnit, signNotification, signDefinition, verifyNotification, verifyDefinition, KIND_NOTIFICATION, KIND_DEFINITION, CHANNEL_NAME, UNITS_PER_PART } from './signing.ts'
 export { ForgedNotificationError, ChannelSyncError } from './errors.ts'
 export type { ChannelDefinition, ChannelFlashCrowd, ChannelNotification, ChannelUnit, ChannelUnitKind, ChannelStore, StoredChannel, ChannelNetworkStats } from './types.ts'

@@ -90,12 +90,17 @@ function units (v: unknown, field: string, where: string): ChannelUnit[] {
       (u.arch !== undefined && !isString(u.arch)) || (u.checksum !== undefined && !isString(u.checksum))) {
       throw new ForgedNotificationError(`${where}: ${field}[${i}] is not a unit (kind, id, name, version, arch?, checksum?)`)
     }
-    const out = {} as ChannelUnit
-    if (u.arch !== undefined) out.arch = u.arch as string
-    if (u.checksum !== undefined) out.checksum = u.checksum as string
-    out.id = u.id; out.kind = u.kind; out.name = u.name; out.version = u.version
-    return out
+    return channelUnit({ kind: u.kind, id: u.id, name: u.name, version: u.version, arch: u.arch as string | undefined, checksum: u.checksum as string | undefined })
   })
+}
+
+/** A unit as notifications carry it: a copy with its keys in sorted order, which canonicalJson spells with the native JSON.stringify. */
+export function channelUnit (u: ChannelUnit): ChannelUnit {
+  const out = {} as ChannelUnit
+  if (u.arch !== undefined) out.arch = u.arch
+  if (u.checksum !== undefined) out.checksum = u.checksum
+  out.id = u.id; out.kind = u.kind; out.name = u.name; out.version = u.version
+  return out
 }
 
 /**

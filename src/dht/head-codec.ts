@@ -79,15 +79,18 @@ export function decodeHeads (value: unknown, parts: Uint8Array[], rangeDocs: num
         if (Math.floor(lastDoc / rangeDocs) !== range) throw new ProtocolError(`${where} has lastDoc ${lastDoc} outside it`)
         out.lastDoc = lastDoc
       }
-      if (inline !== -1) out.inline = inlineOf(range, postings, lists[inline], inline, lists.length, rangeDocs, where)
+      if (inline !== -1) {
+        const part = lists[inline]
+        if (part === undefined) throw new ProtocolError(`${where}: inline postings name list ${inline} of ${lists.length}`)
+        out.inline = inlineOf(range, postings, part, rangeDocs, where)
+      }
       ranges.push(out)
     }
     return { term, ranges }
   })
 }
 
-function inlineOf (range: number, postings: number, part: Uint8Array | undefined, index: number, of: number, rangeDocs: number, where: string): PostingList {
-  if (part === undefined) throw new ProtocolError(`${where}: inline postings name list ${index} of ${of}`)
+function inlineOf (range: number, postings: number, part: Uint8Array, rangeDocs: number, where: string): PostingList {
   const list = decodePostingList(part)
   const lo = range * rangeDocs; const hi = lo + rangeDocs
   if (list.length > postings) throw new ProtocolError(`${where}: ${list.length} inline postings for a range of ${postings}`)

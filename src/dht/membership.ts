@@ -326,7 +326,7 @@ export class Membership {
     for (const [peer, m] of this.members) {
       if (peer === this.self) continue
       if (m.certificate !== undefined && Date.parse(m.certificate.expires) <= now) { this.forget(peer); changed = true; continue }
-      if (m.lastSeen < now - this.expireMs && !this.probing.has(peer)) void this.probe(peer, `silent for ${this.expireMs} ms`)
+      if (m.lastSeen < now - this.expireMs && !this.probing.has(peer)) void this.probe(peer)
     }
     if (changed) this.recompute()
     await this.announce()
@@ -339,7 +339,7 @@ export class Membership {
    * (it is no longer an index peer, its certificate is invalid) and nothing
    * was heard from it meanwhile. Never throws.
    */
-  private async probe (peer: string, why: string): Promise<void> {
+  private async probe (peer: string): Promise<void> {
     this.probing.add(peer)
     this.probes++
     const started = Date.now()
@@ -354,7 +354,7 @@ export class Membership {
         alive = true
       }
     } catch (err) {
-      this.init.log?.(`membership: ${peer} ${why} and its probe failed: ${(err as Error).message}`)
+      this.init.log?.(`membership: ${peer} silent for ${this.expireMs} ms and its probe failed: ${(err as Error).message}`)
     } finally {
       this.probing.delete(peer)
     }

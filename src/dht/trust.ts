@@ -333,17 +333,20 @@ function envelopeBytes (kind: string, signer: string, headerJson: string, parts:
 
 /** Signs a header and parts. The returned header is the JSON form the receiver will see. */
 export async function signEnvelope (key: PrivateKey, kind: string, header: Record<string, unknown>, parts: readonly Uint8Array[] = []): Promise<SignedEnvelope> {
-  if (!KIND.test(kind)) throw new TypeError(`bad envelope kind ${JSON.stringify(kind)}`)
   const json = canonicalJson(header)
-  const signer = peerIdFromPrivateKey(key).toString()
-  const signature = await signBy(key, envelopeBytes(kind, signer, json, parts))
+  const { signer, signature } = await signCanonical(key, kind, json, parts)
   return { kind, header: JSON.parse(json) as Record<string, unknown>, signer, signature }
 }
 
 /** Only the signature signEnvelope would give (for callers that send the header as they hold it: no parse of it back). */
 export async function signatureOf (key: PrivateKey, kind: string, header: Record<string, unknown>, parts: readonly Uint8Array[] = []): Promise<string> {
+  return (await signCanonical(key, kind, canonicalJson(header), parts)).signature
+}
+
+async function signCanonical (key: PrivateKey, kind: string, json: string, parts: readonly Uint8Array[]): Promise<{ signer: string, signature: string }> {
   if (!KIND.test(kind)) throw new TypeError(`bad envelope kind ${JSON.stringify(kind)}`)
-  return await signBy(key, envelopeBytes(kind, peerIdFromPrivateKey(key).toString(), canonicalJson(header), parts))
+  const signer = peerIdFromPrivateKey(key).toString()
+  return { signer, signature: await signBy(key, envelopeBytes(kind, signer, json, parts)) }
 }
 
 /**

@@ -21,7 +21,7 @@ import type { XElement } from '../xml-twig-index/xml/tree.ts'
 import type { EventBus } from './events.ts'
 import type { ReleaseChange, ReleaseUnit } from './publishing.ts'
 import type { PeerState } from './state.ts'
-import { UNITS_PER_PART, type ChannelNetwork } from '../channels/index.ts'
+import { UNITS_PER_PART, channelUnit, type ChannelNetwork } from '../channels/index.ts'
 import type { FlashCrowdAnnouncement } from '../torrents/flash-crowd/index.ts'
 
 /** What the channels role needs of the network: a publisher signs and sends. */
@@ -192,14 +192,8 @@ export class Channels {
       return r
     }
     const toUnit = (u: ReleaseUnit): NotificationUnit => {
-      // Keys in sorted order, as signing spells them (the native JSON.stringify then does; see canonicalJson).
-      const n = {} as NotificationUnit
-      if (u.arch !== undefined) n.arch = u.arch
       const sum = docs.get(u.id)
-      const checksum = sum === undefined ? undefined : checksumOf(sum)
-      if (checksum !== undefined) n.checksum = checksum
-      n.id = u.id; n.kind = u.kind; n.name = u.name; n.version = u.version
-      return n
+      return channelUnit({ kind: u.kind, id: u.id, name: u.name, version: u.version, arch: u.arch, checksum: sum === undefined ? undefined : checksumOf(sum) })
     }
     const date = new Date().toISOString()
     const updates: Array<{ channel: ChannelRecord, notification: NotificationRecord }> = []
