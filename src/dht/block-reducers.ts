@@ -13,7 +13,7 @@ import { ancestorsIn, descendantsIn } from '../xml-twig-index/engine/structural.
 import type { PostingList } from '../xml-twig-index/postings/codec.ts'
 import { decodeFilter } from './bloom.ts'
 import { ProtocolError } from './errors.ts'
-import { decodePostingList, intArray, optStr, str, type Header } from './wire.ts'
+import { decodePostingList, intArray, optIntArray, optStr, str, type Header } from './wire.ts'
 
 /** How one reducer part reads: a docId filter, or nodes the postings must relate to (their documents are the filter). */
 export type ReducerSpec = { kind: 'docs' | 'bloom' } | { kind: 'related', relation: RelatedNodes['relation'], axis: RelatedNodes['axis'] }
@@ -109,4 +109,38 @@ export function applyRelated (list: PostingList, r: KeyReducer | undefined): Pos
 /** The postings of `list` below or above the given nodes (as `related` says). */
 export function relatedIn (list: PostingList, related: RelatedNodes): PostingList {
   return related.relation === 'below' ? descendantsIn(related.nodes, list, related.axis) : ancestorsIn(list, related.nodes, related.axis)
+}
+
+/** The keys of a `blocks` request asked for existence only (see above); each must have an exact docId set and no related nodes. */
+export function havingKeys (h: Header, reducers: Array<KeyReducer | undefined>): Set<number> {
+  const keys = optIntArray(h, 'having', 0, Math.max(0, reducers.length - 1))
+  if (keys === undefined) return new Set()
+  if (reducers.length === 0) throw new ProtocolError('blocks: having names keys of a request without keys')
+  for (const i of keys) {
+    const r = reducers[i]
+    if (r === undefined || r.related !== undefined || !(r.docs instanceof SortedDocSet)) throw new ProtocolError(`blocks: key ${i} is asked for existence (having) without an exact docId set`)
+  }
+  return new Set(keys)
+}
+
+/** Bit i (LSB first) set when docs[i] has a posting in `list` (both sorted). */
+export function havingBitmap (docs: Uint32Array, list: PostingList): Uint8Array {
+  const out = new Uint8Array((docs.length + 7) >>> 3)
+  let j = 0
+  for (let i = 0; i < docs.length && j < list.length; i++) {
+    const d = docs[i]
+    while (j < list.length && list.docs[j] < d) j++
+    if (j < list.length && list.docs[j] === d) out[i >>> 3] |= 1 << (i & 7)
+  }
+  return out
+}
+
+/** The docs a having bitmap marks, checked against the set it was asked with. */
+export function docsFromBitmap (docs: Uint32Array, bitmap: Uint8Array, at: string): Uint32Array {
+  if (bitmap.length !== (docs.length + 7) >>> 3) throw new ProtocolError(`${at}: existence bitmap of ${bitmap.length} bytes for ${docs.length} docs`)
+  const out = new Uint32Array(docs.length)
+  let n = 0
+  for (let i = 0; i < docs.length; i++) if ((bitmap[i >>> 3] & (1 << (i & 7))) !== 0) out[n++] = docs[i]
+  if ((docs.length & 7) !== 0 && (bitmap[bitmap.length - 1] >>> (docs.length & 7)) !== 0) throw new ProtocolError(`${at}: existence bitmap has bits past its ${docs.length} docs`)
+  return out.subarray(0, n)
 }

@@ -23,7 +23,8 @@ import { callRpc } from './rpc.ts'
 import { blockKey, docKey, headKey, idKey } from './placement.ts'
 import type { ShardEntry } from './shard-store.ts'
 import { encodePostingList, int, intArray, optStr, str, strArray } from './wire.ts'
-import { applyRelated, decodeReducers, type KeyReducer } from './block-reducers.ts'
+import { applyRelated, decodeReducers, havingBitmap, havingKeys, type KeyReducer } from './block-reducers.ts'
+import type { SortedDocSet } from '../xml-twig-index/engine/source.ts'
 import { encodeHeads } from './head-codec.ts'
 import type { PostingList } from '../xml-twig-index/postings/codec.ts'
 
@@ -104,13 +105,15 @@ export class IndexServer {
         // Keys read with the same reducer go to the store together.
         const byReducer = new Map<KeyReducer | undefined, number[]>()
         reducers.forEach((r, i) => { const g = byReducer.get(r); if (g === undefined) byReducer.set(r, [i]); else g.push(i) })
+        const having = havingKeys(h, reducers)
         const lists = new Array<PostingList>(terms.length)
         const held = new Array<number>(terms.length)
         for (const [r, idx] of byReducer) {
           const blocks = await shard.blocksHeld(idx.map((i) => ({ term: terms[i], range: ranges[i] })), r?.docs)
           idx.forEach((i, k) => { lists[i] = applyRelated(blocks[k].list, r); held[i] = blocks[k].held })
         }
-        return { header: { held }, parts: lists.map((l) => encodePostingList(l)) }
+        const parts = lists.map((l, i) => having.has(i) ? havingBitmap((reducers[i]?.docs as SortedDocSet).docs, l) : encodePostingList(l))
+        return { header: having.size > 0 ? { held, having: [...having] } : { held }, parts }
       }
       case 'catalog': {
         const held = shard.catalog()

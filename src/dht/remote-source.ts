@@ -12,8 +12,8 @@
 import { PostingBuffer, type PostingList, EMPTY_LIST } from '../xml-twig-index/postings/codec.ts'
 import type { DocumentSource } from '../xml-twig-index/engine/query-engine.ts'
 import { SortedDocSet, docsOf, type DocFilter, type PostingSource, type RelatedNodes, type TermRange, type TermStats } from '../xml-twig-index/engine/source.ts'
-import { BloomFilter, chooseFilter } from './bloom.ts'
-import { relatedIn, type ReducerSpec } from './block-reducers.ts'
+import { BloomFilter, chooseFilter, encodeDocSet } from './bloom.ts'
+import { docsFromBitmap, relatedIn, type ReducerSpec } from './block-reducers.ts'
 import type { CatalogView } from './catalog.ts'
 import { PeerUnavailableError, ProtocolError } from './errors.ts'
 import type { PeerHost } from './host.ts'
@@ -49,10 +49,16 @@ export interface RemoteIndexInit {
 }
 
 
-/** A block to read: `shares` names the reducer it is read with (keys with the same one share a request part). */
-interface BlockAsk { term: string, range: number, postings: number, reducer?: { spec: ReducerSpec, bytes: Uint8Array }, shares: string, small?: boolean }
-/** A block as read, with the postings its holder had for it before the reducer. */
-interface HeldBlock { list: PostingList, held: number }
+/** A filter keeping fewer than 1/SELECTIVE_FILTER of a small block's postings (one per doc at least) is sent rather than the block fetched whole. */
+const SELECTIVE_FILTER = 4
+
+/**
+ * A block to read: `shares` names the reducer it is read with (keys with the same one share a request part). `having`: only
+ * which of these docs (the reducer's exact docId set) have a posting there is wanted, not the postings.
+ */
+interface BlockAsk { term: string, range: number, postings: number, reducer?: { spec: ReducerSpec, bytes: Uint8Array }, shares: string, small?: boolean, having?: Uint32Array }
+/** A block as read, with the postings its holder had for it before the reducer; for a `having` ask, the docs that have one (`list` then empty). */
+interface HeldBlock { list: PostingList, held: number, docs?: Uint32Array }
 /** One caller's asks waiting for the end of the turn. */
 interface PendingBlocks { asks: BlockAsk[], done: (r: HeldBlock[]) => void, fail: (err: unknown) => void }
 
@@ -258,8 +264,8 @@ export class RemoteIndex implements PostingSource, DocumentSource {
     return { term, postings, docs, blocks: h.ranges.length, ...(heavy.length > 0 ? { heavy } : {}) }
   }
 
-  /** The reducer for one docId range, or undefined when it keeps everything there. */
-  private reducerFor (filter: DocFilter | undefined, range: number): { spec: ReducerSpec, bytes: Uint8Array } | undefined | null {
+  /** The reducer for one docId range (with how many docs it keeps there, when it knows), or undefined when it keeps everything there. */
+  private reducerFor (filter: DocFilter | undefined, range: number): { spec: ReducerSpec, bytes: Uint8Array, docs?: number } | undefined | null {
     if (filter === undefined) return undefined
     const lo = range * this.rangeDocs
     if (this.init.reducers === false) return filter.intersects(lo, lo + this.rangeDocs - 1) ? undefined : null
@@ -270,7 +276,7 @@ export class RemoteIndex implements PostingSource, DocumentSource {
       let a = 0; while (a < d.length && d[a] < lo) a++
       let b = a; while (b < d.length && d[b] <= hi) b++
       const chosen = chooseFilter(d.subarray(a, b))
-      return { spec: { kind: chosen.kind }, bytes: chosen.bytes }
+      return { spec: { kind: chosen.kind }, bytes: chosen.bytes, docs: b - a }
     }
     if (filter instanceof BloomFilter) return { spec: { kind: 'bloom' }, bytes: filter.toBytes() }
     return undefined
@@ -294,8 +300,9 @@ export class RemoteIndex implements PostingSource, DocumentSource {
       if (reducer === null) return
       const inBlock = k.postings - (k.inline?.length ?? 0)
       if (inBlock <= 0) { out[i] = inlineOf(k); return }
-      // A small block travels whole (a reducer would save little) and is kept: the next query reads it here.
-      if (inBlock <= SMALL_BLOCK) {
+      // A small block travels whole and is kept (the next query reads it here), unless the filter keeps a small part of it: a reducer
+      // then ships a few postings where the block would ship hundreds (R1's `section = "python"` blocks for 97 `asyncio` documents).
+      if (inBlock <= SMALL_BLOCK && !(reducer?.docs !== undefined && reducer.docs * SELECTIVE_FILTER < inBlock)) {
         const hit = fresh ? undefined : this.blockCache.get(`${k.term}#${k.range}`)
         if (hit !== undefined) { out[i] = mergePostings(filter === undefined ? hit : keepDocs(hit, filter), inlineOf(k)); return }
         wanted.push({ term: k.term, range: k.range, postings: inBlock, shares: 'whole', small: true })
@@ -391,13 +398,20 @@ export class RemoteIndex implements PostingSource, DocumentSource {
     const header: Record<string, unknown> = { op: 'blocks', terms: group.map((k) => k.term), ranges: group.map((k) => k.range) }
     if (parts.length === 1 && reducerOf.every((i) => i === 0)) Object.assign(header, { filter: specs[0].kind }, specs[0].kind === 'related' ? { relation: specs[0].relation, axis: specs[0].axis } : {})
     else if (parts.length > 0) { header.reducers = specs; header.reducerOf = reducerOf }
+    const having = group.flatMap((k, i) => k.having !== undefined ? [i] : [])
+    if (having.length > 0) header.having = having
     const res = await this.holders.request(peer, POSTINGS_PROTOCOL, header, parts, failover)
     // A holder that answers fewer lists than asked is broken, not empty.
     if (res.parts.length !== group.length) throw new ProtocolError(`peer ${peer} answered ${res.parts.length} lists for ${group.length} blocks`)
     const held = Array.isArray(res.header.held) ? res.header.held as unknown[] : []
-    return group.map((_k, i) => {
+    // Bitmaps where the holder says it answered existence; a holder that predates `having` ships the postings instead.
+    const bitmaps = new Set(Array.isArray(res.header.having) ? res.header.having as unknown[] : [])
+    return group.map((k, i) => {
+      if (k.having !== undefined && bitmaps.has(i)) {
+        return { list: EMPTY_LIST, held: typeof held[i] === 'number' ? held[i] : 0, docs: docsFromBitmap(k.having, res.parts[i], `peer ${peer}, ${k.term}#${k.range}`) }
+      }
       const list = decodePostingList(res.parts[i])
-      return { list, held: typeof held[i] === 'number' ? held[i] : list.length }
+      return { list, held: typeof held[i] === 'number' ? held[i] : list.length, ...(k.having !== undefined ? { docs: docsOf(keepDocs(list, new SortedDocSet(k.having))) } : {}) }
     })
   }
 
@@ -463,6 +477,38 @@ export class RemoteIndex implements PostingSource, DocumentSource {
     const got = await this.askBlocks(wanted.map((k) => ({ term, range: k.range, postings: k.postings, reducer: { spec, bytes: k.part }, shares: `${term}#${k.range}/${related.relation}/${++this.relatedCount}` })))
     got.forEach((b, k) => { const at = wanted[k].at; here[at] = mergePostings(b.list, here[at]) })
     return this.visible(concatLists(here))
+  }
+
+  /**
+   * Of the sorted `docs`, those where `term` has a posting: each holder of a
+   * range gets the docs in it and answers a bitmap over them, not postings
+   * (a package's 20 `dep`s are one bit). Inline postings are looked at here.
+   */
+  async docsHaving (term: string, docs: Uint32Array): Promise<Uint32Array> {
+    if (this.init.reducers === false) return docsOf(await this.fetch(term, new SortedDocSet(docs)))
+    const h = await this.head(term)
+    if (h === null || docs.length === 0) return new Uint32Array(0)
+    const rd = this.rangeDocs
+    const found: Uint32Array[] = []
+    const asks: BlockAsk[] = []
+    let i = 0
+    for (const r of [...h.ranges].sort((a, b) => a.range - b.range)) {
+      const lo = r.range * rd; const hi = lo + rd - 1
+      while (i < docs.length && docs[i] < lo) i++
+      let j = i
+      while (j < docs.length && docs[j] <= hi) j++
+      if (j > i) {
+        const near = docs.slice(i, j)
+        if (r.inline !== undefined) found.push(docsOf(keepDocs(r.inline, new SortedDocSet(near))))
+        const inBlock = r.postings - (r.inline?.length ?? 0)
+        if (inBlock > 0) asks.push({ term, range: r.range, postings: inBlock, reducer: { spec: { kind: 'docs' }, bytes: encodeDocSet(near) }, shares: `${term}#${r.range}/having/${++this.relatedCount}`, having: near })
+      }
+      i = j
+    }
+    for (const b of await this.askBlocks(asks)) found.push(b.docs ?? docsOf(b.list))
+    const all = new Set<number>()
+    for (const f of found) for (const d of f) if (this.init.catalog.isLive(d)) all.add(d)
+    return Uint32Array.from(all).sort()
   }
 
   /** Term heads in a range, from every index peer (each holds a share), merged. */

@@ -20,6 +20,9 @@ import { ProtocolError } from '../../src/dht/errors.ts'
 import { encodePostingList } from '../../src/dht/wire.ts'
 import { PostingBuffer } from '../../src/xml-twig-index/postings/codec.ts'
 import { ancestorsIn, descendantsIn } from '../../src/xml-twig-index/engine/structural.ts'
+import { SortedDocSet, docsOf } from '../../src/xml-twig-index/engine/source.ts'
+import { encodeDocSet } from '../../src/dht/bloom.ts'
+import { docsFromBitmap } from '../../src/dht/block-reducers.ts'
 import type { PostingList } from '../../src/xml-twig-index/postings/codec.ts'
 
 const asArrays = (l: PostingList): number[][] => Array.from({ length: l.length }, (_, i) => [l.docs[i], l.starts[i], l.ends[i], l.levels[i]])
@@ -130,6 +133,40 @@ describe('distributed index (in-process peers)', () => {
     await expect(keyed({ reducers: [{ kind: 'related', relation: 'below', axis: 'child' }], reducerOf: [0, 1] }, [nodes([[1, 1, 5, 1]])])).rejects.toThrow(/reducerOf/)
     const ok = await server.postings({ header: { op: 'blocks', terms: ['e:package', 'e:name'], ranges: [0, 0], reducers: [{ kind: 'related', relation: 'below', axis: 'child' }], reducerOf: [0, -1] }, parts: [nodes([[1, 1, 5, 1]])], from: mirrors[1].membership.self })
     expect(ok.parts).toHaveLength(2)
+  })
+
+  it('answers an existence test below document roots with a bit per document, not the postings', async () => {
+    const m = mirrors[1]
+    const packages = (await local.engine.answers('//package[section = "fonts" or section = "utils"]')).nodes
+    const docs = Uint32Array.from(new Set(packages.docs.subarray(0, packages.length)))
+    expect(docs.length).toBeGreaterThan(20)
+    const deps = await local.store.fetch('e:dep', new SortedDocSet(docs))
+    const { result, reads } = await traced(async () => await m.remote.docsHaving('e:dep', docs))
+    expect(Array.from(result)).toEqual(Array.from(docsOf(deps)))
+    expect(result.length).toBeLessThan(docs.length)
+    // Each asked doc costs its gap in the request and a bit in the answer; the dependencies themselves would take ~4 bytes each.
+    const bytes = reads.filter((r) => r.op === 'blocks').reduce((n, r) => n + r.bytes, 0)
+    expect(bytes).toBeLessThan(deps.length * 4 / 2)
+    // The patterns that ask it that way answer exactly, and say so in their reads.
+    for (const pattern of ['//package[not(.//dep)][section = "fonts"]/name', '//package[section = "utils"][.//tags][not(.//homepage)]/name']) {
+      const got = await m.engine.answers(pattern)
+      expect(asArrays(got.nodes)).toEqual(asArrays((await local.engine.answers(pattern)).nodes))
+      expect(got.plan.reads.some((r) => r.term.includes('(having'))).toBe(true)
+    }
+  })
+
+  it('refuses existence asks it cannot answer, naming the key', async () => {
+    const server = (mirrors[0] as unknown as { server: IndexServer }).server
+    const from = mirrors[1].membership.self
+    const docs = encodeDocSet(Uint32Array.of(1, 2, 3))
+    await expect(server.postings({ header: { op: 'blocks', terms: ['e:package'], ranges: [0], having: [0] }, parts: [], from })).rejects.toThrow(/key 0 is asked for existence \(having\) without an exact docId set/)
+    await expect(server.postings({ header: { op: 'blocks', terms: ['e:package'], ranges: [0], filter: 'docs', having: [1] }, parts: [docs], from })).rejects.toThrow(/outside \[0, 0\]/)
+    await expect(server.postings({ header: { op: 'blocks', terms: ['e:package'], ranges: [0], filter: 'docs', having: 'all' }, parts: [docs], from })).rejects.toThrow(ProtocolError)
+    const ok = await server.postings({ header: { op: 'blocks', terms: ['e:package', 'e:name'], ranges: [0, 0], reducers: [{ kind: 'docs' }], reducerOf: [0, 0], having: [1] }, parts: [docs], from })
+    expect(ok.header.having).toEqual([1])
+    expect(ok.parts?.[1]).toHaveLength(1)
+    expect(() => docsFromBitmap(Uint32Array.of(1, 2, 3), Uint8Array.of(0x0f), 'test')).toThrow(/bits past its 3 docs/)
+    expect(() => docsFromBitmap(Uint32Array.of(1, 2, 3), Uint8Array.of(1, 0), 'test')).toThrow(/2 bytes for 3 docs/)
   })
 
   it('confirms its local placement with a kad-dht lookup', async () => {

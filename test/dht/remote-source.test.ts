@@ -24,7 +24,7 @@ type Reply = (terms: string[]) => Promise<Array<TermHead | null>>
 const replies = new Map<string, Reply>()
 
 /** Block requests seen by the scripted peers: their terms and ranges. */
-const blockRequests: Array<{ peer: string, terms: string[], ranges: number[], reducerOf: number[] }> = []
+const blockRequests: Array<{ peer: string, terms: string[], ranges: number[], reducerOf: number[], filter?: string }> = []
 
 vi.mock('../../src/dht/rpc.ts', () => ({
   callRpc: async (_libp2p: unknown, peer: string, _protocol: string, header: Record<string, unknown>) => {
@@ -33,7 +33,7 @@ vi.mock('../../src/dht/rpc.ts', () => ({
     if (header.op === 'blocks') {
       const terms = header.terms as string[]
       if (terms.includes('e:corrupt')) throw new RemoteError(`peer ${peer}: a block of e:corrupt is corrupt`, 'ERR_CORRUPT_BLOCK', peer)
-      blockRequests.push({ peer, terms, ranges: header.ranges as number[], reducerOf: header.reducerOf as number[] })
+      blockRequests.push({ peer, terms, ranges: header.ranges as number[], reducerOf: header.reducerOf as number[], filter: header.filter as string | undefined })
       // Every block holds one posting in document 1 of its range.
       const parts = terms.map((_t, i) => { const b = new PostingBuffer(1); b.push((header.ranges as number[])[i] * 8192 + 1, 1, 2, 1); return encodePostingList(b) })
       // A broken holder: one list fewer than asked.
@@ -218,6 +218,33 @@ describe('remote index blocks (scripted holder)', () => {
     expect(bad.status === 'rejected' ? String(bad.reason) : '').toMatch(/e:corrupt is corrupt/)
     // A holder that answers fewer lists than asked is an error, not empty lists.
     await expect(r.fetch('e:short', filter)).rejects.toThrow(/answered 1 lists for 2 blocks/)
+  })
+})
+
+describe('remote index small blocks (scripted holder)', () => {
+  afterEach(() => { replies.clear(); blockRequests.length = 0 })
+
+  it('fetches a small block whole and keeps it, unless the filter keeps a small part of it', async () => {
+    const seed = new Uint8Array(32); seed[0] = 27
+    const holder = peerIdFromPrivateKey(await generateKeyPairFromSeed('Ed25519', seed)).toString()
+    seed[0] = 28
+    const asker = peerIdFromPrivateKey(await generateKeyPairFromSeed('Ed25519', seed)).toString()
+    // One range of 100 postings in 100 docs: a small block.
+    replies.set(holder, async (terms) => terms.map((t) => ({ term: t, ranges: [{ range: 0, postings: 100, docs: 100 }] })))
+    const placement = new Placement([holder], 1)
+    const membership = { placement: () => placement, confirm: async () => [] } as unknown as Membership
+    const catalog = { seq: 1, current: () => ({ rangeDocs: 8192 }), isLive: () => true } as unknown as CatalogView
+    const r = new RemoteIndex({ host: { peerId: asker, libp2p: {} } as unknown as PeerHost, membership, catalog })
+    // 30 docs of 100: a reducer would keep too much to pay; the block travels whole, and the next read is served from the cache.
+    const broad = new SortedDocSet(Uint32Array.from({ length: 30 }, (_, i) => 1 + i))
+    await r.fetch('v:section=python', broad)
+    expect(blockRequests.map((q) => q.filter)).toEqual([undefined])
+    await r.fetch('v:section=python', broad)
+    expect(blockRequests).toHaveLength(1)
+    // 2 docs of 100: the reducer travels and the answer, a part of the block, is not kept.
+    await r.fetch('v:section=games', new SortedDocSet(Uint32Array.of(1, 50)))
+    await r.fetch('v:section=games', new SortedDocSet(Uint32Array.of(1, 50)))
+    expect(blockRequests.map((q) => q.filter)).toEqual([undefined, 'docs', 'docs'])
   })
 })
 

@@ -57,6 +57,7 @@ describe('full store vs fontoxpath on real packages', () => {
   it('answers every pattern the same when lists are read in relation to nodes (below or above them, as holders ship them)', async () => {
     const store = index.store
     const relations = new Set<string>()
+    const having = new Set<string>()
     // Every list looks heavy and several per document, so the planner defers all it may and the evaluator reads them by position.
     const source: PostingSource = {
       liveDocuments: () => store.liveDocuments(),
@@ -70,12 +71,21 @@ describe('full store vs fontoxpath on real packages', () => {
         const list = await store.fetch(term, new SortedDocSet(docsOf(related.nodes)))
         return related.relation === 'below' ? descendantsIn(related.nodes, list, related.axis) : ancestorsIn(list, related.nodes, related.axis)
       },
+      docsHaving: async (term: string, docs: Uint32Array): Promise<Uint32Array> => {
+        having.add(term)
+        return docsOf(await store.fetch(term, new SortedDocSet(docs)))
+      },
       terms: (prefix) => store.terms(prefix),
       scan: async (range, filter) => await store.scan(range, filter)
     }
     const engine = new QueryEngine(source, store)
     const mismatches: string[] = []
-    for (const p of [...ENGINE_SUITE, '//package[.//dep[@name = "libc6"][@op = ">="]][section = "games"]/name', '//release[@name = "bookworm"]//collection[@name = "editors"]/package/@name']) {
+    const existence = [
+      '//package[not(.//dep)][section = "fonts"]/name', '//package[.//homepage]/name', '//package[.//@version][not(.//tags)]/name',
+      // a root test of its own tag, and contexts that are not roots, read the list as usual
+      '//package[.//package]/name', '//release//collection[.//package]/@name', '//package[depends[.//dep]]/name'
+    ]
+    for (const p of [...ENGINE_SUITE, ...existence, '//package[.//dep[@name = "libc6"][@op = ">="]][section = "games"]/name', '//release[@name = "bookworm"]//collection[@name = "editors"]/package/@name']) {
       const want = await index.engine.answers(p)
       const got = await engine.answers(p)
       const key = (l: PostingList): string => Array.from({ length: l.length }, (_, i) => `${l.docs[i]}:${l.starts[i]}`).join(' ')
@@ -83,6 +93,8 @@ describe('full store vs fontoxpath on real packages', () => {
     }
     expect(mismatches).toEqual([])
     expect([...relations].sort()).toEqual(['above child', 'below child', 'below descendant'])
+    // only bare existence tests below document roots are asked as documents having a term
+    expect([...having].sort()).toEqual(['a:version', 'e:dep', 'e:homepage', 'e:tags'])
   })
 })
 

@@ -6,7 +6,7 @@ import {
   sortableNumber, textTerm, wordTerm
 } from '../postings/terms.ts'
 import { tokenize } from '../tokens.ts'
-import type { DocFilter, PostingSource, RelatedNodes, TermRange } from './source.ts'
+import { SortedDocSet, docsOf, type DocFilter, type PostingSource, type RelatedNodes, type TermRange } from './source.ts'
 import { numericRange, prefixRange } from './value-ranges.ts'
 import { ancestorsIn, atLevel, descendantsIn, difference, intersect, union, type StructuralAxis } from './structural.ts'
 
@@ -196,6 +196,10 @@ export class PostingsEvaluator {
       nodes = descendantsIn(context, await lastFilter(step, tag, false, context), step.axis)
     } else {
       const term = stepTerm(step)
+      if (isLast && lastFilter === undefined && step.predicates.length === 0 && step.axis === 'descendant' && term !== undefined) {
+        const having = await this.havingBelowRoots(term, context, contextTag)
+        if (having !== undefined) return having
+      }
       // A deferred list is read above the few nodes its step's nodes must have below them, when the pattern names such nodes.
       const below = term !== undefined && this.deferred.has(term) ? await this.belowOf(steps, k, tag, lastFilter) : undefined
       const list = below !== undefined && term !== undefined ? await this.related(term, 'above', below.nodes, below.axis) : await this.stepNodes(step, contextTag, context)
@@ -205,6 +209,32 @@ export class PostingsEvaluator {
     for (const p of step.predicates) nodes = await this.filter_(nodes, p, step, tag)
     nodes = await this.back(nodes, steps, k + 1, tag, lastFilter)
     return step.axis === 'self' ? nodes : ancestorsIn(context, nodes, step.axis)
+  }
+
+  /**
+   * The nodes of `context` with a `term` node below them, its document roots
+   * asked of the source as documents having the term (`package[not(.//dep)]`
+   * needs a bit per package, not its dependencies; each other node of a
+   * root's document is below it); other context nodes (a release document's
+   * leaves) read the list in their documents. Undefined (read the list as
+   * usual) when the source cannot, the list is read already, or `term` is
+   * the roots' own.
+   */
+  private async havingBelowRoots (term: string, context: PostingList, contextTag: string | undefined): Promise<PostingList | undefined> {
+    const docsHaving = this.source.docsHaving
+    if (docsHaving === undefined || this.cache.has(term) || contextTag === undefined || contextTag.startsWith('@') || elementTerm(contextTag) === term) return undefined
+    const roots: number[] = []; const others: number[] = []
+    for (let i = 0; i < context.length; i++) (context.levels[i] === 1 ? roots : others).push(i)
+    if (roots.length === 0) return undefined
+    const t0 = performance.now()
+    const rootNodes = sliceOf(context, roots)
+    const having = new Set(await docsHaving.call(this.source, term, rootNodes.docs))
+    this.reads.push({ term: `${term} (having, ${roots.length} docs)`, postings: having.size, ms: performance.now() - t0 })
+    const kept = sliceOf(rootNodes, roots.flatMap((_, k) => having.has(rootNodes.docs[k]) ? [k] : []))
+    if (others.length === 0) return kept
+    const otherNodes = sliceOf(context, others)
+    const below = await this.timed(`${term} (in ${others.length} nodes' documents)`, async () => await this.source.fetch(term, new SortedDocSet(docsOf(otherNodes))))
+    return union(kept, ancestorsIn(otherNodes, below, 'descendant'))
   }
 
   /**
@@ -277,6 +307,38 @@ export class PostingsEvaluator {
 function stepTerm (step: Step): string | undefined {
   if (step.axis === 'self' || step.test.kind === 'text' || step.test.kind === 'node' || step.test.name === '*') return undefined
   return step.test.kind === 'element' ? elementTerm(step.test.name) : attributeTerm(step.test.name)
+}
+
+/**
+ * Terms of bare existence tests on a relative path of one descendant step
+ * (`[.//dep]`, `not(.//homepage)`): the evaluator asks the source which
+ * documents have them when the context is document roots, so a planner
+ * should not read their lists ahead.
+ */
+export function existenceTerms (query: Query): Set<string> {
+  const out = new Set<string>()
+  const expr = (e: Expr): void => {
+    switch (e.type) {
+      case 'and': case 'or': expr(e.left); expr(e.right); return
+      case 'not': expr(e.arg); return
+      case 'path': {
+        // `.//dep` is a self step, then the descendant one
+        const steps = e.steps[0]?.axis === 'self' && e.steps[0].predicates.length === 0 ? e.steps.slice(1) : e.steps
+        const s = steps[0]
+        if (!e.absolute && steps.length === 1 && s.axis === 'descendant' && s.predicates.length === 0) {
+          const term = stepTerm(s)
+          if (term !== undefined) out.add(term)
+        }
+        path(e)
+        return
+      }
+      case 'compare': path(e.path); return
+      case 'function': path(e.path)
+    }
+  }
+  const path = (p: PathExpr): void => { for (const step of p.steps) for (const x of step.predicates) expr(x) }
+  path(query.path)
+  return out
 }
 
 /** The one step of an `[@a = "v"]` or `[e = "v"]` predicate (a relative single step, no predicates of its own, a short string). */

@@ -9,7 +9,7 @@ import { nodeAt, type XElement } from '../xml/tree.ts'
 import { mandatorySelectors } from './mandatory.ts'
 import { isNodeTerm } from '../postings/terms.ts'
 import { inDocs } from './structural.ts'
-import { NeedsDocuments, PostingsEvaluator, relatableTerms, type ListRead } from './postings-eval.ts'
+import { NeedsDocuments, PostingsEvaluator, existenceTerms, relatableTerms, type ListRead } from './postings-eval.ts'
 import { SortedDocSet, docsOf, type DocFilter, type PostingSource, type TermStats } from './source.ts'
 
 /** Where the evaluator reads documents (to verify and to materialise answers). */
@@ -86,10 +86,9 @@ function splitHeavy (terms: TermStats[], docs: Uint32Array): { light: TermStats[
 }
 
 /** Of the lists still to read, those the join reads in relation to nodes (see the caller). */
-function deferredTerms (query: Query, pending: TermStats[], candidates: Uint32Array): Set<string> {
+function deferredTerms (relatable: ReadonlySet<string>, pending: TermStats[], candidates: Uint32Array): Set<string> {
   const deferred = new Set<string>()
   for (const s of splitHeavy(pending, candidates).heavy) if (isNodeTerm(s.term)) deferred.add(s.term)
-  const relatable = relatableTerms(query)
   for (const s of pending) if (relatable.has(s.term) && s.postings >= MANY_PER_DOC * s.docs) deferred.add(s.term)
   return deferred
 }
@@ -218,13 +217,18 @@ export class QueryEngine {
     // candidate lies go after the others, with the candidates the others leave (a release document matching the rarest term would
     // otherwise bring its tens of thousands of leaves along, though another mandatory term rules it out).
     let rest = [...selectors.terms, ...selectors.optional].filter((t) => !lists.has(t))
+    const relatable = relatableTerms(query)
     if (filter !== undefined && filter.size > 0) {
       const f = filter
       const { light, heavy } = splitHeavy(stats.filter((s) => rest.includes(s.term)), f.docs)
-      if (heavy.length > 0 && light.length > 0) {
+      // Lists the join would read in relation to nodes (several postings per document: a package's `dep`s) narrow too, but at that
+      // price only when no other light list can.
+      const cheap = this.postings.fetchRelated !== undefined ? light.filter((s) => !(relatable.has(s.term) && s.postings >= MANY_PER_DOC * s.docs)) : light
+      const narrowing = cheap.length > 0 ? cheap : light
+      if (heavy.length > 0 && narrowing.length > 0) {
         signal?.throwIfAborted()
         let left = f.docs
-        for (const l of await readRound(light, () => f)) left = intersectSorted(left, docsOf(l))
+        for (const l of await readRound(narrowing, () => f)) left = intersectSorted(left, docsOf(l))
         filter = new SortedDocSet(left)
         rest = rest.filter((t) => !lists.has(t))
       }
@@ -235,14 +239,16 @@ export class QueryEngine {
     // read below the step's context), and lists with several postings per document that the pattern relates to few nodes (a
     // package's `dep`s read above its `@name = "libc6"` attributes, its `@op = ">="` values below those `dep`s).
     const deferred = this.postings.fetchRelated !== undefined && filter !== undefined && filter.size > 0
-      ? deferredTerms(query, [...stats, ...optionalStats].filter((s) => rest.includes(s.term)), filter.docs)
+      ? deferredTerms(relatable, [...stats, ...optionalStats].filter((s) => rest.includes(s.term)), filter.docs)
       : new Set<string>()
     let nodes: PostingList
     if (filter !== undefined && filter.size === 0) {
       nodes = new PostingBuffer(0)
     } else {
       const evaluator = new PostingsEvaluator(this.postings, filter, lists, scans, deferred)
-      evaluator.prefetch(rest.filter((t) => !deferred.has(t)))
+      // Existence tests are asked as documents having the term where the source can (see PostingsEvaluator.havingBelowRoots).
+      const existence = this.postings.docsHaving !== undefined ? existenceTerms(query) : new Set<string>()
+      evaluator.prefetch(rest.filter((t) => !deferred.has(t) && !existence.has(t)))
       try {
         nodes = await evaluator.evaluate(query)
         if (filter !== undefined) nodes = inDocs(nodes, filter.sequential())

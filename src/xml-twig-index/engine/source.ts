@@ -58,6 +58,13 @@ export interface PostingSource {
    * back to `fetch`.
    */
   fetchRelated?: (term: string, related: RelatedNodes) => Promise<PostingList>
+  /**
+   * Of the sorted `docs`, those with a live posting of `term`: all an
+   * existence test below document roots needs (`package[not(.//dep)]`),
+   * where a fetch would ship every posting of those documents. Optional:
+   * the evaluator falls back to `fetch`.
+   */
+  docsHaving?: (term: string, docs: Uint32Array) => Promise<Uint32Array>
 }
 
 /**

@@ -162,6 +162,39 @@ describe('QueryEngine with a heavy list', () => {
     })
   })
 
+  it('narrows with the cheap lists before a heavy one, keeping a list of several postings a document for the join to read by position', async () => {
+    await withDocsStore(async (store) => {
+      const fetches: Array<{ term: string, docs: number[] | undefined }> = []
+      const within: string[] = []
+      const source: PostingSource = {
+        liveDocuments: () => store.liveDocuments() * 1000,
+        termStats: async (term) => {
+          const s = await store.termStats(term)
+          // `dep` is in most documents with several postings each (a package's dependencies), `name` in nearly all, `package` heavy
+          // in the release document.
+          if (term === 'e:dep') return { ...s, docs: s.docs * 1000, postings: s.docs * 3000 }
+          if (term === 'e:name') return { ...s, docs: s.docs * 1000, postings: s.postings * 1000 }
+          if (term === 'e:package') return { ...s, docs: s.docs * 1000, postings: s.postings * 1000, heavy: [[0, 0xffffffff]] }
+          return { ...s, docs: s.docs * 100, postings: s.postings * 100 }
+        },
+        fetch: async (term, filter) => {
+          fetches.push({ term, docs: filter instanceof SortedDocSet ? Array.from(filter.docs) : undefined })
+          return await store.fetch(term, filter)
+        },
+        fetchRelated: async (term: string, related: RelatedNodes) => { within.push(`${term} ${related.relation}`); return await relatedIn(store, term, related) },
+        terms: (prefix) => store.terms(prefix),
+        scan: async (range, filter) => await store.scan(range, filter)
+      }
+      const pattern = '//package[.//dep/@name = "libc6"]/name'
+      const page = await new QueryEngine(source, store).query(pattern, { first: 100 })
+      expect(page.matches).toEqual((await new QueryEngine(store, store).query(pattern, { first: 100 })).matches)
+      // `name` (which the release document lacks) narrows the candidates; `dep` is read above the libc6 attributes, not by document.
+      expect(fetches.map((f) => f.term)).not.toContain('e:dep')
+      expect(within).toEqual(['e:dep above'])
+      expect(fetches.find((f) => f.term === 'e:package')?.docs).toHaveLength(2)
+    })
+  })
+
   it('reads the other lists of a large candidate inside the nodes each step starts from', async () => {
     await withDocsStore(async (store) => {
       const fetches: string[] = []
