@@ -9,6 +9,13 @@ export interface RunInit {
   runPostings: number
 }
 
+/**
+ * Room reserved up front (see TermTable's constructor): terms, bytes of
+ * terms, and pending postings. A worker that takes a large import reserves
+ * room for all of it; a small import on the main thread starts small.
+ */
+export interface RunReserve { terms: number, termBytes: number, postings: number }
+
 /** A written run: its first docId and its last term (the store keeps them in its manifest). */
 export interface RunInfo { first: number, last: string }
 
@@ -59,7 +66,7 @@ const P = 4
 export class RunBuilder {
   postings = 0
   readonly runs: RunInfo[] = []
-  readonly terms = new TermTable()
+  readonly terms: TermTable
   private run = 1
   private doc = 0
   private runFirst = -1
@@ -70,14 +77,17 @@ export class RunBuilder {
   /** Terms with more pending postings than a block (LISTED). */
   private full: number[] = []
   /** Pending postings of every term, P ints each, in per-term chunks of 2^k postings. */
-  private pending = new Uint32Array(P << 20)
+  private pending: Uint32Array
   private pendingUsed = 0
   /** Free chunks by size class k (chunks of 2^k postings given up when a term outgrew them). */
   private readonly freeChunks: number[][] = []
   private readonly value = new ByteWriter(64 * 1024)
   private key = new Uint8Array(256)
 
-  constructor (private readonly init: RunInit, private readonly emit: EmitKv) {}
+  constructor (private readonly init: RunInit, private readonly emit: EmitKv, reserve: RunReserve = { terms: 1 << 14, termBytes: 1 << 20, postings: 1 << 20 }) {
+    this.terms = new TermTable(reserve.terms, reserve.termBytes)
+    this.pending = new Uint32Array(P * reserve.postings)
+  }
 
   /** Takes `n` records and their chars; `prefixes` names every prefix id used so far. */
   consume (recs: Int32Array, n: number, chars: Uint16Array, prefixes: readonly string[]): void {

@@ -45,7 +45,13 @@ function emit (key: Uint8Array, value: Uint8Array): void {
   if (used >= PACK_BYTES) ship()
 }
 
-const builder = new RunBuilder(init, emit)
+/*
+ * A worker takes imports of hundreds of thousands of records and more: it
+ * reserves room for R1-sized ones (~800,000 terms, 29 MB of them; a run's
+ * pending postings take up to twice its postings with their chunks' slack).
+ * Only pages written are ever backed by memory.
+ */
+const builder = new RunBuilder(init, emit, { terms: 1 << 21, termBytes: 1 << 26, postings: 2 * init.runPostings })
 
 port.on('message', (m: ToRunWorker) => {
   try {

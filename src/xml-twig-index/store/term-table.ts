@@ -11,11 +11,21 @@
  * own fields first, then TERM_USER_FIELDS that the table's user keeps per
  * term (the run builder's per-run state). A posting then touches its slot,
  * its term's line and, on a hit, the suffix it is compared with.
+ *
+ * A suffix is compared where the term's UTF-8 bytes already hold it when it
+ * is ASCII (almost every term): a second copy in UTF-16 was R1's largest
+ * array after the term lines (45 MB, and as much again copied while it
+ * grew), and every page of new memory costs a page fault.
  */
 export const TERM_STRIDE = 16
-/** Prefix id, suffix offset in `pool`, suffix length, offset and length of the term's UTF-8 bytes in `bytes`. */
+/**
+ * Prefix id; SUFFIX: where the suffix is, >= 0 an offset in `bytes` (an
+ * ASCII suffix, one byte a code unit), < 0 -1 - its offset in `wide` (UTF-16
+ * code units); suffix length in code units; offset and length of the term's
+ * UTF-8 bytes in `bytes`.
+ */
 const PREFIX = 0
-const POOL = 1
+const SUFFIX = 1
 const LENGTH = 2
 const BYTES = 3
 const BYTE_LENGTH = 4
@@ -26,19 +36,31 @@ export class TermTable {
   /** Distinct terms. */
   count = 0
   /** Each term's UTF-8 bytes: bytes[byteOffset(t), byteOffset(t) + byteLength(t)). */
-  bytes = Buffer.alloc(1 << 20)
+  bytes: Buffer
   /** TERM_STRIDE ints per term (see above). Replaced when it grows: read it again after adding terms. */
-  data = new Int32Array(TERM_STRIDE << 14)
+  data: Int32Array
   /** Slot pairs: hash, term id + 1 (0: empty). The hash is checked before the term's own data is touched. */
   private slots = new Int32Array(2 << 16)
   private mask = (1 << 16) - 1
-  private pool = new Uint16Array(1 << 18)
-  private poolUsed = 0
+  /** Suffixes with a code unit >= 0x80, as UTF-16. */
+  private wide = new Uint16Array(1 << 12)
+  private wideUsed = 0
   private bytesUsed = 0
   /** Term id of each prefix alone (an empty suffix), -1 until seen. */
   private bare = new Int32Array(256).fill(-1)
   /** Each prefix's UTF-8 bytes. */
   private readonly prefixBytes: Uint8Array[] = []
+
+  /**
+   * Room for `terms` terms and `bytes` bytes of them before the arrays grow.
+   * A large import reserves room for all it may need: memory not yet
+   * written costs no page (nor fault), and growing copies every page
+   * written so far into a new array.
+   */
+  constructor (terms = 1 << 14, bytes = 1 << 20) {
+    this.data = new Int32Array(TERM_STRIDE * terms)
+    this.bytes = Buffer.alloc(bytes)
+  }
 
   /** Learns the prefixes `all` holds beyond those it knows (ids are their indexes). */
   prefixes (all: readonly string[]): void {
@@ -52,7 +74,7 @@ export class TermTable {
   bareTerm (p: number): number {
     if (p >= this.bare.length) { const b = new Int32Array(Math.max(p + 1, this.bare.length * 2)).fill(-1); b.set(this.bare); this.bare = b }
     let t = this.bare[p]
-    if (t < 0) { t = this.add(p, this.pool, 0, 0); this.bare[p] = t }
+    if (t < 0) { t = this.add(p, this.wide, 0, 0); this.bare[p] = t }
     return t
   }
 
@@ -80,9 +102,16 @@ export class TermTable {
     const m = t * TERM_STRIDE
     const data = this.data
     if (data[m + PREFIX] !== p || data[m + LENGTH] !== length) return false
-    const pool = this.pool
-    let o = data[m + POOL]
-    for (let i = from, to = from + length; i < to; i++) if (pool[o++] !== chars[i]) return false
+    let o = data[m + SUFFIX]
+    // A code unit >= 0x80 never equals an ASCII byte, nor an ASCII one a wide suffix's: the kinds need no check.
+    if (o >= 0) {
+      const bytes = this.bytes
+      for (let i = from, to = from + length; i < to; i++) if (bytes[o++] !== chars[i]) return false
+    } else {
+      const wide = this.wide
+      o = -1 - o
+      for (let i = from, to = from + length; i < to; i++) if (wide[o++] !== chars[i]) return false
+    }
     return true
   }
 
@@ -91,18 +120,23 @@ export class TermTable {
     if ((t + 1) * TERM_STRIDE > this.data.length) {
       const d = new Int32Array(this.data.length * 2); d.set(this.data); this.data = d
     }
-    if (this.poolUsed + length > this.pool.length) {
-      const pool = new Uint16Array(Math.max(this.pool.length * 2, this.poolUsed + length)); pool.set(this.pool.subarray(0, this.poolUsed)); this.pool = pool
-    }
-    const pool = this.pool
     let ascii = true
-    for (let i = 0; i < length; i++) { const c = chars[from + i]; pool[this.poolUsed + i] = c; if (c >= 0x80) ascii = false }
+    for (let i = from, to = from + length; i < to; i++) if (chars[i] >= 0x80) { ascii = false; break }
+    const prefix = this.prefixBytes[p]
     const m = t * TERM_STRIDE
     const data = this.data
-    data[m + PREFIX] = p; data[m + POOL] = this.poolUsed; data[m + LENGTH] = length; data[m + BYTES] = this.bytesUsed
-    this.poolUsed += length
+    data[m + PREFIX] = p; data[m + LENGTH] = length; data[m + BYTES] = this.bytesUsed
+    if (ascii) {
+      data[m + SUFFIX] = this.bytesUsed + prefix.length
+    } else {
+      if (this.wideUsed + length > this.wide.length) {
+        const wide = new Uint16Array(Math.max(this.wide.length * 2, this.wideUsed + length)); wide.set(this.wide.subarray(0, this.wideUsed)); this.wide = wide
+      }
+      this.wide.set(chars.subarray(from, from + length), this.wideUsed)
+      data[m + SUFFIX] = -1 - this.wideUsed
+      this.wideUsed += length
+    }
     // The term's UTF-8 bytes: the prefix's, then the suffix's (ASCII as is; the rest as Buffer encodes it).
-    const prefix = this.prefixBytes[p]
     const tail = ascii ? undefined : utf8(chars, from, length)
     const size = prefix.length + (tail === undefined ? length : tail.length)
     if (this.bytesUsed + size > this.bytes.length) {
