@@ -10,8 +10,8 @@
  */
 import { SortedDocSet, docsOf, type DocFilter, type RelatedNodes } from '../xml-twig-index/engine/source.ts'
 import { ancestorsIn, descendantsIn } from '../xml-twig-index/engine/structural.ts'
-import type { PostingList } from '../xml-twig-index/postings/codec.ts'
-import { decodeFilter } from './bloom.ts'
+import { PostingBuffer, type PostingList } from '../xml-twig-index/postings/codec.ts'
+import { decodeDocSet, decodeFilter, encodeDocSet } from './bloom.ts'
 import { ProtocolError } from './errors.ts'
 import { decodePostingList, intArray, optIntArray, optStr, str, type Header } from './wire.ts'
 
@@ -111,16 +111,95 @@ export function relatedIn (list: PostingList, related: RelatedNodes): PostingLis
   return related.relation === 'below' ? descendantsIn(related.nodes, list, related.axis) : ancestorsIn(list, related.nodes, related.axis)
 }
 
-/** The keys of a `blocks` request asked for existence only (see above); each must have an exact docId set and no related nodes. */
-export function havingKeys (h: Header, reducers: Array<KeyReducer | undefined>): Set<number> {
+/** A key asked for existence only: `level`, when given, asks too which of the docs have a posting at that level (a root's child). */
+export interface HavingAsk { level?: number }
+
+/**
+ * The keys of a `blocks` request asked for existence only (see above), with
+ * the level each asks about (`havingLevel`, aligned with `having`; 0: none).
+ * A key with a reducer needs an exact docId set and no related nodes.
+ */
+export function havingKeys (h: Header, reducers: Array<KeyReducer | undefined>): Map<number, HavingAsk> {
   const keys = optIntArray(h, 'having', 0, Math.max(0, reducers.length - 1))
-  if (keys === undefined) return new Set()
+  if (keys === undefined) return new Map()
   if (reducers.length === 0) throw new ProtocolError('blocks: having names keys of a request without keys')
-  for (const i of keys) {
+  const levels = optIntArray(h, 'havingLevel', 0, 0xffff) ?? []
+  if (levels.length > 0 && levels.length !== keys.length) throw new ProtocolError(`blocks: ${keys.length} having keys but ${levels.length} havingLevel entries`)
+  const out = new Map<number, HavingAsk>()
+  keys.forEach((i, k) => {
     const r = reducers[i]
-    if (r === undefined || r.related !== undefined || !(r.docs instanceof SortedDocSet)) throw new ProtocolError(`blocks: key ${i} is asked for existence (having) without an exact docId set`)
+    if (r !== undefined && (r.related !== undefined || !(r.docs instanceof SortedDocSet))) throw new ProtocolError(`blocks: key ${i} is asked for existence (having) without an exact docId set`)
+    out.set(i, levels[k] > 0 ? { level: levels[k] } : {})
+  })
+  return out
+}
+
+/**
+ * The answer to an existence ask: over the asked docs (the key's exact
+ * docId set), a bitmap of those with a posting, then, for a level, a bitmap
+ * of those with one at that level; with no docs asked, the docs with a
+ * posting as a docId set (varint length first), then the level's bitmap
+ * over them. Bit i is LSB first.
+ */
+export function havingAnswer (list: PostingList, ask: HavingAsk, docs?: Uint32Array): Uint8Array {
+  const level = ask.level
+  const atLevel = level === undefined ? undefined : keepLevel(list, level)
+  if (docs !== undefined) return concat([havingBitmap(docs, list), ...(atLevel === undefined ? [] : [havingBitmap(docs, atLevel)])])
+  const found = docsOf(list)
+  const set = encodeDocSet(found)
+  return concat([varintBytes(set.length), set, ...(atLevel === undefined ? [] : [havingBitmap(found, atLevel)])])
+}
+
+/** Reads an existence answer (see havingAnswer), checked against what was asked. */
+export function readHavingAnswer (part: Uint8Array, ask: HavingAsk, docs: Uint32Array | undefined, at: string): { docs: Uint32Array, atLevel?: Uint32Array } {
+  let asked: Uint32Array
+  let p = 0
+  let found: Uint32Array
+  if (docs !== undefined) {
+    asked = docs
+    const n = (docs.length + 7) >>> 3
+    if (part.length !== n * (ask.level === undefined ? 1 : 2)) throw new ProtocolError(`${at}: existence answer of ${part.length} bytes for ${docs.length} docs`)
+    found = docsFromBitmap(docs, part.subarray(0, n), at)
+    p = n
+  } else {
+    let len = 0; let shift = 0
+    for (; ; shift += 7) {
+      if (p >= part.length || shift > 28) throw new ProtocolError(`${at}: existence answer truncated in its docId set's length`)
+      const b = part[p++]
+      len += (b & 0x7f) * 2 ** shift
+      if (b < 0x80) break
+    }
+    if (p + len > part.length) throw new ProtocolError(`${at}: existence answer announces a docId set of ${len} bytes, ${part.length - p} present`)
+    found = asked = decodeDocSet(part.subarray(p, p + len)).docs
+    p += len
+    if (part.length - p !== (ask.level === undefined ? 0 : (found.length + 7) >>> 3)) throw new ProtocolError(`${at}: existence answer has ${part.length - p} bytes after its docId set of ${found.length} docs`)
   }
-  return new Set(keys)
+  if (ask.level === undefined) return { docs: found }
+  const atLevel = docsFromBitmap(asked, part.subarray(p), at)
+  // at a level implies a posting: a holder cannot name a doc at a level that it says has none
+  const has = new Set(found)
+  for (const d of atLevel) if (!has.has(d)) throw new ProtocolError(`${at}: existence answer has doc ${d} at level ${ask.level} but not among the docs with a posting`)
+  return { docs: found, atLevel }
+}
+
+function keepLevel (list: PostingList, level: number): PostingList {
+  const out = new PostingBuffer(0)
+  for (let i = 0; i < list.length; i++) if (list.levels[i] === level) out.push(list.docs[i], list.starts[i], list.ends[i], list.levels[i])
+  return out
+}
+
+function varintBytes (v: number): Uint8Array {
+  const out: number[] = []
+  while (v >= 0x80) { out.push((v & 0x7f) | 0x80); v = Math.floor(v / 128) }
+  out.push(v)
+  return Uint8Array.from(out)
+}
+
+function concat (parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, x) => n + x.length, 0))
+  let at = 0
+  for (const x of parts) { out.set(x, at); at += x.length }
+  return out
 }
 
 /** Bit i (LSB first) set when docs[i] has a posting in `list` (both sorted). */

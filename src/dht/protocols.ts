@@ -23,7 +23,7 @@ import { callRpc } from './rpc.ts'
 import { blockKey, docKey, headKey, idKey } from './placement.ts'
 import type { ShardEntry } from './shard-store.ts'
 import { encodePostingList, int, intArray, optStr, str, strArray } from './wire.ts'
-import { applyRelated, decodeReducers, havingBitmap, havingKeys, type KeyReducer } from './block-reducers.ts'
+import { applyRelated, decodeReducers, havingAnswer, havingKeys, type KeyReducer } from './block-reducers.ts'
 import type { SortedDocSet } from '../xml-twig-index/engine/source.ts'
 import { encodeHeads } from './head-codec.ts'
 import type { PostingList } from '../xml-twig-index/postings/codec.ts'
@@ -112,8 +112,11 @@ export class IndexServer {
           const blocks = await shard.blocksHeld(idx.map((i) => ({ term: terms[i], range: ranges[i] })), r?.docs)
           idx.forEach((i, k) => { lists[i] = applyRelated(blocks[k].list, r); held[i] = blocks[k].held })
         }
-        const parts = lists.map((l, i) => having.has(i) ? havingBitmap((reducers[i]?.docs as SortedDocSet).docs, l) : encodePostingList(l))
-        return { header: having.size > 0 ? { held, having: [...having] } : { held }, parts }
+        const parts = lists.map((l, i) => {
+          const ask = having.get(i)
+          return ask === undefined ? encodePostingList(l) : havingAnswer(l, ask, (reducers[i]?.docs as SortedDocSet | undefined)?.docs)
+        })
+        return { header: having.size > 0 ? { held, having: [...having.keys()] } : { held }, parts }
       }
       case 'catalog': {
         const held = shard.catalog()

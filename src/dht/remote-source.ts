@@ -11,9 +11,9 @@
  */
 import { PostingBuffer, type PostingList, EMPTY_LIST } from '../xml-twig-index/postings/codec.ts'
 import type { DocumentSource } from '../xml-twig-index/engine/query-engine.ts'
-import { SortedDocSet, docsOf, type DocFilter, type PostingSource, type RelatedNodes, type TermRange, type TermStats } from '../xml-twig-index/engine/source.ts'
+import { SortedDocSet, docsHavingIn, docsOf, type DocFilter, type DocsHaving, type PostingSource, type RelatedNodes, type TermRange, type TermStats } from '../xml-twig-index/engine/source.ts'
 import { BloomFilter, chooseFilter, encodeDocSet } from './bloom.ts'
-import { docsFromBitmap, relatedIn, type ReducerSpec } from './block-reducers.ts'
+import { readHavingAnswer, relatedIn, type ReducerSpec } from './block-reducers.ts'
 import type { CatalogView } from './catalog.ts'
 import { PeerUnavailableError, ProtocolError } from './errors.ts'
 import type { PeerHost } from './host.ts'
@@ -54,11 +54,11 @@ const SELECTIVE_FILTER = 4
 
 /**
  * A block to read: `shares` names the reducer it is read with (keys with the same one share a request part). `having`: only
- * which of these docs (the reducer's exact docId set) have a posting there is wanted, not the postings.
+ * which docs (of the reducer's exact docId set, when it has one) have a posting there, at `level` too, is wanted, not the postings.
  */
-interface BlockAsk { term: string, range: number, postings: number, reducer?: { spec: ReducerSpec, bytes: Uint8Array }, shares: string, small?: boolean, having?: Uint32Array }
-/** A block as read, with the postings its holder had for it before the reducer; for a `having` ask, the docs that have one (`list` then empty). */
-interface HeldBlock { list: PostingList, held: number, docs?: Uint32Array }
+interface BlockAsk { term: string, range: number, postings: number, reducer?: { spec: ReducerSpec, bytes: Uint8Array }, shares: string, small?: boolean, having?: { docs?: Uint32Array, level?: number } }
+/** A block as read, with the postings its holder had for it before the reducer; for a `having` ask, what it found (`list` then empty). */
+interface HeldBlock { list: PostingList, held: number, having?: DocsHaving }
 /** One caller's asks waiting for the end of the turn. */
 interface PendingBlocks { asks: BlockAsk[], done: (r: HeldBlock[]) => void, fail: (err: unknown) => void }
 
@@ -399,7 +399,10 @@ export class RemoteIndex implements PostingSource, DocumentSource {
     if (parts.length === 1 && reducerOf.every((i) => i === 0)) Object.assign(header, { filter: specs[0].kind }, specs[0].kind === 'related' ? { relation: specs[0].relation, axis: specs[0].axis } : {})
     else if (parts.length > 0) { header.reducers = specs; header.reducerOf = reducerOf }
     const having = group.flatMap((k, i) => k.having !== undefined ? [i] : [])
-    if (having.length > 0) header.having = having
+    if (having.length > 0) {
+      header.having = having
+      if (having.some((i) => group[i].having?.level !== undefined)) header.havingLevel = having.map((i) => group[i].having?.level ?? 0)
+    }
     const res = await this.holders.request(peer, POSTINGS_PROTOCOL, header, parts, failover)
     // A holder that answers fewer lists than asked is broken, not empty.
     if (res.parts.length !== group.length) throw new ProtocolError(`peer ${peer} answered ${res.parts.length} lists for ${group.length} blocks`)
@@ -407,11 +410,13 @@ export class RemoteIndex implements PostingSource, DocumentSource {
     // Bitmaps where the holder says it answered existence; a holder that predates `having` ships the postings instead.
     const bitmaps = new Set(Array.isArray(res.header.having) ? res.header.having as unknown[] : [])
     return group.map((k, i) => {
-      if (k.having !== undefined && bitmaps.has(i)) {
-        return { list: EMPTY_LIST, held: typeof held[i] === 'number' ? held[i] : 0, docs: docsFromBitmap(k.having, res.parts[i], `peer ${peer}, ${k.term}#${k.range}`) }
+      const ask = k.having
+      if (ask !== undefined && bitmaps.has(i)) {
+        return { list: EMPTY_LIST, held: typeof held[i] === 'number' ? held[i] : 0, having: readHavingAnswer(res.parts[i], ask, ask.docs, `peer ${peer}, ${k.term}#${k.range}`) }
       }
       const list = decodePostingList(res.parts[i])
-      return { list, held: typeof held[i] === 'number' ? held[i] : list.length, ...(k.having !== undefined ? { docs: docsOf(keepDocs(list, new SortedDocSet(k.having))) } : {}) }
+      const mine = ask === undefined ? undefined : docsHavingIn(ask.docs === undefined ? list : keepDocs(list, new SortedDocSet(ask.docs)), ask.level)
+      return { list, held: typeof held[i] === 'number' ? held[i] : list.length, ...(mine !== undefined ? { having: mine } : {}) }
     })
   }
 
@@ -480,35 +485,45 @@ export class RemoteIndex implements PostingSource, DocumentSource {
   }
 
   /**
-   * Of the sorted `docs`, those where `term` has a posting: each holder of a
-   * range gets the docs in it and answers a bitmap over them, not postings
-   * (a package's 20 `dep`s are one bit). Inline postings are looked at here.
+   * The docs where `term` has a posting (of the sorted `ask.docs`, else of
+   * all), and with `ask.level` those with one at that level: each holder of
+   * a range answers bitmaps over the docs asked there, or the docs it finds,
+   * not postings (a package's 20 `dep`s are one bit). Inline postings are
+   * looked at here.
    */
-  async docsHaving (term: string, docs: Uint32Array): Promise<Uint32Array> {
-    if (this.init.reducers === false) return docsOf(await this.fetch(term, new SortedDocSet(docs)))
+  async docsHaving (term: string, ask: { docs?: Uint32Array, level?: number }): Promise<DocsHaving> {
+    const { docs, level } = ask
+    if (this.init.reducers === false) return docsHavingIn(await this.fetch(term, docs === undefined ? undefined : new SortedDocSet(docs)), level)
     const h = await this.head(term)
-    if (h === null || docs.length === 0) return new Uint32Array(0)
+    if (h === null || docs?.length === 0) return { docs: new Uint32Array(0), ...(level !== undefined ? { atLevel: new Uint32Array(0) } : {}) }
     const rd = this.rangeDocs
-    const found: Uint32Array[] = []
+    const found: DocsHaving[] = []
     const asks: BlockAsk[] = []
     let i = 0
     for (const r of [...h.ranges].sort((a, b) => a.range - b.range)) {
       const lo = r.range * rd; const hi = lo + rd - 1
-      while (i < docs.length && docs[i] < lo) i++
-      let j = i
-      while (j < docs.length && docs[j] <= hi) j++
-      if (j > i) {
-        const near = docs.slice(i, j)
-        if (r.inline !== undefined) found.push(docsOf(keepDocs(r.inline, new SortedDocSet(near))))
-        const inBlock = r.postings - (r.inline?.length ?? 0)
-        if (inBlock > 0) asks.push({ term, range: r.range, postings: inBlock, reducer: { spec: { kind: 'docs' }, bytes: encodeDocSet(near) }, shares: `${term}#${r.range}/having/${++this.relatedCount}`, having: near })
+      let near: Uint32Array | undefined
+      if (docs !== undefined) {
+        while (i < docs.length && docs[i] < lo) i++
+        let j = i
+        while (j < docs.length && docs[j] <= hi) j++
+        near = docs.slice(i, j)
+        i = j
+        if (near.length === 0) continue
       }
-      i = j
+      if (r.inline !== undefined) found.push(docsHavingIn(near === undefined ? r.inline : keepDocs(r.inline, new SortedDocSet(near)), level))
+      const inBlock = r.postings - (r.inline?.length ?? 0)
+      if (inBlock <= 0) continue
+      const reducer = near === undefined ? undefined : { spec: { kind: 'docs' as const }, bytes: encodeDocSet(near) }
+      asks.push({ term, range: r.range, postings: inBlock, reducer, shares: `${term}#${r.range}/having/${++this.relatedCount}`, having: { docs: near, level } })
     }
-    for (const b of await this.askBlocks(asks)) found.push(b.docs ?? docsOf(b.list))
-    const all = new Set<number>()
-    for (const f of found) for (const d of f) if (this.init.catalog.isLive(d)) all.add(d)
-    return Uint32Array.from(all).sort()
+    for (const b of await this.askBlocks(asks)) found.push(b.having ?? docsHavingIn(b.list, level))
+    const live = (lists: Array<Uint32Array | undefined>): Uint32Array => {
+      const all = new Set<number>()
+      for (const f of lists) if (f !== undefined) for (const d of f) if (this.init.catalog.isLive(d)) all.add(d)
+      return Uint32Array.from(all).sort()
+    }
+    return { docs: live(found.map((f) => f.docs)), ...(level !== undefined ? { atLevel: live(found.map((f) => f.atLevel)) } : {}) }
   }
 
   /** Term heads in a range, from every index peer (each holds a share), merged. */

@@ -22,7 +22,7 @@ import { PostingBuffer } from '../../src/xml-twig-index/postings/codec.ts'
 import { ancestorsIn, descendantsIn } from '../../src/xml-twig-index/engine/structural.ts'
 import { SortedDocSet, docsOf } from '../../src/xml-twig-index/engine/source.ts'
 import { encodeDocSet } from '../../src/dht/bloom.ts'
-import { docsFromBitmap } from '../../src/dht/block-reducers.ts'
+import { docsFromBitmap, readHavingAnswer } from '../../src/dht/block-reducers.ts'
 import type { PostingList } from '../../src/xml-twig-index/postings/codec.ts'
 
 const asArrays = (l: PostingList): number[][] => Array.from({ length: l.length }, (_, i) => [l.docs[i], l.starts[i], l.ends[i], l.levels[i]])
@@ -141,17 +141,24 @@ describe('distributed index (in-process peers)', () => {
     const docs = Uint32Array.from(new Set(packages.docs.subarray(0, packages.length)))
     expect(docs.length).toBeGreaterThan(20)
     const deps = await local.store.fetch('e:dep', new SortedDocSet(docs))
-    const { result, reads } = await traced(async () => await m.remote.docsHaving('e:dep', docs))
-    expect(Array.from(result)).toEqual(Array.from(docsOf(deps)))
-    expect(result.length).toBeLessThan(docs.length)
+    const { result, reads } = await traced(async () => await m.remote.docsHaving('e:dep', { docs }))
+    expect(Array.from(result.docs)).toEqual(Array.from(docsOf(deps)))
+    expect(result.docs.length).toBeLessThan(docs.length)
     // Each asked doc costs its gap in the request and a bit in the answer; the dependencies themselves would take ~4 bytes each.
     const bytes = reads.filter((r) => r.op === 'blocks').reduce((n, r) => n + r.bytes, 0)
     expect(bytes).toBeLessThan(deps.length * 4 / 2)
+    // Without docs asked, each holder names the docs it has the term in; with a level, those with it there.
+    const games = await local.store.fetch('v:section=games')
+    const { result: all, reads: allReads } = await traced(async () => await m.remote.docsHaving('v:section=games', { level: 2 }))
+    expect(Array.from(all.docs)).toEqual(Array.from(docsOf(games)))
+    expect(Array.from(all.atLevel ?? [])).toEqual(Array.from(docsOf(games)))
+    expect(allReads.filter((r) => r.op === 'blocks').reduce((n, r) => n + r.bytes, 0)).toBeLessThan(encodePostingList(games).length)
+    expect((await m.remote.docsHaving('v:section=games', { level: 3 })).atLevel).toEqual(new Uint32Array(0))
     // The patterns that ask it that way answer exactly, and say so in their reads.
-    for (const pattern of ['//package[not(.//dep)][section = "fonts"]/name', '//package[section = "utils"][.//tags][not(.//homepage)]/name']) {
+    for (const pattern of ['//package[not(.//dep)][section = "fonts"]/name', '//package[section = "utils"][.//tags][not(.//homepage)]/name', '//package[section = "games"][priority = "optional"]/name', '//release[@name = "bookworm"]//collection[@name = "games"]/package/@name']) {
       const got = await m.engine.answers(pattern)
       expect(asArrays(got.nodes)).toEqual(asArrays((await local.engine.answers(pattern)).nodes))
-      expect(got.plan.reads.some((r) => r.term.includes('(having'))).toBe(true)
+      if (pattern.includes('.//')) expect(got.plan.reads.some((r) => r.term.includes('(having'))).toBe(true)
     }
   })
 
@@ -159,12 +166,22 @@ describe('distributed index (in-process peers)', () => {
     const server = (mirrors[0] as unknown as { server: IndexServer }).server
     const from = mirrors[1].membership.self
     const docs = encodeDocSet(Uint32Array.of(1, 2, 3))
-    await expect(server.postings({ header: { op: 'blocks', terms: ['e:package'], ranges: [0], having: [0] }, parts: [], from })).rejects.toThrow(/key 0 is asked for existence \(having\) without an exact docId set/)
+    const node = new PostingBuffer(1); node.push(1, 1, 5, 1)
+    await expect(server.postings({ header: { op: 'blocks', terms: ['e:package'], ranges: [0], filter: 'related', relation: 'below', axis: 'child', having: [0] }, parts: [encodePostingList(node)], from })).rejects.toThrow(/key 0 is asked for existence \(having\) without an exact docId set/)
     await expect(server.postings({ header: { op: 'blocks', terms: ['e:package'], ranges: [0], filter: 'docs', having: [1] }, parts: [docs], from })).rejects.toThrow(/outside \[0, 0\]/)
     await expect(server.postings({ header: { op: 'blocks', terms: ['e:package'], ranges: [0], filter: 'docs', having: 'all' }, parts: [docs], from })).rejects.toThrow(ProtocolError)
     const ok = await server.postings({ header: { op: 'blocks', terms: ['e:package', 'e:name'], ranges: [0, 0], reducers: [{ kind: 'docs' }], reducerOf: [0, 0], having: [1] }, parts: [docs], from })
     expect(ok.header.having).toEqual([1])
     expect(ok.parts?.[1]).toHaveLength(1)
+    await expect(server.postings({ header: { op: 'blocks', terms: ['e:package'], ranges: [0], having: [0], havingLevel: [2, 3] }, parts: [], from })).rejects.toThrow(/1 having keys but 2 havingLevel/)
+    // with no docs asked: a docId set, then the level's bitmap over it
+    const whole = await server.postings({ header: { op: 'blocks', terms: ['e:package'], ranges: [0], having: [0], havingLevel: [1] }, parts: [], from })
+    const read = readHavingAnswer(whole.parts?.[0] ?? new Uint8Array(0), { level: 1 }, undefined, 'test')
+    expect(read.docs.length).toBeGreaterThan(100)
+    expect(read.atLevel?.length).toBeGreaterThan(100)
+    // a holder that names a doc at a level it says has no posting lies
+    expect(() => readHavingAnswer(Uint8Array.of(0b001, 0b010), { level: 2 }, Uint32Array.of(5, 6, 7), 'test')).toThrow(/doc 6 at level 2 but not among/)
+    expect(() => readHavingAnswer(Uint8Array.of(0b001), { level: 2 }, Uint32Array.of(5, 6, 7), 'test')).toThrow(/existence answer of 1 bytes for 3 docs/)
     expect(() => docsFromBitmap(Uint32Array.of(1, 2, 3), Uint8Array.of(0x0f), 'test')).toThrow(/bits past its 3 docs/)
     expect(() => docsFromBitmap(Uint32Array.of(1, 2, 3), Uint8Array.of(1, 0), 'test')).toThrow(/2 bytes for 3 docs/)
   })

@@ -8,7 +8,7 @@ import { readUnits } from '../../src/xml-twig-index/importers/index.ts'
 import { oracleEvaluate } from '../oracle/fontoxpath-oracle.ts'
 import { ENGINE_SUITE } from '../oracle/patterns.ts'
 import { QueryEngine } from '../../src/xml-twig-index/engine/query-engine.ts'
-import { SortedDocSet, docsOf, type PostingSource, type RelatedNodes } from '../../src/xml-twig-index/engine/source.ts'
+import { SortedDocSet, docsHavingIn, docsOf, type DocsHaving, type PostingSource, type RelatedNodes } from '../../src/xml-twig-index/engine/source.ts'
 import { ancestorsIn, descendantsIn } from '../../src/xml-twig-index/engine/structural.ts'
 import type { PostingList } from '../../src/xml-twig-index/postings/codec.ts'
 
@@ -58,6 +58,7 @@ describe('full store vs fontoxpath on real packages', () => {
     const store = index.store
     const relations = new Set<string>()
     const having = new Set<string>()
+    const rootValues = new Set<string>()
     // Every list looks heavy and several per document, so the planner defers all it may and the evaluator reads them by position.
     const source: PostingSource = {
       liveDocuments: () => store.liveDocuments(),
@@ -71,9 +72,9 @@ describe('full store vs fontoxpath on real packages', () => {
         const list = await store.fetch(term, new SortedDocSet(docsOf(related.nodes)))
         return related.relation === 'below' ? descendantsIn(related.nodes, list, related.axis) : ancestorsIn(list, related.nodes, related.axis)
       },
-      docsHaving: async (term: string, docs: Uint32Array): Promise<Uint32Array> => {
-        having.add(term)
-        return docsOf(await store.fetch(term, new SortedDocSet(docs)))
+      docsHaving: async (term: string, ask: { docs?: Uint32Array, level?: number }): Promise<DocsHaving> => {
+        if (ask.level === undefined) having.add(term); else rootValues.add(term)
+        return docsHavingIn(await store.fetch(term, ask.docs === undefined ? undefined : new SortedDocSet(ask.docs)), ask.level)
       },
       terms: (prefix) => store.terms(prefix),
       scan: async (range, filter) => await store.scan(range, filter)
@@ -95,6 +96,10 @@ describe('full store vs fontoxpath on real packages', () => {
     expect([...relations].sort()).toEqual(['above child', 'below child', 'below descendant'])
     // only bare existence tests below document roots are asked as documents having a term
     expect([...having].sort()).toEqual(['a:version', 'e:dep', 'e:homepage', 'e:tags'])
+    // value tests on the children of document roots are read as the documents having them at level 2; nowhere else
+    expect(rootValues).toContain('v:section=games')
+    expect(rootValues).toContain('v:@name=bookworm')
+    expect([...rootValues].filter((t) => t.startsWith('v:@name=') && !t.startsWith('v:@name=bookworm') && t !== 'v:@name=trixie')).toEqual([])
   })
 })
 

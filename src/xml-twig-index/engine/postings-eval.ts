@@ -1,19 +1,11 @@
 import type { CompareExpr, Expr, PathExpr, Query, Step } from '../query/ast.ts'
 import { EMPTY_LIST, type PostingList } from '../postings/codec.ts'
-import {
-  VALUE_MAX, attributeLongTerm, attributeNumberPrefix, attributeTerm, attributeValuePrefix,
-  attributeWordTerm, elementLongTerm, elementNumberPrefix, elementTerm, elementValuePrefix,
-  sortableNumber, textTerm, wordTerm
-} from '../postings/terms.ts'
+import { VALUE_MAX, attributeTerm, attributeWordTerm, elementTerm, sortableNumber, textTerm, wordTerm } from '../postings/terms.ts'
 import { tokenize } from '../tokens.ts'
-import { SortedDocSet, docsOf, type DocFilter, type PostingSource, type RelatedNodes, type TermRange } from './source.ts'
+import { NeedsDocuments, equalityStep, rootValueTerm, stepTerm, tagOf, valueNames } from './pattern-terms.ts'
+import { SortedDocSet, docsOf, type DocFilter, type DocsHaving, type PostingSource, type RelatedNodes, type TermRange } from './source.ts'
 import { numericRange, prefixRange } from './value-ranges.ts'
 import { ancestorsIn, atLevel, descendantsIn, difference, intersect, union, type StructuralAxis } from './structural.ts'
-
-/** Thrown when a part of the pattern cannot be decided from postings: the evaluator falls back to the documents. */
-export class NeedsDocuments extends Error {
-  constructor (readonly reason: string) { super(reason); this.name = 'NeedsDocuments' }
-}
 
 /** At most this many nodes are sent along to read a deferred list in relation to them (more would cost more than the list saves). */
 const RELATED_NODES = 4096
@@ -23,6 +15,24 @@ type LastFilter = (last: Step, tag: string | undefined, isSelf: boolean, context
 
 /** What a list read cost, for explain. */
 export interface ListRead { term: string, postings: number, ms: number }
+
+/** What the planner hands the evaluator; every field is optional (nothing read yet). */
+export interface EvaluatorInit {
+  /** Candidate documents: every list is read restricted to them. */
+  filter?: DocFilter
+  /** Lists (by term) and scans (by range label) the planner read: a list read for a larger candidate set still gives exact joins. */
+  lists?: Map<string, Promise<PostingList>>
+  scans?: Map<string, Promise<PostingList>>
+  /**
+   * Terms read in relation to nodes known by then when the source can
+   * (fetchRelated): below a step's context, or above the nodes a predicate
+   * asks for (see relatableTerms); lists a candidate holds far more of than
+   * the pattern needs (a release document's leaves, a package's dependencies).
+   */
+  deferred?: ReadonlySet<string>
+  /** Root value tests (rootValueTerms) read, or being read, as the documents having them at level 2, by term. */
+  rootValues?: ReadonlyMap<string, Promise<DocsHaving>>
+}
 
 /**
  * Evaluates a pattern on posting lists only, list-at-a-time: each step is a
@@ -37,18 +47,19 @@ export class PostingsEvaluator {
   readonly uncertain = new Set<number>()
   readonly reads: ListRead[] = []
 
-  /**
-   * `lists` and `scans` hold what the planner already read (keyed by term
-   * and by range label); the evaluator reuses them, since a list read for a
-   * larger candidate set still gives exact joins. `deferred` terms are read
-   * in relation to nodes already known when the source can (fetchRelated):
-   * below a step's context, or above the nodes a predicate asks for (see
-   * relatableTerms); lists a candidate holds far more of than the pattern
-   * needs (a release document's leaves, a package's dependencies).
-   */
-  constructor (private readonly source: PostingSource, private readonly filter?: DocFilter,
-    private readonly cache = new Map<string, Promise<PostingList>>(), private readonly scans = new Map<string, Promise<PostingList>>(),
-    private readonly deferred: ReadonlySet<string> = new Set()) {}
+  private readonly filter?: DocFilter
+  private readonly cache: Map<string, Promise<PostingList>>
+  private readonly scans: Map<string, Promise<PostingList>>
+  private readonly deferred: ReadonlySet<string>
+  private readonly rootValues: ReadonlyMap<string, Promise<DocsHaving>>
+
+  constructor (private readonly source: PostingSource, init: EvaluatorInit = {}) {
+    this.filter = init.filter
+    this.cache = init.lists ?? new Map()
+    this.scans = init.scans ?? new Map()
+    this.deferred = init.deferred ?? new Set()
+    this.rootValues = init.rootValues ?? new Map()
+  }
 
   /**
    * Starts reading lists the evaluation will need, all at once: a remote
@@ -119,14 +130,6 @@ export class PostingsEvaluator {
     throw new NeedsDocuments('node() step')
   }
 
-  /** The name a step's nodes are known to have: `tag` for elements, `@name` for attributes. */
-  private static tagOf (step: Step, contextTag: string | undefined): string | undefined {
-    if (step.axis === 'self') return contextTag
-    if (step.test.kind === 'element' && step.test.name !== '*') return step.test.name
-    if (step.test.kind === 'attribute' && step.test.name !== '*') return `@${step.test.name}`
-    return undefined
-  }
-
   /** Forward evaluation of a path from a context list (or the document node). */
   private async forward (path: PathExpr, context: PostingList | 'document', contextTag: string | undefined): Promise<PostingList> {
     let current: PostingList | 'document' = path.absolute ? 'document' : context
@@ -142,7 +145,7 @@ export class PostingsEvaluator {
           current = descendantsIn(current, nodes, step.axis as StructuralAxis)
         }
       }
-      tag = PostingsEvaluator.tagOf(step, tag)
+      tag = tagOf(step, tag)
       for (const p of step.predicates) current = await this.filter_(current, p, step, tag)
     }
     if (current === 'document') throw new NeedsDocuments('a pattern selecting the document node')
@@ -157,8 +160,12 @@ export class PostingsEvaluator {
       case 'or': return union(await this.filter_(context, expr.left, step, tag), await this.filter_(context, expr.right, step, tag))
       case 'not': return difference(context, await this.filter_(context, expr.arg, step, tag))
       case 'path': return await this.existing(context, expr, tag, undefined)
-      case 'compare':
+      case 'compare': {
+        const rootValue = rootValueTerm(expr, tag)
+        const atRoots = rootValue !== undefined ? await this.rootChildren(rootValue, context) : undefined
+        if (atRoots !== undefined) return atRoots
         return await this.existing(context, expr.path, tag, async (last, lastTag, isSelf, below) => await this.compared(last, lastTag, isSelf, expr.op, expr.value, below))
+      }
       case 'function':
         return await this.existing(context, expr.path, tag, async (last, lastTag, isSelf) => await this.functioned(last, lastTag, isSelf, expr.name, expr.arg))
     }
@@ -185,7 +192,7 @@ export class PostingsEvaluator {
   private async back (context: PostingList, steps: Step[], k: number, contextTag: string | undefined, lastFilter?: LastFilter): Promise<PostingList> {
     if (k === steps.length) return context
     const step = steps[k]
-    const tag = PostingsEvaluator.tagOf(step, contextTag)
+    const tag = tagOf(step, contextTag)
     const isLast = k === steps.length - 1
     let nodes: PostingList
     if (step.axis === 'self') {
@@ -228,13 +235,33 @@ export class PostingsEvaluator {
     if (roots.length === 0) return undefined
     const t0 = performance.now()
     const rootNodes = sliceOf(context, roots)
-    const having = new Set(await docsHaving.call(this.source, term, rootNodes.docs))
+    const having = new Set((await docsHaving.call(this.source, term, { docs: rootNodes.docs })).docs)
     this.reads.push({ term: `${term} (having, ${roots.length} docs)`, postings: having.size, ms: performance.now() - t0 })
     const kept = sliceOf(rootNodes, roots.flatMap((_, k) => having.has(rootNodes.docs[k]) ? [k] : []))
     if (others.length === 0) return kept
     const otherNodes = sliceOf(context, others)
     const below = await this.timed(`${term} (in ${others.length} nodes' documents)`, async () => await this.source.fetch(term, new SortedDocSet(docsOf(otherNodes))))
     return union(kept, ancestorsIn(otherNodes, below, 'descendant'))
+  }
+
+  /**
+   * The nodes of `context` with a child `term` node (a value term), when
+   * the planner reads which documents have one at level 2 (rootValues): a
+   * document root is kept when its document is among them; other context
+   * nodes read the list in their documents. Undefined when the planner does
+   * not read it that way.
+   */
+  private async rootChildren (term: string, context: PostingList): Promise<PostingList | undefined> {
+    const pending = this.rootValues.get(term)
+    if (pending === undefined) return undefined
+    const roots: number[] = []; const others: number[] = []
+    for (let i = 0; i < context.length; i++) (context.levels[i] === 1 ? roots : others).push(i)
+    const at = new Set((await pending).atLevel)
+    const kept = sliceOf(context, roots.filter((i) => at.has(context.docs[i])))
+    if (others.length === 0) return kept
+    const otherNodes = sliceOf(context, others)
+    const below = await this.timed(`${term} (in ${others.length} nodes' documents)`, async () => await this.source.fetch(term, new SortedDocSet(docsOf(otherNodes))))
+    return union(kept, ancestorsIn(otherNodes, below, 'child'))
   }
 
   /**
@@ -248,7 +275,7 @@ export class PostingsEvaluator {
     const equalities = steps[k].predicates.flatMap((p) => {
       const s = equalityStep(p)
       if (s === undefined) return []
-      const tag = PostingsEvaluator.tagOf(s, stepTag)
+      const tag = tagOf(s, stepTag)
       const value = (p as CompareExpr).value as string
       return [{ s, tag, value, term: valueNames(s, tag, false).value + value }]
     })
@@ -256,7 +283,7 @@ export class PostingsEvaluator {
     if (best !== undefined) return { nodes: await this.compared(best.s, best.tag, false, '=', best.value), axis: best.s.axis as 'child' | 'descendant' }
     const next = steps[k + 1]
     if (lastFilter !== undefined && k + 1 === steps.length - 1 && next.predicates.length === 0 && (next.axis === 'child' || next.axis === 'descendant') && stepTerm(next) !== undefined) {
-      return { nodes: await lastFilter(next, PostingsEvaluator.tagOf(next, stepTag), false), axis: next.axis }
+      return { nodes: await lastFilter(next, tagOf(next, stepTag), false), axis: next.axis }
     }
     return undefined
   }
@@ -301,110 +328,6 @@ export class PostingsEvaluator {
     }
     return await this.scanned({ prefix: names.value, match: (t) => t.slice(names.value.length).includes(arg) }, `${names.value}*${arg}*`)
   }
-}
-
-/** The term of a step's nodes (named elements and attributes). */
-function stepTerm (step: Step): string | undefined {
-  if (step.axis === 'self' || step.test.kind === 'text' || step.test.kind === 'node' || step.test.name === '*') return undefined
-  return step.test.kind === 'element' ? elementTerm(step.test.name) : attributeTerm(step.test.name)
-}
-
-/**
- * Terms of bare existence tests on a relative path of one descendant step
- * (`[.//dep]`, `not(.//homepage)`): the evaluator asks the source which
- * documents have them when the context is document roots, so a planner
- * should not read their lists ahead.
- */
-export function existenceTerms (query: Query): Set<string> {
-  const out = new Set<string>()
-  const expr = (e: Expr): void => {
-    switch (e.type) {
-      case 'and': case 'or': expr(e.left); expr(e.right); return
-      case 'not': expr(e.arg); return
-      case 'path': {
-        // `.//dep` is a self step, then the descendant one
-        const steps = e.steps[0]?.axis === 'self' && e.steps[0].predicates.length === 0 ? e.steps.slice(1) : e.steps
-        const s = steps[0]
-        if (!e.absolute && steps.length === 1 && s.axis === 'descendant' && s.predicates.length === 0) {
-          const term = stepTerm(s)
-          if (term !== undefined) out.add(term)
-        }
-        path(e)
-        return
-      }
-      case 'compare': path(e.path); return
-      case 'function': path(e.path)
-    }
-  }
-  const path = (p: PathExpr): void => { for (const step of p.steps) for (const x of step.predicates) expr(x) }
-  path(query.path)
-  return out
-}
-
-/** The one step of an `[@a = "v"]` or `[e = "v"]` predicate (a relative single step, no predicates of its own, a short string). */
-function equalityStep (p: Expr): Step | undefined {
-  if (p.type !== 'compare' || p.op !== '=' || typeof p.value !== 'string' || p.value === '' || p.value.length > VALUE_MAX) return undefined
-  if (p.path.absolute || p.path.steps.length !== 1) return undefined
-  const s = p.path.steps[0]
-  return s.predicates.length === 0 && (s.axis === 'child' || s.axis === 'descendant') && stepTerm(s) !== undefined ? s : undefined
-}
-
-/**
- * Terms the evaluator can read in relation to nodes it knows (fetchRelated):
- * the steps of relative paths that have an `[@a = "v"]` predicate or whose
- * next and last step carries the value test (read above those nodes), and
- * the value terms of `=` comparisons on relative paths (read below their
- * context). The planner defers those of them that have many postings per
- * document.
- */
-export function relatableTerms (query: Query): Set<string> {
-  const out = new Set<string>()
-  const path = (p: PathExpr, valued: boolean, relative: boolean): void => {
-    p.steps.forEach((step, k) => {
-      const term = stepTerm(step)
-      if (relative && term !== undefined && (step.predicates.some((x) => equalityStep(x) !== undefined) || (valued && k === p.steps.length - 2 && p.steps[k + 1].predicates.length === 0 && stepTerm(p.steps[k + 1]) !== undefined))) out.add(term)
-      for (const x of step.predicates) expr(x)
-    })
-  }
-  const expr = (e: Expr): void => {
-    switch (e.type) {
-      case 'and': case 'or': expr(e.left); expr(e.right); return
-      case 'not': expr(e.arg); return
-      case 'path': path(e, false, !e.absolute); return
-      case 'function': path(e.path, true, !e.path.absolute); return
-      case 'compare': {
-        path(e.path, true, !e.path.absolute)
-        const last = e.path.steps[e.path.steps.length - 1]
-        if (e.op === '=' && typeof e.value === 'string' && e.value !== '' && e.value.length <= VALUE_MAX && !e.path.absolute && last !== undefined && last.axis !== 'self') {
-          if (last.test.kind === 'attribute' && last.test.name !== '*') out.add(attributeValuePrefix(last.test.name) + e.value)
-          if (last.test.kind === 'element' && last.test.name !== '*') out.add(elementValuePrefix(last.test.name) + e.value)
-        }
-      }
-    }
-  }
-  path(query.path, false, false)
-  return out
-}
-
-function requireTag (tag: string | undefined): string {
-  if (tag === undefined) throw new NeedsDocuments('a value test on an unnamed node')
-  return tag
-}
-
-/** The terms that hold the values of the nodes a comparison's last step selects. */
-function valueNames (last: Step, tag: string | undefined, isSelf: boolean): { name: string, node: string, value: string, number: string, long: string } {
-  if (!isSelf && last.test.kind === 'attribute') {
-    if (last.test.name === '*') throw new NeedsDocuments('a value test on @*')
-    const a = last.test.name
-    return { name: `@${a}`, node: attributeTerm(a), value: attributeValuePrefix(a), number: attributeNumberPrefix(a), long: attributeLongTerm(a) }
-  }
-  if (!isSelf && last.test.kind === 'text') throw new NeedsDocuments('a value test on text()')
-  const t = requireTag(isSelf ? tag : (last.test.kind === 'element' && last.test.name !== '*' ? last.test.name : undefined))
-  if (t.startsWith('@')) {
-    const a = t.slice(1)
-    return { name: t, node: attributeTerm(a), value: attributeValuePrefix(a), number: attributeNumberPrefix(a), long: attributeLongTerm(a) }
-  }
-  return { name: t, node: elementTerm(t), value: elementValuePrefix(t), number: elementNumberPrefix(t), long: elementLongTerm(t) }
 }
 
 function sliceOf (l: PostingList, idx: number[]): PostingList {

@@ -9,8 +9,9 @@ import { nodeAt, type XElement } from '../xml/tree.ts'
 import { mandatorySelectors } from './mandatory.ts'
 import { isNodeTerm } from '../postings/terms.ts'
 import { inDocs } from './structural.ts'
-import { NeedsDocuments, PostingsEvaluator, existenceTerms, relatableTerms, type ListRead } from './postings-eval.ts'
-import { SortedDocSet, docsOf, type DocFilter, type PostingSource, type TermStats } from './source.ts'
+import { PostingsEvaluator, type ListRead } from './postings-eval.ts'
+import { NeedsDocuments, existenceTerms, relatableTerms, rootValueTerms } from './pattern-terms.ts'
+import { SortedDocSet, docsOf, type DocFilter, type DocsHaving, type PostingSource, type TermStats } from './source.ts'
 
 /** Where the evaluator reads documents (to verify and to materialise answers). */
 export interface DocumentSource {
@@ -166,11 +167,24 @@ export class QueryEngine {
     const scans = new Map<string, Promise<PostingList>>()
     let docs: Uint32Array | undefined
     const narrow = (found: Uint32Array): void => { docs = docs === undefined ? found : intersectSorted(docs, found) }
-    // Lists read in one round, each with its filter, kept for the join.
-    const readRound = async (round: TermStats[], filterOf: (s: TermStats) => DocFilter | undefined): Promise<PostingList[]> => {
-      const got = await Promise.all(round.map(async (s) => await this.postings.fetch(s.term, filterOf(s))))
-      round.forEach((s, k) => { lists.set(s.term, Promise.resolve(got[k])) })
-      return got
+    // Value tests on the children of the pattern's first step: on document roots the join needs only which documents have one at
+    // level 2, which a source may answer without the postings (rootChildren in postings-eval.ts).
+    const docsHaving = this.postings.docsHaving
+    const rootValues = docsHaving !== undefined ? rootValueTerms(query) : new Set<string>()
+    const rootDocs = new Map<string, Promise<DocsHaving>>()
+    // Lists read in one round, each with its filter, kept for the join; each returns the documents it found.
+    const readRound = async (round: TermStats[], filterOf: (s: TermStats) => DocFilter | undefined): Promise<Uint32Array[]> => {
+      return await Promise.all(round.map(async (s) => {
+        const filter = filterOf(s)
+        if (docsHaving !== undefined && rootValues.has(s.term) && (filter === undefined || filter instanceof SortedDocSet)) {
+          const found = await docsHaving.call(this.postings, s.term, { docs: filter?.docs, level: 2 })
+          rootDocs.set(s.term, Promise.resolve(found))
+          return found.docs
+        }
+        const list = await this.postings.fetch(s.term, filter)
+        lists.set(s.term, Promise.resolve(list))
+        return docsOf(list)
+      }))
     }
     // Value ranges first when no term is rare: a range read whole is cheaper than joining whole lists.
     if (selectors.ranges.length > 0 && (stats.length === 0 || stats[0].docs > RARE_DOCS)) {
@@ -196,14 +210,11 @@ export class QueryEngine {
         const rest = narrowing.slice(i)
         const { light, heavy } = splitHeavy(rest, docs)
         for (const round of heavy.length > 0 && light.length > 0 ? [light, heavy] : [rest]) {
-          for (const l of await readRound(round, filterFor)) narrow(docsOf(l))
+          for (const found of await readRound(round, filterFor)) narrow(found)
         }
         break
       }
-      const s = narrowing[i]
-      const list = await this.postings.fetch(s.term, filterFor(s))
-      lists.set(s.term, Promise.resolve(list))
-      narrow(docsOf(list))
+      for (const found of await readRound([narrowing[i]], filterFor)) narrow(found)
     }
     const candidates = docs
     const tCand = performance.now()
@@ -216,7 +227,7 @@ export class QueryEngine {
     // Mandatory terms the planner skipped (too dense to narrow) are read in parallel, not one by one during the join; those heavy where a
     // candidate lies go after the others, with the candidates the others leave (a release document matching the rarest term would
     // otherwise bring its tens of thousands of leaves along, though another mandatory term rules it out).
-    let rest = [...selectors.terms, ...selectors.optional].filter((t) => !lists.has(t))
+    let rest = [...selectors.terms, ...selectors.optional].filter((t) => !lists.has(t) && !rootDocs.has(t))
     const relatable = relatableTerms(query)
     if (filter !== undefined && filter.size > 0) {
       const f = filter
@@ -228,9 +239,9 @@ export class QueryEngine {
       if (heavy.length > 0 && narrowing.length > 0) {
         signal?.throwIfAborted()
         let left = f.docs
-        for (const l of await readRound(narrowing, () => f)) left = intersectSorted(left, docsOf(l))
+        for (const found of await readRound(narrowing, () => f)) left = intersectSorted(left, found)
         filter = new SortedDocSet(left)
-        rest = rest.filter((t) => !lists.has(t))
+        rest = rest.filter((t) => !lists.has(t) && !rootDocs.has(t))
       }
     }
     plan.candidateDocs = filter?.size ?? plan.candidateDocs
@@ -245,10 +256,19 @@ export class QueryEngine {
     if (filter !== undefined && filter.size === 0) {
       nodes = new PostingBuffer(0)
     } else {
-      const evaluator = new PostingsEvaluator(this.postings, filter, lists, scans, deferred)
+      // Root value tests the planner left (too dense to narrow) are asked now, with the other lists, as the documents having them.
+      if (docsHaving !== undefined) {
+        for (const t of rest) {
+          if (!rootValues.has(t) || rootDocs.has(t)) continue
+          const found = docsHaving.call(this.postings, t, { docs: filter?.docs, level: 2 })
+          found.catch(() => {})
+          rootDocs.set(t, found)
+        }
+      }
+      const evaluator = new PostingsEvaluator(this.postings, { filter, lists, scans, deferred, rootValues: rootDocs })
       // Existence tests are asked as documents having the term where the source can (see PostingsEvaluator.havingBelowRoots).
-      const existence = this.postings.docsHaving !== undefined ? existenceTerms(query) : new Set<string>()
-      evaluator.prefetch(rest.filter((t) => !deferred.has(t) && !existence.has(t)))
+      const existence = docsHaving !== undefined ? existenceTerms(query) : new Set<string>()
+      evaluator.prefetch(rest.filter((t) => !deferred.has(t) && !existence.has(t) && !rootDocs.has(t)))
       try {
         nodes = await evaluator.evaluate(query)
         if (filter !== undefined) nodes = inDocs(nodes, filter.sequential())

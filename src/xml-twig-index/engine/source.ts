@@ -1,4 +1,4 @@
-import type { PostingList } from '../postings/codec.ts'
+import { PostingBuffer, type PostingList } from '../postings/codec.ts'
 
 /** Sizes of one term's posting list, for planning (most selective first). */
 export interface TermStats {
@@ -59,12 +59,25 @@ export interface PostingSource {
    */
   fetchRelated?: (term: string, related: RelatedNodes) => Promise<PostingList>
   /**
-   * Of the sorted `docs`, those with a live posting of `term`: all an
-   * existence test below document roots needs (`package[not(.//dep)]`),
+   * The documents with a live posting of `term` (of the sorted `ask.docs`
+   * when given, else of all), and with `ask.level` those with one at that
+   * level: all an existence test below document roots needs
+   * (`package[not(.//dep)]`, or `package[section = "games"]` at level 2),
    * where a fetch would ship every posting of those documents. Optional:
-   * the evaluator falls back to `fetch`.
+   * the planner and the evaluator fall back to `fetch`.
    */
-  docsHaving?: (term: string, docs: Uint32Array) => Promise<Uint32Array>
+  docsHaving?: (term: string, ask: { docs?: Uint32Array, level?: number }) => Promise<DocsHaving>
+}
+
+/** What `docsHaving` found, sorted: documents with a posting, and (when a level was asked) those with one at that level. */
+export interface DocsHaving { docs: Uint32Array, atLevel?: Uint32Array }
+
+/** docsHaving as a source without it answers: from the list itself. */
+export function docsHavingIn (list: PostingList, level?: number): DocsHaving {
+  if (level === undefined) return { docs: docsOf(list) }
+  const at = new PostingBuffer(0)
+  for (let i = 0; i < list.length; i++) if (list.levels[i] === level) at.push(list.docs[i], list.starts[i], list.ends[i], list.levels[i])
+  return { docs: docsOf(list), atLevel: docsOf(at) }
 }
 
 /**

@@ -8,7 +8,7 @@ import { QueryEngine } from '../../../src/xml-twig-index/engine/query-engine.ts'
 import { parseXml } from '../../../src/xml-twig-index/xml/parse.ts'
 import { canonicalPath } from '../../../src/xml-twig-index/xml/canonical-path.ts'
 import { evaluateOnDocument, parseQuery } from '../../../src/xml-twig-index/query/index.ts'
-import { SortedDocSet, docsOf, type PostingSource, type RelatedNodes } from '../../../src/xml-twig-index/engine/source.ts'
+import { SortedDocSet, docsHavingIn, docsOf, type PostingSource, type RelatedNodes } from '../../../src/xml-twig-index/engine/source.ts'
 import { ancestorsIn, descendantsIn } from '../../../src/xml-twig-index/engine/structural.ts'
 
 const long = 'A very long description that goes on and on about the editor and its many features, more than a hundred characters for sure.'
@@ -192,6 +192,38 @@ describe('QueryEngine with a heavy list', () => {
       expect(fetches.map((f) => f.term)).not.toContain('e:dep')
       expect(within).toEqual(['e:dep above'])
       expect(fetches.find((f) => f.term === 'e:package')?.docs).toHaveLength(2)
+    })
+  })
+
+  it('reads value tests on the children of document roots as the documents having them, and the list only for other nodes', async () => {
+    await withDocsStore(async (store) => {
+      const fetched: string[] = []
+      const asked: string[] = []
+      const source: PostingSource = {
+        liveDocuments: () => store.liveDocuments(),
+        termStats: async (term) => await store.termStats(term),
+        fetch: async (term, filter) => { fetched.push(term); return await store.fetch(term, filter) },
+        docsHaving: async (term, ask) => { asked.push(`${term}@${ask.level ?? '-'}`); return docsHavingIn(await store.fetch(term, ask.docs === undefined ? undefined : new SortedDocSet(ask.docs)), ask.level) },
+        terms: (prefix) => store.terms(prefix),
+        scan: async (range, filter) => await store.scan(range, filter)
+      }
+      const engine = new QueryEngine(source, store)
+      const plain = new QueryEngine(store, store)
+      for (const pattern of ['//package[section = "editors"][priority = "optional"]/name', '//package[@name = "vim"]/@version', '/release[@name = "bookworm"]//package/@name']) {
+        fetched.length = 0; asked.length = 0
+        const page = await engine.query(pattern, { first: 100 })
+        expect(page.matches, pattern).toEqual((await plain.query(pattern, { first: 100 })).matches)
+        expect(page.matches.length, pattern).toBeGreaterThan(0)
+      }
+      // `package` roots: the values' documents are enough; the release document's leaves (not roots) read `@name = "vim"` in it
+      fetched.length = 0; asked.length = 0
+      await engine.query('//package[section = "editors"][priority = "optional"]/name', { first: 100 })
+      expect(asked.sort()).toEqual(['v:priority=optional@2', 'v:section=editors@2'])
+      expect(fetched.filter((t) => t.startsWith('v:'))).toEqual([])
+      fetched.length = 0; asked.length = 0
+      await engine.query('//package[@name = "vim"]/@version', { first: 100 })
+      expect(asked).toEqual(['v:@name=vim@2'])
+      expect(fetched).toContain('v:@name=vim')
     })
   })
 
