@@ -117,9 +117,18 @@ const CRLF2 = Buffer.from('\r\n\r\n')
  * keep megabytes of the index alive. It is also ~10x faster than decoding
  * large chunks (V8 puts strings over ~128 KB in its slow large-object
  * space). The incomplete stanza at a chunk's end is carried over, so memory
- * holds one chunk plus one stanza. Yields one batch of stanzas per chunk.
+ * holds one chunk plus one stanza.
+ *
+ * Yields one batch per chunk, whose stanzas are decoded and parsed as the
+ * batch is iterated: a stanza's strings and map are then made just before
+ * its unit is built, and die young with it. Parsed up front, a chunk's
+ * ~450 stanzas were alive through most garbage collections of its units,
+ * and were copied and promoted by them (R1: most of the main thread's GC).
+ * Iterate each batch (or leave it) before asking for the next: what a
+ * consumer leaves is parsed then, so that line numbers and syntax errors
+ * stay those of the whole file.
  */
-export async function * readStanzas (chunks: AsyncIterable<Uint8Array>, file: string): AsyncGenerator<Stanza[]> {
+export async function * readStanzas (chunks: AsyncIterable<Uint8Array>, file: string): AsyncGenerator<Iterable<Stanza>> {
   let carry: Buffer | undefined
   let lineNo = 0
   let first = true
@@ -132,6 +141,16 @@ export async function * readStanzas (chunks: AsyncIterable<Uint8Array>, file: st
     if (text.indexOf('\r') >= 0) text = text.replace(/\r\n/g, '\n')
     lineNo = parseRegion(text, text.length, lineNo, file, out)
   }
+  // Stanzas of buf at bounds (from, to, from, to, ...), each followed by a blank line.
+  function * stanzas (buf: Buffer, bounds: number[]): Generator<Stanza> {
+    const out: Stanza[] = []
+    for (let i = 0; i < bounds.length; i += 2) {
+      parse(buf, bounds[i], bounds[i + 1], out)
+      lineNo++ // the blank line after it
+      for (const s of out) yield s
+      out.length = 0
+    }
+  }
   for await (const chunk of chunks) {
     let buf = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
     if (carry != null && carry.length > 0) buf = Buffer.concat([carry, buf])
@@ -142,25 +161,25 @@ export async function * readStanzas (chunks: AsyncIterable<Uint8Array>, file: st
       const nl = buf.indexOf(0x0A)
       if (nl > 0 && buf[nl - 1] === 0x0D) sep = CRLF2
     }
-    const out: Stanza[] = []
+    const bounds: number[] = []
     const half = sep.length >> 1
     for (;;) {
       const idx = buf.indexOf(sep, pos)
       if (idx < 0) break
-      parse(buf, pos, idx + half, out) // the stanza with its last line's terminator
-      lineNo++ // the blank line after it
+      bounds.push(pos, idx + half) // the stanza with its last line's terminator
       pos = idx + sep.length
     }
     // A copy: the carried bytes are few, and a view would pin the whole chunk.
     carry = Buffer.from(buf.subarray(pos))
+    if (bounds.length > 0) {
+      const parsed = stanzas(buf, bounds)
+      // No `return` on its iterator: a consumer that stops early (break) leaves the rest to be parsed here.
+      yield { [Symbol.iterator]: () => ({ next: () => parsed.next() }) }
+      while (parsed.next().done !== true); // what the consumer left
+    }
     if (carry.length > MAX_STANZA) throw new ImportError(`line ${lineNo + 1}: stanza longer than ${MAX_STANZA} bytes (not a deb822 file?)`, file)
-    if (out.length > 0) yield out
   }
-  if (carry != null && carry.length > 0) {
-    const out: Stanza[] = []
-    parse(carry, 0, carry.length, out)
-    if (out.length > 0) yield out
-  }
+  if (carry != null && carry.length > 0) yield stanzas(carry, [0, carry.length])
 }
 
 /** Parses one in-memory deb822 document (a .deb's control file). */

@@ -162,13 +162,9 @@ export async function * importPackages (chunks: AsyncIterable<Uint8Array>, file:
   for await (const batch of readStanzas(chunks, file)) yield units(batch, file, translations)
 }
 
-function * units (stanzas: Stanza[], file: string, translations: Translations | undefined): Generator<UnitResult> {
-  for (let i = 0; i < stanzas.length; i++) {
-    const s = stanzas[i]
-    // Dropped once built: the batch must not keep each stanza's text alive.
-    stanzas[i] = undefined as unknown as Stanza
-    yield debianUnit(s, file, translations)
-  }
+function * units (stanzas: Iterable<Stanza>, file: string, translations: Translations | undefined): Generator<UnitResult> {
+  // Each stanza is parsed as it is reached (readStanzas), and dropped once its unit is built.
+  for (const s of stanzas) yield debianUnit(s, file, translations)
 }
 
 /**

@@ -144,6 +144,26 @@ describe('deb822 reading', () => {
     }
   })
 
+  it('keeps line numbers and syntax errors of the whole file when a consumer reads only part of each batch', async () => {
+    const whole = await stanzasOf([bytes])
+    const chunks: Uint8Array[] = []
+    for (let i = 0; i < bytes.length; i += 4096) chunks.push(bytes.subarray(i, i + 4096))
+    chunks.push(Buffer.from('\nPackage: z\nno colon here\n'))
+    // Read whole, the error names the line of `no colon here`.
+    const lines = text.split('\n').length + 2
+    await expect(stanzasOf(chunks)).rejects.toThrow(new RegExp(`test: line ${lines}: expected "Field: value"`))
+    async function * gen (): AsyncGenerator<Uint8Array> { for (const c of chunks) yield c }
+    const firsts: Stanza[] = []
+    const read = async (): Promise<void> => {
+      for await (const batch of readStanzas(gen(), 'test')) {
+        for (const s of batch) { firsts.push(s); break }
+      }
+    }
+    await expect(read()).rejects.toThrow(new RegExp(`test: line ${lines}: expected "Field: value"`))
+    expect(firsts.length).toBeGreaterThan(10)
+    for (const s of firsts) expect(whole.find((w) => w.line === s.line)?.fields).toEqual(s.fields)
+  })
+
   it('reads CRLF, comments, whitespace-only separators, case-insensitive names and a missing final newline', async () => {
     const s = await stanzasOf([Buffer.from('# comment\r\nPACKAGE: a\r\nversion:1\r\nDescription: x\r\n more\r\n  \t\r\nPackage: b\r\nTag: t1,\r\n t2')])
     expect(s.map((x) => Object.fromEntries(x.fields))).toEqual([
