@@ -56,6 +56,16 @@ const asciiEscapes = (table: Record<string, string>): Array<Uint8Array | undefin
   Array.from({ length: 128 }, (_, c) => table[String.fromCharCode(c)] === undefined ? undefined : Buffer.from(table[String.fromCharCode(c)], 'latin1'))
 const TEXT_BYTES = asciiEscapes(TEXT_ESCAPES)
 const ATTRIBUTE_BYTES = asciiEscapes(ATTR_ESCAPES)
+/** 1 for each ASCII code unit written as is: one typed-array load per character on the common path. */
+const plain = (escapes: Array<Uint8Array | undefined>): Uint8Array => Uint8Array.from(escapes, (e) => (e === undefined ? 1 : 0))
+const TEXT_PLAIN = plain(TEXT_BYTES)
+const ATTRIBUTE_PLAIN = plain(ATTRIBUTE_BYTES)
+
+const TEXT_SPECIAL = /[&<>\r]/
+const ATTRIBUTE_SPECIAL = /[&<>"\t\n\r]/
+const encoder = new TextEncoder()
+/** Length from which a string is scanned and encoded natively (below, the calls cost more than the loop). */
+const NATIVE_FROM = 32
 
 /** What writeEscaped writes into: a growable byte buffer (postings/codec.ts, ByteWriter). */
 export interface ByteSink { buf: Uint8Array, pos: number, ensure: (n: number) => void }
@@ -70,14 +80,20 @@ export function writeEscaped (w: ByteSink, s: string, attribute: boolean): void 
   // At most 6 bytes a code unit: `&quot;`; UTF-8 needs at most 3 (4 for a pair).
   w.ensure(n * 6)
   const buf = w.buf
-  const escapes = attribute ? ATTRIBUTE_BYTES : TEXT_BYTES
   let pos = w.pos
+  // Long texts without a character to escape (descriptions): the native encoder, after a native scan.
+  if (n >= NATIVE_FROM && !(attribute ? ATTRIBUTE_SPECIAL : TEXT_SPECIAL).test(s)) {
+    w.pos = pos + encoder.encodeInto(s, buf.subarray(pos)).written
+    return
+  }
+  const escapes = attribute ? ATTRIBUTE_BYTES : TEXT_BYTES
+  const asIs = attribute ? ATTRIBUTE_PLAIN : TEXT_PLAIN
   for (let i = 0; i < n; i++) {
     const c = s.charCodeAt(i)
     if (c < 0x80) {
-      const e = escapes[c]
-      if (e === undefined) buf[pos++] = c
-      else for (let k = 0; k < e.length; k++) buf[pos++] = e[k]
+      if (asIs[c] === 1) { buf[pos++] = c; continue }
+      const e = escapes[c]!
+      for (let k = 0; k < e.length; k++) buf[pos++] = e[k]
     } else if (c < 0x800) {
       buf[pos++] = 0xc0 | (c >> 6); buf[pos++] = 0x80 | (c & 0x3f)
     } else if (c >= 0xd800 && c <= 0xdfff) {
