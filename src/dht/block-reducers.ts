@@ -117,7 +117,8 @@ export interface HavingAsk { level?: number }
 /**
  * The keys of a `blocks` request asked for existence only (see above), with
  * the level each asks about (`havingLevel`, aligned with `having`; 0: none).
- * A key with a reducer needs an exact docId set and no related nodes.
+ * A key with a docId reducer needs an exact set; one with related nodes is
+ * asked which of those nodes relate to a posting (no level).
  */
 export function havingKeys (h: Header, reducers: Array<KeyReducer | undefined>): Map<number, HavingAsk> {
   const keys = optIntArray(h, 'having', 0, Math.max(0, reducers.length - 1))
@@ -128,7 +129,8 @@ export function havingKeys (h: Header, reducers: Array<KeyReducer | undefined>):
   const out = new Map<number, HavingAsk>()
   keys.forEach((i, k) => {
     const r = reducers[i]
-    if (r !== undefined && (r.related !== undefined || !(r.docs instanceof SortedDocSet))) throw new ProtocolError(`blocks: key ${i} is asked for existence (having) without an exact docId set`)
+    if (r !== undefined && r.related === undefined && !(r.docs instanceof SortedDocSet)) throw new ProtocolError(`blocks: key ${i} is asked for existence (having) without an exact docId set`)
+    if (r?.related !== undefined && levels[k] > 0) throw new ProtocolError(`blocks: key ${i} asks a level of related nodes`)
     out.set(i, levels[k] > 0 ? { level: levels[k] } : {})
   })
   return out
@@ -148,6 +150,28 @@ export function havingAnswer (list: PostingList, ask: HavingAsk, docs?: Uint32Ar
   const found = docsOf(list)
   const set = encodeDocSet(found)
   return concat([varintBytes(set.length), set, ...(atLevel === undefined ? [] : [havingBitmap(found, atLevel)])])
+}
+
+/** The answer to an existence ask with related nodes: bit i set when the i-th node relates to a posting of `list` (LSB first). */
+export function relatedHavingAnswer (list: PostingList, related: RelatedNodes): Uint8Array {
+  const nodes = related.nodes
+  const hit = related.relation === 'below' ? ancestorsIn(nodes, list, related.axis) : descendantsIn(list, nodes, related.axis)
+  const out = new Uint8Array((nodes.length + 7) >>> 3)
+  // both sorted by (doc, start), and a node list has distinct positions (checkNested)
+  let j = 0
+  for (let i = 0; i < nodes.length && j < hit.length; i++) {
+    if (nodes.docs[i] === hit.docs[j] && nodes.starts[i] === hit.starts[j]) { out[i >>> 3] |= 1 << (i & 7); j++ }
+  }
+  return out
+}
+
+/** The nodes a related existence bitmap marks (see relatedHavingAnswer), checked against the nodes it was asked with. */
+export function readRelatedHaving (part: Uint8Array, nodes: PostingList, at: string): PostingList {
+  if (part.length !== (nodes.length + 7) >>> 3) throw new ProtocolError(`${at}: existence bitmap of ${part.length} bytes for ${nodes.length} nodes`)
+  if ((nodes.length & 7) !== 0 && (part[part.length - 1] >>> (nodes.length & 7)) !== 0) throw new ProtocolError(`${at}: existence bitmap has bits past its ${nodes.length} nodes`)
+  const out = new PostingBuffer(0)
+  for (let i = 0; i < nodes.length; i++) if ((part[i >>> 3] & (1 << (i & 7))) !== 0) out.push(nodes.docs[i], nodes.starts[i], nodes.ends[i], nodes.levels[i])
+  return out
 }
 
 /** Reads an existence answer (see havingAnswer), checked against what was asked. */

@@ -23,7 +23,7 @@ import { callRpc } from './rpc.ts'
 import { blockKey, docKey, headKey, idKey } from './placement.ts'
 import type { ShardEntry } from './shard-store.ts'
 import { encodePostingList, int, intArray, optStr, str, strArray } from './wire.ts'
-import { applyRelated, decodeReducers, havingAnswer, havingKeys, type KeyReducer } from './block-reducers.ts'
+import { applyRelated, decodeReducers, havingAnswer, havingKeys, relatedHavingAnswer, type KeyReducer } from './block-reducers.ts'
 import type { SortedDocSet } from '../xml-twig-index/engine/source.ts'
 import { encodeHeads } from './head-codec.ts'
 import type { PostingList } from '../xml-twig-index/postings/codec.ts'
@@ -114,7 +114,9 @@ export class IndexServer {
         }
         const parts = lists.map((l, i) => {
           const ask = having.get(i)
-          return ask === undefined ? encodePostingList(l) : havingAnswer(l, ask, (reducers[i]?.docs as SortedDocSet | undefined)?.docs)
+          if (ask === undefined) return encodePostingList(l)
+          const related = reducers[i]?.related
+          return related !== undefined ? relatedHavingAnswer(l, related) : havingAnswer(l, ask, (reducers[i]?.docs as SortedDocSet | undefined)?.docs)
         })
         return { header: having.size > 0 ? { held, having: [...having.keys()] } : { held }, parts }
       }

@@ -13,7 +13,7 @@ import { PostingBuffer, type PostingList, EMPTY_LIST } from '../xml-twig-index/p
 import type { DocumentSource } from '../xml-twig-index/engine/query-engine.ts'
 import { SortedDocSet, docsHavingIn, docsOf, type DocFilter, type DocsHaving, type PostingSource, type RelatedNodes, type TermRange, type TermStats } from '../xml-twig-index/engine/source.ts'
 import { BloomFilter, chooseFilter, encodeDocSet } from './bloom.ts'
-import { readHavingAnswer, relatedIn, type ReducerSpec } from './block-reducers.ts'
+import { readHavingAnswer, readRelatedHaving, relatedIn, type ReducerSpec } from './block-reducers.ts'
 import type { CatalogView } from './catalog.ts'
 import { PeerUnavailableError, ProtocolError } from './errors.ts'
 import type { PeerHost } from './host.ts'
@@ -24,7 +24,7 @@ import { Coalescer } from './coalesce.ts'
 import { BLOCK_CACHE_POSTINGS, SMALL_BLOCK, concatLists, inOrder, keepDocs, sliceList, sortPostings } from './posting-lists.ts'
 import { decodeHeads } from './head-codec.ts'
 // a posting held both inline and in a block (a re-run publish) is one node: union keeps it once
-import { union as mergePostings } from '../xml-twig-index/engine/structural.ts'
+import { ancestorsIn, descendantsIn, union as mergePostings } from '../xml-twig-index/engine/structural.ts'
 import { Holders, traces, type TraceContext } from './holders.ts'
 import type { TermHead } from './types.ts'
 import { decodePostingList, encodePostingList } from './wire.ts'
@@ -49,6 +49,13 @@ export interface RemoteIndexInit {
 }
 
 
+const EMPTY_DOCS = new Uint32Array(0)
+
+/** The nodes of `related.nodes` that relate to a posting of `list` (below or above them, as `related` says). */
+function relatedNodesOf (list: PostingList, related: RelatedNodes): PostingList {
+  return related.relation === 'below' ? ancestorsIn(related.nodes, list, related.axis) : descendantsIn(list, related.nodes, related.axis)
+}
+
 /** A filter keeping fewer than 1/SELECTIVE_FILTER of a small block's postings (one per doc at least) is sent rather than the block fetched whole. */
 const SELECTIVE_FILTER = 4
 
@@ -56,9 +63,9 @@ const SELECTIVE_FILTER = 4
  * A block to read: `shares` names the reducer it is read with (keys with the same one share a request part). `having`: only
  * which docs (of the reducer's exact docId set, when it has one) have a posting there, at `level` too, is wanted, not the postings.
  */
-interface BlockAsk { term: string, range: number, postings: number, reducer?: { spec: ReducerSpec, bytes: Uint8Array }, shares: string, small?: boolean, having?: { docs?: Uint32Array, level?: number } }
+interface BlockAsk { term: string, range: number, postings: number, reducer?: { spec: ReducerSpec, bytes: Uint8Array }, shares: string, small?: boolean, having?: { docs?: Uint32Array, level?: number, nodes?: RelatedNodes } }
 /** A block as read, with the postings its holder had for it before the reducer; for a `having` ask, what it found (`list` then empty). */
-interface HeldBlock { list: PostingList, held: number, having?: DocsHaving }
+interface HeldBlock { list: PostingList, held: number, having?: DocsHaving & { nodes?: PostingList } }
 /** One caller's asks waiting for the end of the turn. */
 interface PendingBlocks { asks: BlockAsk[], done: (r: HeldBlock[]) => void, fail: (err: unknown) => void }
 
@@ -288,8 +295,7 @@ export class RemoteIndex implements PostingSource, DocumentSource {
    * for; one with some inline has them merged into what its block holds.
    */
   private async blocks (keys: Array<{ term: string, range: number, postings: number, inline?: PostingList }>, filter?: DocFilter): Promise<PostingList[]> {
-    const seq = this.init.catalog.seq
-    if (seq !== this.blockCacheSeq) { this.blockCache.clear(); this.blockCachePostings = 0; this.blockCacheSeq = seq }
+    this.blockCacheOfCatalog()
     const fresh = traces.getStore()?.fresh === true
     const wanted: BlockAsk[] = []
     const at: number[] = []
@@ -302,9 +308,9 @@ export class RemoteIndex implements PostingSource, DocumentSource {
       if (inBlock <= 0) { out[i] = inlineOf(k); return }
       // A small block travels whole and is kept (the next query reads it here), unless the filter keeps a small part of it: a reducer
       // then ships a few postings where the block would ship hundreds (R1's `section = "python"` blocks for 97 `asyncio` documents).
+      const hit = inBlock <= SMALL_BLOCK && !fresh ? this.blockCache.get(`${k.term}#${k.range}`) : undefined
+      if (hit !== undefined) { out[i] = mergePostings(filter === undefined ? hit : keepDocs(hit, filter), inlineOf(k)); return }
       if (inBlock <= SMALL_BLOCK && !(reducer?.docs !== undefined && reducer.docs * SELECTIVE_FILTER < inBlock)) {
-        const hit = fresh ? undefined : this.blockCache.get(`${k.term}#${k.range}`)
-        if (hit !== undefined) { out[i] = mergePostings(filter === undefined ? hit : keepDocs(hit, filter), inlineOf(k)); return }
         wanted.push({ term: k.term, range: k.range, postings: inBlock, shares: 'whole', small: true })
       } else {
         // Keys of one range read with the same filter share its reducer (one request part).
@@ -412,12 +418,24 @@ export class RemoteIndex implements PostingSource, DocumentSource {
     return group.map((k, i) => {
       const ask = k.having
       if (ask !== undefined && bitmaps.has(i)) {
-        return { list: EMPTY_LIST, held: typeof held[i] === 'number' ? held[i] : 0, having: readHavingAnswer(res.parts[i], ask, ask.docs, `peer ${peer}, ${k.term}#${k.range}`) }
+        const at = `peer ${peer}, ${k.term}#${k.range}`
+        const having = ask.nodes !== undefined ? { docs: EMPTY_DOCS, nodes: readRelatedHaving(res.parts[i], ask.nodes.nodes, at) } : readHavingAnswer(res.parts[i], ask, ask.docs, at)
+        return { list: EMPTY_LIST, held: typeof held[i] === 'number' ? held[i] : 0, having }
+      }
+      if (ask?.nodes !== undefined) {
+        const list = decodePostingList(res.parts[i])
+        return { list, held: typeof held[i] === 'number' ? held[i] : list.length, having: { docs: EMPTY_DOCS, nodes: relatedNodesOf(relatedIn(list, ask.nodes), ask.nodes) } }
       }
       const list = decodePostingList(res.parts[i])
       const mine = ask === undefined ? undefined : docsHavingIn(ask.docs === undefined ? list : keepDocs(list, new SortedDocSet(ask.docs)), ask.level)
       return { list, held: typeof held[i] === 'number' ? held[i] : list.length, ...(mine !== undefined ? { having: mine } : {}) }
     })
+  }
+
+  /** Empties the small-block cache when a publish changed the catalog (blocks are immutable within one). */
+  private blockCacheOfCatalog (): void {
+    const seq = this.init.catalog.seq
+    if (seq !== this.blockCacheSeq) { this.blockCache.clear(); this.blockCachePostings = 0; this.blockCacheSeq = seq }
   }
 
   private cacheBlock (key: string, list: PostingList): void {
@@ -457,13 +475,28 @@ export class RemoteIndex implements PostingSource, DocumentSource {
    */
   async fetchRelated (term: string, related: RelatedNodes): Promise<PostingList> {
     if (this.init.reducers === false) return await this.fetch(term, new SortedDocSet(docsOf(related.nodes)))
+    return await this.readRelated(term, related, false)
+  }
+
+  /**
+   * The nodes of `related.nodes` with a posting of `term` below or above
+   * them: each holder answers a bit per node it was sent, not the postings
+   * (a `dep` with an `@op = ">="` attribute is one bit).
+   */
+  async relatedHaving (term: string, related: RelatedNodes): Promise<PostingList> {
+    if (this.init.reducers === false) return relatedNodesOf(await this.fetch(term, new SortedDocSet(docsOf(related.nodes))), related)
+    return await this.readRelated(term, related, true)
+  }
+
+  /** Related postings (having: the related nodes instead), range by range: a range's inline postings here, its block at its holders. */
+  private async readRelated (term: string, related: RelatedNodes, having: boolean): Promise<PostingList> {
     const h = await this.head(term)
     if (h === null || related.nodes.length === 0) return EMPTY_LIST
     const rd = this.rangeDocs
     const nodes = related.nodes
     // per range, in range order: its inline postings related here, and the block part asked of its holders
     const here: PostingList[] = []
-    const wanted: Array<{ at: number, range: number, postings: number, part: Uint8Array }> = []
+    const wanted: Array<{ at: number, range: number, postings: number, near: PostingList }> = []
     let i = 0
     for (const r of [...h.ranges].sort((a, b) => a.range - b.range)) {
       const lo = r.range * rd; const hi = lo + rd - 1
@@ -473,14 +506,22 @@ export class RemoteIndex implements PostingSource, DocumentSource {
       if (j > i) {
         const near = sliceList(nodes, i, j)
         const inBlock = r.postings - (r.inline?.length ?? 0)
-        here.push(r.inline === undefined ? EMPTY_LIST : relatedIn(r.inline, { ...related, nodes: near }))
-        if (inBlock > 0) wanted.push({ at: here.length - 1, range: r.range, postings: inBlock, part: encodePostingList(near) })
+        const inline = r.inline === undefined ? EMPTY_LIST : relatedIn(r.inline, { ...related, nodes: near })
+        here.push(having ? relatedNodesOf(inline, { ...related, nodes: near }) : inline)
+        if (inBlock > 0) wanted.push({ at: here.length - 1, range: r.range, postings: inBlock, near })
       }
       i = j
     }
     const spec: ReducerSpec = { kind: 'related', relation: related.relation, axis: related.axis }
-    const got = await this.askBlocks(wanted.map((k) => ({ term, range: k.range, postings: k.postings, reducer: { spec, bytes: k.part }, shares: `${term}#${k.range}/${related.relation}/${++this.relatedCount}` })))
-    got.forEach((b, k) => { const at = wanted[k].at; here[at] = mergePostings(b.list, here[at]) })
+    const got = await this.askBlocks(wanted.map((k) => ({
+      term, range: k.range, postings: k.postings, reducer: { spec, bytes: encodePostingList(k.near) }, shares: `${term}#${k.range}/${related.relation}/${++this.relatedCount}`,
+      ...(having ? { having: { nodes: { ...related, nodes: k.near } } } : {})
+    })))
+    got.forEach((b, k) => {
+      const at = wanted[k].at
+      const mine = having ? (b.having?.nodes ?? relatedNodesOf(b.list, { ...related, nodes: wanted[k].near })) : b.list
+      here[at] = mergePostings(mine, here[at])
+    })
     return this.visible(concatLists(here))
   }
 
@@ -493,7 +534,10 @@ export class RemoteIndex implements PostingSource, DocumentSource {
    */
   async docsHaving (term: string, ask: { docs?: Uint32Array, level?: number }): Promise<DocsHaving> {
     const { docs, level } = ask
+    if (docs !== undefined) for (let k = 1; k < docs.length; k++) if (docs[k] <= docs[k - 1]) throw new RangeError(`docsHaving: docs must be sorted and distinct (docs[${k}] = ${docs[k]} after ${docs[k - 1]})`)
     if (this.init.reducers === false) return docsHavingIn(await this.fetch(term, docs === undefined ? undefined : new SortedDocSet(docs)), level)
+    this.blockCacheOfCatalog()
+    const fresh = traces.getStore()?.fresh === true
     const h = await this.head(term)
     if (h === null || docs?.length === 0) return { docs: new Uint32Array(0), ...(level !== undefined ? { atLevel: new Uint32Array(0) } : {}) }
     const rd = this.rangeDocs
@@ -514,6 +558,9 @@ export class RemoteIndex implements PostingSource, DocumentSource {
       if (r.inline !== undefined) found.push(docsHavingIn(near === undefined ? r.inline : keepDocs(r.inline, new SortedDocSet(near)), level))
       const inBlock = r.postings - (r.inline?.length ?? 0)
       if (inBlock <= 0) continue
+      // a small block a query read whole is here: no bytes to move
+      const hit = inBlock <= SMALL_BLOCK && !fresh ? this.blockCache.get(`${term}#${r.range}`) : undefined
+      if (hit !== undefined) { found.push(docsHavingIn(near === undefined ? hit : keepDocs(hit, new SortedDocSet(near)), level)); continue }
       const reducer = near === undefined ? undefined : { spec: { kind: 'docs' as const }, bytes: encodeDocSet(near) }
       asks.push({ term, range: r.range, postings: inBlock, reducer, shares: `${term}#${r.range}/having/${++this.relatedCount}`, having: { docs: near, level } })
     }

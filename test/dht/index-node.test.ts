@@ -21,7 +21,7 @@ import { encodePostingList } from '../../src/dht/wire.ts'
 import { PostingBuffer } from '../../src/xml-twig-index/postings/codec.ts'
 import { ancestorsIn, descendantsIn } from '../../src/xml-twig-index/engine/structural.ts'
 import { SortedDocSet, docsOf } from '../../src/xml-twig-index/engine/source.ts'
-import { encodeDocSet } from '../../src/dht/bloom.ts'
+import { BloomFilter, encodeDocSet } from '../../src/dht/bloom.ts'
 import { docsFromBitmap, readHavingAnswer } from '../../src/dht/block-reducers.ts'
 import type { PostingList } from '../../src/xml-twig-index/postings/codec.ts'
 
@@ -147,6 +147,15 @@ describe('distributed index (in-process peers)', () => {
     // Each asked doc costs its gap in the request and a bit in the answer; the dependencies themselves would take ~4 bytes each.
     const bytes = reads.filter((r) => r.op === 'blocks').reduce((n, r) => n + r.bytes, 0)
     expect(bytes).toBeLessThan(deps.length * 4 / 2)
+    // Which of given nodes have a related posting: a bit per node sent.
+    const libc6Deps = ancestorsIn(await local.store.fetch('e:dep'), await local.store.fetch('v:@name=libc6'), 'child')
+    const withOp = ancestorsIn(libc6Deps, await local.store.fetch('v:@op=>='), 'child')
+    const { result: kept, reads: keptReads } = await traced(async () => await m.remote.relatedHaving('v:@op=>=', { relation: 'below', axis: 'child', nodes: libc6Deps }))
+    expect(asArrays(kept)).toEqual(asArrays(withOp))
+    expect(withOp.length).toBeGreaterThan(10)
+    expect(withOp.length).toBeLessThan(libc6Deps.length)
+    const sent = encodePostingList(libc6Deps).length
+    expect(keptReads.filter((r) => r.op === 'blocks').reduce((n, r) => n + r.bytes, 0)).toBeLessThan(sent + libc6Deps.length / 8 + 200 * keptReads.length)
     // Without docs asked, each holder names the docs it has the term in; with a level, those with it there.
     const games = await local.store.fetch('v:section=games')
     const { result: all, reads: allReads } = await traced(async () => await m.remote.docsHaving('v:section=games', { level: 2 }))
@@ -167,7 +176,8 @@ describe('distributed index (in-process peers)', () => {
     const from = mirrors[1].membership.self
     const docs = encodeDocSet(Uint32Array.of(1, 2, 3))
     const node = new PostingBuffer(1); node.push(1, 1, 5, 1)
-    await expect(server.postings({ header: { op: 'blocks', terms: ['e:package'], ranges: [0], filter: 'related', relation: 'below', axis: 'child', having: [0] }, parts: [encodePostingList(node)], from })).rejects.toThrow(/key 0 is asked for existence \(having\) without an exact docId set/)
+    await expect(server.postings({ header: { op: 'blocks', terms: ['e:package'], ranges: [0], filter: 'related', relation: 'below', axis: 'child', having: [0], havingLevel: [2] }, parts: [encodePostingList(node)], from })).rejects.toThrow(/key 0 asks a level of related nodes/)
+    await expect(server.postings({ header: { op: 'blocks', terms: ['e:package'], ranges: [0], filter: 'bloom', having: [0] }, parts: [BloomFilter.forDocs(Uint32Array.of(1, 2, 3), 0.01).toBytes()], from })).rejects.toThrow(/key 0 is asked for existence \(having\) without an exact docId set/)
     await expect(server.postings({ header: { op: 'blocks', terms: ['e:package'], ranges: [0], filter: 'docs', having: [1] }, parts: [docs], from })).rejects.toThrow(/outside \[0, 0\]/)
     await expect(server.postings({ header: { op: 'blocks', terms: ['e:package'], ranges: [0], filter: 'docs', having: 'all' }, parts: [docs], from })).rejects.toThrow(ProtocolError)
     const ok = await server.postings({ header: { op: 'blocks', terms: ['e:package', 'e:name'], ranges: [0, 0], reducers: [{ kind: 'docs' }], reducerOf: [0, 0], having: [1] }, parts: [docs], from })

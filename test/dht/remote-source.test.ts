@@ -218,6 +218,13 @@ describe('remote index blocks (scripted holder)', () => {
     expect(bad.status === 'rejected' ? String(bad.reason) : '').toMatch(/e:corrupt is corrupt/)
     // A holder that answers fewer lists than asked is an error, not empty lists.
     await expect(r.fetch('e:short', filter)).rejects.toThrow(/answered 1 lists for 2 blocks/)
+    // A holder from before existence asks answers them with postings (no `having` in its answer): the reader finds the docs itself.
+    blockRequests.length = 0
+    const having = await r.docsHaving('e:dep', { docs: Uint32Array.of(1, 2, 8193, 8200), level: 1 })
+    expect(Array.from(having.docs)).toEqual([1, 8193])
+    expect(Array.from(having.atLevel ?? [])).toEqual([1, 8193])
+    expect(blockRequests).toHaveLength(1)
+    await expect(r.docsHaving('e:dep', { docs: Uint32Array.of(2, 1) })).rejects.toThrow(/sorted and distinct/)
   })
 })
 

@@ -59,18 +59,28 @@ describe('full store vs fontoxpath on real packages', () => {
     const relations = new Set<string>()
     const having = new Set<string>()
     const rootValues = new Set<string>()
-    // Every list looks heavy and several per document, so the planner defers all it may and the evaluator reads them by position.
+    const relatedHaving = new Set<string>()
+    // Lists look heavy and several per document, so the planner defers all it may and the evaluator reads them by position.
     const source: PostingSource = {
       liveDocuments: () => store.liveDocuments(),
       termStats: async (term) => {
         const s = await store.termStats(term)
-        return { ...s, postings: s.postings * 4, ...(term.startsWith('e:') || term.startsWith('a:') ? { heavy: [[0, 0xffffffff]] as Array<[number, number]> } : {}) }
+        // `@op = ">="` in most documents, as in R1 (55%): too dense to narrow, so the join reads it below the `dep`s it relates to.
+        const docs = term === 'v:@op=>=' ? Math.max(s.docs, store.liveDocuments()) : s.docs
+        // every node list heavy but `name`'s (the one a release document lacks: it narrows the candidates before the heavy ones)
+        const heavy = (term.startsWith('e:') || term.startsWith('a:')) && term !== 'e:name'
+        return { ...s, docs, postings: Math.max(s.postings * 4, 2 * docs), ...(heavy ? { heavy: [[0, 0xffffffff]] as Array<[number, number]> } : {}) }
       },
       fetch: async (term, filter) => await store.fetch(term, filter),
       fetchRelated: async (term: string, related: RelatedNodes): Promise<PostingList> => {
         relations.add(`${related.relation} ${related.axis}`)
         const list = await store.fetch(term, new SortedDocSet(docsOf(related.nodes)))
         return related.relation === 'below' ? descendantsIn(related.nodes, list, related.axis) : ancestorsIn(list, related.nodes, related.axis)
+      },
+      relatedHaving: async (term: string, related: RelatedNodes): Promise<PostingList> => {
+        relatedHaving.add(term)
+        const list = await store.fetch(term, new SortedDocSet(docsOf(related.nodes)))
+        return related.relation === 'below' ? ancestorsIn(related.nodes, list, related.axis) : descendantsIn(list, related.nodes, related.axis)
       },
       docsHaving: async (term: string, ask: { docs?: Uint32Array, level?: number }): Promise<DocsHaving> => {
         if (ask.level === undefined) having.add(term); else rootValues.add(term)
@@ -84,7 +94,9 @@ describe('full store vs fontoxpath on real packages', () => {
     const existence = [
       '//package[not(.//dep)][section = "fonts"]/name', '//package[.//homepage]/name', '//package[.//@version][not(.//tags)]/name',
       // a root test of its own tag, and contexts that are not roots, read the list as usual
-      '//package[.//package]/name', '//release//collection[.//package]/@name', '//package[depends[.//dep]]/name'
+      '//package[.//package]/name', '//release//collection[.//package]/@name', '//package[depends[.//dep]]/name',
+      // answers among the release document's leaves (not roots) too
+      '//package[.//@version]', '//package[@name = "libc6"]', '//package[not(.//@arch)]'
     ]
     for (const p of [...ENGINE_SUITE, ...existence, '//package[.//dep[@name = "libc6"][@op = ">="]][section = "games"]/name', '//release[@name = "bookworm"]//collection[@name = "editors"]/package/@name']) {
       const want = await index.engine.answers(p)
@@ -95,11 +107,13 @@ describe('full store vs fontoxpath on real packages', () => {
     expect(mismatches).toEqual([])
     expect([...relations].sort()).toEqual(['above child', 'below child', 'below descendant'])
     // only bare existence tests below document roots are asked as documents having a term
-    expect([...having].sort()).toEqual(['a:version', 'e:dep', 'e:homepage', 'e:tags'])
+    expect([...having].sort()).toEqual(['a:arch', 'a:version', 'e:dep', 'e:homepage', 'e:tags'])
+    // a value test on the last step of a predicate read in relation to nodes is asked as which of them have one
+    expect(relatedHaving).toContain('v:@op=>=')
     // value tests on the children of document roots are read as the documents having them at level 2; nowhere else
     expect(rootValues).toContain('v:section=games')
     expect(rootValues).toContain('v:@name=bookworm')
-    expect([...rootValues].filter((t) => t.startsWith('v:@name=') && !t.startsWith('v:@name=bookworm') && t !== 'v:@name=trixie')).toEqual([])
+    expect(rootValues).not.toContain('v:@op=>=')
   })
 })
 

@@ -31,12 +31,15 @@ export function stepTerm (step: Step): string | undefined {
 
 /**
  * Terms of bare existence tests on a relative path of one descendant step
- * (`[.//dep]`, `not(.//homepage)`): the evaluator asks the source which
- * documents have them when the context is document roots, so a planner
- * should not read their lists ahead.
+ * (`[.//dep]`, `not(.//homepage)`) among the predicates of a pattern's
+ * first step when it selects the documents' roots (DOCUMENT_ROOTS): on a
+ * root they only say which documents have the term, so a planner may read
+ * just that (PostingSource.docsHaving), with its other lists.
  */
 export function existenceTerms (query: Query): Set<string> {
   const out = new Set<string>()
+  const first = rootStep(query)
+  if (first === undefined) return out
   const expr = (e: Expr): void => {
     switch (e.type) {
       case 'and': case 'or': expr(e.left); expr(e.right); return
@@ -47,18 +50,20 @@ export function existenceTerms (query: Query): Set<string> {
         const s = steps[0]
         if (!e.absolute && steps.length === 1 && s.axis === 'descendant' && s.predicates.length === 0) {
           const term = stepTerm(s)
-          if (term !== undefined) out.add(term)
+          if (term !== undefined && term !== elementTerm((first.test as { name: string }).name)) out.add(term)
         }
-        path(e)
-        return
       }
-      case 'compare': path(e.path); return
-      case 'function': path(e.path)
     }
   }
-  const path = (p: PathExpr): void => { for (const step of p.steps) for (const x of step.predicates) expr(x) }
-  path(query.path)
+  for (const p of first.predicates) expr(p)
   return out
+}
+
+/** The first step of a pattern when it selects elements that the document builders make roots of (`//package`, `/release`). */
+function rootStep (query: Query): Step | undefined {
+  const first = query.path.steps[0]
+  if (!query.path.absolute || first === undefined || first.test.kind !== 'element' || !DOCUMENT_ROOTS.has(first.test.name) || (first.axis !== 'child' && first.axis !== 'descendant')) return undefined
+  return first
 }
 
 /**
@@ -86,8 +91,8 @@ export function rootValueTerm (p: CompareExpr, contextTag: string | undefined): 
  */
 export function rootValueTerms (query: Query): Set<string> {
   const out = new Set<string>()
-  const first = query.path.steps[0]
-  if (!query.path.absolute || first === undefined || first.test.kind !== 'element' || !DOCUMENT_ROOTS.has(first.test.name) || (first.axis !== 'child' && first.axis !== 'descendant')) return out
+  const first = rootStep(query)
+  if (first === undefined) return out
   const conj = (e: Expr): void => {
     if (e.type === 'and') { conj(e.left); conj(e.right); return }
     if (e.type !== 'compare') return

@@ -10,8 +10,13 @@ import { ancestorsIn, atLevel, descendantsIn, difference, intersect, union, type
 /** At most this many nodes are sent along to read a deferred list in relation to them (more would cost more than the list saves). */
 const RELATED_NODES = 4096
 
-/** Reads a list's value for the nodes of `last` (a comparison's or function's last step), below `context` when given. */
-type LastFilter = (last: Step, tag: string | undefined, isSelf: boolean, context?: PostingList) => Promise<PostingList>
+/**
+ * Reads a list's value for the nodes of `last` (a comparison's or function's last step), below `context` when given. `having`, when
+ * present, answers instead which of `context` have such a node below them, or undefined when it cannot do better than the list.
+ */
+type LastFilter = ((last: Step, tag: string | undefined, isSelf: boolean, context?: PostingList) => Promise<PostingList>) & {
+  having?: (last: Step, tag: string | undefined, context: PostingList) => Promise<PostingList | undefined>
+}
 
 /** What a list read cost, for explain. */
 export interface ListRead { term: string, postings: number, ms: number }
@@ -32,6 +37,8 @@ export interface EvaluatorInit {
   deferred?: ReadonlySet<string>
   /** Root value tests (rootValueTerms) read, or being read, as the documents having them at level 2, by term. */
   rootValues?: ReadonlyMap<string, Promise<DocsHaving>>
+  /** Existence tests on roots (existenceTerms) being read as the documents having the term, by term. */
+  rootExistence?: ReadonlyMap<string, Promise<DocsHaving>>
 }
 
 /**
@@ -52,6 +59,7 @@ export class PostingsEvaluator {
   private readonly scans: Map<string, Promise<PostingList>>
   private readonly deferred: ReadonlySet<string>
   private readonly rootValues: ReadonlyMap<string, Promise<DocsHaving>>
+  private readonly rootExistence: ReadonlyMap<string, Promise<DocsHaving>>
 
   constructor (private readonly source: PostingSource, init: EvaluatorInit = {}) {
     this.filter = init.filter
@@ -59,6 +67,7 @@ export class PostingsEvaluator {
     this.scans = init.scans ?? new Map()
     this.deferred = init.deferred ?? new Set()
     this.rootValues = init.rootValues ?? new Map()
+    this.rootExistence = init.rootExistence ?? new Map()
   }
 
   /**
@@ -164,7 +173,10 @@ export class PostingsEvaluator {
         const rootValue = rootValueTerm(expr, tag)
         const atRoots = rootValue !== undefined ? await this.rootChildren(rootValue, context) : undefined
         if (atRoots !== undefined) return atRoots
-        return await this.existing(context, expr.path, tag, async (last, lastTag, isSelf, below) => await this.compared(last, lastTag, isSelf, expr.op, expr.value, below))
+        const lastFilter: LastFilter = Object.assign(async (last: Step, lastTag: string | undefined, isSelf: boolean, below?: PostingList) => await this.compared(last, lastTag, isSelf, expr.op, expr.value, below), {
+          having: async (last: Step, lastTag: string | undefined, below: PostingList) => await this.comparedHaving(last, lastTag, expr.op, expr.value, below)
+        })
+        return await this.existing(context, expr.path, tag, lastFilter)
       }
       case 'function':
         return await this.existing(context, expr.path, tag, async (last, lastTag, isSelf) => await this.functioned(last, lastTag, isSelf, expr.name, expr.arg))
@@ -199,6 +211,9 @@ export class PostingsEvaluator {
       nodes = context
       if (isLast && lastFilter !== undefined) nodes = intersect(nodes, await lastFilter(step, tag, true))
     } else if (isLast && lastFilter !== undefined && step.test.kind !== 'text') {
+      // Only which context nodes have a matching node below them matters here: a source may say that without the nodes.
+      const having = step.predicates.length === 0 ? await lastFilter.having?.(step, tag, context) : undefined
+      if (having !== undefined) return having
       // The value test already names nodes of this step's kind: join those, not the whole element list.
       nodes = descendantsIn(context, await lastFilter(step, tag, false, context), step.axis)
     } else {
@@ -219,6 +234,16 @@ export class PostingsEvaluator {
   }
 
   /**
+   * The postings of `term` below `nodes` (not document roots: a release
+   * document's leaves), read as the evaluator reads any list there: in
+   * relation to the nodes when deferred, else restricted to their documents.
+   */
+  private async belowOthers (term: string, nodes: PostingList, axis: 'child' | 'descendant'): Promise<PostingList> {
+    if (this.cache.has(term) || (this.deferred.has(term) && this.source.fetchRelated !== undefined && nodes.length <= RELATED_NODES)) return await this.related(term, 'below', nodes, axis)
+    return await this.timed(`${term} (in ${nodes.length} nodes' documents)`, async () => await this.source.fetch(term, new SortedDocSet(docsOf(nodes))))
+  }
+
+  /**
    * The nodes of `context` with a `term` node below them, its document roots
    * asked of the source as documents having the term (`package[not(.//dep)]`
    * needs a bit per package, not its dependencies; each other node of a
@@ -235,13 +260,14 @@ export class PostingsEvaluator {
     if (roots.length === 0) return undefined
     const t0 = performance.now()
     const rootNodes = sliceOf(context, roots)
-    const having = new Set((await docsHaving.call(this.source, term, { docs: rootNodes.docs })).docs)
+    // asked with the other lists by the planner when it could (rootExistence), else now for these roots
+    const pending = this.rootExistence.get(term) ?? docsHaving.call(this.source, term, { docs: rootNodes.docs })
+    const having = new Set((await pending).docs)
     this.reads.push({ term: `${term} (having, ${roots.length} docs)`, postings: having.size, ms: performance.now() - t0 })
     const kept = sliceOf(rootNodes, roots.flatMap((_, k) => having.has(rootNodes.docs[k]) ? [k] : []))
     if (others.length === 0) return kept
     const otherNodes = sliceOf(context, others)
-    const below = await this.timed(`${term} (in ${others.length} nodes' documents)`, async () => await this.source.fetch(term, new SortedDocSet(docsOf(otherNodes))))
-    return union(kept, ancestorsIn(otherNodes, below, 'descendant'))
+    return union(kept, ancestorsIn(otherNodes, await this.belowOthers(term, otherNodes, 'descendant'), 'descendant'))
   }
 
   /**
@@ -256,12 +282,14 @@ export class PostingsEvaluator {
     if (pending === undefined) return undefined
     const roots: number[] = []; const others: number[] = []
     for (let i = 0; i < context.length; i++) (context.levels[i] === 1 ? roots : others).push(i)
-    const at = new Set((await pending).atLevel)
+    const atLevel = (await pending).atLevel
+    // a source that did not say which are at level 2 cannot decide this: read the list
+    if (atLevel === undefined) return undefined
+    const at = new Set(atLevel)
     const kept = sliceOf(context, roots.filter((i) => at.has(context.docs[i])))
     if (others.length === 0) return kept
     const otherNodes = sliceOf(context, others)
-    const below = await this.timed(`${term} (in ${others.length} nodes' documents)`, async () => await this.source.fetch(term, new SortedDocSet(docsOf(otherNodes))))
-    return union(kept, ancestorsIn(otherNodes, below, 'child'))
+    return union(kept, ancestorsIn(otherNodes, await this.belowOthers(term, otherNodes, 'child'), 'child'))
   }
 
   /**
@@ -308,6 +336,21 @@ export class PostingsEvaluator {
     const exact = await this.list(names.value + s)
     // Long values differ from any short literal, so they are certain members of `!=`.
     return difference(await this.list(names.node), exact)
+  }
+
+  /**
+   * The nodes of `context` with a node of `last` below them whose value is `= value`, when the value's list is deferred (read in
+   * relation to nodes) and the source can answer that as a bit per context node. Undefined otherwise (read the list).
+   */
+  private async comparedHaving (last: Step, tag: string | undefined, op: string, value: string | number, context: PostingList): Promise<PostingList | undefined> {
+    const relatedHaving = this.source.relatedHaving
+    if (relatedHaving === undefined || op !== '=' || typeof value !== 'string' || value === '' || value.length > VALUE_MAX || (last.axis !== 'child' && last.axis !== 'descendant')) return undefined
+    const term = valueNames(last, tag, false).value + value
+    if (!this.deferred.has(term) || this.cache.has(term) || context.length === 0 || context.length > RELATED_NODES) return undefined
+    const t0 = performance.now()
+    const kept = await relatedHaving.call(this.source, term, { relation: 'below', axis: last.axis, nodes: context })
+    this.reads.push({ term: `${term} (having below ${context.length} nodes)`, postings: kept.length, ms: performance.now() - t0 })
+    return kept
   }
 
   private async functioned (last: Step, tag: string | undefined, isSelf: boolean, name: string, arg: string): Promise<PostingList> {

@@ -256,19 +256,21 @@ export class QueryEngine {
     if (filter !== undefined && filter.size === 0) {
       nodes = new PostingBuffer(0)
     } else {
-      // Root value tests the planner left (too dense to narrow) are asked now, with the other lists, as the documents having them.
+      // Root value tests the planner left (too dense to narrow) and existence tests on roots are asked now, with the other lists, as
+      // the documents having them (see PostingsEvaluator.rootChildren and havingBelowRoots).
+      const existence = docsHaving !== undefined ? existenceTerms(query) : new Set<string>()
+      const rootExistence = new Map<string, Promise<DocsHaving>>()
       if (docsHaving !== undefined) {
         for (const t of rest) {
-          if (!rootValues.has(t) || rootDocs.has(t)) continue
-          const found = docsHaving.call(this.postings, t, { docs: filter?.docs, level: 2 })
+          const value = rootValues.has(t) && !rootDocs.has(t)
+          if (!value && !existence.has(t)) continue
+          const found = docsHaving.call(this.postings, t, { docs: filter?.docs, ...(value ? { level: 2 } : {}) })
           found.catch(() => {})
-          rootDocs.set(t, found)
+          ;(value ? rootDocs : rootExistence).set(t, found)
         }
       }
-      const evaluator = new PostingsEvaluator(this.postings, { filter, lists, scans, deferred, rootValues: rootDocs })
-      // Existence tests are asked as documents having the term where the source can (see PostingsEvaluator.havingBelowRoots).
-      const existence = docsHaving !== undefined ? existenceTerms(query) : new Set<string>()
-      evaluator.prefetch(rest.filter((t) => !deferred.has(t) && !existence.has(t) && !rootDocs.has(t)))
+      const evaluator = new PostingsEvaluator(this.postings, { filter, lists, scans, deferred, rootValues: rootDocs, rootExistence })
+      evaluator.prefetch(rest.filter((t) => !deferred.has(t) && !rootExistence.has(t) && !rootDocs.has(t)))
       try {
         nodes = await evaluator.evaluate(query)
         if (filter !== undefined) nodes = inDocs(nodes, filter.sequential())

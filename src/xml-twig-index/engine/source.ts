@@ -67,6 +67,13 @@ export interface PostingSource {
    * the planner and the evaluator fall back to `fetch`.
    */
   docsHaving?: (term: string, ask: { docs?: Uint32Array, level?: number }) => Promise<DocsHaving>
+  /**
+   * The nodes of `related.nodes` with a posting of `term` below or above
+   * them: what a value test on the last step of a predicate needs
+   * (`dep[@op = ">="]` keeps the `dep`s), not the postings themselves.
+   * Optional: the evaluator falls back to fetchRelated or fetch.
+   */
+  relatedHaving?: (term: string, related: RelatedNodes) => Promise<PostingList>
 }
 
 /** What `docsHaving` found, sorted: documents with a posting, and (when a level was asked) those with one at that level. */
