@@ -200,9 +200,11 @@ export function readHavingAnswer (part: Uint8Array, ask: HavingAsk, docs: Uint32
   }
   if (ask.level === undefined) return { docs: found }
   const atLevel = docsFromBitmap(asked, part.subarray(p), at)
-  // at a level implies a posting: a holder cannot name a doc at a level that it says has none
-  const has = new Set(found)
-  for (const d of atLevel) if (!has.has(d)) throw new ProtocolError(`${at}: existence answer has doc ${d} at level ${ask.level} but not among the docs with a posting`)
+  // at a level implies a posting: a holder cannot name a doc at a level that it says has none (both sorted: a merge walk)
+  for (let i = 0, j = 0; i < atLevel.length; i++) {
+    while (j < found.length && found[j] < atLevel[i]) j++
+    if (j >= found.length || found[j] !== atLevel[i]) throw new ProtocolError(`${at}: existence answer has doc ${atLevel[i]} at level ${ask.level} but not among the docs with a posting`)
+  }
   return { docs: found, atLevel }
 }
 

@@ -565,10 +565,15 @@ export class RemoteIndex implements PostingSource, DocumentSource {
       asks.push({ term, range: r.range, postings: inBlock, reducer, shares: `${term}#${r.range}/having/${++this.relatedCount}`, having: { docs: near, level } })
     }
     for (const b of await this.askBlocks(asks)) found.push(b.having ?? docsHavingIn(b.list, level))
+    // ranges answer in their order, a range's inline docs before its block's: one sort, then repeats and dead docs out
     const live = (lists: Array<Uint32Array | undefined>): Uint32Array => {
-      const all = new Set<number>()
-      for (const f of lists) if (f !== undefined) for (const d of f) if (this.init.catalog.isLive(d)) all.add(d)
-      return Uint32Array.from(all).sort()
+      const all = new Uint32Array(lists.reduce((n, f) => n + (f?.length ?? 0), 0))
+      let at = 0
+      for (const f of lists) if (f !== undefined) { all.set(f, at); at += f.length }
+      all.sort()
+      let n = 0
+      for (let k = 0; k < all.length; k++) if ((n === 0 || all[k] !== all[n - 1]) && this.init.catalog.isLive(all[k])) all[n++] = all[k]
+      return all.subarray(0, n)
     }
     return { docs: live(found.map((f) => f.docs)), ...(level !== undefined ? { atLevel: live(found.map((f) => f.atLevel)) } : {}) }
   }

@@ -255,16 +255,14 @@ export class PostingsEvaluator {
   private async havingBelowRoots (term: string, context: PostingList, contextTag: string | undefined): Promise<PostingList | undefined> {
     const docsHaving = this.source.docsHaving
     if (docsHaving === undefined || this.cache.has(term) || contextTag === undefined || contextTag.startsWith('@') || elementTerm(contextTag) === term) return undefined
-    const roots: number[] = []; const others: number[] = []
-    for (let i = 0; i < context.length; i++) (context.levels[i] === 1 ? roots : others).push(i)
+    const { roots, others } = splitRoots(context)
     if (roots.length === 0) return undefined
     const t0 = performance.now()
-    const rootNodes = sliceOf(context, roots)
     // asked with the other lists by the planner when it could (rootExistence), else now for these roots
-    const pending = this.rootExistence.get(term) ?? docsHaving.call(this.source, term, { docs: rootNodes.docs })
-    const having = new Set((await pending).docs)
-    this.reads.push({ term: `${term} (having, ${roots.length} docs)`, postings: having.size, ms: performance.now() - t0 })
-    const kept = sliceOf(rootNodes, roots.flatMap((_, k) => having.has(rootNodes.docs[k]) ? [k] : []))
+    const pending = this.rootExistence.get(term) ?? docsHaving.call(this.source, term, { docs: sliceOf(context, roots).docs })
+    const having = (await pending).docs
+    this.reads.push({ term: `${term} (having, ${roots.length} docs)`, postings: having.length, ms: performance.now() - t0 })
+    const kept = sliceOf(context, rootsIn(context, roots, having))
     if (others.length === 0) return kept
     const otherNodes = sliceOf(context, others)
     return union(kept, ancestorsIn(otherNodes, await this.belowOthers(term, otherNodes, 'descendant'), 'descendant'))
@@ -280,13 +278,11 @@ export class PostingsEvaluator {
   private async rootChildren (term: string, context: PostingList): Promise<PostingList | undefined> {
     const pending = this.rootValues.get(term)
     if (pending === undefined) return undefined
-    const roots: number[] = []; const others: number[] = []
-    for (let i = 0; i < context.length; i++) (context.levels[i] === 1 ? roots : others).push(i)
+    const { roots, others } = splitRoots(context)
     const atLevel = (await pending).atLevel
     // a source that did not say which are at level 2 cannot decide this: read the list
     if (atLevel === undefined) return undefined
-    const at = new Set(atLevel)
-    const kept = sliceOf(context, roots.filter((i) => at.has(context.docs[i])))
+    const kept = sliceOf(context, rootsIn(context, roots, atLevel))
     if (others.length === 0) return kept
     const otherNodes = sliceOf(context, others)
     return union(kept, ancestorsIn(otherNodes, await this.belowOthers(term, otherNodes, 'child'), 'child'))
@@ -373,13 +369,34 @@ export class PostingsEvaluator {
   }
 }
 
-function sliceOf (l: PostingList, idx: number[]): PostingList {
-  return {
-    length: idx.length,
-    docs: Uint32Array.from(idx, (i) => l.docs[i]),
-    starts: Uint32Array.from(idx, (i) => l.starts[i]),
-    ends: Uint32Array.from(idx, (i) => l.ends[i]),
-    levels: Uint16Array.from(idx, (i) => l.levels[i])
+function sliceOf (l: PostingList, idx: ArrayLike<number>): PostingList {
+  const n = idx.length
+  const out = { length: n, docs: new Uint32Array(n), starts: new Uint32Array(n), ends: new Uint32Array(n), levels: new Uint16Array(n) }
+  for (let k = 0; k < n; k++) {
+    const i = idx[k]
+    out.docs[k] = l.docs[i]; out.starts[k] = l.starts[i]; out.ends[k] = l.ends[i]; out.levels[k] = l.levels[i]
   }
+  return out
+}
+
+/** Indexes of `context`'s document roots (level 1), and of its other nodes. */
+function splitRoots (context: PostingList): { roots: Int32Array, others: Int32Array } {
+  let n = 0
+  for (let i = 0; i < context.length; i++) if (context.levels[i] === 1) n++
+  const roots = new Int32Array(n); const others = new Int32Array(context.length - n)
+  for (let i = 0, r = 0, o = 0; i < context.length; i++) { if (context.levels[i] === 1) roots[r++] = i; else others[o++] = i }
+  return { roots, others }
+}
+
+/** The roots (indexes into `context`, in order) whose document is in the sorted `docs`: a merge walk, both in doc order. */
+function rootsIn (context: PostingList, roots: Int32Array, docs: Uint32Array): Int32Array {
+  const out = new Int32Array(roots.length)
+  let n = 0; let j = 0
+  for (let k = 0; k < roots.length; k++) {
+    const d = context.docs[roots[k]]
+    while (j < docs.length && docs[j] < d) j++
+    if (j < docs.length && docs[j] === d) out[n++] = roots[k]
+  }
+  return out.subarray(0, n)
 }
 
