@@ -15,21 +15,22 @@ import { SortedDocSet, docsHavingIn, docsOf, type DocFilter, type DocsHaving, ty
 import { BloomFilter, chooseFilter, encodeDocSet } from './bloom.ts'
 import { readHavingAnswer, readRelatedHaving, relatedIn, type ReducerSpec } from './block-reducers.ts'
 import type { CatalogView } from './catalog.ts'
-import { PeerUnavailableError, ProtocolError } from './errors.ts'
+import { ProtocolError } from './errors.ts'
 import type { PeerHost } from './host.ts'
 import type { Membership } from './membership.ts'
-import { blockKey, docKey, headKey, idKey } from './placement.ts'
+import { blockKey, docKey, idKey } from './placement.ts'
 import { DOCS_PROTOCOL, POSTINGS_PROTOCOL, type IndexServer } from './protocols.ts'
 import { Coalescer } from './coalesce.ts'
 import { BLOCK_CACHE_POSTINGS, SMALL_BLOCK, concatLists, inOrder, keepDocs, sliceList, sortPostings } from './posting-lists.ts'
-import { decodeHeads } from './head-codec.ts'
 // a posting held both inline and in a block (a re-run publish) is one node: union keeps it once
 import { ancestorsIn, descendantsIn, union as mergePostings } from '../xml-twig-index/engine/structural.ts'
 import { Holders, traces, type TraceContext } from './holders.ts'
 import type { TermHead } from './types.ts'
+import { RemoteHeads, heavyRanges } from './remote-heads.ts'
 import { decodePostingList, encodePostingList } from './wire.ts'
 
 export { traced, type ReadTrace } from './holders.ts'
+export { heavyRanges } from './remote-heads.ts'
 
 export interface RemoteIndexInit {
   host: PeerHost
@@ -69,198 +70,35 @@ interface HeldBlock { list: PostingList, held: number, having?: DocsHaving & { n
 /** One caller's asks waiting for the end of the turn. */
 interface PendingBlocks { asks: BlockAsk[], done: (r: HeldBlock[]) => void, fail: (err: unknown) => void }
 
-/**
- * A range is heavy when its postings exceed HEAVY_FACTOR times the term's
- * usual postings per document there, by at least HEAVY_EXCESS: R1's `@name`
- * has ~6.5 a document (dependencies) and 2.4 times that in the range of the
- * release document (its 63,440 leaves), while a range of packages with more
- * dependencies than most stays within ~1.3 times.
- */
-const HEAVY_FACTOR = 1.5
-
 /** Most blocks asked in one request (the answer carries one part per block). */
 const BLOCKS_PER_REQUEST = 4096
-const HEAVY_EXCESS = 10_000
-
-/**
- * DocId intervals of the ranges where a term has far more postings per
- * document than in its other ranges (a release document holds a
- * `package` leaf per unit: 63,440 of R1's `package` postings in one
- * document). The planner reads such lists last (TermStats.heavy).
- */
-export function heavyRanges (head: TermHead, rangeDocs: number, largeDocs: readonly number[] = []): Array<[number, number]> {
-  if (head.ranges.length < 2) return []
-  const ratios = head.ranges.map((r) => r.postings / Math.max(1, r.docs)).sort((a, b) => a - b)
-  const usual = Math.max(1, ratios[(ratios.length - 1) >> 1])
-  return head.ranges
-    .filter((r) => r.postings > HEAVY_FACTOR * usual * r.docs && r.postings - usual * r.docs >= HEAVY_EXCESS)
-    .flatMap((r): Array<[number, number]> => {
-      const from = r.range * rangeDocs; const to = from + rangeDocs - 1
-      // A known large document in the range (a release document) is what makes it heavy: name it alone, so that the other
-      // documents of the range are not taken for it.
-      const large = largeDocs.filter((d) => d >= from && d <= to)
-      return large.length > 0 ? large.map((d): [number, number] => [d, d]) : [[from, to]]
-    })
-}
 
 export class RemoteIndex implements PostingSource, DocumentSource {
   private readonly holders: Holders
-  private readonly headCache = new Map<string, TermHead | null>()
-  private headCacheSeq = -1
   private readonly docCache = new Map<number, { id: string, xml: string }>()
   /** Small blocks of the current catalog, by term#range (immutable until the next publish). */
   private readonly blockCache = new Map<string, PostingList>()
   private blockCachePostings = 0
   private blockCacheSeq = -1
-  /** Term heads by range (prefix and bounds) of the current catalog: scans enumerate terms on every peer. */
-  private readonly termsCache = new Map<string, TermHead[]>()
-  private termsCacheSeq = -1
   private docCacheBytes = 0
+
+  private readonly headReader: RemoteHeads
 
   constructor (private readonly init: RemoteIndexInit) {
     this.holders = new Holders(init)
+    this.headReader = new RemoteHeads(init, this.holders)
   }
+
+  /** Term heads, cached for the current catalog (a new publish clears the cache). */
+  async heads (terms: string[]): Promise<Array<TermHead | null>> { return await this.headReader.heads(terms) }
+
+  private async head (term: string): Promise<TermHead | null> { return await this.headReader.head(term) }
+
+  private async termHeads (range: TermRange): Promise<TermHead[]> { return await this.headReader.termHeads(range) }
 
   private get rangeDocs (): number { return this.init.catalog.current()?.rangeDocs ?? 8192 }
 
   liveDocuments (): number { return this.init.catalog.current()?.live ?? 0 }
-
-  /** Term heads, cached for the current catalog (a new publish clears the cache). */
-  async heads (terms: string[]): Promise<Array<TermHead | null>> {
-    const seq = this.init.catalog.seq
-    if (seq !== this.headCacheSeq) { this.headCache.clear(); this.headCacheSeq = seq }
-    const ctx = traces.getStore()
-    const fresh = ctx?.fresh === true
-    const known = fresh ? (ctx as TraceContext).heads : this.headCache
-    const missing = [...new Set(terms.filter((t) => !known.has(t)))]
-    if (missing.length > 0) {
-      const got = await this.headsFromEveryReplica(missing)
-      if (this.headCache.size > 100_000) this.headCache.clear()
-      missing.forEach((t, i) => { this.headCache.set(t, got[i]); if (fresh) known.set(t, got[i]) })
-    }
-    return terms.map((t) => known.get(t) ?? null)
-  }
-
-  /**
-   * Every replica of each head at once, one request per peer, in one round: a
-   * replica that missed a publish (down then, or new and not yet repaired)
-   * has a smaller head or none, and the largest wins. (Asking one replica
-   * after another when a head was missing cost a round per replica for every
-   * term without postings.) A term is settled once all its replicas answered
-   * or two answered the same head (sizes and last doc per range: replicas
-   * stale in different ways can count the same postings); the round ends
-   * when every term is settled, so one slow replica (a peer busy applying a
-   * batch) does not hold every query. Requests still running then finish in
-   * the background: a larger head they bring replaces the cached one. Heads
-   * no replica answered for go through the failover path, which confirms a
-   * stale view.
-   */
-  private async headsFromEveryReplica (terms: string[]): Promise<Array<TermHead | null>> {
-    const seq = this.init.catalog.seq
-    const best: Array<TermHead | null> = terms.map(() => null)
-    const answered = new Uint8Array(terms.length)
-    // Replicas asked, and those that answered or failed, per term; answers per total postings (-1: no head).
-    const asked = new Uint8Array(terms.length)
-    const finished = new Uint8Array(terms.length)
-    const totals: Array<Map<string, number> | undefined> = terms.map(() => undefined)
-    const byPeer = new Map<string, number[]>()
-    terms.forEach((t, i) => {
-      for (const peer of this.holders.ownersOf(headKey(t))) {
-        asked[i]++
-        const g = byPeer.get(peer); if (g === undefined) byPeer.set(peer, [i]); else g.push(i)
-      }
-    })
-    let unsettled = terms.filter((_, i) => asked[i] > 0).length
-    const settled = new Uint8Array(terms.length)
-    const settle = (i: number, agreed: boolean): void => {
-      if (settled[i] === 0 && (agreed || finished[i] >= asked[i])) { settled[i] = 1; unsettled-- }
-    }
-    let over = false
-    // An answer after the round: kept if it is larger than what the round returned (a replica the others had not caught up with).
-    const late = (i: number, h: TermHead | null): void => {
-      if (h === null || (best[i] !== null && !better(h, best[i] as TermHead))) return
-      best[i] = h
-      const cached = this.headCache.get(terms[i])
-      if (this.headCacheSeq === seq && this.init.catalog.seq === seq && this.headCache.has(terms[i]) && (cached == null || better(h, cached))) this.headCache.set(terms[i], h)
-    }
-    await new Promise<void>((resolve, reject) => {
-      let left = byPeer.size
-      const end = (): void => { if (!over && (unsettled === 0 || left === 0)) { over = true; resolve() } }
-      end()
-      for (const [peer, idx] of byPeer) {
-        void (async () => {
-          try {
-            const res = await this.holders.request(peer, POSTINGS_PROTOCOL, { op: 'heads', terms: idx.map((i) => terms[i]) }, [], false)
-            const heads = this.headsIn(res, peer, 'heads')
-            idx.forEach((i, k) => {
-              const h = heads[k] ?? null
-              if (over) { late(i, h); return }
-              answered[i] = 1
-              finished[i]++
-              if (h !== null && (best[i] === null || better(h, best[i] as TermHead))) best[i] = h
-              let counts = totals[i]
-              if (counts === undefined) { counts = new Map(); totals[i] = counts }
-              const key = h === null ? '-' : fingerprint(h)
-              const same = (counts.get(key) ?? 0) + 1
-              counts.set(key, same)
-              settle(i, same >= 2)
-            })
-          } catch (err) {
-            if (err instanceof PeerUnavailableError) {
-              this.holders.suspect(peer)
-              this.init.log?.(`remote index: ${peer} failed, its heads come from the other replicas: ${err.message}`)
-              if (!over) idx.forEach((i) => { finished[i]++; settle(i, false) })
-            } else if (!over) {
-              over = true
-              reject(err)
-            } else {
-              this.init.log?.(`remote index: ${peer} answered heads after the round with an error: ${(err as Error).message}`)
-            }
-          } finally {
-            left--
-            end()
-          }
-        })()
-      }
-    })
-    const unanswered = terms.flatMap((_, i) => answered[i] === 0 ? [i] : [])
-    if (unanswered.length > 0) {
-      const again = await this.holders.routed(unanswered, (i) => headKey(terms[i]), async (peer, group, failover) => {
-        const res = await this.holders.request(peer, POSTINGS_PROTOCOL, { op: 'heads', terms: group.map((i) => terms[i]) }, [], failover)
-        const heads = this.headsIn(res, peer, 'heads')
-        return group.map((_, k) => heads[k] ?? null)
-      })
-      unanswered.forEach((i, k) => { best[i] = again[k] })
-    }
-    return best
-  }
-
-  /**
-   * The heads of an answer. Heads that do not hold (a broken or lying
-   * replica) make that replica fail like an unreachable one: it is asked
-   * last for a while, and the other replicas answer.
-   */
-  private headsIn (res: { header: Record<string, unknown>, parts: Uint8Array[] }, peer: string, op: string): Array<TermHead | null> {
-    try {
-      return decodeHeads(res.header.heads, res.parts, this.rangeDocs, `${op} from ${peer}`)
-    } catch (err) {
-      if (!(err instanceof ProtocolError)) throw err
-      throw new PeerUnavailableError(`peer ${peer} answered ${op} that do not hold: ${err.message}`, { cause: err })
-    }
-  }
-
-  /** The heads asked in one tick, in one round (the planner asks term by term). */
-  private readonly headBatch = new Coalescer<string, TermHead | null>(async (terms) => await this.heads(terms))
-
-  private async head (term: string): Promise<TermHead | null> {
-    const ctx = traces.getStore()
-    if (ctx?.fresh === true) {
-      if (ctx.heads.has(term)) return ctx.heads.get(term) ?? null
-    } else if (this.headCacheSeq === this.init.catalog.seq && this.headCache.has(term)) {
-      return this.headCache.get(term) ?? null
-    }
-    return await this.headBatch.get(term)
-  }
 
   async termStats (term: string): Promise<TermStats> {
     const h = await this.head(term)
@@ -578,44 +416,6 @@ export class RemoteIndex implements PostingSource, DocumentSource {
     return { docs: live(found.map((f) => f.docs)), ...(level !== undefined ? { atLevel: live(found.map((f) => f.atLevel)) } : {}) }
   }
 
-  /** Term heads in a range, from every index peer (each holds a share), merged. */
-  private async termHeads (range: TermRange): Promise<TermHead[]> {
-    const seq = this.init.catalog.seq
-    if (seq !== this.termsCacheSeq) { this.termsCache.clear(); this.termsCacheSeq = seq }
-    const cacheKey = JSON.stringify([range.prefix, range.gt, range.gte, range.lt, range.lte])
-    const fresh = traces.getStore()?.fresh === true
-    let all = fresh ? undefined : this.termsCache.get(cacheKey)
-    if (all === undefined) {
-      all = await this.termHeadsFromPeers(range)
-      if (this.termsCache.size >= 256) this.termsCache.delete(this.termsCache.keys().next().value as string)
-      this.termsCache.set(cacheKey, all)
-    }
-    return range.match == null ? all : all.filter((h) => range.match?.(h.term) === true)
-  }
-
-  /** Term heads in a range from every index peer (each holds a share), merged, in byte order. */
-  private async termHeadsFromPeers (range: TermRange): Promise<TermHead[]> {
-    const peers = this.init.membership.placement().peers
-    const byTerm = new Map<string, TermHead>()
-    await Promise.all(peers.map(async (peer) => {
-      try {
-        const res = await this.holders.request(peer, POSTINGS_PROTOCOL, { op: 'terms', prefix: range.prefix, gt: range.gt, gte: range.gte, lt: range.lt, lte: range.lte }, [], false)
-        for (const h of this.headsIn(res, peer, 'terms')) {
-          if (h === null) continue
-          const known = byTerm.get(h.term)
-          // Replicas agree once repaired; meanwhile the one that knows more postings is the complete one.
-          if (known === undefined || better(h, known)) byTerm.set(h.term, h)
-        }
-      } catch (err) {
-        // Each term lives on r peers: one peer down loses nothing unless r were down together.
-        if (!(err instanceof PeerUnavailableError)) throw err
-        this.holders.suspect(peer)
-      }
-    }))
-    const enc = new TextEncoder()
-    return [...byTerm.values()].sort((a, b) => Buffer.compare(enc.encode(a.term), enc.encode(b.term)))
-  }
-
   async * terms (prefix: string): AsyncIterable<string> {
     for (const h of await this.termHeads({ prefix })) yield h.term
   }
@@ -677,16 +477,3 @@ export class RemoteIndex implements PostingSource, DocumentSource {
   }
 }
 
-
-function total (h: TermHead): number { return h.ranges.reduce((n, r) => n + r.postings, 0) }
-
-/** What two replicas must share to hold the same head: sizes and last doc per range (equal totals can be different chunks). */
-function fingerprint (h: TermHead): string { return h.ranges.map((r) => `${r.range}:${r.postings}:${r.docs}:${r.lastDoc ?? ''}`).join(',') }
-
-/** Whether head `a` is more complete than `b`: more postings, or as many reaching later docs (a replica that has a newer publish's chunks). */
-function better (a: TermHead, b: TermHead): boolean {
-  const d = total(a) - total(b)
-  if (d !== 0) return d > 0
-  const reach = (h: TermHead): number => h.ranges.reduce((n, r) => Math.max(n, r.lastDoc ?? 0), 0)
-  return reach(a) > reach(b)
-}
