@@ -103,7 +103,7 @@ export class TermTable {
     const data = this.data
     if (data[m + PREFIX] !== p || data[m + LENGTH] !== length) return false
     let o = data[m + SUFFIX]
-    // A code unit >= 0x80 never equals an ASCII byte, nor an ASCII one a wide suffix's: the kinds need no check.
+    // A wide suffix differs from every ASCII one at its code unit >= 0x80: comparing with either copy needs no check of kinds.
     if (o >= 0) {
       const bytes = this.bytes
       for (let i = from, to = from + length; i < to; i++) if (bytes[o++] !== chars[i]) return false
