@@ -13,7 +13,7 @@ import { EmbeddedIndex } from '../../src/xml-twig-index/embedded.ts'
 import { readUnits } from '../../src/xml-twig-index/importers/index.ts'
 import { createPeerHost, IndexNode, type PeerHost } from '../../src/dht/index.ts'
 import { ENGINE_SUITE } from '../oracle/patterns.ts'
-import { headKey } from '../../src/dht/placement.ts'
+import { blockKey, headKey } from '../../src/dht/placement.ts'
 import { traced } from '../../src/dht/remote-source.ts'
 import type { IndexServer } from '../../src/dht/protocols.ts'
 import { ProtocolError } from '../../src/dht/errors.ts'
@@ -184,8 +184,10 @@ describe('distributed index (in-process peers)', () => {
     expect(ok.header.having).toEqual([1])
     expect(ok.parts?.[1]).toHaveLength(1)
     await expect(server.postings({ header: { op: 'blocks', terms: ['e:package'], ranges: [0], having: [0], havingLevel: [2, 3] }, parts: [], from })).rejects.toThrow(/1 having keys but 2 havingLevel/)
-    // with no docs asked: a docId set, then the level's bitmap over it
-    const whole = await server.postings({ header: { op: 'blocks', terms: ['e:package'], ranges: [0], having: [0], havingLevel: [1] }, parts: [], from })
+    // with no docs asked: a docId set, then the level's bitmap over it (asked of a peer that holds the block: placement is by peer id)
+    const owner = publisher.membership.placement().owners(blockKey('e:package', 0))[0]
+    const holder = (nodes.find((n) => n.membership.self === owner) as unknown as { server: IndexServer }).server
+    const whole = await holder.postings({ header: { op: 'blocks', terms: ['e:package'], ranges: [0], having: [0], havingLevel: [1] }, parts: [], from })
     const read = readHavingAnswer(whole.parts?.[0] ?? new Uint8Array(0), { level: 1 }, undefined, 'test')
     expect(read.docs.length).toBeGreaterThan(100)
     expect(read.atLevel?.length).toBeGreaterThan(100)
