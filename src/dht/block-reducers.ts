@@ -10,7 +10,7 @@
  */
 import { SortedDocSet, docsOf, type DocFilter, type RelatedNodes } from '../xml-twig-index/engine/source.ts'
 import { ancestorsIn, descendantsIn } from '../xml-twig-index/engine/structural.ts'
-import { PostingBuffer, type PostingList } from '../xml-twig-index/postings/codec.ts'
+import { ByteWriter, PostingBuffer, type PostingList } from '../xml-twig-index/postings/codec.ts'
 import { decodeDocSet, decodeFilter, encodeDocSet } from './bloom.ts'
 import { ProtocolError } from './errors.ts'
 import { decodePostingList, intArray, optIntArray, optStr, str, type Header } from './wire.ts'
@@ -146,16 +146,29 @@ export function havingKeys (h: Header, reducers: Array<KeyReducer | undefined>):
 export function havingAnswer (list: PostingList, ask: HavingAsk, docs?: Uint32Array): Uint8Array {
   const level = ask.level
   const atLevel = level === undefined ? undefined : keepLevel(list, level)
-  if (docs !== undefined) return concat([havingBitmap(docs, list), ...(atLevel === undefined ? [] : [havingBitmap(docs, atLevel)])])
+  const w = new ByteWriter(64)
+  if (docs !== undefined) {
+    w.bytes(havingBitmap(docs, list))
+    if (atLevel !== undefined) w.bytes(havingBitmap(docs, atLevel))
+    return w.result()
+  }
   const found = docsOf(list)
   const set = encodeDocSet(found)
-  return concat([varintBytes(set.length), set, ...(atLevel === undefined ? [] : [havingBitmap(found, atLevel)])])
+  w.varint(set.length)
+  w.bytes(set)
+  if (atLevel !== undefined) w.bytes(havingBitmap(found, atLevel))
+  return w.result()
+}
+
+/** The nodes of `related.nodes` that relate to a posting of `list` (below or above them, as `related` says). */
+export function relatedNodes (list: PostingList, related: RelatedNodes): PostingList {
+  return related.relation === 'below' ? ancestorsIn(related.nodes, list, related.axis) : descendantsIn(list, related.nodes, related.axis)
 }
 
 /** The answer to an existence ask with related nodes: bit i set when the i-th node relates to a posting of `list` (LSB first). */
 export function relatedHavingAnswer (list: PostingList, related: RelatedNodes): Uint8Array {
   const nodes = related.nodes
-  const hit = related.relation === 'below' ? ancestorsIn(nodes, list, related.axis) : descendantsIn(list, nodes, related.axis)
+  const hit = relatedNodes(list, related)
   const out = new Uint8Array((nodes.length + 7) >>> 3)
   // both sorted by (doc, start), and a node list has distinct positions (checkNested)
   let j = 0
@@ -211,20 +224,6 @@ export function readHavingAnswer (part: Uint8Array, ask: HavingAsk, docs: Uint32
 function keepLevel (list: PostingList, level: number): PostingList {
   const out = new PostingBuffer(0)
   for (let i = 0; i < list.length; i++) if (list.levels[i] === level) out.push(list.docs[i], list.starts[i], list.ends[i], list.levels[i])
-  return out
-}
-
-function varintBytes (v: number): Uint8Array {
-  const out: number[] = []
-  while (v >= 0x80) { out.push((v & 0x7f) | 0x80); v = Math.floor(v / 128) }
-  out.push(v)
-  return Uint8Array.from(out)
-}
-
-function concat (parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, x) => n + x.length, 0))
-  let at = 0
-  for (const x of parts) { out.set(x, at); at += x.length }
   return out
 }
 

@@ -13,7 +13,7 @@ import { PostingBuffer, type PostingList, EMPTY_LIST } from '../xml-twig-index/p
 import type { DocumentSource } from '../xml-twig-index/engine/query-engine.ts'
 import { SortedDocSet, docsHavingIn, docsOf, type DocFilter, type DocsHaving, type PostingSource, type RelatedNodes, type TermRange, type TermStats } from '../xml-twig-index/engine/source.ts'
 import { BloomFilter, chooseFilter, encodeDocSet } from './bloom.ts'
-import { readHavingAnswer, readRelatedHaving, relatedIn, type ReducerSpec } from './block-reducers.ts'
+import { readHavingAnswer, readRelatedHaving, relatedIn, relatedNodes, type ReducerSpec } from './block-reducers.ts'
 import type { CatalogView } from './catalog.ts'
 import { ProtocolError } from './errors.ts'
 import type { PeerHost } from './host.ts'
@@ -23,7 +23,7 @@ import { DOCS_PROTOCOL, POSTINGS_PROTOCOL, type IndexServer } from './protocols.
 import { Coalescer } from './coalesce.ts'
 import { BLOCK_CACHE_POSTINGS, SMALL_BLOCK, concatLists, inOrder, keepDocs, sliceList, sortPostings } from './posting-lists.ts'
 // a posting held both inline and in a block (a re-run publish) is one node: union keeps it once
-import { ancestorsIn, descendantsIn, union as mergePostings } from '../xml-twig-index/engine/structural.ts'
+import { union as mergePostings } from '../xml-twig-index/engine/structural.ts'
 import { Holders, traces, type TraceContext } from './holders.ts'
 import type { TermHead } from './types.ts'
 import { RemoteHeads, heavyRanges } from './remote-heads.ts'
@@ -51,11 +51,6 @@ export interface RemoteIndexInit {
 
 
 const EMPTY_DOCS = new Uint32Array(0)
-
-/** The nodes of `related.nodes` that relate to a posting of `list` (below or above them, as `related` says). */
-function relatedNodesOf (list: PostingList, related: RelatedNodes): PostingList {
-  return related.relation === 'below' ? ancestorsIn(related.nodes, list, related.axis) : descendantsIn(list, related.nodes, related.axis)
-}
 
 /** A filter keeping fewer than 1/SELECTIVE_FILTER of a small block's postings (one per doc at least) is sent rather than the block fetched whole. */
 const SELECTIVE_FILTER = 4
@@ -262,7 +257,7 @@ export class RemoteIndex implements PostingSource, DocumentSource {
       }
       if (ask?.nodes !== undefined) {
         const list = decodePostingList(res.parts[i])
-        return { list, held: typeof held[i] === 'number' ? held[i] : list.length, having: { docs: EMPTY_DOCS, nodes: relatedNodesOf(relatedIn(list, ask.nodes), ask.nodes) } }
+        return { list, held: typeof held[i] === 'number' ? held[i] : list.length, having: { docs: EMPTY_DOCS, nodes: relatedNodes(relatedIn(list, ask.nodes), ask.nodes) } }
       }
       const list = decodePostingList(res.parts[i])
       const mine = ask === undefined ? undefined : docsHavingIn(ask.docs === undefined ? list : keepDocs(list, new SortedDocSet(ask.docs)), ask.level)
@@ -322,7 +317,7 @@ export class RemoteIndex implements PostingSource, DocumentSource {
    * (a `dep` with an `@op = ">="` attribute is one bit).
    */
   async relatedHaving (term: string, related: RelatedNodes): Promise<PostingList> {
-    if (this.init.reducers === false) return relatedNodesOf(await this.fetch(term, new SortedDocSet(docsOf(related.nodes))), related)
+    if (this.init.reducers === false) return relatedNodes(await this.fetch(term, new SortedDocSet(docsOf(related.nodes))), related)
     return await this.readRelated(term, related, true)
   }
 
@@ -345,7 +340,7 @@ export class RemoteIndex implements PostingSource, DocumentSource {
         const near = sliceList(nodes, i, j)
         const inBlock = r.postings - (r.inline?.length ?? 0)
         const inline = r.inline === undefined ? EMPTY_LIST : relatedIn(r.inline, { ...related, nodes: near })
-        here.push(having ? relatedNodesOf(inline, { ...related, nodes: near }) : inline)
+        here.push(having ? relatedNodes(inline, { ...related, nodes: near }) : inline)
         if (inBlock > 0) wanted.push({ at: here.length - 1, range: r.range, postings: inBlock, near })
       }
       i = j
@@ -357,7 +352,7 @@ export class RemoteIndex implements PostingSource, DocumentSource {
     })))
     got.forEach((b, k) => {
       const at = wanted[k].at
-      const mine = having ? (b.having?.nodes ?? relatedNodesOf(b.list, { ...related, nodes: wanted[k].near })) : b.list
+      const mine = having ? (b.having?.nodes ?? relatedNodes(b.list, { ...related, nodes: wanted[k].near })) : b.list
       here[at] = mergePostings(mine, here[at])
     })
     return this.visible(concatLists(here))
