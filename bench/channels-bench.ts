@@ -32,6 +32,7 @@ import { createPeerHost, writePublisherKey } from '../src/dht/index.ts'
 import { ChannelNetwork, type ChannelNotification } from '../src/channels/index.ts'
 import { PeerState } from '../src/roles/state.ts'
 import { ROOT, percentile, printTable, writeResults } from './common.ts'
+import { PEER_NODE_FLAGS } from '../src/cli/peer-flags.ts'
 
 const NOTIFICATIONS = 100
 const DEFAULT_INTERVAL_MS = 100
@@ -147,7 +148,7 @@ export async function run (args: string[]): Promise<void> {
   const prof = process.env.EDOS_BENCH_CPU_PROF
   // EDOS_BENCH_NODE_ARGS: node flags for the mirror (space-separated, e.g. --trace-gc); EDOS_BENCH_LOGS=DIR keeps its output in DIR/mirror.log.
   const nodeArgs = (process.env.EDOS_BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')
-  const mirror = spawn(process.execPath, [...nodeArgs, ...(prof === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${prof}`]), join(ROOT, 'bin', 'edos.js'), 'serve', '--role', 'mirror', '--data', join(dir, 'mirror'), '--http', '127.0.0.1:0', '--bootstrap', host.multiaddrs()[0], '--publisher-key', join(dir, 'pub', 'publisher-key')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, EDOS_WS_FANOUT: fanOut ? 'on' : 'off' } })
+  const mirror = spawn(process.execPath, [...PEER_NODE_FLAGS, ...nodeArgs, ...(prof === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${prof}`]), join(ROOT, 'bin', 'edos.js'), 'serve', '--role', 'mirror', '--data', join(dir, 'mirror'), '--http', '127.0.0.1:0', '--bootstrap', host.multiaddrs()[0], '--publisher-key', join(dir, 'pub', 'publisher-key')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, EDOS_WS_FANOUT: fanOut ? 'on' : 'off' } })
   let mirrorErr = ''
   mirror.stderr!.on('data', (c) => { mirrorErr = (mirrorErr + String(c)).slice(-4000) })
   const logs = process.env.EDOS_BENCH_LOGS

@@ -8,6 +8,7 @@ import { createWriteStream, mkdirSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ROOT } from './common.ts'
+import { PEER_NODE_FLAGS } from '../src/cli/peer-flags.ts'
 
 const EDOS = join(ROOT, 'bin', 'edos.js')
 /** EDOS_BENCH_NODE_ARGS: node flags for every peer process (space-separated), e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` (profiles are written when a peer stops). */
@@ -32,7 +33,7 @@ process.on('exit', () => { for (const c of running) c.kill('SIGKILL') })
 
 export async function startPeer (name: string, data: string, args: string[], env: Record<string, string> = {}, timeoutMs = 120_000): Promise<BenchPeer> {
   const nodeArgs = NODE_ARGS_FOR === undefined || NODE_ARGS_FOR.has(name) ? NODE_ARGS : []
-  const child = spawn(process.execPath, [...nodeArgs, EDOS, 'serve', '--data', data, '--http', '127.0.0.1:0', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
+  const child = spawn(process.execPath, [...PEER_NODE_FLAGS, ...nodeArgs, EDOS, 'serve', '--data', data, '--http', '127.0.0.1:0', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
   running.add(child)
   child.on('exit', () => running.delete(child))
   let out = ''

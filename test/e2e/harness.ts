@@ -13,6 +13,7 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { PEER_NODE_FLAGS } from '../../src/cli/peer-flags.ts'
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 export const EDOS = join(ROOT, 'bin', 'edos.js')
@@ -109,7 +110,7 @@ export class Peer {
     installExitHook()
     this.exited = undefined
     this.output += this.output === '' ? '' : `\n----- ${this.name} restarted\n`
-    const child = spawn(process.execPath, [EDOS, ...this.args()], {
+    const child = spawn(process.execPath, [...PEER_NODE_FLAGS, EDOS, ...this.args()], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, EDOS_TOKEN: '' }
