@@ -12,9 +12,6 @@ import { createLibp2p, type Libp2p } from 'libp2p'
 import { tcp } from '@libp2p/tcp'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@libp2p/yamux'
-import { YamuxStream, StreamState } from '@libp2p/yamux/stream'
-import { LengthPrefixedDecoder } from '@libp2p/utils'
-import type { Uint8ArrayList } from 'uint8arraylist'
 import { identify, type Identify } from '@libp2p/identify'
 import { ping, type Ping } from '@libp2p/ping'
 import { kadDHT, passthroughMapper, removePrivateAddressesMapper, removePublicAddressesMapper, type KadDHT } from '@libp2p/kad-dht'
@@ -23,6 +20,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import type { PrivateKey } from '@libp2p/interface'
 import { loadOrCreatePrivateKey } from './trust.ts'
 import { PeerDatastore } from './peer-datastore.ts'
+import { oneWritePerSend } from './libp2p-patches.ts'
 
 export type PeerRoleName = 'publisher' | 'mirror' | 'client'
 
@@ -86,55 +84,6 @@ function fastMsgIdFn (msg: { from?: Uint8Array, seqno?: Uint8Array, data?: Uint8
  */
 const IDONTWANT_MIN_BYTES = 64 * 1024
 
-/**
- * Yamux window updates at half a window, as go-yamux sends them: the JS
- * stream answered every data frame it received with a window update (one
- * more noise-encrypted frame and socket write each way per RPC response
- * and gossip message: 4-6% of a peer's time during a publish). A stream
- * still opening (SYN/ACK ride on its first update) or paused keeps the
- * library's behaviour; the sender never stalls, as half a window is
- * always left when the update goes.
- */
-function lazyWindowUpdates (): void {
-  const proto = YamuxStream.prototype as unknown as { sendWindowUpdate: () => void, edosLazy?: boolean }
-  if (proto.edosLazy === true) return
-  const eager = proto.sendWindowUpdate
-  proto.sendWindowUpdate = function (this: { state: StreamState, recvWindow: number, recvWindowCapacity: number }) {
-    if (this.state === StreamState.Established && this.recvWindowCapacity * 2 >= this.recvWindow) return
-    eager.call(this)
-  }
-  proto.edosLazy = true
-}
-lazyWindowUpdates()
-
-/** Thrown by the wrapped length decoders below: allocated once, so it carries no stack to capture. */
-const NEED_MORE_BYTES = new RangeError('need more bytes for a length prefix')
-
-/**
- * LengthPrefixedDecoder (noise's frames on every connection, lpStream's on
- * every RPC stream) reads the next length after each frame it yields and
- * learns that the buffer is empty from the length decoder's RangeError: an
- * Error with a captured stack for every chunk received (~4% of a client's
- * CPU answering queries). An empty buffer now throws one preallocated
- * RangeError, which the decoder catches the same way.
- */
-function cheapEmptyLengths (): void {
-  type Decoder = (data: Uint8ArrayList | Uint8Array) => number
-  const proto = LengthPrefixedDecoder.prototype as unknown as { decode: (buf: Uint8Array | Uint8ArrayList) => Generator<Uint8ArrayList>, edosCheap?: boolean }
-  if (proto.edosCheap === true) return
-  const decode = proto.decode
-  proto.decode = function (this: { lengthDecoder: Decoder & { edosCheap?: boolean } }, buf) {
-    if (this.lengthDecoder.edosCheap !== true) {
-      const inner = this.lengthDecoder
-      const cheap: Decoder & { edosCheap?: boolean } = (data) => { if (data.byteLength === 0) throw NEED_MORE_BYTES; return inner(data) }
-      cheap.edosCheap = true
-      this.lengthDecoder = cheap
-    }
-    return decode.call(this, buf)
-  }
-  proto.edosCheap = true
-}
-cheapEmptyLengths()
 
 function mapperFor (scope: AddressScope): typeof passthroughMapper {
   if (scope === 'public') return removePrivateAddressesMapper
@@ -192,6 +141,7 @@ export async function createPeerHost (init: PeerHostInit): Promise<PeerHost> {
     await datastore.close()
     throw err
   }
+  oneWritePerSend(libp2p)
   for (const addr of init.bootstrap ?? []) {
     try {
       await libp2p.dial(multiaddr(addr), { signal: guardSignal(AbortSignal.timeout(10_000)) })
