@@ -137,6 +137,8 @@ export class TwigStore implements PostingSource {
   }
 
   get documentCount (): number { return this.manifest.live }
+  /** Committed postings (stats().postings without stats()' scan of every term). */
+  get postingCount (): number { return this.manifest.postings }
   liveDocuments (): number { return this.manifest.live }
   get nextDocId (): number { return this.manifest.nextDocId }
 
