@@ -23,7 +23,7 @@ import { callRpc } from './rpc.ts'
 import { blockKey, docKey, headKey, idKey } from './placement.ts'
 import type { ShardEntry } from './shard-store.ts'
 import { encodePostingList, int, intArray, optStr, str, strArray } from './wire.ts'
-import { applyRelated, decodeReducers, havingAnswer, havingKeys, relatedHavingAnswer, type KeyReducer } from './block-reducers.ts'
+import { applyRelated, decodeReducers, havingAnswer, havingKeys, relatedHavingAnswer, rootKeys, rootsAnswer, type KeyReducer } from './block-reducers.ts'
 import type { SortedDocSet } from '../xml-twig-index/engine/source.ts'
 import { encodeHeads } from './head-codec.ts'
 import type { PostingList } from '../xml-twig-index/postings/codec.ts'
@@ -106,6 +106,7 @@ export class IndexServer {
         const byReducer = new Map<KeyReducer | undefined, number[]>()
         reducers.forEach((r, i) => { const g = byReducer.get(r); if (g === undefined) byReducer.set(r, [i]); else g.push(i) })
         const having = havingKeys(h, reducers)
+        const roots = rootKeys(h, reducers, having)
         const lists = new Array<PostingList>(terms.length)
         const held = new Array<number>(terms.length)
         for (const [r, idx] of byReducer) {
@@ -113,12 +114,14 @@ export class IndexServer {
           idx.forEach((i, k) => { lists[i] = applyRelated(blocks[k].list, r); held[i] = blocks[k].held })
         }
         const parts = lists.map((l, i) => {
+          if (roots.has(i)) return rootsAnswer(l, (reducers[i]?.docs as SortedDocSet).docs)
           const ask = having.get(i)
           if (ask === undefined) return encodePostingList(l)
           const related = reducers[i]?.related
           return related !== undefined ? relatedHavingAnswer(l, related) : havingAnswer(l, ask, (reducers[i]?.docs as SortedDocSet | undefined)?.docs)
         })
-        return { header: having.size > 0 ? { held, having: [...having.keys()] } : { held }, parts }
+        // which keys are answered as asked: a reader cannot tell a bitmap from postings, and a holder from before these asks ships postings
+        return { header: { held, ...(having.size > 0 ? { having: [...having.keys()] } : {}), ...(roots.size > 0 ? { roots: [...roots] } : {}) }, parts }
       }
       case 'catalog': {
         const held = shard.catalog()
