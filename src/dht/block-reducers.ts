@@ -7,11 +7,14 @@
  * reads from one holder in one round travels in one request, whatever its
  * range and filter. When one reducer serves every key, the request says
  * `filter` (its kind, and `relation` and `axis` for a related read) instead.
+ * Keys may be asked other than for their postings (`having`, `roots`), and
+ * postings may come in columns (`cols`): see blockAnswers.
  */
 import { SortedDocSet, docsOf, type DocFilter, type RelatedNodes } from '../xml-twig-index/engine/source.ts'
 import { ancestorsIn, descendantsIn } from '../xml-twig-index/engine/structural.ts'
 import { ByteWriter, PostingBuffer, type PostingList } from '../xml-twig-index/postings/codec.ts'
 import { decodeDocSet, decodeFilter, encodeDocSet } from './bloom.ts'
+import { encodeCols } from './cols-codec.ts'
 import { ProtocolError } from './errors.ts'
 import { decodePostingList, encodePostingList, intArray, optIntArray, optStr, str, type Header } from './wire.ts'
 
@@ -134,6 +137,40 @@ export function havingKeys (h: Header, reducers: Array<KeyReducer | undefined>):
     out.set(i, levels[k] > 0 ? { level: levels[k] } : {})
   })
   return out
+}
+
+/**
+ * The parts of a `blocks` answer, each key's as it was asked (postings,
+ * existence, roots), and the header fields naming the parts that are not
+ * posting lists: a reader cannot tell them apart, and a holder from before
+ * an ask ships postings. With `cols`, postings go in the cols form where
+ * it is shorter, docs counted in the key's exact docId set when it has one
+ * (a `docs` reducer, or the docs of related nodes).
+ */
+export function blockAnswers (lists: PostingList[], reducers: Array<KeyReducer | undefined>, having: Map<number, HavingAsk>, roots: Set<number>, cols: boolean): { parts: Uint8Array[], answered: Record<string, number[]> } {
+  const colsParts: number[] = []
+  const parts = lists.map((l, i) => {
+    const exact = reducers[i]?.docs instanceof SortedDocSet ? (reducers[i]?.docs as SortedDocSet).docs : undefined
+    if (roots.has(i)) return rootsAnswer(l, exact as Uint32Array)
+    const ask = having.get(i)
+    if (ask !== undefined) {
+      const related = reducers[i]?.related
+      return related !== undefined ? relatedHavingAnswer(l, related) : havingAnswer(l, ask, exact)
+    }
+    const plain = encodePostingList(l)
+    if (!cols) return plain
+    let c: Uint8Array
+    try { c = encodeCols(l, exact) } catch { return plain }
+    // (its index in the answer's `cols` costs a byte or two)
+    if (c.length + 2 >= plain.length) return plain
+    colsParts.push(i)
+    return c
+  })
+  const answered: Record<string, number[]> = {}
+  if (having.size > 0) answered.having = [...having.keys()]
+  if (roots.size > 0) answered.roots = [...roots]
+  if (colsParts.length > 0) answered.cols = colsParts
+  return { parts, answered }
 }
 
 /**

@@ -22,9 +22,8 @@ import { WriteBuilder } from './shard-keys.ts'
 import { callRpc } from './rpc.ts'
 import { blockKey, docKey, headKey, idKey } from './placement.ts'
 import type { ShardEntry } from './shard-store.ts'
-import { encodePostingList, int, intArray, optStr, str, strArray } from './wire.ts'
-import { applyRelated, decodeReducers, havingAnswer, havingKeys, relatedHavingAnswer, rootKeys, rootsAnswer, type KeyReducer } from './block-reducers.ts'
-import type { SortedDocSet } from '../xml-twig-index/engine/source.ts'
+import { int, intArray, optInt, optStr, str, strArray } from './wire.ts'
+import { applyRelated, blockAnswers, decodeReducers, havingKeys, rootKeys, type KeyReducer } from './block-reducers.ts'
 import { encodeHeads } from './head-codec.ts'
 import type { PostingList } from '../xml-twig-index/postings/codec.ts'
 
@@ -113,15 +112,8 @@ export class IndexServer {
           const blocks = await shard.blocksHeld(idx.map((i) => ({ term: terms[i], range: ranges[i] })), r?.docs)
           idx.forEach((i, k) => { lists[i] = applyRelated(blocks[k].list, r); held[i] = blocks[k].held })
         }
-        const parts = lists.map((l, i) => {
-          if (roots.has(i)) return rootsAnswer(l, (reducers[i]?.docs as SortedDocSet).docs)
-          const ask = having.get(i)
-          if (ask === undefined) return encodePostingList(l)
-          const related = reducers[i]?.related
-          return related !== undefined ? relatedHavingAnswer(l, related) : havingAnswer(l, ask, (reducers[i]?.docs as SortedDocSet | undefined)?.docs)
-        })
-        // which keys are answered as asked: a reader cannot tell a bitmap from postings, and a holder from before these asks ships postings
-        return { header: { held, ...(having.size > 0 ? { having: [...having.keys()] } : {}), ...(roots.size > 0 ? { roots: [...roots] } : {}) }, parts }
+        const { parts, answered } = blockAnswers(lists, reducers, having, roots, optInt(h, 'cols', 0, 1) === 1)
+        return { header: { held, ...answered }, parts }
       }
       case 'catalog': {
         const held = shard.catalog()

@@ -14,8 +14,12 @@ import { blockKey } from './placement.ts'
 import { keepDocs } from './posting-lists.ts'
 import { POSTINGS_PROTOCOL } from './protocols.ts'
 import { decodePostingList } from './wire.ts'
+import { decodeCols } from './cols-codec.ts'
 
 const EMPTY_DOCS = new Uint32Array(0)
+
+/** Fewer postings than this may come back, and asking for columns (`cols`) costs more than it may save. */
+const COLS_MIN = 16
 
 /** Most blocks asked in one request (the answer carries one part per block). */
 const BLOCKS_PER_REQUEST = 4096
@@ -23,9 +27,10 @@ const BLOCKS_PER_REQUEST = 4096
 /**
  * A block to read: `shares` names the reducer it is read with (keys with the same one share a request part). `having`: only
  * which docs (of the reducer's exact docId set, when it has one) have a posting there, at `level` too, is wanted, not the postings.
- * `roots`: the postings of the reducer's docs (these, an exact set) as rootNodes reads them.
+ * `roots`: the postings of the reducer's docs (these, an exact set) as rootNodes reads them. A reducer says how many docs or
+ * nodes it names (`items`), and the exact docId set a holder counts docs in (`asked`, cols-codec.ts) for an exact one.
  */
-export interface BlockAsk { term: string, range: number, postings: number, reducer?: { spec: ReducerSpec, bytes: Uint8Array }, shares: string, small?: boolean, having?: { docs?: Uint32Array, level?: number, nodes?: RelatedNodes }, roots?: Uint32Array }
+export interface BlockAsk { term: string, range: number, postings: number, reducer?: { spec: ReducerSpec, bytes: Uint8Array, asked?: Uint32Array, items?: number }, shares: string, small?: boolean, having?: { docs?: Uint32Array, level?: number, nodes?: RelatedNodes }, roots?: Uint32Array }
 /** A block as read, with the postings its holder had for it before the reducer; for a `having` or `roots` ask answered so, what it found (`list` then empty). */
 export interface HeldBlock { list: PostingList, held: number, having?: DocsHaving & { nodes?: PostingList }, roots?: RootNodes }
 /** One caller's asks waiting for the end of the turn. */
@@ -104,6 +109,10 @@ export class BlockRequests {
     }
     const roots = group.flatMap((k, i) => k.roots !== undefined ? [i] : [])
     if (roots.length > 0) header.roots = roots
+    // postings in columns where shorter (cols-codec.ts), when enough of them may come back to pay for asking
+    const plain = group.filter((k) => k.having === undefined && k.roots === undefined)
+    const counted = plain.every((k) => k.reducer === undefined || k.reducer.spec.kind === 'bloom' || k.reducer.asked !== undefined)
+    if (counted && plain.reduce((n, k) => n + Math.min(k.postings, k.reducer?.items ?? k.postings), 0) >= COLS_MIN) header.cols = 1
     const res = await this.holders.request(peer, POSTINGS_PROTOCOL, header, parts, failover)
     // A holder that answers fewer lists than asked is broken, not empty.
     if (res.parts.length !== group.length) throw new ProtocolError(`peer ${peer} answered ${res.parts.length} lists for ${group.length} blocks`)
@@ -111,6 +120,10 @@ export class BlockRequests {
     // Bitmaps where the holder says it answered existence; a holder that predates `having` ships the postings instead.
     const bitmaps = new Set(Array.isArray(res.header.having) ? res.header.having as unknown[] : [])
     const rooted = new Set(Array.isArray(res.header.roots) ? res.header.roots as unknown[] : [])
+    const cols = new Set(header.cols === 1 && Array.isArray(res.header.cols) ? res.header.cols as unknown[] : [])
+    const postingsOf = (k: BlockAsk, i: number): PostingList => cols.has(i)
+      ? decodeCols(res.parts[i], k.reducer?.spec.kind === 'bloom' ? undefined : k.reducer?.asked, k.postings, `peer ${peer}, ${k.term}#${k.range}`)
+      : decodePostingList(res.parts[i])
     return group.map((k, i) => {
       if (k.roots !== undefined && rooted.has(i)) return { list: EMPTY_LIST, held: typeof held[i] === 'number' ? held[i] : 0, roots: readRootsAnswer(res.parts[i], k.roots, `peer ${peer}, ${k.term}#${k.range}`) }
       const ask = k.having
@@ -120,10 +133,10 @@ export class BlockRequests {
         return { list: EMPTY_LIST, held: typeof held[i] === 'number' ? held[i] : 0, having }
       }
       if (ask?.nodes !== undefined) {
-        const list = decodePostingList(res.parts[i])
+        const list = postingsOf(k, i)
         return { list, held: typeof held[i] === 'number' ? held[i] : list.length, having: { docs: EMPTY_DOCS, nodes: relatedNodes(relatedIn(list, ask.nodes), ask.nodes) } }
       }
-      const list = decodePostingList(res.parts[i])
+      const list = postingsOf(k, i)
       const mine = ask === undefined ? undefined : docsHavingIn(ask.docs === undefined ? list : keepDocs(list, new SortedDocSet(ask.docs)), ask.level)
       return { list, held: typeof held[i] === 'number' ? held[i] : list.length, ...(mine !== undefined ? { having: mine } : {}) }
     })

@@ -97,7 +97,7 @@ export class RemoteIndex implements PostingSource, DocumentSource {
   }
 
   /** The reducer for one docId range (with how many docs it keeps there, when it knows), or undefined when it keeps everything there. */
-  private reducerFor (filter: DocFilter | undefined, range: number): { spec: ReducerSpec, bytes: Uint8Array, docs?: number } | undefined | null {
+  private reducerFor (filter: DocFilter | undefined, range: number): { spec: ReducerSpec, bytes: Uint8Array, asked?: Uint32Array, items?: number } | undefined | null {
     if (filter === undefined) return undefined
     const lo = range * this.rangeDocs
     if (this.init.reducers === false) return filter.intersects(lo, lo + this.rangeDocs - 1) ? undefined : null
@@ -108,7 +108,7 @@ export class RemoteIndex implements PostingSource, DocumentSource {
       let a = 0; while (a < d.length && d[a] < lo) a++
       let b = a; while (b < d.length && d[b] <= hi) b++
       const chosen = chooseFilter(d.subarray(a, b))
-      return { spec: { kind: chosen.kind }, bytes: chosen.bytes, docs: b - a }
+      return { spec: { kind: chosen.kind }, bytes: chosen.bytes, items: b - a, ...(chosen.kind === 'docs' ? { asked: d.subarray(a, b) } : {}) }
     }
     if (filter instanceof BloomFilter) return { spec: { kind: 'bloom' }, bytes: filter.toBytes() }
     return undefined
@@ -135,7 +135,7 @@ export class RemoteIndex implements PostingSource, DocumentSource {
       // then ships a few postings where the block would ship hundreds (R1's `section = "python"` blocks for 97 `asyncio` documents).
       const hit = inBlock <= SMALL_BLOCK && !fresh ? this.blockCache.get(`${k.term}#${k.range}`) : undefined
       if (hit !== undefined) { out[i] = mergePostings(filter === undefined ? hit : keepDocs(hit, filter), inlineOf(k)); return }
-      if (inBlock <= SMALL_BLOCK && !(reducer?.docs !== undefined && reducer.docs * SELECTIVE_FILTER < inBlock)) {
+      if (inBlock <= SMALL_BLOCK && !(reducer?.items !== undefined && reducer.items * SELECTIVE_FILTER < inBlock)) {
         wanted.push({ term: k.term, range: k.range, postings: inBlock, shares: 'whole', small: true })
       } else {
         // Keys of one range read with the same filter share its reducer (one request part).
@@ -248,7 +248,7 @@ export class RemoteIndex implements PostingSource, DocumentSource {
     }
     const spec: ReducerSpec = { kind: 'related', relation: related.relation, axis: related.axis }
     const got = await this.blockRequests.ask(wanted.map((k) => ({
-      term, range: k.range, postings: k.postings, reducer: { spec, bytes: encodePostingList(k.near) }, shares: `${term}#${k.range}/${related.relation}/${++this.relatedCount}`,
+      term, range: k.range, postings: k.postings, reducer: { spec, bytes: encodePostingList(k.near), asked: docsOf(k.near), items: k.near.length }, shares: `${term}#${k.range}/${related.relation}/${++this.relatedCount}`,
       ...(having ? { having: { nodes: { ...related, nodes: k.near } } } : {})
     })))
     got.forEach((b, k) => {
@@ -329,7 +329,7 @@ export class RemoteIndex implements PostingSource, DocumentSource {
       const reducer = this.reducerFor(filter, r.range)
       if (reducer === null) continue
       const inBlock = r.postings - (r.inline?.length ?? 0)
-      if (r.inline !== undefined || inBlock <= SMALL_BLOCK || reducer === undefined || (reducer.docs ?? 0) < ROOTS_MIN_DOCS) { plain.push({ term, range: r.range, postings: r.postings, inline: r.inline }); continue }
+      if (r.inline !== undefined || inBlock <= SMALL_BLOCK || reducer === undefined || (reducer.items ?? 0) < ROOTS_MIN_DOCS) { plain.push({ term, range: r.range, postings: r.postings, inline: r.inline }); continue }
       const lo = r.range * rd
       const near = filter.docs.filter((d) => d >= lo && d < lo + rd)
       // the filter's own part when it is the exact set (shared with the other lists read with it), else an exact set of its own
