@@ -157,12 +157,12 @@ export function blockAnswers (lists: PostingList[], reducers: Array<KeyReducer |
       const related = reducers[i]?.related
       return related !== undefined ? relatedHavingAnswer(l, related) : havingAnswer(l, ask, exact)
     }
-    const plain = encodePostingList(l)
-    if (!cols) return plain
+    if (!cols) return encodePostingList(l)
     let c: Uint8Array
-    try { c = encodeCols(l, exact) } catch { return plain }
-    // (its index in the answer's `cols` costs a byte or two)
-    if (c.length + 2 >= plain.length) return plain
+    try { c = encodeCols(l, exact) } catch { return encodePostingList(l) }
+    // a posting list spends 4 bytes a posting at least; its index in the answer's `cols` costs a byte or two
+    const plain = c.length + 2 < 4 * l.length ? undefined : encodePostingList(l)
+    if (plain !== undefined && c.length + 2 >= plain.length) return plain
     colsParts.push(i)
     return c
   })
