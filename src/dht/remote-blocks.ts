@@ -121,8 +121,11 @@ export class BlockRequests {
     const bitmaps = new Set(Array.isArray(res.header.having) ? res.header.having as unknown[] : [])
     const rooted = new Set(Array.isArray(res.header.roots) ? res.header.roots as unknown[] : [])
     const cols = new Set(header.cols === 1 && Array.isArray(res.header.cols) ? res.header.cols as unknown[] : [])
+    // At most what the block holds (a publish since its head was read may have added some, hence the holder's count, within reason:
+    // columns of one value cost no bytes, and a count sizes the arrays).
+    const most = (k: BlockAsk, i: number): number => Math.max(k.postings, Math.min(typeof held[i] === 'number' ? held[i] : 0, 2 * k.postings + 1024))
     const postingsOf = (k: BlockAsk, i: number): PostingList => cols.has(i)
-      ? decodeCols(res.parts[i], k.reducer?.spec.kind === 'bloom' ? undefined : k.reducer?.asked, k.postings, `peer ${peer}, ${k.term}#${k.range}`)
+      ? decodeCols(res.parts[i], k.reducer?.spec.kind === 'bloom' ? undefined : k.reducer?.asked, most(k, i), `peer ${peer}, ${k.term}#${k.range}`)
       : decodePostingList(res.parts[i])
     return group.map((k, i) => {
       if (k.roots !== undefined && rooted.has(i)) return { list: EMPTY_LIST, held: typeof held[i] === 'number' ? held[i] : 0, roots: readRootsAnswer(res.parts[i], k.roots, `peer ${peer}, ${k.term}#${k.range}`) }

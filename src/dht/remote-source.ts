@@ -330,8 +330,7 @@ export class RemoteIndex implements PostingSource, DocumentSource {
       if (reducer === null) continue
       const inBlock = r.postings - (r.inline?.length ?? 0)
       if (r.inline !== undefined || inBlock <= SMALL_BLOCK || reducer === undefined || (reducer.items ?? 0) < ROOTS_MIN_DOCS) { plain.push({ term, range: r.range, postings: r.postings, inline: r.inline }); continue }
-      const lo = r.range * rd
-      const near = filter.docs.filter((d) => d >= lo && d < lo + rd)
+      const near = reducer.asked ?? filter.docs.filter((d) => d >= r.range * rd && d < (r.range + 1) * rd)
       // the filter's own part when it is the exact set (shared with the other lists read with it), else an exact set of its own
       const exact = reducer.spec.kind === 'docs' ? reducer : { spec: { kind: 'docs' as const }, bytes: encodeDocSet(near) }
       asks.push({ term, range: r.range, postings: inBlock, reducer: exact, shares: exact === reducer ? `${r.range}/${this.filterId(filter)}` : `${term}#${r.range}/roots/${++this.relatedCount}`, roots: near })
