@@ -12,10 +12,11 @@
  * spans = end - start, levels), each a mode byte (0: one varint for every
  * posting; 1: a varint per posting; 2: runs, a varint count of them, then
  * each run's value and length: a release document's leaves below the
- * collections asked are one doc and one start step). Doc steps: with the asked docs, the
- * step from the previous posting's index in them (0: same doc; the first
- * from -1); without, the doc delta (the first absolute). Starts: the first
- * posting of a doc its start, the next ones the step from the previous (> 0).
+ * collections asked are one doc and one start step). Doc steps: with the
+ * asked docs, the step from the previous posting's index in them (0: same
+ * doc; the first from -1); without, the doc delta (the first absolute).
+ * Starts: the first posting of a doc its start, the next ones the step from
+ * the previous (> 0).
  */
 import { ByteWriter, PostingBuffer, type PostingList } from '../xml-twig-index/postings/codec.ts'
 import { ProtocolError } from './errors.ts'
