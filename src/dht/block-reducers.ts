@@ -7,13 +7,16 @@
  * reads from one holder in one round travels in one request, whatever its
  * range and filter. When one reducer serves every key, the request says
  * `filter` (its kind, and `relation` and `axis` for a related read) instead.
+ * Keys may be asked other than for their postings (`having`, `roots`), and
+ * postings may come in columns (`cols`): see blockAnswers.
  */
 import { SortedDocSet, docsOf, type DocFilter, type RelatedNodes } from '../xml-twig-index/engine/source.ts'
 import { ancestorsIn, descendantsIn } from '../xml-twig-index/engine/structural.ts'
 import { ByteWriter, PostingBuffer, type PostingList } from '../xml-twig-index/postings/codec.ts'
 import { decodeDocSet, decodeFilter, encodeDocSet } from './bloom.ts'
+import { encodeCols } from './cols-codec.ts'
 import { ProtocolError } from './errors.ts'
-import { decodePostingList, intArray, optIntArray, optStr, str, type Header } from './wire.ts'
+import { decodePostingList, encodePostingList, intArray, optIntArray, optStr, str, type Header } from './wire.ts'
 
 /** How one reducer part reads: a docId filter, or nodes the postings must relate to (their documents are the filter). */
 export type ReducerSpec = { kind: 'docs' | 'bloom' } | { kind: 'related', relation: RelatedNodes['relation'], axis: RelatedNodes['axis'] }
@@ -134,6 +137,96 @@ export function havingKeys (h: Header, reducers: Array<KeyReducer | undefined>):
     out.set(i, levels[k] > 0 ? { level: levels[k] } : {})
   })
   return out
+}
+
+/**
+ * The parts of a `blocks` answer, each key's as it was asked (postings,
+ * existence, roots), and the header fields naming the parts that are not
+ * posting lists: a reader cannot tell them apart, and a holder from before
+ * an ask ships postings. With `cols`, postings go in the cols form where
+ * it is shorter, docs counted in the key's exact docId set when it has one
+ * (a `docs` reducer, or the docs of related nodes).
+ */
+export function blockAnswers (lists: PostingList[], reducers: Array<KeyReducer | undefined>, having: Map<number, HavingAsk>, roots: Set<number>, cols: boolean): { parts: Uint8Array[], answered: Record<string, number[]> } {
+  const colsParts: number[] = []
+  const parts = lists.map((l, i) => {
+    const exact = reducers[i]?.docs instanceof SortedDocSet ? (reducers[i]?.docs as SortedDocSet).docs : undefined
+    if (roots.has(i)) return rootsAnswer(l, exact as Uint32Array)
+    const ask = having.get(i)
+    if (ask !== undefined) {
+      const related = reducers[i]?.related
+      return related !== undefined ? relatedHavingAnswer(l, related) : havingAnswer(l, ask, exact)
+    }
+    if (!cols) return encodePostingList(l)
+    let c: Uint8Array
+    try { c = encodeCols(l, exact) } catch { return encodePostingList(l) }
+    // a posting list spends 4 bytes a posting at least; its index in the answer's `cols` costs a byte or two
+    const plain = c.length + 2 < 4 * l.length ? undefined : encodePostingList(l)
+    if (plain !== undefined && c.length + 2 >= plain.length) return plain
+    colsParts.push(i)
+    return c
+  })
+  const answered: Record<string, number[]> = {}
+  if (having.size > 0) answered.having = [...having.keys()]
+  if (roots.size > 0) answered.roots = [...roots]
+  if (colsParts.length > 0) answered.cols = colsParts
+  return { parts, answered }
+}
+
+/**
+ * The keys of a `blocks` request asked for their nodes as rootNodes reads
+ * them (`roots`): each needs an exact docId set, and is not an existence ask.
+ */
+export function rootKeys (h: Header, reducers: Array<KeyReducer | undefined>, having: Map<number, HavingAsk>): Set<number> {
+  const keys = optIntArray(h, 'roots', 0, Math.max(0, reducers.length - 1))
+  if (keys === undefined) return new Set()
+  if (reducers.length === 0) throw new ProtocolError('blocks: roots names keys of a request without keys')
+  for (const i of keys) {
+    const r = reducers[i]
+    if (r === undefined || r.related !== undefined || !(r.docs instanceof SortedDocSet)) throw new ProtocolError(`blocks: key ${i} is asked for roots without an exact docId set`)
+    if (having.has(i)) throw new ProtocolError(`blocks: key ${i} is asked for roots and existence`)
+  }
+  return new Set(keys)
+}
+
+/**
+ * The answer to a roots ask over the asked docs (the key's exact docId
+ * set): a bitmap (LSB first) of the docs whose only posting is their root
+ * (level 1, start 0), then the postings of the other docs as a posting list.
+ */
+export function rootsAnswer (list: PostingList, docs: Uint32Array): Uint8Array {
+  const bits = new Uint8Array((docs.length + 7) >>> 3)
+  const others = new PostingBuffer(0)
+  let j = 0
+  for (let i = 0; i < docs.length && j < list.length; i++) {
+    while (j < list.length && list.docs[j] < docs[i]) j++
+    let k = j
+    while (k < list.length && list.docs[k] === docs[i]) k++
+    if (k === j + 1 && list.levels[j] === 1 && list.starts[j] === 0) bits[i >>> 3] |= 1 << (i & 7)
+    else others.append(list, j, k)
+    j = k
+  }
+  const nodes = encodePostingList(others)
+  const out = new Uint8Array(bits.length + nodes.length)
+  out.set(bits); out.set(nodes, bits.length)
+  return out
+}
+
+/** Reads a roots answer (see rootsAnswer), checked against the docs asked: the other postings must be of asked docs not named roots. */
+export function readRootsAnswer (part: Uint8Array, docs: Uint32Array, at: string): { roots: Uint32Array, nodes: PostingList } {
+  const n = (docs.length + 7) >>> 3
+  if (part.length < n + 1) throw new ProtocolError(`${at}: roots answer of ${part.length} bytes for ${docs.length} docs`)
+  const roots = docsFromBitmap(docs, part.subarray(0, n), at)
+  const nodes = decodePostingList(part.subarray(n))
+  // both in doc order: every posting's doc is asked and not a named root
+  for (let i = 0, a = 0, r = 0; i < nodes.length; i++) {
+    const d = nodes.docs[i]
+    while (a < docs.length && docs[a] < d) a++
+    while (r < roots.length && roots[r] < d) r++
+    if (a >= docs.length || docs[a] !== d) throw new ProtocolError(`${at}: roots answer has a posting of doc ${d}, which was not asked`)
+    if (r < roots.length && roots[r] === d) throw new ProtocolError(`${at}: roots answer names doc ${d} a root and sends its postings`)
+  }
+  return { roots, nodes }
 }
 
 /**

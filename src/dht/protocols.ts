@@ -22,9 +22,8 @@ import { WriteBuilder } from './shard-keys.ts'
 import { callRpc } from './rpc.ts'
 import { blockKey, docKey, headKey, idKey } from './placement.ts'
 import type { ShardEntry } from './shard-store.ts'
-import { encodePostingList, int, intArray, optStr, str, strArray } from './wire.ts'
-import { applyRelated, decodeReducers, havingAnswer, havingKeys, relatedHavingAnswer, type KeyReducer } from './block-reducers.ts'
-import type { SortedDocSet } from '../xml-twig-index/engine/source.ts'
+import { int, intArray, optInt, optStr, str, strArray } from './wire.ts'
+import { applyRelated, blockAnswers, decodeReducers, havingKeys, rootKeys, type KeyReducer } from './block-reducers.ts'
 import { encodeHeads } from './head-codec.ts'
 import type { PostingList } from '../xml-twig-index/postings/codec.ts'
 
@@ -106,19 +105,15 @@ export class IndexServer {
         const byReducer = new Map<KeyReducer | undefined, number[]>()
         reducers.forEach((r, i) => { const g = byReducer.get(r); if (g === undefined) byReducer.set(r, [i]); else g.push(i) })
         const having = havingKeys(h, reducers)
+        const roots = rootKeys(h, reducers, having)
         const lists = new Array<PostingList>(terms.length)
         const held = new Array<number>(terms.length)
         for (const [r, idx] of byReducer) {
           const blocks = await shard.blocksHeld(idx.map((i) => ({ term: terms[i], range: ranges[i] })), r?.docs)
           idx.forEach((i, k) => { lists[i] = applyRelated(blocks[k].list, r); held[i] = blocks[k].held })
         }
-        const parts = lists.map((l, i) => {
-          const ask = having.get(i)
-          if (ask === undefined) return encodePostingList(l)
-          const related = reducers[i]?.related
-          return related !== undefined ? relatedHavingAnswer(l, related) : havingAnswer(l, ask, (reducers[i]?.docs as SortedDocSet | undefined)?.docs)
-        })
-        return { header: having.size > 0 ? { held, having: [...having.keys()] } : { held }, parts }
+        const { parts, answered } = blockAnswers(lists, reducers, having, roots, optInt(h, 'cols', 0, 1) === 1)
+        return { header: { held, ...answered }, parts }
       }
       case 'catalog': {
         const held = shard.catalog()

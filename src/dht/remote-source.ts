@@ -11,23 +11,23 @@
  */
 import { PostingBuffer, type PostingList, EMPTY_LIST } from '../xml-twig-index/postings/codec.ts'
 import type { DocumentSource } from '../xml-twig-index/engine/query-engine.ts'
-import { SortedDocSet, docsHavingIn, docsOf, type DocFilter, type DocsHaving, type PostingSource, type RelatedNodes, type TermRange, type TermStats } from '../xml-twig-index/engine/source.ts'
+import { SortedDocSet, docsHavingIn, docsOf, type DocFilter, type DocsHaving, type PostingSource, type RelatedNodes, type RootNodes, type TermRange, type TermStats } from '../xml-twig-index/engine/source.ts'
 import { BloomFilter, chooseFilter, encodeDocSet } from './bloom.ts'
-import { readHavingAnswer, readRelatedHaving, relatedIn, relatedNodes, type ReducerSpec } from './block-reducers.ts'
+import { relatedIn, relatedNodes, type ReducerSpec } from './block-reducers.ts'
 import type { CatalogView } from './catalog.ts'
-import { ProtocolError } from './errors.ts'
 import type { PeerHost } from './host.ts'
 import type { Membership } from './membership.ts'
-import { blockKey, docKey, idKey } from './placement.ts'
-import { DOCS_PROTOCOL, POSTINGS_PROTOCOL, type IndexServer } from './protocols.ts'
+import { docKey, idKey } from './placement.ts'
+import { DOCS_PROTOCOL, type IndexServer } from './protocols.ts'
 import { Coalescer } from './coalesce.ts'
 import { BLOCK_CACHE_POSTINGS, SMALL_BLOCK, concatLists, inOrder, keepDocs, sliceList, sortPostings } from './posting-lists.ts'
 // a posting held both inline and in a block (a re-run publish) is one node: union keeps it once
 import { union as mergePostings } from '../xml-twig-index/engine/structural.ts'
-import { Holders, traces, type TraceContext } from './holders.ts'
+import { Holders, traces } from './holders.ts'
 import type { TermHead } from './types.ts'
 import { RemoteHeads, heavyRanges } from './remote-heads.ts'
-import { decodePostingList, encodePostingList } from './wire.ts'
+import { BlockRequests, type BlockAsk } from './remote-blocks.ts'
+import { encodePostingList } from './wire.ts'
 
 export { traced, type ReadTrace } from './holders.ts'
 export { heavyRanges } from './remote-heads.ts'
@@ -55,18 +55,8 @@ const EMPTY_DOCS = new Uint32Array(0)
 /** A filter keeping fewer than 1/SELECTIVE_FILTER of a small block's postings (one per doc at least) is sent rather than the block fetched whole. */
 const SELECTIVE_FILTER = 4
 
-/**
- * A block to read: `shares` names the reducer it is read with (keys with the same one share a request part). `having`: only
- * which docs (of the reducer's exact docId set, when it has one) have a posting there, at `level` too, is wanted, not the postings.
- */
-interface BlockAsk { term: string, range: number, postings: number, reducer?: { spec: ReducerSpec, bytes: Uint8Array }, shares: string, small?: boolean, having?: { docs?: Uint32Array, level?: number, nodes?: RelatedNodes } }
-/** A block as read, with the postings its holder had for it before the reducer; for a `having` ask, what it found (`list` then empty). */
-interface HeldBlock { list: PostingList, held: number, having?: DocsHaving & { nodes?: PostingList } }
-/** One caller's asks waiting for the end of the turn. */
-interface PendingBlocks { asks: BlockAsk[], done: (r: HeldBlock[]) => void, fail: (err: unknown) => void }
-
-/** Most blocks asked in one request (the answer carries one part per block). */
-const BLOCKS_PER_REQUEST = 4096
+/** Fewer docs asked in a range than this, and a roots ask costs more than their postings (rootNodes). */
+const ROOTS_MIN_DOCS = 8
 
 export class RemoteIndex implements PostingSource, DocumentSource {
   private readonly holders: Holders
@@ -78,10 +68,12 @@ export class RemoteIndex implements PostingSource, DocumentSource {
   private docCacheBytes = 0
 
   private readonly headReader: RemoteHeads
+  private readonly blockRequests: BlockRequests
 
   constructor (private readonly init: RemoteIndexInit) {
     this.holders = new Holders(init)
     this.headReader = new RemoteHeads(init, this.holders)
+    this.blockRequests = new BlockRequests(this.holders)
   }
 
   /** Term heads, cached for the current catalog (a new publish clears the cache). */
@@ -105,7 +97,7 @@ export class RemoteIndex implements PostingSource, DocumentSource {
   }
 
   /** The reducer for one docId range (with how many docs it keeps there, when it knows), or undefined when it keeps everything there. */
-  private reducerFor (filter: DocFilter | undefined, range: number): { spec: ReducerSpec, bytes: Uint8Array, docs?: number } | undefined | null {
+  private reducerFor (filter: DocFilter | undefined, range: number): { spec: ReducerSpec, bytes: Uint8Array, asked?: Uint32Array, items?: number } | undefined | null {
     if (filter === undefined) return undefined
     const lo = range * this.rangeDocs
     if (this.init.reducers === false) return filter.intersects(lo, lo + this.rangeDocs - 1) ? undefined : null
@@ -116,7 +108,7 @@ export class RemoteIndex implements PostingSource, DocumentSource {
       let a = 0; while (a < d.length && d[a] < lo) a++
       let b = a; while (b < d.length && d[b] <= hi) b++
       const chosen = chooseFilter(d.subarray(a, b))
-      return { spec: { kind: chosen.kind }, bytes: chosen.bytes, docs: b - a }
+      return { spec: { kind: chosen.kind }, bytes: chosen.bytes, items: b - a, ...(chosen.kind === 'docs' ? { asked: d.subarray(a, b) } : {}) }
     }
     if (filter instanceof BloomFilter) return { spec: { kind: 'bloom' }, bytes: filter.toBytes() }
     return undefined
@@ -143,7 +135,7 @@ export class RemoteIndex implements PostingSource, DocumentSource {
       // then ships a few postings where the block would ship hundreds (R1's `section = "python"` blocks for 97 `asyncio` documents).
       const hit = inBlock <= SMALL_BLOCK && !fresh ? this.blockCache.get(`${k.term}#${k.range}`) : undefined
       if (hit !== undefined) { out[i] = mergePostings(filter === undefined ? hit : keepDocs(hit, filter), inlineOf(k)); return }
-      if (inBlock <= SMALL_BLOCK && !(reducer?.docs !== undefined && reducer.docs * SELECTIVE_FILTER < inBlock)) {
+      if (inBlock <= SMALL_BLOCK && !(reducer?.items !== undefined && reducer.items * SELECTIVE_FILTER < inBlock)) {
         wanted.push({ term: k.term, range: k.range, postings: inBlock, shares: 'whole', small: true })
       } else {
         // Keys of one range read with the same filter share its reducer (one request part).
@@ -151,7 +143,7 @@ export class RemoteIndex implements PostingSource, DocumentSource {
       }
       at.push(i)
     })
-    const lists = await this.askBlocks(wanted)
+    const lists = await this.blockRequests.ask(wanted)
     lists.forEach(({ list: l }, i) => {
       const k = wanted[i]
       if (k.small === true) {
@@ -172,97 +164,6 @@ export class RemoteIndex implements PostingSource, DocumentSource {
     let id = this.filterIds.get(filter)
     if (id === undefined) { id = ++this.filterCount; this.filterIds.set(filter, id) }
     return id
-  }
-
-  /** Blocks asked in one turn of the event loop, by evaluation (trace): sent together, so lists read in the same round share requests. */
-  private readonly blockBatches = new Map<TraceContext | undefined, PendingBlocks[]>()
-
-  private async askBlocks (asks: BlockAsk[]): Promise<HeldBlock[]> {
-    if (asks.length === 0) return []
-    const ctx = traces.getStore()
-    let batch = this.blockBatches.get(ctx)
-    if (batch === undefined) {
-      const mine: PendingBlocks[] = []
-      batch = mine
-      this.blockBatches.set(ctx, mine)
-      // Lists the evaluator asks for together arrive a few microtasks apart (each reads its head first): wait for the turn to end.
-      setImmediate(() => {
-        this.blockBatches.delete(ctx)
-        void this.flushBlocks(mine)
-      })
-    }
-    const joined = batch
-    return await new Promise<HeldBlock[]>((resolve, reject) => { joined.push({ asks, done: resolve, fail: reject }) })
-  }
-
-  /** Sends a turn's asks together; when that fails, each caller's asks again on their own, so one caller's failure is not another's. */
-  private async flushBlocks (calls: PendingBlocks[]): Promise<void> {
-    try {
-      const got = await this.sendBlocks(calls.flatMap((c) => c.asks))
-      let at = 0
-      for (const c of calls) { c.done(got.slice(at, at + c.asks.length)); at += c.asks.length }
-    } catch (err) {
-      if (calls.length === 1) { calls[0].fail(err); return }
-      await Promise.all(calls.map(async (c) => { try { c.done(await this.sendBlocks(c.asks)) } catch (e) { c.fail(e) } }))
-    }
-  }
-
-  /**
-   * One request per peer (each distinct reducer one part of it; one reducer
-   * for every key in the shorter `filter` form), failing over per key; each
-   * block with the postings its holder had for it.
-   */
-  private async sendBlocks (wanted: BlockAsk[]): Promise<HeldBlock[]> {
-    return await this.holders.routed(wanted, (k) => blockKey(k.term, k.range), async (peer, group, failover) => {
-      const out: HeldBlock[] = []
-      // Requests of a bounded size (a scan reads thousands of terms; every key is a part of the answer).
-      const slices: BlockAsk[][] = []
-      for (let i = 0; i < group.length; i += BLOCKS_PER_REQUEST) slices.push(group.slice(i, i + BLOCKS_PER_REQUEST))
-      for (const got of await Promise.all(slices.map(async (slice) => await this.blocksRequest(peer, slice, failover)))) out.push(...got)
-      return out
-    // A block must hold what its head counts (filtered or not); fewer means a stale replica or one still being repaired.
-    }, (k, b) => b.held < k.postings, { score: (_k, b) => b.held })
-  }
-
-  private async blocksRequest (peer: string, group: BlockAsk[], failover: boolean): Promise<HeldBlock[]> {
-    const partOf = new Map<string, number>()
-    const specs: ReducerSpec[] = []
-    const parts: Uint8Array[] = []
-    const reducerOf = group.map((k) => {
-      if (k.reducer === undefined) return -1
-      let i = partOf.get(k.shares)
-      if (i === undefined) { i = parts.length; partOf.set(k.shares, i); specs.push(k.reducer.spec); parts.push(k.reducer.bytes) }
-      return i
-    })
-    const header: Record<string, unknown> = { op: 'blocks', terms: group.map((k) => k.term), ranges: group.map((k) => k.range) }
-    if (parts.length === 1 && reducerOf.every((i) => i === 0)) Object.assign(header, { filter: specs[0].kind }, specs[0].kind === 'related' ? { relation: specs[0].relation, axis: specs[0].axis } : {})
-    else if (parts.length > 0) { header.reducers = specs; header.reducerOf = reducerOf }
-    const having = group.flatMap((k, i) => k.having !== undefined ? [i] : [])
-    if (having.length > 0) {
-      header.having = having
-      if (having.some((i) => group[i].having?.level !== undefined)) header.havingLevel = having.map((i) => group[i].having?.level ?? 0)
-    }
-    const res = await this.holders.request(peer, POSTINGS_PROTOCOL, header, parts, failover)
-    // A holder that answers fewer lists than asked is broken, not empty.
-    if (res.parts.length !== group.length) throw new ProtocolError(`peer ${peer} answered ${res.parts.length} lists for ${group.length} blocks`)
-    const held = Array.isArray(res.header.held) ? res.header.held as unknown[] : []
-    // Bitmaps where the holder says it answered existence; a holder that predates `having` ships the postings instead.
-    const bitmaps = new Set(Array.isArray(res.header.having) ? res.header.having as unknown[] : [])
-    return group.map((k, i) => {
-      const ask = k.having
-      if (ask !== undefined && bitmaps.has(i)) {
-        const at = `peer ${peer}, ${k.term}#${k.range}`
-        const having = ask.nodes !== undefined ? { docs: EMPTY_DOCS, nodes: readRelatedHaving(res.parts[i], ask.nodes.nodes, at) } : readHavingAnswer(res.parts[i], ask, ask.docs, at)
-        return { list: EMPTY_LIST, held: typeof held[i] === 'number' ? held[i] : 0, having }
-      }
-      if (ask?.nodes !== undefined) {
-        const list = decodePostingList(res.parts[i])
-        return { list, held: typeof held[i] === 'number' ? held[i] : list.length, having: { docs: EMPTY_DOCS, nodes: relatedNodes(relatedIn(list, ask.nodes), ask.nodes) } }
-      }
-      const list = decodePostingList(res.parts[i])
-      const mine = ask === undefined ? undefined : docsHavingIn(ask.docs === undefined ? list : keepDocs(list, new SortedDocSet(ask.docs)), ask.level)
-      return { list, held: typeof held[i] === 'number' ? held[i] : list.length, ...(mine !== undefined ? { having: mine } : {}) }
-    })
   }
 
   /** Empties the small-block cache when a publish changed the catalog (blocks are immutable within one). */
@@ -346,8 +247,8 @@ export class RemoteIndex implements PostingSource, DocumentSource {
       i = j
     }
     const spec: ReducerSpec = { kind: 'related', relation: related.relation, axis: related.axis }
-    const got = await this.askBlocks(wanted.map((k) => ({
-      term, range: k.range, postings: k.postings, reducer: { spec, bytes: encodePostingList(k.near) }, shares: `${term}#${k.range}/${related.relation}/${++this.relatedCount}`,
+    const got = await this.blockRequests.ask(wanted.map((k) => ({
+      term, range: k.range, postings: k.postings, reducer: { spec, bytes: encodePostingList(k.near), asked: docsOf(k.near), items: k.near.length }, shares: `${term}#${k.range}/${related.relation}/${++this.relatedCount}`,
       ...(having ? { having: { nodes: { ...related, nodes: k.near } } } : {})
     })))
     got.forEach((b, k) => {
@@ -397,7 +298,7 @@ export class RemoteIndex implements PostingSource, DocumentSource {
       const reducer = near === undefined ? undefined : { spec: { kind: 'docs' as const }, bytes: encodeDocSet(near) }
       asks.push({ term, range: r.range, postings: inBlock, reducer, shares: `${term}#${r.range}/having/${++this.relatedCount}`, having: { docs: near, level } })
     }
-    for (const b of await this.askBlocks(asks)) found.push(b.having ?? docsHavingIn(b.list, level))
+    for (const b of await this.blockRequests.ask(asks)) found.push(b.having ?? docsHavingIn(b.list, level))
     // ranges answer in their order, a range's inline docs before its block's: one sort, then repeats and dead docs out
     const live = (lists: Array<Uint32Array | undefined>): Uint32Array => {
       const all = new Uint32Array(lists.reduce((n, f) => n + (f?.length ?? 0), 0))
@@ -409,6 +310,43 @@ export class RemoteIndex implements PostingSource, DocumentSource {
       return all.subarray(0, n)
     }
     return { docs: live(found.map((f) => f.docs)), ...(level !== undefined ? { atLevel: live(found.map((f) => f.atLevel)) } : {}) }
+  }
+
+  /**
+   * The nodes of `term` in the docs of `filter`, a range's holder naming
+   * the docs whose only posting is their root instead of shipping it (a
+   * bit, where a `package` posting is ~5 bytes); ranges with inline
+   * postings, small blocks, or few docs asked there are fetched.
+   */
+  async rootNodes (term: string, filter: SortedDocSet): Promise<RootNodes> {
+    const h = this.init.reducers === false ? null : await this.head(term)
+    if (h === null) return { roots: EMPTY_DOCS, nodes: await this.fetch(term, filter) }
+    this.blockCacheOfCatalog()
+    const rd = this.rangeDocs
+    const plain: Array<{ term: string, range: number, postings: number, inline?: PostingList }> = []
+    const asks: BlockAsk[] = []
+    for (const r of [...h.ranges].sort((a, b) => a.range - b.range)) {
+      const reducer = this.reducerFor(filter, r.range)
+      if (reducer === null) continue
+      const inBlock = r.postings - (r.inline?.length ?? 0)
+      if (r.inline !== undefined || inBlock <= SMALL_BLOCK || reducer === undefined || (reducer.items ?? 0) < ROOTS_MIN_DOCS) { plain.push({ term, range: r.range, postings: r.postings, inline: r.inline }); continue }
+      const near = reducer.asked ?? filter.docs.filter((d) => d >= r.range * rd && d < (r.range + 1) * rd)
+      // the filter's own part when it is the exact set (shared with the other lists read with it), else an exact set of its own
+      const exact = reducer.spec.kind === 'docs' ? reducer : { spec: { kind: 'docs' as const }, bytes: encodeDocSet(near) }
+      asks.push({ term, range: r.range, postings: inBlock, reducer: exact, shares: exact === reducer ? `${r.range}/${this.filterId(filter)}` : `${term}#${r.range}/roots/${++this.relatedCount}`, roots: near })
+    }
+    const [lists, got] = await Promise.all([this.blocks(plain, filter), this.blockRequests.ask(asks)])
+    const roots: Uint32Array[] = []
+    const nodes: PostingList[] = [...lists]
+    for (const b of got) {
+      if (b.roots !== undefined) { roots.push(b.roots.roots); nodes.push(b.roots.nodes) } else nodes.push(b.list)
+    }
+    const all = new Uint32Array(roots.reduce((n, r) => n + r.length, 0))
+    let n = 0
+    for (const r of roots) for (const d of r) if (this.init.catalog.isLive(d)) all[n++] = d
+    // ranges in order within each kind of read, and the two kinds interleave: one sort of each
+    const merged = concatLists(nodes)
+    return { roots: all.subarray(0, n).sort(), nodes: this.visible(inOrder(merged) ? merged : sortPostings(merged)) }
   }
 
   async * terms (prefix: string): AsyncIterable<string> {

@@ -22,7 +22,7 @@ import { PostingBuffer } from '../../src/xml-twig-index/postings/codec.ts'
 import { ancestorsIn, descendantsIn } from '../../src/xml-twig-index/engine/structural.ts'
 import { SortedDocSet, docsOf } from '../../src/xml-twig-index/engine/source.ts'
 import { BloomFilter, encodeDocSet } from '../../src/dht/bloom.ts'
-import { docsFromBitmap, readHavingAnswer } from '../../src/dht/block-reducers.ts'
+import { docsFromBitmap, readHavingAnswer, readRootsAnswer } from '../../src/dht/block-reducers.ts'
 import type { PostingList } from '../../src/xml-twig-index/postings/codec.ts'
 
 const asArrays = (l: PostingList): number[][] => Array.from({ length: l.length }, (_, i) => [l.docs[i], l.starts[i], l.ends[i], l.levels[i]])
@@ -169,6 +169,53 @@ describe('distributed index (in-process peers)', () => {
       expect(asArrays(got.nodes)).toEqual(asArrays((await local.engine.answers(pattern)).nodes))
       if (pattern.includes('.//')) expect(got.plan.reads.some((r) => r.term.includes('(having'))).toBe(true)
     }
+  })
+
+  it('names the document roots among the nodes of a root step instead of shipping their postings', async () => {
+    // the index peer that does not hold the block (3 of the 4 do; its own keys would move no bytes; placement is by peer id)
+    const owners = publisher.membership.placement().owners(blockKey('e:package', 0))
+    const m = nodes.find((x) => !owners.includes(x.membership.self)) as IndexNode
+    const games = docsOf(await local.store.fetch('v:section=games'))
+    const releases = docsOf(await local.store.fetch('e:release'))
+    // the release documents hold `package` leaves: their postings come as postings
+    const docs = new SortedDocSet(Uint32Array.from(new Set([...games, ...releases])).sort())
+    const want = await local.store.fetch('e:package', docs)
+    const { result, reads } = await traced(async () => await m.remote.rootNodes('e:package', docs))
+    expect(Array.from(result.roots)).toEqual(Array.from(games))
+    expect(asArrays(result.nodes)).toEqual(asArrays(await local.store.fetch('e:package', new SortedDocSet(releases))))
+    expect(result.roots.length + result.nodes.length).toBe(want.length)
+    expect(reads.some((r) => r.op === 'blocks')).toBe(true)
+    // of roots alone, a bit each where a fetch ships a posting each (with the same docId set sent)
+    const blockBytes = (rs: typeof reads): number => rs.filter((r) => r.op === 'blocks').reduce((n, r) => n + r.bytes, 0)
+    const gamesSet = new SortedDocSet(games)
+    const rootBytes = blockBytes((await traced(async () => await m.remote.rootNodes('e:package', gamesSet))).reads)
+    const fetchBytes = blockBytes((await traced(async () => await m.remote.fetch('e:package', gamesSet))).reads)
+    // (a fetch ships at least each root's span, a byte or two, even in columns)
+    expect(rootBytes + games.length).toBeLessThan(fetchBytes)
+    // a `name` per asked package in columns: its start, span and level once, its doc counted in the asked set (the set itself travels)
+    const first = new SortedDocSet(docsOf(await local.store.fetch('e:name')).slice(0, 600))
+    const names = await local.store.fetch('e:name', first)
+    const nameOwners = publisher.membership.placement().owners(blockKey('e:name', 0))
+    const reader = nodes.find((x) => !nameOwners.includes(x.membership.self)) as IndexNode
+    const { result: gotNames, reads: nameReads } = await traced(async () => await reader.remote.fetch('e:name', first))
+    expect(asArrays(gotNames)).toEqual(asArrays(names))
+    expect(blockBytes(nameReads)).toBeGreaterThan(0)
+    expect(blockBytes(nameReads)).toBeLessThan(encodePostingList(names).length / 2)
+    const pattern = '//package[section = "games"][.//dep/@name = "libc6"]/name'
+    const got = await m.engine.answers(pattern)
+    expect(asArrays(got.nodes)).toEqual(asArrays((await local.engine.answers(pattern)).nodes))
+    expect(got.plan.reads.some((r) => r.term === 'e:package (roots)')).toBe(true)
+    // a holder refuses a roots ask without an exact docId set, or asked for existence too
+    const server = (mirrors[0] as unknown as { server: IndexServer }).server
+    const from = mirrors[1].membership.self
+    await expect(server.postings({ header: { op: 'blocks', terms: ['e:package'], ranges: [0], roots: [0] }, parts: [], from })).rejects.toThrow(/roots without an exact docId set/)
+    await expect(server.postings({ header: { op: 'blocks', terms: ['e:package'], ranges: [0], filter: 'docs', having: [0], roots: [0] }, parts: [encodeDocSet(Uint32Array.of(1, 2))], from })).rejects.toThrow(/roots and existence/)
+    // a reader refuses an answer that sends the postings of a doc it names a root, or of a doc not asked
+    const two = new PostingBuffer(1); two.push(2, 0, 9, 1)
+    const answer = (bits: number, list: PostingBuffer): Uint8Array => Uint8Array.from([bits, ...encodePostingList(list)])
+    expect(() => readRootsAnswer(answer(0b10, two), Uint32Array.of(1, 2), 'test')).toThrow(/names doc 2 a root and sends its postings/)
+    expect(() => readRootsAnswer(answer(0b01, two), Uint32Array.of(1, 3), 'test')).toThrow(/doc 2, which was not asked/)
+    expect(readRootsAnswer(answer(0b01, two), Uint32Array.of(1, 2), 'test').roots).toEqual(Uint32Array.of(1))
   })
 
   it('refuses existence asks it cannot answer, naming the key', async () => {

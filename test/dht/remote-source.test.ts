@@ -24,7 +24,7 @@ type Reply = (terms: string[]) => Promise<Array<TermHead | null>>
 const replies = new Map<string, Reply>()
 
 /** Block requests seen by the scripted peers: their terms and ranges. */
-const blockRequests: Array<{ peer: string, terms: string[], ranges: number[], reducerOf: number[], filter?: string }> = []
+const blockRequests: Array<{ peer: string, terms: string[], ranges: number[], reducerOf: number[], filter?: string, roots?: number[], cols?: number }> = []
 
 vi.mock('../../src/dht/rpc.ts', () => ({
   callRpc: async (_libp2p: unknown, peer: string, _protocol: string, header: Record<string, unknown>) => {
@@ -33,7 +33,7 @@ vi.mock('../../src/dht/rpc.ts', () => ({
     if (header.op === 'blocks') {
       const terms = header.terms as string[]
       if (terms.includes('e:corrupt')) throw new RemoteError(`peer ${peer}: a block of e:corrupt is corrupt`, 'ERR_CORRUPT_BLOCK', peer)
-      blockRequests.push({ peer, terms, ranges: header.ranges as number[], reducerOf: header.reducerOf as number[], filter: header.filter as string | undefined })
+      blockRequests.push({ peer, terms, ranges: header.ranges as number[], reducerOf: header.reducerOf as number[], filter: header.filter as string | undefined, roots: header.roots as number[] | undefined, cols: header.cols as number | undefined })
       // Every block holds one posting in document 1 of its range.
       const parts = terms.map((_t, i) => { const b = new PostingBuffer(1); b.push((header.ranges as number[])[i] * 8192 + 1, 1, 2, 1); return encodePostingList(b) })
       // A broken holder: one list fewer than asked.
@@ -225,6 +225,20 @@ describe('remote index blocks (scripted holder)', () => {
     expect(Array.from(having.atLevel ?? [])).toEqual([1, 8193])
     expect(blockRequests).toHaveLength(1)
     await expect(r.docsHaving('e:dep', { docs: Uint32Array.of(2, 1) })).rejects.toThrow(/sorted and distinct/)
+    // A holder from before roots asks ships the postings (no `roots` in its answer): they are the nodes, and no root is named.
+    blockRequests.length = 0
+    const many = new SortedDocSet(Uint32Array.from({ length: 20 }, (_, i) => 1 + i))
+    const rooted = await r.rootNodes('e:package', many)
+    expect(blockRequests.map((q) => q.roots)).toEqual([[0]])
+    expect(Array.from(rooted.roots)).toEqual([])
+    expect([rooted.nodes.length, rooted.nodes.docs[0], rooted.nodes.starts[0]]).toEqual([1, 1, 1])
+    // Postings in columns are asked when enough may come back; a holder from before them ships posting lists (no `cols` in its answer).
+    blockRequests.length = 0
+    const wide = await r.fetch('e:version', many)
+    expect(blockRequests.map((q) => q.cols)).toEqual([1])
+    expect([wide.length, wide.docs[0], wide.starts[0]]).toEqual([1, 1, 1])
+    await r.fetch('e:arch', new SortedDocSet(Uint32Array.of(1, 2)))
+    expect(blockRequests.map((q) => q.cols)).toEqual([1, undefined])
   })
 })
 

@@ -67,6 +67,18 @@ function rootStep (query: Query): Step | undefined {
 }
 
 /**
+ * The term of a pattern's first step when it selects document roots
+ * (DOCUMENT_ROOTS) that are not the answer (more steps follow): the join
+ * then needs of a root only that it contains its document, which
+ * PostingSource.rootNodes may say without its posting.
+ */
+export function rootNodesTerm (query: Query): string | undefined {
+  const first = rootStep(query)
+  // (`//package/.` answers the roots themselves)
+  return first !== undefined && query.path.steps.slice(1).some((s) => s.axis !== 'self') ? stepTerm(first) : undefined
+}
+
+/**
  * Elements the document builders (documents/) make roots of: package,
  * utility and release documents. Where `//package` finds document roots;
  * other XML (importXml) simply does not get rootValueTerms' reads.

@@ -3,9 +3,9 @@ import { EMPTY_LIST, type PostingList } from '../postings/codec.ts'
 import { VALUE_MAX, attributeTerm, attributeWordTerm, elementTerm, sortableNumber, textTerm, wordTerm } from '../postings/terms.ts'
 import { tokenize } from '../tokens.ts'
 import { NeedsDocuments, equalityStep, rootValueTerm, stepTerm, tagOf, valueNames } from './pattern-terms.ts'
-import { SortedDocSet, docsOf, type DocFilter, type DocsHaving, type PostingSource, type RelatedNodes, type TermRange } from './source.ts'
+import { SortedDocSet, docsOf, withRoots, type DocFilter, type DocsHaving, type PostingSource, type RelatedNodes, type RootNodes, type TermRange } from './source.ts'
 import { numericRange, prefixRange } from './value-ranges.ts'
-import { ancestorsIn, atLevel, descendantsIn, difference, intersect, union, type StructuralAxis } from './structural.ts'
+import { ancestorsIn, atLevel, descendantsIn, difference, intersect, rootsIn, sliceOf, splitRoots, union, type StructuralAxis } from './structural.ts'
 
 /** At most this many nodes are sent along to read a deferred list in relation to them (more would cost more than the list saves). */
 const RELATED_NODES = 4096
@@ -39,6 +39,8 @@ export interface EvaluatorInit {
   rootValues?: ReadonlyMap<string, Promise<DocsHaving>>
   /** Existence tests on roots (existenceTerms) being read as the documents having the term, by term. */
   rootExistence?: ReadonlyMap<string, Promise<DocsHaving>>
+  /** The first step's nodes (rootNodesTerm) being read as PostingSource.rootNodes, by term. */
+  rootNodes?: ReadonlyMap<string, Promise<RootNodes>>
 }
 
 /**
@@ -60,6 +62,7 @@ export class PostingsEvaluator {
   private readonly deferred: ReadonlySet<string>
   private readonly rootValues: ReadonlyMap<string, Promise<DocsHaving>>
   private readonly rootExistence: ReadonlyMap<string, Promise<DocsHaving>>
+  private readonly rootNodes: ReadonlyMap<string, Promise<RootNodes>>
 
   constructor (private readonly source: PostingSource, init: EvaluatorInit = {}) {
     this.filter = init.filter
@@ -68,6 +71,7 @@ export class PostingsEvaluator {
     this.deferred = init.deferred ?? new Set()
     this.rootValues = init.rootValues ?? new Map()
     this.rootExistence = init.rootExistence ?? new Map()
+    this.rootNodes = init.rootNodes ?? new Map()
   }
 
   /**
@@ -80,7 +84,7 @@ export class PostingsEvaluator {
   }
 
   async evaluate (query: Query): Promise<PostingList> {
-    return await this.forward(query.path, 'document', undefined)
+    return await this.forward(query.path, 'document', undefined, true)
   }
 
   private async list (term: string): Promise<PostingList> {
@@ -139,15 +143,17 @@ export class PostingsEvaluator {
     throw new NeedsDocuments('node() step')
   }
 
-  /** Forward evaluation of a path from a context list (or the document node). */
-  private async forward (path: PathExpr, context: PostingList | 'document', contextTag: string | undefined): Promise<PostingList> {
+  /** Forward evaluation of a path from a context list (or the document node); `main`: the pattern's path (its first step may be rootNodes'). */
+  private async forward (path: PathExpr, context: PostingList | 'document', contextTag: string | undefined, main = false): Promise<PostingList> {
     let current: PostingList | 'document' = path.absolute ? 'document' : context
     let tag = path.absolute ? undefined : contextTag
     for (const step of path.steps) {
       if (step.axis === 'self') {
         if (current === 'document') throw new NeedsDocuments("'.' on the document node")
       } else {
-        const nodes = await this.stepNodes(step, tag, current)
+        // the pattern's first step read as its roots' stand-ins (withRoots) and other nodes: never an answer (rootNodesTerm)
+        const roots = main && current === 'document' ? this.rootNodes.get(stepTerm(step) ?? '') : undefined
+        const nodes = roots !== undefined ? await this.timed(`${stepTerm(step) ?? ''} (roots)`, async () => withRoots(await roots)) : await this.stepNodes(step, tag, current)
         if (current === 'document') {
           current = step.axis === 'child' ? (step.test.kind === 'element' ? atLevel(nodes, 1) : EMPTY_LIST) : nodes
         } else {
@@ -368,35 +374,3 @@ export class PostingsEvaluator {
     return await this.scanned({ prefix: names.value, match: (t) => t.slice(names.value.length).includes(arg) }, `${names.value}*${arg}*`)
   }
 }
-
-function sliceOf (l: PostingList, idx: ArrayLike<number>): PostingList {
-  const n = idx.length
-  const out = { length: n, docs: new Uint32Array(n), starts: new Uint32Array(n), ends: new Uint32Array(n), levels: new Uint16Array(n) }
-  for (let k = 0; k < n; k++) {
-    const i = idx[k]
-    out.docs[k] = l.docs[i]; out.starts[k] = l.starts[i]; out.ends[k] = l.ends[i]; out.levels[k] = l.levels[i]
-  }
-  return out
-}
-
-/** Indexes of `context`'s document roots (level 1), and of its other nodes. */
-function splitRoots (context: PostingList): { roots: Int32Array, others: Int32Array } {
-  let n = 0
-  for (let i = 0; i < context.length; i++) if (context.levels[i] === 1) n++
-  const roots = new Int32Array(n); const others = new Int32Array(context.length - n)
-  for (let i = 0, r = 0, o = 0; i < context.length; i++) { if (context.levels[i] === 1) roots[r++] = i; else others[o++] = i }
-  return { roots, others }
-}
-
-/** The roots (indexes into `context`, in order) whose document is in the sorted `docs`: a merge walk, both in doc order. */
-function rootsIn (context: PostingList, roots: Int32Array, docs: Uint32Array): Int32Array {
-  const out = new Int32Array(roots.length)
-  let n = 0; let j = 0
-  for (let k = 0; k < roots.length; k++) {
-    const d = context.docs[roots[k]]
-    while (j < docs.length && docs[j] < d) j++
-    if (j < docs.length && docs[j] === d) out[n++] = roots[k]
-  }
-  return out.subarray(0, n)
-}
-

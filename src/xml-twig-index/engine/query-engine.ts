@@ -10,8 +10,8 @@ import { mandatorySelectors } from './mandatory.ts'
 import { isNodeTerm } from '../postings/terms.ts'
 import { inDocs } from './structural.ts'
 import { PostingsEvaluator, type ListRead } from './postings-eval.ts'
-import { NeedsDocuments, existenceTerms, relatableTerms, rootValueTerms } from './pattern-terms.ts'
-import { SortedDocSet, docsOf, type DocFilter, type DocsHaving, type PostingSource, type TermStats } from './source.ts'
+import { NeedsDocuments, existenceTerms, relatableTerms, rootNodesTerm, rootValueTerms } from './pattern-terms.ts'
+import { SortedDocSet, docsOf, type DocFilter, type DocsHaving, type PostingSource, type RootNodes, type TermStats } from './source.ts'
 
 /** Where the evaluator reads documents (to verify and to materialise answers). */
 export interface DocumentSource {
@@ -269,8 +269,17 @@ export class QueryEngine {
           ;(value ? rootDocs : rootExistence).set(t, found)
         }
       }
-      const evaluator = new PostingsEvaluator(this.postings, { filter, lists, scans, deferred, rootValues: rootDocs, rootExistence })
-      evaluator.prefetch(rest.filter((t) => !deferred.has(t) && !rootExistence.has(t) && !rootDocs.has(t)))
+      // The first step's roots, when the answer is below them, as the source can name them (`package` for `//package[...]/name`).
+      const rootNodes = new Map<string, Promise<RootNodes>>()
+      const readRoots = this.postings.rootNodes
+      const rootsTerm = readRoots !== undefined ? rootNodesTerm(query) : undefined
+      if (readRoots !== undefined && rootsTerm !== undefined && filter !== undefined && rest.includes(rootsTerm) && !deferred.has(rootsTerm)) {
+        const found = readRoots.call(this.postings, rootsTerm, filter)
+        found.catch(() => {})
+        rootNodes.set(rootsTerm, found)
+      }
+      const evaluator = new PostingsEvaluator(this.postings, { filter, lists, scans, deferred, rootValues: rootDocs, rootExistence, rootNodes })
+      evaluator.prefetch(rest.filter((t) => !deferred.has(t) && !rootExistence.has(t) && !rootDocs.has(t) && !rootNodes.has(t)))
       try {
         nodes = await evaluator.evaluate(query)
         if (filter !== undefined) nodes = inDocs(nodes, filter.sequential())

@@ -74,7 +74,42 @@ export interface PostingSource {
    * Optional: the evaluator falls back to fetchRelated or fetch.
    */
   relatedHaving?: (term: string, related: RelatedNodes) => Promise<PostingList>
+  /**
+   * The nodes of `term` in the documents of `docs`, where a document whose
+   * only node of the term is its root (level 1) may be named in `roots`
+   * instead: the join needs of a root only that it contains the rest of
+   * its document (see withRoots), where a fetch ships a posting per
+   * document (`//package[...]/name` reads `package` for every candidate).
+   * Optional: the evaluator falls back to `fetch`.
+   */
+  rootNodes?: (term: string, docs: SortedDocSet) => Promise<RootNodes>
 }
+
+/** What `rootNodes` found: documents whose root is their only node of the term, and the postings of the other documents. */
+export interface RootNodes { roots: Uint32Array, nodes: PostingList }
+
+/**
+ * The nodes rootNodes describes as one list: each named root stands in as
+ * (doc, 0, ROOT_END, 1), a node that contains every other node of its
+ * document (document order numbers the root first, tree.ts), so joins
+ * below it are exact. Its end is not the document's: only for nodes that
+ * are not an answer themselves.
+ */
+export function withRoots (found: RootNodes): PostingList {
+  if (found.roots.length === 0) return found.nodes
+  const out = new PostingBuffer(found.roots.length + found.nodes.length)
+  const { roots, nodes } = found
+  let j = 0
+  for (let i = 0; i < roots.length; i++) {
+    while (j < nodes.length && nodes.docs[j] < roots[i]) { out.push(nodes.docs[j], nodes.starts[j], nodes.ends[j], nodes.levels[j]); j++ }
+    out.push(roots[i], 0, ROOT_END, 1)
+  }
+  for (; j < nodes.length; j++) out.push(nodes.docs[j], nodes.starts[j], nodes.ends[j], nodes.levels[j])
+  return out
+}
+
+/** The end of a root rootNodes named (withRoots): past any node of its document. */
+export const ROOT_END = 0xffffffff
 
 /** What `docsHaving` found, sorted: documents with a posting, and (when a level was asked) those with one at that level. */
 export interface DocsHaving { docs: Uint32Array, atLevel?: Uint32Array }

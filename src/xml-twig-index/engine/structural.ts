@@ -169,3 +169,36 @@ export function inDocs (a: PostingList, keep: (doc: number) => boolean): Posting
   for (let k = 0; k < a.length; k++) if (keep(a.docs[k])) out.push(a.docs[k], a.starts[k], a.ends[k], a.levels[k])
   return out
 }
+
+/** The postings of `l` at the given indexes, in that order. */
+export function sliceOf (l: PostingList, idx: ArrayLike<number>): PostingList {
+  const n = idx.length
+  const out = { length: n, docs: new Uint32Array(n), starts: new Uint32Array(n), ends: new Uint32Array(n), levels: new Uint16Array(n) }
+  for (let k = 0; k < n; k++) {
+    const i = idx[k]
+    out.docs[k] = l.docs[i]; out.starts[k] = l.starts[i]; out.ends[k] = l.ends[i]; out.levels[k] = l.levels[i]
+  }
+  return out
+}
+
+/** Indexes of `context`'s document roots (level 1), and of its other nodes. */
+export function splitRoots (context: PostingList): { roots: Int32Array, others: Int32Array } {
+  let n = 0
+  for (let i = 0; i < context.length; i++) if (context.levels[i] === 1) n++
+  const roots = new Int32Array(n); const others = new Int32Array(context.length - n)
+  for (let i = 0, r = 0, o = 0; i < context.length; i++) { if (context.levels[i] === 1) roots[r++] = i; else others[o++] = i }
+  return { roots, others }
+}
+
+/** The roots (indexes into `context`, in order) whose document is in the sorted `docs`: a merge walk, both in doc order. */
+export function rootsIn (context: PostingList, roots: Int32Array, docs: Uint32Array): Int32Array {
+  const out = new Int32Array(roots.length)
+  let n = 0; let j = 0
+  for (let k = 0; k < roots.length; k++) {
+    const d = context.docs[roots[k]]
+    while (j < docs.length && docs[j] < d) j++
+    if (j < docs.length && docs[j] === d) out[n++] = roots[k]
+  }
+  return out.subarray(0, n)
+}
+

@@ -8,7 +8,8 @@ import { QueryEngine } from '../../../src/xml-twig-index/engine/query-engine.ts'
 import { parseXml } from '../../../src/xml-twig-index/xml/parse.ts'
 import { canonicalPath } from '../../../src/xml-twig-index/xml/canonical-path.ts'
 import { evaluateOnDocument, parseQuery } from '../../../src/xml-twig-index/query/index.ts'
-import { SortedDocSet, docsHavingIn, docsOf, type PostingSource, type RelatedNodes } from '../../../src/xml-twig-index/engine/source.ts'
+import { ROOT_END, SortedDocSet, docsHavingIn, docsOf, withRoots, type PostingSource, type RelatedNodes } from '../../../src/xml-twig-index/engine/source.ts'
+import { PostingBuffer } from '../../../src/xml-twig-index/postings/codec.ts'
 import { ancestorsIn, descendantsIn } from '../../../src/xml-twig-index/engine/structural.ts'
 
 const long = 'A very long description that goes on and on about the editor and its many features, more than a hundred characters for sure.'
@@ -225,6 +226,65 @@ describe('QueryEngine with a heavy list', () => {
       await engine.query('//package[@name = "vim"]/@version', { first: 100 })
       expect(asked).toEqual(['v:@name=vim@2'])
       expect(fetched).toContain('v:@name=vim')
+    })
+  })
+
+  it('reads the first step\'s roots as the documents the source names, when the answer is below them', async () => {
+    await withDocsStore(async (store) => {
+      const asked: string[] = []
+      const fetched: string[] = []
+      const source: PostingSource = {
+        // scaled so that filters pay, `package` in every document (too dense to narrow)
+        liveDocuments: () => store.liveDocuments() * 100,
+        termStats: async (term) => { const s = await store.termStats(term); return { ...s, docs: s.docs * 100, postings: s.postings * 100 } },
+        fetch: async (term, filter) => { fetched.push(term); return await store.fetch(term, filter) },
+        // as a holder answers: a doc whose only posting is a root is named, the others' postings are shipped
+        rootNodes: async (term, docs) => {
+          asked.push(term)
+          const list = await store.fetch(term, docs)
+          const roots: number[] = []
+          const nodes = new PostingBuffer(0)
+          for (let i = 0; i < list.length;) {
+            let j = i + 1
+            while (j < list.length && list.docs[j] === list.docs[i]) j++
+            if (j === i + 1 && list.levels[i] === 1) roots.push(list.docs[i]); else nodes.append(list, i, j)
+            i = j
+          }
+          return { roots: Uint32Array.from(roots), nodes }
+        },
+        terms: (prefix) => store.terms(prefix),
+        scan: async (range, filter) => await store.scan(range, filter)
+      }
+      const engine = new QueryEngine(source, store)
+      const plain = new QueryEngine(store, store)
+      const cases: Array<[string, boolean]> = [
+        ['//package[section = "editors"]/name', true],
+        ['//package[.//dep[@name = "libc6"][@op = ">="]]/version', true],
+        ['//package[@name = "vim"]/@version', true],
+        ['//package[tags/tag = "role::program"]/name', true],
+        // `release` (one document) narrows the candidates: read as a list by the planner
+        ['/release[@name = "bookworm"]//package/@name', false],
+        ['//package[section = "editors"]', false],
+        ['//package[section = "editors"]/.', false]
+      ]
+      for (const [pattern, rooted] of cases) {
+        asked.length = 0; fetched.length = 0
+        const got = await engine.answers(pattern)
+        const want = await plain.answers(pattern)
+        expect(Array.from({ length: got.nodes.length }, (_, i) => [got.nodes.docs[i], got.nodes.starts[i], got.nodes.ends[i], got.nodes.levels[i]]), pattern)
+          .toEqual(Array.from({ length: want.nodes.length }, (_, i) => [want.nodes.docs[i], want.nodes.starts[i], want.nodes.ends[i], want.nodes.levels[i]]))
+        expect(want.nodes.length, pattern).toBeGreaterThan(0)
+        // the roots stand-ins never reach the answers: patterns answering the roots read them
+        expect(asked.length > 0, pattern).toBe(rooted)
+        if (rooted) expect(fetched.filter((t) => t === asked[0]), pattern).toEqual([])
+      }
+      // the stand-ins contain their documents, merged in order with the other nodes
+      const all = await store.fetch('e:package')
+      const release = all.docs[all.length - 1]
+      const list = withRoots({ roots: Uint32Array.of(1, release + 1), nodes: await store.fetch('e:package', new SortedDocSet(Uint32Array.of(release))) })
+      expect(Array.from(list.docs.subarray(0, list.length))).toEqual([1, release, release, release, release + 1])
+      expect([list.starts[0], list.ends[0], list.levels[0]]).toEqual([0, ROOT_END, 1])
+      expect(list.levels[1]).toBeGreaterThan(1)
     })
   })
 
