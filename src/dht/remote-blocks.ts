@@ -117,31 +117,33 @@ export class BlockRequests {
     // A holder that answers fewer lists than asked is broken, not empty.
     if (res.parts.length !== group.length) throw new ProtocolError(`peer ${peer} answered ${res.parts.length} lists for ${group.length} blocks`)
     const held = Array.isArray(res.header.held) ? res.header.held as unknown[] : []
+    /** The holder's count of block i's postings (before its reducer), `otherwise` when it did not say. */
+    const heldOf = (i: number, otherwise: number): number => typeof held[i] === 'number' ? held[i] : otherwise
     // Bitmaps where the holder says it answered existence; a holder that predates `having` ships the postings instead.
     const bitmaps = new Set(Array.isArray(res.header.having) ? res.header.having as unknown[] : [])
     const rooted = new Set(Array.isArray(res.header.roots) ? res.header.roots as unknown[] : [])
     const cols = new Set(header.cols === 1 && Array.isArray(res.header.cols) ? res.header.cols as unknown[] : [])
     // At most what the block holds (a publish since its head was read may have added some, hence the holder's count, within reason:
     // columns of one value cost no bytes, and a count sizes the arrays).
-    const most = (k: BlockAsk, i: number): number => Math.max(k.postings, Math.min(typeof held[i] === 'number' ? held[i] : 0, 2 * k.postings + 1024))
+    const most = (k: BlockAsk, i: number): number => Math.max(k.postings, Math.min(heldOf(i, 0), 2 * k.postings + 1024))
     const postingsOf = (k: BlockAsk, i: number): PostingList => cols.has(i)
       ? decodeCols(res.parts[i], k.reducer?.spec.kind === 'bloom' ? undefined : k.reducer?.asked, most(k, i), `peer ${peer}, ${k.term}#${k.range}`)
       : decodePostingList(res.parts[i])
     return group.map((k, i) => {
-      if (k.roots !== undefined && rooted.has(i)) return { list: EMPTY_LIST, held: typeof held[i] === 'number' ? held[i] : 0, roots: readRootsAnswer(res.parts[i], k.roots, `peer ${peer}, ${k.term}#${k.range}`) }
+      if (k.roots !== undefined && rooted.has(i)) return { list: EMPTY_LIST, held: heldOf(i, 0), roots: readRootsAnswer(res.parts[i], k.roots, `peer ${peer}, ${k.term}#${k.range}`) }
       const ask = k.having
       if (ask !== undefined && bitmaps.has(i)) {
         const at = `peer ${peer}, ${k.term}#${k.range}`
         const having = ask.nodes !== undefined ? { docs: EMPTY_DOCS, nodes: readRelatedHaving(res.parts[i], ask.nodes.nodes, at) } : readHavingAnswer(res.parts[i], ask, ask.docs, at)
-        return { list: EMPTY_LIST, held: typeof held[i] === 'number' ? held[i] : 0, having }
+        return { list: EMPTY_LIST, held: heldOf(i, 0), having }
       }
       if (ask?.nodes !== undefined) {
         const list = postingsOf(k, i)
-        return { list, held: typeof held[i] === 'number' ? held[i] : list.length, having: { docs: EMPTY_DOCS, nodes: relatedNodes(relatedIn(list, ask.nodes), ask.nodes) } }
+        return { list, held: heldOf(i, list.length), having: { docs: EMPTY_DOCS, nodes: relatedNodes(relatedIn(list, ask.nodes), ask.nodes) } }
       }
       const list = postingsOf(k, i)
       const mine = ask === undefined ? undefined : docsHavingIn(ask.docs === undefined ? list : keepDocs(list, new SortedDocSet(ask.docs)), ask.level)
-      return { list, held: typeof held[i] === 'number' ? held[i] : list.length, ...(mine !== undefined ? { having: mine } : {}) }
+      return { list, held: heldOf(i, list.length), ...(mine !== undefined ? { having: mine } : {}) }
     })
   }
 }

@@ -101,10 +101,12 @@ export function withRoots (found: RootNodes): PostingList {
   const { roots, nodes } = found
   let j = 0
   for (let i = 0; i < roots.length; i++) {
-    while (j < nodes.length && nodes.docs[j] < roots[i]) { out.push(nodes.docs[j], nodes.starts[j], nodes.ends[j], nodes.levels[j]); j++ }
+    const from = j
+    while (j < nodes.length && nodes.docs[j] < roots[i]) j++
+    out.append(nodes, from, j)
     out.push(roots[i], 0, ROOT_END, 1)
   }
-  for (; j < nodes.length; j++) out.push(nodes.docs[j], nodes.starts[j], nodes.ends[j], nodes.levels[j])
+  out.append(nodes, j)
   return out
 }
 
