@@ -71,10 +71,16 @@ export class Holders {
 
   private get self (): string { return this.init.host.peerId }
 
+  /** This peer's id. */
+  get peerId (): string { return this.init.host.peerId }
+
   /** Asks `peer` last for a while (it failed). */
   suspect (peer: string): void {
     this.suspects.set(peer, Date.now() + (this.init.suspectMs ?? 10_000))
   }
+
+  /** Whether `peer` failed lately (it is asked last). */
+  isSuspect (peer: string): boolean { return (this.suspects.get(peer) ?? 0) >= Date.now() }
 
   /** Holders of a key, nearest first, those that failed lately last. */
   ownersOf (key: Uint8Array): string[] {
@@ -125,7 +131,8 @@ export class Holders {
       const prev = fallback.get(i)
       if (prev === undefined || (options.score !== undefined && options.score(items[i], r) > options.score(items[i], prev))) fallback.set(i, r)
     }
-    let pending: Array<Routed<number>> = items.map((_, i) => ({ item: i, owners: this.ownersOf(keyOf(items[i])), attempt: 0 }))
+    let pending: Array<Routed<number>> = fewestPeers(items.map((_, i) => this.ownersOf(keyOf(items[i]))), this.self, (p) => this.isSuspect(p))
+      .map((owners, i) => ({ item: i, owners, attempt: 0 }))
     while (pending.length > 0) {
       const groups = new Map<string, Array<Routed<number>>>()
       const next: Array<Routed<number>> = []
@@ -168,4 +175,52 @@ export class Holders {
     }
     return results
   }
+}
+
+/**
+ * The holders of each item reordered so that, asked first, they are few:
+ * every holder woken costs a request, a wake-up and an answer to read, and
+ * on a machine running many peers the round lasts until the last of them
+ * got the processor (R1's `section = "editors"` read its 14 blocks from 8
+ * peers, nearest replica each; 3-4 of them hold them all). Greedy set cover
+ * over the holders not suspected, `k` of them per item (heads are asked of
+ * two replicas): this peer first (no network hop), then the holder that has
+ * most of the items still short of holders, nearer replicas winning ties.
+ * A holder takes at most `cap` items, so a large read (a scan of thousands
+ * of keys) still spreads over the holders. The other replicas follow in
+ * their own order, for failover.
+ */
+export function fewestPeers (owners: string[][], self: string, suspect: (peer: string) => boolean, k = 1, cap = Math.max(16, Math.ceil(owners.length * k / 4))): string[][] {
+  if (owners.length < 2 && k === 1) return owners
+  const chosen = owners.map((): string[] => [])
+  const candidates = owners.map((o) => o.filter((p) => !suspect(p)))
+  const need = candidates.map((c) => Math.min(k, c.length))
+  let left = need.reduce((n, x) => n + x, 0)
+  const load = new Map<string, number>()
+  while (left > 0) {
+    // per peer: items it could take, and the sum of its ranks among their holders (lower: nearer)
+    const count = new Map<string, number>(); const rank = new Map<string, number>()
+    candidates.forEach((c, i) => {
+      if (chosen[i].length >= need[i]) return
+      c.forEach((p, r) => {
+        if ((load.get(p) ?? 0) >= cap || chosen[i].includes(p)) return
+        count.set(p, (count.get(p) ?? 0) + 1); rank.set(p, (rank.get(p) ?? 0) + r)
+      })
+    })
+    let best: string | undefined
+    for (const [p, n] of count) {
+      if (best === undefined || best === self) { if (best === undefined) best = p; continue }
+      if (p === self) { best = p; continue }
+      const bn = count.get(best) as number
+      if (n > bn || (n === bn && (rank.get(p) as number) / n < (rank.get(best) as number) / bn)) best = p
+    }
+    if (best === undefined) break // every holder the rest could take is at its cap: they keep their nearest
+    let took = load.get(best) ?? 0
+    candidates.forEach((c, i) => {
+      if (chosen[i].length >= need[i] || took >= cap || chosen[i].includes(best as string) || !c.includes(best as string)) return
+      chosen[i].push(best as string); took++; left--
+    })
+    load.set(best, took)
+  }
+  return owners.map((o, i) => chosen[i].length === 0 ? o : [...chosen[i], ...o.filter((p) => !chosen[i].includes(p))])
 }

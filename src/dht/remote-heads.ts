@@ -8,7 +8,7 @@ import type { TermRange } from '../xml-twig-index/engine/source.ts'
 import { PeerUnavailableError, ProtocolError } from './errors.ts'
 import { decodeHeads } from './head-codec.ts'
 import { Coalescer } from './coalesce.ts'
-import { traces, type Holders, type TraceContext } from './holders.ts'
+import { fewestPeers, traces, type Holders, type TraceContext } from './holders.ts'
 import { headKey } from './placement.ts'
 import { POSTINGS_PROTOCOL } from './protocols.ts'
 import type { RemoteIndexInit } from './remote-source.ts'
@@ -24,6 +24,17 @@ import type { TermHead } from './types.ts'
 const HEAVY_FACTOR = 1.5
 
 const HEAVY_EXCESS = 10_000
+
+/** Heads cached per catalog, and the postings that came inline with them (~16 bytes each), before the cache starts again. */
+const HEAD_CACHE_TERMS = 100_000
+
+/**
+ * When a head replica answered, how long the round waits for the other one
+ * before asking the remaining replicas: twice the time the first answer
+ * took, at least this (ms).
+ */
+const HEDGE_MIN_MS = 10
+const HEAD_CACHE_POSTINGS = 2_000_000
 
 /**
  * DocId intervals of the ranges where a term has far more postings per
@@ -49,6 +60,8 @@ export function heavyRanges (head: TermHead, rangeDocs: number, largeDocs: reado
 export class RemoteHeads {
   private readonly headCache = new Map<string, TermHead | null>()
   private headCacheSeq = -1
+  /** Postings that came inline with the cached heads (rare terms travel whole in their heads): the cache's size. */
+  private headCachePostings = 0
   /** Term heads by range (prefix and bounds) of the current catalog: scans enumerate terms on every peer. */
   private readonly termsCache = new Map<string, TermHead[]>()
   private termsCacheSeq = -1
@@ -60,70 +73,85 @@ export class RemoteHeads {
   /** Term heads, cached for the current catalog (a new publish clears the cache). */
   async heads (terms: string[]): Promise<Array<TermHead | null>> {
     const seq = this.init.catalog.seq
-    if (seq !== this.headCacheSeq) { this.headCache.clear(); this.headCacheSeq = seq }
+    if (seq !== this.headCacheSeq) { this.clearHeads(); this.headCacheSeq = seq }
     const ctx = traces.getStore()
     const fresh = ctx?.fresh === true
     const known = fresh ? (ctx as TraceContext).heads : this.headCache
     const missing = [...new Set(terms.filter((t) => !known.has(t)))]
     if (missing.length > 0) {
       const got = await this.headsFromEveryReplica(missing)
-      if (this.headCache.size > 100_000) this.headCache.clear()
-      missing.forEach((t, i) => { this.headCache.set(t, got[i]); if (fresh) known.set(t, got[i]) })
+      if (this.headCache.size > HEAD_CACHE_TERMS || this.headCachePostings > HEAD_CACHE_POSTINGS) this.clearHeads()
+      missing.forEach((t, i) => { this.headCache.set(t, got[i]); this.headCachePostings += inlinePostings(got[i]); if (fresh) known.set(t, got[i]) })
     }
     return terms.map((t) => known.get(t) ?? null)
   }
 
+  private clearHeads (): void { this.headCache.clear(); this.headCachePostings = 0 }
+
   /**
-   * Every replica of each head at once, one request per peer, in one round: a
-   * replica that missed a publish (down then, or new and not yet repaired)
-   * has a smaller head or none, and the largest wins. (Asking one replica
-   * after another when a head was missing cost a round per replica for every
-   * term without postings.) A term is settled once all its replicas answered
-   * or two answered the same head (sizes and last doc per range: replicas
-   * stale in different ways can count the same postings); the round ends
-   * when every term is settled, so one slow replica (a peer busy applying a
-   * batch) does not hold every query. Requests still running then finish in
-   * the background: a larger head they bring replaces the cached one. Heads
-   * no replica answered for go through the failover path, which confirms a
-   * stale view.
+   * Each head from two of its replicas, chosen so that few peers are asked
+   * (fewestPeers); its other replicas only when those two do not answer the
+   * same head, when one fails, or when one is slow (HEDGE: a peer busy
+   * applying a batch must not hold every query). A replica that missed a
+   * publish (down then, or new and not yet repaired) has a smaller head or
+   * none, and the largest wins. (Asking one replica after another when a
+   * head was missing cost a round per replica for every term without
+   * postings; asking every replica at once woke three peers per term, and on
+   * a machine running many peers each one woken lengthens the round.) A
+   * term is settled once all the replicas asked answered or two answered the
+   * same head (sizes and last doc per range: replicas stale in different
+   * ways can count the same postings). Requests still running when the round
+   * ends finish in the background: a larger head they bring replaces the
+   * cached one. Heads no replica answered for go through the failover path,
+   * which confirms a stale view.
    */
   private async headsFromEveryReplica (terms: string[]): Promise<Array<TermHead | null>> {
     const seq = this.init.catalog.seq
     const best: Array<TermHead | null> = terms.map(() => null)
     const answered = new Uint8Array(terms.length)
-    // Replicas asked, and those that answered or failed, per term; answers per total postings (-1: no head).
+    // Replicas asked, and those that answered or failed, per term; answers per head fingerprint ('-': no head).
     const asked = new Uint8Array(terms.length)
     const finished = new Uint8Array(terms.length)
-    const totals: Array<Map<string, number> | undefined> = terms.map(() => undefined)
-    const byPeer = new Map<string, number[]>()
-    terms.forEach((t, i) => {
-      for (const peer of this.holders.ownersOf(headKey(t))) {
-        asked[i]++
-        const g = byPeer.get(peer); if (g === undefined) byPeer.set(peer, [i]); else g.push(i)
-      }
-    })
-    let unsettled = terms.filter((_, i) => asked[i] > 0).length
     const settled = new Uint8Array(terms.length)
-    const settle = (i: number, agreed: boolean): void => {
-      if (settled[i] === 0 && (agreed || finished[i] >= asked[i])) { settled[i] = 1; unsettled-- }
-    }
+    const totals: Array<Map<string, number> | undefined> = terms.map(() => undefined)
+    const owners = fewestPeers(terms.map((t) => this.holders.ownersOf(headKey(t))), this.holders.peerId, (p) => this.holders.isSuspect(p), 2)
+    /** Replicas of each term not asked yet (the nearest two are asked first). */
+    const rest = owners.map((o) => o.slice(2))
+    let unsettled = owners.filter((o) => o.length > 0).length
+    owners.forEach((o, i) => { if (o.length === 0) settled[i] = 1 })
     let over = false
     // An answer after the round: kept if it is larger than what the round returned (a replica the others had not caught up with).
     const late = (i: number, h: TermHead | null): void => {
       if (h === null || (best[i] !== null && !better(h, best[i] as TermHead))) return
       best[i] = h
       const cached = this.headCache.get(terms[i])
-      if (this.headCacheSeq === seq && this.init.catalog.seq === seq && this.headCache.has(terms[i]) && (cached == null || better(h, cached))) this.headCache.set(terms[i], h)
+      if (this.headCacheSeq === seq && this.init.catalog.seq === seq && this.headCache.has(terms[i]) && (cached == null || better(h, cached))) {
+        this.headCache.set(terms[i], h); this.headCachePostings += inlinePostings(h) - inlinePostings(cached ?? null)
+      }
     }
+    const t0 = performance.now()
     await new Promise<void>((resolve, reject) => {
-      let left = byPeer.size
-      const end = (): void => { if (!over && (unsettled === 0 || left === 0)) { over = true; resolve() } }
-      end()
-      for (const [peer, idx] of byPeer) {
+      let running = 0
+      let hedge: ReturnType<typeof setTimeout> | undefined
+      const end = (): void => {
+        if (!over && (unsettled === 0 || running === 0)) { over = true; clearTimeout(hedge); resolve() }
+      }
+      const settle = (i: number, agreed: boolean): void => {
+        if (settled[i] === 1) return
+        if (agreed) { settled[i] = 1; unsettled--; return }
+        if (finished[i] < asked[i]) return
+        // the replicas asked disagree or failed: the others settle it
+        if (rest[i].length > 0) askRest([i]); else { settled[i] = 1; unsettled-- }
+      }
+      const ask = (peer: string, idx: number[]): void => {
+        running++
+        for (const i of idx) asked[i]++
         void (async () => {
           try {
             const res = await this.holders.request(peer, POSTINGS_PROTOCOL, { op: 'heads', terms: idx.map((i) => terms[i]) }, [], false)
             const heads = this.headsIn(res, peer, 'heads')
+            // A replica slow to answer after this one must not hold the round: the others are asked in its place.
+            if (hedge === undefined && !over) hedge = setTimeout(() => { if (!over) askRest(terms.flatMap((_, i) => settled[i] === 0 ? [i] : [])) }, Math.max(HEDGE_MIN_MS, 2 * (performance.now() - t0)))
             idx.forEach((i, k) => {
               const h = heads[k] ?? null
               if (over) { late(i, h); return }
@@ -144,16 +172,29 @@ export class RemoteHeads {
               if (!over) idx.forEach((i) => { finished[i]++; settle(i, false) })
             } else if (!over) {
               over = true
+              clearTimeout(hedge)
               reject(err)
             } else {
               this.init.log?.(`remote index: ${peer} answered heads after the round with an error: ${(err as Error).message}`)
             }
           } finally {
-            left--
+            running--
             end()
           }
         })()
       }
+      const askRest = (idx: number[]): void => {
+        const byPeer = new Map<string, number[]>()
+        for (const i of idx) {
+          for (const peer of rest[i]) { const g = byPeer.get(peer); if (g === undefined) byPeer.set(peer, [i]); else g.push(i) }
+          rest[i] = []
+        }
+        for (const [peer, g] of byPeer) ask(peer, g)
+      }
+      const first = new Map<string, number[]>()
+      owners.forEach((o, i) => { for (const peer of o.slice(0, 2)) { const g = first.get(peer); if (g === undefined) first.set(peer, [i]); else g.push(i) } })
+      for (const [peer, g] of first) ask(peer, g)
+      end()
     })
     const unanswered = terms.flatMap((_, i) => answered[i] === 0 ? [i] : [])
     if (unanswered.length > 0) {
@@ -233,6 +274,8 @@ export class RemoteHeads {
   }
 }
 
+
+function inlinePostings (h: TermHead | null): number { return h === null ? 0 : h.ranges.reduce((n, r) => n + (r.inline?.length ?? 0), 0) }
 
 function total (h: TermHead): number { return h.ranges.reduce((n, r) => n + r.postings, 0) }
 

@@ -1,7 +1,8 @@
 /**
  * RemoteIndex heads over three replicas with a scripted network (callRpc
- * mocked): a term is settled by two equal answers without waiting for a
- * slow third replica; answers that disagree wait for it (largest wins); a
+ * mocked): a term is asked of its two nearest replicas and settled by their
+ * equal answers; a slow one is replaced by the third; answers that disagree
+ * wait for the third (largest wins); a
  * late answer that is larger updates the cache; a late failure or a late
  * read in a traced evaluation breaks nothing.
  */
@@ -12,7 +13,7 @@ import { PeerUnavailableError, RemoteError } from '../../src/dht/errors.ts'
 import type { PeerHost } from '../../src/dht/host.ts'
 import type { CatalogView } from '../../src/dht/catalog.ts'
 import type { Membership } from '../../src/dht/membership.ts'
-import { Placement } from '../../src/dht/placement.ts'
+import { Placement, headKey } from '../../src/dht/placement.ts'
 import { RemoteIndex, heavyRanges, traced } from '../../src/dht/remote-source.ts'
 import type { TermHead } from '../../src/dht/types.ts'
 import { encodePostingList } from '../../src/dht/wire.ts'
@@ -90,9 +91,23 @@ describe('remote index heads (scripted replicas)', () => {
     return new RemoteIndex({ host, membership, catalog })
   }
 
-  it('settles a term on two equal answers without waiting for a slow replica', async () => {
+  /** The replicas of a term's head in the order a lone term asks them: the nearest two first. */
+  function order (term: string): string[] { return new Placement(peers.slice(0, 3), 3).owners(headKey(term)) }
+
+  it('asks the two nearest replicas first and settles on their equal answers: the third is not woken', async () => {
+    const [a, b, c] = order('w:w')
+    const third = held()
+    replies.set(a, now(5)); replies.set(b, now(5)); replies.set(c, third.reply)
+    const { result, reads } = await traced(async () => await remote().heads(['w:w']))
+    expect(totalOf(result[0])).toBe(5)
+    expect(reads.map((x) => x.peer).sort()).toEqual([a, b].sort())
+    expect(third.asked()).toBe(false)
+  })
+
+  it('settles a term on two equal answers without waiting for a slow replica (the third is asked in its place)', async () => {
+    const [a, b, c] = order('w:x')
     const slow = held()
-    replies.set(peers[0], now(5)); replies.set(peers[1], now(5)); replies.set(peers[2], slow.reply)
+    replies.set(a, now(5)); replies.set(b, slow.reply); replies.set(c, now(5))
     const r = remote()
     const t0 = performance.now()
     const [h] = await r.heads(['w:x'])
