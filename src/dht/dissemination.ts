@@ -19,7 +19,7 @@ import { blockKey, docKey, headKey, idKey } from './placement.ts'
 import { KIND_BATCH, KIND_CATALOG, POSTINGS_PROTOCOL } from './protocols.ts'
 import { callRpc } from './rpc.ts'
 import type { ShardStore } from './shard-store.ts'
-import { INLINE_POSTINGS, WriteBuilder } from './shard-keys.ts'
+import { INLINE_POSTINGS, INLINE_TERM_POSTINGS, WriteBuilder } from './shard-keys.ts'
 import { sliceList } from './posting-lists.ts'
 import { deliveryFields, signEnvelope } from './trust.ts'
 import { DEFAULT_RANGE_DOCS, type Catalog } from './types.ts'
@@ -218,6 +218,8 @@ export class Dissemination {
       if (++sinceYield === 2000) { sinceYield = 0; await new Promise((resolve) => setImmediate(resolve)) }
       let headN = -1
       let i = 0
+      // a rare term travels whole in its heads: a query that names it reads it in the planner's round, with no blocks round after
+      const inlineAll = list.length <= INLINE_TERM_POSTINGS
       while (i < list.length) {
         const range = Math.floor(list.docs[i] / rangeDocs)
         const limit = (range + 1) * rangeDocs
@@ -229,8 +231,8 @@ export class Dissemination {
         postingsTotal += part.length
         chunksTotal++
         if (headN < 0) headN = placement.ownerIndexes(headKey(term), headOwners)
-        if (part.length <= INLINE_POSTINGS) {
-          // a short chunk travels in its head: one entry, and the heads round of a query brings it
+        if (part.length <= INLINE_POSTINGS || inlineAll) {
+          // a short chunk (or a rare term's) travels in its head: one entry, and the heads round of a query brings it
           scratch.reset(); scratch.head(term, range, firstDoc, head, part)
           place(headOwners, headN, CHUNK, part.length)
         } else {

@@ -7,7 +7,7 @@
  */
 import { ProtocolError } from './errors.ts'
 import type { Catalog } from './types.ts'
-import { INLINE_POSTINGS, P_BLOCK, P_DOC, P_HEAD, P_ID, VarintReader, WriteBuilder, chunkHeader, decodeChunk, enc, keyFirstDoc, supersededIn } from './shard-keys.ts'
+import { INLINE_POSTINGS_MAX, P_BLOCK, P_DOC, P_HEAD, P_ID, VarintReader, WriteBuilder, chunkHeader, decodeChunk, enc, keyFirstDoc, supersededIn } from './shard-keys.ts'
 import type { HeadChunk, PostingChunk, ShardWrite } from './shard-store.ts'
 
 const U32 = 0x100000000
@@ -119,7 +119,7 @@ export function prepare (write: ShardWrite, rangeDocs: number): Prepared {
     checkHead(h, rangeDocs, where)
     if (h.inline !== undefined) {
       checkPostings({ term: h.term, range: h.range, firstDoc: h.firstDoc, postings: h.inline }, rangeDocs)
-      if (h.inline.length !== h.postings || h.inline.length > INLINE_POSTINGS) throw new ProtocolError(`${where}: ${h.inline.length} inline postings for a head of ${h.postings} (inline only when all of them, at most ${INLINE_POSTINGS})`)
+      if (h.inline.length !== h.postings || h.inline.length > INLINE_POSTINGS_MAX) throw new ProtocolError(`${where}: ${h.inline.length} inline postings for a head of ${h.postings} (inline only when all of them, at most ${INLINE_POSTINGS_MAX})`)
       if (h.inline.docs[h.inline.length - 1] !== h.lastDoc) throw new ProtocolError(`${where}: inline postings end at doc ${h.inline.docs[h.inline.length - 1]}, the head says ${h.lastDoc}`)
     }
     const at = b.head(h.term, h.range, h.firstDoc, h, h.inline)
@@ -195,13 +195,13 @@ function checkHeadValue (v: Uint8Array, firstDoc: number, i: number): number {
       return 0
     }
     const inline = v.subarray(r.p)
-    // bounded before it is decoded: at most INLINE_POSTINGS postings of a few varints each
-    if (inline.length > 32 + INLINE_POSTINGS * 24) throw new ProtocolError(`an inline chunk of ${inline.length} bytes`)
+    // bounded before it is decoded: at most INLINE_POSTINGS_MAX postings of a few varints each
+    if (inline.length > 32 + INLINE_POSTINGS_MAX * 24) throw new ProtocolError(`an inline chunk of ${inline.length} bytes`)
     const h = chunkHeader(inline, firstDoc)
     // decoded whole: what the sub-blocks hold, not only what the chunk's header says, is what readers get
-    const list = h.count === postings && h.count <= INLINE_POSTINGS && h.body < inline.length ? decodeChunk(inline, firstDoc) : undefined
+    const list = h.count === postings && h.count <= INLINE_POSTINGS_MAX && h.body < inline.length ? decodeChunk(inline, firstDoc) : undefined
     if (list === undefined || list.length !== h.count || list.docs[list.length - 1] !== lastDoc || h.lastDoc !== lastDoc) {
-      throw new ProtocolError(`an inline chunk of ${list?.length ?? h.count} postings to doc ${h.lastDoc} for a head of ${postings} to doc ${lastDoc} (at most ${INLINE_POSTINGS})`)
+      throw new ProtocolError(`an inline chunk of ${list?.length ?? h.count} postings to doc ${h.lastDoc} for a head of ${postings} to doc ${lastDoc} (at most ${INLINE_POSTINGS_MAX})`)
     }
     return h.count
   } catch (err) {
