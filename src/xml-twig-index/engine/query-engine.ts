@@ -156,6 +156,11 @@ export class QueryEngine {
     const t0 = performance.now()
     const query = typeof pattern === 'string' ? parseQuery(pattern) : pattern
     const selectors = mandatorySelectors(query)
+    // Value ranges whose pattern names no value term (`//package[size > N]/name`: only element names, never rare enough to narrow
+    // before the range does) are read at once, in the round of the heads, not in a round after them.
+    const early = selectors.ranges.length > 0 && selectors.terms.every(isNodeTerm)
+      ? selectors.ranges.map((r) => { const both = Promise.all([this.postings.scan(r.range), this.postings.fetch(r.long)]); both.catch(() => {}); return both })
+      : undefined
     // The heads of the terms under `or` and `not` come in the same round (a remote source): the join reads those lists too.
     const [stats, optionalStats] = await Promise.all([
       Promise.all(selectors.terms.map(async (t) => await this.postings.termStats(t))),
@@ -187,10 +192,10 @@ export class QueryEngine {
       }))
     }
     // Value ranges first when no term is rare: a range read whole is cheaper than joining whole lists.
-    if (selectors.ranges.length > 0 && (stats.length === 0 || stats[0].docs > RARE_DOCS)) {
-      for (const r of selectors.ranges) {
+    if (selectors.ranges.length > 0 && (early !== undefined || stats.length === 0 || stats[0].docs > RARE_DOCS)) {
+      for (const [k, r] of selectors.ranges.entries()) {
         signal?.throwIfAborted()
-        const [inRange, long] = await Promise.all([this.postings.scan(r.range), this.postings.fetch(r.long)])
+        const [inRange, long] = await (early?.[k] ?? Promise.all([this.postings.scan(r.range), this.postings.fetch(r.long)]))
         scans.set(r.label, Promise.resolve(inRange))
         lists.set(r.long, Promise.resolve(long))
         narrow(unionSorted(docsOf(inRange), docsOf(long)))

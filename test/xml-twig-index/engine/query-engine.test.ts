@@ -345,4 +345,27 @@ describe('QueryEngine with a heavy list', () => {
       }
     })
   })
+
+  it('reads a value range in the round of the heads when the pattern names no value term, and after them otherwise', async () => {
+    await withDocsStore(async (store) => {
+      const calls: string[] = []
+      // whether the heads' round is over (a remote source: the planner's stats have come back)
+      let headsBack = false
+      const source: PostingSource = {
+        liveDocuments: () => store.liveDocuments(),
+        termStats: async (term) => { calls.push(`stats ${term}`); await new Promise((resolve) => setTimeout(resolve, 5)); headsBack = true; return await store.termStats(term) },
+        fetch: async (term, filter) => { calls.push(`fetch ${term}`); return await store.fetch(term, filter) },
+        terms: (prefix) => store.terms(prefix),
+        scan: async (range, filter) => { calls.push(`scan${headsBack ? '' : ' (with the heads)'}`); return await store.scan(range, filter) }
+      }
+      const engine = new QueryEngine(source, store)
+      const reference = new QueryEngine(store, store)
+      for (const pattern of ['//package[size > 1000000]/name', '//package[starts-with(name, "lib")]/name', '//package[section = "editors"][size > 1000000]/name']) {
+        calls.length = 0; headsBack = false
+        expect((await engine.query(pattern, { first: 100 })).matches, pattern).toEqual((await reference.query(pattern, { first: 100 })).matches)
+        const early = !pattern.includes('section')
+        expect(calls.some((c) => c === 'scan (with the heads)'), `${pattern}: ${calls.join(', ')}`).toBe(early)
+      }
+    })
+  })
 })
