@@ -218,8 +218,10 @@ export class Dissemination {
       if (++sinceYield === 2000) { sinceYield = 0; await new Promise((resolve) => setImmediate(resolve)) }
       let headN = -1
       let i = 0
-      // a rare term travels whole in its heads: a query that names it reads it in the planner's round, with no blocks round after
-      const inlineAll = list.length <= INLINE_TERM_POSTINGS
+      // A rare term travels whole in its heads: a query that names it reads it in the planner's round, with no blocks round after.
+      // Only in a catalog's first publish, where this list is the whole term: in a later one it is what the publish adds, and a dense
+      // term adds few postings a day (inline chunks of every publish would pile up in the heads every query reads).
+      const inlineAll = previous === undefined && list.length <= INLINE_TERM_POSTINGS
       while (i < list.length) {
         const range = Math.floor(list.docs[i] / rangeDocs)
         const limit = (range + 1) * rangeDocs

@@ -177,6 +177,9 @@ export class Holders {
   }
 }
 
+/** Reads of more items than this keep each item's nearest holder first. */
+const COVER_MAX_ITEMS = 4096
+
 /**
  * The holders of each item reordered so that, asked first, they are few:
  * every holder woken costs a request, a wake-up and an answer to read, and
@@ -191,7 +194,8 @@ export class Holders {
  * their own order, for failover.
  */
 export function fewestPeers (owners: string[][], self: string, suspect: (peer: string) => boolean, k = 1, cap = Math.max(16, Math.ceil(owners.length * k / 4))): string[][] {
-  if (owners.length < 2 && k === 1) return owners
+  // (a read this large asks every holder anyway; the cover would cost a pass over the items per holder chosen)
+  if (owners.length === 0 || owners.length > COVER_MAX_ITEMS) return owners
   const chosen = owners.map((): string[] => [])
   const candidates = owners.map((o) => o.filter((p) => !suspect(p)))
   const need = candidates.map((c) => Math.min(k, c.length))

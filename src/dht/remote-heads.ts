@@ -65,6 +65,7 @@ export class RemoteHeads {
   /** Term heads by range (prefix and bounds) of the current catalog: scans enumerate terms on every peer. */
   private readonly termsCache = new Map<string, TermHead[]>()
   private termsCacheSeq = -1
+  private termsCachePostings = 0
 
   constructor (private readonly init: RemoteIndexInit, private readonly holders: Holders) {}
 
@@ -81,7 +82,12 @@ export class RemoteHeads {
     if (missing.length > 0) {
       const got = await this.headsFromEveryReplica(missing)
       if (this.headCache.size > HEAD_CACHE_TERMS || this.headCachePostings > HEAD_CACHE_POSTINGS) this.clearHeads()
-      missing.forEach((t, i) => { this.headCache.set(t, got[i]); this.headCachePostings += inlinePostings(got[i]); if (fresh) known.set(t, got[i]) })
+      missing.forEach((t, i) => {
+        // (a traced evaluation asks again heads the cache may hold)
+        this.headCachePostings += inlinePostings(got[i]) - inlinePostings(this.headCache.get(t) ?? null)
+        this.headCache.set(t, got[i])
+        if (fresh) known.set(t, got[i])
+      })
     }
     return terms.map((t) => known.get(t) ?? null)
   }
@@ -100,7 +106,9 @@ export class RemoteHeads {
    * a machine running many peers each one woken lengthens the round.) A
    * term is settled once all the replicas asked answered or two answered the
    * same head (sizes and last doc per range: replicas stale in different
-   * ways can count the same postings). Requests still running when the round
+   * ways can count the same postings); two that agree settle it without the
+   * third, which alone may have a newer publish (repair brings the other
+   * two up to it). Requests still running when the round
    * ends finish in the background: a larger head they bring replaces the
    * cached one. Heads no replica answered for go through the failover path,
    * which confirms a stale view.
@@ -150,8 +158,9 @@ export class RemoteHeads {
           try {
             const res = await this.holders.request(peer, POSTINGS_PROTOCOL, { op: 'heads', terms: idx.map((i) => terms[i]) }, [], false)
             const heads = this.headsIn(res, peer, 'heads')
-            // A replica slow to answer after this one must not hold the round: the others are asked in its place.
-            if (hedge === undefined && !over) hedge = setTimeout(() => { if (!over) askRest(terms.flatMap((_, i) => settled[i] === 0 ? [i] : [])) }, Math.max(HEDGE_MIN_MS, 2 * (performance.now() - t0)))
+            // A replica slow to answer after this one must not hold the round: the others are asked in its place. (This peer's own
+            // answer comes without a network hop: no measure of how long a replica takes.)
+            if (hedge === undefined && !over && peer !== this.holders.peerId) hedge = setTimeout(() => { if (!over) askRest(terms.flatMap((_, i) => settled[i] === 0 ? [i] : [])) }, Math.max(HEDGE_MIN_MS, 2 * (performance.now() - t0)))
             idx.forEach((i, k) => {
               const h = heads[k] ?? null
               if (over) { late(i, h); return }
@@ -169,7 +178,12 @@ export class RemoteHeads {
             if (err instanceof PeerUnavailableError) {
               this.holders.suspect(peer)
               this.init.log?.(`remote index: ${peer} failed, its heads come from the other replicas: ${err.message}`)
-              if (!over) idx.forEach((i) => { finished[i]++; settle(i, false) })
+              if (!over) {
+                // its terms' other replicas now, not after the other replica asked answers
+                idx.forEach((i) => { finished[i]++ })
+                askRest(idx.filter((i) => settled[i] === 0))
+                idx.forEach((i) => { settle(i, false) })
+              }
             } else if (!over) {
               over = true
               clearTimeout(hedge)
@@ -238,14 +252,19 @@ export class RemoteHeads {
   /** Term heads in a range, from every index peer (each holds a share), merged. */
   async termHeads (range: TermRange): Promise<TermHead[]> {
     const seq = this.init.catalog.seq
-    if (seq !== this.termsCacheSeq) { this.termsCache.clear(); this.termsCacheSeq = seq }
+    if (seq !== this.termsCacheSeq) { this.termsCache.clear(); this.termsCachePostings = 0; this.termsCacheSeq = seq }
     const cacheKey = JSON.stringify([range.prefix, range.gt, range.gte, range.lt, range.lte])
     const fresh = traces.getStore()?.fresh === true
     let all = fresh ? undefined : this.termsCache.get(cacheKey)
     if (all === undefined) {
       all = await this.termHeadsFromPeers(range)
-      if (this.termsCache.size >= 256) this.termsCache.delete(this.termsCache.keys().next().value as string)
+      while (this.termsCache.size >= 256 || (this.termsCache.size > 0 && this.termsCachePostings > HEAD_CACHE_POSTINGS)) {
+        const oldest = this.termsCache.keys().next().value as string
+        this.termsCachePostings -= (this.termsCache.get(oldest) ?? []).reduce((n, h) => n + inlinePostings(h), 0)
+        this.termsCache.delete(oldest)
+      }
       this.termsCache.set(cacheKey, all)
+      this.termsCachePostings += all.reduce((n, h) => n + inlinePostings(h), 0)
     }
     return range.match == null ? all : all.filter((h) => range.match?.(h.term) === true)
   }

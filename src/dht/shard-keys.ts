@@ -42,8 +42,9 @@ export const SUB_BLOCK = 512
  */
 export const INLINE_POSTINGS = 16
 /**
- * A term with at most this many postings in a publish travels whole in its
- * heads, whatever their split by range: R1's `section = "editors"` (338
+ * A term with at most this many postings travels whole in its heads (in a
+ * catalog's first publish, where the publisher sees whole terms), whatever
+ * their split by range: R1's `section = "editors"` (338
  * postings, 12-105 a range), a dependency on `libgtk-4-1` (88) or the
  * collections of a release document (116) then cost a query no blocks
  * round. R1 has 32,370 such chunks of more than INLINE_POSTINGS (1.3 M of

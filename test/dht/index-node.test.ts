@@ -261,4 +261,24 @@ describe('distributed index (in-process peers)', () => {
     const infos = await Promise.all(nodes.map(async (n) => await n.info()))
     for (const i of infos) expect(i.held?.postings ?? 0).toBeGreaterThan(0)
   })
+
+  it('inlines a rare term whole in a first publish, and only short chunks in a later one (a dense term adds few postings a publish)', async () => {
+    const m = mirrors[0]
+    // the first publish: a section with 17..512 postings here came whole with its head
+    const sections = ['libs', 'utils', 'admin', 'net', 'perl', 'python', 'devel', 'misc', 'text', 'science']
+    const sizes = await Promise.all(sections.map(async (x) => (await local.store.termStats(`v:section=${x}`)).postings))
+    const rare = sections.find((_, i) => sizes[i] > 16 && sizes[i] <= 512)
+    expect(rare).toBeDefined()
+    const [head] = await m.remote.heads([`v:section=${rare as string}`])
+    expect(head?.ranges.every((r) => r.inline?.length === r.postings)).toBe(true)
+    // a later publish (the updates again: 38 units replaced) adds ~80 `package` postings: they go to a block, not to the head
+    await local.import(readUnits([join(FIXTURES, 'bookworm-updates.Packages.xz')]), { release: 'bookworm-updates', date: '2026-11-26' })
+    const summary = await publisher.disseminate()
+    expect(summary?.docs).toBeGreaterThan(38)
+    await waitFor('catalog 2 at every mirror', () => mirrors.every((x) => x.catalog.seq === 2))
+    const [pkg] = await m.remote.heads(['e:package'])
+    for (const r of pkg?.ranges ?? []) expect(r.inline?.length ?? 0).toBeLessThanOrEqual(16)
+    const pattern = `//package[section = "${rare as string}"]/name`
+    expect((await m.engine.answers(pattern)).nodes.length).toBe((await local.engine.answers(pattern)).nodes.length)
+  }, 60_000)
 })

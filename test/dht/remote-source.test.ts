@@ -120,6 +120,21 @@ describe('remote index heads (scripted replicas)', () => {
     expect(totalOf((await r.heads(['w:x']))[0])).toBe(8)
   })
 
+  it('asks the third replica as soon as one of the two asked fails, not after the other answered', async () => {
+    const [a, b, c] = order('w:f')
+    const slow = held()
+    let thirdAsked = false
+    replies.set(b, slow.reply); replies.set(c, async (terms) => { thirdAsked = true; return await now(3)(terms) })
+    // `a` has no reply: unreachable
+    const p = remote().heads(['w:f'])
+    await sleep(50)
+    expect(thirdAsked).toBe(true)
+    expect(slow.asked()).toBe(true)
+    slow.release(3)
+    expect(totalOf((await p)[0])).toBe(3)
+    expect(a).not.toBe(c)
+  })
+
   it('settles on two replicas that agree there is no head', async () => {
     const slow = held()
     replies.set(peers[0], async (terms) => terms.map(() => null))

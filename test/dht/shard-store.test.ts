@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { ClassicLevel } from 'classic-level'
 import { ShardStore, type HeadChunk, type PostingChunk, type ShardEntry, type ShardWrite } from '../../src/dht/shard-store.ts'
-import { WriteBuilder } from '../../src/dht/shard-keys.ts'
+import { INLINE_POSTINGS_MAX, WriteBuilder } from '../../src/dht/shard-keys.ts'
 import { BloomFilter } from '../../src/dht/bloom.ts'
 import { ProtocolError } from '../../src/dht/errors.ts'
 import type { Catalog } from '../../src/dht/types.ts'
@@ -221,6 +221,26 @@ describe('ShardStore', () => {
     const a2 = await openStore('a')
     expect(await statsOf(a2)).toEqual(before)
     expect(await statsOf(c)).toEqual(before)
+  })
+
+  it('takes a rare term whole in its heads, up to INLINE_POSTINGS_MAX inline postings a head, and refuses more (both write paths)', async () => {
+    const s = await openStore('max')
+    // postingsOf(docs, per): `per` postings a document; 64 documents of range 0
+    const docs = Array.from({ length: 64 }, (_, i) => i + 1)
+    const most = postingsOf(docs, INLINE_POSTINGS_MAX / 64)
+    const head = (term: string, ps: P[]): HeadChunk => ({ term, range: 0, firstDoc: 1, postings: ps.length, docs: new Set(ps.map((x) => x[0])).size, lastDoc: ps[ps.length - 1][0], inline: list(ps) })
+    await s.apply({ heads: [head('v:rare', most)] })
+    expect((await s.heads(['v:rare']))[0]?.ranges[0].inline?.length).toBe(INLINE_POSTINGS_MAX)
+    const one = [...most, [64, 99, 100, 9] as P]
+    await expect(s.apply({ heads: [head('v:over', one)] })).rejects.toThrow(new RegExp(`${INLINE_POSTINGS_MAX + 1} inline postings for a head of ${INLINE_POSTINGS_MAX + 1} \\(inline only when all of them, at most ${INLINE_POSTINGS_MAX}\\)`))
+    const enc = new WriteBuilder()
+    enc.head('v:rare2', 0, 1, { postings: most.length, docs: 64, lastDoc: 64 }, list(most))
+    await s.applyEncoded(enc)
+    expect((await s.heads(['v:rare2']))[0]?.ranges[0].inline?.length).toBe(INLINE_POSTINGS_MAX)
+    const over = new WriteBuilder()
+    over.head('v:over2', 0, 1, { postings: one.length, docs: 64, lastDoc: 64 }, list(one))
+    await expect(s.applyEncoded(over)).rejects.toBeInstanceOf(ProtocolError)
+    expect(await s.heads(['v:over', 'v:over2'])).toEqual([undefined, undefined])
   })
 
   it('opens a store of format 1 (no inline chunks) and marks it format 2', async () => {

@@ -156,8 +156,10 @@ export class QueryEngine {
     const t0 = performance.now()
     const query = typeof pattern === 'string' ? parseQuery(pattern) : pattern
     const selectors = mandatorySelectors(query)
-    // Value ranges whose pattern names no value term (`//package[size > N]/name`: only element names, never rare enough to narrow
-    // before the range does) are read at once, in the round of the heads, not in a round after them.
+    // Value ranges whose pattern names no value term (`//package[size > N]/name`: element names, rarely rare enough to narrow
+    // before the range does) are read at once, in the round of the heads, not in a round after them. When an element turns out rare
+    // (`//release[starts-with(@name, "b")]`), the range was read whole where its documents alone would have been read: bytes, not
+    // answers (the range still narrows).
     const early = selectors.ranges.length > 0 && selectors.terms.every(isNodeTerm)
       ? selectors.ranges.map((r) => { const both = Promise.all([this.postings.scan(r.range), this.postings.fetch(r.long)]); both.catch(() => {}); return both })
       : undefined
