@@ -86,6 +86,16 @@ export function encodeCols (list: PostingList, asked?: Uint32Array): Uint8Array 
  * block holds), docs among `asked` when the reducer was an exact set,
  * sorted with distinct positions, each column within its range.
  */
+/**
+ * A columns answer counting more postings than the reader allows for the
+ * block (its head, read before a publish that grew the block, may be
+ * stale): the reader asks again for the plain form, whose size its bytes
+ * bound, instead of failing the query.
+ */
+export class ColsTooLargeError extends ProtocolError {
+  constructor (message: string) { super(message); this.name = 'ColsTooLargeError' }
+}
+
 export function decodeCols (bytes: Uint8Array, asked: Uint32Array | undefined, most: number, at: string): PostingList {
   let p = 0
   const varint = (what: string): number => {
@@ -100,7 +110,7 @@ export function decodeCols (bytes: Uint8Array, asked: Uint32Array | undefined, m
   }
   if (bytes[p++] !== COLS_VERSION) throw new ProtocolError(`${at}: cols answer of version ${String(bytes[0])}`)
   const n = varint('its count')
-  if (n > most) throw new ProtocolError(`${at}: cols answer of ${n} postings from a block of ${most}`)
+  if (n > most) throw new ColsTooLargeError(`${at}: cols answer of ${n} postings from a block of ${most}`)
   const cols = ['doc steps', 'starts', 'spans', 'levels'].map((what) => {
     const mode = bytes[p++]
     if (mode === ONE) return { one: varint(what), each: undefined }

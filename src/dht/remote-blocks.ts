@@ -14,7 +14,7 @@ import { blockKey } from './placement.ts'
 import { keepDocs } from './posting-lists.ts'
 import { POSTINGS_PROTOCOL } from './protocols.ts'
 import { decodePostingList } from './wire.ts'
-import { decodeCols } from './cols-codec.ts'
+import { ColsTooLargeError, decodeCols } from './cols-codec.ts'
 
 const EMPTY_DOCS = new Uint32Array(0)
 
@@ -89,7 +89,8 @@ export class BlockRequests {
     }, (k, b) => b.held < k.postings, { score: (_k, b) => b.held })
   }
 
-  private async blocksRequest (peer: string, group: BlockAsk[], failover: boolean): Promise<HeldBlock[]> {
+  /** One request to one holder; `asCols: false` asks for plain posting lists (after a columns answer larger than its head allowed). */
+  private async blocksRequest (peer: string, group: BlockAsk[], failover: boolean, asCols = true): Promise<HeldBlock[]> {
     const partOf = new Map<string, number>()
     const specs: ReducerSpec[] = []
     const parts: Uint8Array[] = []
@@ -112,7 +113,7 @@ export class BlockRequests {
     // postings in columns where shorter (cols-codec.ts), when enough of them may come back to pay for asking
     const plain = group.filter((k) => k.having === undefined && k.roots === undefined)
     const counted = plain.every((k) => k.reducer === undefined || k.reducer.spec.kind === 'bloom' || k.reducer.asked !== undefined)
-    if (counted && plain.reduce((n, k) => n + Math.min(k.postings, k.reducer?.items ?? k.postings), 0) >= COLS_MIN) header.cols = 1
+    if (asCols && counted && plain.reduce((n, k) => n + Math.min(k.postings, k.reducer?.items ?? k.postings), 0) >= COLS_MIN) header.cols = 1
     const res = await this.holders.request(peer, POSTINGS_PROTOCOL, header, parts, failover)
     // A holder that answers fewer lists than asked is broken, not empty.
     if (res.parts.length !== group.length) throw new ProtocolError(`peer ${peer} answered ${res.parts.length} lists for ${group.length} blocks`)
@@ -129,6 +130,18 @@ export class BlockRequests {
     const postingsOf = (k: BlockAsk, i: number): PostingList => cols.has(i)
       ? decodeCols(res.parts[i], k.reducer?.spec.kind === 'bloom' ? undefined : k.reducer?.asked, most(k, i), `peer ${peer}, ${k.term}#${k.range}`)
       : decodePostingList(res.parts[i])
+    try {
+      return this.readAnswer(peer, group, res, header, postingsOf, heldOf, bitmaps, rooted)
+    } catch (err) {
+      // A block grew since its head was read (a publish under way): its columns may hold more than the head allowed; the plain form
+      // is bounded by its bytes.
+      if (err instanceof ColsTooLargeError && header.cols === 1) return await this.blocksRequest(peer, group, failover, false)
+      throw err
+    }
+  }
+
+  private readAnswer (peer: string, group: BlockAsk[], res: { parts: Uint8Array[] }, header: Record<string, unknown>, postingsOf: (k: BlockAsk, i: number) => PostingList,
+    heldOf: (i: number, otherwise: number) => number, bitmaps: Set<unknown>, rooted: Set<unknown>): HeldBlock[] {
     return group.map((k, i) => {
       if (k.roots !== undefined && rooted.has(i)) return { list: EMPTY_LIST, held: heldOf(i, 0), roots: readRootsAnswer(res.parts[i], k.roots, `peer ${peer}, ${k.term}#${k.range}`) }
       const ask = k.having

@@ -18,6 +18,7 @@ import { RemoteIndex, heavyRanges, traced } from '../../src/dht/remote-source.ts
 import type { TermHead } from '../../src/dht/types.ts'
 import { encodePostingList } from '../../src/dht/wire.ts'
 import { encodeHeads } from '../../src/dht/head-codec.ts'
+import { encodeCols } from '../../src/dht/cols-codec.ts'
 import { PostingBuffer } from '../../src/xml-twig-index/postings/codec.ts'
 import { SortedDocSet } from '../../src/xml-twig-index/engine/source.ts'
 
@@ -37,6 +38,12 @@ vi.mock('../../src/dht/rpc.ts', () => ({
       blockRequests.push({ peer, terms, ranges: header.ranges as number[], reducerOf: header.reducerOf as number[], filter: header.filter as string | undefined, roots: header.roots as number[] | undefined, cols: header.cols as number | undefined })
       // Every block holds one posting in document 1 of its range.
       const parts = terms.map((_t, i) => { const b = new PostingBuffer(1); b.push((header.ranges as number[])[i] * 8192 + 1, 1, 2, 1); return encodePostingList(b) })
+      // A block that grew since its head was read (a publish under way): in columns, more postings than the head allows.
+      if (terms.includes('e:grown') && header.cols === 1) {
+        const grown = new PostingBuffer(5000)
+        for (let d = 1; d <= 20; d++) for (let j = 0; j < 250; j++) grown.push(d, 1 + 2 * j, 2 + 2 * j, 1)
+        return { header: { lists: 1, held: [5000], cols: [0] }, parts: [encodeCols(grown, Uint32Array.from({ length: 20 }, (_, i) => 1 + i))], bytes: 10 }
+      }
       // A broken holder: one list fewer than asked.
       if (terms.includes('e:short')) parts.pop()
       return { header: { lists: terms.length, held: terms.map(() => 1) }, parts, bytes: 10 }
@@ -269,6 +276,11 @@ describe('remote index blocks (scripted holder)', () => {
     expect([wide.length, wide.docs[0], wide.starts[0]]).toEqual([1, 1, 1])
     await r.fetch('e:arch', new SortedDocSet(Uint32Array.of(1, 2)))
     expect(blockRequests.map((q) => q.cols)).toEqual([1, undefined])
+    // Columns counting more than the (stale) head allows: asked again in the plain form, which its bytes bound, not a failed query.
+    blockRequests.length = 0
+    const grown = await r.fetch('e:grown', many)
+    expect(blockRequests.map((q) => q.cols)).toEqual([1, undefined])
+    expect(grown.length).toBe(1)
   })
 })
 
