@@ -211,12 +211,11 @@ export function fewestPeers (owners: string[][], self: string, suspect: (peer: s
         count.set(p, (count.get(p) ?? 0) + 1); rank.set(p, (rank.get(p) ?? 0) + r)
       })
     })
+    const nearer = (p: string, q: string): boolean => (rank.get(p) as number) / (count.get(p) as number) < (rank.get(q) as number) / (count.get(q) as number)
     let best: string | undefined
     for (const [p, n] of count) {
-      if (best === undefined || best === self) { if (best === undefined) best = p; continue }
-      if (p === self) { best = p; continue }
-      const bn = count.get(best) as number
-      if (n > bn || (n === bn && (rank.get(p) as number) / n < (rank.get(best) as number) / bn)) best = p
+      if (best === self) break
+      if (best === undefined || p === self || n > (count.get(best) as number) || (n === count.get(best) && nearer(p, best))) best = p
     }
     if (best === undefined) break // every holder the rest could take is at its cap: they keep their nearest
     let took = load.get(best) ?? 0

@@ -27,6 +27,7 @@ const HEAVY_EXCESS = 10_000
 
 /** Heads cached per catalog, and the postings that came inline with them (~16 bytes each), before the cache starts again. */
 const HEAD_CACHE_TERMS = 100_000
+const HEAD_CACHE_POSTINGS = 2_000_000
 
 /**
  * When a head replica answered, how long the round waits for the other one
@@ -34,7 +35,6 @@ const HEAD_CACHE_TERMS = 100_000
  * took, at least this (ms).
  */
 const HEDGE_MIN_MS = 10
-const HEAD_CACHE_POSTINGS = 2_000_000
 
 /**
  * DocId intervals of the ranges where a term has far more postings per
@@ -80,7 +80,7 @@ export class RemoteHeads {
     const known = fresh ? (ctx as TraceContext).heads : this.headCache
     const missing = [...new Set(terms.filter((t) => !known.has(t)))]
     if (missing.length > 0) {
-      const got = await this.headsFromEveryReplica(missing)
+      const got = await this.headsFromReplicas(missing)
       if (this.headCache.size > HEAD_CACHE_TERMS || this.headCachePostings > HEAD_CACHE_POSTINGS) this.clearHeads()
       missing.forEach((t, i) => {
         // (a traced evaluation asks again heads the cache may hold)
@@ -113,7 +113,7 @@ export class RemoteHeads {
    * cached one. Heads no replica answered for go through the failover path,
    * which confirms a stale view.
    */
-  private async headsFromEveryReplica (terms: string[]): Promise<Array<TermHead | null>> {
+  private async headsFromReplicas (terms: string[]): Promise<Array<TermHead | null>> {
     const seq = this.init.catalog.seq
     const best: Array<TermHead | null> = terms.map(() => null)
     const answered = new Uint8Array(terms.length)
