@@ -69,8 +69,6 @@ export class Holders {
 
   constructor (private readonly init: HoldersInit) {}
 
-  private get self (): string { return this.init.host.peerId }
-
   /** This peer's id. */
   get peerId (): string { return this.init.host.peerId }
 
@@ -93,10 +91,10 @@ export class Holders {
   async request (peer: string, protocol: string, header: Record<string, unknown>, parts: Uint8Array[], failover: boolean): Promise<{ header: Record<string, unknown>, parts: Uint8Array[] }> {
     const t0 = performance.now()
     let res: { header: Record<string, unknown>, parts: Uint8Array[], bytes: number }
-    if (peer === this.self && this.init.server !== undefined) {
+    if (peer === this.peerId && this.init.server !== undefined) {
       const r = protocol === POSTINGS_PROTOCOL
-        ? await this.init.server.postings({ header, parts, from: this.self })
-        : await this.init.server.docs({ header, parts, from: this.self })
+        ? await this.init.server.postings({ header, parts, from: this.peerId })
+        : await this.init.server.docs({ header, parts, from: this.peerId })
       res = { header: r.header, parts: r.parts ?? [], bytes: 0 }
     } else {
       res = await callRpc(this.init.host.libp2p, peer, protocol, header, parts, { timeoutMs: this.init.callTimeoutMs ?? 10_000 })
@@ -131,7 +129,7 @@ export class Holders {
       const prev = fallback.get(i)
       if (prev === undefined || (options.score !== undefined && options.score(items[i], r) > options.score(items[i], prev))) fallback.set(i, r)
     }
-    let pending: Array<Routed<number>> = fewestPeers(items.map((_, i) => this.ownersOf(keyOf(items[i]))), this.self, (p) => this.isSuspect(p))
+    let pending: Array<Routed<number>> = fewestPeers(items.map((_, i) => this.ownersOf(keyOf(items[i]))), this.peerId, (p) => this.isSuspect(p))
       .map((owners, i) => ({ item: i, owners, attempt: 0 }))
     while (pending.length > 0) {
       const groups = new Map<string, Array<Routed<number>>>()

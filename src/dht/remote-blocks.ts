@@ -131,32 +131,27 @@ export class BlockRequests {
       ? decodeCols(res.parts[i], k.reducer?.spec.kind === 'bloom' ? undefined : k.reducer?.asked, most(k, i), `peer ${peer}, ${k.term}#${k.range}`)
       : decodePostingList(res.parts[i])
     try {
-      return this.readAnswer(peer, group, res, header, postingsOf, heldOf, bitmaps, rooted)
+      return group.map((k, i) => {
+        if (k.roots !== undefined && rooted.has(i)) return { list: EMPTY_LIST, held: heldOf(i, 0), roots: readRootsAnswer(res.parts[i], k.roots, `peer ${peer}, ${k.term}#${k.range}`) }
+        const ask = k.having
+        if (ask !== undefined && bitmaps.has(i)) {
+          const at = `peer ${peer}, ${k.term}#${k.range}`
+          const having = ask.nodes !== undefined ? { docs: EMPTY_DOCS, nodes: readRelatedHaving(res.parts[i], ask.nodes.nodes, at) } : readHavingAnswer(res.parts[i], ask, ask.docs, at)
+          return { list: EMPTY_LIST, held: heldOf(i, 0), having }
+        }
+        if (ask?.nodes !== undefined) {
+          const list = postingsOf(k, i)
+          return { list, held: heldOf(i, list.length), having: { docs: EMPTY_DOCS, nodes: relatedNodes(relatedIn(list, ask.nodes), ask.nodes) } }
+        }
+        const list = postingsOf(k, i)
+        const mine = ask === undefined ? undefined : docsHavingIn(ask.docs === undefined ? list : keepDocs(list, new SortedDocSet(ask.docs)), ask.level)
+        return { list, held: heldOf(i, list.length), ...(mine !== undefined ? { having: mine } : {}) }
+      })
     } catch (err) {
       // A block grew since its head was read (a publish under way): its columns may hold more than the head allowed; the plain form
       // is bounded by its bytes.
       if (err instanceof ColsTooLargeError && header.cols === 1) return await this.blocksRequest(peer, group, failover, false)
       throw err
     }
-  }
-
-  private readAnswer (peer: string, group: BlockAsk[], res: { parts: Uint8Array[] }, header: Record<string, unknown>, postingsOf: (k: BlockAsk, i: number) => PostingList,
-    heldOf: (i: number, otherwise: number) => number, bitmaps: Set<unknown>, rooted: Set<unknown>): HeldBlock[] {
-    return group.map((k, i) => {
-      if (k.roots !== undefined && rooted.has(i)) return { list: EMPTY_LIST, held: heldOf(i, 0), roots: readRootsAnswer(res.parts[i], k.roots, `peer ${peer}, ${k.term}#${k.range}`) }
-      const ask = k.having
-      if (ask !== undefined && bitmaps.has(i)) {
-        const at = `peer ${peer}, ${k.term}#${k.range}`
-        const having = ask.nodes !== undefined ? { docs: EMPTY_DOCS, nodes: readRelatedHaving(res.parts[i], ask.nodes.nodes, at) } : readHavingAnswer(res.parts[i], ask, ask.docs, at)
-        return { list: EMPTY_LIST, held: heldOf(i, 0), having }
-      }
-      if (ask?.nodes !== undefined) {
-        const list = postingsOf(k, i)
-        return { list, held: heldOf(i, list.length), having: { docs: EMPTY_DOCS, nodes: relatedNodes(relatedIn(list, ask.nodes), ask.nodes) } }
-      }
-      const list = postingsOf(k, i)
-      const mine = ask === undefined ? undefined : docsHavingIn(ask.docs === undefined ? list : keepDocs(list, new SortedDocSet(ask.docs)), ask.level)
-      return { list, held: heldOf(i, list.length), ...(mine !== undefined ? { having: mine } : {}) }
-    })
   }
 }
