@@ -5,10 +5,10 @@
  * gossipsub topic (gossipsub signs each message with its origin's key, so
  * `from` is authenticated); a mirror's announcement carries its
  * certificate, checked against the publisher key. A member silent for
- * `expireMs` is probed directly (its own record asked on MEMBERS_PROTOCOL):
- * it leaves the view only when it does not answer, since a busy peer's
- * announcements come late and every change of the view starts a repair
- * pass on every peer. A peer that starts pulls the view from the peers it
+ * `expireMs` (or `disconnectedMs` after its connections closed) is probed
+ * directly (its own record asked on MEMBERS_PROTOCOL): it leaves the view
+ * only when it does not answer, since a busy peer's announcements come
+ * late and every change of the view starts a repair pass on every peer. A peer that starts pulls the view from the peers it
  * is connected to, so it can place keys at once.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -66,14 +66,33 @@ export interface MembershipInit {
   /** Period of the checks (silent members, expired certificates) and of announcements while this peer's record changes. Default 2000 ms. */
   intervalMs?: number
   /**
-   * Longest an index peer goes without announcing when its record (what it
-   * holds, its repair state, its catalog) does not change. Default 3 ×
-   * intervalMs: every announcement is flooded to every peer and forwarded
-   * through the mesh, the larger part of an idle peer's work.
+   * Longest an index peer goes without announcing when its record does not
+   * change. Default 10 × intervalMs (20 s): every announcement is flooded
+   * to every peer and forwarded through the mesh, the larger part of an
+   * idle peer's work (announcing every 6 s was ~30% of it, 8 mirrors). A
+   * member that crashes is not left to expire: its connection's close
+   * has it probed at once.
    */
   keepAliveMs?: number
+  /**
+   * What a peer holds and its repair state change at every period during a
+   * publish or a repair, and only `edos network` shows them: such a change
+   * is announced at most this often. A change of addresses, certificate or
+   * catalog is announced at the next period. Default keepAliveMs / 2.
+   */
+  infoMs?: number
   /** A member not heard for this long is probed, and leaves the view if the probe fails. Default 2 × keepAliveMs + 1 s, at least 10 s (a busy peer's announcements come late, and a false leave moves keys for nothing). */
   expireMs?: number
+  /** A member not heard for this long after its connections closed is probed. Default min(expireMs, 10 s). */
+  disconnectedMs?: number
+  /**
+   * Period of a kad-dht lookup of a random key that confirms the view (it
+   * finds index peers whose announcements this peer missed). Default 5 min:
+   * a lookup asks most index peers, and one per peer every 30 s was ~30% of
+   * an idle network's CPU (8 mirrors). A read that finds the view stale
+   * confirms it at once (holders.ts).
+   */
+  confirmMs?: number
   /**
    * Longest a silent member may take to answer its probe before it leaves
    * the view. Default 10 s: a peer whose event loop is blocked applying a
@@ -103,9 +122,14 @@ export class Membership {
   private readonly listeners = new Set<Listener>()
   private readonly intervalMs: number
   private readonly keepAliveMs: number
+  private readonly infoMs: number
   private readonly expireMs: number
-  /** What this peer last announced (its record as JSON) and when. */
-  private announced = { json: '', at: -Infinity }
+  private readonly disconnectedMs: number
+  private readonly confirmTicks: number
+  /** Members whose connections all closed, and when (dropped once they are heard from or probed). */
+  private readonly disconnected = new Map<string, number>()
+  /** What this peer last announced (its record as JSON, and without held and repair) and when. */
+  private announced = { json: '', essential: '', at: -Infinity }
   private readonly probeTimeoutMs: number
   private readonly replicas: number
   /** Silent members being probed (at most one probe per member). */
@@ -117,8 +141,11 @@ export class Membership {
   constructor (private readonly init: MembershipInit) {
     this.certificate = init.certificate
     this.intervalMs = init.intervalMs ?? 2000
-    this.keepAliveMs = init.keepAliveMs ?? this.intervalMs * 3
+    this.keepAliveMs = init.keepAliveMs ?? this.intervalMs * 10
+    this.infoMs = init.infoMs ?? this.keepAliveMs / 2
     this.expireMs = init.expireMs ?? Math.max(10_000, this.keepAliveMs * 2 + 1000)
+    this.disconnectedMs = init.disconnectedMs ?? Math.min(this.expireMs, 10_000)
+    this.confirmTicks = Math.max(1, Math.round((init.confirmMs ?? 300_000) / this.intervalMs))
     this.probeTimeoutMs = init.probeTimeoutMs ?? 10_000
     this.replicas = init.replicas ?? DEFAULT_REPLICAS
     this.placementCache = new Placement([], this.replicas)
@@ -160,6 +187,13 @@ export class Membership {
         this.refused++
         this.init.log?.(`membership: refused an announcement from ${msg.from.toString()}: ${(err as Error).message}`)
       }
+    })
+    // A member whose connections all closed (it stopped, crashed, or the link broke) and that is not heard from within
+    // disconnectedMs is probed then, not after expireMs of silence: a dead one is refused at once and leaves; a live one is
+    // dialled again and stays; one that restarts within disconnectedMs announces itself and never leaves.
+    libp2p.addEventListener('peer:disconnect', (evt) => {
+      const peer = evt.detail.toString()
+      if (!this.stopped && peer !== this.self && this.members.has(peer)) this.disconnected.set(peer, Date.now())
     })
     await serveRpc(libp2p, MEMBERS_PROTOCOL, async () => ({ header: { members: this.view().map(({ lastSeen: _, ...r }) => r) } }))
     this.timer = setInterval(() => { void this.tick() }, this.intervalMs)
@@ -246,13 +280,17 @@ export class Membership {
     if (seq !== undefined) record.catalogSeq = seq
     this.upsert({ ...record, lastSeen: Date.now() })
     const json = JSON.stringify(record)
-    const now = performance.now()
-    // (half a period early rather than a period late: ticks do not fall exactly keepAliveMs apart)
-    if (!force && json === this.announced.json && now - this.announced.at < this.keepAliveMs - this.intervalMs / 2) return
+    const { held: _h, repair: _r, ...rest } = record
+    const essential = JSON.stringify(rest)
+    const since = performance.now() - this.announced.at
+    // (half a period early rather than a period late: ticks do not fall exactly on the bounds)
+    const due = force || essential !== this.announced.essential || since >= this.keepAliveMs - this.intervalMs / 2 ||
+      (json !== this.announced.json && since >= this.infoMs - this.intervalMs / 2)
+    if (!due) return
     try {
       const { recipients } = await this.init.host.libp2p.services.pubsub.publish(MEMBERS_TOPIC, new TextEncoder().encode(json))
       // Reached nobody (no subscriber yet): the next period tries again.
-      if (recipients.length > 0) this.announced = { json, at: now }
+      if (recipients.length > 0) this.announced = { json, essential, at: performance.now() }
     } catch {
       // The next period tries again.
     }
@@ -319,14 +357,18 @@ export class Membership {
   private ticks = 0
 
   private async tick (): Promise<void> {
-    // Every 15 periods, a kad-dht lookup of a random key confirms the view.
-    if (++this.ticks % 15 === 0) void this.confirm(randomBytes(32))
+    // Every confirmMs, a kad-dht lookup of a random key confirms the view.
+    if (++this.ticks % this.confirmTicks === 0) void this.confirm(randomBytes(32))
     const now = Date.now()
     let changed = false
     for (const [peer, m] of this.members) {
       if (peer === this.self) continue
       if (m.certificate !== undefined && Date.parse(m.certificate.expires) <= now) { this.forget(peer); changed = true; continue }
-      if (m.lastSeen < now - this.expireMs && !this.probing.has(peer)) void this.probe(peer)
+      if (this.probing.has(peer)) continue
+      const gone = this.disconnected.get(peer)
+      if (gone !== undefined && m.lastSeen > gone) this.disconnected.delete(peer)
+      else if (gone !== undefined && gone < now - this.disconnectedMs) { this.disconnected.delete(peer); void this.probe(peer, 'disconnected') }
+      else if (m.lastSeen < now - this.expireMs) void this.probe(peer, 'silent')
     }
     if (changed) this.recompute()
     await this.announce()
@@ -339,7 +381,7 @@ export class Membership {
    * (it is no longer an index peer, its certificate is invalid) and nothing
    * was heard from it meanwhile. Never throws.
    */
-  private async probe (peer: string): Promise<void> {
+  private async probe (peer: string, why: 'silent' | 'disconnected'): Promise<void> {
     this.probing.add(peer)
     this.probes++
     const started = Date.now()
@@ -354,7 +396,7 @@ export class Membership {
         alive = true
       }
     } catch (err) {
-      this.init.log?.(`membership: ${peer} silent for ${this.expireMs} ms and its probe failed: ${(err as Error).message}`)
+      this.init.log?.(`membership: ${peer} ${why === 'silent' ? `silent for ${this.expireMs} ms` : 'disconnected'} and its probe failed: ${(err as Error).message}`)
     } finally {
       this.probing.delete(peer)
     }
@@ -370,6 +412,7 @@ export class Membership {
   /** Drops a member and what was merged of it into the peer store (a returning member's addresses are merged again). */
   private forget (peer: string): boolean {
     this.mergedAddrs.delete(peer)
+    this.disconnected.delete(peer)
     return this.members.delete(peer)
   }
 

@@ -136,3 +136,111 @@ describe('membership: announcements on change, a keep-alive otherwise', () => {
     }
   }, 60_000)
 })
+
+describe('membership: held and repair changes are announced at most every infoMs', () => {
+  it('a changing held is announced a few times, not at every period; a new catalog at the next period', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'edos-members-'))
+    const hosts: PeerHost[] = []
+    const views: Membership[] = []
+    try {
+      const pubHost = await createPeerHost({ data: join(dir, 'pub'), role: 'publisher' })
+      hosts.push(pubHost)
+      const publisher = peerIdFromString(pubHost.peerId)
+      const pub = new Membership({ host: pubHost, publisher, intervalMs: 100, keepAliveMs: 10_000, expireMs: 30_000 })
+      views.push(pub)
+      await pub.start()
+      const host = await createPeerHost({ data: join(dir, 'm0'), role: 'mirror', bootstrap: pubHost.multiaddrs() })
+      hosts.push(host)
+      let postings = 0
+      let catalogSeq = 1
+      const m = new Membership({
+        host, publisher, certificate: await issueCertificate(pubHost.privateKey, host.peerId), intervalMs: 100, keepAliveMs: 10_000, infoMs: 1000, expireMs: 30_000,
+        held: async () => ({ heads: 0, blocks: 0, docs: 0, postings: postings++ }),
+        catalogSeq: () => catalogSeq
+      })
+      views.push(m)
+      await m.start()
+      await waitFor('the mirror in the publisher view', () => pub.placement().size === 2)
+      const seen: number[] = []
+      pubHost.libp2p.services.pubsub.addEventListener('message', (evt) => { if (evt.detail.topic === MEMBERS_TOPIC && evt.detail.type === 'signed' && evt.detail.from.toString() === host.peerId) seen.push(Date.now()) })
+      // ~30 periods in which held changes at each: about one announcement per infoMs, not 30
+      await sleep(3000)
+      expect(seen.length).toBeGreaterThanOrEqual(2)
+      expect(seen.length).toBeLessThanOrEqual(4)
+      const before = seen.length
+      const t0 = Date.now()
+      catalogSeq = 2
+      await waitFor('the new catalog announced', () => seen.length > before, 1000)
+      expect(Date.now() - t0).toBeLessThan(600)
+      expect(pub.view().find((r) => r.peer === host.peerId)?.catalogSeq).toBe(2)
+    } finally {
+      for (const v of views) v.stop()
+      for (const h of hosts) await h.stop().catch(() => {})
+      await rm(dir, { recursive: true, force: true })
+    }
+  }, 60_000)
+})
+
+describe('membership: a member whose connections closed', () => {
+  let dir: string
+  const hosts: PeerHost[] = []
+  const views: Membership[] = []
+  let pub: Membership
+  let publisher: ReturnType<typeof peerIdFromString>
+  // silence alone would take expireMs (11 s) to notice
+  const opts = { intervalMs: 100, keepAliveMs: 5000, disconnectedMs: 2500, probeTimeoutMs: 1500 }
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'edos-members-'))
+    const pubHost = await createPeerHost({ data: join(dir, 'pub'), role: 'publisher' })
+    publisher = peerIdFromString(pubHost.peerId)
+    hosts.push(pubHost)
+    pub = new Membership({ host: pubHost, publisher, ...opts })
+    views.push(pub)
+    await pub.start()
+    for (const label of ['m0', 'm1']) {
+      const host = await createPeerHost({ data: join(dir, label), role: 'mirror', bootstrap: pubHost.multiaddrs() })
+      hosts.push(host)
+      const m = new Membership({ host, publisher, certificate: await issueCertificate(pubHost.privateKey, host.peerId), ...opts })
+      views.push(m)
+      await m.start()
+    }
+    await waitFor('3 members in every view', () => views.every((v) => v.placement().size === 3))
+  }, 60_000)
+
+  afterAll(async () => {
+    for (const v of views) v.stop()
+    for (const h of hosts) await h.stop().catch(() => {})
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  it('stays in the view when it is back and announces within disconnectedMs (a restart)', async () => {
+    let changes = 0
+    const off = pub.onChange(() => { changes++ })
+    const failed = pub.probesFailed
+    const certificate = views[2].admitted
+    views[2].stop()
+    await hosts[2].stop()
+    const host = await createPeerHost({ data: join(dir, 'm1'), role: 'mirror', bootstrap: hosts[0].multiaddrs() })
+    hosts[2] = host
+    views[2] = new Membership({ host, publisher, certificate, ...opts })
+    await views[2].start()
+    await sleep(opts.disconnectedMs + 1000)
+    off()
+    expect(changes).toBe(0)
+    expect(pub.probesFailed).toBe(failed)
+    expect(pub.placement().has(host.peerId)).toBe(true)
+  }, 30_000)
+
+  it('leaves once disconnectedMs passed without a word, long before expireMs', async () => {
+    const gone = views[1]
+    gone.stop()
+    const t0 = Date.now()
+    await hosts[1].stop()
+    await waitFor('the stopped member gone from the publisher view', () => !pub.placement().has(gone.self), 8000)
+    const took = Date.now() - t0
+    expect(took).toBeGreaterThanOrEqual(opts.disconnectedMs - 200)
+    expect(took).toBeLessThan(opts.disconnectedMs + 2000)
+    await waitFor('and from the other mirror view', () => !views[2].placement().has(gone.self), 3000)
+  }, 30_000)
+})
