@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { createPeerHost, type PeerHost } from '../../src/dht/host.ts'
-import { MEMBERS_PROTOCOL, MEMBERS_TOPIC, Membership } from '../../src/dht/membership.ts'
+import { MEMBERS_PROTOCOL, MEMBERS_TOPIC, Membership, type MembershipInit } from '../../src/dht/membership.ts'
 import { issueCertificate } from '../../src/dht/trust.ts'
 
 async function waitFor (what: string, ok: () => boolean, ms = 20_000): Promise<void> {
@@ -100,27 +100,41 @@ describe('membership: silent members are probed before they leave', () => {
   }, 30_000)
 })
 
+/**
+ * A publisher and one mirror with these Membership options; `run` gets the
+ * mirror's announcements as the publisher hears them (arrival times).
+ */
+async function withAnnouncer (opts: Partial<MembershipInit>, run: (t: { pub: Membership, mirror: string, seen: number[] }) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'edos-members-'))
+  const hosts: PeerHost[] = []
+  const views: Membership[] = []
+  try {
+    const pubHost = await createPeerHost({ data: join(dir, 'pub'), role: 'publisher' })
+    hosts.push(pubHost)
+    const publisher = peerIdFromString(pubHost.peerId)
+    const pub = new Membership({ host: pubHost, publisher, intervalMs: 100, keepAliveMs: 1500, expireMs: 20_000 })
+    views.push(pub)
+    await pub.start()
+    const host = await createPeerHost({ data: join(dir, 'm0'), role: 'mirror', bootstrap: pubHost.multiaddrs() })
+    hosts.push(host)
+    const m = new Membership({ host, publisher, certificate: await issueCertificate(pubHost.privateKey, host.peerId), intervalMs: 100, keepAliveMs: 1500, expireMs: 20_000, ...opts })
+    views.push(m)
+    await m.start()
+    await waitFor('the mirror in the publisher view', () => pub.placement().size === 2)
+    const seen: number[] = []
+    pubHost.libp2p.services.pubsub.addEventListener('message', (evt) => { if (evt.detail.topic === MEMBERS_TOPIC && evt.detail.type === 'signed' && evt.detail.from.toString() === host.peerId) seen.push(Date.now()) })
+    await run({ pub, mirror: host.peerId, seen })
+  } finally {
+    for (const v of views) v.stop()
+    for (const h of hosts) await h.stop().catch(() => {})
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
 describe('membership: announcements on change, a keep-alive otherwise', () => {
   it('announces an unchanged record only every keepAliveMs, a changed one at the next period', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'edos-members-'))
-    const hosts: PeerHost[] = []
-    const views: Membership[] = []
-    try {
-      const pubHost = await createPeerHost({ data: join(dir, 'pub'), role: 'publisher' })
-      hosts.push(pubHost)
-      const publisher = peerIdFromString(pubHost.peerId)
-      const pub = new Membership({ host: pubHost, publisher, intervalMs: 100, keepAliveMs: 1500, expireMs: 20_000 })
-      views.push(pub)
-      await pub.start()
-      const host = await createPeerHost({ data: join(dir, 'm0'), role: 'mirror', bootstrap: pubHost.multiaddrs() })
-      hosts.push(host)
-      let held = { heads: 0, blocks: 0, docs: 0, postings: 0 }
-      const m = new Membership({ host, publisher, certificate: await issueCertificate(pubHost.privateKey, host.peerId), intervalMs: 100, keepAliveMs: 1500, expireMs: 20_000, held: async () => held })
-      views.push(m)
-      await m.start()
-      await waitFor('the mirror in the publisher view', () => pub.placement().size === 2)
-      const seen: number[] = []
-      pubHost.libp2p.services.pubsub.addEventListener('message', (evt) => { if (evt.detail.topic === MEMBERS_TOPIC && evt.detail.type === 'signed' && evt.detail.from.toString() === host.peerId) seen.push(Date.now()) })
+    let held = { heads: 0, blocks: 0, docs: 0, postings: 0 }
+    await withAnnouncer({ held: async () => held }, async ({ pub, mirror, seen }) => {
       await sleep(2000)
       // 20 periods with nothing new: one or two keep-alives, not 20 announcements
       expect(seen.length).toBeGreaterThanOrEqual(1)
@@ -128,41 +142,15 @@ describe('membership: announcements on change, a keep-alive otherwise', () => {
       const before = seen.length
       held = { ...held, postings: 5 }
       await waitFor('the changed record announced', () => seen.length > before, 1000)
-      expect(pub.view().find((r) => r.peer === host.peerId)?.held?.postings).toBe(5)
-    } finally {
-      for (const v of views) v.stop()
-      for (const h of hosts) await h.stop().catch(() => {})
-      await rm(dir, { recursive: true, force: true })
-    }
+      expect(pub.view().find((r) => r.peer === mirror)?.held?.postings).toBe(5)
+    })
   }, 60_000)
-})
 
-describe('membership: held and repair changes are announced at most every infoMs', () => {
-  it('a changing held is announced a few times, not at every period; a new catalog at the next period', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'edos-members-'))
-    const hosts: PeerHost[] = []
-    const views: Membership[] = []
-    try {
-      const pubHost = await createPeerHost({ data: join(dir, 'pub'), role: 'publisher' })
-      hosts.push(pubHost)
-      const publisher = peerIdFromString(pubHost.peerId)
-      const pub = new Membership({ host: pubHost, publisher, intervalMs: 100, keepAliveMs: 10_000, expireMs: 30_000 })
-      views.push(pub)
-      await pub.start()
-      const host = await createPeerHost({ data: join(dir, 'm0'), role: 'mirror', bootstrap: pubHost.multiaddrs() })
-      hosts.push(host)
-      let postings = 0
-      let catalogSeq = 1
-      const m = new Membership({
-        host, publisher, certificate: await issueCertificate(pubHost.privateKey, host.peerId), intervalMs: 100, keepAliveMs: 10_000, infoMs: 1000, expireMs: 30_000,
-        held: async () => ({ heads: 0, blocks: 0, docs: 0, postings: postings++ }),
-        catalogSeq: () => catalogSeq
-      })
-      views.push(m)
-      await m.start()
-      await waitFor('the mirror in the publisher view', () => pub.placement().size === 2)
-      const seen: number[] = []
-      pubHost.libp2p.services.pubsub.addEventListener('message', (evt) => { if (evt.detail.topic === MEMBERS_TOPIC && evt.detail.type === 'signed' && evt.detail.from.toString() === host.peerId) seen.push(Date.now()) })
+  it('announces a changing held at most every infoMs, a new catalog at the next period', async () => {
+    let postings = 0
+    let catalogSeq = 1
+    const opts = { keepAliveMs: 10_000, infoMs: 1000, expireMs: 30_000, held: async () => ({ heads: 0, blocks: 0, docs: 0, postings: postings++ }), catalogSeq: () => catalogSeq }
+    await withAnnouncer(opts, async ({ pub, mirror, seen }) => {
       // ~30 periods in which held changes at each: about one announcement per infoMs, not 30
       await sleep(3000)
       expect(seen.length).toBeGreaterThanOrEqual(2)
@@ -172,12 +160,8 @@ describe('membership: held and repair changes are announced at most every infoMs
       catalogSeq = 2
       await waitFor('the new catalog announced', () => seen.length > before, 1000)
       expect(Date.now() - t0).toBeLessThan(600)
-      expect(pub.view().find((r) => r.peer === host.peerId)?.catalogSeq).toBe(2)
-    } finally {
-      for (const v of views) v.stop()
-      for (const h of hosts) await h.stop().catch(() => {})
-      await rm(dir, { recursive: true, force: true })
-    }
+      expect(pub.view().find((r) => r.peer === mirror)?.catalogSeq).toBe(2)
+    })
   }, 60_000)
 })
 
