@@ -8,8 +8,9 @@
  * `expireMs` (or `disconnectedMs` after its connections closed) is probed
  * directly (its own record asked on MEMBERS_PROTOCOL): it leaves the view
  * only when it does not answer, since a busy peer's announcements come
- * late and every change of the view starts a repair pass on every peer. A peer that starts pulls the view from the peers it
- * is connected to, so it can place keys at once.
+ * late and every change of the view starts a repair pass on every peer.
+ * A peer that starts pulls the view from the peers it is connected to, so
+ * it can place keys at once.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -68,10 +69,9 @@ export interface MembershipInit {
   /**
    * Longest an index peer goes without announcing when its record does not
    * change. Default 10 × intervalMs (20 s): every announcement is flooded
-   * to every peer and forwarded through the mesh, the larger part of an
-   * idle peer's work (announcing every 6 s was ~30% of it, 8 mirrors). A
-   * member that crashes is not left to expire: its connection's close
-   * has it probed at once.
+   * to every peer and forwarded through the mesh. A member that crashes is
+   * not left to expire (2 × 20 s + 1 s): its connections' close has it
+   * probed after disconnectedMs.
    */
   keepAliveMs?: number
   /**
