@@ -75,6 +75,8 @@ export class Holders {
   /** Asks `peer` last for a while (it failed). */
   suspect (peer: string): void {
     this.suspects.set(peer, Date.now() + (this.init.suspectMs ?? 10_000))
+    // the view then probes it soon, not after its announcements' expiry
+    this.init.membership.suspect(peer)
   }
 
   /** Whether `peer` failed lately (it is asked last). */

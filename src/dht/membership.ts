@@ -69,9 +69,11 @@ export interface MembershipInit {
   /**
    * Longest an index peer goes without announcing when its record does not
    * change. Default 10 × intervalMs (20 s): every announcement is flooded
-   * to every peer and forwarded through the mesh. A member that crashes is
-   * not left to expire (2 × 20 s + 1 s): its connections' close has it
-   * probed after disconnectedMs.
+   * to every peer and forwarded through the mesh. A member that stops or
+   * crashes is not left to expire (2 × 20 s + 1 s): its connections' close
+   * has it probed after disconnectedMs. So is one a read found unreachable
+   * (`suspect`). A host that dies with its connections open and that no
+   * read reaches takes expireMs.
    */
   keepAliveMs?: number
   /**
@@ -83,7 +85,7 @@ export interface MembershipInit {
   infoMs?: number
   /** A member not heard for this long is probed, and leaves the view if the probe fails. Default 2 × keepAliveMs + 1 s, at least 10 s (a busy peer's announcements come late, and a false leave moves keys for nothing). */
   expireMs?: number
-  /** A member not heard for this long after its connections closed is probed. Default min(expireMs, 10 s). */
+  /** A member not heard for this long after its connections closed (or a read found it unreachable) is probed. Default min(expireMs, 10 s). */
   disconnectedMs?: number
   /**
    * Period of a kad-dht lookup of a random key that confirms the view (it
@@ -126,7 +128,7 @@ export class Membership {
   private readonly expireMs: number
   private readonly disconnectedMs: number
   private readonly confirmTicks: number
-  /** Members whose connections all closed, and when (dropped once they are heard from or probed). */
+  /** Members whose connections all closed or that a read found unreachable, and when (dropped once they are probed, or heard from and connected again). */
   private readonly disconnected = new Map<string, number>()
   /** What this peer last announced (its record as JSON, and without held and repair) and when. */
   private announced = { json: '', essential: '', at: -Infinity }
@@ -191,10 +193,7 @@ export class Membership {
     // A member whose connections all closed (it stopped, crashed, or the link broke) and that is not heard from within
     // disconnectedMs is probed then, not after expireMs of silence: a dead one is refused at once and leaves; a live one is
     // dialled again and stays; one that restarts within disconnectedMs announces itself and never leaves.
-    libp2p.addEventListener('peer:disconnect', (evt) => {
-      const peer = evt.detail.toString()
-      if (!this.stopped && peer !== this.self && this.members.has(peer)) this.disconnected.set(peer, Date.now())
-    })
+    libp2p.addEventListener('peer:disconnect', this.onDisconnect)
     await serveRpc(libp2p, MEMBERS_PROTOCOL, async () => ({ header: { members: this.view().map(({ lastSeen: _, ...r }) => r) } }))
     this.timer = setInterval(() => { void this.tick() }, this.intervalMs)
     this.timer.unref()
@@ -202,7 +201,19 @@ export class Membership {
     await this.announce(true)
   }
 
+  private readonly onDisconnect = (evt: CustomEvent<PeerId>): void => { this.suspect(evt.detail.toString()) }
+
+  /**
+   * A member this peer lost (its connections closed, or a read could not
+   * reach it) is probed disconnectedMs later unless it is heard from and
+   * connected again by then.
+   */
+  suspect (peer: string): void {
+    if (!this.stopped && peer !== this.self && this.members.has(peer) && !this.disconnected.has(peer)) this.disconnected.set(peer, Date.now())
+  }
+
   stop (): void {
+    this.init.host.libp2p.removeEventListener('peer:disconnect', this.onDisconnect)
     this.stopped = true
     if (this.timer !== undefined) clearInterval(this.timer)
     this.timer = undefined
@@ -356,6 +367,10 @@ export class Membership {
 
   private ticks = 0
 
+  private isConnected (peer: string): boolean {
+    try { return this.init.host.libp2p.getConnections(peerIdFromString(peer)).length > 0 } catch { return false }
+  }
+
   private async tick (): Promise<void> {
     // Every confirmMs, a kad-dht lookup of a random key confirms the view.
     if (++this.ticks % this.confirmTicks === 0) void this.confirm(randomBytes(32))
@@ -366,7 +381,8 @@ export class Membership {
       if (m.certificate !== undefined && Date.parse(m.certificate.expires) <= now) { this.forget(peer); changed = true; continue }
       if (this.probing.has(peer)) continue
       const gone = this.disconnected.get(peer)
-      if (gone !== undefined && m.lastSeen > gone) this.disconnected.delete(peer)
+      // Heard from since is not enough: a message it sent just before it went may arrive late.
+      if (gone !== undefined && m.lastSeen > gone && this.isConnected(peer)) this.disconnected.delete(peer)
       else if (gone !== undefined && gone < now - this.disconnectedMs) { this.disconnected.delete(peer); void this.probe(peer, 'disconnected') }
       else if (m.lastSeen < now - this.expireMs) void this.probe(peer, 'silent')
     }

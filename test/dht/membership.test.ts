@@ -9,6 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
 import { createPeerHost, type PeerHost } from '../../src/dht/host.ts'
 import { MEMBERS_PROTOCOL, MEMBERS_TOPIC, Membership, type MembershipInit } from '../../src/dht/membership.ts'
 import { issueCertificate } from '../../src/dht/trust.ts'
@@ -141,26 +142,26 @@ describe('membership: announcements on change, a keep-alive otherwise', () => {
       expect(seen.length).toBeLessThanOrEqual(2)
       const before = seen.length
       held = { ...held, postings: 5 }
-      await waitFor('the changed record announced', () => seen.length > before, 1000)
-      expect(pub.view().find((r) => r.peer === mirror)?.held?.postings).toBe(5)
+      // (an announcement already in flight may carry the old record: the view is what counts)
+      await waitFor('the changed record announced', () => pub.view().find((r) => r.peer === mirror)?.held?.postings === 5, 1000)
+      expect(seen.length).toBeGreaterThan(before)
     })
   }, 60_000)
 
   it('announces a changing held at most every infoMs, a new catalog at the next period', async () => {
     let postings = 0
     let catalogSeq = 1
-    const opts = { keepAliveMs: 10_000, infoMs: 1000, expireMs: 30_000, held: async () => ({ heads: 0, blocks: 0, docs: 0, postings: postings++ }), catalogSeq: () => catalogSeq }
+    const opts = { keepAliveMs: 10_000, infoMs: 2000, expireMs: 30_000, held: async () => ({ heads: 0, blocks: 0, docs: 0, postings: postings++ }), catalogSeq: () => catalogSeq }
     await withAnnouncer(opts, async ({ pub, mirror, seen }) => {
-      // ~30 periods in which held changes at each: about one announcement per infoMs, not 30
-      await sleep(3000)
-      expect(seen.length).toBeGreaterThanOrEqual(2)
-      expect(seen.length).toBeLessThanOrEqual(4)
-      const before = seen.length
+      // ~40 periods in which held changes at each: about one announcement per infoMs, not 40
+      await sleep(4000)
+      expect(seen.length).toBeGreaterThanOrEqual(1)
+      expect(seen.length).toBeLessThanOrEqual(3)
       const t0 = Date.now()
       catalogSeq = 2
-      await waitFor('the new catalog announced', () => seen.length > before, 1000)
-      expect(Date.now() - t0).toBeLessThan(600)
-      expect(pub.view().find((r) => r.peer === mirror)?.catalogSeq).toBe(2)
+      await waitFor('the new catalog announced', () => pub.view().find((r) => r.peer === mirror)?.catalogSeq === 2, 3000)
+      // at the next period, not after infoMs
+      expect(Date.now() - t0).toBeLessThan(1500)
     })
   }, 60_000)
 })
@@ -172,7 +173,7 @@ describe('membership: a member whose connections closed', () => {
   let pub: Membership
   let publisher: ReturnType<typeof peerIdFromString>
   // silence alone would take expireMs (11 s) to notice
-  const opts = { intervalMs: 100, keepAliveMs: 5000, disconnectedMs: 2500, probeTimeoutMs: 1500 }
+  const opts = { intervalMs: 100, keepAliveMs: 5000, disconnectedMs: 5000, probeTimeoutMs: 1500 }
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'edos-members-'))
@@ -209,6 +210,8 @@ describe('membership: a member whose connections closed', () => {
     hosts[2] = host
     views[2] = new Membership({ host, publisher, certificate, ...opts })
     await views[2].start()
+    // connected to m0 too, so that it sees m0 go in the next test (bootstrapped to the publisher only)
+    await host.libp2p.dial(multiaddr(hosts[1].multiaddrs()[0]))
     await sleep(opts.disconnectedMs + 1000)
     off()
     expect(changes).toBe(0)
@@ -221,10 +224,25 @@ describe('membership: a member whose connections closed', () => {
     gone.stop()
     const t0 = Date.now()
     await hosts[1].stop()
-    await waitFor('the stopped member gone from the publisher view', () => !pub.placement().has(gone.self), 8000)
+    await waitFor('the stopped member gone from the publisher view', () => !pub.placement().has(gone.self), 10_000)
     const took = Date.now() - t0
     expect(took).toBeGreaterThanOrEqual(opts.disconnectedMs - 200)
     expect(took).toBeLessThan(opts.disconnectedMs + 2000)
     await waitFor('and from the other mirror view', () => !views[2].placement().has(gone.self), 3000)
+  }, 30_000)
+
+  it('probes a member a read found unreachable once disconnectedMs passed without a word; one that answers stays', async () => {
+    const quiet = views[2]
+    // It stops announcing (its protocol still answers): only the probe tells it is alive.
+    quiet.stop()
+    const probes = pub.probes
+    const failed = pub.probesFailed
+    const t0 = Date.now()
+    pub.suspect(quiet.self)
+    await waitFor('the suspect probed', () => pub.probes > probes, opts.disconnectedMs + 3000)
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(opts.disconnectedMs - 200)
+    await sleep(500)
+    expect(pub.probesFailed).toBe(failed)
+    expect(pub.placement().has(quiet.self)).toBe(true)
   }, 30_000)
 })

@@ -92,7 +92,7 @@ describe('remote index heads (scripted replicas)', () => {
   function remote (): RemoteIndex {
     // Three index peers, r = 3: every term is on all of them. The asker (peers[3]) is a client.
     const placement = new Placement(peers.slice(0, 3), 3)
-    const membership = { placement: () => placement, confirm: async () => [] } as unknown as Membership
+    const membership = { placement: () => placement, confirm: async () => [], suspect: () => {} } as unknown as Membership
     const catalog = { seq: seq++, current: () => undefined } as unknown as CatalogView
     const host = { peerId: peers[3], libp2p: {} } as unknown as PeerHost
     return new RemoteIndex({ host, membership, catalog })
@@ -236,7 +236,7 @@ describe('remote index blocks (scripted holder)', () => {
     // Every term: two ranges of 1,000 postings (above the small-block size, so the reducer travels).
     replies.set(holder, async (terms) => terms.map((t) => ({ term: t, ranges: [0, 1].map((range) => ({ range, postings: 1000, docs: 1000 })) })))
     const placement = new Placement([holder], 1)
-    const membership = { placement: () => placement, confirm: async () => [] } as unknown as Membership
+    const membership = { placement: () => placement, confirm: async () => [], suspect: () => {} } as unknown as Membership
     const catalog = { seq: 1, current: () => ({ rangeDocs: 8192 }), isLive: () => true } as unknown as CatalogView
     const r = new RemoteIndex({ host: { peerId: asker, libp2p: {} } as unknown as PeerHost, membership, catalog })
     const filter = new SortedDocSet(Uint32Array.from([1, 8193]))
@@ -295,7 +295,7 @@ describe('remote index small blocks (scripted holder)', () => {
     // One range of 100 postings in 100 docs: a small block.
     replies.set(holder, async (terms) => terms.map((t) => ({ term: t, ranges: [{ range: 0, postings: 100, docs: 100 }] })))
     const placement = new Placement([holder], 1)
-    const membership = { placement: () => placement, confirm: async () => [] } as unknown as Membership
+    const membership = { placement: () => placement, confirm: async () => [], suspect: () => {} } as unknown as Membership
     const catalog = { seq: 1, current: () => ({ rangeDocs: 8192 }), isLive: () => true } as unknown as CatalogView
     const r = new RemoteIndex({ host: { peerId: asker, libp2p: {} } as unknown as PeerHost, membership, catalog })
     // 30 docs of 100: a reducer would keep too much to pay; the block travels whole, and the next read is served from the cache.
@@ -331,7 +331,7 @@ describe('remote index inline postings (scripted holder)', () => {
       ]
     })))
     const placement = new Placement([holder], 1)
-    const membership = { placement: () => placement, confirm: async () => [] } as unknown as Membership
+    const membership = { placement: () => placement, confirm: async () => [], suspect: () => {} } as unknown as Membership
     const catalog = { seq: 1, current: () => ({ rangeDocs: 8192, releases: [] }), isLive: () => true } as unknown as CatalogView
     return new RemoteIndex({ host: { peerId: asker, libp2p: {} } as unknown as PeerHost, membership, catalog })
   }
