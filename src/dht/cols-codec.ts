@@ -82,11 +82,6 @@ export function encodeCols (list: PostingList, asked?: Uint32Array): Uint8Array 
 }
 
 /**
- * Reads a cols answer from a holder: at most `most` postings (what the
- * block holds), docs among `asked` when the reducer was an exact set,
- * sorted with distinct positions, each column within its range.
- */
-/**
  * A columns answer counting more postings than the reader allows for the
  * block (its head, read before a publish that grew the block, may be
  * stale): the reader asks again for the plain form, whose size its bytes
@@ -96,6 +91,11 @@ export class ColsTooLargeError extends ProtocolError {
   constructor (message: string) { super(message); this.name = 'ColsTooLargeError' }
 }
 
+/**
+ * Reads a cols answer from a holder: at most `most` postings (what the
+ * block holds), docs among `asked` when the reducer was an exact set,
+ * sorted with distinct positions, each column within its range.
+ */
 export function decodeCols (bytes: Uint8Array, asked: Uint32Array | undefined, most: number, at: string): PostingList {
   let p = 0
   const varint = (what: string): number => {

@@ -129,7 +129,7 @@ export class Membership {
   private readonly disconnectedMs: number
   private readonly confirmTicks: number
   /** Members whose connections all closed or that a read found unreachable, and when (dropped once they are probed, or heard from and connected again). */
-  private readonly disconnected = new Map<string, number>()
+  private readonly lost = new Map<string, number>()
   /** What this peer last announced (its record as JSON, and without held and repair) and when. */
   private announced = { json: '', essential: '', at: -Infinity }
   private readonly probeTimeoutMs: number
@@ -209,7 +209,7 @@ export class Membership {
    * connected again by then.
    */
   suspect (peer: string): void {
-    if (!this.stopped && peer !== this.self && this.members.has(peer) && !this.disconnected.has(peer)) this.disconnected.set(peer, Date.now())
+    if (!this.stopped && peer !== this.self && this.members.has(peer) && !this.lost.has(peer)) this.lost.set(peer, Date.now())
   }
 
   stop (): void {
@@ -380,10 +380,10 @@ export class Membership {
       if (peer === this.self) continue
       if (m.certificate !== undefined && Date.parse(m.certificate.expires) <= now) { this.forget(peer); changed = true; continue }
       if (this.probing.has(peer)) continue
-      const gone = this.disconnected.get(peer)
+      const gone = this.lost.get(peer)
       // Heard from since is not enough: a message it sent just before it went may arrive late.
-      if (gone !== undefined && m.lastSeen > gone && this.isConnected(peer)) this.disconnected.delete(peer)
-      else if (gone !== undefined && gone < now - this.disconnectedMs) { this.disconnected.delete(peer); void this.probe(peer, 'disconnected') }
+      if (gone !== undefined && m.lastSeen > gone && this.isConnected(peer)) this.lost.delete(peer)
+      else if (gone !== undefined && gone < now - this.disconnectedMs) { this.lost.delete(peer); void this.probe(peer, 'lost') }
       else if (m.lastSeen < now - this.expireMs) void this.probe(peer, 'silent')
     }
     if (changed) this.recompute()
@@ -397,7 +397,7 @@ export class Membership {
    * (it is no longer an index peer, its certificate is invalid) and nothing
    * was heard from it meanwhile. Never throws.
    */
-  private async probe (peer: string, why: 'silent' | 'disconnected'): Promise<void> {
+  private async probe (peer: string, why: 'silent' | 'lost'): Promise<void> {
     this.probing.add(peer)
     this.probes++
     const started = Date.now()
@@ -412,7 +412,7 @@ export class Membership {
         alive = true
       }
     } catch (err) {
-      this.init.log?.(`membership: ${peer} ${why === 'silent' ? `silent for ${this.expireMs} ms` : 'disconnected'} and its probe failed: ${(err as Error).message}`)
+      this.init.log?.(`membership: ${peer} ${why === 'silent' ? `silent for ${this.expireMs} ms` : 'lost (its connections closed, or a read could not reach it)'} and its probe failed: ${(err as Error).message}`)
     } finally {
       this.probing.delete(peer)
     }
@@ -428,7 +428,7 @@ export class Membership {
   /** Drops a member and what was merged of it into the peer store (a returning member's addresses are merged again). */
   private forget (peer: string): boolean {
     this.mergedAddrs.delete(peer)
-    this.disconnected.delete(peer)
+    this.lost.delete(peer)
     return this.members.delete(peer)
   }
 

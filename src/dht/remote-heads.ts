@@ -197,17 +197,14 @@ export class RemoteHeads {
           }
         })()
       }
-      const askRest = (idx: number[]): void => {
+      /** One request per peer for the terms `idx`, each asked of `peersOf(i)`. */
+      const askEach = (idx: number[], peersOf: (i: number) => string[]): void => {
         const byPeer = new Map<string, number[]>()
-        for (const i of idx) {
-          for (const peer of rest[i]) { const g = byPeer.get(peer); if (g === undefined) byPeer.set(peer, [i]); else g.push(i) }
-          rest[i] = []
-        }
+        for (const i of idx) for (const peer of peersOf(i)) { const g = byPeer.get(peer); if (g === undefined) byPeer.set(peer, [i]); else g.push(i) }
         for (const [peer, g] of byPeer) ask(peer, g)
       }
-      const first = new Map<string, number[]>()
-      owners.forEach((o, i) => { for (const peer of o.slice(0, 2)) { const g = first.get(peer); if (g === undefined) first.set(peer, [i]); else g.push(i) } })
-      for (const [peer, g] of first) ask(peer, g)
+      const askRest = (idx: number[]): void => { askEach(idx, (i) => { const r = rest[i]; rest[i] = []; return r }) }
+      askEach(owners.map((_, i) => i), (i) => owners[i].slice(0, 2))
       end()
     })
     const unanswered = terms.flatMap((_, i) => answered[i] === 0 ? [i] : [])
@@ -260,11 +257,11 @@ export class RemoteHeads {
       all = await this.termHeadsFromPeers(range)
       while (this.termsCache.size >= 256 || (this.termsCache.size > 0 && this.termsCachePostings > HEAD_CACHE_POSTINGS)) {
         const oldest = this.termsCache.keys().next().value as string
-        this.termsCachePostings -= (this.termsCache.get(oldest) ?? []).reduce((n, h) => n + inlinePostings(h), 0)
+        this.termsCachePostings -= inlinePostingsOf(this.termsCache.get(oldest) ?? [])
         this.termsCache.delete(oldest)
       }
       this.termsCache.set(cacheKey, all)
-      this.termsCachePostings += all.reduce((n, h) => n + inlinePostings(h), 0)
+      this.termsCachePostings += inlinePostingsOf(all)
     }
     return range.match == null ? all : all.filter((h) => range.match?.(h.term) === true)
   }
@@ -295,6 +292,7 @@ export class RemoteHeads {
 
 
 function inlinePostings (h: TermHead | null): number { return h === null ? 0 : h.ranges.reduce((n, r) => n + (r.inline?.length ?? 0), 0) }
+function inlinePostingsOf (heads: TermHead[]): number { return heads.reduce((n, h) => n + inlinePostings(h), 0) }
 
 function total (h: TermHead): number { return h.ranges.reduce((n, r) => n + r.postings, 0) }
 

@@ -160,8 +160,9 @@ export class QueryEngine {
     // before the range does) are read at once, in the round of the heads, not in a round after them. When an element turns out rare
     // (`//release[starts-with(@name, "b")]`), the range was read whole where its documents alone would have been read: bytes, not
     // answers (the range still narrows).
+    const readRange = async (r: (typeof selectors.ranges)[number]): Promise<[PostingList, PostingList]> => await Promise.all([this.postings.scan(r.range), this.postings.fetch(r.long)])
     const early = selectors.ranges.length > 0 && selectors.terms.every(isNodeTerm)
-      ? selectors.ranges.map((r) => { const both = Promise.all([this.postings.scan(r.range), this.postings.fetch(r.long)]); both.catch(() => {}); return both })
+      ? selectors.ranges.map((r) => { const both = readRange(r); both.catch(() => {}); return both })
       : undefined
     // The heads of the terms under `or` and `not` come in the same round (a remote source): the join reads those lists too.
     const [stats, optionalStats] = await Promise.all([
@@ -197,7 +198,7 @@ export class QueryEngine {
     if (selectors.ranges.length > 0 && (early !== undefined || stats.length === 0 || stats[0].docs > RARE_DOCS)) {
       for (const [k, r] of selectors.ranges.entries()) {
         signal?.throwIfAborted()
-        const [inRange, long] = await (early?.[k] ?? Promise.all([this.postings.scan(r.range), this.postings.fetch(r.long)]))
+        const [inRange, long] = await (early?.[k] ?? readRange(r))
         scans.set(r.label, Promise.resolve(inRange))
         lists.set(r.long, Promise.resolve(long))
         narrow(unionSorted(docsOf(inRange), docsOf(long)))
