@@ -7,10 +7,18 @@
  * the same peers as the one the keys were placed for (a member left and
  * came back) walks nothing. Passes are observable (RepairState) and run
  * one at a time in the background.
+ *
+ * The view the keys are placed for is kept in the shard store, so a peer
+ * that restarts starts from the view it stopped with, not from the few
+ * peers it knows a moment after its start. Its members not seen since the
+ * start are waited for during `restartGraceMs`: when every peer of a network
+ * restarts, each one's view fills over seconds, and a pass on a partial
+ * view re-sent every key whose owners were missing from it (a restart of 9
+ * index peers holding R1 kept both cores busy for ~3 minutes).
  */
 import type { PeerHost } from './host.ts'
 import type { Membership, RepairState } from './membership.ts'
-import type { Placement } from './placement.ts'
+import { Placement } from './placement.ts'
 import { DOCS_PROTOCOL, POSTINGS_PROTOCOL, placementKey } from './protocols.ts'
 import { encodeEntries } from './write-codec.ts'
 import { callRpc } from './rpc.ts'
@@ -24,6 +32,8 @@ export interface RepairInit {
   settleMs?: number
   /** Entries per replicate request. Default 2000. */
   batchEntries?: number
+  /** After a start, how long members of the stored view that are not back are waited for before their keys are re-sent. Default 30,000 ms. */
+  restartGraceMs?: number
   log?: (message: string) => void
 }
 
@@ -35,6 +45,11 @@ export class Repair {
   private pass: Promise<void> | undefined
   private again = false
   private stopped = false
+  private startedAt = performance.now()
+  /** Keys are held but the view they are placed for is unknown: the first pass after the grace takes the view then. */
+  private adopt = false
+  /** Peers in this peer's view at some point since it started: one of them missing now has left, it is not restarting. */
+  private readonly seen = new Set<string>()
   readonly state: RepairState = { running: false, checked: 0, sent: 0 }
   /** Passes that found the view back at its base and walked nothing (observable). */
   noop = 0
@@ -42,17 +57,50 @@ export class Repair {
 
   constructor (private readonly init: RepairInit) {
     this.base = init.membership.placement()
-    this.unsubscribe = init.membership.onChange(() => { this.schedule() })
+    this.sawView()
+    this.unsubscribe = init.membership.onChange(() => { this.sawView(); this.schedule() })
   }
 
-  /** Takes the current view as the one the held keys are placed for (at start, before any churn). */
-  rebase (): void { this.base = this.init.membership.placement() }
+  /**
+   * At start: takes the view the held keys are placed for, the stored one
+   * (the view before a restart), else the current one (a first start).
+   * Keys held with no view stored (a store from an edos that did not keep
+   * it) are taken to be placed for the view once the grace is over.
+   */
+  rebase (): void {
+    this.startedAt = performance.now()
+    const stored = this.init.shard.placedFor()
+    if (stored !== undefined) {
+      try {
+        this.base = new Placement(stored.peers, stored.replicas)
+        return
+      } catch (err) {
+        this.init.log?.(`repair: the stored view is unusable: ${(err as Error).message}`)
+      }
+    }
+    this.base = this.init.membership.placement()
+    if (this.init.shard.empty) void this.keep(this.base)
+    else this.adopt = true
+  }
 
-  private schedule (): void {
+  private sawView (): void { for (const p of this.init.membership.placement().peers) this.seen.add(p) }
+
+  private schedule (delayMs = this.init.settleMs ?? 3000): void {
     if (this.stopped) return
     if (this.timer !== undefined) clearTimeout(this.timer)
-    this.timer = setTimeout(() => { this.timer = undefined; this.start() }, this.init.settleMs ?? 3000)
+    this.timer = setTimeout(() => { this.timer = undefined; this.start() }, delayMs)
     this.timer.unref()
+  }
+
+  /** The held keys are placed for `p` from now on, also after a restart. */
+  private async keep (p: Placement): Promise<void> {
+    this.base = p
+    try {
+      await this.init.shard.setPlacedFor({ peers: [...p.peers], replicas: p.replicas })
+    } catch (err) {
+      // Only a restart's first pass pays for it (it walks what it holds against the older view).
+      this.init.log?.(`repair: could not store the view: ${(err as Error).message}`)
+    }
   }
 
   private start (): void {
@@ -83,10 +131,19 @@ export class Repair {
     if (!membership.isIndexPeer) return
     const prev = this.base
     const next = membership.placement()
-    // The view came back to the peers the held keys are placed for (a member left and returned within the settle time):
-    // no key has a new owner. The pass still shows as done, having checked and sent nothing.
-    if (samePlacement(prev, next)) {
-      this.base = next
+    const waitMs = this.startedAt + (this.init.restartGraceMs ?? 30_000) - performance.now()
+    if (waitMs > 0 && (this.adopt || prev.peers.some((p) => !next.has(p) && !this.seen.has(p)))) {
+      // Shortly after a start, members of the view before it not seen since may be restarting too (see the file's comment).
+      this.schedule(waitMs)
+      return
+    }
+    // The view came back to the peers the held keys are placed for (a member left and returned within the settle time), or
+    // is taken as the one they are placed for (adopt): no key has a new owner. The pass still shows as done, having checked
+    // and sent nothing.
+    if (this.adopt || samePlacement(prev, next)) {
+      if (this.adopt) this.init.log?.(`repair: no view stored with the keys held here; taken to be placed for the view now (${next.size} index peers)`)
+      this.adopt = false
+      await this.keep(next)
       this.noop++
       Object.assign(this.state, { checked: 0, sent: 0, lastRun: new Date().toISOString() })
       delete this.state.error
@@ -132,7 +189,7 @@ export class Repair {
         }
       }
       for (const peer of batches.keys()) await flush(peer)
-      this.base = next
+      await this.keep(next)
     } catch (err) {
       this.state.error = (err as Error).message
       this.init.log?.(`repair: pass failed (retried at the next view change): ${(err as Error).message}`)

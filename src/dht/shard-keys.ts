@@ -68,6 +68,8 @@ export const dec = new TextDecoder('utf-8', { fatal: true })
 
 export const META_KEY = Uint8Array.of(P_META)
 export const CATALOG_KEY = Uint8Array.of(P_CATALOG)
+/** The view (index peers, r) the held keys are placed for, as repair last left it (repair.ts). */
+export const PLACED_KEY = Uint8Array.of(P_META, 0x70)
 export const spaceOf = (prefix: number): { gte: Uint8Array, lt: Uint8Array } => ({ gte: Uint8Array.of(prefix), lt: Uint8Array.of(prefix + 1) })
 
 export function readU32be (b: Uint8Array, at: number): number {

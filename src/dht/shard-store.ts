@@ -14,7 +14,7 @@ import { StoreError } from '../xml-twig-index/errors.ts'
 import { ByteWriter, type PostingList } from '../xml-twig-index/postings/codec.ts'
 import type { DocFilter } from '../xml-twig-index/engine/source.ts'
 import {
-  CATALOG_KEY, FORMAT, META_KEY, P_BLOCK, P_DOC, P_HEAD, P_ID, READ_FORMATS, VarintReader, WriteBuilder, addHead, chunkHeader, dec,
+  CATALOG_KEY, FORMAT, META_KEY, PLACED_KEY, P_BLOCK, P_DOC, P_HEAD, P_ID, READ_FORMATS, VarintReader, WriteBuilder, addHead, chunkHeader, dec,
   decodeChunk, decodeDoc, decodeHead, docKey, enc, heldPostings, idKey, inlineCount, keyFirstDoc, keyRange, keyTerm, putU32be, rangeSpan, readBlock, readU32be,
   sameBytes, spaceOf, startsWithBytes, termSpan
 } from './shard-keys.ts'
@@ -34,6 +34,8 @@ export type ShardEntry = { kind: 'head', term: string } | { kind: 'block', term:
 export interface ShardStats { heads: number, blocks: number, chunks: number, postings: number, docs: number, ids: number, bytes: number }
 /** Terms of `prefix` within bounds that are whole terms (as TermRange in engine/source.ts). */
 export interface TermBounds { prefix: string, gt?: string, gte?: string, lt?: string, lte?: string }
+/** The index peers and replication factor that the keys held here are placed for. */
+export interface PlacedFor { peers: string[], replicas: number }
 export interface ShardStoreInit {
   /** Folder of the LevelDB store; created when missing. */
   path: string
@@ -52,6 +54,10 @@ type Db = ClassicLevel<Uint8Array, Uint8Array>
 
 /** How long a measured folder size is reported before it is measured again. */
 const STATS_BYTES_MS = 10_000
+
+/** Head entries a term range scan reads per trip to LevelDB, and the bytes it may read ahead (the default, 16 KiB, cut a scan into many trips). */
+const SCAN_ENTRIES = 1000
+const SCAN_BYTES = 1 << 20
 
 /** Most point reads made on the event loop's thread before it is let go (a request may name up to MAX_KEYS keys). */
 const SYNC_GETS = 256
@@ -84,6 +90,7 @@ function boundsOf (b: TermBounds): { prefix: Uint8Array, gte: Uint8Array, lt: Ui
 
 export class ShardStore {
   private held: { catalog: Catalog, signed: Uint8Array } | undefined
+  private placed: PlacedFor | undefined
   /** Head chunk keys by term, block chunk keys by (term, range): reads get exact keys synchronously (key-directory.ts). */
   private readonly headKeys = new KeyDirectory()
   private readonly blockKeys = new KeyDirectory()
@@ -128,6 +135,8 @@ export class ShardStore {
       const n = r.next()
       this.held = { catalog: JSON.parse(dec.decode(c.subarray(r.p, r.p + n))) as Catalog, signed: new Uint8Array(c.subarray(r.p + n)) }
     }
+    const placed = await this.db.get(PLACED_KEY)
+    if (placed !== undefined) this.placed = parsePlacedFor(placed)
     // Counters are not stored: a scan of keys (and chunk headers) rebuilds them, so a crash cannot leave them wrong.
     for await (const [key, value] of this.db.iterator(spaceOf(P_HEAD))) {
       this.headKeys.add(key, key.length - 9, keyRange(key), keyFirstDoc(key))
@@ -224,6 +233,18 @@ export class ShardStore {
 
   catalog (): { catalog: Catalog, signed: Uint8Array } | undefined { return this.held }
 
+  /** Whether nothing is held (no head, block, document or id). */
+  get empty (): boolean { return this.headKeys.size === 0 && this.blockKeys.size === 0 && this.counts.docs === 0 && this.counts.ids === 0 }
+
+  /** The view the held keys are placed for, as last stored (undefined: never stored, or unreadable). */
+  placedFor (): PlacedFor | undefined { return this.placed === undefined ? undefined : { peers: [...this.placed.peers], replicas: this.placed.replicas } }
+
+  async setPlacedFor (v: PlacedFor): Promise<void> {
+    const copy = { peers: [...v.peers], replicas: v.replicas }
+    await this.serial(async () => { await this.db.put(PLACED_KEY, enc.encode(JSON.stringify(copy))) })
+    this.placed = copy
+  }
+
   /** The heads of `terms` (undefined for a term with no head chunk here). */
   async heads (terms: string[]): Promise<Array<TermHead | undefined>> {
     return await inSlices(terms, (term) => {
@@ -264,18 +285,28 @@ export class ShardStore {
     if (limit === 0 || Buffer.compare(gte, lt) >= 0) return out
     let cur: TermHead | undefined
     let curBytes: Uint8Array | undefined
-    for await (const [key, value] of this.db.iterator({ gte, lt })) {
-      const t = keyTerm(key)
-      if (!startsWithBytes(t, prefix)) break
-      if (curBytes === undefined || !sameBytes(t, curBytes)) {
-        if (out.length >= limit) break
-        curBytes = new Uint8Array(t)
-        cur = { term: dec.decode(t), ranges: [] }
-        out.push(cur)
+    // nextv, not `for await`: that reads one entry first and then the rest, each a trip through libuv's thread pool (see
+    // key-directory.ts for what a trip costs on a busy machine); a range of up to SCAN_ENTRIES heads is one trip here.
+    const it = this.db.iterator({ gte, lt, highWaterMarkBytes: SCAN_BYTES })
+    try {
+      for (;;) {
+        const entries = await it.nextv(SCAN_ENTRIES)
+        if (entries.length === 0) return out
+        for (const [key, value] of entries) {
+          const t = keyTerm(key)
+          if (!startsWithBytes(t, prefix)) return out
+          if (curBytes === undefined || !sameBytes(t, curBytes)) {
+            if (out.length >= limit) return out
+            curBytes = new Uint8Array(t)
+            cur = { term: dec.decode(t), ranges: [] }
+            out.push(cur)
+          }
+          addHead(cur as TermHead, key, value)
+        }
       }
-      addHead(cur as TermHead, key, value)
+    } finally {
+      await it.close()
     }
-    return out
   }
 
   /**
@@ -316,7 +347,7 @@ export class ShardStore {
   async * entries (): AsyncIterable<ShardEntry> {
     for (const prefix of [P_BLOCK, P_DOC, P_HEAD, P_ID]) {
       let prev: Uint8Array | undefined
-      for await (const key of this.db.keys(spaceOf(prefix))) {
+      for await (const key of this.db.keys({ ...spaceOf(prefix), highWaterMarkBytes: SCAN_BYTES })) {
         if (prefix === P_DOC) yield { kind: 'doc', docId: readU32be(key, 1) }
         else if (prefix === P_ID) yield { kind: 'id', id: dec.decode(key.subarray(1)) }
         else {
@@ -378,16 +409,18 @@ export class ShardStore {
   /** The stored entries of `entries`, as they are on disk: what repair sends (applyEncoded on the receiver). */
   async exportEncoded (entries: ShardEntry[]): Promise<WriteBuilder> {
     const b = new WriteBuilder()
-    for (const e of entries) {
-      const span = e.kind === 'head'
-        ? termSpan(P_HEAD, keyText(e.term, 'term', MAX_TERM_BYTES))
-        : e.kind === 'block'
-          ? rangeSpan(P_BLOCK, keyText(e.term, 'term', MAX_TERM_BYTES), u32(e.range, 'range'))
-          : e.kind === 'doc'
-            ? { gte: docKey(u32(e.docId, 'docId')), lte: docKey(e.docId) }
-            : { gte: idKey(keyText(e.id, 'id', MAX_ID_BYTES)), lte: idKey(keyText(e.id, 'id', MAX_ID_BYTES)) }
-      for await (const [key, value] of this.db.iterator(span)) b.raw(key, value)
-    }
+    // Exact keys read synchronously (chunksOf): an iterator per entry cost two thread pool round trips each, and a repair pass
+    // over a mirror's share of R1 (~400 K entries) took minutes on a busy machine.
+    await inSlices(entries, (e) => {
+      if (e.kind === 'head' || e.kind === 'block') {
+        const term = keyText(e.term, 'term', MAX_TERM_BYTES)
+        for (const [key, value] of e.kind === 'head' ? this.chunksOf(P_HEAD, term) : this.chunksOf(P_BLOCK, term, u32(e.range, 'range'))) b.raw(key, value)
+      } else {
+        const key = e.kind === 'doc' ? docKey(u32(e.docId, 'docId')) : idKey(keyText(e.id, 'id', MAX_ID_BYTES))
+        const value = this.db.getSync(key)
+        if (value !== undefined) b.raw(key, value)
+      }
+    })
     return b
   }
 
@@ -404,5 +437,16 @@ export class ShardStore {
       this.measured = { at: performance.now(), bytes }
     }
     return { heads: this.headKeys.size, blocks: this.blockKeys.size, ...this.counts, bytes: this.measured.bytes }
+  }
+}
+
+/** A stored view; one that does not parse is treated as never stored (repair then takes the current view, as on a first start). */
+function parsePlacedFor (bytes: Uint8Array): PlacedFor | undefined {
+  try {
+    const v = JSON.parse(dec.decode(bytes)) as { peers?: unknown, replicas?: unknown }
+    if (!Array.isArray(v.peers) || !v.peers.every((p) => typeof p === 'string') || !Number.isInteger(v.replicas) || (v.replicas as number) < 1) return undefined
+    return { peers: v.peers as string[], replicas: v.replicas as number }
+  } catch {
+    return undefined
   }
 }

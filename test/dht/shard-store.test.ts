@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { ClassicLevel } from 'classic-level'
 import { ShardStore, type HeadChunk, type PostingChunk, type ShardEntry, type ShardWrite } from '../../src/dht/shard-store.ts'
-import { INLINE_POSTINGS_MAX, WriteBuilder } from '../../src/dht/shard-keys.ts'
+import { INLINE_POSTINGS_MAX, PLACED_KEY, WriteBuilder } from '../../src/dht/shard-keys.ts'
 import { BloomFilter } from '../../src/dht/bloom.ts'
 import { ProtocolError } from '../../src/dht/errors.ts'
 import type { Catalog } from '../../src/dht/types.ts'
@@ -272,6 +272,21 @@ describe('ShardStore', () => {
     s = await openStore()
     expect(s.catalog()).toEqual({ catalog: catalog(4), signed: Uint8Array.of(4, 4) })
     expect(s.rangeDocs).toBe(R)
+  })
+
+  it('keeps the view its keys are placed for across reopen, and treats an unreadable one as none', async () => {
+    let s = await openStore('placed')
+    expect(s.placedFor()).toBeUndefined()
+    await s.setPlacedFor({ peers: ['b', 'a'], replicas: 3 })
+    await s.close()
+    s = await openStore('placed')
+    expect(s.placedFor()).toEqual({ peers: ['b', 'a'], replicas: 3 })
+    await s.close()
+    const db = new ClassicLevel<Uint8Array, Uint8Array>(join(dir, 'placed', 'shard'), { keyEncoding: 'view', valueEncoding: 'view' })
+    await db.put(PLACED_KEY, new TextEncoder().encode('{"peers": 3}'))
+    await db.close()
+    s = await openStore('placed')
+    expect(s.placedFor()).toBeUndefined()
   })
 
   it('exports its entries so that another peer reproduces it exactly, and keeps everything across reopen', async () => {
