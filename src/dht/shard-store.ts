@@ -80,7 +80,8 @@ function boundsOf (b: TermBounds): { prefix: Uint8Array, gte: Uint8Array, lt: Ui
   const prefix = enc.encode(b.prefix)
   const span = (t: string | undefined, what: string): { gte: Uint8Array, lt: Uint8Array } | undefined => t === undefined ? undefined : termSpan(P_HEAD, keyText(t, `term range ${what}`, MAX_TERM_BYTES))
   let gte: Uint8Array = Uint8Array.of(P_HEAD, ...prefix)
-  let lt: Uint8Array = spaceOf(P_HEAD).lt
+  // the first key past every term of the prefix (UTF-8 has no 0xff byte to carry over): a scan must not read ahead beyond them
+  let lt: Uint8Array = prefix.length === 0 ? spaceOf(P_HEAD).lt : Uint8Array.of(P_HEAD, ...prefix.subarray(0, -1), prefix[prefix.length - 1] + 1)
   const raise = (k: Uint8Array | undefined): void => { if (k !== undefined && Buffer.compare(k, gte) > 0) gte = k }
   const lower = (k: Uint8Array | undefined): void => { if (k !== undefined && Buffer.compare(k, lt) < 0) lt = k }
   raise(span(b.gte, 'gte')?.gte); raise(span(b.gt, 'gt')?.lt)
