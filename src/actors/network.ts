@@ -13,7 +13,7 @@ import { PeerError } from './errors.ts'
 import type { PeerRole } from './types.ts'
 
 /** A peer's network settings: where it listens and whom it trusts, plus the index settings of IndexNodeInit (same defaults). */
-export interface NetworkInit extends Pick<IndexNodeInit, 'replicas' | 'announceMs' | 'repairSettleMs' | 'callTimeoutMs' | 'reducers' | 'log'> {
+export interface NetworkInit extends Pick<IndexNodeInit, 'replicas' | 'announceMs' | 'repairSettleMs' | 'repairRestartGraceMs' | 'callTimeoutMs' | 'reducers' | 'log'> {
   /** Listen multiaddrs. Default ['/ip4/127.0.0.1/tcp/0']. */
   listen?: string[]
   /** Peers dialled at start (the publisher's or a mirror's multiaddr). */
@@ -49,6 +49,7 @@ export async function startNetwork (data: string, role: PeerRole, init: NetworkI
       replicas: init.replicas,
       announceMs: init.announceMs,
       repairSettleMs: init.repairSettleMs,
+      repairRestartGraceMs: init.repairRestartGraceMs,
       callTimeoutMs: init.callTimeoutMs,
       reducers: init.reducers,
       log: init.log

@@ -42,6 +42,8 @@ export interface IndexNodeInit {
   announceMs?: number
   /** Quiet time before a repair pass. Default 3000 ms. */
   repairSettleMs?: number
+  /** After a start, how long members of the view before it are waited for before their keys are re-homed. Default 30,000 ms. */
+  repairRestartGraceMs?: number
   /** Read timeout before failing over to the next replica. Default 4000 ms. */
   callTimeoutMs?: number
   /** Push semi-join reducers to list holders. Default true (false is the bench's baseline). */
@@ -94,7 +96,7 @@ export class IndexNode {
       this.server = new IndexServer({ host, membership: this.membership, shard, publisher: init.publisher, log: init.log, onCatalog: (_c, signed) => { this.catalog.offer(signed) } })
       // A catalog heard on gossip is kept by an index peer, so it survives a restart.
       this.catalog.onChange((c) => { if (this.membership.isIndexPeer && (shard.catalog()?.catalog.seq ?? 0) < c.seq) void shard.setCatalog(c, this.catalog.signed() ?? new Uint8Array(0)).catch(() => {}) })
-      this.repair = new Repair({ host, membership: this.membership, shard, settleMs: init.repairSettleMs, log: init.log })
+      this.repair = new Repair({ host, membership: this.membership, shard, settleMs: init.repairSettleMs, restartGraceMs: init.repairRestartGraceMs, log: init.log })
     }
     this.remote = new RemoteIndex({ host, membership: this.membership, catalog: this.catalog, server: this.server, callTimeoutMs: init.callTimeoutMs, reducers: init.reducers, log: init.log })
     this.engine = new QueryEngine(this.remote, this.remote)

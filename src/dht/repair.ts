@@ -45,7 +45,7 @@ export class Repair {
   private pass: Promise<void> | undefined
   private again = false
   private stopped = false
-  private startedAt = performance.now()
+  private readonly startedAt = performance.now()
   /** Keys are held but the view they are placed for is unknown: the first pass after the grace takes the view then. */
   private adopt = false
   /** Peers in this peer's view at some point since it started: one of them missing now has left, it is not restarting. */
@@ -55,32 +55,45 @@ export class Repair {
   noop = 0
   private readonly unsubscribe: () => void
 
+  /** The base came from the store (a restart), not from the view at start. */
+  private readonly stored: boolean
+
+  /**
+   * The base is the view the held keys are placed for: the stored one (the
+   * view before a restart), read here so that no pass, however early, runs
+   * against the few peers known right after the start. Keys held with no
+   * view stored (a store from an edos that did not keep it) are taken to be
+   * placed for the view at the end of the grace.
+   */
   constructor (private readonly init: RepairInit) {
-    this.base = init.membership.placement()
+    const stored = this.storedView()
+    this.stored = stored !== undefined
+    this.base = stored ?? init.membership.placement()
+    if (stored === undefined && !init.shard.empty) {
+      this.adopt = true
+      this.schedule(this.graceMs)
+    }
     this.sawView()
     this.unsubscribe = init.membership.onChange(() => { this.sawView(); this.schedule() })
   }
 
-  /**
-   * At start: takes the view the held keys are placed for, the stored one
-   * (the view before a restart), else the current one (a first start).
-   * Keys held with no view stored (a store from an edos that did not keep
-   * it) are taken to be placed for the view once the grace is over.
-   */
-  rebase (): void {
-    this.startedAt = performance.now()
-    const stored = this.init.shard.placedFor()
-    if (stored !== undefined) {
-      try {
-        this.base = new Placement(stored.peers, stored.replicas)
-        return
-      } catch (err) {
-        this.init.log?.(`repair: the stored view is unusable: ${(err as Error).message}`)
-      }
+  private get graceMs (): number { return this.init.restartGraceMs ?? 30_000 }
+
+  private storedView (): Placement | undefined {
+    const v = this.init.shard.placedFor()
+    if (v === undefined) return undefined
+    try {
+      return new Placement(v.peers, v.replicas)
+    } catch (err) {
+      this.init.log?.(`repair: the stored view is unusable: ${(err as Error).message}`)
+      return undefined
     }
-    this.base = this.init.membership.placement()
-    if (this.init.shard.empty) void this.keep(this.base)
-    else this.adopt = true
+  }
+
+  /** Once membership has pulled the view at start: an empty peer with no view stored takes that one (a first start). */
+  rebase (): void {
+    if (this.stored || this.adopt) return
+    void this.keep(this.init.membership.placement())
   }
 
   private sawView (): void { for (const p of this.init.membership.placement().peers) this.seen.add(p) }
@@ -131,7 +144,7 @@ export class Repair {
     if (!membership.isIndexPeer) return
     const prev = this.base
     const next = membership.placement()
-    const waitMs = this.startedAt + (this.init.restartGraceMs ?? 30_000) - performance.now()
+    const waitMs = this.startedAt + this.graceMs - performance.now()
     if (waitMs > 0 && (this.adopt || prev.peers.some((p) => !next.has(p) && !this.seen.has(p)))) {
       // Shortly after a start, members of the view before it not seen since may be restarting too (see the file's comment).
       this.schedule(waitMs)

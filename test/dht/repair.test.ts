@@ -195,7 +195,8 @@ describe('repair passes (no network)', () => {
     const shard = {
       entries: async function * () { walks++; yield * [] as ShardEntry[] },
       placedFor: () => undefined,
-      setPlacedFor: async () => {}
+      setPlacedFor: async () => {},
+      empty: true
     } as unknown as ShardStore
     const host = { peerId: peers[0], libp2p: {} } as unknown as PeerHost
     const repair = new Repair({ host, membership, shard, settleMs: 20 })
@@ -236,10 +237,11 @@ describe('repair passes (no network)', () => {
     const host = { peerId: peers[0], libp2p: {} } as unknown as PeerHost
     const settle = async (): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, 100)) }
     const repair = new Repair({ host, membership, shard, settleMs: 20, restartGraceMs: 60_000 })
-    repair.rebase()
     try {
-      // Every peer restarted: the others come back one by one, each view change followed by a pass over a partial view.
+      // Every peer restarted: the others come back one by one, each view change followed by a pass over a partial view, the
+      // first ones before the index node's start has finished (rebase).
       change(new Placement(peers.slice(0, 2))); await settle()
+      repair.rebase()
       change(new Placement(peers.slice(0, 3))); await settle()
       expect(walks).toBe(0)
       change(new Placement(peers))
@@ -260,7 +262,7 @@ describe('repair passes (no network)', () => {
     stored = { peers, replicas: 3 }
     set(new Placement(peers.slice(0, 3)))
     walks = 0
-    const later = new Repair({ host, membership, shard, settleMs: 20, restartGraceMs: 400 })
+    const later = new Repair({ host, membership, shard, settleMs: 20, restartGraceMs: 2000 })
     later.rebase()
     try {
       change(new Placement(peers.slice(0, 3)))
@@ -273,11 +275,28 @@ describe('repair passes (no network)', () => {
       later.stop()
     }
 
+    // Keys held with no view stored and no view change during the grace: the view is taken at its end, so that a later change is
+    // repaired against it (not taken as the view the keys are placed for).
+    stored = undefined
+    set(new Placement(peers))
+    walks = 0
+    const quiet = new Repair({ host, membership, shard: Object.assign(shard, { empty: false }), settleMs: 20, restartGraceMs: 300 })
+    try {
+      await quiet.idle()
+      expect(walks).toBe(0)
+      expect(quiet.noop).toBe(1)
+      change(new Placement(peers.slice(0, 3)))
+      await quiet.idle()
+      expect(walks).toBe(1)
+    } finally {
+      quiet.stop()
+    }
+
     // Keys held with no view stored (a store from before views were kept): the view at the end of the grace is taken, nothing re-sent.
     stored = undefined
     set(new Placement(peers.slice(0, 1)))
     walks = 0
-    const upgraded = new Repair({ host, membership, shard: Object.assign(shard, { empty: false }), settleMs: 20, restartGraceMs: 400 })
+    const upgraded = new Repair({ host, membership, shard: Object.assign(shard, { empty: false }), settleMs: 20, restartGraceMs: 2000 })
     upgraded.rebase()
     try {
       change(new Placement(peers.slice(0, 2))); await settle()
@@ -287,6 +306,10 @@ describe('repair passes (no network)', () => {
       expect(upgraded.noop).toBe(1)
       // (a cast: TypeScript does not see the fake store assign it)
       expect((stored as { peers: string[] } | undefined)?.peers).toEqual([...peers].sort())
+      // A change after that is repaired.
+      change(new Placement(peers.slice(0, 3)))
+      await upgraded.idle()
+      expect(walks).toBe(1)
     } finally {
       upgraded.stop()
     }
