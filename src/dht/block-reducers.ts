@@ -17,6 +17,7 @@ import { decodeDocSet, decodeFilter, encodeDocSet } from './bloom.ts'
 import { encodeCols } from './cols-codec.ts'
 import { ProtocolError } from './errors.ts'
 import { decodePostingList, encodePostingList, intArray, optIntArray, optStr, str, type Header } from './wire.ts'
+import type { PositionRegion } from './shard-keys.ts'
 
 /** How one reducer part reads: a docId filter, or nodes the postings must relate to (their documents are the filter). */
 export type ReducerSpec = { kind: 'docs' | 'bloom' } | { kind: 'related', relation: RelatedNodes['relation'], axis: RelatedNodes['axis'] }
@@ -107,6 +108,31 @@ export function applyRelated (list: PostingList, r: KeyReducer | undefined): Pos
   const related = r?.related
   if (related === undefined || list.length === 0) return list
   return relatedIn(list, related)
+}
+
+/**
+ * The positions where postings below `related`'s nodes can lie (a node's
+ * descendants start inside it), for a holder to skip sub-blocks outside
+ * them; undefined for postings above nodes (an ancestor starts anywhere
+ * before its descendant).
+ */
+export function regionOf (related: RelatedNodes | undefined): PositionRegion | undefined {
+  if (related === undefined || related.relation !== 'below') return undefined
+  const { docs, starts, ends, length } = related.nodes
+  return (fromDoc, fromStart, toDoc, toStart) => {
+    // the first node of fromDoc: one starting before fromStart may still contain it
+    let lo = 0; let hi = length
+    while (lo < hi) { const mid = (lo + hi) >>> 1; if (docs[mid] < fromDoc) lo = mid + 1; else hi = mid }
+    for (let i = lo; i < length && docs[i] <= toDoc; i++) {
+      const d = docs[i]
+      if (d === toDoc && starts[i] >= toStart) break
+      // its descendants start in (start, end)
+      const first = d === fromDoc ? Math.max(fromStart, starts[i] + 1) : starts[i] + 1
+      const last = d === toDoc ? Math.min(toStart, ends[i] - 1) : ends[i] - 1
+      if (first <= last) return true
+    }
+    return false
+  }
 }
 
 /** The postings of `list` below or above the given nodes (as `related` says). */

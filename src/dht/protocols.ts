@@ -23,7 +23,7 @@ import { callRpc } from './rpc.ts'
 import { blockKey, docKey, headKey, idKey } from './placement.ts'
 import type { ShardEntry } from './shard-store.ts'
 import { int, intArray, optInt, optStr, str, strArray } from './wire.ts'
-import { applyRelated, blockAnswers, decodeReducers, havingKeys, rootKeys, type KeyReducer } from './block-reducers.ts'
+import { applyRelated, blockAnswers, decodeReducers, havingKeys, regionOf, rootKeys, type KeyReducer } from './block-reducers.ts'
 import { encodeHeads } from './head-codec.ts'
 import type { PostingList } from '../xml-twig-index/postings/codec.ts'
 
@@ -109,7 +109,7 @@ export class IndexServer {
         const lists = new Array<PostingList>(terms.length)
         const held = new Array<number>(terms.length)
         for (const [r, idx] of byReducer) {
-          const blocks = await shard.blocksHeld(idx.map((i) => ({ term: terms[i], range: ranges[i] })), r?.docs)
+          const blocks = await shard.blocksHeld(idx.map((i) => ({ term: terms[i], range: ranges[i] })), r?.docs, regionOf(r?.related))
           idx.forEach((i, k) => { lists[i] = applyRelated(blocks[k].list, r); held[i] = blocks[k].held })
         }
         const { parts, answered } = blockAnswers(lists, reducers, having, roots, optInt(h, 'cols', 0, 1) === 1)

@@ -485,11 +485,20 @@ export function decodeChunk (value: Uint8Array, firstDoc: number): PostingBuffer
   return out
 }
 
-/** Decodes the sub-blocks of a chunk from `body`, keeping docs > cutoff the filter may have. */
-function decodeSubBlocks (value: Uint8Array, body: number, firstDoc: number, out: PostingBuffer, cutoff: number, filter?: DocFilter, seq?: (doc: number) => boolean): void {
+/**
+ * Whether a wanted posting may lie between (fromDoc, fromStart) and
+ * (toDoc, toStart), both included (toStart Infinity: the rest of toDoc):
+ * lets a read skip a sub-block by its postings' positions, not only by its
+ * docs (the leaves of a release document are all in one document).
+ */
+export type PositionRegion = (fromDoc: number, fromStart: number, toDoc: number, toStart: number) => boolean
+
+/** Decodes the sub-blocks of a chunk from `body`, keeping docs > cutoff the filter may have, in sub-blocks the region may want. */
+function decodeSubBlocks (value: Uint8Array, body: number, firstDoc: number, out: PostingBuffer, cutoff: number, filter?: DocFilter, seq?: (doc: number) => boolean, region?: PositionRegion): void {
   const r = new VarintReader(value, body)
   let base = firstDoc
   const keep = seq !== undefined ? (doc: number) => doc > cutoff && seq(doc) : cutoff >= firstDoc ? (doc: number) => doc > cutoff : undefined
+  const subs: Array<{ base: number, last: number, start: number, end: number }> = []
   while (!r.done) {
     const last = base + r.next()
     const len = r.next()
@@ -497,17 +506,22 @@ function decodeSubBlocks (value: Uint8Array, body: number, firstDoc: number, out
     r.p += len
     if (r.p > value.length) throw new CorruptBlockError(`posting chunk sub-block overruns its value (${r.p} > ${value.length})`)
     if (last > cutoff && (filter === undefined || filter.intersects(Math.max(base, cutoff + 1), last))) {
-      if (decodeBlock(value, start, base, out, keep) !== r.p) throw new CorruptBlockError('posting chunk sub-block length does not match its postings')
+      if (region !== undefined) subs.push({ base, last, start, end: r.p })
+      else if (decodeBlock(value, start, base, out, keep) !== r.p) throw new CorruptBlockError('posting chunk sub-block length does not match its postings')
     }
     base = last
   }
+  if (region === undefined) return
+  // A sub-block's postings run from its first posting to the next sub-block's first (or to the end of its last doc): its first
+  // posting's doc and start are the first varints after its count (encodeBlock).
+  const firsts = subs.map((b) => { const p = new VarintReader(value, b.start); p.next(); const doc = b.base + p.next(); return { doc, start: p.next() } })
+  subs.forEach((b, i) => {
+    const to = i + 1 < subs.length && subs[i + 1].base === b.last ? firsts[i + 1] : { doc: b.last, start: Infinity }
+    if (!region(firsts[i].doc, firsts[i].start, to.doc, to.start)) return
+    if (decodeBlock(value, b.start, b.base, out, keep) !== b.end) throw new CorruptBlockError('posting chunk sub-block length does not match its postings')
+  })
 }
 
-/**
- * The merged postings of one (term, range) from its chunks in key order
- * (by firstDoc): a chunk overlapping earlier ones (a re-run publish)
- * contributes only docs past the last doc already covered.
- */
 /** Postings a block holds, summed over its chunks as its head sums them (a reader compares the two to spot a stale replica). */
 export function heldPostings (chunks: Array<[Uint8Array, Uint8Array]>): number {
   let n = 0
@@ -515,7 +529,14 @@ export function heldPostings (chunks: Array<[Uint8Array, Uint8Array]>): number {
   return n
 }
 
-export function readBlock (chunks: Array<[Uint8Array, Uint8Array]>, filter?: DocFilter): PostingList {
+/**
+ * The merged postings of one (term, range) from its chunks in key order
+ * (by firstDoc): a chunk overlapping earlier ones (a re-run publish)
+ * contributes only docs past the last doc already covered. `region`, when
+ * given, lets whole sub-blocks be skipped (the result may still hold
+ * postings outside it: the caller filters exactly).
+ */
+export function readBlock (chunks: Array<[Uint8Array, Uint8Array]>, filter?: DocFilter, region?: PositionRegion): PostingList {
   if (chunks.length === 0) return EMPTY_LIST
   const heads = chunks.map(([key, value]) => { const firstDoc = keyFirstDoc(key); return { firstDoc, value, ...chunkHeader(value, firstDoc) } })
   const out = new PostingBuffer(filter === undefined ? heads.reduce((n, h) => n + h.count, 0) : 8)
@@ -523,7 +544,7 @@ export function readBlock (chunks: Array<[Uint8Array, Uint8Array]>, filter?: Doc
   let cutoff = -1
   for (const h of heads) {
     if (h.lastDoc > cutoff && (filter === undefined || filter.intersects(Math.max(h.firstDoc, cutoff + 1), h.lastDoc))) {
-      decodeSubBlocks(h.value, h.body, h.firstDoc, out, cutoff, filter, seq)
+      decodeSubBlocks(h.value, h.body, h.firstDoc, out, cutoff, filter, seq, region)
     }
     if (h.lastDoc > cutoff) cutoff = h.lastDoc
   }

@@ -16,7 +16,7 @@ import type { DocFilter } from '../xml-twig-index/engine/source.ts'
 import {
   CATALOG_KEY, FORMAT, META_KEY, PLACED_KEY, P_BLOCK, P_DOC, P_HEAD, P_ID, READ_FORMATS, VarintReader, WriteBuilder, addHead, chunkHeader, dec,
   decodeChunk, decodeDoc, decodeHead, docKey, enc, heldPostings, idKey, inlineCount, keyFirstDoc, keyRange, keyTerm, putU32be, rangeSpan, readBlock, readU32be,
-  sameBytes, spaceOf, startsWithBytes, termSpan
+  sameBytes, spaceOf, startsWithBytes, termSpan, type PositionRegion
 } from './shard-keys.ts'
 import { MAX_ID_BYTES, MAX_TERM_BYTES, checkCatalog, keyText, prepare, prepareEncoded, show, u32, type Prepared } from './shard-write.ts'
 import { KeyDirectory } from './key-directory.ts'
@@ -320,10 +320,10 @@ export class ShardStore {
   }
 
   /** Blocks as `blocks` reads them, each with the postings held for it before the filter (what its head counts, when this replica is complete). */
-  async blocksHeld (keys: Array<{ term: string, range: number }>, filter?: DocFilter): Promise<Array<{ list: PostingList, held: number }>> {
+  async blocksHeld (keys: Array<{ term: string, range: number }>, filter?: DocFilter, region?: PositionRegion): Promise<Array<{ list: PostingList, held: number }>> {
     return await inSlices(keys, ({ term, range }) => {
       const chunks = this.chunksOf(P_BLOCK, keyText(term, 'term', MAX_TERM_BYTES), u32(range, `range of ${show(term)}`))
-      return { list: readBlock(chunks, filter), held: heldPostings(chunks) }
+      return { list: readBlock(chunks, filter, region), held: heldPostings(chunks) }
     })
   }
 

@@ -6,6 +6,7 @@ import { ClassicLevel } from 'classic-level'
 import { ShardStore, type HeadChunk, type PostingChunk, type ShardEntry, type ShardWrite } from '../../src/dht/shard-store.ts'
 import { INLINE_POSTINGS_MAX, PLACED_KEY, WriteBuilder } from '../../src/dht/shard-keys.ts'
 import { BloomFilter } from '../../src/dht/bloom.ts'
+import { regionOf, relatedIn } from '../../src/dht/block-reducers.ts'
 import { ProtocolError } from '../../src/dht/errors.ts'
 import type { Catalog } from '../../src/dht/types.ts'
 import { PostingBuffer, type PostingList } from '../../src/xml-twig-index/postings/codec.ts'
@@ -80,6 +81,29 @@ describe('ShardStore', () => {
     expect(rows(l)).toEqual(postingsOf([0, 3, 6, 9, 11, 14, 15]))
     const [f] = await s.blocks([{ term: 't', range: 0 }], new SortedDocSet(Uint32Array.of(9, 11, 15)))
     expect(rows(f)).toEqual(postingsOf([9, 11, 15]))
+  })
+
+  it('skips sub-blocks outside the nodes a read below them names, and keeps every posting below them', async () => {
+    const s = await openStore()
+    // doc 150 is a release document: 3,000 leaves in one document (6 sub-blocks), under 30 collections of 100 leaves each
+    const leaves: P[] = Array.from({ length: 3000 }, (_, i): P => [150, 10 + 2 * i + Math.floor(i / 100), 11 + 2 * i + Math.floor(i / 100), 3])
+    const around = (docs: number[]): P[] => postingsOf(docs, 3)
+    await s.apply({ chunks: [chunk('e:package', 1, 0, [...around([120, 130, 149]), ...leaves, ...around([160, 199])])] })
+    const collections = Array.from({ length: 30 }, (_, c): P => [150, 9 + 201 * c, 10 + 201 * c + 200, 2])
+    const cases: P[][] = [
+      [collections[7]], [collections[0], collections[29]], collections.slice(10, 13), [[150, 0, 99_999, 1]],
+      [[130, 0, 100, 1], collections[3]], [[120, 0, 100, 1], [199, 0, 100, 1]], [[150, 5000, 5001, 2]]
+    ]
+    for (const nodes of cases) {
+      const related = { relation: 'below' as const, axis: 'descendant' as const, nodes: list(nodes) }
+      const filter = new SortedDocSet(Uint32Array.from(new Set(nodes.map((n) => n[0]))))
+      const [whole] = await s.blocks([{ term: 'e:package', range: 1 }], filter)
+      const [{ list: skipped }] = await s.blocksHeld([{ term: 'e:package', range: 1 }], filter, regionOf(related))
+      expect(rows(relatedIn(skipped, related)), JSON.stringify(nodes)).toEqual(rows(relatedIn(whole, related)))
+      if (nodes.length === 1 && nodes[0] === collections[7]) expect(skipped.length).toBeLessThanOrEqual(1024)
+    }
+    // reads above nodes skip nothing
+    expect(regionOf({ relation: 'above', axis: 'descendant', nodes: list(collections) })).toBeUndefined()
   })
 
   it('filters with exact sets and Bloom filters without losing a posting', async () => {
