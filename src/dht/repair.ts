@@ -55,8 +55,8 @@ export class Repair {
   noop = 0
   private readonly unsubscribe: () => void
 
-  /** The base came from the store (a restart), not from the view at start. */
-  private readonly stored: boolean
+  /** Nothing held and no view stored (a first start): the view once membership has pulled it is the base (rebase). */
+  private readonly fresh: boolean
 
   /**
    * The base is the view the held keys are placed for: the stored one (the
@@ -67,7 +67,7 @@ export class Repair {
    */
   constructor (private readonly init: RepairInit) {
     const stored = this.storedView()
-    this.stored = stored !== undefined
+    this.fresh = stored === undefined && init.shard.empty
     this.base = stored ?? init.membership.placement()
     if (stored === undefined && !init.shard.empty) {
       this.adopt = true
@@ -92,8 +92,7 @@ export class Repair {
 
   /** Once membership has pulled the view at start: an empty peer with no view stored takes that one (a first start). */
   rebase (): void {
-    if (this.stored || this.adopt) return
-    void this.keep(this.init.membership.placement())
+    if (this.fresh) void this.keep(this.init.membership.placement())
   }
 
   private sawView (): void { for (const p of this.init.membership.placement().peers) this.seen.add(p) }

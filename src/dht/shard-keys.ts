@@ -498,7 +498,9 @@ function decodeSubBlocks (value: Uint8Array, body: number, firstDoc: number, out
   const r = new VarintReader(value, body)
   let base = firstDoc
   const keep = seq !== undefined ? (doc: number) => doc > cutoff && seq(doc) : cutoff >= firstDoc ? (doc: number) => doc > cutoff : undefined
-  const subs: Array<{ base: number, last: number, start: number, end: number }> = []
+  // With a region: the sub-blocks to read, each with its first posting (doc, start: the first varints after its count, see
+  // encodeBlock), which bounds the postings of the sub-block before it.
+  const subs: Array<{ base: number, last: number, start: number, end: number, doc: number, first: number }> = []
   while (!r.done) {
     const last = base + r.next()
     const len = r.next()
@@ -506,18 +508,20 @@ function decodeSubBlocks (value: Uint8Array, body: number, firstDoc: number, out
     r.p += len
     if (r.p > value.length) throw new CorruptBlockError(`posting chunk sub-block overruns its value (${r.p} > ${value.length})`)
     if (last > cutoff && (filter === undefined || filter.intersects(Math.max(base, cutoff + 1), last))) {
-      if (region !== undefined) subs.push({ base, last, start, end: r.p })
-      else if (decodeBlock(value, start, base, out, keep) !== r.p) throw new CorruptBlockError('posting chunk sub-block length does not match its postings')
+      if (region !== undefined) {
+        const p = new VarintReader(value, start); p.next()
+        const doc = base + p.next()
+        subs.push({ base, last, start, end: r.p, doc, first: p.next() })
+      } else if (decodeBlock(value, start, base, out, keep) !== r.p) throw new CorruptBlockError('posting chunk sub-block length does not match its postings')
     }
     base = last
   }
   if (region === undefined) return
-  // A sub-block's postings run from its first posting to the next sub-block's first (or to the end of its last doc): its first
-  // posting's doc and start are the first varints after its count (encodeBlock).
-  const firsts = subs.map((b) => { const p = new VarintReader(value, b.start); p.next(); const doc = b.base + p.next(); return { doc, start: p.next() } })
   subs.forEach((b, i) => {
-    const to = i + 1 < subs.length && subs[i + 1].base === b.last ? firsts[i + 1] : { doc: b.last, start: Infinity }
-    if (!region(firsts[i].doc, firsts[i].start, to.doc, to.start)) return
+    // its postings end before the next sub-block's first when that one starts in its last doc, else with its last doc
+    const next = subs[i + 1]
+    const to = next !== undefined && next.doc === b.last ? { doc: next.doc, start: next.first } : { doc: b.last, start: Infinity }
+    if (!region(b.doc, b.first, to.doc, to.start)) return
     if (decodeBlock(value, b.start, b.base, out, keep) !== b.end) throw new CorruptBlockError('posting chunk sub-block length does not match its postings')
   })
 }

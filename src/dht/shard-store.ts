@@ -412,7 +412,7 @@ export class ShardStore {
     const b = new WriteBuilder()
     // Exact keys, not an iterator per entry (two thread pool round trips each: a repair pass over a mirror's share of R1, ~400 K
     // entries, took minutes on a busy machine). Chunks by the key directory, read synchronously (cached blocks); documents and
-    // ids, often not cached, in one getMany.
+    // ids together, as getAll reads them.
     const keys: Uint8Array[] = []
     const chunks = await inSlices(entries, (e) => {
       if (e.kind === 'head') return this.chunksOf(P_HEAD, keyText(e.term, 'term', MAX_TERM_BYTES))
@@ -420,7 +420,7 @@ export class ShardStore {
       keys.push(e.kind === 'doc' ? docKey(u32(e.docId, 'docId')) : idKey(keyText(e.id, 'id', MAX_ID_BYTES)))
       return undefined
     })
-    const values = keys.length === 0 ? [] : await this.db.getMany(keys)
+    const values = await this.getAll(keys)
     let k = 0
     for (const c of chunks) {
       if (c !== undefined) { for (const [key, value] of c) b.raw(key, value); continue }
