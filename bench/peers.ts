@@ -36,9 +36,9 @@ export async function startPeer (name: string, data: string, args: string[], env
   const child = spawn(process.execPath, [...PEER_NODE_FLAGS, ...nodeArgs, EDOS, 'serve', '--data', data, '--http', '127.0.0.1:0', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
   running.add(child)
   child.on('exit', () => running.delete(child))
-  let out = ''
+  let out: string | undefined = ''
   let err = ''
-  // EDOS_BENCH_LOGS=DIR keeps every peer's whole stderr (DIR/NAME.log) for after the run; the bench's temporary folders are removed.
+  // EDOS_BENCH_LOGS=DIR keeps every peer's whole stderr and stdout (DIR/NAME.log) for after the run; the bench's temporary folders are removed.
   const logs = process.env.EDOS_BENCH_LOGS
   if (logs !== undefined && logs !== '') mkdirSync(logs, { recursive: true })
   const file = logs === undefined || logs === '' ? undefined : createWriteStream(join(logs, `${name}.log`))
@@ -46,10 +46,15 @@ export async function startPeer (name: string, data: string, args: string[], env
   child.on('exit', () => file?.end())
   const lines = await new Promise<string[]>((resolve, reject) => {
     const timer = setTimeout(() => { reject(new Error(`${name} did not start in ${timeoutMs} ms: ${err}`)) }, timeoutMs)
+    // the three lines a peer prints at start, wherever they come (node flags such as --trace-gc write to stdout too)
+    const wanted = ['peer id: ', 'multiaddrs: ', 'graphql: ']
     child.stdout?.on('data', (b: Buffer) => {
+      file?.write(b)
+      if (out === undefined) return
       out += String(b)
       const l = out.split('\n')
-      if (l.length >= 4) { clearTimeout(timer); resolve(l.slice(0, 3)) }
+      const found = wanted.map((w) => l.slice(0, -1).find((x) => x.startsWith(w)))
+      if (found.every((x) => x !== undefined)) { clearTimeout(timer); out = undefined; resolve(found as string[]) }
     })
     child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`${name} exited with ${String(code)}: ${err}`)) })
   })

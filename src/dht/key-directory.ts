@@ -11,6 +11,11 @@
  * two units' suffix lists, and the keys built from the wrong unit's
  * suffixes are simply not found. The store is append-only (chunks are put,
  * never deleted), so the directory only grows with it.
+ *
+ * Each chunk may carry two numbers for its store: where it is (the head
+ * pack that holds a head chunk, head-packs.ts) and a weight (the postings a
+ * head carries inline), so that a chunk written again is found and its old
+ * weight taken out of the counts without reading it back.
  */
 
 import { hash64, hashOut } from './shard-keys.ts'
@@ -26,10 +31,14 @@ export class KeyDirectory {
   private next = new Int32Array(1024)
   private ranges = new Uint32Array(1024)
   private firstDocs = new Uint32Array(1024)
+  private wheres = new Uint32Array(1024)
+  private weights = new Uint32Array(1024)
   /** Distinct units. */
   size = 0
   /** Distinct chunk keys. */
   chunks = 0
+  /** The weight the last `add` replaced (the chunk was recorded before), or -1 when it added a new chunk. */
+  replaced = -1
 
   /** The slot of `bytes[from, to)`'s hash, inserted when `add`, else -1 when absent. */
   private slot (bytes: Uint8Array, from: number, to: number, add: boolean): number {
@@ -51,22 +60,35 @@ export class KeyDirectory {
 
   /**
    * Records a chunk key: its unit is `key[1, unitEnd)`, its suffix the
-   * (range, firstDoc) given. Returns whether the unit was new.
+   * (range, firstDoc) given, with where it is and its weight (a chunk
+   * recorded again takes the new ones). Returns whether the unit was new.
    */
-  add (key: Uint8Array, unitEnd: number, range: number, firstDoc: number): boolean {
+  add (key: Uint8Array, unitEnd: number, range: number, firstDoc: number, where = 0, weight = 0): boolean {
     if ((this.size + 1) * 2 > this.hi.length) this.grow()
     const before = this.size
     const s = this.slot(key, 1, unitEnd, true)
     for (let e = this.head[s] - 1; e >= 0; e = this.next[e] - 1) {
-      if (this.ranges[e] === range && this.firstDocs[e] === firstDoc) return false
+      if (this.ranges[e] === range && this.firstDocs[e] === firstDoc) { this.replaced = this.weights[e]; this.wheres[e] = where; this.weights[e] = weight; return false }
     }
+    this.replaced = -1
     if (this.chunks === this.next.length) this.growEntries()
     const e = this.chunks++
-    this.ranges[e] = range; this.firstDocs[e] = firstDoc
+    this.ranges[e] = range; this.firstDocs[e] = firstDoc; this.wheres[e] = where; this.weights[e] = weight
     this.next[e] = this.head[s]
     this.head[s] = e + 1
     return this.size > before
   }
+
+  /** The chunk (range, firstDoc) of the unit `bytes[from, to)`, or -1 when not recorded. */
+  find (bytes: Uint8Array, from: number, to: number, range: number, firstDoc: number): number {
+    const s = this.slot(bytes, from, to, false)
+    if (s < 0) return -1
+    for (let e = this.head[s] - 1; e >= 0; e = this.next[e] - 1) if (this.ranges[e] === range && this.firstDocs[e] === firstDoc) return e
+    return -1
+  }
+
+  /** Where chunk `e` (from find) is, as last recorded. */
+  whereOf (e: number): number { return this.wheres[e] }
 
   /** Whether the unit `bytes[from, to)` has a chunk (true for a hash collision too). */
   has (bytes: Uint8Array, from: number, to: number): boolean {
@@ -78,11 +100,16 @@ export class KeyDirectory {
    * in key order (range, then firstDoc), `range` limited to one value when given.
    */
   suffixes (bytes: Uint8Array, from: number, to: number, range?: number): Array<[number, number]> {
+    return this.located(bytes, from, to, range).map(([r, firstDoc]) => [r, firstDoc])
+  }
+
+  /** As suffixes, each with where its chunk is: [range, firstDoc, where]. */
+  located (bytes: Uint8Array, from: number, to: number, range?: number): Array<[number, number, number]> {
     const s = this.slot(bytes, from, to, false)
-    const out: Array<[number, number]> = []
+    const out: Array<[number, number, number]> = []
     if (s < 0) return out
     for (let e = this.head[s] - 1; e >= 0; e = this.next[e] - 1) {
-      if (range === undefined || this.ranges[e] === range) out.push([this.ranges[e], this.firstDocs[e]])
+      if (range === undefined || this.ranges[e] === range) out.push([this.ranges[e], this.firstDocs[e], this.wheres[e]])
     }
     if (out.length > 1) out.sort((x, y) => x[0] - y[0] || x[1] - y[1])
     return out
@@ -105,5 +132,7 @@ export class KeyDirectory {
     const next = new Int32Array(n); next.set(this.next); this.next = next
     const ranges = new Uint32Array(n); ranges.set(this.ranges); this.ranges = ranges
     const firstDocs = new Uint32Array(n); firstDocs.set(this.firstDocs); this.firstDocs = firstDocs
+    const wheres = new Uint32Array(n); wheres.set(this.wheres); this.wheres = wheres
+    const weights = new Uint32Array(n); weights.set(this.weights); this.weights = weights
   }
 }

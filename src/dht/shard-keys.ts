@@ -1,11 +1,13 @@
 /**
- * LevelDB layout of a shard store (what one index peer holds), format 2:
+ * LevelDB layout of a shard store (what one index peer holds), format 3:
  *   M                              format marker (JSON {format})
  *   C                              the catalog: varint jsonLength, catalog JSON, the signed bytes
  *   B term 00 range firstDoc       a posting chunk (value below)
- *   H term 00 range firstDoc       a head chunk: varint postings, varint docs, varint lastDoc - firstDoc,
- *                                  then, for a chunk of at most INLINE_POSTINGS postings, the chunk
- *                                  itself (a posting chunk value): no B entry is written for it
+ *   P seq                          a pack of head chunks (head-packs.ts): many (key, value) records, each
+ *                                  key H term 00 range firstDoc, each value a head chunk: varint postings,
+ *                                  varint docs, varint lastDoc - firstDoc, then, for a chunk of at most
+ *                                  INLINE_POSTINGS postings, the chunk itself (a posting chunk value): no B
+ *                                  entry is written for it
  *   D docId                        a document: varint idLength, id, xml (UTF-8)
  *   I id                           u32 docId
  * Numbers in keys are big-endian uint32 and terms never hold U+0000, so
@@ -18,8 +20,9 @@
  * last doc after. The doc bounds in front of each part let a filtered read
  * skip a chunk or sub-block without decoding it.
  *
- * Format 1 (no inline chunks) reads as format 2; a store is marked 2 once
- * opened, so an edos that does not know inline chunks refuses it.
+ * Formats 1 (no inline chunks) and 2 kept each head chunk in its own entry
+ * (the H key above, with its value): opening such a store moves them into
+ * packs and marks it 3, so an edos that does not know packs refuses it.
  *
  * Also here: the encoder of a whole write (WriteBuilder) and the decoders
  * the store reads with (readBlock merges the chunks of one block).
@@ -30,9 +33,9 @@ import type { TermHead } from './types.ts'
 
 import { ProtocolError } from './errors.ts'
 
-export const FORMAT = 2
-/** Formats this code reads (1 has no inline chunks, and is otherwise the same). */
-export const READ_FORMATS: readonly number[] = [1, 2]
+export const FORMAT = 3
+/** Formats this code reads (1 has no inline chunks; 1 and 2 have no packs, and their heads are packed when opened). */
+export const READ_FORMATS: readonly number[] = [1, 2, 3]
 export const SUB_BLOCK = 512
 /**
  * A chunk of at most this many postings travels inside its head entry: the
@@ -478,9 +481,11 @@ export function addHead (head: TermHead, key: Uint8Array, value: Uint8Array): vo
   last.inline = out
 }
 
-export function decodeChunk (value: Uint8Array, firstDoc: number): PostingBuffer {
+/** The postings of a stored chunk, into `out` when given (emptied first: a checker decodes many chunks into one buffer). */
+export function decodeChunk (value: Uint8Array, firstDoc: number, out?: PostingBuffer): PostingBuffer {
   const { count, body } = chunkHeader(value, firstDoc)
-  const out = new PostingBuffer(count)
+  if (out === undefined) out = new PostingBuffer(count)
+  else out.clear()
   decodeSubBlocks(value, body, firstDoc, out, -1)
   return out
 }

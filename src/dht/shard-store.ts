@@ -20,6 +20,7 @@ import {
 } from './shard-keys.ts'
 import { MAX_ID_BYTES, MAX_TERM_BYTES, checkCatalog, keyText, prepare, prepareEncoded, show, u32, type Prepared } from './shard-write.ts'
 import { KeyDirectory } from './key-directory.ts'
+import { PACK_BYTES, P_PACK, PackBuilder, PackReader, PackSpans, findInPack, packKey } from './head-packs.ts'
 
 export { MAX_ID_BYTES, MAX_TERM_BYTES }
 
@@ -55,9 +56,10 @@ type Db = ClassicLevel<Uint8Array, Uint8Array>
 /** How long a measured folder size is reported before it is measured again. */
 const STATS_BYTES_MS = 10_000
 
-/** Head entries a term range scan reads per trip to LevelDB, and the bytes it may read ahead (the default, 16 KiB, cut a scan into many trips). */
-const SCAN_ENTRIES = 1000
+/** The bytes a scan of the store may read ahead (the default, 16 KiB, cut a scan into many thread pool trips). */
 const SCAN_BYTES = 1 << 20
+/** Packs a term range scan reads on the event loop's thread before it lets the loop in. */
+const PACKS_PER_SLICE = 64
 
 /** Most point reads made on the event loop's thread before it is let go (a request may name up to MAX_KEYS keys). */
 const SYNC_GETS = 256
@@ -96,6 +98,9 @@ export class ShardStore {
   private readonly headKeys = new KeyDirectory()
   private readonly blockKeys = new KeyDirectory()
   private counts = { chunks: 0, postings: 0, docs: 0, ids: 0 }
+  /** Head chunks live in packs (head-packs.ts): the seq the next pack is written under, and every pack's key span. */
+  private nextPack = 1
+  private readonly spans = new PackSpans()
   /** Writes run one at a time: counters read what is stored before a batch replaces it. */
   private queue: Promise<unknown> = Promise.resolve()
 
@@ -138,10 +143,12 @@ export class ShardStore {
     }
     const placed = await this.db.get(PLACED_KEY)
     if (placed !== undefined) this.placed = parsePlacedFor(placed)
+    await this.packLooseHeads()
     // Counters are not stored: a scan of keys (and chunk headers) rebuilds them, so a crash cannot leave them wrong.
-    for await (const [key, value] of this.db.iterator(spaceOf(P_HEAD))) {
-      this.headKeys.add(key, key.length - 9, keyRange(key), keyFirstDoc(key))
-      this.counts.postings += inlineCount(value, keyFirstDoc(key))
+    for await (const [key, value] of this.db.iterator({ ...spaceOf(P_PACK), highWaterMarkBytes: SCAN_BYTES })) {
+      const seq = readU32be(key, 1)
+      this.indexPack(seq, value)
+      this.nextPack = seq + 1
     }
     for await (const [key, value] of this.db.iterator(spaceOf(P_BLOCK))) {
       this.blockKeys.add(key, key.length - 4, keyRange(key), keyFirstDoc(key))
@@ -150,6 +157,47 @@ export class ShardStore {
     }
     for await (const key of this.db.keys(spaceOf(P_DOC))) if (key.length === 5) this.counts.docs++
     for await (const key of this.db.keys(spaceOf(P_ID))) if (key.length > 1) this.counts.ids++
+  }
+
+  /** Records the head chunks of pack `seq` (a later pack's copy of a chunk replaces an earlier one's) and its key span. */
+  private indexPack (seq: number, pack: Uint8Array): void {
+    const r = new PackReader(pack)
+    let lo: Uint8Array | undefined; let hi: Uint8Array | undefined
+    while (r.next()) {
+      const k = r.key
+      const range = keyRange(k); const firstDoc = keyFirstDoc(k)
+      const inline = inlineCount(r.value, firstDoc)
+      this.headKeys.add(k, k.length - 9, range, firstDoc, seq, inline)
+      this.counts.postings += inline - Math.max(0, this.headKeys.replaced)
+      if (lo === undefined || Buffer.compare(k, lo) < 0) lo = new Uint8Array(k)
+      if (hi === undefined || Buffer.compare(k, hi) > 0) hi = new Uint8Array(k)
+    }
+    if (lo !== undefined && hi !== undefined) this.spans.add(seq, lo, hi)
+  }
+
+  /**
+   * A store of format 1 or 2 holds a LevelDB entry per head chunk: they
+   * move into packs, ~8 MiB a batch, each batch putting its packs and
+   * deleting the entries it packed (a crash between batches leaves a store
+   * that reads the same, and the next open moves the rest).
+   */
+  private async packLooseHeads (): Promise<void> {
+    let seq = 1
+    for await (const key of this.db.keys({ ...spaceOf(P_PACK), reverse: true, limit: 1 })) seq = readU32be(key, 1) + 1
+    const builder = new PackBuilder()
+    let batch = this.db.batch()
+    let pending = 0
+    const close = (): void => { if (builder.count > 0) batch.put(packKey(seq++), builder.finish().value) }
+    for await (const [key, value] of this.db.iterator({ ...spaceOf(P_HEAD), highWaterMarkBytes: SCAN_BYTES })) {
+      builder.add(key, value)
+      batch.del(key)
+      pending += key.length + value.length
+      if (builder.bytes >= PACK_BYTES) close()
+      if (pending >= 8 << 20) { close(); await batch.write(); batch = this.db.batch(); pending = 0 }
+    }
+    close()
+    if (batch.length > 0) await batch.write()
+    else await batch.close()
   }
 
   async close (): Promise<void> {
@@ -184,17 +232,28 @@ export class ShardStore {
       if (b.length === 0) return
       // a chunk of a block not held yet cannot exist: only the others (a re-run, a repair) are looked up
       const known = p.chunks.filter((i) => { const k = b.key(i); return this.blockKeys.has(k, 1, k.length - 4) })
-      // likewise the head chunks of terms held already: an inline one replaced takes its postings out of the count
-      const knownHeads = p.heads.filter((i) => { const k = b.key(i); return this.headKeys.has(k, 1, k.length - 9) })
-      const [oldChunks, oldHeads, oldDocs, oldIds] = await Promise.all([
+      const [oldChunks, oldDocs, oldIds] = await Promise.all([
         known.length > 0 ? this.db.getMany(known.map((i) => b.key(i))) : [],
-        knownHeads.length > 0 ? this.db.getMany(knownHeads.map((i) => b.key(i))) : [],
         p.docs.length > 0 ? this.db.hasMany(p.docs.map((i) => b.key(i))) : [],
         p.ids.length > 0 ? this.db.hasMany(p.ids.map((i) => b.key(i))) : []
       ])
       const batch = this.db.batch()
-      for (let i = 0; i < b.length; i++) batch.put(b.key(i), b.value(i))
+      for (let i = 0; i < b.length; i++) { const k = b.key(i); if (k[0] !== P_HEAD) batch.put(k, b.value(i)) }
+      // head chunks (the live ones: one written twice in this write counts once) go into packs, in the order they came
+      const packOf = new Uint32Array(p.heads.length)
+      const packed: Array<{ seq: number, lo: Uint8Array, hi: Uint8Array }> = []
+      let seq = this.nextPack
+      const builder = new PackBuilder()
+      const close = (): void => { const { value, lo, hi } = builder.finish(); batch.put(packKey(seq), value); packed.push({ seq, lo, hi }); seq++ }
+      p.heads.forEach((i, j) => {
+        builder.add(b.key(i), b.value(i))
+        packOf[j] = seq
+        if (builder.bytes >= PACK_BYTES) close()
+      })
+      if (builder.count > 0) close()
       await batch.write()
+      this.nextPack = seq
+      for (const x of packed) this.spans.add(x.seq, x.lo, x.hi)
       const old = new Map<number, Uint8Array | undefined>(known.map((i, j) => [i, oldChunks[j]]))
       for (const i of p.chunks) {
         const was = old.get(i)
@@ -204,12 +263,14 @@ export class ShardStore {
         const k = b.key(i)
         this.blockKeys.add(k, k.length - 4, keyRange(k), keyFirstDoc(k))
       }
-      knownHeads.forEach((i, j) => { const was = oldHeads[j]; if (was !== undefined) this.counts.postings -= inlineCount(was, keyFirstDoc(b.key(i))) })
-      for (const i of p.heads) {
+      p.heads.forEach((i, j) => {
         const k = b.key(i)
-        this.headKeys.add(k, k.length - 9, keyRange(k), keyFirstDoc(k))
-        this.counts.postings += p.headCounts[i] ?? 0
-      }
+        const range = keyRange(k); const firstDoc = keyFirstDoc(k)
+        const inline = p.headCounts[i] ?? 0
+        this.headKeys.add(k, k.length - 9, range, firstDoc, packOf[j], inline)
+        // a head chunk written again: the postings its old copy carried inline leave the count
+        this.counts.postings += inline - Math.max(0, this.headKeys.replaced)
+      })
       for (const had of oldDocs) if (!had) this.counts.docs++
       for (const had of oldIds) if (!had) this.counts.ids++
     })
@@ -267,12 +328,18 @@ export class ShardStore {
     const key = new Uint8Array(term.length + 10)
     key[0] = prefix; key.set(term, 1)
     if (range !== undefined) putU32be(key, term.length + 2, range)
-    const suffixes = dir.suffixes(key, 1, range === undefined ? term.length + 1 : term.length + 6, range)
+    const located = dir.located(key, 1, range === undefined ? term.length + 1 : term.length + 6, range)
     const out: Array<[Uint8Array, Uint8Array]> = []
-    for (const [r, firstDoc] of suffixes) {
-      const k = suffixes.length === 1 ? key : key.slice()
+    // a head chunk is read from its pack (a term's ranges of one publish share one: read once)
+    let seq = -1; let pack: Uint8Array | undefined
+    for (const [r, firstDoc, where] of located) {
+      const k = located.length === 1 ? key : key.slice()
       putU32be(k, term.length + 2, r); putU32be(k, term.length + 6, firstDoc)
-      const value = this.db.getSync(k)
+      let value: Uint8Array | undefined
+      if (prefix === P_HEAD) {
+        if (where !== seq) { seq = where; pack = this.db.getSync(packKey(where)) }
+        value = pack === undefined ? undefined : findInPack(pack, k)
+      } else value = this.db.getSync(k)
       if (value !== undefined) out.push([k, value])
     }
     return out
@@ -284,30 +351,41 @@ export class ShardStore {
     if (!(limit >= 0)) throw new ProtocolError(`term range limit ${limit} is not a non-negative number`)
     const out: TermHead[] = []
     if (limit === 0 || Buffer.compare(gte, lt) >= 0) return out
+    // the head chunks in range from the packs that may hold some, live copies only (a later pack may have replaced one), in key order
+    const found: Array<[Uint8Array, Uint8Array]> = []
+    const seqs = this.spans.meeting(gte, lt)
+    // a copy replaced by a pack written while this scan yields is still the one the scan reads (as a snapshot would)
+    const horizon = this.nextPack
+    for (let i = 0; i < seqs.length; i++) {
+      // a wide range (`size > N` over a whole share) reads many packs on this thread: let the event loop in between slices
+      if (i > 0 && i % PACKS_PER_SLICE === 0) await new Promise((resolve) => setImmediate(resolve))
+      const seq = seqs[i]
+      const pack = this.db.getSync(packKey(seq))
+      if (pack === undefined) continue
+      const r = new PackReader(pack)
+      while (r.next()) {
+        const k = r.key
+        if (Buffer.compare(k, gte) < 0 || Buffer.compare(k, lt) >= 0) continue
+        const e = this.headKeys.find(k, 1, k.length - 9, keyRange(k), keyFirstDoc(k))
+        if (e < 0 || (this.headKeys.whereOf(e) !== seq && this.headKeys.whereOf(e) < horizon)) continue
+        found.push([new Uint8Array(k), r.value])
+      }
+    }
+    found.sort((a, b) => Buffer.compare(a[0], b[0]))
     let cur: TermHead | undefined
     let curBytes: Uint8Array | undefined
-    // nextv, not `for await`: that reads one entry first and then the rest, each a trip through libuv's thread pool (see
-    // key-directory.ts for what a trip costs on a busy machine); a range of up to SCAN_ENTRIES heads is one trip here.
-    const it = this.db.iterator({ gte, lt, highWaterMarkBytes: SCAN_BYTES })
-    try {
-      for (;;) {
-        const entries = await it.nextv(SCAN_ENTRIES)
-        if (entries.length === 0) return out
-        for (const [key, value] of entries) {
-          const t = keyTerm(key)
-          if (!startsWithBytes(t, prefix)) return out
-          if (curBytes === undefined || !sameBytes(t, curBytes)) {
-            if (out.length >= limit) return out
-            curBytes = new Uint8Array(t)
-            cur = { term: dec.decode(t), ranges: [] }
-            out.push(cur)
-          }
-          addHead(cur as TermHead, key, value)
-        }
+    for (const [key, value] of found) {
+      const t = keyTerm(key)
+      if (!startsWithBytes(t, prefix)) break
+      if (curBytes === undefined || !sameBytes(t, curBytes)) {
+        if (out.length >= limit) break
+        curBytes = t
+        cur = { term: dec.decode(t), ranges: [] }
+        out.push(cur)
       }
-    } finally {
-      await it.close()
+      addHead(cur as TermHead, key, value)
     }
+    return out
   }
 
   /**
@@ -346,20 +424,48 @@ export class ShardStore {
 
   /** Every unit of placement held, in key order, streamed (nothing is gathered in memory). */
   async * entries (): AsyncIterable<ShardEntry> {
-    for (const prefix of [P_BLOCK, P_DOC, P_HEAD, P_ID]) {
+    for (const prefix of [P_BLOCK, P_DOC, P_PACK, P_ID]) {
+      if (prefix === P_PACK) { yield * this.headUnits(); continue }
       let prev: Uint8Array | undefined
       for await (const key of this.db.keys({ ...spaceOf(prefix), highWaterMarkBytes: SCAN_BYTES })) {
         if (prefix === P_DOC) yield { kind: 'doc', docId: readU32be(key, 1) }
         else if (prefix === P_ID) yield { kind: 'id', id: dec.decode(key.subarray(1)) }
         else {
-          // a unit is the key without firstDoc (block) or without range and firstDoc (head)
-          const unit = key.subarray(0, key.length - (prefix === P_BLOCK ? 4 : 8))
+          // a unit is the key without firstDoc
+          const unit = key.subarray(0, key.length - 4)
           if (prev !== undefined && sameBytes(unit, prev)) continue
           prev = new Uint8Array(unit) // Buffer#slice would share the key's memory
-          const term = dec.decode(keyTerm(key))
-          yield prefix === P_BLOCK ? { kind: 'block', term, range: keyRange(key) } : { kind: 'head', term }
+          yield { kind: 'block', term: dec.decode(keyTerm(key)), range: keyRange(key) }
         }
       }
+    }
+  }
+
+  /**
+   * The live head chunks of every pack, in pack order (a chunk's copy in a
+   * pack written after the scan began is not read: the one before it is).
+   */
+  private async * liveHeads (): AsyncIterable<{ key: Uint8Array, value: Uint8Array }> {
+    const horizon = this.nextPack
+    for await (const [pk, pack] of this.db.iterator({ ...spaceOf(P_PACK), highWaterMarkBytes: SCAN_BYTES })) {
+      const seq = readU32be(pk, 1)
+      const r = new PackReader(pack)
+      while (r.next()) {
+        const k = r.key
+        const e = this.headKeys.find(k, 1, k.length - 9, keyRange(k), keyFirstDoc(k))
+        if (e >= 0 && (this.headKeys.whereOf(e) === seq || this.headKeys.whereOf(e) >= horizon)) yield { key: r.key, value: r.value }
+      }
+    }
+  }
+
+  /** Every term with a head chunk here, once (its chunks may lie in several packs). */
+  private async * headUnits (): AsyncIterable<ShardEntry> {
+    const seen = new Set<string>()
+    for await (const { key } of this.liveHeads()) {
+      const term = dec.decode(keyTerm(key))
+      if (seen.has(term)) continue
+      seen.add(term)
+      yield { kind: 'head', term }
     }
   }
 
@@ -369,12 +475,11 @@ export class ShardStore {
    * raw: what a peer that was down during a publish asks its co-holders for.
    */
   async * rawSince (since: number): AsyncIterable<{ entry: ShardEntry, key: Uint8Array, value: Uint8Array }> {
-    for (const prefix of [P_BLOCK, P_HEAD]) {
-      for await (const [key, value] of this.db.iterator(spaceOf(prefix))) {
-        if (keyFirstDoc(key) < since) continue
-        const term = dec.decode(keyTerm(key))
-        yield { entry: prefix === P_BLOCK ? { kind: 'block', term, range: keyRange(key) } : { kind: 'head', term }, key, value }
-      }
+    for await (const [key, value] of this.db.iterator(spaceOf(P_BLOCK))) {
+      if (keyFirstDoc(key) >= since) yield { entry: { kind: 'block', term: dec.decode(keyTerm(key)), range: keyRange(key) }, key, value }
+    }
+    for await (const { key, value } of this.liveHeads()) {
+      if (keyFirstDoc(key) >= since) yield { entry: { kind: 'head', term: dec.decode(keyTerm(key)) }, key: new Uint8Array(key), value }
     }
     for await (const [key, value] of this.db.iterator({ gte: docKey(since), lt: spaceOf(P_DOC).lt })) yield { entry: { kind: 'doc', docId: readU32be(key, 1) }, key, value }
     for await (const [key, value] of this.db.iterator(spaceOf(P_ID))) {
@@ -388,7 +493,7 @@ export class ShardStore {
     const docIds: number[] = []; const ids: string[] = []
     for (const e of entries) {
       if (e.kind === 'head') {
-        for await (const [key, value] of this.db.iterator(termSpan(P_HEAD, keyText(e.term, 'term', MAX_TERM_BYTES)))) {
+        for (const [key, value] of this.chunksOf(P_HEAD, keyText(e.term, 'term', MAX_TERM_BYTES))) {
           const firstDoc = keyFirstDoc(key)
           const { inline, ...sizes } = decodeHead(value, firstDoc)
           out.heads.push({ term: e.term, range: keyRange(key), firstDoc, ...sizes, ...(inline !== undefined ? { inline: decodeChunk(inline, firstDoc) } : {}) })

@@ -9,6 +9,7 @@ import { ProtocolError } from './errors.ts'
 import type { Catalog } from './types.ts'
 import { INLINE_POSTINGS_MAX, P_BLOCK, P_DOC, P_HEAD, P_ID, VarintReader, WriteBuilder, chunkHeader, decodeChunk, enc, keyFirstDoc, supersededIn } from './shard-keys.ts'
 import type { HeadChunk, PostingChunk, ShardWrite } from './shard-store.ts'
+import { PostingBuffer } from '../xml-twig-index/postings/codec.ts'
 
 const U32 = 0x100000000
 /** Terms are short (tags, words, short values); a bound keeps hostile keys out of LevelDB. */
@@ -185,6 +186,9 @@ export function prepareEncoded (b: WriteBuilder): Prepared {
   return { b, chunks: live(chunks), chunkCounts, heads: live(heads), headCounts, docs: live(docs), ids: live(ids) }
 }
 
+/** Where inline chunks are decoded to be checked: one buffer for every head of every write, not one per head. */
+const checked = new PostingBuffer(INLINE_POSTINGS_MAX)
+
 /** Checks an encoded head value (three varints, then maybe its inline chunk); returns the postings it carries inline. */
 function checkHeadValue (v: Uint8Array, firstDoc: number, i: number): number {
   try {
@@ -199,7 +203,7 @@ function checkHeadValue (v: Uint8Array, firstDoc: number, i: number): number {
     if (inline.length > 32 + INLINE_POSTINGS_MAX * 24) throw new ProtocolError(`an inline chunk of ${inline.length} bytes`)
     const h = chunkHeader(inline, firstDoc)
     // decoded whole: what the sub-blocks hold, not only what the chunk's header says, is what readers get
-    const list = h.count === postings && h.count <= INLINE_POSTINGS_MAX && h.body < inline.length ? decodeChunk(inline, firstDoc) : undefined
+    const list = h.count === postings && h.count <= INLINE_POSTINGS_MAX && h.body < inline.length ? decodeChunk(inline, firstDoc, checked) : undefined
     if (list === undefined || list.length !== h.count || list.docs[list.length - 1] !== lastDoc || h.lastDoc !== lastDoc) {
       throw new ProtocolError(`an inline chunk of ${list?.length ?? h.count} postings to doc ${h.lastDoc} for a head of ${postings} to doc ${lastDoc} (at most ${INLINE_POSTINGS_MAX})`)
     }

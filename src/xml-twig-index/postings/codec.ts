@@ -117,45 +117,52 @@ export class CorruptBlockError extends Error {
   constructor (message: string) { super(message); this.name = 'CorruptBlockError' }
 }
 
+/** Where the last `varintAt` ended (a scratch: the decoder's position stays a local, not a closure's captured variable). */
+let varintEnd = 0
+
+/** A varint of a block at `p` (the multi-byte case: the decoder reads one-byte varints inline); sets varintEnd. */
+function varintAt (bytes: Uint8Array, p: number): number {
+  const n = bytes.length
+  let v = 0; let shift = 0; let b: number
+  do {
+    if (p >= n) throw new CorruptBlockError(`posting block truncated at byte ${p}`)
+    b = bytes[p++]
+    v += (b & 0x7f) * 2 ** shift
+    shift += 7
+  } while (b >= 0x80 && shift < 35)
+  varintEnd = p
+  return v
+}
+
 /**
  * Decodes a block starting at `offset` of `bytes`, appending postings to
  * `out` for which `keep(doc)` holds (all when absent). Returns the offset after the block.
  */
 export function decodeBlock (bytes: Uint8Array, offset: number, baseDoc: number, out: PostingBuffer, keep?: (doc: number) => boolean): number {
-  let p = offset
   const n = bytes.length
-  // Varints are read inline with a one-byte fast path: nearly every delta, span and level fits in 7 bits.
-  const slow = (): number => {
-    let v = 0; let shift = 0; let b: number
-    do {
-      if (p >= n) throw new CorruptBlockError(`posting block truncated at byte ${p}`)
-      b = bytes[p++]
-      v += (b & 0x7f) * 2 ** shift
-      shift += 7
-    } while (b >= 0x80 && shift < 35)
-    return v
-  }
-  const count = slow()
+  const count = varintAt(bytes, offset)
+  let p = varintEnd
   if (count > n) throw new CorruptBlockError(`posting block claims ${count} postings in ${n} bytes`)
   if (keep == null) out.reserve(out.length + count)
   let doc = baseDoc
   let start = 0
+  // Varints are read inline when they take one or two bytes (deltas, spans and levels take one; starts in a document often two).
   for (let i = 0; i < count; i++) {
     if (p + 4 > n) throw new CorruptBlockError(`posting block truncated at byte ${p}`)
     let b = bytes[p]
     let dd: number
-    if (b < 0x80) { dd = b; p++ } else dd = slow()
+    if (b < 0x80) { dd = b; p++ } else { dd = varintAt(bytes, p); p = varintEnd }
     b = bytes[p]
     let s: number
-    if (b < 0x80) { s = b; p++ } else s = slow()
+    if (b < 0x80) { s = b; p++ } else if (p + 1 < n && bytes[p + 1] < 0x80) { s = (b & 0x7f) | (bytes[p + 1] << 7); p += 2 } else { s = varintAt(bytes, p); p = varintEnd }
     doc += dd
     start = dd === 0 && i > 0 ? start + s : s
     b = bytes[p]
     let span: number
-    if (b < 0x80) { span = b; p++ } else span = slow()
+    if (b < 0x80) { span = b; p++ } else { span = varintAt(bytes, p); p = varintEnd }
     b = bytes[p]
     let level: number
-    if (b < 0x80) { level = b; p++ } else level = slow()
+    if (b < 0x80) { level = b; p++ } else { level = varintAt(bytes, p); p = varintEnd }
     if (keep == null || keep(doc)) out.push(doc, start, start + span, level)
   }
   return p

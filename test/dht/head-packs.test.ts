@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest'
+import { PackBuilder, PackReader, PackSpans, findInPack } from '../../src/dht/head-packs.ts'
+import { CorruptBlockError } from '../../src/xml-twig-index/postings/codec.ts'
+
+const enc = new TextEncoder()
+const k = (s: string): Uint8Array => enc.encode(s)
+const records = (pack: Uint8Array): Array<[string, string]> => {
+  const r = new PackReader(pack)
+  const out: Array<[string, string]> = []
+  while (r.next()) out.push([new TextDecoder().decode(r.key), new TextDecoder().decode(r.value)])
+  return out
+}
+
+describe('head packs', () => {
+  it('keeps records in the order they came, with keys sharing prefixes, and their lowest and highest key', () => {
+    const b = new PackBuilder()
+    const input: Array<[string, string]> = [['Hw:vim', '1'], ['Hw:vim-tiny', '22'], ['Hw:abc', ''], ['Hw:vimx', '333'], ['Hw:vim', '4']]
+    for (const [key, value] of input) b.add(k(key), k(value))
+    expect(b.count).toBe(5)
+    const { value, lo, hi } = b.finish()
+    expect(b.count).toBe(0)
+    expect(records(value)).toEqual(input)
+    expect(new TextDecoder().decode(lo)).toBe('Hw:abc')
+    expect(new TextDecoder().decode(hi)).toBe('Hw:vimx')
+    // the last copy of a key in a pack is its value
+    expect(new TextDecoder().decode(findInPack(value, k('Hw:vim')))).toBe('4')
+    expect(findInPack(value, k('Hw:vi'))).toBeUndefined()
+    // a reused builder starts afresh
+    b.add(k('Hx'), k('y'))
+    expect(records(b.finish().value)).toEqual([['Hx', 'y']])
+  })
+
+  it('refuses a pack that is truncated or shares more than the key before it', () => {
+    const b = new PackBuilder()
+    b.add(k('Habc'), k('value'))
+    const { value } = b.finish()
+    const read = (bytes: Uint8Array): unknown => { const r = new PackReader(bytes); while (r.next()); return undefined }
+    expect(() => read(value.subarray(0, value.length - 2))).toThrow(CorruptBlockError)
+    expect(() => read(Uint8Array.of(3, 1, 0x48, 0))).toThrow(/shares more than the key before it/)
+    expect(() => read(Uint8Array.of(0x80))).toThrow(/truncated/)
+  })
+
+  it('finds the packs whose span meets a range, overlapping or not', () => {
+    const s = new PackSpans()
+    s.add(1, k('a'), k('c'))
+    s.add(2, k('d'), k('f'))
+    s.add(3, k('g'), k('k'))
+    s.add(4, k('b'), k('h')) // a later publish overlapping three of them
+    expect(s.meeting(k('a'), k('b'))).toEqual([1])
+    expect(s.meeting(k('c'), k('d'))).toEqual([1, 4])
+    expect(s.meeting(k('e'), k('e\u0000'))).toEqual([2, 4])
+    expect(s.meeting(k('i'), k('z'))).toEqual([3])
+    expect(s.meeting(k('l'), k('z'))).toEqual([])
+    expect(s.meeting(k('0'), k('a'))).toEqual([])
+    s.add(5, k('j'), k('m'))
+    expect(s.meeting(k('l'), k('z'))).toEqual([5])
+  })
+})
