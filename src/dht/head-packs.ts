@@ -44,13 +44,16 @@ export class PackBuilder {
 
   get bytes (): number { return this.w.pos }
 
-  add (key: Uint8Array, value: Uint8Array): void {
+  /** Adds a record; returns the byte its value starts at (its length's varint: valueAt reads it). */
+  add (key: Uint8Array, value: Uint8Array): number {
     const prev = this.prev
     const max = Math.min(prev.length, key.length)
     let shared = 0
     while (shared < max && prev[shared] === key[shared]) shared++
     const w = this.w
-    w.varint(shared); w.varint(key.length - shared); w.bytes(key.subarray(shared)); w.varint(value.length); w.bytes(value)
+    w.varint(shared); w.varint(key.length - shared); w.bytes(key.subarray(shared))
+    const at = w.pos
+    w.varint(value.length); w.bytes(value)
     // keys that come in order (a publish's do) need no comparison: the first is the lowest, the last the highest
     const after = shared === prev.length ? key.length > shared : shared < key.length && key[shared] > prev[shared]
     if (this.lo === undefined) { this.lo = key; this.hi = key; this.sorted = true } else if (this.sorted && after) this.hi = key
@@ -61,6 +64,7 @@ export class PackBuilder {
     }
     this.prev = key
     this.count++
+    return at
   }
 
   /** The pack's value and its lowest and highest key (copies: the builder is reused). */
@@ -82,6 +86,8 @@ export class PackReader {
   private len = 0
   key: Uint8Array = this.buf.subarray(0, 0)
   value: Uint8Array = this.buf.subarray(0, 0)
+  /** The byte the current record's value starts at (as PackBuilder.add returns it). */
+  at = 0
 
   constructor (private readonly pack: Uint8Array) { this.r = new VarintReader(pack) }
 
@@ -97,6 +103,7 @@ export class PackReader {
     this.buf.set(pack.subarray(r.p, r.p + suffix), shared)
     r.p += suffix
     this.len = n
+    this.at = r.p
     const vn = r.next()
     if (r.p + vn > pack.length) throw new CorruptBlockError(`head pack value at byte ${r.p} overruns its pack`)
     this.key = this.buf.subarray(0, n)
@@ -106,17 +113,12 @@ export class PackReader {
   }
 }
 
-/** The value of head chunk `key` in `pack` (the last copy when a pack holds it twice), or undefined. */
-export function findInPack (pack: Uint8Array, key: Uint8Array): Uint8Array | undefined {
-  const r = new PackReader(pack)
-  let found: Uint8Array | undefined
-  outer: while (r.next()) {
-    const k = r.key
-    if (k.length !== key.length) continue
-    for (let i = k.length - 1; i >= 0; i--) if (k[i] !== key[i]) continue outer
-    found = r.value
-  }
-  return found
+/** The value whose record starts its value at byte `at` of `pack` (a place PackBuilder.add or PackReader gave). */
+export function valueAt (pack: Uint8Array, at: number): Uint8Array {
+  const r = new VarintReader(pack, at)
+  const n = r.next()
+  if (r.p + n > pack.length) throw new CorruptBlockError(`head pack value at byte ${at} overruns its pack`)
+  return pack.subarray(r.p, r.p + n)
 }
 
 /**

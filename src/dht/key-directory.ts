@@ -12,10 +12,11 @@
  * suffixes are simply not found. The store is append-only (chunks are put,
  * never deleted), so the directory only grows with it.
  *
- * Each chunk may carry two numbers for its store: where it is (the head
- * pack that holds a head chunk, head-packs.ts) and a weight (the postings a
- * head carries inline), so that a chunk written again is found and its old
- * weight taken out of the counts without reading it back.
+ * Each chunk may carry three numbers for its store: where it is and at
+ * which byte (the head pack that holds a head chunk and its value's place
+ * in it, head-packs.ts), and a weight (the postings a head carries inline),
+ * so that a chunk is read without a search and one written again has its
+ * old weight taken out of the counts without reading it back.
  */
 
 import { hash64, hashOut } from './shard-keys.ts'
@@ -32,6 +33,7 @@ export class KeyDirectory {
   private ranges = new Uint32Array(1024)
   private firstDocs = new Uint32Array(1024)
   private wheres = new Uint32Array(1024)
+  private ats = new Uint32Array(1024)
   private weights = new Uint32Array(1024)
   /** Distinct units. */
   size = 0
@@ -60,20 +62,21 @@ export class KeyDirectory {
 
   /**
    * Records a chunk key: its unit is `key[1, unitEnd)`, its suffix the
-   * (range, firstDoc) given, with where it is and its weight (a chunk
-   * recorded again takes the new ones). Returns whether the unit was new.
+   * (range, firstDoc) given, with where it is, at which byte, and its
+   * weight (a chunk recorded again takes the new ones). Returns whether the
+   * unit was new.
    */
-  add (key: Uint8Array, unitEnd: number, range: number, firstDoc: number, where = 0, weight = 0): boolean {
+  add (key: Uint8Array, unitEnd: number, range: number, firstDoc: number, where = 0, weight = 0, at = 0): boolean {
     if ((this.size + 1) * 2 > this.hi.length) this.grow()
     const before = this.size
     const s = this.slot(key, 1, unitEnd, true)
     for (let e = this.head[s] - 1; e >= 0; e = this.next[e] - 1) {
-      if (this.ranges[e] === range && this.firstDocs[e] === firstDoc) { this.replaced = this.weights[e]; this.wheres[e] = where; this.weights[e] = weight; return false }
+      if (this.ranges[e] === range && this.firstDocs[e] === firstDoc) { this.replaced = this.weights[e]; this.wheres[e] = where; this.weights[e] = weight; this.ats[e] = at; return false }
     }
     this.replaced = -1
     if (this.chunks === this.next.length) this.growEntries()
     const e = this.chunks++
-    this.ranges[e] = range; this.firstDocs[e] = firstDoc; this.wheres[e] = where; this.weights[e] = weight
+    this.ranges[e] = range; this.firstDocs[e] = firstDoc; this.wheres[e] = where; this.weights[e] = weight; this.ats[e] = at
     this.next[e] = this.head[s]
     this.head[s] = e + 1
     return this.size > before
@@ -103,13 +106,13 @@ export class KeyDirectory {
     return this.located(bytes, from, to, range).map(([r, firstDoc]) => [r, firstDoc])
   }
 
-  /** As suffixes, each with where its chunk is: [range, firstDoc, where]. */
-  located (bytes: Uint8Array, from: number, to: number, range?: number): Array<[number, number, number]> {
+  /** As suffixes, each with where its chunk is and at which byte: [range, firstDoc, where, at]. */
+  located (bytes: Uint8Array, from: number, to: number, range?: number): Array<[number, number, number, number]> {
     const s = this.slot(bytes, from, to, false)
-    const out: Array<[number, number, number]> = []
+    const out: Array<[number, number, number, number]> = []
     if (s < 0) return out
     for (let e = this.head[s] - 1; e >= 0; e = this.next[e] - 1) {
-      if (range === undefined || this.ranges[e] === range) out.push([this.ranges[e], this.firstDocs[e], this.wheres[e]])
+      if (range === undefined || this.ranges[e] === range) out.push([this.ranges[e], this.firstDocs[e], this.wheres[e], this.ats[e]])
     }
     if (out.length > 1) out.sort((x, y) => x[0] - y[0] || x[1] - y[1])
     return out
@@ -133,6 +136,7 @@ export class KeyDirectory {
     const ranges = new Uint32Array(n); ranges.set(this.ranges); this.ranges = ranges
     const firstDocs = new Uint32Array(n); firstDocs.set(this.firstDocs); this.firstDocs = firstDocs
     const wheres = new Uint32Array(n); wheres.set(this.wheres); this.wheres = wheres
+    const ats = new Uint32Array(n); ats.set(this.ats); this.ats = ats
     const weights = new Uint32Array(n); weights.set(this.weights); this.weights = weights
   }
 }

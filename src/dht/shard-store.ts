@@ -20,7 +20,7 @@ import {
 } from './shard-keys.ts'
 import { MAX_ID_BYTES, MAX_TERM_BYTES, checkCatalog, keyText, prepare, prepareEncoded, show, u32, type Prepared } from './shard-write.ts'
 import { KeyDirectory } from './key-directory.ts'
-import { PACK_BYTES, P_PACK, PackBuilder, PackReader, PackSpans, findInPack, packKey } from './head-packs.ts'
+import { PACK_BYTES, P_PACK, PackBuilder, PackReader, PackSpans, packKey, valueAt } from './head-packs.ts'
 
 export { MAX_ID_BYTES, MAX_TERM_BYTES }
 
@@ -167,7 +167,7 @@ export class ShardStore {
       const k = r.key
       const range = keyRange(k); const firstDoc = keyFirstDoc(k)
       const inline = inlineCount(r.value, firstDoc)
-      this.headKeys.add(k, k.length - 9, range, firstDoc, seq, inline)
+      this.headKeys.add(k, k.length - 9, range, firstDoc, seq, inline, r.at)
       this.counts.postings += inline - Math.max(0, this.headKeys.replaced)
       if (lo === undefined || Buffer.compare(k, lo) < 0) lo = new Uint8Array(k)
       if (hi === undefined || Buffer.compare(k, hi) > 0) hi = new Uint8Array(k)
@@ -241,12 +241,13 @@ export class ShardStore {
       for (let i = 0; i < b.length; i++) { const k = b.key(i); if (k[0] !== P_HEAD) batch.put(k, b.value(i)) }
       // head chunks (the live ones: one written twice in this write counts once) go into packs, in the order they came
       const packOf = new Uint32Array(p.heads.length)
+      const atOf = new Uint32Array(p.heads.length)
       const packed: Array<{ seq: number, lo: Uint8Array, hi: Uint8Array }> = []
       let seq = this.nextPack
       const builder = new PackBuilder()
       const close = (): void => { const { value, lo, hi } = builder.finish(); batch.put(packKey(seq), value); packed.push({ seq, lo, hi }); seq++ }
       p.heads.forEach((i, j) => {
-        builder.add(b.key(i), b.value(i))
+        atOf[j] = builder.add(b.key(i), b.value(i))
         packOf[j] = seq
         if (builder.bytes >= PACK_BYTES) close()
       })
@@ -267,7 +268,7 @@ export class ShardStore {
         const k = b.key(i)
         const range = keyRange(k); const firstDoc = keyFirstDoc(k)
         const inline = p.headCounts[i] ?? 0
-        this.headKeys.add(k, k.length - 9, range, firstDoc, packOf[j], inline)
+        this.headKeys.add(k, k.length - 9, range, firstDoc, packOf[j], inline, atOf[j])
         // a head chunk written again: the postings its old copy carried inline leave the count
         this.counts.postings += inline - Math.max(0, this.headKeys.replaced)
       })
@@ -330,15 +331,15 @@ export class ShardStore {
     if (range !== undefined) putU32be(key, term.length + 2, range)
     const located = dir.located(key, 1, range === undefined ? term.length + 1 : term.length + 6, range)
     const out: Array<[Uint8Array, Uint8Array]> = []
-    // a head chunk is read from its pack (a term's ranges of one publish share one: read once)
+    // a head chunk is read from its pack, at the byte the directory knows (a term's ranges of one publish share a pack: read once)
     let seq = -1; let pack: Uint8Array | undefined
-    for (const [r, firstDoc, where] of located) {
+    for (const [r, firstDoc, where, at] of located) {
       const k = located.length === 1 ? key : key.slice()
       putU32be(k, term.length + 2, r); putU32be(k, term.length + 6, firstDoc)
       let value: Uint8Array | undefined
       if (prefix === P_HEAD) {
         if (where !== seq) { seq = where; pack = this.db.getSync(packKey(where)) }
-        value = pack === undefined ? undefined : findInPack(pack, k)
+        value = pack === undefined ? undefined : valueAt(pack, at)
       } else value = this.db.getSync(k)
       if (value !== undefined) out.push([k, value])
     }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { PackBuilder, PackReader, PackSpans, findInPack } from '../../src/dht/head-packs.ts'
+import { PackBuilder, PackReader, PackSpans, valueAt } from '../../src/dht/head-packs.ts'
 import { CorruptBlockError } from '../../src/xml-twig-index/postings/codec.ts'
 
 const enc = new TextEncoder()
@@ -15,16 +15,20 @@ describe('head packs', () => {
   it('keeps records in the order they came, with keys sharing prefixes, and their lowest and highest key', () => {
     const b = new PackBuilder()
     const input: Array<[string, string]> = [['Hw:vim', '1'], ['Hw:vim-tiny', '22'], ['Hw:abc', ''], ['Hw:vimx', '333'], ['Hw:vim', '4']]
-    for (const [key, value] of input) b.add(k(key), k(value))
+    const ats = input.map(([key, value]) => b.add(k(key), k(value)))
     expect(b.count).toBe(5)
     const { value, lo, hi } = b.finish()
     expect(b.count).toBe(0)
     expect(records(value)).toEqual(input)
     expect(new TextDecoder().decode(lo)).toBe('Hw:abc')
     expect(new TextDecoder().decode(hi)).toBe('Hw:vimx')
-    // the last copy of a key in a pack is its value
-    expect(new TextDecoder().decode(findInPack(value, k('Hw:vim')))).toBe('4')
-    expect(findInPack(value, k('Hw:vi'))).toBeUndefined()
+    // a value is read at the byte add gave, and the reader gives the same bytes
+    expect(ats.map((at) => new TextDecoder().decode(valueAt(value, at)))).toEqual(input.map(([, v]) => v))
+    const r = new PackReader(value)
+    const seen: number[] = []
+    while (r.next()) seen.push(r.at)
+    expect(seen).toEqual(ats)
+    expect(() => valueAt(value, value.length - 1)).toThrow(CorruptBlockError)
     // a reused builder starts afresh
     b.add(k('Hx'), k('y'))
     expect(records(b.finish().value)).toEqual([['Hx', 'y']])
