@@ -7,10 +7,11 @@
  * logged), appends it to its durable log strictly in seq order, and fills
  * any gap from another peer over `/edos/channels/1.0.0` (ops `heads` and
  * `range`): a notification ahead of a gap waits until the range before it
- * is logged. The same protocol is the anti-entropy pass run at start and
- * every `syncMs`: a peer that was down, or missed gossip, asks the others
- * for their heads and fetches what it lacks, from mirrors before the
- * publisher. Publisher and mirrors serve the protocol; clients only ask.
+ * is logged. The same protocol is the anti-entropy pass: at start and on
+ * a gap a peer asks every peer it is connected to for their heads, and
+ * every `syncMs` a few of them picked at random (`syncFanout`), then
+ * fetches what it lacks, from mirrors before the publisher. Publisher and
+ * mirrors serve the protocol; clients only ask.
  */
 import type { PeerId } from '@libp2p/interface'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
@@ -42,6 +43,14 @@ export interface ChannelNetworkInit {
   onNotification?: (n: ChannelNotification) => void
   /** Anti-entropy period. Default 5000 ms. */
   syncMs?: number
+  /**
+   * Peers a periodic pass asks, picked at random among the mirrors it is
+   * connected to (the publisher when there is none). Default 2: every
+   * mirror holds every log, and asking all of them made each peer's pass
+   * ~10 requests every period (~20 a second for 12 peers), a cost every
+   * idle peer paid. A pass at start or on a gap asks every peer.
+   */
+  syncFanout?: number
   /** Bound on each request to another peer. Default 5000 ms. */
   callTimeoutMs?: number
   /**
@@ -108,7 +117,7 @@ export class ChannelNetwork {
       await serveRpc(this.init.host.libp2p, CHANNELS_PROTOCOL, async (req) => await this.answer(req.header), { timeoutMs: 30_000 })
     }
     if (!this.isPublisher) {
-      this.timer = setInterval(() => { this.syncQuietly() }, this.init.syncMs ?? 5000)
+      this.timer = setInterval(() => { this.syncQuietly(false) }, this.init.syncMs ?? 5000)
       this.timer.unref()
       this.syncQuietly()
     }
@@ -222,9 +231,9 @@ export class ChannelNetwork {
     this.gapTimer.unref()
   }
 
-  /** A pass started from a timer: what fails is logged (a store closing under it), never left unhandled. */
-  private syncQuietly (): void {
-    this.sync().catch((err: Error) => { this.init.log?.(`channels: sync failed: ${err.message}`) })
+  /** A pass started from a timer (`full`: every peer asked): what fails is logged (a store closing under it), never left unhandled. */
+  private syncQuietly (full = true): void {
+    this.sync(full).catch((err: Error) => { this.init.log?.(`channels: sync failed: ${err.message}`) })
   }
 
   private park (n: ChannelNotification): void {
@@ -298,14 +307,22 @@ export class ChannelNetwork {
    * Peers to ask, mirrors first and the publisher last (it carries the most
    * load): those identify says serve the protocol, then connected peers not
    * identified yet (right after a restart; one that does not serve it fails
-   * fast), then the publisher.
+   * fast), then the publisher. With `limit` (a periodic pass), at most
+   * that many, picked at random among the others than the publisher (the
+   * publisher when there are none), looking up only as many connections'
+   * protocols as it takes.
    */
-  private async candidates (): Promise<string[]> {
+  private async candidates (limit?: number): Promise<string[]> {
     const libp2p = this.init.host.libp2p
     const serving: string[] = []
     const unknown: string[] = []
     const seen = new Set<string>([this.self, this.publisherId])
-    for (const conn of libp2p.getConnections()) {
+    const conns = [...libp2p.getConnections()]
+    if (limit !== undefined) {
+      for (let i = conns.length - 1; i > 0; i--) { const j = Math.floor(Math.random() * (i + 1)); const t = conns[i]; conns[i] = conns[j]; conns[j] = t }
+    }
+    for (const conn of conns) {
+      if (limit !== undefined && serving.length >= limit) break
       const id = conn.remotePeer.toString()
       if (seen.has(id)) continue
       seen.add(id)
@@ -314,27 +331,39 @@ export class ChannelNetwork {
       if (protocols.includes(CHANNELS_PROTOCOL)) serving.push(id)
       else if (protocols.length === 0) unknown.push(id)
     }
-    return [...serving, ...unknown, ...(this.self !== this.publisherId ? [this.publisherId] : [])]
+    const publisher = this.self !== this.publisherId ? [this.publisherId] : []
+    if (limit === undefined) return [...serving, ...unknown, ...publisher]
+    const some = [...serving, ...unknown].slice(0, limit)
+    return some.length > 0 ? some : publisher
   }
 
   private again = false
 
-  /** Runs one anti-entropy pass now; when one is running, one more follows it (what it asked may predate the caller's need). */
-  async sync (): Promise<void> {
+  /**
+   * Runs one anti-entropy pass now, asking every peer (`full`) or a few;
+   * when one is running, one more follows it (what it asked may predate the
+   * caller's need), full if any caller asked for full.
+   */
+  async sync (full = true): Promise<void> {
     if (this.stopped) return
-    if (this.syncing !== undefined) { this.again = true; await this.syncing; return }
+    if (this.syncing !== undefined) { this.again = true; this.againFull ||= full; await this.syncing; return }
     this.syncing = (async () => {
+      let all = full
       do {
         this.again = false
-        await this.syncOnce()
+        this.againFull = false
+        await this.syncOnce(all)
+        all = this.againFull
       } while (this.again && !this.stopped)
     })().finally(() => { this.syncing = undefined })
     await this.syncing
   }
 
-  private async syncOnce (): Promise<void> {
+  private againFull = false
+
+  private async syncOnce (full: boolean): Promise<void> {
     const timeoutMs = this.init.callTimeoutMs ?? 5000
-    const peers = await this.candidates()
+    const peers = await this.candidates(full ? undefined : Math.max(1, this.init.syncFanout ?? 2))
     const heads = await Promise.all(peers.map(async (peer) => {
       try {
         const res = await callRpc(this.init.host.libp2p, peer, CHANNELS_PROTOCOL, { op: 'heads' }, [], { timeoutMs })

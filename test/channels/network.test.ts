@@ -42,7 +42,7 @@ describe('channels over gossipsub (in-process peers)', () => {
   let publisherId: ReturnType<typeof peerIdFromString>
   const log = process.env.EDOS_TEST_LOG === '1' ? (m: string) => { console.error(m) } : undefined
 
-  async function start (name: string, role: 'publisher' | 'mirror' | 'client', bootstrap: string[] = [], init: { syncMs?: number, gapWaitMs?: number } = {}): Promise<Node> {
+  async function start (name: string, role: 'publisher' | 'mirror' | 'client', bootstrap: string[] = [], init: { syncMs?: number, gapWaitMs?: number, syncFanout?: number } = {}): Promise<Node> {
     const d = join(dir, name)
     const host = await createPeerHost({ data: d, role, bootstrap })
     publisherId ??= peerIdFromString(host.peerId)
@@ -146,6 +146,26 @@ describe('channels over gossipsub (in-process peers)', () => {
     await Promise.all(mirrors.map(async (x) => { await x.net.sync() }))
     await waitFor('the parts at both mirrors', async () => (await Promise.all(mirrors.map(async (x) => (await x.state.getChannel('security'))?.lastSeq === want))).every(Boolean), 30_000)
     for (const x of mirrors) expect((await logOf(x.state, 'security')).slice(-8)).toEqual(parts)
+  }, 60_000)
+
+  it('a periodic pass asks a few peers picked at random, and still brings what gossip lost', async () => {
+    // A client whose periodic passes ask one peer each; a notification logged at the publisher and both mirrors, never gossiped.
+    const c = await start('c-fan', 'client', pub.host.multiaddrs(), { syncMs: 300, syncFanout: 1 })
+    try {
+      for (const m of mirrors) await c.host.libp2p.dial(multiaddr(m.host.multiaddrs()[0]))
+      await waitFor('the client in sync', async () => (await c.state.getChannel('security'))?.lastSeq === (await pub.state.getChannel('security'))?.lastSeq, 30_000)
+      const at = (await pub.state.getChannel('security'))!
+      const lost = await pub.net.sign({ channel: 'security', seq: at.lastSeq + 1, release: 'lost', date: new Date().toISOString(), added: [], updated: [], removed: [] })
+      for (const x of [pub, ...mirrors]) {
+        const held = (await x.state.getChannel('security'))!
+        await x.state.appendNotifications([{ channel: { ...held, lastSeq: lost.seq }, notification: lost }])
+      }
+      await waitFor('the lost notification at the client', async () => (await c.state.getChannel('security'))?.lastSeq === lost.seq, 30_000)
+      expect((await logOf(c.state, 'security')).at(-1)).toEqual(lost)
+      expect(c.got.filter((n) => n.seq === lost.seq)).toEqual([lost])
+    } finally {
+      await stop(c)
+    }
   }, 60_000)
 
   it('a gap gossip reordered waits for gossip, and only the hole is fetched from a log', async () => {
