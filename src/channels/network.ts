@@ -44,11 +44,11 @@ export interface ChannelNetworkInit {
   /** Anti-entropy period. Default 5000 ms. */
   syncMs?: number
   /**
-   * Peers a periodic pass asks, picked at random among the mirrors it is
-   * connected to (the publisher when there is none). Default 2: every
-   * mirror holds every log, and asking all of them made each peer's pass
-   * ~10 requests every period (~20 a second for 12 peers), a cost every
-   * idle peer paid. A pass at start or on a gap asks every peer.
+   * Mirrors a periodic pass asks, picked at random among those it is
+   * connected to, besides the publisher (whose log may be the only one with
+   * a notification gossip lost). Default 2: asking every mirror made each
+   * peer's pass ~10 requests every period (~20 a second for 12 peers), a
+   * cost every idle peer paid. A pass at start or on a gap asks every peer.
    */
   syncFanout?: number
   /** Bound on each request to another peer. Default 5000 ms. */
@@ -110,6 +110,7 @@ export class ChannelNetwork {
   }
 
   async start (): Promise<void> {
+    void this.fanout // a bad syncFanout fails here, not in every pass
     this.subscribe(DIRECTORY_TOPIC)
     for (const c of await this.init.store.listChannels()) this.subscribe(topicOf(c.name))
     this.pubsub.addEventListener('message', this.onMessage as never)
@@ -308,9 +309,8 @@ export class ChannelNetwork {
    * load): those identify says serve the protocol, then connected peers not
    * identified yet (right after a restart; one that does not serve it fails
    * fast), then the publisher. With `limit` (a periodic pass), at most
-   * that many, picked at random among the others than the publisher (the
-   * publisher when there are none), looking up only as many connections'
-   * protocols as it takes.
+   * that many of the others, picked at random (looking up only as many
+   * connections' protocols as it takes), then the publisher.
    */
   private async candidates (limit?: number): Promise<string[]> {
     const libp2p = this.init.host.libp2p
@@ -333,8 +333,7 @@ export class ChannelNetwork {
     }
     const publisher = this.self !== this.publisherId ? [this.publisherId] : []
     if (limit === undefined) return [...serving, ...unknown, ...publisher]
-    const some = [...serving, ...unknown].slice(0, limit)
-    return some.length > 0 ? some : publisher
+    return [...[...serving, ...unknown].slice(0, limit), ...publisher]
   }
 
   private again = false
@@ -361,9 +360,15 @@ export class ChannelNetwork {
 
   private againFull = false
 
+  private get fanout (): number {
+    const n = this.init.syncFanout ?? 2
+    if (!Number.isInteger(n) || n < 0) throw new RangeError(`syncFanout must be a non-negative integer, got ${String(n)}`)
+    return n
+  }
+
   private async syncOnce (full: boolean): Promise<void> {
     const timeoutMs = this.init.callTimeoutMs ?? 5000
-    const peers = await this.candidates(full ? undefined : Math.max(1, this.init.syncFanout ?? 2))
+    const peers = await this.candidates(full ? undefined : this.fanout)
     const heads = await Promise.all(peers.map(async (peer) => {
       try {
         const res = await callRpc(this.init.host.libp2p, peer, CHANNELS_PROTOCOL, { op: 'heads' }, [], { timeoutMs })

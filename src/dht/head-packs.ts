@@ -141,6 +141,15 @@ export class PackSpans {
     this.order = undefined
   }
 
+  /** Forgets the packs of `dead` (deleted). */
+  remove (dead: ReadonlySet<number>): void {
+    for (let i = this.seqs.length - 1; i >= 0; i--) {
+      if (!dead.has(this.seqs[i])) continue
+      this.seqs.splice(i, 1); this.los.splice(i, 1); this.his.splice(i, 1)
+    }
+    this.order = undefined
+  }
+
   /** Seqs of the packs whose span meets [gte, lt), ascending. */
   meeting (gte: Uint8Array, lt: Uint8Array): number[] {
     const order = this.sorted()

@@ -41,6 +41,8 @@ export class KeyDirectory {
   chunks = 0
   /** The weight the last `add` replaced (the chunk was recorded before), or -1 when it added a new chunk. */
   replaced = -1
+  /** Where the chunk the last `add` replaced was (meaningful when `replaced` >= 0). */
+  replacedWhere = 0
 
   /** The slot of `bytes[from, to)`'s hash, inserted when `add`, else -1 when absent. */
   private slot (bytes: Uint8Array, from: number, to: number, add: boolean): number {
@@ -71,7 +73,7 @@ export class KeyDirectory {
     const before = this.size
     const s = this.slot(key, 1, unitEnd, true)
     for (let e = this.head[s] - 1; e >= 0; e = this.next[e] - 1) {
-      if (this.ranges[e] === range && this.firstDocs[e] === firstDoc) { this.replaced = this.weights[e]; this.wheres[e] = where; this.weights[e] = weight; this.ats[e] = at; return false }
+      if (this.ranges[e] === range && this.firstDocs[e] === firstDoc) { this.replaced = this.weights[e]; this.replacedWhere = this.wheres[e]; this.wheres[e] = where; this.weights[e] = weight; this.ats[e] = at; return false }
     }
     this.replaced = -1
     if (this.chunks === this.next.length) this.growEntries()

@@ -101,6 +101,15 @@ export class ShardStore {
   /** Head chunks live in packs (head-packs.ts): the seq the next pack is written under, and every pack's key span. */
   private nextPack = 1
   private readonly spans = new PackSpans()
+  /**
+   * Live head chunks per pack. A pack whose every chunk was written again
+   * in later packs (a re-run publish, a repair, a catch-up) is deleted:
+   * before packs, LevelDB's compaction dropped an overwritten head entry.
+   */
+  private readonly packLive = new Map<number, number>()
+  /** Packs found dead while a scan that lets the event loop in was reading (deleted once none is). */
+  private readonly deadPacks = new Set<number>()
+  private scans = 0
   /** Writes run one at a time: counters read what is stored before a batch replaces it. */
   private queue: Promise<unknown> = Promise.resolve()
 
@@ -150,6 +159,7 @@ export class ShardStore {
       this.indexPack(seq, value)
       this.nextPack = seq + 1
     }
+    await this.dropDeadPacks()
     for await (const [key, value] of this.db.iterator(spaceOf(P_BLOCK))) {
       this.blockKeys.add(key, key.length - 4, keyRange(key), keyFirstDoc(key))
       this.counts.chunks++
@@ -157,6 +167,25 @@ export class ShardStore {
     }
     for await (const key of this.db.keys(spaceOf(P_DOC))) if (key.length === 5) this.counts.docs++
     for await (const key of this.db.keys(spaceOf(P_ID))) if (key.length > 1) this.counts.ids++
+  }
+
+  /** One chunk of pack `seq` was written again elsewhere: a pack left with none is dead. */
+  private leave (seq: number): void {
+    const n = (this.packLive.get(seq) ?? 0) - 1
+    if (n > 0) { this.packLive.set(seq, n); return }
+    this.packLive.delete(seq)
+    this.deadPacks.add(seq)
+  }
+
+  /** Deletes the dead packs, unless a scan that reads packs by seq is under way (the next write or scan's end does). */
+  private async dropDeadPacks (): Promise<void> {
+    if (this.deadPacks.size === 0 || this.scans > 0) return
+    const dead = new Set(this.deadPacks)
+    this.deadPacks.clear()
+    this.spans.remove(dead)
+    const batch = this.db.batch()
+    for (const seq of dead) batch.del(packKey(seq))
+    await batch.write()
   }
 
   /** Records the head chunks of pack `seq` (a later pack's copy of a chunk replaces an earlier one's) and its key span. */
@@ -169,6 +198,8 @@ export class ShardStore {
       const inline = inlineCount(r.value, firstDoc)
       this.headKeys.add(k, k.length - 9, range, firstDoc, seq, inline, r.at)
       this.counts.postings += inline - Math.max(0, this.headKeys.replaced)
+      this.packLive.set(seq, (this.packLive.get(seq) ?? 0) + 1)
+      if (this.headKeys.replaced >= 0) this.leave(this.headKeys.replacedWhere)
       if (lo === undefined || Buffer.compare(k, lo) < 0) lo = new Uint8Array(k)
       if (hi === undefined || Buffer.compare(k, hi) > 0) hi = new Uint8Array(k)
     }
@@ -255,6 +286,17 @@ export class ShardStore {
       await batch.write()
       this.nextPack = seq
       for (const x of packed) this.spans.add(x.seq, x.lo, x.hi)
+      // the heads first: what follows reads stored chunks, and a corrupt one must not leave the heads just written unindexed
+      p.heads.forEach((i, j) => {
+        const k = b.key(i)
+        const range = keyRange(k); const firstDoc = keyFirstDoc(k)
+        const inline = p.headCounts[i] ?? 0
+        this.headKeys.add(k, k.length - 9, range, firstDoc, packOf[j], inline, atOf[j])
+        // a head chunk written again: the postings its old copy carried inline leave the count, and its old pack has one live chunk less
+        this.counts.postings += inline - Math.max(0, this.headKeys.replaced)
+        this.packLive.set(packOf[j], (this.packLive.get(packOf[j]) ?? 0) + 1)
+        if (this.headKeys.replaced >= 0) this.leave(this.headKeys.replacedWhere)
+      })
       const old = new Map<number, Uint8Array | undefined>(known.map((i, j) => [i, oldChunks[j]]))
       for (const i of p.chunks) {
         const was = old.get(i)
@@ -264,16 +306,9 @@ export class ShardStore {
         const k = b.key(i)
         this.blockKeys.add(k, k.length - 4, keyRange(k), keyFirstDoc(k))
       }
-      p.heads.forEach((i, j) => {
-        const k = b.key(i)
-        const range = keyRange(k); const firstDoc = keyFirstDoc(k)
-        const inline = p.headCounts[i] ?? 0
-        this.headKeys.add(k, k.length - 9, range, firstDoc, packOf[j], inline, atOf[j])
-        // a head chunk written again: the postings its old copy carried inline leave the count
-        this.counts.postings += inline - Math.max(0, this.headKeys.replaced)
-      })
       for (const had of oldDocs) if (!had) this.counts.docs++
       for (const had of oldIds) if (!had) this.counts.ids++
+      await this.dropDeadPacks()
     })
   }
 
@@ -352,30 +387,38 @@ export class ShardStore {
     if (!(limit >= 0)) throw new ProtocolError(`term range limit ${limit} is not a non-negative number`)
     const out: TermHead[] = []
     if (limit === 0 || Buffer.compare(gte, lt) >= 0) return out
-    // the head chunks in range from the packs that may hold some, live copies only (a later pack may have replaced one), in key order
-    const found: Array<[Uint8Array, Uint8Array]> = []
+    // The head chunks in range, from the packs that may hold some. Every copy of a chunk in range lies in such a pack, and the one in
+    // the latest pack is the live one (a pack written while this scan lets the event loop in is not read: the scan sees the store as
+    // it was when it began).
+    const found: Array<{ key: Uint8Array, value: Uint8Array, seq: number }> = []
     const seqs = this.spans.meeting(gte, lt)
-    // a copy replaced by a pack written while this scan yields is still the one the scan reads (as a snapshot would)
-    const horizon = this.nextPack
-    for (let i = 0; i < seqs.length; i++) {
-      // a wide range (`size > N` over a whole share) reads many packs on this thread: let the event loop in between slices
-      if (i > 0 && i % PACKS_PER_SLICE === 0) await new Promise((resolve) => setImmediate(resolve))
-      const seq = seqs[i]
-      const pack = this.db.getSync(packKey(seq))
-      if (pack === undefined) continue
-      const r = new PackReader(pack)
-      while (r.next()) {
-        const k = r.key
-        if (Buffer.compare(k, gte) < 0 || Buffer.compare(k, lt) >= 0) continue
-        const e = this.headKeys.find(k, 1, k.length - 9, keyRange(k), keyFirstDoc(k))
-        if (e < 0 || (this.headKeys.whereOf(e) !== seq && this.headKeys.whereOf(e) < horizon)) continue
-        found.push([new Uint8Array(k), r.value])
+    this.scans++
+    try {
+      for (let i = 0; i < seqs.length; i++) {
+        // a wide range (`size > N` over a whole share) reads many packs on this thread: let the event loop in between slices
+        if (i > 0 && i % PACKS_PER_SLICE === 0) await new Promise((resolve) => setImmediate(resolve))
+        const seq = seqs[i]
+        const pack = this.db.getSync(packKey(seq))
+        if (pack === undefined) continue
+        const r = new PackReader(pack)
+        while (r.next()) {
+          const k = r.key
+          if (Buffer.compare(k, gte) < 0 || Buffer.compare(k, lt) >= 0) continue
+          found.push({ key: new Uint8Array(k), value: r.value, seq })
+        }
       }
+    } finally {
+      this.scans--
     }
-    found.sort((a, b) => Buffer.compare(a[0], b[0]))
+    if (this.scans === 0 && this.deadPacks.size > 0) void this.serial(async () => { await this.dropDeadPacks() }).catch(() => {})
+    found.sort((a, b) => Buffer.compare(a.key, b.key) || b.seq - a.seq)
     let cur: TermHead | undefined
     let curBytes: Uint8Array | undefined
-    for (const [key, value] of found) {
+    let prev: Uint8Array | undefined
+    for (const { key, value } of found) {
+      // the newest copy of a key comes first
+      if (prev !== undefined && sameBytes(key, prev)) continue
+      prev = key
       const t = keyTerm(key)
       if (!startsWithBytes(t, prefix)) break
       if (curBytes === undefined || !sameBytes(t, curBytes)) {
@@ -423,7 +466,7 @@ export class ShardStore {
     return keys.length <= SYNC_GETS ? keys.map((k) => this.db.getSync(k)) : await this.db.getMany(keys)
   }
 
-  /** Every unit of placement held, in key order, streamed (nothing is gathered in memory). */
+  /** Every unit of placement held, streamed (nothing is gathered in memory): blocks, documents and ids in key order, heads in the order of their packs. */
   async * entries (): AsyncIterable<ShardEntry> {
     for (const prefix of [P_BLOCK, P_DOC, P_PACK, P_ID]) {
       if (prefix === P_PACK) { yield * this.headUnits(); continue }
@@ -459,14 +502,16 @@ export class ShardStore {
     }
   }
 
-  /** Every term with a head chunk here, once (its chunks may lie in several packs). */
+  /**
+   * Every term with a head chunk here, once: at the record of its first
+   * chunk (in key order; its chunks may lie in several packs).
+   */
   private async * headUnits (): AsyncIterable<ShardEntry> {
-    const seen = new Set<string>()
     for await (const { key } of this.liveHeads()) {
-      const term = dec.decode(keyTerm(key))
-      if (seen.has(term)) continue
-      seen.add(term)
-      yield { kind: 'head', term }
+      const term = keyTerm(key)
+      const first = this.headKeys.located(key, 1, key.length - 9)[0]
+      if (first === undefined || first[0] !== keyRange(key) || first[1] !== keyFirstDoc(key)) continue
+      yield { kind: 'head', term: dec.decode(term) }
     }
   }
 

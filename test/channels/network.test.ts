@@ -148,23 +148,33 @@ describe('channels over gossipsub (in-process peers)', () => {
     for (const x of mirrors) expect((await logOf(x.state, 'security')).slice(-8)).toEqual(parts)
   }, 60_000)
 
-  it('a periodic pass asks a few peers picked at random, and still brings what gossip lost', async () => {
-    // A client whose periodic passes ask one peer each; a notification logged at the publisher and both mirrors, never gossiped.
+  it('a periodic pass asks a few mirrors picked at random and the publisher, and still brings what gossip lost', async () => {
+    // Peers whose periodic passes ask one mirror each (and the publisher); two notifications gossip lost: one logged at the mirrors and
+    // the publisher, then one logged at the publisher only (the last of its channel: no gap will ever point at it).
     const c = await start('c-fan', 'client', pub.host.multiaddrs(), { syncMs: 300, syncFanout: 1 })
+    const m = await start('m-fan', 'mirror', pub.host.multiaddrs(), { syncMs: 300, syncFanout: 1 })
     try {
-      for (const m of mirrors) await c.host.libp2p.dial(multiaddr(m.host.multiaddrs()[0]))
-      await waitFor('the client in sync', async () => (await c.state.getChannel('security'))?.lastSeq === (await pub.state.getChannel('security'))?.lastSeq, 30_000)
-      const at = (await pub.state.getChannel('security'))!
-      const lost = await pub.net.sign({ channel: 'security', seq: at.lastSeq + 1, release: 'lost', date: new Date().toISOString(), added: [], updated: [], removed: [] })
-      for (const x of [pub, ...mirrors]) {
-        const held = (await x.state.getChannel('security'))!
-        await x.state.appendNotifications([{ channel: { ...held, lastSeq: lost.seq }, notification: lost }])
+      for (const x of mirrors) { await c.host.libp2p.dial(multiaddr(x.host.multiaddrs()[0])); await m.host.libp2p.dial(multiaddr(x.host.multiaddrs()[0])) }
+      const inSync = async (x: Node): Promise<boolean> => (await x.state.getChannel('security'))?.lastSeq === (await pub.state.getChannel('security'))?.lastSeq
+      await waitFor('the new peers in sync', async () => await inSync(c) && await inSync(m), 30_000)
+      const lose = async (holders: Node[], release: string): Promise<ChannelNotification> => {
+        const n = await pub.net.sign({ channel: 'security', seq: (await pub.state.getChannel('security'))!.lastSeq + 1, release, date: new Date().toISOString(), added: [], updated: [], removed: [] })
+        for (const x of holders) {
+          const held = (await x.state.getChannel('security'))!
+          await x.state.appendNotifications([{ channel: { ...held, lastSeq: n.seq }, notification: n }])
+        }
+        return n
       }
-      await waitFor('the lost notification at the client', async () => (await c.state.getChannel('security'))?.lastSeq === lost.seq, 30_000)
-      expect((await logOf(c.state, 'security')).at(-1)).toEqual(lost)
-      expect(c.got.filter((n) => n.seq === lost.seq)).toEqual([lost])
+      const first = await lose([pub, ...mirrors], 'lost-1')
+      const last = await lose([pub], 'lost-2')
+      await waitFor('both at the new peers', async () => await inSync(c) && await inSync(m), 30_000)
+      for (const x of [c, m]) {
+        expect((await logOf(x.state, 'security')).slice(-2)).toEqual([first, last])
+        expect(x.got.filter((n) => n.seq >= first.seq)).toEqual([first, last])
+      }
     } finally {
       await stop(c)
+      await stop(m)
     }
   }, 60_000)
 

@@ -305,6 +305,43 @@ describe('ShardStore', () => {
     }
   })
 
+  it('deletes a pack once every head chunk in it was written again later, at once and on reopen', async () => {
+    const heads = new WriteBuilder()
+    for (let i = 0; i < 2000; i++) heads.head(`v:q${i}`, 0, 1, { postings: 2, docs: 1, lastDoc: 5 }, list(postingsOf([5])))
+    const packs = async (): Promise<number> => {
+      const db = new ClassicLevel<Uint8Array, Uint8Array>(join(dir, 'dead', 'shard'), { keyEncoding: 'view', valueEncoding: 'view' })
+      const n = (await db.keys({ gte: Uint8Array.of(0x50), lt: Uint8Array.of(0x51) }).all()).length
+      await db.close()
+      return n
+    }
+    let s = await openStore('dead')
+    await s.applyEncoded(heads)
+    const want = { stats: await statsOf(s), heads: await s.heads(['v:q0', 'v:q1999']), scan: await s.termHeads({ prefix: 'v:q1' }) }
+    await s.close()
+    const once = await packs()
+    expect(once).toBeGreaterThan(5)
+    // a re-run publish: the same chunks again, so every earlier pack is dead
+    s = await openStore('dead')
+    await s.applyEncoded(heads)
+    await s.applyEncoded(heads)
+    expect({ stats: await statsOf(s), heads: await s.heads(['v:q0', 'v:q1999']), scan: await s.termHeads({ prefix: 'v:q1' }) }).toEqual(want)
+    await s.close()
+    expect(await packs()).toBe(once)
+    // packs left dead by a crash before their deletion go at the next open
+    const db = new ClassicLevel<Uint8Array, Uint8Array>(join(dir, 'dead', 'shard'), { keyEncoding: 'view', valueEncoding: 'view' })
+    const kept = await db.iterator({ gte: Uint8Array.of(0x50), lt: Uint8Array.of(0x51) }).all()
+    const batch = db.batch()
+    // every pack copied under a later seq (256 + i): the copies hold every chunk, so the originals are dead
+    kept.forEach(([, v], i) => { batch.put(Uint8Array.of(0x50, 0, 0, 1, i), v) })
+    await batch.write()
+    await db.close()
+    expect(await packs()).toBe(once * 2)
+    s = await openStore('dead')
+    expect(await statsOf(s)).toEqual(want.stats)
+    await s.close()
+    expect(await packs()).toBe(once)
+  })
+
   it('reads the live copy of a head chunk written again, by term and by range scan, before and after reopen', async () => {
     const s = await openStore('again')
     const b1 = new WriteBuilder()
