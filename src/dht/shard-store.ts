@@ -177,15 +177,20 @@ export class ShardStore {
     this.deadPacks.add(seq)
   }
 
-  /** Deletes the dead packs, unless a scan that reads packs by seq is under way (the next write or scan's end does). */
+  /**
+   * Deletes the dead packs, unless a scan that reads packs by seq is under
+   * way (the next write or the scan's end does). A deletion that fails is
+   * tried again then: a dead pack holds no live chunk, so keeping it a
+   * while longer changes no read.
+   */
   private async dropDeadPacks (): Promise<void> {
     if (this.deadPacks.size === 0 || this.scans > 0) return
     const dead = new Set(this.deadPacks)
-    this.deadPacks.clear()
-    this.spans.remove(dead)
     const batch = this.db.batch()
     for (const seq of dead) batch.del(packKey(seq))
-    await batch.write()
+    try { await batch.write() } catch { return }
+    for (const seq of dead) this.deadPacks.delete(seq)
+    this.spans.remove(dead)
   }
 
   /** Records the head chunks of pack `seq` (a later pack's copy of a chunk replaces an earlier one's) and its key span. */
