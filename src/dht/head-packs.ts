@@ -5,9 +5,9 @@
  * Why: every term has a head chunk on each of its r holders, so R1's
  * ~850 K terms made ~2.55 M head entries a publish, 86% of every entry
  * written. Per entry LevelDB inserts into its memtable, logs and compacts,
- * and the store pays a batch call and its bookkeeping: a mirror's share
- * of R1 (~400 K heads) cost 2.9 s of CPU to apply one head an entry, and
- * ~0.6 s of LevelDB work in packs of ~4 KiB.
+ * and the store pays a batch call: a mirror's share of R1 (402 K entries)
+ * took 2.0-2.2 s of CPU to apply one head an entry, 1.3-1.7 s in packs of
+ * ~4 KiB (bench/README, dht, session 20).
  *
  * Pack key: P_PACK, seq (uint32 big-endian). Seq grows with every pack
  * written, so the copy of a head chunk in a later pack (a re-run publish,
