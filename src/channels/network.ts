@@ -95,9 +95,14 @@ export class ChannelNetwork {
     void this.receive(n, 'live').catch((err: Error) => { this.init.log?.(`channels: ${n.channel}#${n.seq}: ${err.message}`) })
   }
 
+  /** Mirrors a periodic pass asks (syncFanout). */
+  private readonly fanout: number
+
   constructor (private readonly init: ChannelNetworkInit) {
     this.self = init.host.peerId
     this.publisherId = init.publisher.toString()
+    this.fanout = init.syncFanout ?? 2
+    if (!Number.isInteger(this.fanout) || this.fanout < 0) throw new RangeError(`syncFanout must be a non-negative integer, got ${String(init.syncFanout)}`)
   }
 
   get isPublisher (): boolean { return this.self === this.publisherId }
@@ -110,7 +115,6 @@ export class ChannelNetwork {
   }
 
   async start (): Promise<void> {
-    void this.fanout // a bad syncFanout fails here, not in every pass
     this.subscribe(DIRECTORY_TOPIC)
     for (const c of await this.init.store.listChannels()) this.subscribe(topicOf(c.name))
     this.pubsub.addEventListener('message', this.onMessage as never)
@@ -360,11 +364,6 @@ export class ChannelNetwork {
 
   private againFull = false
 
-  private get fanout (): number {
-    const n = this.init.syncFanout ?? 2
-    if (!Number.isInteger(n) || n < 0) throw new RangeError(`syncFanout must be a non-negative integer, got ${String(n)}`)
-    return n
-  }
 
   private async syncOnce (full: boolean): Promise<void> {
     const timeoutMs = this.init.callTimeoutMs ?? 5000

@@ -169,6 +169,18 @@ export class ShardStore {
     for await (const key of this.db.keys(spaceOf(P_ID))) if (key.length > 1) this.counts.ids++
   }
 
+  /**
+   * Records head chunk `key`, stored in pack `seq` at byte `at` with
+   * `inline` postings. A chunk written again: the postings its old copy
+   * carried leave the count, and its old pack has one live chunk less.
+   */
+  private recordHead (key: Uint8Array, seq: number, at: number, inline: number): void {
+    this.headKeys.add(key, key.length - 9, keyRange(key), keyFirstDoc(key), seq, inline, at)
+    this.counts.postings += inline - Math.max(0, this.headKeys.replaced)
+    this.packLive.set(seq, (this.packLive.get(seq) ?? 0) + 1)
+    if (this.headKeys.replaced >= 0) this.leave(this.headKeys.replacedWhere)
+  }
+
   /** One chunk of pack `seq` was written again elsewhere: a pack left with none is dead. */
   private leave (seq: number): void {
     const n = (this.packLive.get(seq) ?? 0) - 1
@@ -199,12 +211,7 @@ export class ShardStore {
     let lo: Uint8Array | undefined; let hi: Uint8Array | undefined
     while (r.next()) {
       const k = r.key
-      const range = keyRange(k); const firstDoc = keyFirstDoc(k)
-      const inline = inlineCount(r.value, firstDoc)
-      this.headKeys.add(k, k.length - 9, range, firstDoc, seq, inline, r.at)
-      this.counts.postings += inline - Math.max(0, this.headKeys.replaced)
-      this.packLive.set(seq, (this.packLive.get(seq) ?? 0) + 1)
-      if (this.headKeys.replaced >= 0) this.leave(this.headKeys.replacedWhere)
+      this.recordHead(k, seq, r.at, inlineCount(r.value, keyFirstDoc(k)))
       if (lo === undefined || Buffer.compare(k, lo) < 0) lo = new Uint8Array(k)
       if (hi === undefined || Buffer.compare(k, hi) > 0) hi = new Uint8Array(k)
     }
@@ -292,16 +299,7 @@ export class ShardStore {
       this.nextPack = seq
       for (const x of packed) this.spans.add(x.seq, x.lo, x.hi)
       // the heads first: what follows reads stored chunks, and a corrupt one must not leave the heads just written unindexed
-      p.heads.forEach((i, j) => {
-        const k = b.key(i)
-        const range = keyRange(k); const firstDoc = keyFirstDoc(k)
-        const inline = p.headCounts[i] ?? 0
-        this.headKeys.add(k, k.length - 9, range, firstDoc, packOf[j], inline, atOf[j])
-        // a head chunk written again: the postings its old copy carried inline leave the count, and its old pack has one live chunk less
-        this.counts.postings += inline - Math.max(0, this.headKeys.replaced)
-        this.packLive.set(packOf[j], (this.packLive.get(packOf[j]) ?? 0) + 1)
-        if (this.headKeys.replaced >= 0) this.leave(this.headKeys.replacedWhere)
-      })
+      p.heads.forEach((i, j) => { this.recordHead(b.key(i), packOf[j], atOf[j], p.headCounts[i] ?? 0) })
       const old = new Map<number, Uint8Array | undefined>(known.map((i, j) => [i, oldChunks[j]]))
       for (const i of p.chunks) {
         const was = old.get(i)
@@ -473,21 +471,17 @@ export class ShardStore {
 
   /** Every unit of placement held, streamed (nothing is gathered in memory): blocks, documents and ids in key order, heads in the order of their packs. */
   async * entries (): AsyncIterable<ShardEntry> {
-    for (const prefix of [P_BLOCK, P_DOC, P_PACK, P_ID]) {
-      if (prefix === P_PACK) { yield * this.headUnits(); continue }
-      let prev: Uint8Array | undefined
-      for await (const key of this.db.keys({ ...spaceOf(prefix), highWaterMarkBytes: SCAN_BYTES })) {
-        if (prefix === P_DOC) yield { kind: 'doc', docId: readU32be(key, 1) }
-        else if (prefix === P_ID) yield { kind: 'id', id: dec.decode(key.subarray(1)) }
-        else {
-          // a unit is the key without firstDoc
-          const unit = key.subarray(0, key.length - 4)
-          if (prev !== undefined && sameBytes(unit, prev)) continue
-          prev = new Uint8Array(unit) // Buffer#slice would share the key's memory
-          yield { kind: 'block', term: dec.decode(keyTerm(key)), range: keyRange(key) }
-        }
-      }
+    let prev: Uint8Array | undefined
+    for await (const key of this.db.keys({ ...spaceOf(P_BLOCK), highWaterMarkBytes: SCAN_BYTES })) {
+      // a unit is the key without firstDoc
+      const unit = key.subarray(0, key.length - 4)
+      if (prev !== undefined && sameBytes(unit, prev)) continue
+      prev = new Uint8Array(unit) // Buffer#slice would share the key's memory
+      yield { kind: 'block', term: dec.decode(keyTerm(key)), range: keyRange(key) }
     }
+    for await (const key of this.db.keys({ ...spaceOf(P_DOC), highWaterMarkBytes: SCAN_BYTES })) yield { kind: 'doc', docId: readU32be(key, 1) }
+    yield * this.headUnits()
+    for await (const key of this.db.keys({ ...spaceOf(P_ID), highWaterMarkBytes: SCAN_BYTES })) yield { kind: 'id', id: dec.decode(key.subarray(1)) }
   }
 
   /**
