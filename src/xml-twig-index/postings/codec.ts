@@ -46,6 +46,15 @@ export class PostingBuffer implements PostingList {
     const n = to - from
     if (n <= 0) return
     if (this.length + n > this.docs.length) this.grow(Math.max(this.length + n, this.docs.length * 2))
+    if (n <= 32) {
+      // A few postings (one document's): a loop, where four views and four copies cost more than the copying itself.
+      const { docs, starts, ends, levels } = this
+      for (let i = from, o = this.length; i < to; i++, o++) {
+        docs[o] = src.docs[i]; starts[o] = src.starts[i]; ends[o] = src.ends[i]; levels[o] = src.levels[i]
+      }
+      this.length += n
+      return
+    }
     this.docs.set(src.docs.subarray(from, to), this.length)
     this.starts.set(src.starts.subarray(from, to), this.length)
     this.ends.set(src.ends.subarray(from, to), this.length)

@@ -1,6 +1,6 @@
 import type { ClassicLevel } from 'classic-level'
 import { PostingBuffer, decodeBlock, EMPTY_LIST, type PostingList } from '../postings/codec.ts'
-import type { DocFilter, TermStats } from '../engine/source.ts'
+import { SortedDocSet, type DocFilter, type TermStats } from '../engine/source.ts'
 import { SUMMARY_END, blockKey, blockKeyDoc, groupLastTerm, groupRun, groupSeek, readU32be, termBytes } from './keys.ts'
 import { compareBytes, findInGroup, readSummary } from './groups.ts'
 
@@ -27,20 +27,32 @@ interface Directory { summaries: Summary[], stats: TermStats }
 export interface ReaderInit {
   /** Term directories kept in memory. Default 50,000. */
   directories?: number
-  /** Bytes of raw posting blocks kept in memory. Default 64 MiB. */
+  /** Bytes of decoded postings (blocks and inline lists, 14 bytes a posting) kept in memory. Default 64 MiB. */
   blockBytes?: number
 }
+
+/** Stored postings of a term: decodeBlock(bytes, offset, baseDoc, out) reads them. */
+export interface EncodedPostings { bytes: Uint8Array, offset: number, baseDoc: number }
+
+/** A decoded block or inline list, its arrays exactly `length` long. */
+type Decoded = PostingList
+
+/** Bytes a decoded posting takes: doc, start and end (4 bytes each), level (2). */
+const POSTING_BYTES = 14
 
 /**
  * The read side of the posting store with two caches: term directories
  * (summaries and block keys: one LevelDB round trip per term the first time
- * instead of one or more per read) and raw blocks (LRU by bytes). A read
- * that knows its candidate documents fetches only the blocks that may hold
- * them, in one getMany. Both caches are dropped when an import commits.
+ * instead of one or more per read) and decoded postings of blocks and inline
+ * lists (LRU by bytes). A read that knows its candidate documents fetches
+ * only the blocks that may hold them, in one getMany, and takes from each
+ * only the postings of those documents: from a decoded block, by binary
+ * search, where from raw bytes every posting had to be decoded to find its
+ * doc. Both caches are dropped when an import commits.
  */
 export class PostingReader {
   private readonly directories = new Map<string, Promise<Directory>>()
-  private readonly blocks = new Map<string, Uint8Array>()
+  private readonly blocks = new Map<string, Decoded>()
   private blockBytes = 0
   private readonly maxDirectories: number
   private readonly maxBlockBytes: number
@@ -64,7 +76,6 @@ export class PostingReader {
     const dir = await this.directory(term)
     if (dir.stats.postings === 0) return EMPTY_LIST
     const out = new PostingBuffer(filter == null ? dir.stats.postings : Math.min(dir.stats.postings, 1024))
-    const keep = this.keeper(filter)
     // Blocks to read from LevelDB, in one round trip.
     const missing: BlockRef[] = []
     const wanted: Array<Summary | BlockRef> = []
@@ -81,38 +92,82 @@ export class PostingReader {
         prevLast = b.lastDoc
       }
     }
-    const fetched = new Map<string, Uint8Array>()
+    const fetched = new Map<string, Decoded>()
     if (missing.length > 0) {
       const values = await this.db.getMany(missing.map((b) => b.key))
-      values.forEach((v, i) => { if (v !== undefined) { fetched.set(missing[i].id, v); this.remember(missing[i].id, v) } })
+      values.forEach((v, i) => {
+        if (v === undefined) return
+        const decoded = decodeWhole(v, 4, readU32be(v, 0))
+        fetched.set(missing[i].id, decoded)
+        this.remember(missing[i].id, decoded)
+      })
     }
+    const take = this.taker(filter)
     for (const w of wanted) {
       if ('id' in w) {
-        const v = this.blocks.get(w.id) ?? fetched.get(w.id)
-        if (v !== undefined) decodeBlock(v, 4, readU32be(v, 0), out, keep)
+        const d = this.cached(w.id) ?? fetched.get(w.id)
+        if (d !== undefined) take(d, out)
       } else if (w.inline !== undefined) {
-        decodeBlock(w.inline.bytes, w.inline.offset, w.firstDoc, out, keep)
+        // Not a block's id: those are keys, which start with 'P'.
+        const id = `\u0000${w.firstDoc}\u0000${term}`
+        let d = this.cached(id)
+        if (d === undefined) { d = decodeWhole(w.inline.bytes, w.inline.offset, w.firstDoc); this.remember(id, d) }
+        take(d, out)
       }
     }
     return out.length === 0 ? EMPTY_LIST : out
   }
 
-  /** Doc test for decoding: none when every doc counts, a forward cursor over a sorted filter otherwise. */
-  private keeper (filter?: DocFilter): ((doc: number) => boolean) | undefined {
-    const dead = this.hasDead()
-    if (filter == null) return dead ? this.isLive : undefined
-    const inFilter = filter.sequential()
-    return dead ? (doc) => this.isLive(doc) && inFilter(doc) : inFilter
+  /**
+   * A term's postings as stored: each block's (or inline list's) bytes, where
+   * its postings start and the doc their deltas start from. Read from the
+   * store, not the caches: what decoding a list from scratch works on.
+   */
+  async encoded (term: string): Promise<EncodedPostings[]> {
+    const dir = await this.directory(term)
+    const out: EncodedPostings[] = []
+    for (const s of dir.summaries) {
+      if (s.inline !== undefined) { out.push({ bytes: s.inline.bytes, offset: s.inline.offset, baseDoc: s.firstDoc }); continue }
+      const blocks = s.blocks ?? []
+      const values = blocks.length === 0 ? [] : await this.db.getMany(blocks.map((b) => b.key))
+      for (const v of values) if (v !== undefined) out.push({ bytes: v, offset: 4, baseDoc: readU32be(v, 0) })
+    }
+    return out
   }
 
-  private remember (id: string, v: Uint8Array): void {
-    if (v.length > this.maxBlockBytes / 4) return
-    this.blocks.set(id, v)
-    this.blockBytes += v.length
+  /**
+   * How a decoded list joins the answer: whole, or the postings of live docs
+   * in the filter. A sorted set is searched for in the list (the candidates
+   * of a selective read are far fewer than a block's docs); other filters
+   * test each doc once.
+   */
+  private taker (filter?: DocFilter): (list: Decoded, out: PostingBuffer) => void {
+    const dead = this.hasDead()
+    const isLive = this.isLive
+    if (filter == null) return dead ? (list, out) => { appendDocs(list, out, isLive) } : (list, out) => { out.append(list) }
+    if (filter instanceof SortedDocSet) return (list, out) => { appendSearched(list, filter.docs, out, dead ? isLive : undefined) }
+    const inFilter = filter.sequential()
+    return (list, out) => { appendDocs(list, out, dead ? (doc) => isLive(doc) && inFilter(doc) : inFilter) }
+  }
+
+  private cached (id: string): Decoded | undefined {
+    const d = this.blocks.get(id)
+    if (d === undefined) return undefined
+    // refresh its place in the LRU order
+    this.blocks.delete(id)
+    this.blocks.set(id, d)
+    return d
+  }
+
+  private remember (id: string, d: Decoded): void {
+    const bytes = d.length * POSTING_BYTES
+    if (bytes > this.maxBlockBytes / 4) return
+    this.blocks.set(id, d)
+    this.blockBytes += bytes
     for (const [k, old] of this.blocks) {
       if (this.blockBytes <= this.maxBlockBytes) break
       this.blocks.delete(k)
-      this.blockBytes -= old.length
+      this.blockBytes -= old.length * POSTING_BYTES
     }
   }
 
@@ -151,6 +206,54 @@ export class PostingReader {
       }
     }))
     return { summaries, stats: { term, postings, docs, blocks: blockCount } }
+  }
+}
+
+/** Every posting of a block (or inline list) at `offset`, in arrays of exactly its length. */
+function decodeWhole (bytes: Uint8Array, offset: number, baseDoc: number): Decoded {
+  const buf = new PostingBuffer(0)
+  decodeBlock(bytes, offset, baseDoc, buf)
+  const n = buf.length
+  if (buf.docs.length === n) return buf
+  return { length: n, docs: buf.docs.slice(0, n), starts: buf.starts.slice(0, n), ends: buf.ends.slice(0, n), levels: buf.levels.slice(0, n) }
+}
+
+/** Appends the postings of `list` whose doc passes `keep` (asked once per doc, in doc order). */
+function appendDocs (list: Decoded, out: PostingBuffer, keep: (doc: number) => boolean): void {
+  const docs = list.docs
+  const n = list.length
+  for (let i = 0; i < n;) {
+    const doc = docs[i]
+    let j = i + 1
+    while (j < n && docs[j] === doc) j++
+    if (keep(doc)) out.append(list, i, j)
+    i = j
+  }
+}
+
+/** First index in [lo, hi) of `docs` whose doc is >= `doc`. */
+function lowerBound (docs: Uint32Array, lo: number, hi: number, doc: number): number {
+  while (lo < hi) { const m = (lo + hi) >>> 1; if (docs[m] < doc) lo = m + 1; else hi = m }
+  return lo
+}
+
+/** Appends the postings of `list` whose doc is one of the sorted `wanted` (and live, when `live` is given). */
+function appendSearched (list: Decoded, wanted: Uint32Array, out: PostingBuffer, live?: (doc: number) => boolean): void {
+  const n = list.length
+  if (n === 0) return
+  const docs = list.docs
+  let w = lowerBound(wanted, 0, wanted.length, docs[0])
+  const last = docs[n - 1]
+  let i = 0
+  for (; w < wanted.length && i < n; w++) {
+    const doc = wanted[w]
+    if (doc > last) break
+    i = lowerBound(docs, i, n, doc)
+    if (i >= n || docs[i] !== doc) continue
+    let j = i + 1
+    while (j < n && docs[j] === doc) j++
+    if (live === undefined || live(doc)) out.append(list, i, j)
+    i = j
   }
 }
 

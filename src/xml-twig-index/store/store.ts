@@ -10,7 +10,7 @@ import {
 } from './keys.ts'
 import { ImportWriter } from './writer.ts'
 import { StoreTransaction } from './transaction.ts'
-import { PostingReader, groupsFrom, type RunBounds } from './reader.ts'
+import { PostingReader, groupsFrom, type EncodedPostings, type RunBounds } from './reader.ts'
 import { compareBytes, forEachEntry, readSummary } from './groups.ts'
 import { streamPostings } from './stream.ts'
 import type { XElement } from '../xml/tree.ts'
@@ -268,6 +268,11 @@ export class TwigStore implements PostingSource {
 
   async fetch (term: string, filter?: DocFilter): Promise<PostingList> {
     return await this.reader.fetch(term, filter)
+  }
+
+  /** A term's postings as stored, blocks read from LevelDB, no cache: what decoding a list from scratch starts from (benchmarks measure that). */
+  async encodedPostings (term: string): Promise<EncodedPostings[]> {
+    return await this.reader.encoded(term)
   }
 
   async scan (range: TermRange, filter?: DocFilter): Promise<PostingList> {
