@@ -131,6 +131,16 @@ export function extractPostings (root: XElement, sink: PostingSink): number {
 export const RECORD = 5
 export const WORDS = -2
 
+/** Buffer's 'utf16le' writes a string's code units as a Uint16Array holds them only on a little-endian machine. */
+const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1
+/**
+ * Strings at least this long are copied into `chars` by Buffer.write
+ * (native); shorter ones by a loop, where the call would cost more than
+ * the copy. Descriptions are most of the chars of a Debian import.
+ */
+const NATIVE_COPY = 24
+const NON_ASCII = /[^\x00-\x7f]/
+
 export class TermRecords {
   recs: Int32Array
   /** Records written. */
@@ -138,6 +148,8 @@ export class TermRecords {
   chars: Uint16Array
   /** Code units written. */
   c = 0
+  /** `chars` as a Buffer, for native copies. */
+  private charBytes: Buffer
   /** Prefix strings by id: consumers read the ones added since they last looked. */
   readonly prefixes: string[] = []
   private readonly prefixIds = new Map<string, number>()
@@ -145,6 +157,7 @@ export class TermRecords {
   constructor (records = 4096, chars = 16384) {
     this.recs = new Int32Array(records * RECORD)
     this.chars = new Uint16Array(chars)
+    this.charBytes = bytesOf(this.chars)
   }
 
   prefixId (prefix: string): number {
@@ -158,6 +171,7 @@ export class TermRecords {
     const taken = { recs: this.recs, chars: this.chars }
     this.recs = next !== undefined && next.recs.length >= this.recs.length ? next.recs : new Int32Array(this.recs.length)
     this.chars = next !== undefined && next.chars.length >= this.chars.length ? next.chars : new Uint16Array(this.chars.length)
+    this.charBytes = bytesOf(this.chars)
     this.clear()
     return taken
   }
@@ -178,18 +192,30 @@ export class TermRecords {
   reserveChars (n: number): void {
     if (this.c + n <= this.chars.length) return
     const c = new Uint16Array(Math.max(this.chars.length * 2, this.c + n)); c.set(this.chars.subarray(0, this.c)); this.chars = c
+    this.charBytes = bytesOf(c)
+  }
+
+  /** Appends the code units of `s` to `chars`. */
+  putChars (s: string): void {
+    const n = s.length
+    this.reserveChars(n)
+    if (n >= NATIVE_COPY && LITTLE_ENDIAN) {
+      this.charBytes.write(s, this.c * 2, 'utf16le')
+    } else {
+      const chars = this.chars
+      for (let i = 0, c = this.c; i < n; i++) chars[c++] = s.charCodeAt(i)
+    }
+    this.c += n
   }
 
   /** A posting whose suffix is `s`. */
   withSuffix (code: number, s: string, start: number, end: number, level: number): void {
-    this.reserveChars(s.length)
-    const chars = this.chars
-    let c = this.c
-    for (let i = 0; i < s.length; i++) chars[c++] = s.charCodeAt(i)
-    this.c = c
+    this.putChars(s)
     this.record(code, s.length, start, end, level)
   }
 }
+
+function bytesOf (chars: Uint16Array): Buffer { return Buffer.from(chars.buffer, chars.byteOffset, chars.byteLength) }
 
 /** Prefix ids of one name for one TermRecords (names repeat: resolved once per import). */
 interface NameCodes { owner: TermRecords | undefined, node: number, value: number, number: number, long: number, text: number }
@@ -243,6 +269,16 @@ function numberRecord (out: TermRecords, code: number, value: string, start: num
 function wordRecords (out: TermRecords, code: number, text: string, start: number, level: number): void {
   const n = text.length
   if (n === 0) return
+  if (n >= NATIVE_COPY) {
+    // A long text is checked and copied natively.
+    if (NON_ASCII.test(text)) {
+      for (const t of tokenize(text)) out.withSuffix(code, t, start, start, level)
+    } else {
+      out.putChars(text)
+      out.record(WORDS - (code >> 1), n, start, start, level)
+    }
+    return
+  }
   out.reserveChars(n)
   const chars = out.chars
   const c = out.c

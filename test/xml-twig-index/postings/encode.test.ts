@@ -47,4 +47,10 @@ describe('encodeDocument', () => {
     for (let i = 0; i < 50; i++) deep = element('n', { i: String(i) }, [deep, i % 2 === 0 ? 'x' : null])
     check(element('root', { long, empty: '' }, [element('empty'), long, deep, element('utf', {}, ['\u00FF\u0100\u07FF\u0800\uFFFD\u{10FFFF}'])]))
   })
+
+  it('copies long texts and values, ASCII or not, as short ones are copied', () => {
+    // 24 code units and more go through Buffer.write: a non-ASCII character anywhere, a pair, a lone surrogate.
+    const texts = ['Gr\u00FC\u00DFe aus K\u00F6ln, \u{1D49C} and caf\u00E9 au lait', 'x'.repeat(30) + '\uD800', '\uDC00' + 'Plain ASCII words, 24+ long', 'A-Z and 0-9: Mixed CASE words here', 'a'.repeat(23), 'b'.repeat(24)]
+    check(element('root', { v: texts[0], w: texts[4] }, texts.map((t) => element('t', { a: t }, [t]))))
+  })
 })
