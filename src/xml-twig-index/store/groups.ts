@@ -49,21 +49,31 @@ export class GroupBuilder {
 
   constructor (private readonly runFirst: number, private readonly emit: (key: Uint8Array, value: Uint8Array) => void) {}
 
-  /** Adds a term (its UTF-8 bytes are term[0, length)) with its encoded summary. */
-  add (term: Uint8Array, length: number, summary: Uint8Array, summaryLength: number): void {
-    const prev = this.prev
+  /**
+   * Adds a term (its UTF-8 bytes are bytes[offset, offset + length)) with its
+   * encoded summary. Copies by loop: a run adds hundreds of thousands of
+   * short terms, and a view per copy cost more than the copy.
+   */
+  add (bytes: Uint8Array, offset: number, length: number, summary: Uint8Array, summaryLength: number): void {
+    let prev = this.prev
     let shared = 0
     const max = Math.min(length, this.prevLength)
-    while (shared < max && prev[shared] === term[shared]) shared++
+    while (shared < max && prev[shared] === bytes[offset + shared]) shared++
     const w = this.body
     w.varint(shared)
     w.varint(length - shared)
     w.ensure(length - shared + summaryLength + 5)
-    w.buf.set(term.subarray(shared, length), w.pos); w.pos += length - shared
+    const buf = w.buf
+    let pos = w.pos
+    for (let i = offset + shared, end = offset + length; i < end; i++) buf[pos++] = bytes[i]
+    w.pos = pos
     w.varint(summaryLength)
-    w.buf.set(summary.subarray(0, summaryLength), w.pos); w.pos += summaryLength
-    if (length > prev.length) this.prev = new Uint8Array(length * 2)
-    this.prev.set(term.subarray(0, length))
+    const out = w.buf // (the room ensured above holds the varint: no new buffer)
+    if (summaryLength > 64) out.set(summary.subarray(0, summaryLength), w.pos)
+    else for (let i = 0, o = w.pos; i < summaryLength; i++) out[o++] = summary[i]
+    w.pos += summaryLength
+    if (length > prev.length) { prev = new Uint8Array(length * 2); prev.set(this.prev.subarray(0, shared)); this.prev = prev }
+    for (let i = shared; i < length; i++) prev[i] = bytes[offset + i]
     this.prevLength = length
     this.entries++
     if (w.pos >= GROUP_BYTES || this.entries >= GROUP_TERMS) this.close()

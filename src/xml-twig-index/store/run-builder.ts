@@ -306,7 +306,7 @@ export class RunBuilder {
       w.varint(d[s + DISTINCT])
       w.varint(blocks)
       if (blocks === 0) this.encode(d[s + AT], d[s + PENDING], base)
-      groups.add(terms.bytes.subarray(terms.byteOffset(t)), terms.byteLength(t), w.buf, w.pos)
+      groups.add(terms.bytes, terms.byteOffset(t), terms.byteLength(t), w.buf, w.pos)
     }
     groups.close()
     this.runs.push({ first: base, last: terms.text(ids[n - 1]) })
