@@ -185,21 +185,29 @@ export class TermTable {
     const offs = new Int32Array(n); const lens = new Int32Array(n)
     for (let i = 0; i < n; i++) { const m = ids[i] * TERM_STRIDE; offs[i] = this.data[m + BYTES]; lens[i] = this.data[m + BYTE_LENGTH] }
     const tIds = new Uint32Array(n); const tOffs = new Int32Array(n); const tLens = new Int32Array(n)
+    // Each term's bucket at the current depth, read once by the counting pass: the distributing pass reads it here, not again
+    // from the term's bytes (a cache miss per term).
+    const digit = new Uint16Array(n)
     const counts = new Int32Array(258)
     // Work items (from, to, depth): every term in [from, to) has the same bytes before `depth`.
     const work: number[] = [0, n, 0]
     while (work.length > 0) {
-      const depth = work.pop()!; const to = work.pop()!; const from = work.pop()!
+      let depth = work.pop()!; const to = work.pop()!; const from = work.pop()!
       if (to - from <= 16) { insertionSort(bytes, ids, offs, lens, from, to, depth); continue }
       counts.fill(0)
       // Bucket 0: terms that end before `depth` (at most one: terms are distinct); byte b goes to bucket b + 1.
-      for (let i = from; i < to; i++) counts[(depth < lens[i] ? bytes[offs[i] + depth] + 1 : 0) + 1]++
+      for (let i = from; i < to; i++) { const d = depth < lens[i] ? bytes[offs[i] + depth] + 1 : 0; digit[i] = d; counts[d + 1]++ }
       let single = -1
       for (let b = 1; b < 258; b++) if (counts[b] === to - from) { single = b; break }
-      if (single > 1) { work.push(from, to, depth + 1); continue } // one shared byte: look at the next one
+      if (single > 1) {
+        // One shared byte: terms share long prefixes (`v:location=pool/main/`), so skip every byte they all share in one pass.
+        depth += 1 + sharedAfter(bytes, offs, lens, from, to, depth + 1)
+        work.push(from, to, depth)
+        continue
+      }
       for (let b = 1; b < 258; b++) counts[b] += counts[b - 1]
       for (let i = from; i < to; i++) {
-        const j = from + counts[depth < lens[i] ? bytes[offs[i] + depth] + 1 : 0]++
+        const j = from + counts[digit[i]]++
         tIds[j] = ids[i]; tOffs[j] = offs[i]; tLens[j] = lens[i]
       }
       ids.set(tIds.subarray(from, to), from); offs.set(tOffs.subarray(from, to), from); lens.set(tLens.subarray(from, to), from)
@@ -210,6 +218,20 @@ export class TermTable {
       }
     }
   }
+}
+
+/** Bytes from `depth` on that every term of [from, to) shares with the first (they share all bytes before `depth`). */
+function sharedAfter (bytes: Uint8Array, offs: Int32Array, lens: Int32Array, from: number, to: number, depth: number): number {
+  const first = offs[from]
+  let shared = lens[from] - depth
+  for (let i = from + 1; i < to && shared > 0; i++) {
+    const o = offs[i]
+    const max = Math.min(shared, lens[i] - depth)
+    let k = 0
+    while (k < max && bytes[o + depth + k] === bytes[first + depth + k]) k++
+    shared = k
+  }
+  return Math.max(0, shared)
 }
 
 function insertionSort (bytes: Uint8Array, ids: Uint32Array, offs: Int32Array, lens: Int32Array, from: number, to: number, depth: number): void {

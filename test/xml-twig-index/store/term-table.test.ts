@@ -35,4 +35,22 @@ describe('TermTable', () => {
     expect(table.count).toBe(words.length)
     words.forEach((w, i) => { expect(intern(table, 0, w)).toBe(ids[i]); expect(table.text(ids[i])).toBe(`w:${w}`) })
   })
+
+  it('sorts terms in byte order, long shared prefixes and terms that are prefixes of others included', () => {
+    const table = new TermTable(4, 32)
+    table.prefixes(['v:location=pool/main/', 'w:', 'v:name='])
+    const terms: Array<[number, string]> = []
+    // Groups far above the insertion sort's 16 terms, sharing up to ~40 bytes, some of them prefixes of others, non-ASCII too.
+    for (let i = 0; i < 300; i++) terms.push([0, `libs/lib${i % 30}/lib${i % 30}-dev_1.${i}_amd64.deb`])
+    for (let i = 0; i < 300; i++) terms.push([0, `libs/lib${i % 30}/lib${i % 30}-dev_1.${i}`])
+    for (let i = 0; i < 200; i++) terms.push([1, 'x'.repeat(i % 50) + (i >= 50 ? String(i) : '')])
+    for (let i = 0; i < 100; i++) terms.push([2, `na\u00efve-${i}`], [2, `naive-${i}`])
+    terms.push([0, ''], [1, ''], [2, ''])
+    const ids = [...new Set(terms.map(([p, s]) => intern(table, p, s)))]
+    const sorted = Uint32Array.from(ids.reverse())
+    table.sort(sorted, sorted.length)
+    const bytes = Array.from(sorted, (t) => Buffer.from(table.text(t), 'utf8'))
+    const expected = [...bytes].sort(Buffer.compare)
+    expect(bytes.map((b) => b.toString('latin1'))).toEqual(expected.map((b) => b.toString('latin1')))
+  })
 })
