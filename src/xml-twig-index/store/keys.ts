@@ -74,7 +74,9 @@ export function blockKeyBytes (term: Uint8Array, lastDoc: number, lastStart: num
 }
 /** The last doc of a block key. */
 export const blockKeyDoc = (key: Uint8Array): number => readU32be(key, key.length - 8)
-export const docKey = (docId: number): Uint8Array => concat(Uint8Array.of(0x44), u32be(docId))
+/** First byte of a document's key (D docId). */
+export const DOC_PREFIX = 0x44
+export const docKey = (docId: number): Uint8Array => concat(Uint8Array.of(DOC_PREFIX), u32be(docId))
 export const docRange = { gte: Uint8Array.of(0x44), lt: Uint8Array.of(0x45) }
 export const idKey = (id: string): Uint8Array => concat(Uint8Array.of(0x49), enc.encode(id))
 export const tombstoneKey = (docId: number): Uint8Array => concat(Uint8Array.of(0x58), u32be(docId))

@@ -2,7 +2,7 @@ import type { ClassicLevel } from 'classic-level'
 import { ByteWriter } from '../postings/codec.ts'
 import { TermRecords, encodeDocument } from '../postings/extract.ts'
 import type { XElement } from '../xml/tree.ts'
-import { docKey } from './keys.ts'
+import { DOC_PREFIX } from './keys.ts'
 import { RunBuilder, type RunInfo } from './run-builder.ts'
 import { RunClient } from './run-client.ts'
 
@@ -35,6 +35,9 @@ const WRITES_IN_FLIGHT = 16
  */
 const HANDOVER_RECORDS = 131_072
 
+/** Bytes of a slab (see ImportWriter.slab). */
+const SLAB_BYTES = 1 << 20
+
 /**
  * Writes the documents and postings of one import under docIds starting at
  * `firstDoc`. Nothing it writes is visible until the store commits the new
@@ -63,6 +66,14 @@ export class ImportWriter {
   /** Batches handed to LevelDB and not yet written, oldest first. */
   private readonly pending: Array<Promise<void>> = []
   private readonly writer = new ByteWriter(64 * 1024)
+  /**
+   * Where documents' keys and records are copied for their batch: one
+   * ArrayBuffer per MiB, not one per document. R1 made 63,440 of them, each
+   * a backing store V8 counts as external memory, which triggered
+   * collections of their own.
+   */
+  private slab = new Uint8Array(0)
+  private slabUsed = 0
 
   constructor (private readonly db: Db, firstDoc: number, private readonly init: WriterInit) {
     this.firstDoc = firstDoc
@@ -101,10 +112,33 @@ export class ImportWriter {
       w.buf[w.pos++] = 0
       w.pos += enc.encodeInto(xml, w.buf.subarray(w.pos)).written
     }
-    this.put(docKey(doc), w.result())
+    this.put(this.docKeyOf(doc), this.copyOut(w.buf, w.pos))
     if (this.records.n >= HANDOVER_RECORDS) await this.handOver()
     if (this.batchBytes >= this.init.batchBytes) await this.flush()
     return doc
+  }
+
+  /** The key of document `doc` (keys.ts docKey), in the slab. */
+  private docKeyOf (doc: number): Uint8Array {
+    const k = this.slabbed(5)
+    k[0] = DOC_PREFIX; k[1] = doc >>> 24; k[2] = (doc >>> 16) & 0xff; k[3] = (doc >>> 8) & 0xff; k[4] = doc & 0xff
+    return k
+  }
+
+  /** A copy of bytes[0, n) in the slab (a large one on its own). */
+  private copyOut (bytes: Uint8Array, n: number): Uint8Array {
+    if (n > SLAB_BYTES / 4) return bytes.slice(0, n)
+    const v = this.slabbed(n)
+    v.set(bytes.subarray(0, n))
+    return v
+  }
+
+  /** n bytes of the slab, a new slab when it is full (the batches keep the old one while they need it). */
+  private slabbed (n: number): Uint8Array {
+    if (this.slabUsed + n > this.slab.length) { this.slab = new Uint8Array(SLAB_BYTES); this.slabUsed = 0 }
+    const v = this.slab.subarray(this.slabUsed, this.slabUsed + n)
+    this.slabUsed += n
+    return v
   }
 
   private local (): RunBuilder {
