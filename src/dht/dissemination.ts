@@ -15,7 +15,6 @@ import type { CatalogView } from './catalog.ts'
 import { CATALOG_TOPIC } from './catalog.ts'
 import type { PeerHost } from './host.ts'
 import type { Membership } from './membership.ts'
-import { blockKey, docKey, headKey, idKey } from './placement.ts'
 import { KIND_BATCH, KIND_CATALOG, POSTINGS_PROTOCOL } from './protocols.ts'
 import { callRpc } from './rpc.ts'
 import type { ShardStore } from './shard-store.ts'
@@ -202,9 +201,9 @@ export class Dissemination {
       for (const doc of await local.getDocuments(ids)) {
         if (doc === undefined) continue
         scratch.reset(); scratch.doc(doc.docId, doc.id, doc.xml)
-        place(owners, placement.ownerIndexes(docKey(doc.docId), owners), DOC, 0)
+        place(owners, placement.docOwnerIndexes(doc.docId, owners), DOC, 0)
         scratch.reset(); scratch.id(doc.id, doc.docId)
-        place(owners, placement.ownerIndexes(idKey(doc.id), owners), ENTRY, 0)
+        place(owners, placement.idOwnerIndexes(doc.id, owners), ENTRY, 0)
         if (filled.length > 0) await sendFilled()
       }
       docsDone = Math.min(end, d + 512) - start
@@ -232,14 +231,14 @@ export class Dissemination {
         const head = { postings: part.length, docs: distinct, lastDoc: part.docs[part.length - 1] }
         postingsTotal += part.length
         chunksTotal++
-        if (headN < 0) headN = placement.ownerIndexes(headKey(term), headOwners)
+        if (headN < 0) headN = placement.headOwnerIndexes(term, headOwners)
         if (part.length <= INLINE_POSTINGS || inlineAll) {
           // a short chunk (or a rare term's) travels in its head: one entry, and the heads round of a query brings it
           scratch.reset(); scratch.head(term, range, firstDoc, head, part)
           place(headOwners, headN, CHUNK, part.length)
         } else {
           scratch.reset(); scratch.chunk(term, range, firstDoc, part)
-          place(owners, placement.ownerIndexes(blockKey(term, range), owners), CHUNK, part.length)
+          place(owners, placement.blockOwnerIndexes(term, range, owners), CHUNK, part.length)
           scratch.reset(); scratch.head(term, range, firstDoc, head)
           place(headOwners, headN, ENTRY, 0)
         }

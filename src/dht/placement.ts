@@ -88,18 +88,30 @@ export function sha256Of32 (m: Uint8Array, out: Uint32Array): void {
   for (let i = 0; i < 8; i++) out[i] = STATE[i]
 }
 
-/** sha256 of a short string's UTF-8 bytes, in JS for the same reason; long strings go native. */
-function sha256Text (s: string): Uint8Array {
-  if (s.length > 300) return sha256(s)
-  let n = s.length
-  for (let i = 0; i < n; i++) {
+/**
+ * Writes `prefix`, then the UTF-8 of `s` and of `suffix` (ASCII as is, the
+ * rest as TextEncoder encodes it) to TEXT. Returns the length, or -1 when
+ * they might not fit with the padding: the caller hashes natively then.
+ */
+function textInto (prefix: Uint8Array, s: string, suffix: string): number {
+  const p = prefix.length
+  if (p + (s.length + suffix.length) * 3 + 72 > TEXT.length) return -1
+  for (let i = 0; i < p; i++) TEXT[i] = prefix[i]
+  let n = p
+  for (let i = 0; i < s.length; i++) {
     const ch = s.charCodeAt(i)
-    if (ch > 0x7f) { n = encoder.encodeInto(s, TEXT).written; break }
-    TEXT[i] = ch
+    if (ch > 0x7f) { n = p + encoder.encodeInto(s, TEXT.subarray(p)).written; break }
+    TEXT[n++] = ch
   }
+  if (suffix !== '') n += encoder.encodeInto(suffix, TEXT.subarray(n)).written
+  return n
+}
+
+/** sha256 of TEXT[0, n) into STATE (TEXT has room for the padding: see textInto). */
+function hashText (n: number): void {
   const total = (n + 9 + 63) & ~63
   TEXT[n] = 0x80
-  TEXT.fill(0, n + 1, total - 4)
+  for (let i = n + 1; i < total - 4; i++) TEXT[i] = 0
   const bits = n * 8
   TEXT[total - 4] = bits >>> 24; TEXT[total - 3] = (bits >>> 16) & 0xff; TEXT[total - 2] = (bits >>> 8) & 0xff; TEXT[total - 1] = bits & 0xff
   STATE.set(IV)
@@ -108,6 +120,29 @@ function sha256Text (s: string): Uint8Array {
     for (let i = 0; i < 16; i++) { const o = off + 4 * i; w[i] = (TEXT[o] << 24) | (TEXT[o + 1] << 16) | (TEXT[o + 2] << 8) | TEXT[o + 3] }
     compress(STATE, w)
   }
+}
+
+/** sha256 of a 32-byte message given as 8 big-endian words (a digest still in STATE) into `out`. */
+function sha256OfWords (words: Int32Array, out: Uint32Array): void {
+  const w = W64
+  for (let i = 0; i < 8; i++) w[i] = words[i]
+  w[8] = -0x80000000
+  for (let i = 9; i < 15; i++) w[i] = 0
+  w[15] = 256
+  STATE.set(IV)
+  compress(STATE, w)
+  for (let i = 0; i < 8; i++) out[i] = STATE[i]
+}
+
+const NO_PREFIX = new Uint8Array(0)
+const TERM_PREFIX = encoder.encode('edos/term/')
+const DOC_PREFIX = encoder.encode('edos/doc/')
+
+/** sha256 of a short string's UTF-8 bytes, in JS for the same reason; long strings go native. */
+function sha256Text (s: string): Uint8Array {
+  const n = s.length > 300 ? -1 : textInto(NO_PREFIX, s, '')
+  if (n < 0) return sha256(s)
+  hashText(n)
   const out = new Uint8Array(32)
   for (let i = 0; i < 8; i++) { const v = STATE[i]; out[4 * i] = v >>> 24; out[4 * i + 1] = (v >>> 16) & 0xff; out[4 * i + 2] = (v >>> 8) & 0xff; out[4 * i + 3] = v & 0xff }
   return out
@@ -224,6 +259,24 @@ export class Placement {
   ownerIndexes (key: Uint8Array, out: Uint32Array | number[]): number {
     if (key.length === 32) sha256Of32(key, this.target)
     else this.setTarget(digest(key))
+    return this.select(out)
+  }
+
+  /**
+   * ownerIndexes(headKey(term), out), and likewise for blockKey, docKey and
+   * idKey, without making the key: its digest goes from one hash to the
+   * next as words. The publisher places every term of a release this way.
+   */
+  headOwnerIndexes (term: string, out: Uint32Array | number[]): number { return this.textOwnerIndexes(TERM_PREFIX, term, '', out, headKey) }
+  blockOwnerIndexes (term: string, range: number, out: Uint32Array | number[]): number { return this.textOwnerIndexes(TERM_PREFIX, term, `#${range}`, out, () => blockKey(term, range)) }
+  docOwnerIndexes (docId: number, out: Uint32Array | number[]): number { return this.textOwnerIndexes(DOC_PREFIX, `#${docId}`, '', out, () => docKey(docId)) }
+  idOwnerIndexes (id: string, out: Uint32Array | number[]): number { return this.textOwnerIndexes(DOC_PREFIX, id, '', out, idKey) }
+
+  private textOwnerIndexes (prefix: Uint8Array, s: string, suffix: string, out: Uint32Array | number[], key: (s: string) => Uint8Array): number {
+    const n = textInto(prefix, s, suffix)
+    if (n < 0) return this.ownerIndexes(key(s), out)
+    hashText(n)
+    sha256OfWords(STATE, this.target)
     return this.select(out)
   }
 

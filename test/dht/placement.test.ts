@@ -155,6 +155,28 @@ describe('Placement', () => {
     expect([...out]).toEqual([...viaKad])
   })
 
+  it('places heads, blocks, documents and ids by their text as by their keys', () => {
+    const p = new Placement(names, 3)
+    const viaKey = new Uint32Array(3)
+    const viaText = new Uint32Array(3)
+    // ASCII, non-ASCII, empty, and long enough to be hashed natively (past the JS path's buffer).
+    const texts = ['w:python', 'v:name=caf\u00e9', 'e:package', '', 'v:description=' + 'x'.repeat(290), 'v:d=' + '\u00e9'.repeat(400), '\ud83d\ude00 pair', 'lone \ud800']
+    for (const t of texts) {
+      p.ownerIndexes(headKey(t), viaKey); p.headOwnerIndexes(t, viaText)
+      expect([...viaText]).toEqual([...viaKey])
+      for (const range of [0, 7, 123456]) {
+        p.ownerIndexes(blockKey(t, range), viaKey); p.blockOwnerIndexes(t, range, viaText)
+        expect([...viaText]).toEqual([...viaKey])
+      }
+      p.ownerIndexes(idKey(t), viaKey); p.idOwnerIndexes(t, viaText)
+      expect([...viaText]).toEqual([...viaKey])
+    }
+    for (const doc of [0, 1, 63_441, 2 ** 32 - 1]) {
+      p.ownerIndexes(docKey(doc), viaKey); p.docOwnerIndexes(doc, viaText)
+      expect([...viaText]).toEqual([...viaKey])
+    }
+  })
+
   it('spreads many keys over 9 peers', () => {
     const p = new Placement(names.slice(0, 9), 3)
     const counts = new Array<number>(9).fill(0)
