@@ -78,15 +78,10 @@ function compress (st: Int32Array, w: Int32Array): void {
  * overhead and the Buffer it allocates. Checked against node:crypto in tests.
  */
 export function sha256Of32 (m: Uint8Array, out: Uint32Array): void {
-  const w = W64
-  for (let i = 0; i < 8; i++) w[i] = (m[4 * i] << 24) | (m[4 * i + 1] << 16) | (m[4 * i + 2] << 8) | m[4 * i + 3]
-  w[8] = -0x80000000
-  for (let i = 9; i < 15; i++) w[i] = 0
-  w[15] = 256
-  STATE.set(IV)
-  compress(STATE, w)
-  for (let i = 0; i < 8; i++) out[i] = STATE[i]
+  for (let i = 0; i < 8; i++) MESSAGE[i] = (m[4 * i] << 24) | (m[4 * i + 1] << 16) | (m[4 * i + 2] << 8) | m[4 * i + 3]
+  sha256OfWords(MESSAGE, out)
 }
+const MESSAGE = new Int32Array(8)
 
 /**
  * Writes `prefix`, then the UTF-8 of `s` and of `suffix` (ASCII as is, the
