@@ -160,7 +160,8 @@ describe('Placement', () => {
     const viaKey = new Uint32Array(3)
     const viaText = new Uint32Array(3)
     // ASCII, non-ASCII, empty, and long enough to be hashed natively (past the JS path's buffer).
-    const texts = ['w:python', 'v:name=caf\u00e9', 'e:package', '', 'v:description=' + 'x'.repeat(290), 'v:d=' + '\u00e9'.repeat(400), '\ud83d\ude00 pair', 'lone \ud800']
+    const texts = ['w:python', 'v:name=caf\u00e9', 'e:package', '', 'v:description=' + 'x'.repeat(290), 'v:d=' + '\u00e9'.repeat(400), '\ud83d\ude00 pair', 'lone \ud800', 'y'.repeat(295) + '\ud800']
+    // (the last: hashed in JavaScript from its text, natively from its key)
     for (const t of texts) {
       p.ownerIndexes(headKey(t), viaKey); p.headOwnerIndexes(t, viaText)
       expect([...viaText]).toEqual([...viaKey])

@@ -27,7 +27,7 @@ interface Directory { summaries: Summary[], stats: TermStats }
 export interface ReaderInit {
   /** Term directories kept in memory. Default 50,000. */
   directories?: number
-  /** Bytes of decoded postings (blocks and inline lists, 14 bytes a posting) kept in memory. Default 64 MiB. */
+  /** Bytes of decoded blocks kept in memory (14 bytes a posting, ~256 more a block). Default 64 MiB. */
   blockBytes?: number
 }
 
@@ -43,8 +43,7 @@ const POSTING_BYTES = 14
 /**
  * The read side of the posting store with two caches: term directories
  * (summaries and block keys: one LevelDB round trip per term the first time
- * instead of one or more per read) and decoded postings of blocks and inline
- * lists (LRU by bytes). A read that knows its candidate documents fetches
+ * instead of one or more per read) and decoded blocks (LRU by bytes). A read that knows its candidate documents fetches
  * only the blocks that may hold them, in one getMany, and takes from each
  * only the postings of those documents: from a decoded block, by binary
  * search, where from raw bytes every posting had to be decoded to find its
@@ -76,9 +75,11 @@ export class PostingReader {
     const dir = await this.directory(term)
     if (dir.stats.postings === 0) return EMPTY_LIST
     const out = new PostingBuffer(filter == null ? dir.stats.postings : Math.min(dir.stats.postings, 1024))
-    // Blocks to read from LevelDB, in one round trip.
+    // Blocks to read from LevelDB, in one round trip. Hits are taken from the cache now: a block remembered below, or by a read
+    // running meanwhile, may evict them before they are used.
     const missing: BlockRef[] = []
     const wanted: Array<Summary | BlockRef> = []
+    const decoded = new Map<string, Decoded>()
     for (const s of dir.summaries) {
       if (filter != null && !filter.intersects(s.firstDoc, s.lastDoc)) continue
       if (s.inline !== undefined) { wanted.push(s); continue }
@@ -87,35 +88,44 @@ export class PostingReader {
         // A block starts at or after the previous block's last doc (one doc may span blocks).
         if (filter == null || filter.intersects(prevLast, b.lastDoc)) {
           wanted.push(b)
-          if (!this.blocks.has(b.id)) missing.push(b)
+          const hit = this.cached(b.id)
+          if (hit !== undefined) decoded.set(b.id, hit)
+          else missing.push(b)
         }
         prevLast = b.lastDoc
       }
     }
-    const fetched = new Map<string, Decoded>()
     if (missing.length > 0) {
       const values = await this.db.getMany(missing.map((b) => b.key))
       values.forEach((v, i) => {
         if (v === undefined) return
-        const decoded = decodeWhole(v, 4, readU32be(v, 0))
-        fetched.set(missing[i].id, decoded)
-        this.remember(missing[i].id, decoded)
+        const d = decodeWhole(v, 4, readU32be(v, 0))
+        decoded.set(missing[i].id, d)
+        this.remember(missing[i].id, d)
       })
     }
     const take = this.taker(filter)
+    let keep: ((doc: number) => boolean) | undefined | null = null
     for (const w of wanted) {
       if ('id' in w) {
-        const d = this.cached(w.id) ?? fetched.get(w.id)
+        const d = decoded.get(w.id)
         if (d !== undefined) take(d, out)
       } else if (w.inline !== undefined) {
-        // Not a block's id: those are keys, which start with 'P'.
-        const id = `\u0000${w.firstDoc}\u0000${term}`
-        let d = this.cached(id)
-        if (d === undefined) { d = decodeWhole(w.inline.bytes, w.inline.offset, w.firstDoc); this.remember(id, d) }
-        take(d, out)
+        // An inline list (fewer postings than a block) is decoded where the directory holds it: caching it would cost more
+        // in objects than in postings.
+        if (keep === null) keep = this.keeper(filter)
+        decodeBlock(w.inline.bytes, w.inline.offset, w.firstDoc, out, keep)
       }
     }
     return out.length === 0 ? EMPTY_LIST : out
+  }
+
+  /** Doc test for decoding: none when every doc counts, a forward cursor over a sorted filter otherwise. */
+  private keeper (filter?: DocFilter): ((doc: number) => boolean) | undefined {
+    const dead = this.hasDead()
+    if (filter == null) return dead ? this.isLive : undefined
+    const inFilter = filter.sequential()
+    return dead ? (doc) => this.isLive(doc) && inFilter(doc) : inFilter
   }
 
   /**
@@ -127,7 +137,8 @@ export class PostingReader {
     const dir = await this.directory(term)
     const out: EncodedPostings[] = []
     for (const s of dir.summaries) {
-      if (s.inline !== undefined) { out.push({ bytes: s.inline.bytes, offset: s.inline.offset, baseDoc: s.firstDoc }); continue }
+      // (a copy: the directory's cached summary group holds these bytes)
+      if (s.inline !== undefined) { out.push({ bytes: s.inline.bytes.slice(), offset: s.inline.offset, baseDoc: s.firstDoc }); continue }
       const blocks = s.blocks ?? []
       const values = blocks.length === 0 ? [] : await this.db.getMany(blocks.map((b) => b.key))
       for (const v of values) if (v !== undefined) out.push({ bytes: v, offset: 4, baseDoc: readU32be(v, 0) })
@@ -160,14 +171,17 @@ export class PostingReader {
   }
 
   private remember (id: string, d: Decoded): void {
-    const bytes = d.length * POSTING_BYTES
+    const bytes = cost(id, d)
     if (bytes > this.maxBlockBytes / 4) return
+    // Two reads that missed the same block both remember it: the second replaces the first, which must not be counted twice.
+    const before = this.blocks.get(id)
+    if (before !== undefined) { this.blocks.delete(id); this.blockBytes -= cost(id, before) }
     this.blocks.set(id, d)
     this.blockBytes += bytes
     for (const [k, old] of this.blocks) {
       if (this.blockBytes <= this.maxBlockBytes) break
       this.blocks.delete(k)
-      this.blockBytes -= old.length * POSTING_BYTES
+      this.blockBytes -= cost(k, old)
     }
   }
 
@@ -209,13 +223,22 @@ export class PostingReader {
   }
 }
 
-/** Every posting of a block (or inline list) at `offset`, in arrays of exactly its length. */
+/** Bytes a cached block is counted for: its postings, and its entry (the map's, the id, the list and its four views). */
+function cost (id: string, d: Decoded): number { return d.length * POSTING_BYTES + 2 * id.length + 256 }
+
+const scratch = new PostingBuffer(1024)
+
+/** Every posting of a block at `offset`, its four columns in one ArrayBuffer of exactly their size. */
 function decodeWhole (bytes: Uint8Array, offset: number, baseDoc: number): Decoded {
-  const buf = new PostingBuffer(0)
-  decodeBlock(bytes, offset, baseDoc, buf)
-  const n = buf.length
-  if (buf.docs.length === n) return buf
-  return { length: n, docs: buf.docs.slice(0, n), starts: buf.starts.slice(0, n), ends: buf.ends.slice(0, n), levels: buf.levels.slice(0, n) }
+  scratch.clear()
+  decodeBlock(bytes, offset, baseDoc, scratch)
+  const n = scratch.length
+  const buffer = new ArrayBuffer(n * POSTING_BYTES)
+  const docs = new Uint32Array(buffer, 0, n); docs.set(scratch.docs.subarray(0, n))
+  const starts = new Uint32Array(buffer, 4 * n, n); starts.set(scratch.starts.subarray(0, n))
+  const ends = new Uint32Array(buffer, 8 * n, n); ends.set(scratch.ends.subarray(0, n))
+  const levels = new Uint16Array(buffer, 12 * n, n); levels.set(scratch.levels.subarray(0, n))
+  return { length: n, docs, starts, ends, levels }
 }
 
 /** Appends the postings of `list` whose doc passes `keep` (asked once per doc, in doc order). */
@@ -237,17 +260,33 @@ function lowerBound (docs: Uint32Array, lo: number, hi: number, doc: number): nu
   return lo
 }
 
-/** Appends the postings of `list` whose doc is one of the sorted `wanted` (and live, when `live` is given). */
+/**
+ * Appends the postings of `list` whose doc is one of the sorted `wanted` (and
+ * live, when `live` is given): each wanted doc searched for in the list when
+ * they are few against it, both walked side by side when they are many (a
+ * filter of half the documents against a short list).
+ */
 function appendSearched (list: Decoded, wanted: Uint32Array, out: PostingBuffer, live?: (doc: number) => boolean): void {
   const n = list.length
   if (n === 0) return
   const docs = list.docs
-  let w = lowerBound(wanted, 0, wanted.length, docs[0])
   const last = docs[n - 1]
+  let w = lowerBound(wanted, 0, wanted.length, docs[0])
+  const wEnd = lowerBound(wanted, w, wanted.length, last + 1)
+  if ((wEnd - w) * 8 > n) {
+    for (let i = 0; i < n && w < wEnd;) {
+      const doc = docs[i]
+      let j = i + 1
+      while (j < n && docs[j] === doc) j++
+      while (w < wEnd && wanted[w] < doc) w++
+      if (w < wEnd && wanted[w] === doc && (live === undefined || live(doc))) out.append(list, i, j)
+      i = j
+    }
+    return
+  }
   let i = 0
-  for (; w < wanted.length && i < n; w++) {
+  for (; w < wEnd && i < n; w++) {
     const doc = wanted[w]
-    if (doc > last) break
     i = lowerBound(docs, i, n, doc)
     if (i >= n || docs[i] !== doc) continue
     let j = i + 1

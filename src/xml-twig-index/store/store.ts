@@ -40,6 +40,8 @@ export interface TwigStoreInit {
    * stops, writes until it catches up.
    */
   writeBufferBytes?: number
+  /** Bytes of decoded posting blocks that reads keep (reader.ts). Default 64 MiB. */
+  postingCacheBytes?: number
 }
 
 /** `runs`: every committed run (keys.ts, S), with its last term. */
@@ -86,8 +88,8 @@ export class TwigStore implements PostingSource {
   private busy = false
   private readonly reader: PostingReader
 
-  private constructor (readonly path: string, private readonly db: Db, private readonly init: Required<Omit<TwigStoreInit, 'path' | 'writeBufferBytes'>>) {
-    this.reader = new PostingReader(db, () => this.manifest.nextDocId, () => this.runBounds, (doc) => this.isLive(doc), () => this.deadCount > 0)
+  private constructor (readonly path: string, private readonly db: Db, private readonly init: Required<Omit<TwigStoreInit, 'path' | 'writeBufferBytes' | 'postingCacheBytes'>>, postingCacheBytes?: number) {
+    this.reader = new PostingReader(db, () => this.manifest.nextDocId, () => this.runBounds, (doc) => this.isLive(doc), () => this.deadCount > 0, { blockBytes: postingCacheBytes })
   }
 
   static async open (init: TwigStoreInit): Promise<TwigStore> {
@@ -102,7 +104,7 @@ export class TwigStore implements PostingSource {
       }
       throw new StoreError(`cannot open store ${init.path}: ${(err as Error).message}`, 'ERR_STORE', { cause: err })
     }
-    const store = new TwigStore(init.path, db, { blockSize: init.blockSize ?? 512, batchBytes: init.batchBytes ?? 1024 * 1024, runPostings: init.runPostings ?? 8 * 1024 * 1024, workerRecords: init.workerRecords ?? 262_144 })
+    const store = new TwigStore(init.path, db, { blockSize: init.blockSize ?? 512, batchBytes: init.batchBytes ?? 1024 * 1024, runPostings: init.runPostings ?? 8 * 1024 * 1024, workerRecords: init.workerRecords ?? 262_144 }, init.postingCacheBytes)
     await store.load()
     return store
   }

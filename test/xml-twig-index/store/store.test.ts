@@ -90,37 +90,48 @@ describe('TwigStore', () => {
     await again.close()
   })
 
-  it('reads the same postings from decoded blocks as from the store, cold and warm, whatever the filter', async () => {
+  it('reads the same postings from decoded blocks as from the store, cold and warm, whatever the filter and the cache size', async () => {
     // Documents of 1 to 6 deps in blocks of 4 postings: a document spans blocks, a block holds several documents.
     const withDeps = (i: number, section: string): { id: string, root: ReturnType<typeof parseXml> } => ({
       id: `pkg/p${i}/1/amd64`,
       root: parseXml(`<package><name>p${i}</name><section>${section}</section><depends>${Array.from({ length: 1 + (i % 6) }, (_, j) => `<dep name="d${j}"/>`).join('')}</depends></package>`)
     })
-    const store = await TwigStore.open({ path: dir, blockSize: 4 })
-    await store.transaction(async (tx) => { for (let i = 0; i < 40; i++) await tx.add(withDeps(i, 'a')) })
+    const first = await TwigStore.open({ path: dir, blockSize: 4 })
+    await first.transaction(async (tx) => { for (let i = 0; i < 40; i++) await tx.add(withDeps(i, 'a')) })
     // Replaced documents leave dead postings behind in the blocks the reads decode.
-    await store.transaction(async (tx) => { for (let i = 0; i < 40; i += 3) await tx.add(withDeps(i, 'b')) })
-    const rows = (l: { length: number, docs: Uint32Array, starts: Uint32Array, ends: Uint32Array, levels: Uint16Array }): string[] =>
-      Array.from({ length: l.length }, (_, i) => `${l.docs[i]}:${l.starts[i]}:${l.ends[i]}:${l.levels[i]}`)
-    const all = rows(await store.fetch('e:dep'))
-    expect(all.length).toBe(Array.from({ length: 40 }, (_, i) => 1 + (i % 6)).reduce((a, b) => a + b, 0))
-    const live = new Set(all.map((r) => Number(r.split(':')[0])))
-    expect(live.size).toBe(40)
+    await first.transaction(async (tx) => { for (let i = 0; i < 40; i += 3) await tx.add(withDeps(i, 'b')) })
+    await first.close()
+    type Rows = { length: number, docs: Uint32Array, starts: Uint32Array, ends: Uint32Array, levels: Uint16Array }
+    const rows = (l: Rows): string[] => Array.from({ length: l.length }, (_, i) => `${l.docs[i]}:${l.starts[i]}:${l.ends[i]}:${l.levels[i]}`)
+    const docOf = (r: string): number => Number(r.split(':')[0])
     const wanted = Uint32Array.of(0, 2, 5, 6, 7, 21, 33, 40, 41, 47, 52, 99)
-    const expected = all.filter((r) => wanted.includes(Number(r.split(':')[0])))
     const set = new Set(wanted)
     const other = { has: (d: number) => set.has(d), intersects: () => true, sequential: () => (d: number) => set.has(d), size: set.size }
-    for (let round = 0; round < 2; round++) {
-      expect(rows(await store.fetch('e:dep', new SortedDocSet(wanted)))).toEqual(expected)
-      expect(rows(await store.fetch('e:dep', other))).toEqual(expected)
-      expect(rows(await store.fetch('e:dep'))).toEqual(all)
+    // Half the documents: dense enough that the block and the filter are walked side by side.
+    const half = Uint32Array.from({ length: 30 }, (_, i) => 2 * i + 1)
+    let all: string[] | undefined
+    // The default cache; then one of a few blocks, which reads evict from while others run.
+    for (const postingCacheBytes of [undefined, 1600]) {
+      for (const firstRead of ['sorted', 'other', 'whole'] as const) {
+        const store = await TwigStore.open({ path: dir, blockSize: 4, postingCacheBytes })
+        const read = async (which: string): Promise<string[]> => rows(await store.fetch('e:dep', which === 'sorted' ? new SortedDocSet(wanted) : which === 'other' ? other : which === 'half' ? new SortedDocSet(half) : undefined))
+        const cold = await read(firstRead)
+        all ??= firstRead === 'whole' ? cold : rows(await store.fetch('e:dep'))
+        expect(all.length).toBe(Array.from({ length: 40 }, (_, i) => 1 + (i % 6)).reduce((a, b) => a + b, 0))
+        expect(new Set(all.map(docOf)).size).toBe(40)
+        const expected = { sorted: all.filter((r) => set.has(docOf(r))), other: all.filter((r) => set.has(docOf(r))), whole: all, half: all.filter((r) => half.includes(docOf(r))) }
+        expect(cold).toEqual(expected[firstRead])
+        for (let round = 0; round < 3; round++) {
+          const reads = await Promise.all((['sorted', 'other', 'whole', 'half'] as const).map(async (w) => ({ w, got: await read(w) })))
+          for (const { w, got } of reads) expect(got).toEqual(expected[w])
+        }
+        // An inline list (a term with fewer postings than a block).
+        const b = rows(await store.fetch('v:section=b'))
+        expect(b.length).toBe(14)
+        expect(rows(await store.fetch('v:section=b', new SortedDocSet(wanted)))).toEqual(b.filter((r) => set.has(docOf(r))))
+        await store.close()
+      }
     }
-    // An inline list (a term with fewer postings than a block) cold and warm too.
-    const b = rows(await store.fetch('v:section=b'))
-    expect(b.length).toBe(14)
-    expect(rows(await store.fetch('v:section=b', new SortedDocSet(wanted)))).toEqual(b.filter((r) => set.has(Number(r.split(':')[0]))))
-    expect(rows(await store.fetch('v:section=b'))).toEqual(b)
-    await store.close()
   })
 
   it('says clearly that another process holds the folder', async () => {
