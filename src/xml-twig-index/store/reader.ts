@@ -34,7 +34,7 @@ export interface ReaderInit {
 /** Stored postings of a term: decodeBlock(bytes, offset, baseDoc, out) reads them. */
 export interface EncodedPostings { bytes: Uint8Array, offset: number, baseDoc: number }
 
-/** A decoded block or inline list, its arrays exactly `length` long. */
+/** A decoded block, its arrays exactly `length` long. */
 type Decoded = PostingList
 
 /** Bytes a decoded posting takes: doc, start and end (4 bytes each), level (2). */
@@ -43,11 +43,11 @@ const POSTING_BYTES = 14
 /**
  * The read side of the posting store with two caches: term directories
  * (summaries and block keys: one LevelDB round trip per term the first time
- * instead of one or more per read) and decoded blocks (LRU by bytes). A read that knows its candidate documents fetches
- * only the blocks that may hold them, in one getMany, and takes from each
- * only the postings of those documents: from a decoded block, by binary
- * search, where from raw bytes every posting had to be decoded to find its
- * doc. Both caches are dropped when an import commits.
+ * instead of one or more per read) and decoded blocks (LRU by bytes). A
+ * read that knows its candidate documents fetches only the blocks that may
+ * hold them, in one getMany, and takes from each only the postings of those
+ * documents (appendSearched), where from raw bytes every posting had to be
+ * decoded to find its doc. Both caches are dropped when an import commits.
  */
 export class PostingReader {
   private readonly directories = new Map<string, Promise<Directory>>()

@@ -35,8 +35,9 @@ const WRITES_IN_FLIGHT = 16
  */
 const HANDOVER_RECORDS = 131_072
 
-/** Bytes of a slab (see ImportWriter.slab). */
+/** Bytes of a slab (see ImportWriter.slab), and of an import's first one. */
 const SLAB_BYTES = 1 << 20
+const SLAB_FIRST_BYTES = 16 << 10
 
 /**
  * Writes the documents and postings of one import under docIds starting at
@@ -135,7 +136,11 @@ export class ImportWriter {
 
   /** n bytes of the slab, a new slab when it is full (the batches keep the old one while they need it). */
   private slabbed (n: number): Uint8Array {
-    if (this.slabUsed + n > this.slab.length) { this.slab = new Uint8Array(SLAB_BYTES); this.slabUsed = 0 }
+    if (this.slabUsed + n > this.slab.length) {
+      // A small import (one document) starts with a small slab; a large one soon takes SLAB_BYTES at a time.
+      this.slab = new Uint8Array(Math.max(n, Math.min(SLAB_BYTES, Math.max(SLAB_FIRST_BYTES, this.slab.length * 2))))
+      this.slabUsed = 0
+    }
     const v = this.slab.subarray(this.slabUsed, this.slabUsed + n)
     this.slabUsed += n
     return v
