@@ -19,22 +19,27 @@ const GROUP_TERMS = 128
 
 export interface SummaryHead { lastDoc: number, count: number, docs: number, blocks: number, offset: number }
 
-function varintAt (v: Uint8Array, p: number): [number, number] {
+/** Where the last `varintAt` ended: a module scratch, not a [value, end] array per varint (a publish reads millions). */
+let varintEnd = 0
+
+/** The varint at `p` of `v`; sets varintEnd. */
+function varintAt (v: Uint8Array, p: number): number {
   let x = 0; let shift = 0; let b: number
   do {
     if (p >= v.length) throw new CorruptBlockError(`summary group truncated at byte ${p}`)
     b = v[p++]; x += (b & 0x7f) * 2 ** shift; shift += 7
   } while (b >= 0x80)
-  return [x, p]
+  varintEnd = p
+  return x
 }
 
 /** Reads the summary that starts at `at` of `v`. */
 export function readSummary (v: Uint8Array, at = 0): SummaryHead {
   const lastDoc = readU32be(v, at)
-  let p = at + 4
-  let count: number; let docs: number; let blocks: number
-  [count, p] = varintAt(v, p); [docs, p] = varintAt(v, p); [blocks, p] = varintAt(v, p)
-  return { lastDoc, count, docs, blocks, offset: p }
+  const count = varintAt(v, at + 4)
+  const docs = varintAt(v, varintEnd)
+  const blocks = varintAt(v, varintEnd)
+  return { lastDoc, count, docs, blocks, offset: varintEnd }
 }
 
 /**
@@ -100,18 +105,21 @@ export class GroupBuilder {
  * `visit` returns false.
  */
 export function forEachEntry (v: Uint8Array, visit: (term: Uint8Array, summaryAt: number) => boolean | undefined): void {
-  let [n, p] = varintAt(v, 0)
+  let n = varintAt(v, 0)
+  let p = varintEnd
   let term = new Uint8Array(256)
   let length = 0
   for (; n > 0; n--) {
-    let shared: number; let rest: number; let size: number
-    [shared, p] = varintAt(v, p); [rest, p] = varintAt(v, p)
+    const shared = varintAt(v, p)
+    const rest = varintAt(v, varintEnd)
+    p = varintEnd
     if (shared > length || p + rest > v.length) throw new CorruptBlockError(`summary group entry at byte ${p} is inconsistent`)
     if (shared + rest > term.length) { const t = new Uint8Array((shared + rest) * 2); t.set(term.subarray(0, shared)); term = t }
     term.set(v.subarray(p, p + rest), shared)
     length = shared + rest
-    p += rest;
-    [size, p] = varintAt(v, p)
+    p += rest
+    const size = varintAt(v, p)
+    p = varintEnd
     if (visit(term.subarray(0, length), p) === false) return
     p += size
   }
@@ -149,7 +157,8 @@ export class EntryCursor {
   private left: number
 
   constructor (readonly value: Uint8Array) {
-    [this.left, this.p] = varintAt(value, 0)
+    this.left = varintAt(value, 0)
+    this.p = varintEnd
   }
 
   /** Moves to the next entry; false when the group has no more. */
@@ -157,17 +166,18 @@ export class EntryCursor {
     if (this.left === 0) return false
     this.left--
     const v = this.value
-    let p = this.p
-    let shared: number; let rest: number; let size: number
-    [shared, p] = varintAt(v, p); [rest, p] = varintAt(v, p)
+    const shared = varintAt(v, this.p)
+    const rest = varintAt(v, varintEnd)
+    let p = varintEnd
     if (shared > this.length || p + rest > v.length) throw new CorruptBlockError(`summary group entry at byte ${p} is inconsistent`)
     if (shared + rest > this.term.length) { const t = new Uint8Array((shared + rest) * 2); t.set(this.term.subarray(0, shared)); this.term = t }
     const term = this.term
     // Tails are short: a loop beats a subarray and a set.
     for (let i = 0; i < rest; i++) term[shared + i] = v[p + i]
     this.length = shared + rest
-    p += rest;
-    [size, p] = varintAt(v, p)
+    p += rest
+    const size = varintAt(v, p)
+    p = varintEnd
     this.summaryAt = p
     this.p = p + size
     return true

@@ -12,7 +12,7 @@ import { ImportWriter } from './writer.ts'
 import { StoreTransaction } from './transaction.ts'
 import { PostingReader, groupsFrom, type EncodedPostings, type RunBounds } from './reader.ts'
 import { compareBytes, forEachEntry, readSummary } from './groups.ts'
-import { streamPostings } from './stream.ts'
+import { streamPostingBatches, streamPostings, type StreamSource, type TermPostings } from './stream.ts'
 import type { XElement } from '../xml/tree.ts'
 
 type Db = ClassicLevel<Uint8Array, Uint8Array>
@@ -345,9 +345,17 @@ export class TwigStore implements PostingSource {
    * committed when it started; an import committed meanwhile is not in it. Each list yielded
    * stays valid (lists are views of shared slabs, never reused).
    */
-  postingsFrom (firstDoc: number, options: { live?: boolean } = {}): AsyncIterable<{ term: string, postings: PostingList }> {
-    const source = { db: this.db, committed: this.manifest.nextDocId, runs: this.manifest.runs, isLive: (doc: number) => this.isLive(doc), hasDead: () => this.deadCount > 0 }
-    return streamPostings(source, firstDoc, options.live ?? true)
+  postingsFrom (firstDoc: number, options: { live?: boolean } = {}): AsyncIterable<TermPostings> {
+    return streamPostings(this.streamSource(), firstDoc, options.live ?? true)
+  }
+
+  /** postingsFrom in batches of consecutive terms (in order), for a consumer of every term of a release: a step per term costs. */
+  postingBatchesFrom (firstDoc: number, options: { live?: boolean } = {}): AsyncIterable<TermPostings[]> {
+    return streamPostingBatches(this.streamSource(), firstDoc, options.live ?? true)
+  }
+
+  private streamSource (): StreamSource {
+    return { db: this.db, committed: this.manifest.nextDocId, runs: this.manifest.runs, isLive: (doc: number) => this.isLive(doc), hasDead: () => this.deadCount > 0 }
   }
 
   async stats (): Promise<StoreStats> {
