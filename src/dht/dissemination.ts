@@ -211,7 +211,7 @@ export class Dissemination {
     let sinceYield = 0
     // A term's head entries (one per range) all live on the holders of its head key: placed once per term.
     const headOwners = new Uint32Array(placement.width)
-    // The store streams the postings of docs >= start from its runs, term by term (nothing parsed again).
+    // The store streams the postings of docs >= start from its runs, in term order, a batch of terms at a time (nothing parsed again).
     for await (const batch of local.postingBatchesFrom(start)) for (const { term, postings: list } of batch) {
       // Let timers and I/O in now and then: a publisher that stops announcing for seconds is taken for gone by the others.
       if (++sinceYield === 2000) { sinceYield = 0; await new Promise((resolve) => setImmediate(resolve)) }
