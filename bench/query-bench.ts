@@ -66,6 +66,7 @@ export async function run (args: string[]): Promise<void> {
     await buildR1()
   }
   const hasGrep = await run$('grep-dctrl', ['--version']).then(() => true, () => false)
+  if (!hasGrep) process.stderr.write('grep-dctrl not found: its baseline columns stay empty (Debian: apt-get install dctrl-tools)\n')
   const files = hasGrep ? await grepFiles() : undefined
   const index = await EmbeddedIndex.open({ path: R1_STORE })
   const rows: Array<Record<string, string | number>> = []
