@@ -341,6 +341,8 @@ export class ChannelNetwork {
   }
 
   private again = false
+  /** Whether a pass asked for while one ran wants every peer asked. */
+  private againFull = false
 
   /**
    * Runs one anti-entropy pass now, asking every peer (`full`) or a few;
@@ -361,9 +363,6 @@ export class ChannelNetwork {
     })().finally(() => { this.syncing = undefined })
     await this.syncing
   }
-
-  private againFull = false
-
 
   private async syncOnce (full: boolean): Promise<void> {
     const timeoutMs = this.init.callTimeoutMs ?? 5000

@@ -83,23 +83,25 @@ export function sha256Of32 (m: Uint8Array, out: Uint32Array): void {
 }
 const MESSAGE = new Int32Array(8)
 
-/**
- * Writes `prefix`, then the UTF-8 of `s` and of `suffix` (ASCII as is, the
- * rest as TextEncoder encodes it) to TEXT. Returns the length, or -1 when
- * they might not fit with the padding: the caller hashes natively then.
- */
-function textInto (prefix: Uint8Array, s: string, suffix: string): number {
-  const p = prefix.length
-  if (p + (s.length + suffix.length) * 3 + 72 > TEXT.length) return -1
-  for (let i = 0; i < p; i++) TEXT[i] = prefix[i]
-  let n = p
+/** Writes the UTF-8 of `s` (ASCII as is, the rest as TextEncoder encodes it) to TEXT at `at`; returns where it ends. */
+function putText (s: string, at: number): number {
+  let n = at
   for (let i = 0; i < s.length; i++) {
     const ch = s.charCodeAt(i)
-    if (ch > 0x7f) { n = p + encoder.encodeInto(s, TEXT.subarray(p)).written; break }
+    if (ch > 0x7f) return at + encoder.encodeInto(s, TEXT.subarray(at)).written
     TEXT[n++] = ch
   }
-  if (suffix !== '') n += encoder.encodeInto(suffix, TEXT.subarray(n)).written
   return n
+}
+
+/**
+ * Writes the UTF-8 of prefix + s + suffix to TEXT (no string is made of
+ * them). Returns its length, or -1 when it might not fit with the padding:
+ * the caller hashes natively then.
+ */
+function textInto (prefix: string, s: string, suffix: string): number {
+  if ((prefix.length + s.length + suffix.length) * 3 + 72 > TEXT.length) return -1
+  return putText(suffix, putText(s, putText(prefix, 0)))
 }
 
 /** sha256 of TEXT[0, n) into STATE (TEXT has room for the padding: see textInto). */
@@ -129,14 +131,14 @@ function sha256OfWords (words: Int32Array, out: Uint32Array): void {
   for (let i = 0; i < 8; i++) out[i] = STATE[i]
 }
 
-const NO_PREFIX = new Uint8Array(0)
-const TERM_PREFIX = encoder.encode('edos/term/')
-const DOC_PREFIX = encoder.encode('edos/doc/')
+/** The texts placement keys are digests of: a term's head, a term's block, a document by docId and by id. */
+const TERM = 'edos/term/'
+const DOC = 'edos/doc/'
 
-/** sha256 of a short string's UTF-8 bytes, in JS for the same reason; long strings go native. */
-function sha256Text (s: string): Uint8Array {
-  const n = s.length > 300 ? -1 : textInto(NO_PREFIX, s, '')
-  if (n < 0) return sha256(s)
+/** sha256 of prefix + s + suffix (UTF-8): in JS for a short text, for the same reason as sha256Of32; natively for a long one. */
+function keyOfText (prefix: string, s: string, suffix: string): Uint8Array {
+  const n = textInto(prefix, s, suffix)
+  if (n < 0) return sha256(prefix + s + suffix)
   hashText(n)
   const out = new Uint8Array(32)
   for (let i = 0; i < 8; i++) { const v = STATE[i]; out[4 * i] = v >>> 24; out[4 * i + 1] = (v >>> 16) & 0xff; out[4 * i + 2] = (v >>> 8) & 0xff; out[4 * i + 3] = v & 0xff }
@@ -144,16 +146,16 @@ function sha256Text (s: string): Uint8Array {
 }
 
 /** Placement key of a term's head (its ranges with sizes). */
-export function headKey (term: string): Uint8Array { return sha256Text('edos/term/' + term) }
+export function headKey (term: string): Uint8Array { return keyOfText(TERM, term, '') }
 
 /** Placement key of one docId range of a term's posting list. */
-export function blockKey (term: string, range: number): Uint8Array { return sha256Text(`edos/term/${term}#${range}`) }
+export function blockKey (term: string, range: number): Uint8Array { return keyOfText(TERM, term, `#${range}`) }
 
 /** Placement key of a document by its numeric docId. */
-export function docKey (docId: number): Uint8Array { return sha256Text(`edos/doc/#${docId}`) }
+export function docKey (docId: number): Uint8Array { return keyOfText(DOC, `#${docId}`, '') }
 
 /** Placement key of a document by its identifier (name + version (+ arch)): the id -> docId map. */
-export function idKey (id: string): Uint8Array { return sha256Text('edos/doc/' + id) }
+export function idKey (id: string): Uint8Array { return keyOfText(DOC, id, '') }
 
 /** kad-dht's id of a key (`convertBuffer`). */
 export function kadIdOfKey (key: Uint8Array): Uint8Array { return sha256(key) }
@@ -262,14 +264,15 @@ export class Placement {
    * idKey, without making the key: its digest goes from one hash to the
    * next as words. The publisher places every term of a release this way.
    */
-  headOwnerIndexes (term: string, out: Uint32Array | number[]): number { return this.textOwnerIndexes(TERM_PREFIX, term, '', out, headKey) }
-  blockOwnerIndexes (term: string, range: number, out: Uint32Array | number[]): number { return this.textOwnerIndexes(TERM_PREFIX, term, `#${range}`, out, () => blockKey(term, range)) }
-  docOwnerIndexes (docId: number, out: Uint32Array | number[]): number { return this.textOwnerIndexes(DOC_PREFIX, `#${docId}`, '', out, () => docKey(docId)) }
-  idOwnerIndexes (id: string, out: Uint32Array | number[]): number { return this.textOwnerIndexes(DOC_PREFIX, id, '', out, idKey) }
+  headOwnerIndexes (term: string, out: Uint32Array | number[]): number { return this.textOwnerIndexes(TERM, term, '', out) }
+  blockOwnerIndexes (term: string, range: number, out: Uint32Array | number[]): number { return this.textOwnerIndexes(TERM, term, `#${range}`, out) }
+  docOwnerIndexes (docId: number, out: Uint32Array | number[]): number { return this.textOwnerIndexes(DOC, `#${docId}`, '', out) }
+  idOwnerIndexes (id: string, out: Uint32Array | number[]): number { return this.textOwnerIndexes(DOC, id, '', out) }
 
-  private textOwnerIndexes (prefix: Uint8Array, s: string, suffix: string, out: Uint32Array | number[], key: (s: string) => Uint8Array): number {
+  /** ownerIndexes(keyOfText(prefix, s, suffix), out). */
+  private textOwnerIndexes (prefix: string, s: string, suffix: string, out: Uint32Array | number[]): number {
     const n = textInto(prefix, s, suffix)
-    if (n < 0) return this.ownerIndexes(key(s), out)
+    if (n < 0) return this.ownerIndexes(sha256(prefix + s + suffix), out)
     hashText(n)
     sha256OfWords(STATE, this.target)
     return this.select(out)

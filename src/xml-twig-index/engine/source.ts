@@ -148,15 +148,17 @@ export interface TermRange {
   match?: (term: string) => boolean
 }
 
+/** First index in [lo, hi) of the sorted `values` whose value is >= `x` (hi when none is). */
+export function lowerBound (values: Uint32Array, lo: number, hi: number, x: number): number {
+  while (lo < hi) { const m = (lo + hi) >>> 1; if (values[m] < x) lo = m + 1; else hi = m }
+  return lo
+}
+
 /** An exact DocFilter over a sorted array of docIds. */
 export class SortedDocSet implements DocFilter {
   constructor (readonly docs: Uint32Array) {}
   get size (): number { return this.docs.length }
-  private lowerBound (x: number): number {
-    let lo = 0; let hi = this.docs.length
-    while (lo < hi) { const m = (lo + hi) >>> 1; if (this.docs[m] < x) lo = m + 1; else hi = m }
-    return lo
-  }
+  private lowerBound (x: number): number { return lowerBound(this.docs, 0, this.docs.length, x) }
 
   has (doc: number): boolean { const i = this.lowerBound(doc); return i < this.docs.length && this.docs[i] === doc }
   sequential (): (doc: number) => boolean {

@@ -74,9 +74,12 @@ export function blockKeyBytes (term: Uint8Array, lastDoc: number, lastStart: num
 }
 /** The last doc of a block key. */
 export const blockKeyDoc = (key: Uint8Array): number => readU32be(key, key.length - 8)
-/** First byte of a document's key (D docId). */
-export const DOC_PREFIX = 0x44
-export const docKey = (docId: number): Uint8Array => concat(Uint8Array.of(DOC_PREFIX), u32be(docId))
+/** Writes the key of document `docId` (D docId, 5 bytes) into `k`. */
+export function putDocKey (k: Uint8Array, docId: number): Uint8Array {
+  k[0] = 0x44; k[1] = docId >>> 24; k[2] = (docId >>> 16) & 0xff; k[3] = (docId >>> 8) & 0xff; k[4] = docId & 0xff
+  return k
+}
+export const docKey = (docId: number): Uint8Array => putDocKey(new Uint8Array(5), docId)
 export const docRange = { gte: Uint8Array.of(0x44), lt: Uint8Array.of(0x45) }
 export const idKey = (id: string): Uint8Array => concat(Uint8Array.of(0x49), enc.encode(id))
 export const tombstoneKey = (docId: number): Uint8Array => concat(Uint8Array.of(0x58), u32be(docId))

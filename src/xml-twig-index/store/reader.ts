@@ -1,6 +1,6 @@
 import type { ClassicLevel } from 'classic-level'
 import { PostingBuffer, decodeBlock, EMPTY_LIST, type PostingList } from '../postings/codec.ts'
-import { SortedDocSet, type DocFilter, type TermStats } from '../engine/source.ts'
+import { SortedDocSet, lowerBound, type DocFilter, type TermStats } from '../engine/source.ts'
 import { SUMMARY_END, blockKey, blockKeyDoc, groupLastTerm, groupRun, groupSeek, readU32be, termBytes } from './keys.ts'
 import { compareBytes, findInGroup, readSummary } from './groups.ts'
 
@@ -252,12 +252,6 @@ function appendDocs (list: Decoded, out: PostingBuffer, keep: (doc: number) => b
     if (keep(doc)) out.append(list, i, j)
     i = j
   }
-}
-
-/** First index in [lo, hi) of `docs` whose doc is >= `doc`. */
-function lowerBound (docs: Uint32Array, lo: number, hi: number, doc: number): number {
-  while (lo < hi) { const m = (lo + hi) >>> 1; if (docs[m] < doc) lo = m + 1; else hi = m }
-  return lo
 }
 
 /**

@@ -2,7 +2,7 @@ import type { ClassicLevel } from 'classic-level'
 import { ByteWriter } from '../postings/codec.ts'
 import { TermRecords, encodeDocument } from '../postings/extract.ts'
 import type { XElement } from '../xml/tree.ts'
-import { DOC_PREFIX } from './keys.ts'
+import { putDocKey } from './keys.ts'
 import { RunBuilder, type RunInfo } from './run-builder.ts'
 import { RunClient } from './run-client.ts'
 
@@ -113,17 +113,10 @@ export class ImportWriter {
       w.buf[w.pos++] = 0
       w.pos += enc.encodeInto(xml, w.buf.subarray(w.pos)).written
     }
-    this.put(this.docKeyOf(doc), this.copyOut(w.buf, w.pos))
+    this.put(putDocKey(this.slabbed(5), doc), this.copyOut(w.buf, w.pos))
     if (this.records.n >= HANDOVER_RECORDS) await this.handOver()
     if (this.batchBytes >= this.init.batchBytes) await this.flush()
     return doc
-  }
-
-  /** The key of document `doc` (keys.ts docKey), in the slab. */
-  private docKeyOf (doc: number): Uint8Array {
-    const k = this.slabbed(5)
-    k[0] = DOC_PREFIX; k[1] = doc >>> 24; k[2] = (doc >>> 16) & 0xff; k[3] = (doc >>> 8) & 0xff; k[4] = doc & 0xff
-    return k
   }
 
   /** A copy of bytes[0, n) in the slab (a large one on its own). */
