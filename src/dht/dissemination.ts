@@ -24,6 +24,8 @@ import { deliveryFields, signEnvelope } from './trust.ts'
 import { DEFAULT_RANGE_DOCS, type Catalog } from './types.ts'
 import { encodeEntries } from './write-codec.ts'
 
+const utf8 = new TextDecoder()
+
 export class PublishIncompleteError extends EdosError {
   constructor (message: string, readonly failedPeers: string[]) { super(message, 'ERR_PUBLISH_INCOMPLETE'); this.name = 'PublishIncompleteError' }
 }
@@ -177,13 +179,12 @@ export class Dissemination {
     const filled: PeerQueue[] = []
     const ENTRY = 0; const CHUNK = 1; const DOC = 2
     const place = (holders: Uint32Array, n: number, kind: number, postings: number): void => {
-      const k = scratch.key(0); const v = scratch.value(0)
       for (let i = 0; i < n; i++) {
         const o = holders[i]
         const peer = placement.peers[o]
         if (failed.size > 0 && failed.has(peer)) continue
         const q = queueAt[o] ?? (queueAt[o] = queueOf(peer))
-        q.builder.raw(k, v)
+        q.builder.copyEntry(scratch, 0)
         if (kind === CHUNK) { q.postingsQueued += postings; q.chunks++ } else if (kind === DOC) q.docs++
         if (!q.full && q.builder.bytes >= batchBytes) { q.full = true; filled.push(q) }
       }
@@ -198,12 +199,17 @@ export class Dissemination {
       options.signal?.throwIfAborted()
       const ids: number[] = []
       for (let x = d; x < Math.min(end, d + 512); x++) if (local.isLive(x)) ids.push(x)
-      for (const doc of await local.getDocuments(ids)) {
-        if (doc === undefined) continue
-        scratch.reset(); scratch.doc(doc.docId, doc.id, doc.xml)
-        place(owners, placement.docOwnerIndexes(doc.docId, owners), DOC, 0)
-        scratch.reset(); scratch.id(doc.id, doc.docId)
-        place(owners, placement.idOwnerIndexes(doc.id, owners), ENTRY, 0)
+      // As stored: the XML goes on as the bytes it is, only the id is decoded (to place it).
+      const records = await local.getDocumentRecords(ids)
+      for (let r = 0; r < records.length; r++) {
+        const record = records[r]
+        if (record === undefined) continue
+        const docId = ids[r]
+        scratch.reset(); scratch.docRecord(docId, record)
+        place(owners, placement.docOwnerIndexes(docId, owners), DOC, 0)
+        const id = utf8.decode(record.subarray(0, record.indexOf(0)))
+        scratch.reset(); scratch.id(id, docId)
+        place(owners, placement.idOwnerIndexes(id, owners), ENTRY, 0)
         if (filled.length > 0) await sendFilled()
       }
       docsDone = Math.min(end, d + 512) - start

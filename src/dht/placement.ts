@@ -9,8 +9,10 @@
  *   kadId(key)  = sha256(key)
  *   kadId(peer) = sha256(peerId.toMultihash().bytes)
  * and orders peers by XOR of kad ids compared as big-endian bytes
- * (uint8arrays `xorCompare`). We reproduce exactly that, so our placement
- * keys (already sha256 digests) are hashed once more, as kad-dht does.
+ * (uint8arrays `xorCompare`). We reproduce exactly that. A placement key is
+ * the UTF-8 of a text that names what it places (`edos/term/<term>`, ...),
+ * not a digest of it: kad-dht hashes it anyway, and a digest first was a
+ * second sha256 for each of the ~2 M keys a release places.
  */
 import * as nodeCrypto from 'node:crypto'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -71,18 +73,6 @@ function compress (st: Int32Array, w: Int32Array): void {
   st[4] = (st[4] + e) | 0; st[5] = (st[5] + f) | 0; st[6] = (st[6] + g) | 0; st[7] = (st[7] + h) | 0
 }
 
-/**
- * sha256 of exactly 32 bytes (one padded block) into 8 big-endian words.
- * Placement keys are 32-byte digests and kad-dht hashes them once more; on
- * millions of keys the native one-shot hash costs ~4x this, mostly in call
- * overhead and the Buffer it allocates. Checked against node:crypto in tests.
- */
-export function sha256Of32 (m: Uint8Array, out: Uint32Array): void {
-  for (let i = 0; i < 8; i++) MESSAGE[i] = (m[4 * i] << 24) | (m[4 * i + 1] << 16) | (m[4 * i + 2] << 8) | m[4 * i + 3]
-  sha256OfWords(MESSAGE, out)
-}
-const MESSAGE = new Int32Array(8)
-
 /** Writes the UTF-8 of `s` (ASCII as is, the rest as TextEncoder encodes it) to TEXT at `at`; returns where it ends. */
 function putText (s: string, at: number): number {
   let n = at
@@ -104,7 +94,12 @@ function textInto (prefix: string, s: string, suffix: string): number {
   return putText(suffix, putText(s, putText(prefix, 0)))
 }
 
-/** sha256 of TEXT[0, n) into STATE (TEXT has room for the padding: see textInto). */
+/**
+ * sha256 of TEXT[0, n) into STATE (TEXT has room for the padding: see
+ * textInto). In JS: a publish places millions of short keys, and the native
+ * one-shot hash costs ~4x this, mostly in call overhead and the Buffer it
+ * allocates. Checked against node:crypto in tests.
+ */
 function hashText (n: number): void {
   const total = (n + 9 + 63) & ~63
   TEXT[n] = 0x80
@@ -119,30 +114,14 @@ function hashText (n: number): void {
   }
 }
 
-/** sha256 of a 32-byte message given as 8 big-endian words (a digest still in STATE) into `out`. */
-function sha256OfWords (words: Int32Array, out: Uint32Array): void {
-  const w = W64
-  for (let i = 0; i < 8; i++) w[i] = words[i]
-  w[8] = -0x80000000
-  for (let i = 9; i < 15; i++) w[i] = 0
-  w[15] = 256
-  STATE.set(IV)
-  compress(STATE, w)
-  for (let i = 0; i < 8; i++) out[i] = STATE[i]
-}
-
-/** The texts placement keys are digests of: a term's head, a term's block, a document by docId and by id. */
+/** The texts placement keys are made of: a term's head, a term's block, a document by docId and by id. */
 const TERM = 'edos/term/'
 const DOC = 'edos/doc/'
 
-/** sha256 of prefix + s + suffix (UTF-8): in JS for a short text, for the same reason as sha256Of32; natively for a long one. */
+/** The UTF-8 of prefix + s + suffix (no string is made of them when it is short). */
 function keyOfText (prefix: string, s: string, suffix: string): Uint8Array {
   const n = textInto(prefix, s, suffix)
-  if (n < 0) return sha256(prefix + s + suffix)
-  hashText(n)
-  const out = new Uint8Array(32)
-  for (let i = 0; i < 8; i++) { const v = STATE[i]; out[4 * i] = v >>> 24; out[4 * i + 1] = (v >>> 16) & 0xff; out[4 * i + 2] = (v >>> 8) & 0xff; out[4 * i + 3] = v & 0xff }
-  return out
+  return n < 0 ? encoder.encode(prefix + s + suffix) : TEXT.slice(0, n)
 }
 
 /** Placement key of a term's head (its ranges with sizes). */
@@ -254,8 +233,12 @@ export class Placement {
    * keys, for the publisher placing millions of them.
    */
   ownerIndexes (key: Uint8Array, out: Uint32Array | number[]): number {
-    if (key.length === 32) sha256Of32(key, this.target)
-    else this.setTarget(digest(key))
+    if (key.length + 72 <= TEXT.length) {
+      TEXT.set(key)
+      this.hashedTarget(key.length)
+    } else {
+      this.setTarget(digest(key))
+    }
     return this.select(out)
   }
 
@@ -272,10 +255,15 @@ export class Placement {
   /** ownerIndexes(keyOfText(prefix, s, suffix), out). */
   private textOwnerIndexes (prefix: string, s: string, suffix: string, out: Uint32Array | number[]): number {
     const n = textInto(prefix, s, suffix)
-    if (n < 0) return this.ownerIndexes(sha256(prefix + s + suffix), out)
-    hashText(n)
-    sha256OfWords(STATE, this.target)
+    if (n < 0) this.setTarget(digest(prefix + s + suffix))
+    else this.hashedTarget(n)
     return this.select(out)
+  }
+
+  /** Targets the kad id of TEXT[0, n): its sha256, in JS (see hashText). */
+  private hashedTarget (n: number): void {
+    hashText(n)
+    for (let j = 0; j < 8; j++) this.target[j] = STATE[j]
   }
 
   /** As `ownerIndexes`, for a key already mapped to its kad id (kadIdOfKey). */

@@ -35,21 +35,21 @@ export function encodeEntries (b: WriteBuilder): { header: Record<string, unknow
   const n = b.length
   const suffixes = new Uint8Array(b.keyBytes)
   const lengths = new ByteWriter(n * 4 + 8)
+  const keys = b.keyBuf
   let at = 0
-  let prev: Uint8Array = EMPTY
+  let prevStart = 0; let prevLength = 0
   for (let i = 0; i < n; i++) {
-    const k = b.key(i)
-    const max = Math.min(prev.length, k.length)
+    const start = b.keyStart(i); const length = b.keyEnd(i) - start
+    const max = Math.min(prevLength, length)
     let shared = 0
-    while (shared < max && prev[shared] === k[shared]) shared++
-    lengths.varint(shared); lengths.varint(k.length - shared); lengths.varint(b.value(i).length)
-    for (let j = shared; j < k.length; j++) suffixes[at++] = k[j]
-    prev = k
+    while (shared < max && keys[prevStart + shared] === keys[start + shared]) shared++
+    lengths.varint(shared); lengths.varint(length - shared); lengths.varint(b.valueEnd(i) - b.valueStart(i))
+    for (let j = start + shared, end = start + length; j < end; j++) suffixes[at++] = keys[j]
+    prevStart = start; prevLength = length
   }
   return { header: { encoding: 'entries', entries: n, keys: 'shared' }, parts: [suffixes.subarray(0, at), b.toParts()[1], lengths.buf.subarray(0, lengths.pos)] }
 }
 
-const EMPTY = new Uint8Array(0)
 /** Longest key a compact write may rebuild (a prefix byte, a term or id of at most 4 KiB, 00 and two uint32), and all of them together. */
 const MAX_KEY_BYTES = 1 + Math.max(MAX_TERM_BYTES, MAX_ID_BYTES) + 9
 const MAX_KEYS_BYTES = 64 * 1024 * 1024

@@ -7,7 +7,7 @@ import type { PeerId } from '@libp2p/interface'
 import { convertBuffer, convertPeerId } from '../../node_modules/@libp2p/kad-dht/dist/src/utils.js'
 import { PeerDistanceList } from '../../node_modules/@libp2p/kad-dht/dist/src/peer-distance-list.js'
 import {
-  Placement, blockKey, compareDistance, docKey, gained, headKey, idKey, kadIdOfKey, kadIdOfPeer, lost, sha256, sha256Of32
+  Placement, blockKey, compareDistance, docKey, gained, headKey, idKey, kadIdOfKey, kadIdOfPeer, lost, sha256
 } from '../../src/dht/placement.ts'
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
@@ -33,12 +33,13 @@ function keysN (n: number): Uint8Array[] {
 }
 
 describe('placement keys', () => {
-  it('are sha256 of the documented strings', () => {
-    expect(hex(headKey('e:package'))).toBe(sha('edos/term/e:package'))
-    expect(hex(blockKey('e:package', 7))).toBe(sha('edos/term/e:package#7'))
-    expect(hex(docKey(42))).toBe(sha('edos/doc/#42'))
-    expect(hex(idKey('vim 2:9.0.1378-2 amd64'))).toBe(sha('edos/doc/vim 2:9.0.1378-2 amd64'))
-    expect(hex(headKey('w:éditeur'))).toBe(sha('edos/term/w:éditeur'))
+  it('are the UTF-8 of the documented strings', () => {
+    const utf8 = (t: string): string => hex(new TextEncoder().encode(t))
+    expect(hex(headKey('e:package'))).toBe(utf8('edos/term/e:package'))
+    expect(hex(blockKey('e:package', 7))).toBe(utf8('edos/term/e:package#7'))
+    expect(hex(docKey(42))).toBe(utf8('edos/doc/#42'))
+    expect(hex(idKey('vim 2:9.0.1378-2 amd64'))).toBe(utf8('edos/doc/vim 2:9.0.1378-2 amd64'))
+    expect(hex(headKey('w:éditeur'))).toBe(utf8('edos/term/w:éditeur'))
     expect(sha256('x')).toBeInstanceOf(Uint8Array)
     expect(sha256(new Uint8Array([1, 2]))).toEqual(sha256(new Uint8Array([1, 2])))
   })
@@ -51,29 +52,32 @@ describe('placement keys', () => {
     expect(hex(kadIdOfPeer(peer.toString()))).toBe(hex(await convertPeerId(peer)))
   })
 
-  it('hash strings of every length and script like node:crypto', () => {
+  it('hash keys of every length and script like node:crypto (kad ids)', () => {
+    const p = new Placement([])
+    const target = p as unknown as { target: Uint32Array }
+    const kadWords = (key: Uint8Array): number[] => { const d = createHash('sha256').update(key).digest(); return Array.from({ length: 8 }, (_, i) => d.readUInt32BE(4 * i)) }
     const alphabet = ['a', 'Z', '9', ':', 'é', '€', '😀', '\u0000']
     let seed = 3
     const pick = (): string => { seed = (seed * 1103515245 + 12345) >>> 0; return alphabet[seed % alphabet.length] }
+    const out: number[] = []
     for (let len = 0; len < 330; len++) {
-      const ascii = 'x'.repeat(len)
-      expect(hex(headKey(ascii))).toBe(sha('edos/term/' + ascii))
       const mixed = Array.from({ length: len }, pick).join('')
-      expect(hex(headKey(mixed))).toBe(sha('edos/term/' + mixed))
-      expect(hex(idKey(mixed))).toBe(sha('edos/doc/' + mixed))
+      for (const t of ['x'.repeat(len), mixed]) {
+        expect(hex(headKey(t))).toBe(hex(new TextEncoder().encode('edos/term/' + t)))
+        p.headOwnerIndexes(t, out)
+        expect([...target.target]).toEqual(kadWords(headKey(t)))
+        p.idOwnerIndexes(t, out)
+        expect([...target.target]).toEqual(kadWords(idKey(t)))
+      }
     }
-    expect(hex(blockKey('w:é', 4294967295))).toBe(sha('edos/term/w:é#4294967295'))
-    expect(hex(headKey('\ud800 lone surrogate'))).toBe(sha('edos/term/\ud800 lone surrogate'))
-  })
-
-  it('sha256Of32 (the bulk path) equals sha256 of 32 bytes', () => {
-    const out = new Uint32Array(8)
-    const edge = [new Uint8Array(32), new Uint8Array(32).fill(0xff)]
-    for (const m of [...edge, ...Array.from({ length: 2000 }, () => randomBytes(32))]) {
-      sha256Of32(m, out)
-      const want = createHash('sha256').update(m).digest()
-      expect([...out]).toEqual(Array.from({ length: 8 }, (_, i) => want.readUInt32BE(4 * i)))
+    // keys of any length (the JS hash up to its buffer, native past it) and any bytes
+    for (const n of [0, 1, 31, 32, 33, 55, 56, 64, 119, 120, 500, 951, 952, 953, 1024, 4000]) {
+      const key = randomBytes(n)
+      p.ownerIndexes(key, out)
+      expect([...target.target]).toEqual(kadWords(key))
     }
+    expect(hex(blockKey('w:é', 4294967295))).toBe(hex(new TextEncoder().encode('edos/term/w:é#4294967295')))
+    expect(hex(headKey('\ud800 lone surrogate'))).toBe(hex(new TextEncoder().encode('edos/term/\ud800 lone surrogate')))
   })
 
   it('compareDistance orders by XOR as big-endian bytes', () => {
@@ -147,7 +151,7 @@ describe('Placement', () => {
     expect(p.index('stranger')).toBe(-1)
     expect(() => p.ownerIndexes(headKey('e:x'), new Uint32Array(2))).toThrow(RangeError)
     expect(() => p.ownerIndexesOfKadId(new Uint8Array(8), out)).toThrow(RangeError)
-    // Keys of other lengths go through the general hash and still agree with their kad id.
+    // Any bytes as a key: its owners are those of its kad id.
     const odd = new Uint8Array([1, 2, 3])
     p.ownerIndexes(odd, out)
     const viaKad = new Uint32Array(3)
@@ -161,7 +165,7 @@ describe('Placement', () => {
     const viaText = new Uint32Array(3)
     // ASCII, non-ASCII, empty, and long enough to be hashed natively (past the JS path's buffer).
     const texts = ['w:python', 'v:name=caf\u00e9', 'e:package', '', 'v:description=' + 'x'.repeat(290), 'v:d=' + '\u00e9'.repeat(400), '\ud83d\ude00 pair', 'lone \ud800', 'y'.repeat(295) + '\ud800']
-    // (the last: hashed in JavaScript from its text, natively from its key)
+    // (the last two: a lone surrogate, which both paths encode as U+FFFD; the one before, long enough to be hashed natively from its text)
     for (const t of texts) {
       p.ownerIndexes(headKey(t), viaKey); p.headOwnerIndexes(t, viaText)
       expect([...viaText]).toEqual([...viaKey])

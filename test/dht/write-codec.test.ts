@@ -48,6 +48,29 @@ describe('write entries on the wire', () => {
     expect(entries(decodeEntries(encodeEntries(one).header, encodeEntries(one).parts))).toEqual(entries(one))
   })
 
+  it('builds the same entries from a store record, by copy, and for non-ASCII terms', () => {
+    const enc = new TextEncoder()
+    const direct = new WriteBuilder(); const fromRecord = new WriteBuilder()
+    for (const [id, xml] of [['vim 2:9.0 amd64', '<package name="vim"><summary>Vi IMproved – enhanced vi</summary></package>'], ['é', ''], ['x'.repeat(300), '<p>' + 'ü'.repeat(500) + '</p>']]) {
+      direct.doc(9, id, xml)
+      fromRecord.docRecord(9, enc.encode(id + '\u0000' + xml))
+    }
+    expect(entries(fromRecord)).toEqual(entries(direct))
+    expect(() => new WriteBuilder().docRecord(1, enc.encode('no end'))).toThrow(RangeError)
+    const b = batch()
+    const copies = new WriteBuilder(16, 16, 1)
+    for (let i = b.length - 1; i >= 0; i--) copies.copyEntry(b, i)
+    expect(entries(copies)).toEqual(entries(b).reverse())
+    // a term key is its prefix, the term's UTF-8, 00, range and firstDoc, whatever the script
+    for (const term of ['w:caf\u00e9', 'w:\u{1F600}', 'v:a=' + 'x'.repeat(200) + '\u00e9', 'w:ascii']) {
+      const h = new WriteBuilder(); h.head(term, 3, 7, { postings: 1, docs: 1, lastDoc: 7 }, list([7]))
+      const t = enc.encode(term)
+      expect([...h.key(0)]).toEqual([0x48, ...t, 0, 0, 0, 0, 3, 0, 0, 0, 7])
+      expect(h.keyBuf.subarray(h.keyStart(0), h.keyEnd(0))).toEqual(h.key(0))
+      expect(h.valueBuf.subarray(h.valueStart(0), h.valueEnd(0))).toEqual(h.value(0))
+    }
+  })
+
   it('refuses lengths that do not fit the previous key or the parts, and counts that lie', () => {
     const b = batch()
     const { header, parts } = encodeEntries(b)

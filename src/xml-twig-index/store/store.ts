@@ -219,6 +219,17 @@ export class TwigStore implements PostingSource {
     return values.map((v, i) => v === undefined || !this.isLive(docIds[i]) ? undefined : { docId: docIds[i], ...decodeDocRecord(v) })
   }
 
+  /**
+   * The stored records of `docIds` (the UTF-8 of id, a 00 byte, then the
+   * XML), undefined for a dead or missing one: for a caller that passes
+   * documents on as bytes (the publisher) and would otherwise decode and
+   * encode every XML text again.
+   */
+  async getDocumentRecords (docIds: number[]): Promise<Array<Uint8Array | undefined>> {
+    const values = await this.db.getMany(docIds.map(docKey))
+    return values.map((v, i) => v === undefined || !this.isLive(docIds[i]) ? undefined : v)
+  }
+
   /** Every live document in docId order. */
   async * documents (): AsyncGenerator<StoredDocument> {
     for await (const [k, v] of this.db.iterator(docRange)) {
