@@ -318,11 +318,11 @@ export function readHavingAnswer (part: Uint8Array, ask: HavingAsk, docs: Uint32
     found = docsFromBitmap(docs, part.subarray(0, n), at)
     p = n
   } else {
-    let len = 0; let shift = 0
-    for (; ; shift += 7) {
+    let len = 0; let mul = 1
+    for (let shift = 0; ; shift += 7, mul *= 128) {
       if (p >= part.length || shift > 28) throw new ProtocolError(`${at}: existence answer truncated in its docId set's length`)
       const b = part[p++]
-      len += (b & 0x7f) * 2 ** shift
+      len += (b & 0x7f) * mul
       if (b < 0x80) break
     }
     if (p + len > part.length) throw new ProtocolError(`${at}: existence answer announces a docId set of ${len} bytes, ${part.length - p} present`)

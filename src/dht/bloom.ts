@@ -159,10 +159,10 @@ export function decodeDocSet (bytes: Uint8Array): SortedDocSet {
   let p = 1
   const get = (what: string): number => {
     let v = 0
-    for (let shift = 0; shift < 35; shift += 7) {
+    for (let shift = 0, mul = 1; shift < 35; shift += 7, mul *= 128) {
       if (p >= bytes.length) throw new ProtocolError(`docId set truncated in ${what}`)
       const b = bytes[p++]
-      v += (b & 0x7f) * 2 ** shift
+      v += (b & 0x7f) * mul
       if (b < 0x80) {
         if (v > 0xffffffff) throw new ProtocolError(`docId set ${what} ${v} exceeds 2^32-1`)
         return v

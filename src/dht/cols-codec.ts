@@ -100,10 +100,10 @@ export function decodeCols (bytes: Uint8Array, asked: Uint32Array | undefined, m
   let p = 0
   const varint = (what: string): number => {
     let v = 0
-    for (let shift = 0; shift < 35; shift += 7) {
+    for (let shift = 0, mul = 1; shift < 35; shift += 7, mul *= 128) {
       if (p >= bytes.length) throw new ProtocolError(`${at}: cols answer truncated in ${what}`)
       const b = bytes[p++]
-      v += (b & 0x7f) * 2 ** shift
+      v += (b & 0x7f) * mul
       if (b < 0x80) return v
     }
     throw new ProtocolError(`${at}: cols answer has a varint too long in ${what}`)

@@ -69,9 +69,14 @@ export class KeyDirectory {
    * unit was new.
    */
   add (key: Uint8Array, unitEnd: number, range: number, firstDoc: number, where = 0, weight = 0, at = 0): boolean {
+    return this.addUnit(key, 1, unitEnd, range, firstDoc, where, weight, at)
+  }
+
+  /** `add` for the unit bytes[from, to) (a key inside a larger buffer: no view of it is made). */
+  addUnit (bytes: Uint8Array, from: number, to: number, range: number, firstDoc: number, where = 0, weight = 0, at = 0): boolean {
     if ((this.size + 1) * 2 > this.hi.length) this.grow()
     const before = this.size
-    const s = this.slot(key, 1, unitEnd, true)
+    const s = this.slot(bytes, from, to, true)
     for (let e = this.head[s] - 1; e >= 0; e = this.next[e] - 1) {
       if (this.ranges[e] === range && this.firstDocs[e] === firstDoc) { this.replaced = this.weights[e]; this.replacedWhere = this.wheres[e]; this.wheres[e] = where; this.weights[e] = weight; this.ats[e] = at; return false }
     }

@@ -175,7 +175,12 @@ export class ShardStore {
    * carried leave the count, and its old pack has one live chunk less.
    */
   private recordHead (key: Uint8Array, seq: number, at: number, inline: number): void {
-    this.headKeys.add(key, key.length - 9, keyRange(key), keyFirstDoc(key), seq, inline, at)
+    this.recordHeadAt(key, 0, key.length, seq, at, inline)
+  }
+
+  /** recordHead for the key keys[ks, ke). */
+  private recordHeadAt (keys: Uint8Array, ks: number, ke: number, seq: number, at: number, inline: number): void {
+    this.headKeys.addUnit(keys, ks + 1, ke - 9, readU32be(keys, ke - 8), readU32be(keys, ke - 4), seq, inline, at)
     this.counts.postings += inline - Math.max(0, this.headKeys.replaced)
     this.packLive.set(seq, (this.packLive.get(seq) ?? 0) + 1)
     if (this.headKeys.replaced >= 0) this.leave(this.headKeys.replacedWhere)
@@ -281,7 +286,8 @@ export class ShardStore {
         p.ids.length > 0 ? this.db.hasMany(p.ids.map((i) => b.key(i))) : []
       ])
       const batch = this.db.batch()
-      for (let i = 0; i < b.length; i++) { const k = b.key(i); if (k[0] !== P_HEAD) batch.put(k, b.value(i)) }
+      const keys = b.keyBuf
+      for (let i = 0; i < b.length; i++) if (keys[b.keyStart(i)] !== P_HEAD) batch.put(b.key(i), b.value(i))
       // head chunks (the live ones: one written twice in this write counts once) go into packs, in the order they came
       const packOf = new Uint32Array(p.heads.length)
       const atOf = new Uint32Array(p.heads.length)
@@ -299,7 +305,7 @@ export class ShardStore {
       this.nextPack = seq
       for (const x of packed) this.spans.add(x.seq, x.lo, x.hi)
       // the heads first: what follows reads stored chunks, and a corrupt one must not leave the heads just written unindexed
-      p.heads.forEach((i, j) => { this.recordHead(b.key(i), packOf[j], atOf[j], p.headCounts[i] ?? 0) })
+      p.heads.forEach((i, j) => { this.recordHeadAt(keys, b.keyStart(i), b.keyEnd(i), packOf[j], atOf[j], p.headCounts[i] ?? 0) })
       const old = new Map<number, Uint8Array | undefined>(known.map((i, j) => [i, oldChunks[j]]))
       for (const i of p.chunks) {
         const was = old.get(i)

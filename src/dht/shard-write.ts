@@ -7,9 +7,9 @@
  */
 import { ProtocolError } from './errors.ts'
 import type { Catalog } from './types.ts'
-import { INLINE_POSTINGS_MAX, P_BLOCK, P_DOC, P_HEAD, P_ID, VarintReader, WriteBuilder, chunkHeader, decodeChunk, enc, keyFirstDoc, supersededIn } from './shard-keys.ts'
+import { CHUNK_VERSION, INLINE_POSTINGS_MAX, P_BLOCK, P_DOC, P_HEAD, P_ID, WriteBuilder, chunkHeader, decodeChunk, enc, readU32be, supersededIn } from './shard-keys.ts'
 import type { HeadChunk, PostingChunk, ShardWrite } from './shard-store.ts'
-import { PostingBuffer } from '../xml-twig-index/postings/codec.ts'
+import { CorruptBlockError, PostingBuffer } from '../xml-twig-index/postings/codec.ts'
 
 const U32 = 0x100000000
 /** Terms are short (tags, words, short values); a bound keeps hostile keys out of LevelDB. */
@@ -143,42 +143,45 @@ export function prepare (write: ShardWrite, rangeDocs: number): Prepared {
   return { b, chunks: live(chunks), chunkCounts, heads: live(heads), headCounts, docs: live(docs), ids: live(ids) }
 }
 
-/** Checks the shape of received entries (trusted senders: signed by the publisher or a certified mirror) and sorts them by kind. */
+/**
+ * Checks the shape of received entries (trusted senders: signed by the
+ * publisher or a certified mirror) and sorts them by kind. It reads the
+ * write's buffers through offsets: a mirror's share of a release is ~450 K
+ * entries, and two views an entry were a good part of its garbage.
+ */
 export function prepareEncoded (b: WriteBuilder): Prepared {
   const chunks: number[] = []; const chunkCounts: number[] = []; const heads: number[] = []; const headCounts: number[] = []; const docs: number[] = []; const ids: number[] = []
-  const termKey = (k: Uint8Array, i: number): void => {
-    if (k.length < 11 || k[k.length - 9] !== 0) throw new ProtocolError(`encoded write: entry ${i} is not a (term, range, firstDoc) key`)
-    for (let j = 1; j < k.length - 9; j++) if (k[j] === 0) throw new ProtocolError(`encoded write: entry ${i} has a term with U+0000`)
-  }
+  const keys = b.keyBuf; const values = b.valueBuf
   for (let i = 0; i < b.length; i++) {
-    const k = b.key(i)
-    const v = b.value(i)
-    switch (k[0]) {
+    const ks = b.keyStart(i); const ke = b.keyEnd(i)
+    const vs = b.valueStart(i); const ve = b.valueEnd(i)
+    switch (keys[ks]) {
       case P_BLOCK: {
-        termKey(k, i)
+        checkTermKey(keys, ks, ke, i)
+        const v = values.subarray(vs, ve)
         let h
-        try { h = chunkHeader(v, keyFirstDoc(k)) } catch (err) { throw new ProtocolError(`encoded write: chunk ${i}: ${(err as Error).message}`) }
+        try { h = chunkHeader(v, readU32be(keys, ke - 4)) } catch (err) { throw new ProtocolError(`encoded write: chunk ${i}: ${(err as Error).message}`) }
         if (h.count === 0 || h.body > v.length) throw new ProtocolError(`encoded write: chunk ${i} is empty or truncated`)
         chunks.push(i); chunkCounts[i] = h.count
         break
       }
       case P_HEAD: {
-        termKey(k, i)
-        const n = checkHeadValue(v, keyFirstDoc(k), i)
+        checkTermKey(keys, ks, ke, i)
+        const n = checkHeadValue(values, vs, ve, readU32be(keys, ke - 4), i)
         heads.push(i)
         if (n > 0) headCounts[i] = n
         break
       }
       case P_DOC:
-        if (k.length !== 5 || v.length === 0) throw new ProtocolError(`encoded write: document entry ${i} is malformed`)
+        if (ke - ks !== 5 || ve === vs) throw new ProtocolError(`encoded write: document entry ${i} is malformed`)
         docs.push(i)
         break
       case P_ID:
-        if (k.length < 2 || v.length !== 4) throw new ProtocolError(`encoded write: id entry ${i} is malformed`)
+        if (ke - ks < 2 || ve - vs !== 4) throw new ProtocolError(`encoded write: id entry ${i} is malformed`)
         ids.push(i)
         break
       default:
-        throw new ProtocolError(`encoded write: entry ${i} has an unknown key kind 0x${k[0].toString(16)}`)
+        throw new ProtocolError(`encoded write: entry ${i} has an unknown key kind 0x${keys[ks].toString(16)}`)
     }
   }
   const superseded = supersededIn(b)
@@ -186,28 +189,54 @@ export function prepareEncoded (b: WriteBuilder): Prepared {
   return { b, chunks: live(chunks), chunkCounts, heads: live(heads), headCounts, docs: live(docs), ids: live(ids) }
 }
 
+/** Entry i's key keys[ks, ke) is `prefix term 00 range firstDoc` with no U+0000 in the term. */
+function checkTermKey (keys: Uint8Array, ks: number, ke: number, i: number): void {
+  if (ke - ks < 11 || keys[ke - 9] !== 0) throw new ProtocolError(`encoded write: entry ${i} is not a (term, range, firstDoc) key`)
+  for (let j = ks + 1; j < ke - 9; j++) if (keys[j] === 0) throw new ProtocolError(`encoded write: entry ${i} has a term with U+0000`)
+}
+
+/** Where the last readVarint ended (a scratch: reading a head's numbers makes no object). */
+let varintEnd = 0
+
+/** A LEB128 varint at bytes[p] of a value bytes[from, end); sets varintEnd. Positions in errors count from `from`. */
+function readVarint (bytes: Uint8Array, p: number, end: number, from: number): number {
+  let v = 0
+  for (let shift = 0, mul = 1; shift < 35; shift += 7, mul *= 128) {
+    if (p >= end) throw new CorruptBlockError(`stored value truncated at byte ${p - from}`)
+    const x = bytes[p++]
+    v += (x & 0x7f) * mul
+    if (x < 0x80) { varintEnd = p; return v }
+  }
+  throw new CorruptBlockError(`stored value has an overlong varint at byte ${p - from}`)
+}
+
 /** Where inline chunks are decoded to be checked: one buffer for every head of every write, not one per head. */
 const checked = new PostingBuffer(INLINE_POSTINGS_MAX)
 
-/** Checks an encoded head value (three varints, then maybe its inline chunk); returns the postings it carries inline. */
-function checkHeadValue (v: Uint8Array, firstDoc: number, i: number): number {
+/** Checks an encoded head value bytes[from, to) (three varints, then maybe its inline chunk); returns the postings it carries inline. */
+function checkHeadValue (bytes: Uint8Array, from: number, to: number, firstDoc: number, i: number): number {
   try {
-    const r = new VarintReader(v)
-    const postings = r.next(); r.next(); const lastDoc = firstDoc + r.next()
-    if (r.done) {
-      if (v.length > 30) throw new ProtocolError(`a ${v.length}-byte value`)
+    const postings = readVarint(bytes, from, to, from)
+    readVarint(bytes, varintEnd, to, from)
+    const lastDoc = firstDoc + readVarint(bytes, varintEnd, to, from)
+    const at = varintEnd
+    if (at >= to) {
+      if (to - from > 30) throw new ProtocolError(`a ${to - from}-byte value`)
       return 0
     }
-    const inline = v.subarray(r.p)
+    const length = to - at
     // bounded before it is decoded: at most INLINE_POSTINGS_MAX postings of a few varints each
-    if (inline.length > 32 + INLINE_POSTINGS_MAX * 24) throw new ProtocolError(`an inline chunk of ${inline.length} bytes`)
-    const h = chunkHeader(inline, firstDoc)
+    if (length > 32 + INLINE_POSTINGS_MAX * 24) throw new ProtocolError(`an inline chunk of ${length} bytes`)
+    // the inline chunk's header (as chunkHeader reads it): version, count, last doc
+    if (bytes[at] !== CHUNK_VERSION) throw new CorruptBlockError(`posting chunk version ${bytes[at]} is not ${CHUNK_VERSION}`)
+    const count = readVarint(bytes, at + 1, to, at)
+    const chunkLast = firstDoc + readVarint(bytes, varintEnd, to, at)
     // decoded whole: what the sub-blocks hold, not only what the chunk's header says, is what readers get
-    const list = h.count === postings && h.count <= INLINE_POSTINGS_MAX && h.body < inline.length ? decodeChunk(inline, firstDoc, checked) : undefined
-    if (list === undefined || list.length !== h.count || list.docs[list.length - 1] !== lastDoc || h.lastDoc !== lastDoc) {
-      throw new ProtocolError(`an inline chunk of ${list?.length ?? h.count} postings to doc ${h.lastDoc} for a head of ${postings} to doc ${lastDoc} (at most ${INLINE_POSTINGS_MAX})`)
+    const list = count === postings && count <= INLINE_POSTINGS_MAX && varintEnd < to ? decodeChunk(bytes.subarray(at, to), firstDoc, checked) : undefined
+    if (list === undefined || list.length !== count || list.docs[list.length - 1] !== lastDoc || chunkLast !== lastDoc) {
+      throw new ProtocolError(`an inline chunk of ${list?.length ?? count} postings to doc ${chunkLast} for a head of ${postings} to doc ${lastDoc} (at most ${INLINE_POSTINGS_MAX})`)
     }
-    return h.count
+    return count
   } catch (err) {
     throw new ProtocolError(`encoded write: head ${i} has ${(err as Error).message}`)
   }

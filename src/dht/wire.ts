@@ -51,10 +51,10 @@ function putVarint (buf: Uint8Array, pos: number, v: number): number {
 /** Reads an unsigned LEB128 varint of at most 5 bytes (< 2^35) for frame fields. */
 function readVarint (bytes: Uint8Array, pos: number, what: string): [number, number] {
   let v = 0
-  for (let shift = 0, i = pos; shift < 35; shift += 7, i++) {
+  for (let shift = 0, mul = 1, i = pos; shift < 35; shift += 7, mul *= 128, i++) {
     if (i >= bytes.length) throw new ProtocolError(`frame truncated in ${what} at byte ${pos}`)
     const b = bytes[i]
-    v += (b & 0x7f) * 2 ** shift
+    v += (b & 0x7f) * mul
     if (b < 0x80) return [v, i + 1]
   }
   throw new ProtocolError(`varint too long for ${what} at byte ${pos}`)
@@ -220,10 +220,10 @@ function decodeChecked (bytes: Uint8Array, p: number, end: number, baseDoc: numb
     const b0 = bytes[p++]
     if (b0 < 0x80) return b0
     let v = b0 & 0x7f
-    for (let shift = 7; ; shift += 7) {
+    for (let shift = 7, mul = 128; ; shift += 7, mul *= 128) {
       if (p >= end) fail(`truncated at byte ${p}`)
       const b = bytes[p++]
-      v += (b & 0x7f) * 2 ** shift
+      v += (b & 0x7f) * mul
       if (b < 0x80) break
       if (shift >= 28) fail(`varint longer than 5 bytes at byte ${p}`)
     }

@@ -14,7 +14,7 @@ import { ByteWriter } from '../xml-twig-index/postings/codec.ts'
 import { ProtocolError } from './errors.ts'
 import type { HeadChunk, PostingChunk, ShardWrite } from './shard-store.ts'
 import type { HeldDocument } from './types.ts'
-import { VarintReader, WriteBuilder } from './shard-keys.ts'
+import { WriteBuilder } from './shard-keys.ts'
 import { MAX_ID_BYTES, MAX_TERM_BYTES } from './shard-write.ts'
 
 /**
@@ -66,16 +66,20 @@ export function decodeEntries (h: Record<string, unknown>, parts: Uint8Array[]):
 
 /** Whole keys and uint32 bounds from a compact write's parts, checked as they are read (then as any write: WriteBuilder.fromParts). */
 function rebuild (suffixes: Uint8Array, values: Uint8Array, lengths: Uint8Array): WriteBuilder {
-  const r = new VarintReader(lengths)
-  const next = (): number => {
-    try { return r.next() } catch { throw new ProtocolError(`write: entry lengths truncated or overlong at byte ${r.p}`) }
-  }
   let keys = new Uint8Array(Math.min(MAX_KEYS_BYTES, Math.max(64, suffixes.length * 3)))
   // an entry takes 3 bytes of lengths at least
-  let bounds = new Uint32Array(4 * Math.ceil(lengths.length / 3))
+  const bounds = new Uint32Array(4 * Math.ceil(lengths.length / 3))
   let kp = 0; let sp = 0; let vp = 0; let n = 0; let prevStart = 0; let prevLength = 0
-  while (!r.done) {
-    const shared = next(); const suffix = next(); const value = next()
+  let p = 0
+  const end = lengths.length
+  while (p < end) {
+    // three varints; most take one byte (a batch holds ~10^5 entries: no reader object or closure per number)
+    let shared = lengths[p]
+    if (shared < 0x80) p++; else { shared = lengthAt(lengths, p); p = lengthEnd }
+    let suffix = p < end ? lengths[p] : 0x80
+    if (suffix < 0x80) p++; else { suffix = lengthAt(lengths, p); p = lengthEnd }
+    let value = p < end ? lengths[p] : 0x80
+    if (value < 0x80) p++; else { value = lengthAt(lengths, p); p = lengthEnd }
     const length = shared + suffix
     if (shared > prevLength || length === 0 || length > MAX_KEY_BYTES || sp + suffix > suffixes.length || vp + value > values.length) {
       throw new ProtocolError(`write: entry ${n / 4} (shared ${shared}, suffix ${suffix}, value ${value}) does not fit the previous key or the parts`)
@@ -84,8 +88,9 @@ function rebuild (suffixes: Uint8Array, values: Uint8Array, lengths: Uint8Array)
       if (kp + length > MAX_KEYS_BYTES) throw new ProtocolError(`write: keys of more than ${MAX_KEYS_BYTES} bytes`)
       const grown = new Uint8Array(Math.min(MAX_KEYS_BYTES, Math.max(keys.length * 2, kp + length))); grown.set(keys.subarray(0, kp)); keys = grown
     }
-    keys.copyWithin(kp, prevStart, prevStart + shared)
-    keys.set(suffixes.subarray(sp, sp + suffix), kp + shared)
+    // byte loops: keys are tens of bytes, where copyWithin and set cost a runtime call (and set a view) each
+    for (let j = 0; j < shared; j++) keys[kp + j] = keys[prevStart + j]
+    for (let j = 0; j < suffix; j++) keys[kp + shared + j] = suffixes[sp + j]
     bounds[n++] = kp; bounds[n++] = kp + length; bounds[n++] = vp; bounds[n++] = vp + value
     prevStart = kp; prevLength = length
     kp += length; sp += suffix; vp += value
@@ -95,6 +100,21 @@ function rebuild (suffixes: Uint8Array, values: Uint8Array, lengths: Uint8Array)
 }
 
 import { decodePostingList, encodePostingList } from './wire.ts'
+
+/** Where the last lengthAt ended (a scratch, as codec.ts varintAt's). */
+let lengthEnd = 0
+
+/** A varint of a compact write's lengths part at `p` (the multi-byte case); sets lengthEnd. */
+function lengthAt (bytes: Uint8Array, p: number): number {
+  let v = 0
+  for (let shift = 0, mul = 1; shift < 35; shift += 7, mul *= 128) {
+    if (p >= bytes.length) break
+    const x = bytes[p++]
+    v += (x & 0x7f) * mul
+    if (x < 0x80) { lengthEnd = p; return v }
+  }
+  throw new ProtocolError(`write: entry lengths truncated or overlong at byte ${p}`)
+}
 
 const enc = new TextEncoder()
 
@@ -127,13 +147,13 @@ class KeyReader {
   private readonly dec = new TextDecoder('utf-8', { fatal: true })
   constructor (private readonly b: Uint8Array) {}
   varint (what: string): number {
-    let v = 0; let shift = 0
+    let v = 0; let shift = 0; let mul = 1
     for (;;) {
       if (this.pos >= this.b.length) throw new ProtocolError(`write: key part truncated reading ${what} at byte ${this.pos}`)
       const x = this.b[this.pos++]
-      v += (x & 0x7f) * 2 ** shift
+      v += (x & 0x7f) * mul
       if ((x & 0x80) === 0) break
-      shift += 7
+      shift += 7; mul *= 128
       if (shift > 28) throw new ProtocolError(`write: ${what} at byte ${this.pos} is not a 32-bit varint`)
     }
     if (v > 0xffffffff) throw new ProtocolError(`write: ${what} at byte ${this.pos} exceeds 2^32-1`)

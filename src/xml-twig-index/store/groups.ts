@@ -24,10 +24,11 @@ let varintEnd = 0
 
 /** The varint at `p` of `v`; sets varintEnd. */
 function varintAt (v: Uint8Array, p: number): number {
-  let x = 0; let shift = 0; let b: number
+  // a running multiplier, not 2 ** shift (a floating-point pow in V8: see codec.ts varintAt)
+  let x = 0; let mul = 1; let b: number
   do {
     if (p >= v.length) throw new CorruptBlockError(`summary group truncated at byte ${p}`)
-    b = v[p++]; x += (b & 0x7f) * 2 ** shift; shift += 7
+    b = v[p++]; x += (b & 0x7f) * mul; mul *= 128
   } while (b >= 0x80)
   varintEnd = p
   return x
