@@ -17,6 +17,13 @@ export interface IndexStoreView {
   docIdsOf: (ids: readonly string[]) => Promise<Array<number | undefined>>
   getDocument: (docId: number) => Promise<StoredDocument | undefined>
   getDocuments: (docIds: number[]) => Promise<Array<StoredDocument | undefined>>
+  /**
+   * The stored records of docIds (the UTF-8 of id, a 00 byte, the XML),
+   * where the store holds them itself (TwigStore): a caller that needs a
+   * few bytes of each of many documents reads them without decoding every
+   * text.
+   */
+  getDocumentRecords?: (docIds: number[]) => Promise<Array<Uint8Array | undefined>>
   release: (name: string) => Promise<ReleaseInfo | undefined>
   releases: () => Promise<ReleaseInfo[]>
 }
