@@ -20,6 +20,7 @@ import { callRpc } from './rpc.ts'
 import type { ShardStore } from './shard-store.ts'
 import { INLINE_POSTINGS, INLINE_TERM_POSTINGS, WriteBuilder } from './shard-keys.ts'
 import { sliceList } from './posting-lists.ts'
+import { PLACEMENT_SCHEME } from './placement.ts'
 import { deliveryFields, signEnvelope } from './trust.ts'
 import { DEFAULT_RANGE_DOCS, type Catalog } from './types.ts'
 import { encodeEntries } from './write-codec.ts'
@@ -85,8 +86,14 @@ export class Dissemination {
 
   constructor (private readonly init: DisseminationInit) {}
 
-  /** Docs committed locally but not yet in the network's catalog. */
-  backlog (): number { return Math.max(0, this.init.local.nextDocId - Math.max(1, this.init.catalog.nextDocId)) }
+  /** Docs committed locally but not yet in the network's catalog (all of them when the catalog places keys by an older scheme). */
+  backlog (): number { return Math.max(0, this.init.local.nextDocId - this.firstUnsent(this.init.catalog.current())) }
+
+  /** The first docId the network lacks: after the catalog's, or 1 when its keys were placed by an older scheme (all are sent again). */
+  private firstUnsent (previous: Catalog | undefined): number {
+    if (previous !== undefined && (previous.placement ?? 1) !== PLACEMENT_SCHEME) return 1
+    return Math.max(1, previous?.nextDocId ?? 1)
+  }
 
   /** One dissemination at a time: a second caller waits for the running one, then runs its own. */
   async run (options: { onProgress?: (p: DisseminationProgress) => void, signal?: AbortSignal } = {}): Promise<DisseminationSummary> {
@@ -100,7 +107,9 @@ export class Dissemination {
     const { local, membership, host } = this.init
     const previous = this.init.catalog.current()
     const rangeDocs = previous?.rangeDocs ?? this.init.rangeDocs ?? DEFAULT_RANGE_DOCS
-    const start = Math.max(1, previous?.nextDocId ?? 1)
+    const start = this.firstUnsent(previous)
+    // the whole of every list goes out: a first publish, or one that places everything again under a new scheme
+    const whole = start === 1
     const end = local.nextDocId
     const placement = membership.placement()
     const queues = new Map<string, PeerQueue>()
@@ -226,7 +235,7 @@ export class Dissemination {
       // A rare term travels whole in its heads: a query that names it reads it in the planner's round, with no blocks round after.
       // Only in a catalog's first publish, where this list is the whole term: in a later one it is what the publish adds, and a dense
       // term adds few postings a day (inline chunks of every publish would pile up in the heads every query reads).
-      const inlineAll = previous === undefined && list.length <= INLINE_TERM_POSTINGS
+      const inlineAll = whole && list.length <= INLINE_TERM_POSTINGS
       while (i < list.length) {
         const range = Math.floor(list.docs[i] / rangeDocs)
         const limit = (range + 1) * rangeDocs
@@ -273,7 +282,8 @@ export class Dissemination {
       replicas: placement.replicas,
       releases: releases.map((r) => ({ name: r.name, docId: r.docId, version: r.version, date: r.date, units: r.units })),
       dead,
-      date: new Date().toISOString()
+      date: new Date().toISOString(),
+      placement: PLACEMENT_SCHEME
     }
     await this.commitCatalog(catalog, options.signal)
     progress('done')

@@ -114,6 +114,12 @@ function hashText (n: number): void {
   }
 }
 
+/**
+ * The placement scheme catalogs carry (types.ts Catalog.placement): 2 since
+ * keys are their texts' UTF-8; 1 (no field) when they were sha256 digests.
+ */
+export const PLACEMENT_SCHEME = 2
+
 /** The texts placement keys are made of: a term's head, a term's block, a document by docId and by id. */
 const TERM = 'edos/term/'
 const DOC = 'edos/doc/'
@@ -229,8 +235,8 @@ export class Placement {
 
   /**
    * Bulk form: writes the owners' indexes into `peers` to `out` (nearest
-   * first) and returns how many (min(r, n)). Allocates nothing for 32-byte
-   * keys, for the publisher placing millions of them.
+   * first) and returns how many (min(r, n)). Allocates nothing for keys of
+   * up to 952 bytes (hashed in JS), for a peer placing millions of them.
    */
   ownerIndexes (key: Uint8Array, out: Uint32Array | number[]): number {
     if (key.length + 72 <= TEXT.length) {
@@ -244,8 +250,8 @@ export class Placement {
 
   /**
    * ownerIndexes(headKey(term), out), and likewise for blockKey, docKey and
-   * idKey, without making the key: its digest goes from one hash to the
-   * next as words. The publisher places every term of a release this way.
+   * idKey, without making the key: its text is written to the hash's
+   * buffer. The publisher places every term of a release this way.
    */
   headOwnerIndexes (term: string, out: Uint32Array | number[]): number { return this.textOwnerIndexes(TERM, term, '', out) }
   blockOwnerIndexes (term: string, range: number, out: Uint32Array | number[]): number { return this.textOwnerIndexes(TERM, term, `#${range}`, out) }

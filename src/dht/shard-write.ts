@@ -81,6 +81,7 @@ export function checkCatalog (c: Catalog): void {
   if (c.rangeDocs < 1) throw new ProtocolError('catalog rangeDocs must be at least 1')
   if (typeof c.publisher !== 'string' || typeof c.date !== 'string') throw new ProtocolError('catalog publisher and date must be strings')
   if (!Array.isArray(c.releases)) throw new ProtocolError('catalog releases must be an array')
+  if (c.placement !== undefined && (!Number.isSafeInteger(c.placement) || c.placement < 1)) throw new ProtocolError(`catalog placement ${String(c.placement)} is not a positive integer`)
   if (!Array.isArray(c.dead) || c.dead.some((d, i) => !isU32(d) || (i > 0 && d <= c.dead[i - 1]))) throw new ProtocolError('catalog dead must be strictly increasing docIds')
 }
 

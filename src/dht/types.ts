@@ -1,7 +1,7 @@
 /**
  * Contracts of the distributed index (KadoP on libp2p). The pieces:
  *
- *   placement.ts   keys (sha256) and the r closest index peers by XOR, computed locally
+ *   placement.ts   keys (texts' UTF-8, kad ids their sha256) and the r closest index peers by XOR, computed locally
  *   trust.ts       the publisher key as root: mirror certificates, signed batches, replay guard
  *   wire.ts        frames on the custom protocols: a JSON header plus binary parts
  *   shard-store.ts what one index peer holds (LevelDB): posting chunks, term heads, documents,
@@ -89,6 +89,13 @@ export interface Catalog {
   dead: number[]
   /** ISO date of the publish. */
   date: string
+  /**
+   * How keys are placed (placement.ts PLACEMENT_SCHEME); absent from the
+   * catalogs of scheme 1, whose keys were sha256 digests of their texts. A
+   * publisher that finds an older scheme publishes everything again, so
+   * that every key is where readers now look for it.
+   */
+  placement?: number
 }
 
 /** A mirror certificate: the publisher's signature over the mirror's peer id, with an expiry. */

@@ -64,7 +64,7 @@ const CHECKSUM_CLOSE = Buffer.from('</checksum>')
 /** checksumOf a stored record (id, 00, XML): the element is found in the bytes and only it is decoded. */
 function checksumOfRecord (record: Uint8Array): string | undefined {
   const b = Buffer.from(record.buffer, record.byteOffset, record.byteLength)
-  const at = b.indexOf(CHECKSUM_OPEN)
+  const at = b.indexOf(CHECKSUM_OPEN, b.indexOf(0) + 1)
   const end = at < 0 ? -1 : b.indexOf(CHECKSUM_CLOSE, at)
   const found = end < 0 ? undefined : checksumOf(b.toString('utf8', at, end + CHECKSUM_CLOSE.length))
   // the first element is the one the builders write; anything else is read as checksumOf reads the whole text
@@ -211,9 +211,15 @@ export class Channels {
       if (r === undefined) { r = parseXml(typeof doc === 'string' ? doc : xmlOfRecord(doc), { where: id }); roots.set(id, r) }
       return r
     }
+    // a unit goes to every channel that takes it: its checksum is found once
+    const sums = new Map<string, string | undefined>()
     const toUnit = (u: ReleaseUnit): NotificationUnit => {
-      const doc = docs.get(u.id)
-      const checksum = doc === undefined ? undefined : typeof doc === 'string' ? checksumOf(doc) : checksumOfRecord(doc)
+      let checksum = sums.get(u.id)
+      if (checksum === undefined && !sums.has(u.id)) {
+        const doc = docs.get(u.id)
+        checksum = doc === undefined ? undefined : typeof doc === 'string' ? checksumOf(doc) : checksumOfRecord(doc)
+        sums.set(u.id, checksum)
+      }
       return channelUnit({ kind: u.kind, id: u.id, name: u.name, version: u.version, arch: u.arch, checksum })
     }
     const date = new Date().toISOString()

@@ -179,6 +179,15 @@ describe('ShardStore', () => {
       await r.applyEncoded(w)
       expect(await statsOf(r)).toEqual(once)
     }
+    // ids where one is a prefix of another, in either order, and one repeated after them
+    for (const order of [['x', 'xy'], ['xy', 'x'], ['x', 'xy', 'x']]) {
+      const r = await openStore(`ids-${order.join('-')}`)
+      const w = new WriteBuilder()
+      order.forEach((id, i) => { w.id(id, i + 1) })
+      await r.applyEncoded(w)
+      expect((await statsOf(r)).ids).toBe(2)
+      expect(await r.resolve(['x', 'xy'])).toEqual(order.length === 3 ? [3, 2] : order[0] === 'x' ? [1, 2] : [2, 1])
+    }
   })
 
   it('rejects a bad write whole, naming the problem, and stores nothing of it', async () => {

@@ -57,6 +57,10 @@ describe('write entries on the wire', () => {
     }
     expect(entries(fromRecord)).toEqual(entries(direct))
     expect(() => new WriteBuilder().docRecord(1, enc.encode('no end'))).toThrow(RangeError)
+    // a record whose id starts with U+FEFF: the id as the store decodes it, without it
+    const bom = new WriteBuilder(); bom.docRecord(3, enc.encode('\ufeffid\u0000<a/>'))
+    const plain = new WriteBuilder(); plain.doc(3, new TextDecoder().decode(enc.encode('\ufeffid')), '<a/>')
+    expect(entries(bom)).toEqual(entries(plain))
     const b = batch()
     const copies = new WriteBuilder(16, 16, 1)
     for (let i = b.length - 1; i >= 0; i--) copies.copyEntry(b, i)
@@ -69,6 +73,16 @@ describe('write entries on the wire', () => {
       expect(h.keyBuf.subarray(h.keyStart(0), h.keyEnd(0))).toEqual(h.key(0))
       expect(h.valueBuf.subarray(h.valueStart(0), h.valueEnd(0))).toEqual(h.value(0))
     }
+  })
+
+  it('refuses compact lengths that end inside an entry or hold an overlong varint', () => {
+    const compact = encodeEntries(batch())
+    const lengths = compact.parts[2]
+    for (const cut of [1, 2, lengths.length - 1]) {
+      expect(() => decodeEntries(compact.header, [compact.parts[0], compact.parts[1], lengths.subarray(0, cut)])).toThrow(ProtocolError)
+    }
+    const overlong = Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 1, 1)
+    expect(() => decodeEntries({ encoding: 'entries', entries: 1, keys: 'shared' }, [new Uint8Array(1), new Uint8Array(1), overlong])).toThrow(/truncated or overlong/)
   })
 
   it('refuses lengths that do not fit the previous key or the parts, and counts that lie', () => {
