@@ -10,6 +10,7 @@
  * it again sends the same chunks under the same keys (idempotent).
  */
 import type { TwigStore } from '../xml-twig-index/store/store.ts'
+import { docRecordId } from '../xml-twig-index/store/keys.ts'
 import { EdosError } from '../xml-twig-index/errors.ts'
 import type { CatalogView } from './catalog.ts'
 import { CATALOG_TOPIC } from './catalog.ts'
@@ -24,8 +25,6 @@ import { PLACEMENT_SCHEME } from './placement.ts'
 import { deliveryFields, signEnvelope } from './trust.ts'
 import { DEFAULT_RANGE_DOCS, type Catalog } from './types.ts'
 import { encodeEntries } from './write-codec.ts'
-
-const utf8 = new TextDecoder()
 
 export class PublishIncompleteError extends EdosError {
   constructor (message: string, readonly failedPeers: string[]) { super(message, 'ERR_PUBLISH_INCOMPLETE'); this.name = 'PublishIncompleteError' }
@@ -216,7 +215,7 @@ export class Dissemination {
         const docId = ids[r]
         scratch.reset(); scratch.docRecord(docId, record)
         place(owners, placement.docOwnerIndexes(docId, owners), DOC, 0)
-        const id = utf8.decode(record.subarray(0, record.indexOf(0)))
+        const id = docRecordId(record)
         scratch.reset(); scratch.id(id, docId)
         place(owners, placement.idOwnerIndexes(id, owners), ENTRY, 0)
         if (filled.length > 0) await sendFilled()

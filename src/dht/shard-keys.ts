@@ -29,6 +29,7 @@
  */
 import { ByteWriter, CorruptBlockError, EMPTY_LIST, PostingBuffer, decodeBlock, encodeBlock, type PostingList } from '../xml-twig-index/postings/codec.ts'
 import type { DocFilter } from '../xml-twig-index/engine/source.ts'
+import { docRecordIdEnd } from '../xml-twig-index/store/keys.ts'
 import type { TermHead } from './types.ts'
 
 import { ProtocolError } from './errors.ts'
@@ -118,19 +119,29 @@ export function startsWithBytes (a: Uint8Array, prefix: Uint8Array): boolean {
 /** Reads LEB128 varints of a stored value; a value that does not parse is corruption on disk. */
 export class VarintReader {
   p: number
-  constructor (readonly bytes: Uint8Array, offset = 0) { this.p = offset }
-  get done (): boolean { return this.p >= this.bytes.length }
+  /** Where the value ends, and where its byte 0 is (errors count from there). */
+  private end: number
+  private origin = 0
+  constructor (private bytes: Uint8Array, offset = 0) { this.p = offset; this.end = bytes.length }
+  get done (): boolean { return this.p >= this.end }
+
+  /** Reads bytes[from, end) from now on, positions counted from `origin`: one reader for many small values, no object each. */
+  over (bytes: Uint8Array, from: number, end: number, origin = from): this {
+    this.bytes = bytes; this.p = from; this.end = end; this.origin = origin
+    return this
+  }
+
   next (): number {
     const b = this.bytes
     let v = 0
     // a running multiplier, not 2 ** shift (a floating-point pow in V8: see codec.ts varintAt)
     for (let shift = 0, mul = 1; shift < 35; shift += 7, mul *= 128) {
-      if (this.p >= b.length) throw new CorruptBlockError(`stored value truncated at byte ${this.p}`)
+      if (this.p >= this.end) throw new CorruptBlockError(`stored value truncated at byte ${this.p - this.origin}`)
       const x = b[this.p++]
       v += (x & 0x7f) * mul
       if (x < 0x80) return v
     }
-    throw new CorruptBlockError(`stored value has an overlong varint at byte ${this.p}`)
+    throw new CorruptBlockError(`stored value has an overlong varint at byte ${this.p - this.origin}`)
   }
 }
 
@@ -268,8 +279,8 @@ export class WriteBuilder {
   docRecord (docId: number, record: Uint8Array): number {
     // a leading U+FEFF is not part of the id, as the store decodes it (TextDecoder drops it): doc() does not send it either
     const from = record[0] === 0xEF && record[1] === 0xBB && record[2] === 0xBF ? 3 : 0
-    const z = record.indexOf(0, from)
-    if (z < 0) throw new RangeError(`document ${docId}: a record without its id's end`)
+    const z = docRecordIdEnd(record)
+    if (z < from) throw new RangeError(`document ${docId}: a record without its id's end`)
     const k = this.kw
     const start = k.pos
     k.ensure(5); k.buf[k.pos++] = P_DOC; k.u32(docId)

@@ -7,7 +7,7 @@
  */
 import { ProtocolError } from './errors.ts'
 import type { Catalog } from './types.ts'
-import { CHUNK_VERSION, INLINE_POSTINGS_MAX, P_BLOCK, P_DOC, P_HEAD, P_ID, WriteBuilder, chunkHeader, decodeChunk, enc, readU32be, supersededIn } from './shard-keys.ts'
+import { CHUNK_VERSION, INLINE_POSTINGS_MAX, P_BLOCK, P_DOC, P_HEAD, P_ID, VarintReader, WriteBuilder, chunkHeader, decodeChunk, enc, readU32be, supersededIn } from './shard-keys.ts'
 import type { HeadChunk, PostingChunk, ShardWrite } from './shard-store.ts'
 import { CorruptBlockError, PostingBuffer } from '../xml-twig-index/postings/codec.ts'
 
@@ -196,31 +196,16 @@ function checkTermKey (keys: Uint8Array, ks: number, ke: number, i: number): voi
   for (let j = ks + 1; j < ke - 9; j++) if (keys[j] === 0) throw new ProtocolError(`encoded write: entry ${i} has a term with U+0000`)
 }
 
-/** Where the last readVarint ended (a scratch: reading a head's numbers makes no object). */
-let varintEnd = 0
-
-/** A LEB128 varint at bytes[p] of a value bytes[from, end); sets varintEnd. Positions in errors count from `from`. */
-function readVarint (bytes: Uint8Array, p: number, end: number, from: number): number {
-  let v = 0
-  for (let shift = 0, mul = 1; shift < 35; shift += 7, mul *= 128) {
-    if (p >= end) throw new CorruptBlockError(`stored value truncated at byte ${p - from}`)
-    const x = bytes[p++]
-    v += (x & 0x7f) * mul
-    if (x < 0x80) { varintEnd = p; return v }
-  }
-  throw new CorruptBlockError(`stored value has an overlong varint at byte ${p - from}`)
-}
-
-/** Where inline chunks are decoded to be checked: one buffer for every head of every write, not one per head. */
+/** Where inline chunks are decoded to be checked: one buffer for every head of every write, not one per head (and one reader). */
 const checked = new PostingBuffer(INLINE_POSTINGS_MAX)
+const headReader = new VarintReader(new Uint8Array(0))
 
 /** Checks an encoded head value bytes[from, to) (three varints, then maybe its inline chunk); returns the postings it carries inline. */
 function checkHeadValue (bytes: Uint8Array, from: number, to: number, firstDoc: number, i: number): number {
   try {
-    const postings = readVarint(bytes, from, to, from)
-    readVarint(bytes, varintEnd, to, from)
-    const lastDoc = firstDoc + readVarint(bytes, varintEnd, to, from)
-    const at = varintEnd
+    const r = headReader.over(bytes, from, to)
+    const postings = r.next(); r.next(); const lastDoc = firstDoc + r.next()
+    const at = r.p
     if (at >= to) {
       if (to - from > 30) throw new ProtocolError(`a ${to - from}-byte value`)
       return 0
@@ -230,10 +215,11 @@ function checkHeadValue (bytes: Uint8Array, from: number, to: number, firstDoc: 
     if (length > 32 + INLINE_POSTINGS_MAX * 24) throw new ProtocolError(`an inline chunk of ${length} bytes`)
     // the inline chunk's header (as chunkHeader reads it): version, count, last doc
     if (bytes[at] !== CHUNK_VERSION) throw new CorruptBlockError(`posting chunk version ${bytes[at]} is not ${CHUNK_VERSION}`)
-    const count = readVarint(bytes, at + 1, to, at)
-    const chunkLast = firstDoc + readVarint(bytes, varintEnd, to, at)
+    r.over(bytes, at + 1, to, at)
+    const count = r.next()
+    const chunkLast = firstDoc + r.next()
     // decoded whole: what the sub-blocks hold, not only what the chunk's header says, is what readers get
-    const list = count === postings && count <= INLINE_POSTINGS_MAX && varintEnd < to ? decodeChunk(bytes.subarray(at, to), firstDoc, checked) : undefined
+    const list = count === postings && count <= INLINE_POSTINGS_MAX && r.p < to ? decodeChunk(bytes.subarray(at, to), firstDoc, checked) : undefined
     if (list === undefined || list.length !== count || list.docs[list.length - 1] !== lastDoc || chunkLast !== lastDoc) {
       throw new ProtocolError(`an inline chunk of ${list?.length ?? count} postings to doc ${chunkLast} for a head of ${postings} to doc ${lastDoc} (at most ${INLINE_POSTINGS_MAX})`)
     }

@@ -14,7 +14,7 @@ import { ByteWriter } from '../xml-twig-index/postings/codec.ts'
 import { ProtocolError } from './errors.ts'
 import type { HeadChunk, PostingChunk, ShardWrite } from './shard-store.ts'
 import type { HeldDocument } from './types.ts'
-import { WriteBuilder } from './shard-keys.ts'
+import { VarintReader, WriteBuilder } from './shard-keys.ts'
 import { MAX_ID_BYTES, MAX_TERM_BYTES } from './shard-write.ts'
 
 /**
@@ -70,16 +70,15 @@ function rebuild (suffixes: Uint8Array, values: Uint8Array, lengths: Uint8Array)
   // an entry takes 3 bytes of lengths at least
   const bounds = new Uint32Array(4 * Math.ceil(lengths.length / 3))
   let kp = 0; let sp = 0; let vp = 0; let n = 0; let prevStart = 0; let prevLength = 0
-  let p = 0
-  const end = lengths.length
-  while (p < end) {
-    // three varints; most take one byte (a batch holds ~10^5 entries: no reader object or closure per number)
-    let shared = lengths[p]
-    if (shared < 0x80) p++; else { shared = lengthAt(lengths, p); p = lengthEnd }
-    let suffix = p < end ? lengths[p] : 0x80
-    if (suffix < 0x80) p++; else { suffix = lengthAt(lengths, p); p = lengthEnd }
-    let value = p < end ? lengths[p] : 0x80
-    if (value < 0x80) p++; else { value = lengthAt(lengths, p); p = lengthEnd }
+  const r = new VarintReader(lengths)
+  // three varints an entry; most take one byte, read without the reader (a batch holds ~10^5 entries)
+  const next = (): number => {
+    const x = r.p < lengths.length ? lengths[r.p] : 0x80
+    if (x < 0x80) { r.p++; return x }
+    try { return r.next() } catch { throw new ProtocolError(`write: entry lengths truncated or overlong at byte ${r.p}`) }
+  }
+  while (!r.done) {
+    const shared = next(); const suffix = next(); const value = next()
     const length = shared + suffix
     if (shared > prevLength || length === 0 || length > MAX_KEY_BYTES || sp + suffix > suffixes.length || vp + value > values.length) {
       throw new ProtocolError(`write: entry ${n / 4} (shared ${shared}, suffix ${suffix}, value ${value}) does not fit the previous key or the parts`)
@@ -100,21 +99,6 @@ function rebuild (suffixes: Uint8Array, values: Uint8Array, lengths: Uint8Array)
 }
 
 import { decodePostingList, encodePostingList } from './wire.ts'
-
-/** Where the last lengthAt ended (a scratch, as codec.ts varintAt's). */
-let lengthEnd = 0
-
-/** A varint of a compact write's lengths part at `p` (the multi-byte case); sets lengthEnd. */
-function lengthAt (bytes: Uint8Array, p: number): number {
-  let v = 0
-  for (let shift = 0, mul = 1; shift < 35; shift += 7, mul *= 128) {
-    if (p >= bytes.length) break
-    const x = bytes[p++]
-    v += (x & 0x7f) * mul
-    if (x < 0x80) { lengthEnd = p; return v }
-  }
-  throw new ProtocolError(`write: entry lengths truncated or overlong at byte ${p}`)
-}
 
 const enc = new TextEncoder()
 

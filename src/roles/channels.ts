@@ -17,6 +17,7 @@ import type { IndexStoreView, IndexView } from './index-view.ts'
 import { QueryParseError } from '../xml-twig-index/errors.ts'
 import { hasAnswer, parseQuery, type Query } from '../xml-twig-index/query/index.ts'
 import { parseXml } from '../xml-twig-index/xml/parse.ts'
+import { docRecordIdEnd, docRecordXml } from '../xml-twig-index/store/keys.ts'
 import type { XElement } from '../xml-twig-index/xml/tree.ts'
 import type { EventBus } from './events.ts'
 import type { ReleaseChange, ReleaseUnit } from './publishing.ts'
@@ -64,16 +65,11 @@ const CHECKSUM_CLOSE = Buffer.from('</checksum>')
 /** checksumOf a stored record (id, 00, XML): the element is found in the bytes and only it is decoded. */
 function checksumOfRecord (record: Uint8Array): string | undefined {
   const b = Buffer.from(record.buffer, record.byteOffset, record.byteLength)
-  const at = b.indexOf(CHECKSUM_OPEN, b.indexOf(0) + 1)
+  const at = b.indexOf(CHECKSUM_OPEN, docRecordIdEnd(record) + 1)
   const end = at < 0 ? -1 : b.indexOf(CHECKSUM_CLOSE, at)
   const found = end < 0 ? undefined : checksumOf(b.toString('utf8', at, end + CHECKSUM_CLOSE.length))
   // the first element is the one the builders write; anything else is read as checksumOf reads the whole text
-  return found ?? checksumOf(xmlOfRecord(record))
-}
-
-function xmlOfRecord (record: Uint8Array): string {
-  const b = Buffer.from(record.buffer, record.byteOffset, record.byteLength)
-  return b.toString('utf8', b.indexOf(0) + 1)
+  return found ?? checksumOf(docRecordXml(record))
 }
 
 function checksumOf (xml: string): string | undefined {
@@ -208,7 +204,7 @@ export class Channels {
       const doc = docs.get(id)
       if (doc === undefined) return undefined
       let r = roots.get(id)
-      if (r === undefined) { r = parseXml(typeof doc === 'string' ? doc : xmlOfRecord(doc), { where: id }); roots.set(id, r) }
+      if (r === undefined) { r = parseXml(typeof doc === 'string' ? doc : docRecordXml(doc), { where: id }); roots.set(id, r) }
       return r
     }
     // a unit goes to every channel that takes it: its checksum is found once

@@ -93,6 +93,12 @@ export const SUMMARY_END = summaryRangeAll.lt
 export function encodeDocRecord (id: string, xml: string): Uint8Array {
   return enc.encode(`${id}\u0000${xml}`)
 }
+/** Where a document record's id ends (its 00 byte), -1 when it has none. */
+export const docRecordIdEnd = (b: Uint8Array): number => b.indexOf(0)
+/** A document record's id, decoded as decodeDocRecord decodes it (a leading U+FEFF dropped). */
+export const docRecordId = (b: Uint8Array): string => dec.decode(b.subarray(0, docRecordIdEnd(b)))
+/** A document record's XML. */
+export const docRecordXml = (b: Uint8Array): string => dec.decode(b.subarray(docRecordIdEnd(b) + 1))
 export function decodeDocRecord (b: Uint8Array): { id: string, xml: string } {
   const s = dec.decode(b)
   const z = s.indexOf('\u0000')
