@@ -215,8 +215,7 @@ export class TwigStore implements PostingSource {
   }
 
   async getDocuments (docIds: number[]): Promise<Array<StoredDocument | undefined>> {
-    const values = await this.db.getMany(docIds.map(docKey))
-    return values.map((v, i) => v === undefined || !this.isLive(docIds[i]) ? undefined : { docId: docIds[i], ...decodeDocRecord(v) })
+    return (await this.getDocumentRecords(docIds)).map((v, i) => v === undefined ? undefined : { docId: docIds[i], ...decodeDocRecord(v) })
   }
 
   /**
