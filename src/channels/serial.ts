@@ -9,7 +9,8 @@ export class SerialQueue {
 
   async run<T> (fn: () => Promise<T>): Promise<T> {
     const run = this.chain.then(fn, fn)
-    this.chain = run.catch(() => undefined)
+    // the chain keeps no task's result: the last publish's notifications (every unit of a release) stayed reachable through it
+    this.chain = run.then(() => undefined, () => undefined)
     return await run
   }
 

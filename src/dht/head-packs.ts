@@ -32,12 +32,24 @@ export function packKey (seq: number): Uint8Array { const k = new Uint8Array(5);
 
 const compare = (a: Uint8Array, b: Uint8Array): number => Buffer.compare(a, b)
 
-/** Builds one pack from head chunks (key, value), in any key order. */
+/**
+ * Builds one pack from head chunks (key, value), in any key order. Keys and
+ * values may be ranges of larger buffers (addRange): a write's heads are
+ * packed from its key and value buffers, no view made per head.
+ */
 export class PackBuilder {
   private readonly w = new ByteWriter(PACK_BYTES + 1024)
+  // the previous key as a range of the buffer it was given in (a caller's buffer must not change while the pack is built)
   private prev: Uint8Array = new Uint8Array(0)
+  private prevStart = 0
+  private prevEnd = 0
+  // the lowest and highest key so far, likewise
   private lo: Uint8Array | undefined
+  private loStart = 0
+  private loEnd = 0
   private hi: Uint8Array | undefined
+  private hiStart = 0
+  private hiEnd = 0
   private sorted = true
   /** Records added since the last reset. */
   count = 0
@@ -46,34 +58,59 @@ export class PackBuilder {
 
   /** Adds a record; returns the byte its value starts at (its length's varint: valueAt reads it). */
   add (key: Uint8Array, value: Uint8Array): number {
-    const prev = this.prev
-    const max = Math.min(prev.length, key.length)
+    return this.addRange(key, 0, key.length, value, 0, value.length)
+  }
+
+  /** add(keys[ks, ke), values[vs, ve)). */
+  addRange (keys: Uint8Array, ks: number, ke: number, values: Uint8Array, vs: number, ve: number): number {
+    const prev = this.prev; const ps = this.prevStart; const pl = this.prevEnd - ps
+    const length = ke - ks
+    const max = pl < length ? pl : length
     let shared = 0
-    while (shared < max && prev[shared] === key[shared]) shared++
+    while (shared < max && prev[ps + shared] === keys[ks + shared]) shared++
     const w = this.w
-    w.varint(shared); w.varint(key.length - shared); w.bytes(key.subarray(shared))
-    const at = w.pos
-    w.varint(value.length); w.bytes(value)
+    const vn = ve - vs
+    // room for three varints and both byte runs, then written through locals (a field load and store per byte otherwise)
+    w.ensure(15 + length - shared + vn)
+    const buf = w.buf
+    let pos = w.pos
+    for (let v = shared; ; v >>>= 7) { if (v < 0x80) { buf[pos++] = v; break } buf[pos++] = (v & 0x7f) | 0x80 }
+    for (let v = length - shared; ; v >>>= 7) { if (v < 0x80) { buf[pos++] = v; break } buf[pos++] = (v & 0x7f) | 0x80 }
+    for (let j = ks + shared; j < ke; j++) buf[pos++] = keys[j]
+    const at = pos
+    for (let v = vn; ; v >>>= 7) { if (v < 0x80) { buf[pos++] = v; break } buf[pos++] = (v & 0x7f) | 0x80 }
+    if (vn > 64) { buf.set(values.subarray(vs, ve), pos); pos += vn } else for (let j = vs; j < ve; j++) buf[pos++] = values[j]
+    w.pos = pos
     // keys that come in order (a publish's do) need no comparison: the first is the lowest, the last the highest
-    const after = shared === prev.length ? key.length > shared : shared < key.length && key[shared] > prev[shared]
-    if (this.lo === undefined) { this.lo = key; this.hi = key; this.sorted = true } else if (this.sorted && after) this.hi = key
-    else {
+    const after = shared === pl ? length > shared : shared < length && keys[ks + shared] > prev[ps + shared]
+    if (this.lo === undefined) {
+      this.lo = this.hi = keys; this.loStart = this.hiStart = ks; this.loEnd = this.hiEnd = ke; this.sorted = true
+    } else if (this.sorted && after) {
+      this.hi = keys; this.hiStart = ks; this.hiEnd = ke
+    } else {
       this.sorted = false
-      if (compare(key, this.lo) < 0) this.lo = key
-      if (compare(key, this.hi as Uint8Array) > 0) this.hi = key
+      if (compareRanges(keys, ks, ke, this.lo, this.loStart, this.loEnd) < 0) { this.lo = keys; this.loStart = ks; this.loEnd = ke }
+      if (compareRanges(keys, ks, ke, this.hi as Uint8Array, this.hiStart, this.hiEnd) > 0) { this.hi = keys; this.hiStart = ks; this.hiEnd = ke }
     }
-    this.prev = key
+    this.prev = keys; this.prevStart = ks; this.prevEnd = ke
     this.count++
     return at
   }
 
-  /** The pack's value and its lowest and highest key (copies: the builder is reused). */
+  /** The pack's value and its lowest and highest key (copies, whatever buffers the keys came in: the builder is reused). */
   finish (): { value: Uint8Array, lo: Uint8Array, hi: Uint8Array } {
     if (this.lo === undefined || this.hi === undefined) throw new RangeError('an empty pack')
-    const out = { value: this.w.buf.slice(0, this.w.pos), lo: new Uint8Array(this.lo), hi: new Uint8Array(this.hi) }
-    this.w.pos = 0; this.prev = new Uint8Array(0); this.lo = undefined; this.hi = undefined; this.count = 0
+    const out = { value: this.w.buf.slice(0, this.w.pos), lo: new Uint8Array(this.lo.subarray(this.loStart, this.loEnd)), hi: new Uint8Array(this.hi.subarray(this.hiStart, this.hiEnd)) }
+    this.w.pos = 0; this.prev = new Uint8Array(0); this.prevStart = this.prevEnd = 0; this.lo = undefined; this.hi = undefined; this.count = 0
     return out
   }
+}
+
+function compareRanges (a: Uint8Array, as: number, ae: number, b: Uint8Array, bs: number, be: number): number {
+  const al = ae - as; const bl = be - bs
+  const n = al < bl ? al : bl
+  for (let i = 0; i < n; i++) if (a[as + i] !== b[bs + i]) return a[as + i] - b[bs + i]
+  return al - bl
 }
 
 /**

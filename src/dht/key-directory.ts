@@ -23,18 +23,18 @@ import { hash64, hashOut } from './shard-keys.ts'
 
 const EMPTY = 0
 
+// A slot is 4 words (hash hi, hash lo, 1 + newest entry, unused) and an entry 6 (next, range, firstDoc, where, at, weight), each
+// in one array: a probe or an insert then touches one cache line, where an array per field touched one each (a mirror's share of
+// R1 records ~300 K heads, every one a miss in tables of megabytes).
+const SLOT = 4
+const S_HI = 0; const S_LO = 1; const S_HEAD = 2
+const ENTRY = 6
+const E_NEXT = 0; const E_RANGE = 1; const E_FIRST = 2; const E_WHERE = 3; const E_AT = 4; const E_WEIGHT = 5
+
 export class KeyDirectory {
-  private hi = new Uint32Array(1024)
-  private lo = new Uint32Array(1024)
-  /** Slot -> 1 + index of the unit's newest entry (0: none). */
-  private head = new Int32Array(1024)
-  /** Entries: a linked list per unit, newest first. */
-  private next = new Int32Array(1024)
-  private ranges = new Uint32Array(1024)
-  private firstDocs = new Uint32Array(1024)
-  private wheres = new Uint32Array(1024)
-  private ats = new Uint32Array(1024)
-  private weights = new Uint32Array(1024)
+  private slots = new Uint32Array(1024 * SLOT)
+  private capacity = 1024
+  private entries = new Uint32Array(1024 * ENTRY)
   /** Distinct units. */
   size = 0
   /** Distinct chunk keys. */
@@ -44,20 +44,22 @@ export class KeyDirectory {
   /** Where the chunk the last `add` replaced was (meaningful when `replaced` >= 0). */
   replacedWhere = 0
 
-  /** The slot of `bytes[from, to)`'s hash, inserted when `add`, else -1 when absent. */
+  /** The slot (its first word) of `bytes[from, to)`'s hash, inserted when `add`, else -1 when absent. */
   private slot (bytes: Uint8Array, from: number, to: number, add: boolean): number {
     hash64(bytes, from, to)
     const a = hashOut[0]; const b = hashOut[1]
-    const mask = this.hi.length - 1
+    const mask = this.capacity - 1
+    const slots = this.slots
     let i = (a ^ Math.imul(b, 0x9e3779b1)) & mask
     for (;;) {
-      const h = this.hi[i]; const l = this.lo[i]
+      const w = i * SLOT
+      const h = slots[w + S_HI]; const l = slots[w + S_LO]
       if (h === EMPTY && l === EMPTY) {
         if (!add) return -1
-        this.hi[i] = a; this.lo[i] = b; this.size++
-        return i
+        slots[w + S_HI] = a; slots[w + S_LO] = b; this.size++
+        return w
       }
-      if (h === a && l === b) return i
+      if (h === a && l === b) return w
       i = (i + 1) & mask
     }
   }
@@ -74,18 +76,26 @@ export class KeyDirectory {
 
   /** `add` for the unit bytes[from, to) (a key inside a larger buffer: no view of it is made). */
   addUnit (bytes: Uint8Array, from: number, to: number, range: number, firstDoc: number, where = 0, weight = 0, at = 0): boolean {
-    if ((this.size + 1) * 2 > this.hi.length) this.grow()
+    if ((this.size + 1) * 2 > this.capacity) this.grow()
     const before = this.size
     const s = this.slot(bytes, from, to, true)
-    for (let e = this.head[s] - 1; e >= 0; e = this.next[e] - 1) {
-      if (this.ranges[e] === range && this.firstDocs[e] === firstDoc) { this.replaced = this.weights[e]; this.replacedWhere = this.wheres[e]; this.wheres[e] = where; this.weights[e] = weight; this.ats[e] = at; return false }
+    const slots = this.slots
+    let entries = this.entries
+    for (let e = slots[s + S_HEAD] - 1; e >= 0; e = entries[e * ENTRY + E_NEXT] - 1) {
+      const o = e * ENTRY
+      if (entries[o + E_RANGE] === range && entries[o + E_FIRST] === firstDoc) {
+        this.replaced = entries[o + E_WEIGHT]; this.replacedWhere = entries[o + E_WHERE]
+        entries[o + E_WHERE] = where; entries[o + E_WEIGHT] = weight; entries[o + E_AT] = at
+        return false
+      }
     }
     this.replaced = -1
-    if (this.chunks === this.next.length) this.growEntries()
+    if ((this.chunks + 1) * ENTRY > entries.length) entries = this.growEntries()
     const e = this.chunks++
-    this.ranges[e] = range; this.firstDocs[e] = firstDoc; this.wheres[e] = where; this.weights[e] = weight; this.ats[e] = at
-    this.next[e] = this.head[s]
-    this.head[s] = e + 1
+    const o = e * ENTRY
+    entries[o + E_NEXT] = slots[s + S_HEAD]; entries[o + E_RANGE] = range; entries[o + E_FIRST] = firstDoc
+    entries[o + E_WHERE] = where; entries[o + E_AT] = at; entries[o + E_WEIGHT] = weight
+    slots[s + S_HEAD] = e + 1
     return this.size > before
   }
 
@@ -93,12 +103,15 @@ export class KeyDirectory {
   find (bytes: Uint8Array, from: number, to: number, range: number, firstDoc: number): number {
     const s = this.slot(bytes, from, to, false)
     if (s < 0) return -1
-    for (let e = this.head[s] - 1; e >= 0; e = this.next[e] - 1) if (this.ranges[e] === range && this.firstDocs[e] === firstDoc) return e
+    const entries = this.entries
+    for (let e = this.slots[s + S_HEAD] - 1; e >= 0; e = entries[e * ENTRY + E_NEXT] - 1) {
+      if (entries[e * ENTRY + E_RANGE] === range && entries[e * ENTRY + E_FIRST] === firstDoc) return e
+    }
     return -1
   }
 
   /** Where chunk `e` (from find) is, as last recorded. */
-  whereOf (e: number): number { return this.wheres[e] }
+  whereOf (e: number): number { return this.entries[e * ENTRY + E_WHERE] }
 
   /** Whether the unit `bytes[from, to)` has a chunk (true for a hash collision too). */
   has (bytes: Uint8Array, from: number, to: number): boolean {
@@ -118,32 +131,35 @@ export class KeyDirectory {
     const s = this.slot(bytes, from, to, false)
     const out: Array<[number, number, number, number]> = []
     if (s < 0) return out
-    for (let e = this.head[s] - 1; e >= 0; e = this.next[e] - 1) {
-      if (range === undefined || this.ranges[e] === range) out.push([this.ranges[e], this.firstDocs[e], this.wheres[e], this.ats[e]])
+    const entries = this.entries
+    for (let e = this.slots[s + S_HEAD] - 1; e >= 0; e = entries[e * ENTRY + E_NEXT] - 1) {
+      const o = e * ENTRY
+      if (range === undefined || entries[o + E_RANGE] === range) out.push([entries[o + E_RANGE], entries[o + E_FIRST], entries[o + E_WHERE], entries[o + E_AT]])
     }
     if (out.length > 1) out.sort((x, y) => x[0] - y[0] || x[1] - y[1])
     return out
   }
 
   private grow (): void {
-    const { hi, lo, head } = this
-    this.hi = new Uint32Array(hi.length * 2); this.lo = new Uint32Array(lo.length * 2); this.head = new Int32Array(head.length * 2)
-    const mask = this.hi.length - 1
-    for (let j = 0; j < hi.length; j++) {
-      if (hi[j] === EMPTY && lo[j] === EMPTY) continue
-      let i = (hi[j] ^ Math.imul(lo[j], 0x9e3779b1)) & mask
-      while (this.hi[i] !== EMPTY || this.lo[i] !== EMPTY) i = (i + 1) & mask
-      this.hi[i] = hi[j]; this.lo[i] = lo[j]; this.head[i] = head[j]
+    const old = this.slots
+    const capacity = this.capacity * 2
+    const slots = new Uint32Array(capacity * SLOT)
+    const mask = capacity - 1
+    for (let w = 0; w < old.length; w += SLOT) {
+      const h = old[w + S_HI]; const l = old[w + S_LO]
+      if (h === EMPTY && l === EMPTY) continue
+      let i = (h ^ Math.imul(l, 0x9e3779b1)) & mask
+      while (slots[i * SLOT + S_HI] !== EMPTY || slots[i * SLOT + S_LO] !== EMPTY) i = (i + 1) & mask
+      slots[i * SLOT + S_HI] = h; slots[i * SLOT + S_LO] = l; slots[i * SLOT + S_HEAD] = old[w + S_HEAD]
     }
+    this.slots = slots
+    this.capacity = capacity
   }
 
-  private growEntries (): void {
-    const n = this.next.length * 2
-    const next = new Int32Array(n); next.set(this.next); this.next = next
-    const ranges = new Uint32Array(n); ranges.set(this.ranges); this.ranges = ranges
-    const firstDocs = new Uint32Array(n); firstDocs.set(this.firstDocs); this.firstDocs = firstDocs
-    const wheres = new Uint32Array(n); wheres.set(this.wheres); this.wheres = wheres
-    const ats = new Uint32Array(n); ats.set(this.ats); this.ats = ats
-    const weights = new Uint32Array(n); weights.set(this.weights); this.weights = weights
+  private growEntries (): Uint32Array<ArrayBuffer> {
+    const entries = new Uint32Array(this.entries.length * 2)
+    entries.set(this.entries)
+    this.entries = entries
+    return entries
   }
 }

@@ -178,11 +178,15 @@ export class ShardStore {
     this.recordHeadAt(key, 0, key.length, seq, at, inline)
   }
 
-  /** recordHead for the key keys[ks, ke). */
-  private recordHeadAt (keys: Uint8Array, ks: number, ke: number, seq: number, at: number, inline: number): void {
+  /**
+   * recordHead for the key keys[ks, ke). `counted`: the caller has already
+   * counted the chunk among pack `seq`'s live ones (a write counts each new
+   * pack once, not a map update per head).
+   */
+  private recordHeadAt (keys: Uint8Array, ks: number, ke: number, seq: number, at: number, inline: number, counted = false): void {
     this.headKeys.addUnit(keys, ks + 1, ke - 9, readU32be(keys, ke - 8), readU32be(keys, ke - 4), seq, inline, at)
     this.counts.postings += inline - Math.max(0, this.headKeys.replaced)
-    this.packLive.set(seq, (this.packLive.get(seq) ?? 0) + 1)
+    if (!counted) this.packLive.set(seq, (this.packLive.get(seq) ?? 0) + 1)
     if (this.headKeys.replaced >= 0) this.leave(this.headKeys.replacedWhere)
   }
 
@@ -291,21 +295,24 @@ export class ShardStore {
       // head chunks (the live ones: one written twice in this write counts once) go into packs, in the order they came
       const packOf = new Uint32Array(p.heads.length)
       const atOf = new Uint32Array(p.heads.length)
-      const packed: Array<{ seq: number, lo: Uint8Array, hi: Uint8Array }> = []
+      const packed: Array<{ seq: number, lo: Uint8Array, hi: Uint8Array, count: number }> = []
       let seq = this.nextPack
       const builder = new PackBuilder()
-      const close = (): void => { const { value, lo, hi } = builder.finish(); batch.put(packKey(seq), value); packed.push({ seq, lo, hi }); seq++ }
-      p.heads.forEach((i, j) => {
-        atOf[j] = builder.add(b.key(i), b.value(i))
+      const close = (): void => { const count = builder.count; const { value, lo, hi } = builder.finish(); batch.put(packKey(seq), value); packed.push({ seq, lo, hi, count }); seq++ }
+      const values = b.valueBuf
+      for (let j = 0; j < p.heads.length; j++) {
+        const i = p.heads[j]
+        atOf[j] = builder.addRange(keys, b.keyStart(i), b.keyEnd(i), values, b.valueStart(i), b.valueEnd(i))
         packOf[j] = seq
         if (builder.bytes >= PACK_BYTES) close()
-      })
+      }
       if (builder.count > 0) close()
       await batch.write()
       this.nextPack = seq
-      for (const x of packed) this.spans.add(x.seq, x.lo, x.hi)
+      // a write's heads are distinct (prepare drops the superseded): every one is live in its new pack
+      for (const x of packed) { this.spans.add(x.seq, x.lo, x.hi); this.packLive.set(x.seq, x.count) }
       // the heads first: what follows reads stored chunks, and a corrupt one must not leave the heads just written unindexed
-      p.heads.forEach((i, j) => { this.recordHeadAt(keys, b.keyStart(i), b.keyEnd(i), packOf[j], atOf[j], p.headCounts[i] ?? 0) })
+      for (let j = 0; j < p.heads.length; j++) { const i = p.heads[j]; this.recordHeadAt(keys, b.keyStart(i), b.keyEnd(i), packOf[j], atOf[j], p.headCounts[i] ?? 0, true) }
       const old = new Map<number, Uint8Array | undefined>(known.map((i, j) => [i, oldChunks[j]]))
       for (const i of p.chunks) {
         const was = old.get(i)

@@ -34,6 +34,29 @@ describe('head packs', () => {
     expect(records(b.finish().value)).toEqual([['Hx', 'y']])
   })
 
+  it('packs ranges of a larger buffer exactly as whole keys and values, long ones included', () => {
+    const input: Array<[Uint8Array, Uint8Array]> = [
+      [k('Hw:b' + 'x'.repeat(200)), new Uint8Array(300).fill(7)],
+      [k('Hw:a'), k('1')],
+      [k('Hw:b' + 'x'.repeat(200) + 'y'), new Uint8Array(20_000).fill(9)],
+      [k('Hw:c'), new Uint8Array(0)]
+    ]
+    // every key and value inside one buffer, after some unrelated bytes
+    const all = new Uint8Array(64 + input.reduce((n, [a, b]) => n + a.length + b.length, 0)).fill(0xee)
+    let at = 64
+    const ranges = input.map(([key, value]) => { const ks = at; all.set(key, at); at += key.length; const vs = at; all.set(value, at); at += value.length; return [ks, ks + key.length, vs, vs + value.length] })
+    const whole = new PackBuilder(); const ranged = new PackBuilder()
+    const ats = input.map(([key, value]) => whole.add(key, value))
+    const rangedAts = ranges.map(([ks, ke, vs, ve]) => ranged.addRange(all, ks, ke, all, vs, ve))
+    const a = whole.finish(); const b = ranged.finish()
+    expect(rangedAts).toEqual(ats)
+    expect(b.value).toEqual(a.value)
+    expect(b.lo).toEqual(input[1][0])
+    expect(b.hi).toEqual(input[3][0])
+    expect(a.lo).toEqual(b.lo); expect(a.hi).toEqual(b.hi)
+    expect(valueAt(b.value, rangedAts[2])).toEqual(input[2][1])
+  })
+
   it('refuses a pack that is truncated or shares more than the key before it', () => {
     const b = new PackBuilder()
     b.add(k('Habc'), k('value'))

@@ -30,6 +30,32 @@ describe('KeyDirectory', () => {
     expect(d.chunks).toBe(4)
   })
 
+  it('keeps where, at and weight of every chunk through growth, and reports what a chunk written again replaced', () => {
+    const d = new KeyDirectory()
+    const n = 20_000
+    for (let i = 0; i < n; i++) { const key = chunkKey(`w:t${i}`, 0, i); expect(d.add(key, key.length - 9, 0, i, i >>> 4, i % 7, i * 3)).toBe(true); expect(d.replaced).toBe(-1) }
+    expect(d.size).toBe(n)
+    for (const i of [0, 1, 1023, 1024, 8191, n - 1]) {
+      const t = enc.encode(`w:t${i}`)
+      expect(d.located(t, 0, t.length)).toEqual([[0, i, i >>> 4, i * 3]])
+      const e = d.find(t, 0, t.length, 0, i)
+      expect(e).toBeGreaterThanOrEqual(0)
+      expect(d.whereOf(e)).toBe(i >>> 4)
+      expect(d.find(t, 0, t.length, 0, i + 1)).toBe(-1)
+    }
+    const absent = enc.encode('w:absent')
+    expect(d.has(absent, 0, absent.length)).toBe(false)
+    expect(d.find(absent, 0, absent.length, 0, 0)).toBe(-1)
+    // written again: the old weight and place are reported, the new ones kept
+    const again = chunkKey('w:t77', 0, 77)
+    expect(d.add(again, again.length - 9, 0, 77, 9999, 5, 1)).toBe(false)
+    expect(d.replaced).toBe(77 % 7)
+    expect(d.replacedWhere).toBe(77 >>> 4)
+    const t77 = enc.encode('w:t77')
+    expect(d.located(t77, 0, t77.length)).toEqual([[0, 77, 9999, 1]])
+    expect(d.chunks).toBe(n)
+  })
+
   it('keeps every unit and chunk through growth', () => {
     const d = new KeyDirectory()
     for (let i = 0; i < 5000; i++) {
