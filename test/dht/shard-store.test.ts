@@ -254,6 +254,15 @@ describe('ShardStore', () => {
     lying.head('w:lie', 0, 3, { postings: 5, docs: 1, lastDoc: 3 }, list(postingsOf([3])))
     await expect(b.applyEncoded(lying)).rejects.toThrow(/head 0 has an inline chunk of 2 postings to doc 3 for a head of 5/)
     await expect(b.apply({ heads: [{ ...inline('w:x', 0, 3, postingsOf([3, 4])), postings: 3 }] })).rejects.toThrow(/4 inline postings for a head of 3/)
+    // an inline chunk whose sub-block says more bytes than the chunk has, or fewer than its postings take: refused, nothing stored
+    for (const [byte, message] of [[0x7f, /head 0 has .*sub-block overruns its value/], [1, /head 0 has .*sub-block length does not match its postings/]] as const) {
+      const bad = new WriteBuilder()
+      bad.head('w:bad', 0, 3, { postings: 2, docs: 1, lastDoc: 3 }, list(postingsOf([3])))
+      // the value: postings, docs, lastDoc - firstDoc; then the chunk: version, count, last doc, and its sub-block: last, length, postings
+      bad.valueBuf[bad.valueStart(0) + 7] = byte
+      await expect(b.applyEncoded(bad)).rejects.toThrow(message)
+    }
+    expect((await b.heads(['w:bad']))[0]).toBeUndefined()
     // two inline chunks that overlap (a re-run whose first doc moved): their common postings count once, so no block is looked for
     const o = await openStore('o')
     await o.apply({ heads: [inline('w:o', 0, 2, postingsOf([2, 3])), inline('w:o', 0, 3, postingsOf([3, 4]))] })
