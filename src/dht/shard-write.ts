@@ -204,8 +204,8 @@ const subReader = new VarintReader(new Uint8Array(0))
 
 /**
  * decodeChunk(chunk, firstDoc) into `checked`, the body starting at `body`,
- * with no object made per chunk (every head of a publish carries one: R1's
- * ~2.5 M). Each read is bounded by the chunk's own bytes.
+ * with no object made per chunk (most heads of a publish carry one: R1
+ * sends ~2.5 M heads). Each read is bounded by the chunk's own bytes.
  */
 function decodeInline (chunk: Uint8Array, body: number, firstDoc: number): PostingBuffer {
   checked.clear()
