@@ -587,11 +587,18 @@ export function addHead (head: TermHead, key: Uint8Array, value: Uint8Array): vo
 /** The postings of a stored chunk, into `out` when given (emptied first: a checker decodes many chunks into one buffer). */
 export function decodeChunk (value: Uint8Array, firstDoc: number, out?: PostingBuffer): PostingBuffer {
   const { count, body } = chunkHeader(value, firstDoc)
-  if (out === undefined) out = new PostingBuffer(count)
-  else out.clear()
+  return decodeChunkBody(value, body, firstDoc, out ?? new PostingBuffer(count))
+}
+
+/** decodeChunk for a chunk whose header was read (chunkHeader's `body`): its postings into `out`, cleared first. */
+export function decodeChunkBody (value: Uint8Array, body: number, firstDoc: number, out: PostingBuffer): PostingBuffer {
+  out.clear()
   decodeSubBlocks(value, body, firstDoc, out, -1)
   return out
 }
+
+/** The reader of decodeSubBlocks (synchronous, never re-entered): a holder checks ~2.5 M inline chunks a publish. */
+const subBlocks = new VarintReader(new Uint8Array(0))
 
 /**
  * Whether a wanted posting may lie between (fromDoc, fromStart) and
@@ -603,12 +610,12 @@ export type PositionRegion = (fromDoc: number, fromStart: number, toDoc: number,
 
 /** Decodes the sub-blocks of a chunk from `body`, keeping docs > cutoff the filter may have, in sub-blocks the region may want. */
 function decodeSubBlocks (value: Uint8Array, body: number, firstDoc: number, out: PostingBuffer, cutoff: number, filter?: DocFilter, seq?: (doc: number) => boolean, region?: PositionRegion): void {
-  const r = new VarintReader(value, body)
+  const r = subBlocks.over(value, body, value.length, 0)
   let base = firstDoc
   const keep = seq !== undefined ? (doc: number) => doc > cutoff && seq(doc) : cutoff >= firstDoc ? (doc: number) => doc > cutoff : undefined
   // With a region: the sub-blocks to read, each with its first posting (doc, start: the first varints after its count, see
   // encodeBlock), which bounds the postings of the sub-block before it.
-  const subs: Array<{ base: number, last: number, start: number, end: number, doc: number, first: number }> = []
+  const subs: Array<{ base: number, last: number, start: number, end: number, doc: number, first: number }> | undefined = region === undefined ? undefined : []
   while (!r.done) {
     const last = base + r.next()
     const len = r.next()
@@ -616,7 +623,7 @@ function decodeSubBlocks (value: Uint8Array, body: number, firstDoc: number, out
     r.p += len
     if (r.p > value.length) throw new CorruptBlockError(`posting chunk sub-block overruns its value (${r.p} > ${value.length})`)
     if (last > cutoff && (filter === undefined || filter.intersects(Math.max(base, cutoff + 1), last))) {
-      if (region !== undefined) {
+      if (subs !== undefined) {
         const p = new VarintReader(value, start); p.next()
         const doc = base + p.next()
         subs.push({ base, last, start, end: r.p, doc, first: p.next() })
@@ -624,7 +631,7 @@ function decodeSubBlocks (value: Uint8Array, body: number, firstDoc: number, out
     }
     base = last
   }
-  if (region === undefined) return
+  if (subs === undefined || region === undefined) return
   subs.forEach((b, i) => {
     // its postings end before the next sub-block's first when that one starts in its last doc, else with its last doc
     const next = subs[i + 1]

@@ -7,9 +7,9 @@
  */
 import { ProtocolError } from './errors.ts'
 import type { Catalog } from './types.ts'
-import { CHUNK_VERSION, INLINE_POSTINGS_MAX, P_BLOCK, P_DOC, P_HEAD, P_ID, VarintReader, WriteBuilder, chunkHeader, enc, readU32be, supersededIn } from './shard-keys.ts'
+import { CHUNK_VERSION, INLINE_POSTINGS_MAX, P_BLOCK, P_DOC, P_HEAD, P_ID, VarintReader, WriteBuilder, chunkHeader, decodeChunkBody, enc, readU32be, supersededIn } from './shard-keys.ts'
 import type { HeadChunk, PostingChunk, ShardWrite } from './shard-store.ts'
-import { CorruptBlockError, PostingBuffer, decodeBlock } from '../xml-twig-index/postings/codec.ts'
+import { CorruptBlockError, PostingBuffer } from '../xml-twig-index/postings/codec.ts'
 
 const U32 = 0x100000000
 /** Terms are short (tags, words, short values); a bound keeps hostile keys out of LevelDB. */
@@ -200,31 +200,6 @@ function checkTermKey (keys: Uint8Array, ks: number, ke: number, i: number): voi
 const checked = new PostingBuffer(INLINE_POSTINGS_MAX)
 const headReader = new VarintReader(new Uint8Array(0))
 
-const subReader = new VarintReader(new Uint8Array(0))
-
-/**
- * decodeChunk(chunk, firstDoc) into `checked`, the body starting at `body`,
- * with no object made per chunk (most heads of a publish carry one: R1
- * sends ~2.5 M heads). Each read is bounded by the chunk's own bytes.
- */
-function decodeInline (chunk: Uint8Array, body: number, firstDoc: number): PostingBuffer {
-  checked.clear()
-  let base = firstDoc
-  let p = body
-  while (p < chunk.length) {
-    // a sub-block: its last doc (from the one before), its length, its postings (as decodeChunk reads them)
-    const sr = subReader.over(chunk, p, chunk.length, 0)
-    const last = base + sr.next()
-    const len = sr.next()
-    const start = sr.p
-    p = start + len
-    if (p > chunk.length) throw new CorruptBlockError(`posting chunk sub-block overruns its value (${p} > ${chunk.length})`)
-    if (decodeBlock(chunk, start, base, checked) !== p) throw new CorruptBlockError('posting chunk sub-block length does not match its postings')
-    base = last
-  }
-  return checked
-}
-
 /** Checks an encoded head value bytes[from, to) (three varints, then maybe its inline chunk); returns the postings it carries inline. */
 function checkHeadValue (bytes: Uint8Array, from: number, to: number, firstDoc: number, i: number): number {
   try {
@@ -238,13 +213,13 @@ function checkHeadValue (bytes: Uint8Array, from: number, to: number, firstDoc: 
     const length = to - at
     // bounded before it is decoded: at most INLINE_POSTINGS_MAX postings of a few varints each
     if (length > 32 + INLINE_POSTINGS_MAX * 24) throw new ProtocolError(`an inline chunk of ${length} bytes`)
-    // the inline chunk's header (as chunkHeader reads it): version, count, last doc
+    // the inline chunk's header as chunkHeader reads it (version, count, last doc), without the object it returns: one per head
     if (bytes[at] !== CHUNK_VERSION) throw new CorruptBlockError(`posting chunk version ${bytes[at]} is not ${CHUNK_VERSION}`)
     r.over(bytes, at + 1, to, at)
     const count = r.next()
     const chunkLast = firstDoc + r.next()
     // decoded whole: what the sub-blocks hold, not only what the chunk's header says, is what readers get
-    const list = count === postings && count <= INLINE_POSTINGS_MAX && r.p < to ? decodeInline(bytes.subarray(at, to), r.p - at, firstDoc) : undefined
+    const list = count === postings && count <= INLINE_POSTINGS_MAX && r.p < to ? decodeChunkBody(bytes.subarray(at, to), r.p - at, firstDoc, checked) : undefined
     if (list === undefined || list.length !== count || list.docs[list.length - 1] !== lastDoc || chunkLast !== lastDoc) {
       throw new ProtocolError(`an inline chunk of ${list?.length ?? count} postings to doc ${chunkLast} for a head of ${postings} to doc ${lastDoc} (at most ${INLINE_POSTINGS_MAX})`)
     }
