@@ -2,7 +2,9 @@
  * The publisher pushes what its local store committed and the network has
  * not yet seen (docIds from the catalog's nextDocId to the store's) to
  * the index peers: one docId range at a time (bounded memory), postings
- * grouped into (term, range) chunks (a short one inside its head entry),
+ * grouped into (term, range) chunks (a short one inside its head entry;
+ * in a first publish, a rare term's whole list in a record of a run,
+ * rare-runs.ts),
  * every key placed locally on its r
  * closest index peers, writes batched per peer and signed. Only when every
  * batch is acknowledged does a new signed catalog make the publish
@@ -19,7 +21,9 @@ import type { Membership } from './membership.ts'
 import { KIND_BATCH, KIND_CATALOG, POSTINGS_PROTOCOL } from './protocols.ts'
 import { callRpc } from './rpc.ts'
 import type { ShardStore } from './shard-store.ts'
-import { INLINE_POSTINGS, INLINE_TERM_POSTINGS, WriteBuilder } from './shard-keys.ts'
+import { INLINE_POSTINGS, INLINE_TERM_POSTINGS, MAX_TERM_BYTES, WriteBuilder, rareKey } from './shard-keys.ts'
+import { RARE_POSTINGS_MAX, RareRunBuilder, termBytesInto } from './rare-runs.ts'
+import type { PostingList } from '../xml-twig-index/postings/codec.ts'
 import { sliceList } from './posting-lists.ts'
 import { PLACEMENT_SCHEME } from './placement.ts'
 import { deliveryFields, signEnvelope } from './trust.ts'
@@ -65,6 +69,12 @@ export interface DisseminationInit {
   inFlight?: number
   /** Attempts per batch before the publish fails. Default 3. */
   attempts?: number
+  /**
+   * Whether a first publish sends the terms with at most RARE_POSTINGS_MAX
+   * postings (in one range) as rare runs rather than a head entry each
+   * (rare-runs.ts). Default true; false sends every term as a head.
+   */
+  rareRuns?: boolean
   log?: (message: string) => void
 }
 
@@ -75,6 +85,8 @@ interface PeerQueue {
   full: boolean
   postingsQueued: number
   inFlight: Set<Promise<void>>
+  /** Rare terms' records waiting for the batch to be sent (they go at its end, as P_RARE entries). */
+  rare: RareRunBuilder
   postings: number
   chunks: number
   docs: number
@@ -132,7 +144,7 @@ export class Dissemination {
     const release = (b: WriteBuilder): void => { b.reset(); if (pool.length < 2 * maxInFlight + 2) pool.push(b) }
     const queueOf = (peer: string): PeerQueue => {
       let q = queues.get(peer)
-      if (q === undefined) { q = { peer, builder: newBatch(), full: false, postingsQueued: 0, inFlight: new Set(), postings: 0, chunks: 0, docs: 0 }; queues.set(peer, q) }
+      if (q === undefined) { q = { peer, builder: newBatch(), full: false, postingsQueued: 0, inFlight: new Set(), rare: new RareRunBuilder(), postings: 0, chunks: 0, docs: 0 }; queues.set(peer, q) }
       return q
     }
     const send = async (peer: string, builder: WriteBuilder, postings: number): Promise<void> => {
@@ -167,7 +179,9 @@ export class Dissemination {
     }
     const flush = async (peer: string, force: boolean): Promise<void> => {
       const q = queueOf(peer)
-      if (!force && q.builder.bytes < batchBytes) return
+      if (!force && q.builder.bytes + q.rare.bytes < batchBytes) return
+      // the runs' keys only tell them apart within the batch: a holder stores their records under keys of its own
+      for (const run of q.rare.take()) q.builder.raw(rareKey(q.builder.length), run)
       if (q.builder.length === 0) return
       const builder = q.builder
       const postings = q.postingsQueued
@@ -194,9 +208,24 @@ export class Dissemination {
         const q = queueAt[o] ?? (queueAt[o] = queueOf(peer))
         q.builder.copyEntry(scratch, 0)
         if (kind === CHUNK) { q.postingsQueued += postings; q.chunks++ } else if (kind === DOC) q.docs++
-        if (!q.full && q.builder.bytes >= batchBytes) { q.full = true; filled.push(q) }
+        if (!q.full && q.builder.bytes + q.rare.bytes >= batchBytes) { q.full = true; filled.push(q) }
       }
     }
+    // A rare term's record, encoded into each holder's run (no entry of its own; see rare-runs.ts).
+    const termBytes = new Uint8Array(MAX_TERM_BYTES)
+    const placeRare = (holders: Uint32Array, n: number, term: string, range: number, list: PostingList): void => {
+      const termLength = termBytesInto(term, termBytes)
+      for (let i = 0; i < n; i++) {
+        const o = holders[i]
+        const peer = placement.peers[o]
+        if (failed.size > 0 && failed.has(peer)) continue
+        const q = queueAt[o] ?? (queueAt[o] = queueOf(peer))
+        q.rare.add(termBytes, termLength, range, list, 0, list.length)
+        q.postingsQueued += list.length; q.chunks++
+        if (!q.full && q.builder.bytes + q.rare.bytes >= batchBytes) { q.full = true; filled.push(q) }
+      }
+    }
+    const rareRuns = whole && (this.init.rareRuns ?? true)
     const sendFilled = async (): Promise<void> => {
       while (filled.length > 0) await flush((filled.shift() as PeerQueue).peer, false)
     }
@@ -235,6 +264,15 @@ export class Dissemination {
       // Only in a catalog's first publish, where this list is the whole term: in a later one it is what the publish adds, and a dense
       // term adds few postings a day (inline chunks of every publish would pile up in the heads every query reads).
       const inlineAll = whole && list.length <= INLINE_TERM_POSTINGS
+      // A rare term (a few postings, in one range) goes whole in a record of its holders' runs. A term of more than MAX_TERM_BYTES / 3
+      // units might not fit a record: it goes as a head, which a holder refuses whole when it is too long.
+      const firstRange = Math.floor(list.docs[0] / rangeDocs)
+      if (rareRuns && list.length <= RARE_POSTINGS_MAX && term.length * 3 <= MAX_TERM_BYTES && firstRange === Math.floor(list.docs[list.length - 1] / rangeDocs)) {
+        postingsTotal += list.length; chunksTotal++
+        placeRare(headOwners, placement.headOwnerIndexes(term, headOwners), term, firstRange, list)
+        if (filled.length > 0) await sendFilled()
+        continue
+      }
       while (i < list.length) {
         const range = Math.floor(list.docs[i] / rangeDocs)
         const limit = (range + 1) * rangeDocs

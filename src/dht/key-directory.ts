@@ -112,6 +112,8 @@ export class KeyDirectory {
 
   /** Where chunk `e` (from find) is, as last recorded. */
   whereOf (e: number): number { return this.entries[e * ENTRY + E_WHERE] }
+  /** At which byte of its pack chunk `e` (from find) is, as last recorded. */
+  atOf (e: number): number { return this.entries[e * ENTRY + E_AT] }
 
   /** Whether the unit `bytes[from, to)` has a chunk (true for a hash collision too). */
   has (bytes: Uint8Array, from: number, to: number): boolean {

@@ -1,5 +1,5 @@
 /**
- * LevelDB layout of a shard store (what one index peer holds), format 3:
+ * LevelDB layout of a shard store (what one index peer holds), format 4:
  *   M                              format marker (JSON {format})
  *   C                              the catalog: varint jsonLength, catalog JSON, the signed bytes
  *   B term 00 range firstDoc       a posting chunk (value below)
@@ -8,6 +8,8 @@
  *                                  varint docs, varint lastDoc - firstDoc, then, for a chunk of at most
  *                                  INLINE_POSTINGS postings, the chunk itself (a posting chunk value): no B
  *                                  entry is written for it
+ *   R seq                          a piece of rare terms' records (rare-runs.ts): each stands for a head
+ *                                  chunk with its postings inline, read back as that chunk
  *   D docId                        a document: varint idLength, id, xml (UTF-8)
  *   I id                           u32 docId
  * Numbers in keys are big-endian uint32 and terms never hold U+0000, so
@@ -23,6 +25,8 @@
  * Formats 1 (no inline chunks) and 2 kept each head chunk in its own entry
  * (the H key above, with its value): opening such a store moves them into
  * packs and marks it 3, so an edos that does not know packs refuses it.
+ * Format 4 may hold rare pieces: an edos of format 3 would not see their
+ * heads, so it refuses the store.
  *
  * Also here: the encoder of a whole write (WriteBuilder) and the decoders
  * the store reads with (readBlock merges the chunks of one block).
@@ -34,9 +38,9 @@ import type { TermHead } from './types.ts'
 
 import { ProtocolError } from './errors.ts'
 
-export const FORMAT = 3
-/** Formats this code reads (1 has no inline chunks; 1 and 2 have no packs, and their heads are packed when opened). */
-export const READ_FORMATS: readonly number[] = [1, 2, 3]
+export const FORMAT = 4
+/** Formats this code reads (1 has no inline chunks; 1 and 2 have no packs, and their heads are packed when opened; 3 has no rare pieces). */
+export const READ_FORMATS: readonly number[] = [1, 2, 3, 4]
 export const SUB_BLOCK = 512
 /**
  * A chunk of at most this many postings travels inside its head entry: the
@@ -59,12 +63,17 @@ export const INLINE_TERM_POSTINGS = 512
 export const INLINE_POSTINGS_MAX = 1024
 export const CHUNK_VERSION = 1
 
+/** Terms are short (tags, words, short values); a bound keeps hostile keys out of LevelDB. */
+export const MAX_TERM_BYTES = 4096
+export const MAX_ID_BYTES = 4096
+
 export const P_BLOCK = 0x42
 export const P_CATALOG = 0x43
 export const P_DOC = 0x44
 export const P_HEAD = 0x48
 export const P_ID = 0x49
 export const P_META = 0x4d
+export const P_RARE = 0x52
 
 export const enc = new TextEncoder()
 
@@ -102,6 +111,8 @@ export function rangeSpan (prefix: number, term: Uint8Array, range: number): { g
   return { gte, lt }
 }
 
+/** A rare run's key in a write, or a stored rare piece's (P_RARE, a number: in a write it only tells the runs apart; rare-runs.ts). */
+export function rareKey (n: number): Uint8Array { const k = new Uint8Array(5); k[0] = P_RARE; putU32be(k, 1, n); return k }
 export function docKey (docId: number): Uint8Array { const k = new Uint8Array(5); k[0] = P_DOC; putU32be(k, 1, docId); return k }
 export function idKey (id: Uint8Array): Uint8Array { const k = new Uint8Array(id.length + 1); k[0] = P_ID; k.set(id, 1); return k }
 
@@ -218,6 +229,18 @@ export class WriteBuilder {
     this.mark(start, w.pos)
   }
 
+  /** termKey with the term as UTF-8 bytes term[0, termLength) (checked by the caller). */
+  private termKeyBytes (prefix: number, term: Uint8Array, termLength: number, range: number, firstDoc: number): void {
+    const w = this.kw
+    w.ensure(termLength + 10)
+    const start = w.pos
+    w.buf[w.pos++] = prefix
+    w.buf.set(term.subarray(0, termLength), w.pos); w.pos += termLength
+    w.buf[w.pos++] = 0
+    w.u32(range); w.u32(firstDoc)
+    this.mark(start, w.pos)
+  }
+
   /** A posting chunk of a validated list (layout above). */
   chunk (term: string, range: number, firstDoc: number, list: PostingList): number {
     this.termKey(P_BLOCK, term, range, firstDoc)
@@ -253,12 +276,22 @@ export class WriteBuilder {
   /** A head chunk; with `inline` (the chunk's postings, at most INLINE_POSTINGS of them), the chunk itself too. */
   head (term: string, range: number, firstDoc: number, h: { postings: number, docs: number, lastDoc: number }, inline?: PostingList): number {
     this.termKey(P_HEAD, term, range, firstDoc)
+    return this.headValue(firstDoc, h, inline)
+  }
+
+  private headValue (firstDoc: number, h: { postings: number, docs: number, lastDoc: number }, inline?: PostingList): number {
     const w = this.vw
     const start = w.pos
     w.varint(h.postings); w.varint(h.docs); w.varint(h.lastDoc - firstDoc)
     if (inline !== undefined) this.chunkValue(firstDoc, inline)
     this.mark(start, w.pos)
     return this.length - 1
+  }
+
+  /** head() with the term as UTF-8 bytes term[0, termLength) (a rare record read back as the head chunk it stands for). */
+  headBytes (term: Uint8Array, termLength: number, range: number, firstDoc: number, h: { postings: number, docs: number, lastDoc: number }, inline?: PostingList): number {
+    this.termKeyBytes(P_HEAD, term, termLength, range, firstDoc)
+    return this.headValue(firstDoc, h, inline)
   }
 
   doc (docId: number, id: string, xml: string): number {

@@ -15,12 +15,13 @@ import { ByteWriter, type PostingList } from '../xml-twig-index/postings/codec.t
 import type { DocFilter } from '../xml-twig-index/engine/source.ts'
 import {
   CATALOG_KEY, FORMAT, META_KEY, PLACED_KEY, P_BLOCK, P_DOC, P_HEAD, P_ID, READ_FORMATS, VarintReader, WriteBuilder, addHead, chunkHeader, dec,
-  decodeChunk, decodeDoc, decodeHead, docKey, enc, heldPostings, idKey, inlineCount, keyFirstDoc, keyRange, keyTerm, putU32be, rangeSpan, readBlock, readU32be,
+  decodeChunk, decodeDoc, decodeHead, docKey, enc, heldPostings, idKey, inlineCount, keyFirstDoc, keyRange, keyTerm, putU32be, rangeSpan, readBlock, readU32be, P_RARE,
   sameBytes, spaceOf, startsWithBytes, termSpan, type PositionRegion
 } from './shard-keys.ts'
 import { MAX_ID_BYTES, MAX_TERM_BYTES, checkCatalog, keyText, prepare, prepareEncoded, show, u32, type Prepared } from './shard-write.ts'
 import { KeyDirectory } from './key-directory.ts'
 import { PACK_BYTES, P_PACK, PackBuilder, PackReader, PackSpans, packKey, valueAt } from './head-packs.ts'
+import { RarePieces } from './rare-pieces.ts'
 
 export { MAX_ID_BYTES, MAX_TERM_BYTES }
 
@@ -107,13 +108,22 @@ export class ShardStore {
    * before packs, LevelDB's compaction dropped an overwritten head entry.
    */
   private readonly packLive = new Map<number, number>()
+  /** Rare terms' records, read back as head chunks (rare-pieces.ts); their chunks held in packs too are read from the packs. */
+  private readonly rare: RarePieces
   /** Packs found dead while a scan that lets the event loop in was reading (deleted once none is). */
   private readonly deadPacks = new Set<number>()
   private scans = 0
   /** Writes run one at a time: counters read what is stored before a batch replaces it. */
   private queue: Promise<unknown> = Promise.resolve()
 
-  private constructor (readonly path: string, private readonly db: Db, private readonly initialRangeDocs: number) {}
+  private constructor (readonly path: string, private readonly db: Db, private readonly initialRangeDocs: number) {
+    this.rare = new RarePieces(db, (key, n, range, firstDoc) => {
+      const e = this.headKeys.find(key, 1, n - 9, range, firstDoc)
+      if (e < 0) return undefined
+      const pack = this.db.getSync(packKey(this.headKeys.whereOf(e)))
+      return pack === undefined ? undefined : valueAt(pack, this.headKeys.atOf(e))
+    })
+  }
 
   static async open (init: ShardStoreInit): Promise<ShardStore> {
     const rangeDocs = init.rangeDocs ?? DEFAULT_RANGE_DOCS
@@ -160,6 +170,7 @@ export class ShardStore {
       this.nextPack = seq + 1
     }
     await this.dropDeadPacks()
+    await this.rare.load()
     for await (const [key, value] of this.db.iterator(spaceOf(P_BLOCK))) {
       this.blockKeys.add(key, key.length - 4, keyRange(key), keyFirstDoc(key))
       this.counts.chunks++
@@ -291,7 +302,11 @@ export class ShardStore {
       ])
       const batch = this.db.batch()
       const keys = b.keyBuf
-      for (let i = 0; i < b.length; i++) if (keys[b.keyStart(i)] !== P_HEAD) batch.put(b.key(i), b.value(i))
+      for (let i = 0; i < b.length; i++) { const kind = keys[b.keyStart(i)]; if (kind !== P_HEAD && kind !== P_RARE) batch.put(b.key(i), b.value(i)) }
+      // rare runs go into pieces of their own; a record held before with other postings comes back as a head chunk (`converted`)
+      const rare = this.rare.prepare(b, p.rares)
+      for (const [k, v] of rare.puts) batch.put(k, v)
+      const { converted } = rare
       // head chunks (the live ones: one written twice in this write counts once) go into packs, in the order they came
       const packOf = new Uint32Array(p.heads.length)
       const atOf = new Uint32Array(p.heads.length)
@@ -306,13 +321,22 @@ export class ShardStore {
         packOf[j] = seq
         if (builder.bytes >= PACK_BYTES) close()
       }
+      const convertedAt = new Uint32Array(converted.length)
+      const convertedPack = new Uint32Array(converted.length)
+      for (let j = 0; j < converted.length; j++) {
+        convertedAt[j] = builder.addRange(converted.keyBuf, converted.keyStart(j), converted.keyEnd(j), converted.valueBuf, converted.valueStart(j), converted.valueEnd(j))
+        convertedPack[j] = seq
+        if (builder.bytes >= PACK_BYTES) close()
+      }
       if (builder.count > 0) close()
       await batch.write()
       this.nextPack = seq
+      rare.commit()
       // a write's heads are distinct (prepare drops the superseded): every one is live in its new pack
       for (const x of packed) { this.spans.add(x.seq, x.lo, x.hi); this.packLive.set(x.seq, x.count) }
       // the heads first: what follows reads stored chunks, and a corrupt one must not leave the heads just written unindexed
       for (let j = 0; j < p.heads.length; j++) { const i = p.heads[j]; this.recordHeadAt(keys, b.keyStart(i), b.keyEnd(i), packOf[j], atOf[j], p.headCounts[i] ?? 0, true) }
+      for (let j = 0; j < converted.length; j++) this.recordHeadAt(converted.keyBuf, converted.keyStart(j), converted.keyEnd(j), convertedPack[j], convertedAt[j], rare.inline[j], true)
       const old = new Map<number, Uint8Array | undefined>(known.map((i, j) => [i, oldChunks[j]]))
       for (const i of p.chunks) {
         const was = old.get(i)
@@ -348,7 +372,7 @@ export class ShardStore {
   catalog (): { catalog: Catalog, signed: Uint8Array } | undefined { return this.held }
 
   /** Whether nothing is held (no head, block, document or id). */
-  get empty (): boolean { return this.headKeys.size === 0 && this.blockKeys.size === 0 && this.counts.docs === 0 && this.counts.ids === 0 }
+  get empty (): boolean { return this.headKeys.size === 0 && this.rare.empty && this.blockKeys.size === 0 && this.counts.docs === 0 && this.counts.ids === 0 }
 
   /** The view the held keys are placed for, as last stored (undefined: never stored, or unreadable). */
   placedFor (): PlacedFor | undefined { return this.placed === undefined ? undefined : { peers: [...this.placed.peers], replicas: this.placed.replicas } }
@@ -394,6 +418,14 @@ export class ShardStore {
       } else value = this.db.getSync(k)
       if (value !== undefined) out.push([k, value])
     }
+    if (prefix === P_HEAD) {
+      const rare = this.rare.chunksOf(term)
+      if (rare.length > 0) {
+        // a chunk held both ways (a repair sent a rare record as a head chunk) is read once
+        for (const r of rare) if (!out.some(([k]) => sameBytes(k, r[0]))) out.push(r)
+        out.sort((a, b) => Buffer.compare(a[0], b[0]))
+      }
+    }
     return out
   }
 
@@ -423,6 +455,9 @@ export class ShardStore {
           found.push({ key: new Uint8Array(k), value: r.value, seq })
         }
       }
+      // rare records in range, as the head chunks they stand for: older than any pack's copy of the same chunk (seq 0)
+      const pause = async (i: number): Promise<void> => { if (i > 0 && i % PACKS_PER_SLICE === 0) await new Promise((resolve) => setImmediate(resolve)) }
+      for (const { key, value } of await this.rare.scan(gte, lt, pause)) found.push({ key, value, seq: 0 })
     } finally {
       this.scans--
     }
@@ -501,7 +536,7 @@ export class ShardStore {
    * The live head chunks of every pack, in pack order (a chunk's copy in a
    * pack written after the scan began is not read: the one before it is).
    */
-  private async * liveHeads (): AsyncIterable<{ key: Uint8Array, value: Uint8Array }> {
+  private async * liveHeads (): AsyncIterable<{ key: Uint8Array, value: Uint8Array, rare?: boolean }> {
     const horizon = this.nextPack
     for await (const [pk, pack] of this.db.iterator({ ...spaceOf(P_PACK), highWaterMarkBytes: SCAN_BYTES })) {
       const seq = readU32be(pk, 1)
@@ -512,6 +547,12 @@ export class ShardStore {
         if (e >= 0 && (this.headKeys.whereOf(e) === seq || this.headKeys.whereOf(e) >= horizon)) yield { key: r.key, value: r.value }
       }
     }
+    // rare records, as the head chunks they stand for, but those whose chunk a pack read above holds
+    const readAbove = (key: Uint8Array, n: number, range: number, firstDoc: number): boolean => {
+      const e = this.headKeys.find(key, 1, n - 9, range, firstDoc)
+      return e >= 0 && this.headKeys.whereOf(e) < horizon
+    }
+    for await (const { key, value } of this.rare.records(readAbove)) yield { key, value, rare: true }
   }
 
   /**
@@ -519,8 +560,13 @@ export class ShardStore {
    * chunk (in key order; its chunks may lie in several packs).
    */
   private async * headUnits (): AsyncIterable<ShardEntry> {
-    for await (const { key } of this.liveHeads()) {
+    for await (const { key, rare } of this.liveHeads()) {
       const term = keyTerm(key)
+      // a term of a rare record alone (one record per term and piece); one with head chunks too is named at its first chunk
+      if (rare === true) {
+        if (this.headKeys.located(key, 1, key.length - 9).length === 0) yield { kind: 'head', term: dec.decode(term) }
+        continue
+      }
       const first = this.headKeys.located(key, 1, key.length - 9)[0]
       if (first === undefined || first[0] !== keyRange(key) || first[1] !== keyFirstDoc(key)) continue
       yield { kind: 'head', term: dec.decode(term) }
@@ -605,7 +651,8 @@ export class ShardStore {
       for (const f of await readdir(folder)) bytes += await stat(join(folder, f)).then((st) => st.isFile() ? st.size : 0, () => 0)
       this.measured = { at: performance.now(), bytes }
     }
-    return { heads: this.headKeys.size, blocks: this.blockKeys.size, ...this.counts, bytes: this.measured.bytes }
+    // a term held both as a rare record and as head chunks (a later publish added to it) counts twice in `heads`
+    return { heads: this.headKeys.size + this.rare.counts.records, blocks: this.blockKeys.size, ...this.counts, postings: this.counts.postings + this.rare.counts.postings, bytes: this.measured.bytes }
   }
 }
 

@@ -7,14 +7,13 @@
  */
 import { ProtocolError } from './errors.ts'
 import type { Catalog } from './types.ts'
-import { CHUNK_VERSION, INLINE_POSTINGS_MAX, P_BLOCK, P_DOC, P_HEAD, P_ID, VarintReader, WriteBuilder, chunkHeader, decodeChunkBody, enc, readU32be, supersededIn } from './shard-keys.ts'
+import { CHUNK_VERSION, INLINE_POSTINGS_MAX, MAX_ID_BYTES, MAX_TERM_BYTES, P_BLOCK, P_DOC, P_HEAD, P_ID, P_RARE, VarintReader, WriteBuilder, chunkHeader, decodeChunkBody, enc, readU32be, supersededIn } from './shard-keys.ts'
 import type { HeadChunk, PostingChunk, ShardWrite } from './shard-store.ts'
 import { CorruptBlockError, PostingBuffer } from '../xml-twig-index/postings/codec.ts'
+import { RareReader, checkRareRun } from './rare-runs.ts'
 
+export { MAX_ID_BYTES, MAX_TERM_BYTES }
 const U32 = 0x100000000
-/** Terms are short (tags, words, short values); a bound keeps hostile keys out of LevelDB. */
-export const MAX_TERM_BYTES = 4096
-export const MAX_ID_BYTES = 4096
 const SURROGATE = /[\uD800-\uDFFF]/
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
 
@@ -94,6 +93,8 @@ export interface Prepared {
   heads: number[]
   /** Postings a head carries inline, by entry index (absent: none). */
   headCounts: number[]
+  /** Entry indexes of rare runs (rare-runs.ts), checked whole. */
+  rares: number[]
   docs: number[]
   ids: number[]
 }
@@ -141,7 +142,7 @@ export function prepare (write: ShardWrite, rangeDocs: number): Prepared {
   }
   const superseded = supersededIn(b)
   const live = (xs: number[]): number[] => superseded.size === 0 ? xs : xs.filter((i) => !superseded.has(i))
-  return { b, chunks: live(chunks), chunkCounts, heads: live(heads), headCounts, docs: live(docs), ids: live(ids) }
+  return { b, chunks: live(chunks), chunkCounts, heads: live(heads), headCounts, rares: [], docs: live(docs), ids: live(ids) }
 }
 
 /**
@@ -152,6 +153,7 @@ export function prepare (write: ShardWrite, rangeDocs: number): Prepared {
  */
 export function prepareEncoded (b: WriteBuilder): Prepared {
   const chunks: number[] = []; const chunkCounts: number[] = []; const heads: number[] = []; const headCounts: number[] = []; const docs: number[] = []; const ids: number[] = []
+  const rares: number[] = []
   const keys = b.keyBuf; const values = b.valueBuf
   for (let i = 0; i < b.length; i++) {
     const ks = b.keyStart(i); const ke = b.keyEnd(i)
@@ -177,6 +179,11 @@ export function prepareEncoded (b: WriteBuilder): Prepared {
         if (ke - ks !== 5 || ve === vs) throw new ProtocolError(`encoded write: document entry ${i} is malformed`)
         docs.push(i)
         break
+      case P_RARE:
+        if (ke - ks !== 5) throw new ProtocolError(`encoded write: rare run entry ${i} has a ${ke - ks}-byte key`)
+        checkRareRun(values, vs, ve, `encoded write: rare run ${i}`, rareReader)
+        rares.push(i)
+        break
       case P_ID:
         if (ke - ks < 2 || ve - vs !== 4) throw new ProtocolError(`encoded write: id entry ${i} is malformed`)
         ids.push(i)
@@ -187,7 +194,7 @@ export function prepareEncoded (b: WriteBuilder): Prepared {
   }
   const superseded = supersededIn(b)
   const live = (xs: number[]): number[] => superseded.size === 0 ? xs : xs.filter((i) => !superseded.has(i))
-  return { b, chunks: live(chunks), chunkCounts, heads: live(heads), headCounts, docs: live(docs), ids: live(ids) }
+  return { b, chunks: live(chunks), chunkCounts, heads: live(heads), headCounts, rares: live(rares), docs: live(docs), ids: live(ids) }
 }
 
 /** Entry i's key keys[ks, ke) is `prefix term 00 range firstDoc` with no U+0000 in the term. */
@@ -199,6 +206,7 @@ function checkTermKey (keys: Uint8Array, ks: number, ke: number, i: number): voi
 /** Where inline chunks are decoded to be checked: one buffer for every head of every write, not one per head (and one reader). */
 const checked = new PostingBuffer(INLINE_POSTINGS_MAX)
 const headReader = new VarintReader(new Uint8Array(0))
+const rareReader = new RareReader()
 
 /** Checks an encoded head value bytes[from, to) (three varints, then maybe its inline chunk); returns the postings it carries inline. */
 function checkHeadValue (bytes: Uint8Array, from: number, to: number, firstDoc: number, i: number): number {

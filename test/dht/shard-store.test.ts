@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { ClassicLevel } from 'classic-level'
 import { ShardStore, type HeadChunk, type PostingChunk, type ShardEntry, type ShardWrite } from '../../src/dht/shard-store.ts'
-import { INLINE_POSTINGS_MAX, PLACED_KEY, WriteBuilder } from '../../src/dht/shard-keys.ts'
+import { FORMAT, INLINE_POSTINGS_MAX, PLACED_KEY, WriteBuilder } from '../../src/dht/shard-keys.ts'
 import { BloomFilter } from '../../src/dht/bloom.ts'
 import { regionOf, relatedIn } from '../../src/dht/block-reducers.ts'
 import { ProtocolError } from '../../src/dht/errors.ts'
@@ -303,7 +303,7 @@ describe('ShardStore', () => {
     expect(await s.heads(['v:over', 'v:over2'])).toEqual([undefined, undefined])
   })
 
-  it('opens a store of format 1 or 2 (an entry per head chunk), moves its heads into packs and marks it format 3', async () => {
+  it('opens a store of format 1 or 2 (an entry per head chunk), moves its heads into packs and marks it the current format', async () => {
     // the same heads, written by this edos (packs) and as an older one laid them out (H entries)
     const heads = new WriteBuilder()
     for (let i = 0; i < 3000; i++) {
@@ -330,7 +330,7 @@ describe('ShardStore', () => {
       expect(await collect(old.entries())).toEqual(await collect(now.entries()))
       await old.close()
       const check = new ClassicLevel<Uint8Array, Uint8Array>(join(dir, sub, 'shard'), { keyEncoding: 'view', valueEncoding: 'view' })
-      expect(JSON.parse(new TextDecoder().decode(await check.get(Uint8Array.of(0x4d))))).toEqual({ format: 3 })
+      expect(JSON.parse(new TextDecoder().decode(await check.get(Uint8Array.of(0x4d))))).toEqual({ format: FORMAT })
       expect(await check.keys({ gte: Uint8Array.of(0x48), lt: Uint8Array.of(0x49) }).all()).toEqual([])
       // a move cut short by a crash: head entries left beside packs are packed at the next open
       await check.put(heads.key(0), heads.value(0))
