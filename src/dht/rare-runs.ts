@@ -4,9 +4,10 @@
  * Why: R1 has ~850 K terms and ~600 K of them have a single posting. Each
  * was a head entry on each of its r holders: a key of its own, a value
  * with its inline chunk, a check and a key directory record on arrival.
- * Those 1.8 M entries were 45% of a first publish's entries; sending a
- * holder its rare terms as one sorted run of short records took ~4.5 of
- * ~36 CPU s out of the index step (bench/README, dht, session 24).
+ * Those 1.8 M entries were 45% of a first publish's entries. Sending a
+ * holder its terms of at most RARE_POSTINGS_MAX postings as sorted runs of
+ * short records took the index step's CPU (every peer's) from ~34 to ~26 s
+ * in alternated runs (bench/README, dht, session 24).
  *
  * A run is the value of a P_RARE entry in a write. Its records, in
  * strictly increasing term byte order:
@@ -270,8 +271,6 @@ export function cutPieces (run: Uint8Array, from: number, to: number, skip?: (re
   close()
   return out
 }
-
-function varintLength (v: number): number { let n = 1; while (v >= 0x80) { n++; v = Math.floor(v / 128) } return n }
 
 /** The UTF-8 of `term` into `into` (ASCII by loop, the rest by encodeInto); returns its length. */
 export function termBytesInto (term: string, into: Uint8Array): number {
