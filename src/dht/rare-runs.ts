@@ -22,7 +22,7 @@
  * a record back as that head chunk (`headInto`): readers see no change
  * (rare-pieces.ts).
  */
-import { CorruptBlockError, PostingBuffer, type PostingList } from '../xml-twig-index/postings/codec.ts'
+import { ByteWriter, CorruptBlockError, PostingBuffer, type PostingList } from '../xml-twig-index/postings/codec.ts'
 import { ProtocolError } from './errors.ts'
 import { MAX_TERM_BYTES, P_HEAD, VarintReader, WriteBuilder, enc, putU32be } from './shard-keys.ts'
 
@@ -38,14 +38,13 @@ export const PIECE_BYTES = 4096
  * returns more than one.
  */
 export class RareRunBuilder {
-  private buf = new Uint8Array(1 << 14)
-  private pos = 0
+  private readonly w = new ByteWriter(1 << 14)
   private runStart = 0
   private readonly prev = new Uint8Array(MAX_TERM_BYTES)
   private prevLen = -1
   private readonly closed: Array<[number, number]> = []
 
-  get bytes (): number { return this.pos }
+  get bytes (): number { return this.w.pos }
 
   /** Appends term `term[0, termLen)` with postings [from, to) of `list` (all in `range`). */
   add (term: Uint8Array, termLen: number, range: number, list: PostingList, from: number, to: number): void {
@@ -55,46 +54,31 @@ export class RareRunBuilder {
       const max = Math.min(termLen, this.prevLen)
       while (shared < max && prev[shared] === term[shared]) shared++
       const after = shared === this.prevLen ? termLen > shared : shared < termLen && term[shared] > prev[shared]
-      if (!after) { this.closed.push([this.runStart, this.pos]); this.runStart = this.pos; shared = 0 }
+      if (!after) { this.closed.push([this.runStart, this.w.pos]); this.runStart = this.w.pos; shared = 0 }
     }
-    this.ensure(termLen - shared + 16 + (to - from) * 20)
-    const buf = this.buf
-    let p = this.pos
-    p = putVarint(buf, p, shared); p = putVarint(buf, p, termLen - shared)
-    for (let j = shared; j < termLen; j++) { const c = term[j]; buf[p++] = c; prev[j] = c }
+    const w = this.w
+    w.varint(shared); w.varint(termLen - shared)
+    w.ensure(termLen - shared)
+    for (let j = shared; j < termLen; j++) { const c = term[j]; w.buf[w.pos++] = c; prev[j] = c }
     this.prevLen = termLen
-    p = putVarint(buf, p, range); p = putVarint(buf, p, to - from)
+    w.varint(range); w.varint(to - from)
     let prevDoc = 0; let prevStart = 0
     for (let i = from; i < to; i++) {
       const doc = list.docs[i]; const start = list.starts[i]
       const same = i > from && doc === prevDoc
-      p = putVarint(buf, p, doc - prevDoc)
-      p = putVarint(buf, p, same ? start - prevStart : start)
-      p = putVarint(buf, p, list.ends[i] - start)
-      p = putVarint(buf, p, list.levels[i])
+      w.varint(doc - prevDoc); w.varint(same ? start - prevStart : start); w.varint(list.ends[i] - start); w.varint(list.levels[i])
       prevDoc = doc; prevStart = start
     }
-    this.pos = p
   }
 
   /** The runs added since the last take (views of this builder's buffer: valid until the next add), then empties it. */
   take (): Uint8Array[] {
-    const out = this.closed.map(([a, b]) => this.buf.subarray(a, b))
-    if (this.pos > this.runStart) out.push(this.buf.subarray(this.runStart, this.pos))
-    this.closed.length = 0; this.pos = 0; this.runStart = 0; this.prevLen = -1
+    const w = this.w
+    const out = this.closed.map(([a, b]) => w.buf.subarray(a, b))
+    if (w.pos > this.runStart) out.push(w.buf.subarray(this.runStart, w.pos))
+    this.closed.length = 0; w.pos = 0; this.runStart = 0; this.prevLen = -1
     return out
   }
-
-  private ensure (n: number): void {
-    if (this.pos + n <= this.buf.length) return
-    const b = new Uint8Array(Math.max(this.buf.length * 2, this.pos + n)); b.set(this.buf.subarray(0, this.pos)); this.buf = b
-  }
-}
-
-function putVarint (buf: Uint8Array, p: number, v: number): number {
-  while (v >= 0x80) { buf[p++] = (v & 0x7f) | 0x80; v = Math.floor(v / 128) }
-  buf[p++] = v
-  return p
 }
 
 /**
@@ -229,8 +213,8 @@ export interface RarePiece { value: Uint8Array, lo: Uint8Array, hi: Uint8Array, 
 export function cutPieces (run: Uint8Array, from: number, to: number, skip?: (reader: RareReader) => boolean, pieceBytes = PIECE_BYTES): RarePiece[] {
   const out: RarePiece[] = []
   const reader = new RareReader().over(run, from, to)
-  let buf = new Uint8Array(Math.min(pieceBytes, to - from) + 64)
-  let pos = 0; let records = 0; let postings = 0
+  const w = new ByteWriter(Math.min(pieceBytes, to - from) + 64)
+  let records = 0; let postings = 0
   let lo: Uint8Array | undefined
   // with `skip`, the head key of the last record written (its term from byte 1): the reader may have moved past it
   const lastKey = new Uint8Array(skip === undefined ? 0 : MAX_TERM_BYTES + 10)
@@ -239,17 +223,15 @@ export function cutPieces (run: Uint8Array, from: number, to: number, skip?: (re
   const close = (): void => {
     if (records === 0 || lo === undefined) return
     const hi = skip === undefined ? reader.key() : lastKey.slice(0, lastLength)
-    out.push({ value: buf.slice(0, pos), lo, hi, records, postings })
-    pos = 0; records = 0; postings = 0; lo = undefined
+    out.push({ value: w.result(), lo, hi, records, postings })
+    w.pos = 0; records = 0; postings = 0; lo = undefined
   }
   while (reader.next()) {
     if (skip?.(reader) === true) { skipped = true; continue }
     const n = reader.termLength
-    const need = reader.position - reader.recordStart + n + 10
-    if (pos + need > buf.length) { const b = new Uint8Array(Math.max(buf.length * 2, pos + need)); b.set(buf.subarray(0, pos)); buf = b }
     if (records > 0 && !skipped) {
       // the record before it in the run is the one before it in this piece: its bytes as they came
-      buf.set(run.subarray(reader.recordStart, reader.position), pos); pos += reader.position - reader.recordStart
+      w.bytes(run.subarray(reader.recordStart, reader.position))
     } else {
       // a piece's first record has its term whole; one after skipped records, the suffix after the last one written
       let shared = 0
@@ -257,16 +239,16 @@ export function cutPieces (run: Uint8Array, from: number, to: number, skip?: (re
         const max = Math.min(lastLength - 10, n)
         while (shared < max && lastKey[1 + shared] === reader.term[shared]) shared++
       }
-      pos = putVarint(buf, pos, shared); pos = putVarint(buf, pos, n - shared)
-      buf.set(reader.term.subarray(shared, n), pos); pos += n - shared
-      pos = putVarint(buf, pos, reader.range)
-      buf.set(run.subarray(reader.countStart, reader.position), pos); pos += reader.position - reader.countStart
+      w.varint(shared); w.varint(n - shared)
+      w.bytes(reader.term.subarray(shared, n))
+      w.varint(reader.range)
+      w.bytes(run.subarray(reader.countStart, reader.position))
     }
     skipped = false
     if (lo === undefined) lo = reader.key()
     if (skip !== undefined) lastLength = reader.keyInto(lastKey)
     records++; postings += reader.list.length
-    if (pos >= pieceBytes) close()
+    if (w.pos >= pieceBytes) close()
   }
   close()
   return out
