@@ -72,11 +72,9 @@ export interface DisseminationInit {
   /**
    * Whether a first publish sends the terms with at most RARE_POSTINGS_MAX
    * postings (in one range) as rare runs rather than a head entry each
-   * (rare-runs.ts; EDOS_DHT_RARE_RUNS=on turns it on for a peer). Default
-   * false for now: with it on, the churn repair suite's first check found a
-   * mirror without the rare records right after a publish in 1 of 3 CI runs
-   * (and once in 4 local runs), not understood yet. Index peers store and
-   * read rare runs either way.
+   * (rare-runs.ts). Default true; EDOS_DHT_RARE_RUNS=off turns it off for a
+   * peer (a network with index peers of an edos before store format 4,
+   * which refuse rare runs, or to compare publishes).
    */
   rareRuns?: boolean
   log?: (message: string) => void
@@ -229,7 +227,7 @@ export class Dissemination {
         if (!q.full && q.builder.bytes + q.rare.bytes >= batchBytes) { q.full = true; filled.push(q) }
       }
     }
-    const rareRuns = whole && (this.init.rareRuns ?? process.env.EDOS_DHT_RARE_RUNS === 'on')
+    const rareRuns = whole && (this.init.rareRuns ?? process.env.EDOS_DHT_RARE_RUNS !== 'off')
     const sendFilled = async (): Promise<void> => {
       while (filled.length > 0) await flush((filled.shift() as PeerQueue).peer, false)
     }

@@ -6,12 +6,11 @@
  *
  * Pieces are written once and never rewritten. A record whose chunk the
  * store's packs hold too is "shadowed": reads take the pack's copy, and it
- * is not counted here (see prepare). A head chunk that another write (a
- * repair's, a catch-up's) puts over a record is counted twice until the
- * store is opened again: only a rare run's write looks its records up.
+ * is not counted here (see prepare), whichever write brought the chunk: a
+ * rare run's, or a repair's or catch-up's head entries.
  */
 import type { ClassicLevel } from 'classic-level'
-import { MAX_TERM_BYTES, P_HEAD, P_RARE, WriteBuilder, decodeHead, keyFirstDoc, rareKey, readU32be, sameBytes, spaceOf, termSpan } from './shard-keys.ts'
+import { MAX_TERM_BYTES, P_HEAD, P_RARE, WriteBuilder, decodeHead, keyFirstDoc, keyRange, rareKey, readU32be, sameBytes, spaceOf, termSpan } from './shard-keys.ts'
 import { PackSpans } from './head-packs.ts'
 import { RareReader, cutPieces, type RarePiece } from './rare-runs.ts'
 
@@ -25,6 +24,8 @@ export type HeadValue = (key: Uint8Array, n: number, range: number, firstDoc: nu
 /** A write's share of rare records: pieces to put, records turned into head chunks, and the counts to take once it is written. */
 export interface RareWrite {
   puts: Array<[Uint8Array, Uint8Array]>
+  /** The write's head entries to store: those a held record already stands for, byte for byte, are left out. */
+  heads: number[]
   /** Records held before with other postings, as head chunks (the postings each carries inline in `inline`). */
   converted: WriteBuilder
   inline: number[]
@@ -83,8 +84,14 @@ export class RarePieces {
    * a repair or a publish without rare runs wrote), it becomes a head chunk
    * of this write (`converted`): the key directory then has the newest copy,
    * which reads prefer, and an old rare record leaves the counts.
+   *
+   * The write's head entries `heads` (a repair's or a catch-up's, sending
+   * records as the head chunks they stand for) are looked up the same way:
+   * one a record holds with the same bytes is left out, one with other
+   * bytes is stored and the record leaves the counts (once: not when a
+   * head chunk shadows it already).
    */
-  prepare (b: WriteBuilder, runs: number[]): RareWrite {
+  prepare (b: WriteBuilder, runs: number[], heads: number[] = []): RareWrite {
     const pieces: RarePiece[] = []
     const converted = new WriteBuilder(1024, 1024, 16)
     const inline: number[] = []
@@ -100,24 +107,28 @@ export class RarePieces {
         if (!sameAs(r, inPack)) convert(r)
         return true
       }
-      if (this.lo === undefined || this.hi === undefined) return false
-      const k = key.subarray(0, n)
-      if (Buffer.compare(k, this.hi) > 0 || Buffer.compare(k, this.lo) < 0) return false
-      for (const [hk, hv] of this.chunksOf(key.subarray(1, n - 9))) {
-        if (!sameBytes(hk, k)) continue
-        if (!sameAs(r, hv)) {
-          convert(r)
-          shadowed.records++; shadowed.postings += decodeHead(hv, keyFirstDoc(hk)).postings
-        }
-        return true
+      const record = this.recordValue(key.subarray(0, n))
+      if (record === undefined) return false
+      if (!sameAs(r, record)) {
+        convert(r)
+        shadowed.records++; shadowed.postings += decodeHead(record, r.list.docs[0]).postings
       }
-      return false
+      return true
     }
     for (const i of runs) pieces.push(...cutPieces(b.valueBuf, b.valueStart(i), b.valueEnd(i), held))
+    const kept = this.lo === undefined ? heads : heads.filter((i) => {
+      const k = b.key(i)
+      const record = this.recordValue(k)
+      if (record === undefined || this.headValue(k, k.length, keyRange(k), keyFirstDoc(k)) !== undefined) return true
+      if (sameBytes(record, b.value(i))) return false
+      shadowed.records++; shadowed.postings += decodeHead(record, keyFirstDoc(k)).postings
+      return true
+    })
     const first = this.next
     const puts = pieces.map((p, j): [Uint8Array, Uint8Array] => [rareKey(first + j), p.value])
     return {
       puts,
+      heads: kept,
       converted,
       inline,
       commit: () => {
@@ -126,6 +137,13 @@ export class RarePieces {
         this.counts.records -= shadowed.records; this.counts.postings -= shadowed.postings
       }
     }
+  }
+
+  /** The head chunk record `key` (P_HEAD term 00 range firstDoc) stands for, or undefined when no record has that key. */
+  private recordValue (key: Uint8Array): Uint8Array | undefined {
+    if (this.lo === undefined || this.hi === undefined || Buffer.compare(key, this.hi) > 0 || Buffer.compare(key, this.lo) < 0) return undefined
+    for (const [k, v] of this.chunksOf(key.subarray(1, key.length - 9))) if (sameBytes(k, key)) return v
+    return undefined
   }
 
   /** The head chunks rare records of `term` stand for, in key order (shadowed ones too: the caller prefers its head chunks). */

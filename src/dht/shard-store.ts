@@ -304,19 +304,20 @@ export class ShardStore {
       const keys = b.keyBuf
       for (let i = 0; i < b.length; i++) { const kind = keys[b.keyStart(i)]; if (kind !== P_HEAD && kind !== P_RARE) batch.put(b.key(i), b.value(i)) }
       // rare runs go into pieces of their own; a record held before with other postings comes back as a head chunk (`converted`)
-      const rare = this.rare.prepare(b, p.rares)
+      const rare = this.rare.prepare(b, p.rares, p.heads)
+      const heads = rare.heads
       for (const [k, v] of rare.puts) batch.put(k, v)
       const { converted } = rare
       // head chunks (the live ones: one written twice in this write counts once) go into packs, in the order they came
-      const packOf = new Uint32Array(p.heads.length)
-      const atOf = new Uint32Array(p.heads.length)
+      const packOf = new Uint32Array(heads.length)
+      const atOf = new Uint32Array(heads.length)
       const packed: Array<{ seq: number, lo: Uint8Array, hi: Uint8Array, count: number }> = []
       let seq = this.nextPack
       const builder = new PackBuilder()
       const close = (): void => { const count = builder.count; const { value, lo, hi } = builder.finish(); batch.put(packKey(seq), value); packed.push({ seq, lo, hi, count }); seq++ }
       const values = b.valueBuf
-      for (let j = 0; j < p.heads.length; j++) {
-        const i = p.heads[j]
+      for (let j = 0; j < heads.length; j++) {
+        const i = heads[j]
         atOf[j] = builder.addRange(keys, b.keyStart(i), b.keyEnd(i), values, b.valueStart(i), b.valueEnd(i))
         packOf[j] = seq
         if (builder.bytes >= PACK_BYTES) close()
@@ -335,7 +336,7 @@ export class ShardStore {
       // a write's heads are distinct (prepare drops the superseded): every one is live in its new pack
       for (const x of packed) { this.spans.add(x.seq, x.lo, x.hi); this.packLive.set(x.seq, x.count) }
       // the heads first: what follows reads stored chunks, and a corrupt one must not leave the heads just written unindexed
-      for (let j = 0; j < p.heads.length; j++) { const i = p.heads[j]; this.recordHeadAt(keys, b.keyStart(i), b.keyEnd(i), packOf[j], atOf[j], p.headCounts[i] ?? 0, true) }
+      for (let j = 0; j < heads.length; j++) { const i = heads[j]; this.recordHeadAt(keys, b.keyStart(i), b.keyEnd(i), packOf[j], atOf[j], p.headCounts[i] ?? 0, true) }
       for (let j = 0; j < converted.length; j++) this.recordHeadAt(converted.keyBuf, converted.keyStart(j), converted.keyEnd(j), convertedPack[j], convertedAt[j], rare.inline[j], true)
       const old = new Map<number, Uint8Array | undefined>(known.map((i, j) => [i, oldChunks[j]]))
       for (const i of p.chunks) {
@@ -536,8 +537,7 @@ export class ShardStore {
    * The live head chunks of every pack, in pack order (a chunk's copy in a
    * pack written after the scan began is not read: the one before it is).
    */
-  private async * liveHeads (): AsyncIterable<{ key: Uint8Array, value: Uint8Array, rare?: boolean }> {
-    const horizon = this.nextPack
+  private async * liveHeads (horizon = this.nextPack): AsyncIterable<{ key: Uint8Array, value: Uint8Array, rare?: boolean }> {
     for await (const [pk, pack] of this.db.iterator({ ...spaceOf(P_PACK), highWaterMarkBytes: SCAN_BYTES })) {
       const seq = readU32be(pk, 1)
       const r = new PackReader(pack)
@@ -556,20 +556,26 @@ export class ShardStore {
   }
 
   /**
-   * Every term with a head chunk here, once: at the record of its first
-   * chunk (in key order; its chunks may lie in several packs).
+   * Every term with a head chunk here, once, though writes go on during the
+   * walk (a repair's, a catch-up's, the rest of a publish). A term is named
+   * at its first chunk in key order among those in packs the walk reads
+   * (a pack before the horizon), and at a rare record only when it has no
+   * chunk in such a pack. A chunk written during the walk lands in a pack
+   * past the horizon, so it can neither name a term twice nor leave one
+   * unnamed: deciding by "the term has a chunk" instead left rare terms out
+   * when a repair wrote their chunks mid-walk.
    */
   private async * headUnits (): AsyncIterable<ShardEntry> {
-    for await (const { key, rare } of this.liveHeads()) {
-      const term = keyTerm(key)
-      // a term of a rare record alone (one record per term and piece); one with head chunks too is named at its first chunk
-      if (rare === true) {
-        if (this.headKeys.located(key, 1, key.length - 9).length === 0) yield { kind: 'head', term: dec.decode(term) }
-        continue
+    const horizon = this.nextPack
+    for await (const { key, rare } of this.liveHeads(horizon)) {
+      const located = this.headKeys.located(key, 1, key.length - 9)
+      const range = keyRange(key); const firstDoc = keyFirstDoc(key)
+      let first = true
+      for (const [r, f, where] of located) {
+        if (rare !== true && (r > range || (r === range && f >= firstDoc))) break
+        if (where < horizon) { first = false; break }
       }
-      const first = this.headKeys.located(key, 1, key.length - 9)[0]
-      if (first === undefined || first[0] !== keyRange(key) || first[1] !== keyFirstDoc(key)) continue
-      yield { kind: 'head', term: dec.decode(term) }
+      if (first) yield { kind: 'head', term: dec.decode(keyTerm(key)) }
     }
   }
 
