@@ -73,7 +73,7 @@ function checksumOfRecord (record: Uint8Array): string | undefined {
 }
 
 function checksumOf (xml: string): string | undefined {
-  // The document's own checksum element (a direct child, written once by the builders).
+  // The document's own checksum element (a direct child, written once by the builders; unitChecksum reads it from a tree).
   const m = /<checksum type="([a-z0-9]+)">([0-9a-f]+)<\/checksum>/.exec(xml)
   return m == null ? undefined : `${m[1]}:${m[2]}`
 }
@@ -198,7 +198,9 @@ export class Channels {
     const channels = await this.list()
     const filtered = channels.filter((c) => c.filter !== undefined)
     const changed = [...added, ...updated, ...removed]
-    const docs = await this.documents(changed.map((u) => u.id))
+    // documents are read for the filters (their XML) and for checksums the publish did not take from the import
+    const known = change.checksums
+    const docs = await this.documents((filtered.length > 0 || known === undefined ? changed : changed.filter((u) => !known.has(u.id))).map((u) => u.id))
     const roots = new Map<string, XElement>()
     const rootOf = (id: string): XElement | undefined => {
       const doc = docs.get(id)
@@ -210,7 +212,7 @@ export class Channels {
     // a unit goes to every channel that takes it: its checksum is found once
     const sums = new Map<string, string | undefined>()
     const toUnit = (u: ReleaseUnit): NotificationUnit => {
-      let checksum = sums.get(u.id)
+      let checksum = known?.get(u.id) ?? sums.get(u.id)
       if (checksum === undefined && !sums.has(u.id)) {
         const doc = docs.get(u.id)
         checksum = doc === undefined ? undefined : typeof doc === 'string' ? checksumOf(doc) : checksumOfRecord(doc)

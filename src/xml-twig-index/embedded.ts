@@ -11,6 +11,8 @@ export interface ImportOptions {
   release: string
   /** Called for each unit that failed validation (the import goes on without it). */
   onRejected?: (r: UnitRejection) => void
+  /** Called for each unit taken (validated, added to the import), with its tree: a caller keeps what it needs of it, never the tree. */
+  onImported?: (unit: ImportedUnit) => void
   /** Called every `progressEvery` units with the running count. */
   onUnits?: (units: number) => void
   signal?: AbortSignal
@@ -65,6 +67,7 @@ export class EmbeddedIndex {
         options.signal?.throwIfAborted()
         if (u.kind === 'rejected') { rejected++; options.onRejected?.(u); continue }
         await tx.add({ id: u.id, root: u.root })
+        options.onImported?.(u)
         entries.set(releaseEntryKey(u), { kind: u.kind, name: u.name, version: u.version, arch: u.arch, collection: u.collection })
         if (++n % 1000 === 0) options.onUnits?.(n)
       }

@@ -67,6 +67,11 @@ describe('channels on the embedded peer', () => {
     expect(parts.map((n) => [n.seq, n.part, n.parts, n.added.length])).toEqual([[1, 1, 3, 1000], [2, 2, 3, 1000], [3, 3, 3, 115]])
     const ids = parts.flatMap((n) => n.added.map((u) => u.id))
     expect(new Set(ids).size).toBe(2115)
+    // checksums taken from the import's trees: each is its stored document's
+    for (const u of parts.flatMap((n) => n.added)) {
+      const m = /<checksum type="([a-z0-9]+)">([0-9a-f]+)<\/checksum>/.exec((await peer.document(u.id) as { xml: string }).xml)
+      expect(u.checksum, u.id).toBe(`${m![1]}:${m![2]}`)
+    }
     // a small publish afterwards is one notification again (no part fields)
     await peer.publish([upload('Packages', stanza('brand-new', '1.0'))], { release: 'extra' })
     const [next] = await take(peer.follow('releases', last, AbortSignal.timeout(5000))[Symbol.asyncIterator](), 1)

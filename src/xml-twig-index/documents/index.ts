@@ -8,6 +8,6 @@ export type {
   UtilityFields, ImportedUnit, UnitRejection, ReleaseEntry, ReleaseFields
 } from './types.ts'
 export { RELATION_FIELDS } from './types.ts'
-export { packageId, utilityId, releaseId, rpmEvr, buildPackage, buildUtility } from './package.ts'
+export { packageId, utilityId, releaseId, rpmEvr, buildPackage, buildUtility, unitChecksum } from './package.ts'
 export { buildRelease, releaseEntryKey } from './release.ts'
 export { illegalXmlCharAt, detach, CHECKSUM_HEX_LENGTH, MAX_FIELD_LENGTH } from './validate.ts'

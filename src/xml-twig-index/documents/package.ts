@@ -188,3 +188,24 @@ export function buildUtility (f: UtilityFields): ImportedUnit {
   ])
   return { kind: 'utility', id: utilityId(name, version), name, version, collection: ['utilities'], root }
 }
+
+const CHECKSUM_TYPE = /^[a-z0-9]+$/
+const CHECKSUM_HEX = /^[0-9a-f]+$/
+
+/**
+ * A unit document's own checksum as 'type:hex' (its `<checksum type=...>`
+ * child, which the builders write once), or undefined when it has none:
+ * what channels' notifications carry, taken from the tree while it is at
+ * hand (an import) rather than read back from the stored XML.
+ */
+export function unitChecksum (root: XElement): string | undefined {
+  for (const c of root.children) {
+    if (c.kind !== 'element' || c.name !== 'checksum') continue
+    const type = c.attributes.length === 1 && c.attributes[0].name === 'type' ? c.attributes[0].value : undefined
+    const text = c.children.length === 1 && c.children[0].kind === 'text' ? c.children[0].value : undefined
+    if (type === undefined || text === undefined || !CHECKSUM_TYPE.test(type) || !CHECKSUM_HEX.test(text)) continue
+    // a flat copy: the hex may be a view of a whole chunk of the input (see detach)
+    return detach(`${type}:${text}`)
+  }
+  return undefined
+}

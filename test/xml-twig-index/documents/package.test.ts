@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import {
-  buildPackage, buildUtility, packageId, releaseId, rpmEvr, utilityId, illegalXmlCharAt,
+  buildPackage, buildUtility, packageId, releaseId, rpmEvr, utilityId, illegalXmlCharAt, unitChecksum,
   type PackageFields
 } from '../../../src/xml-twig-index/documents/index.ts'
 import { InvalidDocumentError } from '../../../src/xml-twig-index/errors.ts'
@@ -208,5 +208,20 @@ describe('buildUtility', () => {
     const e = errorOf(() => buildUtility({ name: 'f', version: '1', size: 1, checksum: undefined as never }))
     expect([e.unit, e.field]).toEqual(['util/f/1', 'checksum'])
     expect(errorOf(() => buildUtility({ name: 'my file', version: '1', size: 1, checksum: { type: 'sha256', value: SHA } })).field).toBe('name')
+  })
+})
+
+describe('unitChecksum', () => {
+  it('reads the document\'s own checksum as type:hex, as a reader of its XML does', () => {
+    const pkg = buildPackage(vim)
+    const util = buildUtility({ name: 'f', version: '1', size: 1, checksum: { type: 'sha256', value: SHA } })
+    for (const u of [pkg, util]) {
+      const m = /<checksum type="([a-z0-9]+)">([0-9a-f]+)<\/checksum>/.exec(serialize(u.root))
+      expect(unitChecksum(u.root)).toBe(`${m![1]}:${m![2]}`)
+    }
+    expect(unitChecksum(buildPackage({ ...vim, checksum: undefined }).root)).toBeUndefined()
+    // only a direct child, and only one the builders could write
+    expect(unitChecksum(element('package', [], [element('files', [], [textElement('checksum', 'ab', { type: 'sha256' })])]))).toBeUndefined()
+    expect(unitChecksum(element('package', [], [textElement('checksum', 'AB', { type: 'sha256' }), textElement('checksum', 'cd', { type: 'md5' })]))).toBe('md5:cd')
   })
 })
