@@ -561,9 +561,10 @@ export class ShardStore {
    * at its first chunk in key order among those in packs the walk reads
    * (a pack before the horizon), and at a rare record only when it has no
    * chunk in such a pack. A chunk written during the walk lands in a pack
-   * past the horizon, so it can neither name a term twice nor leave one
-   * unnamed: deciding by "the term has a chunk" instead left rare terms out
-   * when a repair wrote their chunks mid-walk.
+   * past the horizon, so it cannot leave a term unnamed: deciding by "the
+   * term has a chunk" instead left rare terms out when a repair wrote their
+   * chunks mid-walk. A term whose chunks move during the walk may be named
+   * twice (a repair then sends it twice; harmless).
    */
   private async * headUnits (): AsyncIterable<ShardEntry> {
     const horizon = this.nextPack

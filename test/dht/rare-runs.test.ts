@@ -264,6 +264,35 @@ describe('ShardStore with rare runs', () => {
     expect(await headTerms(s)).toEqual([...names].sort())
   })
 
+  it('keeps the newest of a record and the head chunks sent over it: record, other head, the record\'s bytes again', async () => {
+    const s = await openStore('a')
+    const ref = await openStore('ref')
+    await s.applyEncoded(withRuns(run()))
+    const other: Array<[string, P[]]> = TERMS.map(([t, ps]) => t === 'v:name=vim' ? [t, [...ps, [60, 2, 3, 2]]] : [t, ps])
+    await s.applyEncoded(asHeads(other.filter(([t]) => t === 'v:name=vim')))
+    // the record's own bytes once more, as a head: they must win over the head chunk sent before
+    await s.applyEncoded(asHeads(TERMS.filter(([t]) => t === 'v:name=vim')))
+    await ref.applyEncoded(asHeads())
+    expect(await s.heads(names)).toEqual(await ref.heads(names))
+    expect(await statsOf(s)).toEqual(await statsOf(ref))
+  })
+
+  it('names a term with several chunks in packs while its first chunk is written again during the walk', async () => {
+    const s = await openStore('a')
+    const spread = (d: number): Array<[string, P[]]> => [['w:spread', [[d, 1, 1, 1]]]]
+    // its first chunk in key order lies in the last pack: the walk reads a later chunk first, then the first one is written again
+    await s.applyEncoded(asHeads(spread(150)))
+    await s.applyEncoded(asHeads([['a:first', [[1, 1, 1, 1]]]]))
+    await s.applyEncoded(asHeads(spread(1)))
+    const seen: string[] = []
+    for await (const e of s.entries() as AsyncIterable<ShardEntry>) {
+      if (e.kind !== 'head') continue
+      seen.push(e.term)
+      if (e.term === 'a:first') await s.applyEncoded(asHeads([['w:spread', [[1, 1, 2, 1]]]]))
+    }
+    expect(new Set(seen)).toEqual(new Set(['a:first', 'w:spread']))
+  })
+
   it('names every rare term in a walk while head chunks of the same terms are written (a repair during the walk)', async () => {
     const s = await openStore('a')
     await s.applyEncoded(asHeads([['a:first', [[1, 1, 1, 1]]]]))
