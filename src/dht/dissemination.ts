@@ -21,8 +21,8 @@ import type { Membership } from './membership.ts'
 import { KIND_BATCH, KIND_CATALOG, POSTINGS_PROTOCOL } from './protocols.ts'
 import { callRpc } from './rpc.ts'
 import type { ShardStore } from './shard-store.ts'
-import { INLINE_POSTINGS, INLINE_TERM_POSTINGS, MAX_TERM_BYTES, WriteBuilder, rareKey } from './shard-keys.ts'
-import { RARE_POSTINGS_MAX, RareRunBuilder, termBytesInto } from './rare-runs.ts'
+import { INLINE_POSTINGS, INLINE_TERM_POSTINGS, MAX_TERM_BYTES, WriteBuilder, rareKey, utf8Into } from './shard-keys.ts'
+import { RARE_POSTINGS_MAX, RareRunBuilder } from './rare-runs.ts'
 import type { PostingList } from '../xml-twig-index/postings/codec.ts'
 import { sliceList } from './posting-lists.ts'
 import { PLACEMENT_SCHEME } from './placement.ts'
@@ -216,7 +216,7 @@ export class Dissemination {
     // A rare term's record, encoded into each holder's run (no entry of its own; see rare-runs.ts).
     const termBytes = new Uint8Array(MAX_TERM_BYTES)
     const placeRare = (holders: Uint32Array, n: number, term: string, range: number, list: PostingList): void => {
-      const termLength = termBytesInto(term, termBytes)
+      const termLength = utf8Into(term, termBytes, 0)
       for (let i = 0; i < n; i++) {
         const o = holders[i]
         const peer = placement.peers[o]

@@ -12,7 +12,7 @@
  * makes, may count it wrong until the store is opened again.)
  */
 import type { ClassicLevel } from 'classic-level'
-import { MAX_TERM_BYTES, P_HEAD, P_RARE, WriteBuilder, decodeHead, keyFirstDoc, keyRange, rareKey, readU32be, sameBytes, spaceOf, termSpan } from './shard-keys.ts'
+import { HashSet64, MAX_TERM_BYTES, P_HEAD, P_RARE, WriteBuilder, decodeHead, keyFirstDoc, keyRange, rareKey, readU32be, sameBytes, spaceOf, termSpan } from './shard-keys.ts'
 import { PackSpans } from './head-packs.ts'
 import { RareReader, cutPieces, type RarePiece } from './rare-runs.ts'
 
@@ -38,62 +38,20 @@ export interface RareWrite {
 /** Bytes a scan reads ahead (see ShardStore). */
 const SCAN_BYTES = 1 << 20
 
-/**
- * 32-bit fingerprints (FNV-1a) of every record key held, in an open-addressing
- * table: a head a repair sends is looked up in the pieces only when its
- * fingerprint is here. A peer that gains a departed member's keys receives
- * ~10^5 heads, and a piece read and walked for each would cost seconds.
- */
-class KeyPrints {
-  private table = new Uint32Array(1 << 12)
-  private size = 0
-
-  static of (key: Uint8Array, n = key.length): number {
-    let h = 0x811c9dc5
-    for (let i = 0; i < n; i++) h = Math.imul(h ^ key[i], 0x01000193)
-    return (h >>> 0) || 1
-  }
-
-  add (fp: number): void {
-    if ((this.size + 1) * 2 > this.table.length) this.grow()
-    if (KeyPrints.insert(this.table, fp)) this.size++
-  }
-
-  has (fp: number): boolean {
-    const t = this.table; const mask = t.length - 1
-    for (let i = Math.imul(fp, 0x9e3779b1) & mask; ; i = (i + 1) & mask) {
-      const v = t[i]
-      if (v === fp) return true
-      if (v === 0) return false
-    }
-  }
-
-  private static insert (t: Uint32Array, fp: number): boolean {
-    const mask = t.length - 1
-    for (let i = Math.imul(fp, 0x9e3779b1) & mask; ; i = (i + 1) & mask) {
-      const v = t[i]
-      if (v === fp) return false
-      if (v === 0) { t[i] = fp; return true }
-    }
-  }
-
-  private grow (): void {
-    const t = new Uint32Array(this.table.length * 2)
-    for (const v of this.table) if (v !== 0) KeyPrints.insert(t, v)
-    this.table = t
-  }
-}
-
 export class RarePieces {
   private readonly spans = new PackSpans()
-  private readonly prints = new KeyPrints()
+  /**
+   * Hashes of every record key held: a head a repair sends is looked up in
+   * the pieces only when its key's hash is here (a peer that gains a
+   * departed member's keys receives ~10^5 heads, and a piece read and walked
+   * for each took seconds). A pre-filter: a collision, or a key of a write
+   * that then failed, costs one lookup.
+   */
+  private readonly keys = new HashSet64()
   private next = 1
   /** Records held here and not shadowed, and their postings. */
   readonly counts = { records: 0, postings: 0 }
   private readonly reader = new RareReader()
-  /** The lowest and highest head key of every piece (a first publish's records come after all of them: none is looked up). */
-  private lo: Uint8Array | undefined
-  private hi: Uint8Array | undefined
 
   constructor (private readonly db: Db, private readonly headValue: HeadValue) {}
 
@@ -109,7 +67,7 @@ export class RarePieces {
       const r = this.reader.over(value)
       while (r.next()) {
         const n = r.keyInto(key)
-        this.prints.add(KeyPrints.of(key, n))
+        this.keys.add(key, 0, n)
         if (this.headValue(key, n, r.range, r.list.docs[0]) !== undefined) { this.counts.records--; this.counts.postings -= r.list.length }
       }
     }
@@ -119,8 +77,6 @@ export class RarePieces {
 
   private add (seq: number, piece: RarePiece): void {
     this.spans.add(seq, piece.lo, piece.hi)
-    if (this.lo === undefined || Buffer.compare(piece.lo, this.lo) < 0) this.lo = piece.lo
-    if (this.hi === undefined || Buffer.compare(piece.hi, this.hi) > 0) this.hi = piece.hi
     this.counts.records += piece.records
     this.counts.postings += piece.postings
   }
@@ -146,7 +102,6 @@ export class RarePieces {
     const converted = new WriteBuilder(1024, 1024, 16)
     const inline: number[] = []
     const shadowed = { records: 0, postings: 0 }
-    const prints: number[] = []
     const key = new Uint8Array(MAX_TERM_BYTES + 10)
     const scratch = new WriteBuilder(1024, 1024, 1)
     const sameAs = (r: RareReader, held: Uint8Array): boolean => { scratch.reset(); r.headInto(scratch); return sameBytes(held, scratch.value(0)) }
@@ -159,7 +114,7 @@ export class RarePieces {
         return true
       }
       const record = this.recordValue(key.subarray(0, n))
-      if (record === undefined) { prints.push(KeyPrints.of(key, n)); return false }
+      if (record === undefined) { this.keys.add(key, 0, n); return false }
       if (!sameAs(r, record)) {
         convert(r)
         shadowed.records++; shadowed.postings += decodeHead(record, r.list.docs[0]).postings
@@ -167,7 +122,7 @@ export class RarePieces {
       return true
     }
     for (const i of runs) pieces.push(...cutPieces(b.valueBuf, b.valueStart(i), b.valueEnd(i), held))
-    const kept = this.lo === undefined ? heads : heads.filter((i) => {
+    const kept = this.spans.size === 0 ? heads : heads.filter((i) => {
       const k = b.key(i)
       const record = this.recordValue(k)
       if (record === undefined || this.headValue(k, k.length, keyRange(k), keyFirstDoc(k)) !== undefined) return true
@@ -184,7 +139,6 @@ export class RarePieces {
       inline,
       commit: () => {
         pieces.forEach((p, j) => this.add(first + j, p))
-        for (const fp of prints) this.prints.add(fp)
         this.next = first + pieces.length
         this.counts.records -= shadowed.records; this.counts.postings -= shadowed.postings
       }
@@ -193,8 +147,7 @@ export class RarePieces {
 
   /** The head chunk record `key` (P_HEAD term 00 range firstDoc) stands for, or undefined when no record has that key. */
   private recordValue (key: Uint8Array): Uint8Array | undefined {
-    if (!this.prints.has(KeyPrints.of(key))) return undefined
-    if (this.lo === undefined || this.hi === undefined || Buffer.compare(key, this.hi) > 0 || Buffer.compare(key, this.lo) < 0) return undefined
+    if (!this.keys.has(key, 0, key.length)) return undefined
     for (const [k, v] of this.chunksOf(key.subarray(1, key.length - 9))) if (sameBytes(k, key)) return v
     return undefined
   }

@@ -24,7 +24,7 @@
  */
 import { ByteWriter, CorruptBlockError, PostingBuffer, type PostingList } from '../xml-twig-index/postings/codec.ts'
 import { ProtocolError } from './errors.ts'
-import { MAX_TERM_BYTES, P_HEAD, VarintReader, WriteBuilder, enc, putU32be } from './shard-keys.ts'
+import { MAX_TERM_BYTES, P_HEAD, VarintReader, WriteBuilder, putU32be } from './shard-keys.ts'
 
 /** A term goes in a rare record when its whole list (in one range) has at most this many postings. */
 export const RARE_POSTINGS_MAX = 16
@@ -252,15 +252,4 @@ export function cutPieces (run: Uint8Array, from: number, to: number, skip?: (re
   }
   close()
   return out
-}
-
-/** The UTF-8 of `term` into `into` (ASCII by loop, the rest by encodeInto); returns its length. */
-export function termBytesInto (term: string, into: Uint8Array): number {
-  let i = 0
-  for (; i < term.length; i++) {
-    const c = term.charCodeAt(i)
-    if (c > 0x7f) return enc.encodeInto(term, into).written
-    into[i] = c
-  }
-  return i
 }

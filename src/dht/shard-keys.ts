@@ -111,6 +111,21 @@ export function rangeSpan (prefix: number, term: Uint8Array, range: number): { g
   return { gte, lt }
 }
 
+/**
+ * Writes the UTF-8 of `s` into `buf` at `at` (room for s.length * 3 bytes is
+ * the caller's); returns where it ends. ASCII (most terms) by loop:
+ * encodeInto takes a view of the buffer and a runtime call for each of a
+ * publish's ~1.3 M keys.
+ */
+export function utf8Into (s: string, buf: Uint8Array, at: number): number {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c > 0x7f) return at + enc.encodeInto(s, buf.subarray(at)).written
+    buf[at + i] = c
+  }
+  return at + s.length
+}
+
 /** A rare run's key in a write, or a stored rare piece's (P_RARE, a number: in a write it only tells the runs apart; rare-runs.ts). */
 export function rareKey (n: number): Uint8Array { const k = new Uint8Array(5); k[0] = P_RARE; putU32be(k, 1, n); return k }
 export function docKey (docId: number): Uint8Array { const k = new Uint8Array(5); k[0] = P_DOC; putU32be(k, 1, docId); return k }
@@ -215,15 +230,7 @@ export class WriteBuilder {
     const start = w.pos
     const buf = w.buf
     buf[w.pos++] = prefix
-    // ASCII (most terms) by loop: encodeInto takes a view of the buffer and a runtime call for each of a publish's ~1.3 M keys
-    const at = w.pos
-    let i = 0
-    for (; i < term.length; i++) {
-      const c = term.charCodeAt(i)
-      if (c > 0x7f) break
-      buf[at + i] = c
-    }
-    w.pos = i === term.length ? at + i : at + enc.encodeInto(term, buf.subarray(at)).written
+    w.pos = utf8Into(term, buf, w.pos)
     buf[w.pos++] = 0
     w.u32(range); w.u32(firstDoc)
     this.mark(start, w.pos)
@@ -480,9 +487,10 @@ export function hash64 (bytes: Uint8Array, from: number, to: number): void {
 
 /**
  * A set of 64-bit hashes of byte strings (open addressing): counts the
- * distinct terms and (term, range) blocks a peer holds without keeping
- * ~10^5..10^6 strings in memory. A collision (odds ~ n^2 / 2^65) would
- * make a count one short; the counts are statistics, never used for reads.
+ * distinct terms and (term, range) blocks a peer holds, and pre-filters
+ * rare-record lookups (rare-pieces.ts), without keeping ~10^5..10^6
+ * strings in memory. A collision (odds ~ n^2 / 2^65) would make a count
+ * one short or a lookup happen for nothing; it never decides a read.
  */
 export class HashSet64 {
   private hi = new Uint32Array(1024)

@@ -2,8 +2,8 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { RARE_POSTINGS_MAX, RareReader, RareRunBuilder, checkRareRun, cutPieces, termBytesInto } from '../../src/dht/rare-runs.ts'
-import { WriteBuilder, rareKey } from '../../src/dht/shard-keys.ts'
+import { RARE_POSTINGS_MAX, RareReader, RareRunBuilder, checkRareRun, cutPieces } from '../../src/dht/rare-runs.ts'
+import { WriteBuilder, rareKey, utf8Into } from '../../src/dht/shard-keys.ts'
 import { ShardStore, type ShardEntry } from '../../src/dht/shard-store.ts'
 import { ProtocolError } from '../../src/dht/errors.ts'
 import { PostingBuffer, type PostingList } from '../../src/xml-twig-index/postings/codec.ts'
@@ -27,7 +27,7 @@ const TERMS: Array<[string, P[]]> = [
 function run (terms = TERMS): Uint8Array {
   const b = new RareRunBuilder()
   const bytes = new Uint8Array(4096)
-  for (const [t, ps] of terms) b.add(bytes, termBytesInto(t, bytes), Math.floor(ps[0][0] / R), list(ps), 0, ps.length)
+  for (const [t, ps] of terms) b.add(bytes, utf8Into(t, bytes, 0), Math.floor(ps[0][0] / R), list(ps), 0, ps.length)
   const runs = b.take()
   expect(runs).toHaveLength(1)
   return runs[0].slice()
@@ -70,7 +70,7 @@ describe('rare runs', () => {
   it('starts a new run when a term does not sort after the one before it', () => {
     const b = new RareRunBuilder()
     const bytes = new Uint8Array(64)
-    for (const t of ['w:b', 'w:c', 'w:a', 'w:d']) b.add(bytes, termBytesInto(t, bytes), 0, list([[1, 1, 1, 1]]), 0, 1)
+    for (const t of ['w:b', 'w:c', 'w:a', 'w:d']) b.add(bytes, utf8Into(t, bytes, 0), 0, list([[1, 1, 1, 1]]), 0, 1)
     const runs = b.take()
     expect(runs).toHaveLength(2)
     for (const x of runs) expect(checkRareRun(x, 0, x.length, 'run').records).toBe(2)
